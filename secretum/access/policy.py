@@ -1,0 +1,72 @@
+"""Who may do what: every permission of Secretum and the roles that hold it (C1, G1).
+
+This is the only place where roles are turned into rights. Views and services name a
+permission; they never test a role themselves.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(StrEnum):
+    PRACTITIONER = "practitioner"
+    SECRETARY = "secretary"
+    MANAGER = "manager"
+    AUDITOR = "auditor"
+    MAINTAINER = "maintainer"
+
+
+ROLE_LABELS = {
+    Role.PRACTITIONER: _("Practitioner"),
+    Role.SECRETARY: _("Secretary"),
+    Role.MANAGER: _("Practice manager"),
+    Role.AUDITOR: _("Auditor / DPO"),
+    Role.MAINTAINER: _("IT maintainer"),
+}
+
+
+class Permission(StrEnum):
+    """``scope:resource:action``."""
+
+    SESSION_OWN = "accounts:session:own"  # home page, own account, logout
+    PATIENT_SEARCH = "patients:identity:search"
+    PATIENT_IDENTITY_READ = "patients:identity:read"
+    PATIENT_IDENTITY_WRITE = "patients:identity:write"
+    CLINICAL_READ = "clinical:record:read"
+    CLINICAL_WRITE = "clinical:record:write"
+    APPOINTMENT_READ = "scheduling:appointment:read"
+    APPOINTMENT_WRITE = "scheduling:appointment:write"
+    AUDIT_READ = "audit:log:read"
+
+
+_FRONT_DESK = {
+    Permission.SESSION_OWN,
+    Permission.PATIENT_SEARCH,
+    Permission.PATIENT_IDENTITY_READ,
+    Permission.PATIENT_IDENTITY_WRITE,
+    Permission.APPOINTMENT_READ,
+    Permission.APPOINTMENT_WRITE,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PRACTITIONER: frozenset(
+        _FRONT_DESK | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE}
+    ),
+    # C1: the secretary handles identities and appointments, never medical data.
+    Role.SECRETARY: frozenset(_FRONT_DESK),
+    Role.MANAGER: frozenset({Permission.SESSION_OWN}),
+    Role.AUDITOR: frozenset({Permission.SESSION_OWN, Permission.AUDIT_READ}),
+    Role.MAINTAINER: frozenset({Permission.SESSION_OWN}),
+}
+
+
+def allows(role: str | None, permission: Permission) -> bool:
+    if role is None:
+        return False
+    try:
+        return permission in ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return False  # an unknown role holds nothing

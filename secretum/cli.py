@@ -1,0 +1,121 @@
+"""The ``secretum`` command: init, demo, serve, check, audit verify, and Django's own commands.
+
+Errors are told in one sentence on standard error, with a non-zero exit; a traceback is shown
+only with SECRETUM_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """usage: secretum COMMAND [options]
+
+  init                       create an instance in $SECRETUM_HOME (default ./var)
+  demo --patients N --seed S fill the instance with fictitious patients (add --print to list them)
+  serve --host H --port P    serve over HTTPS (TLS 1.2+), HTTP redirected to HTTPS
+  check                      configuration and security self-check (non-zero exit when unsafe)
+  audit verify               verify the audit log's hash chain
+  help                       this text
+
+Django's management commands (migrate, shell, ...) are available too.
+"""
+
+# `secretum audit verify` -> management command `audit_verify`, and so on.
+ALIASES = {("audit", "verify"): "audit_verify", ("check",): "secretum_check"}
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"secretum: {message}", file=sys.stderr)
+    return code
+
+
+def _command_name(argv: list[str]) -> tuple[str, list[str]]:
+    for words, name in ALIASES.items():
+        if tuple(argv[: len(words)]) == words:
+            return name, argv[len(words) :]
+    return argv[0], argv[1:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("help", "-h", "--help"):
+        print(USAGE)
+        return 0
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secretum.settings")
+    # Files Secretum creates (database, WAL, logs) are the owner's alone.
+    os.umask(0o077)
+    try:
+        if argv[0] == "init":
+            return _init(argv[1:])
+        return _run(*_command_name(argv))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one sentence, never a traceback, for the person at the terminal
+        if os.environ.get("SECRETUM_DEBUG") == "1":
+            raise
+        return _fail(_sentence(exc), 1)
+
+
+def _sentence(exc: BaseException) -> str:
+    from django.core.management import CommandError
+
+    from secretum.instance import InstanceError
+
+    if isinstance(exc, CommandError | InstanceError):
+        return str(exc)
+    from django.db.utils import OperationalError
+
+    if isinstance(exc, OperationalError):
+        return f"the database cannot be reached or is not ready ({exc})."
+    return f"unexpected error ({type(exc).__name__}: {exc}); run with SECRETUM_DEBUG=1 for details."
+
+
+def _run(name: str, args: list[str]) -> int:
+    import django
+    from django.core.management import CommandError, get_commands, load_command_class
+
+    django.setup()
+    commands = get_commands()
+    if name not in commands:
+        return _fail(f"unknown command '{name}'; 'secretum help' lists the commands.")
+    command = load_command_class(commands[name], name)
+    parser = command.create_parser("secretum", name)
+    options = vars(parser.parse_args(args))
+    positional = options.pop("args", ())
+    try:
+        command.execute(*positional, **options)
+    except CommandError as exc:
+        return _fail(str(exc), exc.returncode or 1)
+    return 0
+
+
+def _init(args: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="secretum init", description="Create an instance.")
+    parser.parse_args(args)
+
+    from secretum import instance
+
+    home = instance.home_from_env()
+    inst = instance.create(home)  # refuses an existing instance
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    print(f"Created a Secretum instance in {home}:")
+    print(f"  key file     {inst.key_file} (owner-only; keep a copy apart from backups)")
+    print(f"  certificate  {inst.tls_cert} (self-signed)")
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    where = db["NAME"] if db["ENGINE"].endswith("sqlite3") else f"PostgreSQL {db['NAME']}"
+    print(f"  database     {where}")
+    print("Next: 'secretum demo --patients 50' for fictitious data, then 'secretum serve'.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Clinical entries (medical data, sealed, practitioners only).
+
+Entries are never edited in place: a correction is a new row that supersedes the earlier one,
+and "entered in error" retracts a row without deleting it, so every earlier version is kept.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from secretum.crypto.fields import SealedField, SealedModel
+from secretum.patients.models import Patient
+
+
+class ClinicalEntry(SealedModel):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    supersedes = models.OneToOneField(
+        "self", null=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    superseded_at = models.DateTimeField(null=True)
+    retracted = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+        indexes = [models.Index(fields=["patient", "superseded_at"])]
+
+
+class Encounter(ClinicalEntry):
+    """A structured note (N2: bounded fields rather than one free text)."""
+
+    reason = SealedField()
+    subjective = SealedField()
+    objective = SealedField()
+    assessment = SealedField()
+    plan = SealedField()
+
+    class Meta(ClinicalEntry.Meta):
+        indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_enc_patient")]
+
+
+class Problem(ClinicalEntry):
+    code = SealedField()  # ICPC-2 or ICD-10 code
+    label = SealedField()
+    onset = SealedField()
+
+    class Meta(ClinicalEntry.Meta):
+        indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_prob_patient")]
+
+
+class Allergy(ClinicalEntry):
+    substance = SealedField()
+    reaction = SealedField()
+    severity = SealedField()
+
+    class Meta(ClinicalEntry.Meta):
+        indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_all_patient")]
+
+
+class Medication(ClinicalEntry):
+    drug = SealedField()
+    dose = SealedField()
+    frequency = SealedField()
+    duration = SealedField()
+
+    class Meta(ClinicalEntry.Meta):
+        indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_med_patient")]
+
+
+class Observation(ClinicalEntry):
+    code = SealedField()  # bp, weight, height, temperature
+    value = SealedField()
+    unit = SealedField()
+
+    class Meta(ClinicalEntry.Meta):
+        indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_obs_patient")]

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from secretum.clinical import views
+
+app_name = "clinical"
+urlpatterns = [
+    path("<uuid:patient>/<slug:kind>/new/", views.new_entry, name="new"),
+    path("<slug:kind>/<uuid:uid>/correct/", views.correct, name="correct"),
+    path("<slug:kind>/<uuid:uid>/retract/", views.retract, name="retract"),
+    path("<slug:kind>/<uuid:uid>/history/", views.history, name="history"),
+]

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from secretum.access.policy import ROLE_LABELS, Permission, Role, allows
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    role = getattr(user, "role", None)
+    return {
+        "practice_name": settings.PRACTICE_NAME,
+        "can_search": allows(role, Permission.PATIENT_SEARCH),
+        "can_register": allows(role, Permission.PATIENT_IDENTITY_WRITE),
+        "can_read_clinical": allows(role, Permission.CLINICAL_READ),
+        "can_write_clinical": allows(role, Permission.CLINICAL_WRITE),
+        "can_agenda": allows(role, Permission.APPOINTMENT_READ),
+        "role_label": ROLE_LABELS.get(Role(role), "") if role in Role._value2member_map_ else "",
+    }

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+
+class Command(BaseCommand):
+    help = "Configuration and security self-check; exits non-zero on any unsafe setting."
+    requires_system_checks: list[str] = []
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        found = checks.run_checks(include_deployment_checks=True)
+        problems = [m for m in found if m.level >= checks.WARNING and not m.is_silenced()]
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        for message in problems:
+            level = "error" if message.level >= checks.ERROR else "warning"
+            self.stderr.write(f"{level}: {message.msg}" + (f" ({message.hint})" if message.hint else ""))
+        if pending:
+            self.stderr.write(f"error: {len(pending)} database migrations are not applied "
+                              "(run 'secretum migrate').")
+        if problems or pending:
+            raise CommandError(f"{len(problems) + bool(pending)} problem(s) found; see above.")
+        self.stdout.write("secretum check: configuration is safe "
+                          "(TLS, keys, sessions, idle lock, headers, database).")

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from secretum.access.decorators import public, requires
+from secretum.access.policy import Permission
+
+
+@requires(Permission.SESSION_OWN)
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "core/error.html", {"status": 403,
+                  "message": "The form expired or came from elsewhere. Reload the page."},
+                  status=403)
+
+
+@public
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """For a load balancer: says the process answers, nothing else."""
+    return HttpResponse("ok", content_type="text/plain")

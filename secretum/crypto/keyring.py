@@ -1,0 +1,122 @@
+"""Envelope encryption and blind indexes (E10, G3, O1, O2).
+
+Each patient has a 256-bit data key (DEK). Every identity and medical field of that patient is
+sealed with AES-256-GCM under the DEK (NIST SP 800-38D), with associated data naming the model,
+the field and the row, so a ciphertext cannot be moved to another field or row undetected. The
+DEK is stored only wrapped by the instance's key-encryption key (KEK), itself only in the key
+file, never in the database. Deleting the wrapped DEK crypto-erases the patient.
+
+Search without decryption uses blind indexes: HMAC-SHA256 (RFC 2104) under a separate key of
+normalised values, truncated to 128 bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import unicodedata
+from functools import cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+
+# Sealed blob layout: version byte | 96-bit nonce (SP 800-38D §8.2.2, random) | ciphertext+tag.
+_VERSION = b"\x01"
+_NONCE_BYTES = 12
+_KEY_BYTES = 32
+_INDEX_BYTES = 16
+# Benchmark baseline only: plaintext with a marker, so the code path stays the same shape.
+_PLAIN = b"\x00"
+
+
+class DecryptionError(Exception):
+    """A sealed value failed authentication: tampered, moved, or under another key."""
+
+
+def _baseline() -> bool:
+    return bool(settings.SECRETUM_BENCHMARK_BASELINE)
+
+
+@cache
+def _keys() -> tuple[AESGCM, bytes]:
+    keys = settings.INSTANCE.read_keys()
+    kek = keys["kek"]
+    index_key = keys["blind_index_key"]
+    assert isinstance(kek, bytes) and isinstance(index_key, bytes)
+    return AESGCM(kek), index_key
+
+
+def reset_cache() -> None:
+    """Forget loaded keys (tests that switch instances)."""
+    _keys.cache_clear()
+
+
+class DataKey:
+    """A patient's data key, unwrapped, able to seal and open that patient's fields."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, raw: bytes) -> None:
+        self._aead = AESGCM(raw)
+
+    def seal(self, value: str | None, aad: str) -> bytes | None:
+        if value is None:
+            return None
+        data = value.encode()
+        if _baseline():
+            return _PLAIN + data
+        nonce = os.urandom(_NONCE_BYTES)
+        return _VERSION + nonce + self._aead.encrypt(nonce, data, aad.encode())
+
+    def open(self, blob: bytes | memoryview | None, aad: str) -> str | None:
+        if blob is None:
+            return None
+        blob = bytes(blob)
+        if blob[:1] == _PLAIN and _baseline():
+            return blob[1:].decode()
+        if blob[:1] != _VERSION:
+            raise DecryptionError("unknown sealed-value format")
+        nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        try:
+            return self._aead.decrypt(nonce, body, aad.encode()).decode()
+        except InvalidTag:
+            raise DecryptionError("sealed value failed authentication") from None
+
+
+def new_data_key(aad: str) -> tuple[DataKey, bytes]:
+    """A fresh DEK and its wrapped form (to store); ``aad`` binds it to its owner."""
+    raw = AESGCM.generate_key(bit_length=256)
+    kek, _ = _keys()
+    nonce = os.urandom(_NONCE_BYTES)
+    wrapped = _VERSION + nonce + kek.encrypt(nonce, raw, b"dek:" + aad.encode())
+    return DataKey(raw), wrapped
+
+
+def unwrap_data_key(wrapped: bytes | memoryview, aad: str) -> DataKey:
+    blob = bytes(wrapped)
+    if blob[:1] != _VERSION:
+        raise DecryptionError("unknown wrapped-key format")
+    kek, _ = _keys()
+    try:
+        raw = kek.decrypt(blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :], b"dek:" + aad.encode())
+    except InvalidTag:
+        raise DecryptionError("data key failed authentication (wrong key file?)") from None
+    return DataKey(raw)
+
+
+def normalise(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive form of a name: 'Van den Bergh-Élodie' ->
+    'vandenberghelodie'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if c.isalnum())
+
+
+def blind_index(kind: str, value: str) -> bytes:
+    """Keyed, deterministic token for equality search; ``kind`` separates domains."""
+    if _baseline():
+        return (kind + ":" + value).encode()[:64]
+    _, index_key = _keys()
+    mac = hmac.new(index_key, kind.encode() + b"\x00" + value.encode(), hashlib.sha256)
+    return mac.digest()[:_INDEX_BYTES]

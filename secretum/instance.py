@@ -1,0 +1,152 @@
+"""The instance folder: everything one installation owns and nothing the repository holds.
+
+An instance lives in the folder named by ``SECRETUM_HOME`` (default ``./var``)::
+
+    secretum.key         key file (owner-only): key-encryption key, blind-index key, Django secret
+    secretum.sqlite3     the embedded database (when no SECRETUM_DATABASE_URL is set)
+    tls/cert.pem         self-signed certificate for 127.0.0.1 and localhost
+    tls/key.pem          its private key (owner-only)
+
+This module does not import Django: ``secretum init`` runs before any setting can be read.
+Keys are never written to the database or the repository (H3, O2).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+KEYFILE_FORMAT = "secretum-keyfile-1"
+
+
+class InstanceError(Exception):
+    """A problem with the instance folder, told in one sentence."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    home: Path
+
+    @property
+    def key_file(self) -> Path:
+        return self.home / "secretum.key"
+
+    @property
+    def database(self) -> Path:
+        return self.home / "secretum.sqlite3"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.home / "tls" / "cert.pem"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.home / "tls" / "key.pem"
+
+    def exists(self) -> bool:
+        return self.key_file.exists()
+
+    def read_keys(self) -> dict[str, bytes | str]:
+        """The key file's contents; refuses a key file that others can read (O2)."""
+        try:
+            mode = self.key_file.stat().st_mode
+        except FileNotFoundError:
+            raise InstanceError(
+                f"No instance in {self.home}: run 'secretum init' first."
+            ) from None
+        if mode & 0o077:
+            raise InstanceError(
+                f"The key file {self.key_file} is readable by others; run 'chmod 600' on it."
+            )
+        raw = json.loads(self.key_file.read_text())
+        if raw.get("format") != KEYFILE_FORMAT:
+            raise InstanceError(f"The key file {self.key_file} has an unknown format.")
+        return {
+            "kek": base64.b64decode(raw["kek"]),
+            "blind_index_key": base64.b64decode(raw["blind_index_key"]),
+            "django_secret_key": raw["django_secret_key"],
+        }
+
+
+def home_from_env() -> Path:
+    return Path(os.environ.get("SECRETUM_HOME", "var")).resolve()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    # O_EXCL: never overwrite; 0600 from the first byte, not chmod afterwards.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def create(home: Path) -> Instance:
+    """Create a new instance in ``home``; refuse to touch an existing one."""
+    inst = Instance(home)
+    if inst.key_file.exists() or inst.database.exists():
+        raise InstanceError(
+            f"An instance already exists in {home}; refusing to overwrite it."
+        )
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    keys = {
+        "format": KEYFILE_FORMAT,
+        # 256-bit keys: AES-256-GCM key wrapping (NIST SP 800-38D) and HMAC-SHA256 (RFC 2104).
+        "kek": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "blind_index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "django_secret_key": secrets.token_urlsafe(50),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    _write_private(inst.key_file, json.dumps(keys, indent=2).encode())
+    _create_tls(inst)
+    return inst
+
+
+def _create_tls(inst: Instance) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    inst.tls_cert.parent.mkdir(mode=0o700, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Secretum (self-signed)")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=397))  # CA/B Forum maximum validity
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address("::1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(
+        inst.tls_key,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    inst.tls_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from secretum.lib import niss as niss_lib
+
+SEXES = [("female", _("female")), ("male", _("male")), ("other", _("other")),
+         ("unknown", _("unknown"))]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        label=_("Name, birth date or national number"), max_length=100,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off",
+                                      "placeholder": _("e.g. Dupont, 30/07/1985, 85.07.30-033.28")}),
+    )
+
+
+class PatientForm(forms.Form):
+    family_name = forms.CharField(label=_("Family name"), max_length=100)
+    given_name = forms.CharField(label=_("Given name"), max_length=100)
+    birth_date = forms.DateField(label=_("Birth date"), widget=DateInput)
+    sex = forms.ChoiceField(label=_("Sex"), choices=SEXES)
+    niss = forms.CharField(label=_("National number (NISS)"), max_length=20, required=False,
+                           help_text=_("11 digits; the check digits are verified."))
+    street = forms.CharField(label=_("Street and number"), max_length=200, required=False)
+    postal_code = forms.CharField(label=_("Postal code"), max_length=10, required=False)
+    city = forms.CharField(label=_("City"), max_length=100, required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=30, required=False)
+    email = forms.EmailField(label=_("E-mail"), max_length=200, required=False)
+    insurer = forms.CharField(label=_("Health insurer (mutuality)"), max_length=100,
+                              required=False)
+    insurer_number = forms.CharField(label=_("Membership number"), max_length=30,
+                                     required=False)
+
+    def clean_niss(self) -> str:
+        value = self.cleaned_data["niss"]
+        if not value:
+            return ""
+        try:
+            return niss_lib.clean(value)
+        except niss_lib.NissError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_birth_date(self) -> dt.date:
+        value: dt.date = self.cleaned_data["birth_date"]
+        if value > dt.date.today():
+            raise forms.ValidationError(_("A birth date cannot be in the future."))
+        if value.year < 1880:
+            raise forms.ValidationError(_("This birth date is not plausible."))
+        return value
+
+    @classmethod
+    def initial_from(cls, identity: Any) -> dict[str, Any]:
+        return {name: getattr(identity, name) for name in cls.base_fields}

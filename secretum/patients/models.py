@@ -1,0 +1,50 @@
+"""Patients: identity and contact (administrative data, sealed)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from secretum.crypto.fields import SealedField, SealedModel
+
+IDENTITY_FIELDS = (
+    "family_name", "given_name", "birth_date", "sex", "niss",
+    "street", "postal_code", "city", "phone", "email", "insurer", "insurer_number",
+)  # fmt: skip
+
+
+class Patient(SealedModel):
+    wrapped_key = models.BinaryField()  # the patient's data key, wrapped by the instance KEK
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    family_name = SealedField()
+    given_name = SealedField()
+    birth_date = SealedField()  # ISO 8601 date
+    sex = SealedField()  # FHIR administrative gender: female, male, other, unknown
+    niss = SealedField()  # 11 digits, check digits verified
+    street = SealedField()
+    postal_code = SealedField()
+    city = SealedField()
+    phone = SealedField()
+    email = SealedField()
+    insurer = SealedField()  # mutualité / ziekenfonds
+    insurer_number = SealedField()
+
+    def __str__(self) -> str:
+        return f"Patient {self.uid}"  # never a name: str() may reach a log
+
+
+class SearchToken(models.Model):
+    """Blind index entries: HMAC tokens of name prefixes, birth date and national number."""
+
+    class Kind(models.TextChoices):
+        NAME = "name"
+        BIRTH_DATE = "birth"
+        NISS = "niss"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    token = models.BinaryField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "token"], name="patients_search_kind_token")]

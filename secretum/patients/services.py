@@ -1,0 +1,221 @@
+"""All reads and writes of patient identities: checked, audited, sealed.
+
+Views call these functions and receive plain, decrypted value objects; they never touch
+the models. Other services (clinical, scheduling) use :func:`open_patient` to reach a patient's
+data key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from secretum.access.actor import Actor
+from secretum.access.guard import guarded
+from secretum.access.policy import Permission
+from secretum.audit.models import Action
+from secretum.crypto import keyring
+from secretum.crypto.keyring import DataKey
+from secretum.lib import niss as niss_lib
+from secretum.patients.models import IDENTITY_FIELDS, Patient, SearchToken
+
+RESOURCE = "patients.Patient"
+NAME_PREFIX_MIN = 2
+NAME_PREFIX_MAX = 20
+SEARCH_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class PatientIdentity:
+    """A patient's identity and contact details, decrypted, for display."""
+
+    uid: str
+    family_name: str
+    given_name: str
+    birth_date: dt.date | None
+    sex: str
+    niss: str
+    street: str
+    postal_code: str
+    city: str
+    phone: str
+    email: str
+    insurer: str
+    insurer_number: str
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.family_name.upper()} {self.given_name}"
+
+    @property
+    def niss_display(self) -> str:
+        return niss_lib.formatted(self.niss) if self.niss else ""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    kind: str  # name, birth, niss
+    patients: list[PatientIdentity]
+    truncated: bool
+
+
+def _key_aad(patient: Patient) -> str:
+    return f"{Patient._meta.label}:{patient.uid}"
+
+
+def open_patient(uid: Any) -> tuple[Patient, DataKey]:
+    """The patient row and its unwrapped data key. For services only, never for views."""
+    try:
+        patient = Patient.objects.get(uid=uid)
+    except (Patient.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such patient.") from None
+    return patient, keyring.unwrap_data_key(patient.wrapped_key, _key_aad(patient))
+
+
+def reveal_identity(patient: Patient, key: DataKey) -> PatientIdentity:
+    values = {name: patient.unseal(key, name) or "" for name in IDENTITY_FIELDS}
+    birth = values.pop("birth_date")
+    return PatientIdentity(
+        uid=str(patient.uid),
+        birth_date=dt.date.fromisoformat(birth) if birth else None,
+        **values,
+    )
+
+
+def _normalise_input(data: dict[str, Any]) -> dict[str, str | None]:
+    """Typed form data to the strings that are sealed; re-checks what must never be stored."""
+    unknown = set(data) - set(IDENTITY_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown identity fields: {', '.join(sorted(unknown))}")
+    out: dict[str, str | None] = {}
+    for name in IDENTITY_FIELDS:
+        value = data.get(name)
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        value = (str(value).strip() if value is not None else "") or None
+        if value is not None and len(value) > 200:
+            raise ValidationError(f"{name} is longer than 200 characters.")
+        out[name] = value
+    if not out["family_name"] or not out["given_name"]:
+        raise ValidationError("A patient needs a family name and a given name.")
+    if out["niss"]:
+        try:
+            out["niss"] = niss_lib.clean(out["niss"])
+        except niss_lib.NissError as exc:
+            raise ValidationError(str(exc)) from None
+    return out
+
+
+def _name_terms(name: str) -> set[str]:
+    words = [keyring.normalise(w) for w in name.replace("-", " ").replace("'", " ").split()]
+    return {w for w in [*words, keyring.normalise(name)] if w}
+
+
+def _index(patient: Patient, values: dict[str, str | None]) -> None:
+    SearchToken.objects.filter(patient=patient).delete()
+    tokens: set[tuple[str, bytes]] = set()
+    for name in (values["family_name"] or "", values["given_name"] or ""):
+        for term in _name_terms(name):
+            for n in range(NAME_PREFIX_MIN, min(len(term), NAME_PREFIX_MAX) + 1):
+                tokens.add((SearchToken.Kind.NAME, keyring.blind_index("name", term[:n])))
+    if values["birth_date"]:
+        tokens.add((SearchToken.Kind.BIRTH_DATE, keyring.blind_index("birth", values["birth_date"])))
+    if values["niss"]:
+        tokens.add((SearchToken.Kind.NISS, keyring.blind_index("niss", values["niss"])))
+    SearchToken.objects.bulk_create(
+        SearchToken(patient=patient, kind=kind, token=token) for kind, token in tokens
+    )
+
+
+def register_patient(actor: Actor, data: dict[str, Any]) -> PatientIdentity:
+    values = _normalise_input(data)
+    with guarded(actor, Permission.PATIENT_IDENTITY_WRITE, Action.CREATE, RESOURCE) as event:
+        patient = Patient()
+        key, patient.wrapped_key = keyring.new_data_key(_key_aad(patient))
+        patient.seal(key, **values)
+        patient.save()
+        _index(patient, values)
+        event.patient_ref = event.resource_ref = str(patient.uid)
+        return reveal_identity(patient, key)
+
+
+def update_patient(actor: Actor, uid: Any, data: dict[str, Any]) -> PatientIdentity:
+    values = _normalise_input(data)
+    with guarded(actor, Permission.PATIENT_IDENTITY_WRITE, Action.UPDATE, RESOURCE,
+                 patient_ref=uid, resource_ref=uid) as event:
+        patient, key = open_patient(uid)
+        before = {name: patient.unseal(key, name) for name in IDENTITY_FIELDS}
+        patient.seal(key, **values)
+        patient.save()
+        _index(patient, values)
+        # Which fields changed, never their values.
+        event.detail["fields"] = [n for n in IDENTITY_FIELDS if before[n] != values[n]]
+        return reveal_identity(patient, key)
+
+
+def access_patient(actor: Actor, uid: Any) -> PatientIdentity:
+    with guarded(actor, Permission.PATIENT_IDENTITY_READ, Action.READ, RESOURCE,
+                 patient_ref=uid, resource_ref=uid):
+        patient, key = open_patient(uid)
+        return reveal_identity(patient, key)
+
+
+def classify_query(query: str) -> tuple[str, str]:
+    """('niss' | 'birth' | 'name', normalised value), or ValidationError with a clear message."""
+    query = (query or "").strip()
+    if not query:
+        raise ValidationError("Type a name, a birth date or a national number.")
+    if niss_lib.looks_like(query):
+        try:
+            return "niss", niss_lib.clean(query)
+        except niss_lib.NissError as exc:
+            raise ValidationError(str(exc)) from None
+    for fmt in ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d"):
+        try:
+            return "birth", dt.datetime.strptime(query, fmt).date().isoformat()
+        except ValueError:
+            continue
+    if any(c.isdigit() for c in query):
+        raise ValidationError(
+            "Not a valid date (dd/mm/yyyy) or national number (11 digits)."
+        )
+    terms = [keyring.normalise(w) for w in query.replace("-", " ").split()]
+    terms = [t for t in terms if t]
+    if not terms or any(len(t) < NAME_PREFIX_MIN for t in terms):
+        raise ValidationError(f"Type at least {NAME_PREFIX_MIN} letters of a name.")
+    return "name", " ".join(terms)
+
+
+def search_patients(actor: Actor, query: str) -> SearchResult:
+    kind, value = classify_query(query)
+    with guarded(actor, Permission.PATIENT_SEARCH, Action.SEARCH, RESOURCE,
+                 detail={"kind": kind}) as event:
+        if kind == "name":
+            ids: set[int] | None = None
+            for term in value.split():
+                token = keyring.blind_index("name", term[:NAME_PREFIX_MAX])
+                found = set(SearchToken.objects.filter(kind=SearchToken.Kind.NAME, token=token)
+                            .values_list("patient_id", flat=True))
+                ids = found if ids is None else ids & found
+        else:
+            token = keyring.blind_index(kind, value)
+            ids = set(SearchToken.objects.filter(kind=kind, token=token)
+                      .values_list("patient_id", flat=True))
+        chosen = sorted(ids or ())
+        patients = [reveal_identity(p, keyring.unwrap_data_key(p.wrapped_key, _key_aad(p)))
+                    for p in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2])]
+        if kind == "name":
+            # Terms longer than the indexed prefix are confirmed on the decrypted names.
+            terms = value.split()
+            patients = [p for p in patients if all(
+                any(t.startswith(term) for t in _name_terms(p.family_name) | _name_terms(p.given_name))
+                for term in terms)]
+        patients.sort(key=lambda p: (keyring.normalise(p.family_name),
+                                     keyring.normalise(p.given_name)))
+        truncated = len(chosen) > SEARCH_LIMIT
+        event.detail["results"] = min(len(patients), SEARCH_LIMIT)
+        return SearchResult(kind, patients[:SEARCH_LIMIT], truncated)

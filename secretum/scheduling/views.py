@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from secretum.access.actor import Actor
+from secretum.access.decorators import requires
+from secretum.access.policy import Permission
+from secretum.patients import services as patients
+from secretum.scheduling import services
+from secretum.scheduling.forms import AppointmentForm
+
+
+@requires(Permission.APPOINTMENT_READ)
+@require_GET
+def agenda(request: HttpRequest) -> HttpResponse:
+    try:
+        day = dt.date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        day = timezone.localdate()
+    appointments = services.agenda(Actor.from_request(request), day)
+    return render(request, "scheduling/agenda.html", {
+        "day": day, "appointments": appointments,
+        "previous": day - dt.timedelta(days=1), "next": day + dt.timedelta(days=1)})
+
+
+@requires(Permission.APPOINTMENT_WRITE)
+@require_http_methods(["GET", "POST"])
+def book(request: HttpRequest, patient: UUID) -> HttpResponse:
+    actor = Actor.from_request(request)
+    form = AppointmentForm(services.practitioners(), request.POST or None,
+                           initial={"day": timezone.localdate()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.book_appointment(actor, patient, form.cleaned_data["practitioner"],
+                                      form.starts_at(), form.cleaned_data["duration"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Appointment booked."))
+            return redirect("patients:detail", uid=patient)
+    identity = patients.access_patient(actor, patient)
+    return render(request, "scheduling/book.html", {"form": form, "patient": identity})
+
+
+@requires(Permission.APPOINTMENT_WRITE)
+@require_POST
+def cancel(request: HttpRequest, uid: UUID) -> HttpResponse:
+    try:
+        services.cancel_appointment(Actor.from_request(request), uid)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Appointment cancelled."))
+    return redirect("scheduling:agenda")

@@ -1,0 +1,190 @@
+"""Secretum's one settings module. Everything a site may change is a ``SECRETUM_*`` variable.
+
+Secrets come from the instance's key file, never from this file or the repository (O2).
+Unsafe combinations are refused by the system checks in ``secretum.core.checks``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from secretum import instance as _instance
+from secretum.lib import dburl
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def env_str(name: str, default: str = "") -> str:
+    """A string setting; ``NAME_FILE`` names a file holding it (for secrets)."""
+    path = os.environ.get(name + "_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get(name, default)
+
+
+# --- the instance ----------------------------------------------------------------------------
+if "PYTEST_VERSION" in os.environ and "SECRETUM_HOME" not in os.environ:
+    # A bare `pytest` gets a throwaway instance of its own, never the demo's keys.
+    os.environ["SECRETUM_HOME"] = tempfile.mkdtemp(prefix="secretum-test-") + "/var"
+    _instance.create(Path(os.environ["SECRETUM_HOME"]))
+
+SECRETUM_HOME = _instance.home_from_env()
+INSTANCE = _instance.Instance(SECRETUM_HOME)
+_keys = INSTANCE.read_keys() if INSTANCE.exists() else {}
+
+# Empty until `secretum init` has run: Django then refuses to sign anything.
+SECRET_KEY = str(_keys.get("django_secret_key", ""))
+
+# Benchmark-only: turns off encryption and audit to measure their cost. `secretum check` and
+# `secretum serve` refuse to run with it.
+SECRETUM_BENCHMARK_BASELINE = env_bool("SECRETUM_BENCHMARK_BASELINE")
+
+DEBUG = env_bool("SECRETUM_DEBUG")
+ALLOWED_HOSTS = [
+    h.strip() for h in env_str("SECRETUM_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+]
+PRACTICE_NAME = env_str("SECRETUM_PRACTICE_NAME", "Cabinet médical")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "secretum.core",
+    "secretum.accounts",
+    "secretum.access",
+    "secretum.audit",
+    "secretum.crypto",
+    "secretum.patients",
+    "secretum.clinical",
+    "secretum.scheduling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "secretum.core.middleware.RequestIdMiddleware",
+    "secretum.core.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "secretum.access.middleware.DenyByDefaultMiddleware",
+]
+
+ROOT_URLCONF = "secretum.urls"
+WSGI_APPLICATION = "secretum.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "secretum.core.context.navigation",
+            ],
+        },
+    },
+]
+
+# --- database --------------------------------------------------------------------------------
+_db_url = env_str("SECRETUM_DATABASE_URL")
+DATABASES = {
+    "default": dburl.parse(_db_url) if _db_url else dburl.sqlite_config(INSTANCE.database)
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- accounts and passwords (B1, B2) ---------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]  # Argon2id (RFC 9106)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+# --- sessions and cookies --------------------------------------------------------------------
+SESSION_ENGINE = "django.contrib.sessions.backends.db"  # nothing correctness needs in memory
+SESSION_COOKIE_NAME = "__Host-secretum-session"
+SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = 10 * 3600  # absolute lifetime of a session
+# E1: a session left idle stops serving after this many seconds (at most 20 minutes).
+SECRETUM_IDLE_TIMEOUT = env_int("SECRETUM_IDLE_TIMEOUT", 15 * 60)
+CSRF_COOKIE_NAME = "__Host-secretum-csrf"
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Strict"
+CSRF_FAILURE_VIEW = "secretum.core.views.csrf_failure"
+
+# --- transport security (H1) -----------------------------------------------------------------
+SECURE_SSL_REDIRECT = True
+SECURE_HSTS_SECONDS = 365 * 24 * 3600
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# HSTS preload is a decision for a public domain name, not for a practice's own server.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Behind a TLS-terminating proxy (one that a provider runs), trust its header only when told.
+if env_bool("SECRETUM_BEHIND_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- languages -------------------------------------------------------------------------------
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français"), ("nl", "Nederlands"), ("en", "English")]
+LANGUAGE_COOKIE_NAME = "__Host-secretum-language"
+LANGUAGE_COOKIE_SECURE = True
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Strict"
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = env_str("SECRETUM_TIME_ZONE", "Europe/Brussels")
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True  # no collectstatic step for a single-server practice
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Logs never carry a patient identifier, a token or a secret (H2): requests are logged by
+# request id and path, and paths hold opaque identifiers only.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("SECRETUM_LOG_LEVEL", "WARNING")},
+}

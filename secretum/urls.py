@@ -1,0 +1,19 @@
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from secretum.access.decorators import public
+from secretum.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/setlang/", public(set_language), name="set_language"),
+    path("accounts/", include("secretum.accounts.urls")),
+    path("patients/", include("secretum.patients.urls")),
+    path("clinical/", include("secretum.clinical.urls")),
+    path("agenda/", include("secretum.scheduling.urls")),
+]
+
+handler403 = "secretum.core.errors.forbidden"
+handler404 = "secretum.core.errors.not_found"
+handler500 = "secretum.core.errors.server_error"
