@@ -1,0 +1,51 @@
+# Secretum: one set of scripts, used by people and by CI alike. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export SECRETUM_HOME ?= $(CURDIR)/var
+DEMO_PATIENTS ?= 50
+DEMO_SEED ?= 2026
+
+.PHONY: help venv demo serve test lint typecheck unit e2e test-postgresql bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(BIN)/secretum: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . || $(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+venv: $(BIN)/secretum ## install Secretum and its pinned dependencies into .venv
+
+demo: venv ## create a demo instance (first time only) and serve it at https://127.0.0.1:8443
+	@if [ ! -f "$(SECRETUM_HOME)/secretum.key" ]; then \
+	  $(BIN)/secretum init && $(BIN)/secretum demo --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED); \
+	fi
+	$(BIN)/secretum serve --host 127.0.0.1 --port 8443
+
+lint: venv ## ruff (lint and format check)
+	$(BIN)/ruff check secretum tests bench
+	$(BIN)/ruff format --check secretum tests bench
+
+typecheck: venv ## mypy with django-stubs
+	$(BIN)/mypy secretum
+
+unit: venv ## the test suite on SQLite (browser tests included)
+	$(BIN)/pytest
+
+test-postgresql: venv ## the test suite on PostgreSQL, when SECRETUM_TEST_DATABASE_URL is set
+	@if [ -n "$$SECRETUM_TEST_DATABASE_URL" ]; then \
+	  SECRETUM_DATABASE_URL="$$SECRETUM_TEST_DATABASE_URL" $(BIN)/pytest -m "not e2e"; \
+	else echo "SECRETUM_TEST_DATABASE_URL is not set: PostgreSQL tests skipped."; fi
+
+test: lint typecheck unit test-postgresql ## everything: lint, types, tests on SQLite and PostgreSQL
+
+bench: venv ## the performance benchmark (prints figures; see bench/README.md)
+	$(BIN)/python bench/chart_search.py
+
+clean: ## remove the virtual environment (never the instance in var/)
+	rm -rf $(VENV) .mypy_cache .ruff_cache
