@@ -57,9 +57,7 @@ class Instance:
         try:
             mode = self.key_file.stat().st_mode
         except FileNotFoundError:
-            raise InstanceError(
-                f"No instance in {self.home}: run 'secretum init' first."
-            ) from None
+            raise InstanceError(f"No instance in {self.home}: run 'secretum init' first.") from None
         if mode & 0o077:
             raise InstanceError(
                 f"The key file {self.key_file} is readable by others; run 'chmod 600' on it."
@@ -91,9 +89,7 @@ def create(home: Path) -> Instance:
     """Create a new instance in ``home``; refuse to touch an existing one."""
     inst = Instance(home)
     if inst.key_file.exists() or inst.database.exists():
-        raise InstanceError(
-            f"An instance already exists in {home}; refusing to overwrite it."
-        )
+        raise InstanceError(f"An instance already exists in {home}; refusing to overwrite it.")
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(home, 0o700)
     keys = {

@@ -112,9 +112,7 @@ TEMPLATES = [
 
 # --- database --------------------------------------------------------------------------------
 _db_url = env_str("SECRETUM_DATABASE_URL")
-DATABASES = {
-    "default": dburl.parse(_db_url) if _db_url else dburl.sqlite_config(INSTANCE.database)
-}
+DATABASES = {"default": dburl.parse(_db_url) if _db_url else dburl.sqlite_config(INSTANCE.database)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- accounts and passwords (B1, B2) ---------------------------------------------------------

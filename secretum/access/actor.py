@@ -49,7 +49,8 @@ class Actor:
             role=getattr(user, "role", None),
             source=request.META.get("REMOTE_ADDR", ""),
             request_id=getattr(request, "request_id", ""),
-            purpose=Purpose.CARE if getattr(user, "role", "") == "practitioner"
+            purpose=Purpose.CARE
+            if getattr(user, "role", "") == "practitioner"
             else Purpose.ADMINISTRATION,
         )
 

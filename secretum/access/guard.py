@@ -62,8 +62,9 @@ def guarded(
     resource_ref: Any = "",
     detail: dict[str, Any] | None = None,
 ) -> Iterator[EventDraft]:
-    draft = EventDraft(action, resource, str(patient_ref or ""), str(resource_ref or ""),
-                       dict(detail or {}))
+    draft = EventDraft(
+        action, resource, str(patient_ref or ""), str(resource_ref or ""), dict(detail or {})
+    )
     require(actor, permission, draft)
     try:
         with transaction.atomic():

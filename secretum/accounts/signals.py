@@ -15,8 +15,12 @@ from secretum.audit.services import record_event
 
 @receiver(user_logged_in)
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    actor = Actor(user=user, role=user.role, source=request.META.get("REMOTE_ADDR", ""),
-                  request_id=getattr(request, "request_id", ""))
+    actor = Actor(
+        user=user,
+        role=user.role,
+        source=request.META.get("REMOTE_ADDR", ""),
+        request_id=getattr(request, "request_id", ""),
+    )
     record_event(actor, Action.LOGIN, "session")
 
 
@@ -24,15 +28,25 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is None:
         return
-    actor = Actor(user=user, role=user.role, source=request.META.get("REMOTE_ADDR", ""),
-                  request_id=getattr(request, "request_id", ""))
+    actor = Actor(
+        user=user,
+        role=user.role,
+        source=request.META.get("REMOTE_ADDR", ""),
+        request_id=getattr(request, "request_id", ""),
+    )
     record_event(actor, Action.LOGOUT, "session")
 
 
 @receiver(user_login_failed)
 def _login_failed(sender: Any, credentials: Any, request: Any = None, **kwargs: Any) -> None:
     source = request.META.get("REMOTE_ADDR", "") if request is not None else ""
-    actor = Actor(user=None, role=None, source=source,
-                  request_id=getattr(request, "request_id", ""))
-    record_event(actor, Action.LOGIN_FAILED, "session", outcome=Outcome.FAILURE,
-                 detail={"factor": "password"})
+    actor = Actor(
+        user=None, role=None, source=source, request_id=getattr(request, "request_id", "")
+    )
+    record_event(
+        actor,
+        Action.LOGIN_FAILED,
+        "session",
+        outcome=Outcome.FAILURE,
+        detail={"factor": "password"},
+    )

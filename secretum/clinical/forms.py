@@ -27,7 +27,7 @@ class EntryForm(forms.Form):
                 )
             else:
                 field = forms.CharField(max_length=spec.max_length)
-            field.label = spec.label
+            field.label = str(spec.label)
             field.required = spec.required
             self.fields[spec.name] = field
         if kind == "observation":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -18,16 +19,19 @@ from django.utils.translation import gettext_lazy
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    label: str
+    label: str | Promise
     max_length: int
     required: bool = True
-    choices: tuple[tuple[str, str], ...] = ()
+    choices: tuple[tuple[str, str | Promise], ...] = ()
     multiline: bool = False
     is_date: bool = False
 
 
-SEVERITIES = (("mild", gettext_lazy("mild")), ("moderate", gettext_lazy("moderate")),
-              ("severe", gettext_lazy("severe")))
+SEVERITIES = (
+    ("mild", gettext_lazy("mild")),
+    ("moderate", gettext_lazy("moderate")),
+    ("severe", gettext_lazy("severe")),
+)
 OBSERVATION_CODES = (
     ("bp", gettext_lazy("Blood pressure")),
     ("weight", gettext_lazy("Weight")),
@@ -89,7 +93,10 @@ def _in_range(value: Decimal, key: str, what: str, unit: str) -> None:
     low, high = RANGES[key]
     if not low <= value <= high:
         raise ValidationError(
-            _("%(what)s of %(value)s %(unit)s is not plausible (expected %(low)s–%(high)s %(unit)s).")
+            _(
+                "%(what)s of %(value)s %(unit)s is not plausible "
+                "(expected %(low)s–%(high)s %(unit)s)."
+            )
             % {"what": what, "value": value, "unit": unit, "low": low, "high": high}
         )
 
@@ -141,7 +148,9 @@ def clean_entry(kind: str, data: dict[str, object]) -> dict[str, str | None]:
                 % {"field": spec.label, "n": spec.max_length}
             )
         if spec.choices and text not in {c for c, _label in spec.choices}:
-            raise ValidationError(_("%(field)s: choose one of the options.") % {"field": spec.label})
+            raise ValidationError(
+                _("%(field)s: choose one of the options.") % {"field": spec.label}
+            )
         if spec.is_date:
             try:
                 text = dt.date.fromisoformat(text).isoformat()

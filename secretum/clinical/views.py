@@ -48,9 +48,17 @@ def new_entry(request: HttpRequest, patient: UUID, kind: str) -> HttpResponse:
             messages.success(request, _("Entry recorded."))
             return redirect("patients:detail", uid=patient)
     identity = patients.access_patient(actor, patient)
-    return render(request, "clinical/entry_form.html", {
-        "form": form, "patient": identity, "patient_uid": identity.uid, "title": TITLES[kind],
-        "kind": kind})
+    return render(
+        request,
+        "clinical/entry_form.html",
+        {
+            "form": form,
+            "patient": identity,
+            "patient_uid": identity.uid,
+            "title": TITLES[kind],
+            "kind": kind,
+        },
+    )
 
 
 @requires(Permission.CLINICAL_WRITE)
@@ -73,9 +81,17 @@ def correct(request: HttpRequest, kind: str, uid: UUID) -> HttpResponse:
         entry, patient_uid = services.access_entry(actor, kind, uid)
         initial = {k: v for k, v in entry.values.items() if k != "unit"}
         form = EntryForm(kind, initial=initial)
-    return render(request, "clinical/entry_form.html", {
-        "form": form, "title": _("Correct: %s") % TITLES[kind], "kind": kind,
-        "patient_uid": patient_uid, "correcting": True})
+    return render(
+        request,
+        "clinical/entry_form.html",
+        {
+            "form": form,
+            "title": _("Correct: %s") % TITLES[kind],
+            "kind": kind,
+            "patient_uid": patient_uid,
+            "correcting": True,
+        },
+    )
 
 
 @requires(Permission.CLINICAL_WRITE)
@@ -97,5 +113,8 @@ def retract(request: HttpRequest, kind: str, uid: UUID) -> HttpResponse:
 @require_GET
 def history(request: HttpRequest, kind: str, uid: UUID) -> HttpResponse:
     versions, patient_uid = services.entry_history(Actor.from_request(request), _kind(kind), uid)
-    return render(request, "clinical/history.html", {
-        "versions": versions, "patient_uid": patient_uid, "title": TITLES[kind], "kind": kind})
+    return render(
+        request,
+        "clinical/history.html",
+        {"versions": versions, "patient_uid": patient_uid, "title": TITLES[kind], "kind": kind},
+    )

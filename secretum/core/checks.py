@@ -16,20 +16,29 @@ def instance_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     errors: list[Any] = []
     inst = settings.INSTANCE
     if settings.SECRETUM_BENCHMARK_BASELINE:
-        errors.append(Error(
-            "SECRETUM_BENCHMARK_BASELINE is set: encryption and audit are OFF.",
-            hint="This setting exists for bench/ only; unset it.", id="secretum.E001"))
+        errors.append(
+            Error(
+                "SECRETUM_BENCHMARK_BASELINE is set: encryption and audit are OFF.",
+                hint="This setting exists for bench/ only; unset it.",
+                id="secretum.E001",
+            )
+        )
     if settings.DEBUG:
-        errors.append(Error("SECRETUM_DEBUG is on.", hint="Unset it in production.",
-                            id="secretum.E002"))
+        errors.append(
+            Error("SECRETUM_DEBUG is on.", hint="Unset it in production.", id="secretum.E002")
+        )
     try:
         inst.read_keys()
     except InstanceError as exc:
         errors.append(Error(str(exc), id="secretum.E003"))
     if not 60 <= settings.SECRETUM_IDLE_TIMEOUT <= 20 * 60:
-        errors.append(Error(
-            f"SECRETUM_IDLE_TIMEOUT is {settings.SECRETUM_IDLE_TIMEOUT} s; E1 requires a lock "
-            "after at most 20 minutes (1200 s).", id="secretum.E004"))
+        errors.append(
+            Error(
+                f"SECRETUM_IDLE_TIMEOUT is {settings.SECRETUM_IDLE_TIMEOUT} s; E1 requires a lock "
+                "after at most 20 minutes (1200 s).",
+                id="secretum.E004",
+            )
+        )
     errors.extend(_tls_checks(inst))
     if len(settings.SECRET_KEY) < 50:
         errors.append(Error("The Django secret key is missing or short.", id="secretum.E005"))
@@ -51,6 +60,7 @@ def _tls_checks(inst: Any) -> list[Any]:
     if left.days < 30:
         return [Warning(f"The TLS certificate expires in {left.days} days.", id="secretum.W001")]
     if inst.tls_key.stat().st_mode & 0o077:
-        return [Error(f"The TLS private key {inst.tls_key} is readable by others.",
-                      id="secretum.E008")]
+        return [
+            Error(f"The TLS private key {inst.tls_key} is readable by others.", id="secretum.E008")
+        ]
     return []

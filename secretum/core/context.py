@@ -18,5 +18,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_read_clinical": allows(role, Permission.CLINICAL_READ),
         "can_write_clinical": allows(role, Permission.CLINICAL_WRITE),
         "can_agenda": allows(role, Permission.APPOINTMENT_READ),
-        "role_label": ROLE_LABELS.get(Role(role), "") if role in Role._value2member_map_ else "",
+        "role_label": ROLE_LABELS.get(Role(role), "") if role in set(Role) else "",
     }

@@ -6,16 +6,35 @@ from django.utils.translation import gettext as _
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "core/error.html", {"status": 403, "message": _(
-        "Your role does not give access to this page or this data.")}, status=403)
+    return render(
+        request,
+        "core/error.html",
+        {"status": 403, "message": _("Your role does not give access to this page or this data.")},
+        status=403,
+    )
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "core/error.html", {"status": 404, "message": _(
-        "This page does not exist, or the record it named is no longer here.")}, status=404)
+    return render(
+        request,
+        "core/error.html",
+        {
+            "status": 404,
+            "message": _("This page does not exist, or the record it named is no longer here."),
+        },
+        status=404,
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/error.html", {"status": 500, "message": _(
-        "Something went wrong on the server; nothing was saved. The error is logged.")},
-        status=500)
+    return render(
+        request,
+        "core/error.html",
+        {
+            "status": 500,
+            "message": _(
+                "Something went wrong on the server; nothing was saved. The error is logged."
+            ),
+        },
+        status=500,
+    )

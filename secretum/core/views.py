@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from secretum.access.decorators import public, requires
@@ -15,9 +16,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return render(request, "core/error.html", {"status": 403,
-                  "message": "The form expired or came from elsewhere. Reload the page."},
-                  status=403)
+    return render(
+        request,
+        "core/error.html",
+        {"status": 403, "message": _("The form expired or came from elsewhere. Reload the page.")},
+        status=403,
+    )
 
 
 @public

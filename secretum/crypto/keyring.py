@@ -44,7 +44,8 @@ def _keys() -> tuple[AESGCM, bytes]:
     keys = settings.INSTANCE.read_keys()
     kek = keys["kek"]
     index_key = keys["blind_index_key"]
-    assert isinstance(kek, bytes) and isinstance(index_key, bytes)
+    if not isinstance(kek, bytes) or not isinstance(index_key, bytes):
+        raise TypeError("key file holds no binary keys")
     return AESGCM(kek), index_key
 
 
@@ -100,7 +101,9 @@ def unwrap_data_key(wrapped: bytes | memoryview, aad: str) -> DataKey:
         raise DecryptionError("unknown wrapped-key format")
     kek, _ = _keys()
     try:
-        raw = kek.decrypt(blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :], b"dek:" + aad.encode())
+        raw = kek.decrypt(
+            blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :], b"dek:" + aad.encode()
+        )
     except InvalidTag:
         raise DecryptionError("data key failed authentication (wrong key file?)") from None
     return DataKey(raw)

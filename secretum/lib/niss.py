@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.utils.translation import gettext as _
+
 _SEPARATORS = re.compile(r"[\s.\-/]")
 
 
@@ -21,10 +23,10 @@ def clean(text: str) -> str:
     """The eleven digits of a national number typed in any usual format, or NissError."""
     digits = _SEPARATORS.sub("", text or "")
     if not digits.isdigit() or len(digits) != 11:
-        raise NissError("A national number has 11 digits, such as 85.07.30-033.28.")
+        raise NissError(_("A national number has 11 digits, such as 85.07.30-033.28."))
     body, check = digits[:9], int(digits[9:])
     if 97 - int(body) % 97 != check and 97 - int("2" + body) % 97 != check:
-        raise NissError("This national number's check digits are wrong: please check it.")
+        raise NissError(_("This national number's check digits are wrong: please check it."))
     return digits
 
 
@@ -41,7 +43,7 @@ def check_digits(body9: str, born_2000_or_later: bool) -> str:
 def build(birth: dt.date, serial: int) -> str:
     """A valid number for a birth date and serial (1–998): for fictitious data only (N3)."""
     if not 1 <= serial <= 998:
-        raise NissError("serial must be between 1 and 998")
+        raise NissError(_("serial must be between 1 and 998"))
     body = f"{birth:%y%m%d}{serial:03d}"
     return body + check_digits(body, birth.year >= 2000)
 

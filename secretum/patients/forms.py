@@ -8,8 +8,12 @@ from django.utils.translation import gettext_lazy as _
 
 from secretum.lib import niss as niss_lib
 
-SEXES = [("female", _("female")), ("male", _("male")), ("other", _("other")),
-         ("unknown", _("unknown"))]
+SEXES = [
+    ("female", _("female")),
+    ("male", _("male")),
+    ("other", _("other")),
+    ("unknown", _("unknown")),
+]
 
 
 class DateInput(forms.DateInput):
@@ -18,9 +22,15 @@ class DateInput(forms.DateInput):
 
 class SearchForm(forms.Form):
     q = forms.CharField(
-        label=_("Name, birth date or national number"), max_length=100,
-        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off",
-                                      "placeholder": _("e.g. Dupont, 30/07/1985, 85.07.30-033.28")}),
+        label=_("Name, birth date or national number"),
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={
+                "autofocus": True,
+                "autocomplete": "off",
+                "placeholder": _("e.g. Dupont, 30/07/1985, 85.07.30-033.28"),
+            }
+        ),
     )
 
 
@@ -29,17 +39,19 @@ class PatientForm(forms.Form):
     given_name = forms.CharField(label=_("Given name"), max_length=100)
     birth_date = forms.DateField(label=_("Birth date"), widget=DateInput)
     sex = forms.ChoiceField(label=_("Sex"), choices=SEXES)
-    niss = forms.CharField(label=_("National number (NISS)"), max_length=20, required=False,
-                           help_text=_("11 digits; the check digits are verified."))
+    niss = forms.CharField(
+        label=_("National number (NISS)"),
+        max_length=20,
+        required=False,
+        help_text=_("11 digits; the check digits are verified."),
+    )
     street = forms.CharField(label=_("Street and number"), max_length=200, required=False)
     postal_code = forms.CharField(label=_("Postal code"), max_length=10, required=False)
     city = forms.CharField(label=_("City"), max_length=100, required=False)
     phone = forms.CharField(label=_("Phone"), max_length=30, required=False)
     email = forms.EmailField(label=_("E-mail"), max_length=200, required=False)
-    insurer = forms.CharField(label=_("Health insurer (mutuality)"), max_length=100,
-                              required=False)
-    insurer_number = forms.CharField(label=_("Membership number"), max_length=30,
-                                     required=False)
+    insurer = forms.CharField(label=_("Health insurer (mutuality)"), max_length=100, required=False)
+    insurer_number = forms.CharField(label=_("Membership number"), max_length=30, required=False)
 
     def clean_niss(self) -> str:
         value = self.cleaned_data["niss"]

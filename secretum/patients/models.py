@@ -48,3 +48,6 @@ class SearchToken(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["kind", "token"], name="patients_search_kind_token")]
+
+    def __str__(self) -> str:
+        return f"SearchToken {self.kind}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor
 from secretum.access.guard import guarded
@@ -98,10 +99,10 @@ def _normalise_input(data: dict[str, Any]) -> dict[str, str | None]:
             value = value.isoformat()
         value = (str(value).strip() if value is not None else "") or None
         if value is not None and len(value) > 200:
-            raise ValidationError(f"{name} is longer than 200 characters.")
+            raise ValidationError(_("%(field)s is longer than 200 characters.") % {"field": name})
         out[name] = value
     if not out["family_name"] or not out["given_name"]:
-        raise ValidationError("A patient needs a family name and a given name.")
+        raise ValidationError(_("A patient needs a family name and a given name."))
     if out["niss"]:
         try:
             out["niss"] = niss_lib.clean(out["niss"])
@@ -123,7 +124,9 @@ def _index(patient: Patient, values: dict[str, str | None]) -> None:
             for n in range(NAME_PREFIX_MIN, min(len(term), NAME_PREFIX_MAX) + 1):
                 tokens.add((SearchToken.Kind.NAME, keyring.blind_index("name", term[:n])))
     if values["birth_date"]:
-        tokens.add((SearchToken.Kind.BIRTH_DATE, keyring.blind_index("birth", values["birth_date"])))
+        tokens.add(
+            (SearchToken.Kind.BIRTH_DATE, keyring.blind_index("birth", values["birth_date"]))
+        )
     if values["niss"]:
         tokens.add((SearchToken.Kind.NISS, keyring.blind_index("niss", values["niss"])))
     SearchToken.objects.bulk_create(
@@ -145,8 +148,14 @@ def register_patient(actor: Actor, data: dict[str, Any]) -> PatientIdentity:
 
 def update_patient(actor: Actor, uid: Any, data: dict[str, Any]) -> PatientIdentity:
     values = _normalise_input(data)
-    with guarded(actor, Permission.PATIENT_IDENTITY_WRITE, Action.UPDATE, RESOURCE,
-                 patient_ref=uid, resource_ref=uid) as event:
+    with guarded(
+        actor,
+        Permission.PATIENT_IDENTITY_WRITE,
+        Action.UPDATE,
+        RESOURCE,
+        patient_ref=uid,
+        resource_ref=uid,
+    ) as event:
         patient, key = open_patient(uid)
         before = {name: patient.unseal(key, name) for name in IDENTITY_FIELDS}
         patient.seal(key, **values)
@@ -158,8 +167,14 @@ def update_patient(actor: Actor, uid: Any, data: dict[str, Any]) -> PatientIdent
 
 
 def access_patient(actor: Actor, uid: Any) -> PatientIdentity:
-    with guarded(actor, Permission.PATIENT_IDENTITY_READ, Action.READ, RESOURCE,
-                 patient_ref=uid, resource_ref=uid):
+    with guarded(
+        actor,
+        Permission.PATIENT_IDENTITY_READ,
+        Action.READ,
+        RESOURCE,
+        patient_ref=uid,
+        resource_ref=uid,
+    ):
         patient, key = open_patient(uid)
         return reveal_identity(patient, key)
 
@@ -168,7 +183,7 @@ def classify_query(query: str) -> tuple[str, str]:
     """('niss' | 'birth' | 'name', normalised value), or ValidationError with a clear message."""
     query = (query or "").strip()
     if not query:
-        raise ValidationError("Type a name, a birth date or a national number.")
+        raise ValidationError(_("Type a name, a birth date or a national number."))
     if niss_lib.looks_like(query):
         try:
             return "niss", niss_lib.clean(query)
@@ -180,42 +195,58 @@ def classify_query(query: str) -> tuple[str, str]:
         except ValueError:
             continue
     if any(c.isdigit() for c in query):
-        raise ValidationError(
-            "Not a valid date (dd/mm/yyyy) or national number (11 digits)."
-        )
+        raise ValidationError(_("Not a valid date (dd/mm/yyyy) or national number (11 digits)."))
     terms = [keyring.normalise(w) for w in query.replace("-", " ").split()]
     terms = [t for t in terms if t]
     if not terms or any(len(t) < NAME_PREFIX_MIN for t in terms):
-        raise ValidationError(f"Type at least {NAME_PREFIX_MIN} letters of a name.")
+        raise ValidationError(_("Type at least %(n)d letters of a name.") % {"n": NAME_PREFIX_MIN})
     return "name", " ".join(terms)
 
 
 def search_patients(actor: Actor, query: str) -> SearchResult:
     kind, value = classify_query(query)
-    with guarded(actor, Permission.PATIENT_SEARCH, Action.SEARCH, RESOURCE,
-                 detail={"kind": kind}) as event:
+    with guarded(
+        actor, Permission.PATIENT_SEARCH, Action.SEARCH, RESOURCE, detail={"kind": kind}
+    ) as event:
         if kind == "name":
             ids: set[int] | None = None
             for term in value.split():
                 token = keyring.blind_index("name", term[:NAME_PREFIX_MAX])
-                found = set(SearchToken.objects.filter(kind=SearchToken.Kind.NAME, token=token)
-                            .values_list("patient_id", flat=True))
+                found = set(
+                    SearchToken.objects.filter(kind=SearchToken.Kind.NAME, token=token).values_list(
+                        "patient_id", flat=True
+                    )
+                )
                 ids = found if ids is None else ids & found
         else:
             token = keyring.blind_index(kind, value)
-            ids = set(SearchToken.objects.filter(kind=kind, token=token)
-                      .values_list("patient_id", flat=True))
+            ids = set(
+                SearchToken.objects.filter(kind=kind, token=token).values_list(
+                    "patient_id", flat=True
+                )
+            )
         chosen = sorted(ids or ())
-        patients = [reveal_identity(p, keyring.unwrap_data_key(p.wrapped_key, _key_aad(p)))
-                    for p in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2])]
+        patients = [
+            reveal_identity(p, keyring.unwrap_data_key(p.wrapped_key, _key_aad(p)))
+            for p in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2])
+        ]
         if kind == "name":
             # Terms longer than the indexed prefix are confirmed on the decrypted names.
             terms = value.split()
-            patients = [p for p in patients if all(
-                any(t.startswith(term) for t in _name_terms(p.family_name) | _name_terms(p.given_name))
-                for term in terms)]
-        patients.sort(key=lambda p: (keyring.normalise(p.family_name),
-                                     keyring.normalise(p.given_name)))
+            patients = [
+                p
+                for p in patients
+                if all(
+                    any(
+                        t.startswith(term)
+                        for t in _name_terms(p.family_name) | _name_terms(p.given_name)
+                    )
+                    for term in terms
+                )
+            ]
+        patients.sort(
+            key=lambda p: (keyring.normalise(p.family_name), keyring.normalise(p.given_name))
+        )
         truncated = len(chosen) > SEARCH_LIMIT
         event.detail["results"] = min(len(patients), SEARCH_LIMIT)
         return SearchResult(kind, patients[:SEARCH_LIMIT], truncated)

@@ -79,5 +79,8 @@ def edit(request: HttpRequest, uid: UUID) -> HttpResponse:
                 return redirect("patients:detail", uid=uid)
     else:
         form = PatientForm(initial=PatientForm.initial_from(services.access_patient(actor, uid)))
-    return render(request, "patients/form.html", {"form": form, "title": _("Edit identity"),
-                                                  "cancel_uid": uid})
+    return render(
+        request,
+        "patients/form.html",
+        {"form": form, "title": _("Edit identity"), "cancel_uid": uid},
+    )

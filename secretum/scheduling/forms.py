@@ -15,7 +15,9 @@ class AppointmentForm(forms.Form):
     day = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
     time = forms.TimeField(label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}))
     duration = forms.TypedChoiceField(
-        label=_("Duration (minutes)"), coerce=int, initial=15,
+        label=_("Duration (minutes)"),
+        coerce=int,
+        initial=15,
         choices=[(d, str(d)) for d in DURATIONS],
     )
 
@@ -25,4 +27,5 @@ class AppointmentForm(forms.Form):
 
     def starts_at(self) -> dt.datetime:
         return timezone.make_aware(
-            dt.datetime.combine(self.cleaned_data["day"], self.cleaned_data["time"]))
+            dt.datetime.combine(self.cleaned_data["day"], self.cleaned_data["time"])
+        )

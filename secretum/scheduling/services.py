@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor
 from secretum.access.guard import guarded
@@ -44,36 +45,58 @@ def practitioners() -> list[PractitionerChoice]:
 
 
 def _view(a: Appointment, patient_name: str) -> AppointmentView:
-    return AppointmentView(str(a.uid), a.starts_at, a.duration_minutes, str(a.practitioner),
-                           str(a.patient.uid), patient_name, a.status)
+    return AppointmentView(
+        str(a.uid),
+        a.starts_at,
+        a.duration_minutes,
+        str(a.practitioner),
+        str(a.patient.uid),
+        patient_name,
+        a.status,
+    )
 
 
-def book_appointment(actor: Actor, patient_uid: Any, practitioner_id: int,
-                     starts_at: dt.datetime, duration_minutes: int) -> AppointmentView:
+def book_appointment(
+    actor: Actor,
+    patient_uid: Any,
+    practitioner_id: int,
+    starts_at: dt.datetime,
+    duration_minutes: int,
+) -> AppointmentView:
     if duration_minutes not in DURATIONS:
-        raise ValidationError("Choose one of the proposed durations.")
+        raise ValidationError(_("Choose one of the proposed durations."))
     if starts_at < timezone.now() - dt.timedelta(minutes=5):
-        raise ValidationError("An appointment cannot be booked in the past.")
-    with guarded(actor, Permission.APPOINTMENT_WRITE, Action.CREATE, RESOURCE,
-                 patient_ref=patient_uid) as event:
+        raise ValidationError(_("An appointment cannot be booked in the past."))
+    with guarded(
+        actor, Permission.APPOINTMENT_WRITE, Action.CREATE, RESOURCE, patient_ref=patient_uid
+    ) as event:
         patient, key = open_patient(patient_uid)
         try:
             practitioner = get_user_model().objects.get(
-                pk=practitioner_id, role=Role.PRACTITIONER, is_active=True)
+                pk=practitioner_id, role=Role.PRACTITIONER, is_active=True
+            )
         except get_user_model().DoesNotExist:
-            raise ValidationError("Choose a practitioner of the practice.") from None
+            raise ValidationError(_("Choose a practitioner of the practice.")) from None
         end = starts_at + dt.timedelta(minutes=duration_minutes)
         overlapping = [
-            a for a in Appointment.objects.filter(
-                practitioner=practitioner, status=Appointment.Status.BOOKED,
-                starts_at__lt=end, starts_at__gte=starts_at - dt.timedelta(hours=2))
+            a
+            for a in Appointment.objects.filter(
+                practitioner=practitioner,
+                status=Appointment.Status.BOOKED,
+                starts_at__lt=end,
+                starts_at__gte=starts_at - dt.timedelta(hours=2),
+            )
             if a.starts_at + dt.timedelta(minutes=a.duration_minutes) > starts_at
         ]
         if overlapping:
-            raise ValidationError("This practitioner already has an appointment at that time.")
+            raise ValidationError(_("This practitioner already has an appointment at that time."))
         appt = Appointment.objects.create(
-            patient=patient, practitioner=practitioner, starts_at=starts_at,
-            duration_minutes=duration_minutes, booked_by=actor.user)
+            patient=patient,
+            practitioner=practitioner,
+            starts_at=starts_at,
+            duration_minutes=duration_minutes,
+            booked_by=actor.user,
+        )
         event.resource_ref = str(appt.uid)
         return _view(appt, reveal_identity(patient, key).display_name)
 
@@ -91,30 +114,50 @@ def _with_names(rows: list[Appointment]) -> list[AppointmentView]:
 
 def agenda(actor: Actor, day: dt.date) -> list[AppointmentView]:
     start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-    with guarded(actor, Permission.APPOINTMENT_READ, Action.SEARCH, RESOURCE,
-                 detail={"kind": "agenda"}):
-        rows = list(Appointment.objects.filter(starts_at__gte=start,
-                                               starts_at__lt=start + dt.timedelta(days=1))
-                    .select_related("patient", "practitioner").order_by("starts_at"))
+    with guarded(
+        actor, Permission.APPOINTMENT_READ, Action.SEARCH, RESOURCE, detail={"kind": "agenda"}
+    ):
+        rows = list(
+            Appointment.objects.filter(
+                starts_at__gte=start, starts_at__lt=start + dt.timedelta(days=1)
+            )
+            .select_related("patient", "practitioner")
+            .order_by("starts_at")
+        )
         return _with_names(rows)
 
 
 def patient_appointments(actor: Actor, patient_uid: Any) -> list[AppointmentView]:
-    with guarded(actor, Permission.APPOINTMENT_READ, Action.SEARCH, RESOURCE,
-                 patient_ref=patient_uid, detail={"kind": "patient"}):
+    with guarded(
+        actor,
+        Permission.APPOINTMENT_READ,
+        Action.SEARCH,
+        RESOURCE,
+        patient_ref=patient_uid,
+        detail={"kind": "patient"},
+    ):
         patient, key = open_patient(patient_uid)
         name = reveal_identity(patient, key).display_name
-        rows = (Appointment.objects.filter(patient=patient)
-                .select_related("patient", "practitioner").order_by("-starts_at")[:20])
+        rows = (
+            Appointment.objects.filter(patient=patient)
+            .select_related("patient", "practitioner")
+            .order_by("-starts_at")[:20]
+        )
         return [_view(a, name) for a in rows]
 
 
 def cancel_appointment(actor: Actor, uid: Any) -> None:
     appt = Appointment.objects.filter(uid=uid).select_related("patient").first()
-    with guarded(actor, Permission.APPOINTMENT_WRITE, Action.UPDATE, RESOURCE,
-                 patient_ref=appt.patient.uid if appt else "", resource_ref=uid,
-                 detail={"status": "cancelled"}):
+    with guarded(
+        actor,
+        Permission.APPOINTMENT_WRITE,
+        Action.UPDATE,
+        RESOURCE,
+        patient_ref=appt.patient.uid if appt else "",
+        resource_ref=uid,
+        detail={"status": "cancelled"},
+    ):
         if appt is None:
-            raise ValidationError("No such appointment.")
+            raise ValidationError(_("No such appointment."))
         appt.status = Appointment.Status.CANCELLED
         appt.save(update_fields=["status"])

@@ -27,21 +27,34 @@ def agenda(request: HttpRequest) -> HttpResponse:
     except ValueError:
         day = timezone.localdate()
     appointments = services.agenda(Actor.from_request(request), day)
-    return render(request, "scheduling/agenda.html", {
-        "day": day, "appointments": appointments,
-        "previous": day - dt.timedelta(days=1), "next": day + dt.timedelta(days=1)})
+    return render(
+        request,
+        "scheduling/agenda.html",
+        {
+            "day": day,
+            "appointments": appointments,
+            "previous": day - dt.timedelta(days=1),
+            "next": day + dt.timedelta(days=1),
+        },
+    )
 
 
 @requires(Permission.APPOINTMENT_WRITE)
 @require_http_methods(["GET", "POST"])
 def book(request: HttpRequest, patient: UUID) -> HttpResponse:
     actor = Actor.from_request(request)
-    form = AppointmentForm(services.practitioners(), request.POST or None,
-                           initial={"day": timezone.localdate()})
+    form = AppointmentForm(
+        services.practitioners(), request.POST or None, initial={"day": timezone.localdate()}
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            services.book_appointment(actor, patient, form.cleaned_data["practitioner"],
-                                      form.starts_at(), form.cleaned_data["duration"])
+            services.book_appointment(
+                actor,
+                patient,
+                form.cleaned_data["practitioner"],
+                form.starts_at(),
+                form.cleaned_data["duration"],
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

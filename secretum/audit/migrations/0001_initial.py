@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,28 +14,66 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.BigIntegerField(unique=True)),
-                ('at', models.DateTimeField()),
-                ('actor_name', models.CharField(max_length=150)),
-                ('role', models.CharField(blank=True, max_length=32)),
-                ('patient_ref', models.CharField(blank=True, db_index=True, max_length=36)),
-                ('action', models.CharField(choices=[('read', 'Read'), ('search', 'Search'), ('create', 'Create'), ('update', 'Update'), ('delete', 'Delete'), ('login', 'Login'), ('login-failed', 'Login Failed'), ('logout', 'Logout')], max_length=16)),
-                ('resource', models.CharField(max_length=64)),
-                ('resource_ref', models.CharField(blank=True, max_length=36)),
-                ('purpose', models.CharField(blank=True, max_length=16)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('denied', 'Denied'), ('failure', 'Failure')], max_length=16)),
-                ('source', models.CharField(blank=True, max_length=64)),
-                ('request_id', models.CharField(blank=True, max_length=36)),
-                ('detail', models.TextField(blank=True)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.BigIntegerField(unique=True)),
+                ("at", models.DateTimeField()),
+                ("actor_name", models.CharField(max_length=150)),
+                ("role", models.CharField(blank=True, max_length=32)),
+                ("patient_ref", models.CharField(blank=True, db_index=True, max_length=36)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("read", "Read"),
+                            ("search", "Search"),
+                            ("create", "Create"),
+                            ("update", "Update"),
+                            ("delete", "Delete"),
+                            ("login", "Login"),
+                            ("login-failed", "Login Failed"),
+                            ("logout", "Logout"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("resource", models.CharField(max_length=64)),
+                ("resource_ref", models.CharField(blank=True, max_length=36)),
+                ("purpose", models.CharField(blank=True, max_length=16)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("success", "Success"),
+                            ("denied", "Denied"),
+                            ("failure", "Failure"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=64)),
+                ("request_id", models.CharField(blank=True, max_length=36)),
+                ("detail", models.TextField(blank=True)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['seq'],
+                "ordering": ["seq"],
             },
         ),
     ]

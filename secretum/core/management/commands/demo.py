@@ -32,18 +32,39 @@ DEMO_USERS = [
     ("dpo", Role.AUDITOR, "Anne", "Janssens", "demo-auditeur-2026"),
 ]
 INSURERS = ["Mutualité chrétienne", "Solidaris", "Partenamut", "Helan", "Mutualités Libres"]
-PROBLEMS = [("K86", "Hypertension sans complication"), ("T90", "Diabète non insulino-dépendant"),
-            ("R96", "Asthme"), ("L03", "Lombalgie"), ("P76", "Dépression"),
-            ("K78", "Fibrillation auriculaire"), ("T82", "Obésité"), ("R74", "Infection aiguë des voies respiratoires supérieures")]
-ALLERGENS = [("Pénicilline", "urticaire"), ("Pollen de graminées", "rhinite"),
-             ("Arachide", "œdème"), ("Latex", "eczéma de contact"), ("Acide acétylsalicylique", "bronchospasme")]
-DRUGS = [("Amlodipine 5 mg", "1 comprimé", "1x/jour", "3 mois"),
-         ("Metformine 850 mg", "1 comprimé", "2x/jour", "6 mois"),
-         ("Paracétamol 1 g", "1 comprimé", "max 3x/jour", "5 jours"),
-         ("Salbutamol 100 µg", "2 bouffées", "si besoin", "3 mois"),
-         ("Ibuprofène 400 mg", "1 comprimé", "3x/jour", "5 jours")]
-REASONS = ["Contrôle tension", "Toux depuis 5 jours", "Renouvellement traitement",
-           "Douleur lombaire", "Bilan annuel", "Fatigue", "Vaccination grippe"]
+PROBLEMS = [
+    ("K86", "Hypertension sans complication"),
+    ("T90", "Diabète non insulino-dépendant"),
+    ("R96", "Asthme"),
+    ("L03", "Lombalgie"),
+    ("P76", "Dépression"),
+    ("K78", "Fibrillation auriculaire"),
+    ("T82", "Obésité"),
+    ("R74", "Infection aiguë des voies respiratoires supérieures"),
+]
+ALLERGENS = [
+    ("Pénicilline", "urticaire"),
+    ("Pollen de graminées", "rhinite"),
+    ("Arachide", "œdème"),
+    ("Latex", "eczéma de contact"),
+    ("Acide acétylsalicylique", "bronchospasme"),
+]
+DRUGS = [
+    ("Amlodipine 5 mg", "1 comprimé", "1x/jour", "3 mois"),
+    ("Metformine 850 mg", "1 comprimé", "2x/jour", "6 mois"),
+    ("Paracétamol 1 g", "1 comprimé", "max 3x/jour", "5 jours"),
+    ("Salbutamol 100 µg", "2 bouffées", "si besoin", "3 mois"),
+    ("Ibuprofène 400 mg", "1 comprimé", "3x/jour", "5 jours"),
+]
+REASONS = [
+    "Contrôle tension",
+    "Toux depuis 5 jours",
+    "Renouvellement traitement",
+    "Douleur lombaire",
+    "Bilan annuel",
+    "Fatigue",
+    "Vaccination grippe",
+]
 
 
 class Command(BaseCommand):
@@ -52,8 +73,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--patients", type=int, default=50)
         parser.add_argument("--seed", type=int, default=2026)
-        parser.add_argument("--print", action="store_true", dest="print_patients",
-                            help="list the generated patients' names and national numbers")
+        parser.add_argument(
+            "--print",
+            action="store_true",
+            dest="print_patients",
+            help="list the generated patients' names and national numbers",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         count, seed = options["patients"], options["seed"]
@@ -75,33 +100,48 @@ class Command(BaseCommand):
             serial += (serial % 2 == 0) if sex == "male" else (serial % 2 == 1)
             data = {
                 "family_name": fake.last_name(),
-                "given_name": fake.first_name_female() if sex == "female" else fake.first_name_male(),
-                "birth_date": birth, "sex": sex, "niss": niss.build(birth, serial),
+                "given_name": fake.first_name_female()
+                if sex == "female"
+                else fake.first_name_male(),
+                "birth_date": birth,
+                "sex": sex,
+                "niss": niss.build(birth, serial),
                 # fr_BE has no Belgian address or phone provider: nl_BE's serves both.
-                "street": where.street_address(), "postal_code": where.postcode(),
-                "city": where.city(), "phone": where.phone_number(),
-                "email": fake.free_email(), "insurer": rng.choice(INSURERS),
+                "street": where.street_address(),
+                "postal_code": where.postcode(),
+                "city": where.city(),
+                "phone": where.phone_number(),
+                "email": fake.free_email(),
+                "insurer": rng.choice(INSURERS),
                 "insurer_number": str(rng.randrange(10**8, 10**9)),
             }
             patient = register_patient(system, data)
             doctor = rng.choice(practitioners)
-            self._chart(Actor(user=doctor, role=doctor.role, source="demo",
-                              purpose=Purpose.MAINTENANCE), patient.uid, rng)
+            self._chart(
+                Actor(user=doctor, role=doctor.role, source="demo", purpose=Purpose.MAINTENANCE),
+                patient.uid,
+                rng,
+            )
             if rng.random() < 0.4:
                 day = timezone.localdate() + dt.timedelta(days=rng.randrange(0, 5))
-                start = timezone.make_aware(dt.datetime.combine(
-                    day, dt.time(8 + rng.randrange(0, 10), rng.choice([0, 15, 30, 45]))))
+                start = timezone.make_aware(
+                    dt.datetime.combine(
+                        day, dt.time(8 + rng.randrange(0, 10), rng.choice([0, 15, 30, 45]))
+                    )
+                )
                 try:
                     book_appointment(system, patient.uid, doctor.pk, start, 15)
                 except Exception:  # noqa: S110  (slot already taken: no appointment, by design)
                     pass
             if options["print_patients"]:
-                self.stdout.write(f"{patient.display_name}\t{patient.birth_date:%d/%m/%Y}\t"
-                                  f"{niss.formatted(data['niss'])}")
+                self.stdout.write(
+                    f"{patient.display_name}\t{patient.birth_date:%d/%m/%Y}\t{patient.niss_display}"
+                )
             elif count >= 100 and (n + 1) % 100 == 0:
                 self.stderr.write(f"  {n + 1}/{count} patients…")
-        self.stderr.write(f"Demo practice ready: {count} fictitious patients, "
-                          f"{len(users)} demo accounts.")
+        self.stderr.write(
+            f"Demo practice ready: {count} fictitious patients, {len(users)} demo accounts."
+        )
 
     def _users(self, system: Actor) -> list[Any]:
         User = get_user_model()
@@ -109,8 +149,14 @@ class Command(BaseCommand):
         for username, role, first, last, password in DEMO_USERS:
             user = User.objects.filter(username=username).first()
             if user is None:
-                user = create_user(system, username=username, role=role, password=password,
-                                   first_name=first, last_name=last)
+                user = create_user(
+                    system,
+                    username=username,
+                    role=role,
+                    password=password,
+                    first_name=first,
+                    last_name=last,
+                )
             out.append(user)
         return out
 
@@ -118,17 +164,45 @@ class Command(BaseCommand):
         for code, label in rng.sample(PROBLEMS, rng.randrange(0, 3)):
             record_entry(actor, uid, "problem", {"code": code, "label": label})
         for substance, reaction in rng.sample(ALLERGENS, rng.choice([0, 0, 1, 2])):
-            record_entry(actor, uid, "allergy", {"substance": substance, "reaction": reaction,
-                                                 "severity": rng.choice(["mild", "moderate", "severe"])})
+            record_entry(
+                actor,
+                uid,
+                "allergy",
+                {
+                    "substance": substance,
+                    "reaction": reaction,
+                    "severity": rng.choice(["mild", "moderate", "severe"]),
+                },
+            )
         for drug, dose, freq, duration in rng.sample(DRUGS, rng.randrange(0, 3)):
-            record_entry(actor, uid, "medication", {"drug": drug, "dose": dose,
-                                                    "frequency": freq, "duration": duration})
+            record_entry(
+                actor,
+                uid,
+                "medication",
+                {"drug": drug, "dose": dose, "frequency": freq, "duration": duration},
+            )
         for _ in range(rng.randrange(1, 3)):
-            record_entry(actor, uid, "encounter", {
-                "reason": rng.choice(REASONS), "subjective": "Plaintes décrites par le patient.",
-                "objective": "Examen clinique sans particularité.",
-                "assessment": "Évolution favorable.", "plan": "Contrôle dans 3 mois."})
-        record_entry(actor, uid, "observation",
-                     {"code": "bp", "value": f"{rng.randrange(105, 165)}/{rng.randrange(60, 95)}"})
-        record_entry(actor, uid, "observation",
-                     {"code": "weight", "value": f"{rng.randrange(450, 1100) / 10}"})
+            record_entry(
+                actor,
+                uid,
+                "encounter",
+                {
+                    "reason": rng.choice(REASONS),
+                    "subjective": "Plaintes décrites par le patient.",
+                    "objective": "Examen clinique sans particularité.",
+                    "assessment": "Évolution favorable.",
+                    "plan": "Contrôle dans 3 mois.",
+                },
+            )
+        record_entry(
+            actor,
+            uid,
+            "observation",
+            {"code": "bp", "value": f"{rng.randrange(105, 165)}/{rng.randrange(60, 95)}"},
+        )
+        record_entry(
+            actor,
+            uid,
+            "observation",
+            {"code": "weight", "value": f"{rng.randrange(450, 1100) / 10}"},
+        )

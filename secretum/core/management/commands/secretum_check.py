@@ -19,11 +19,17 @@ class Command(BaseCommand):
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
         for message in problems:
             level = "error" if message.level >= checks.ERROR else "warning"
-            self.stderr.write(f"{level}: {message.msg}" + (f" ({message.hint})" if message.hint else ""))
+            self.stderr.write(
+                f"{level}: {message.msg}" + (f" ({message.hint})" if message.hint else "")
+            )
         if pending:
-            self.stderr.write(f"error: {len(pending)} database migrations are not applied "
-                              "(run 'secretum migrate').")
+            self.stderr.write(
+                f"error: {len(pending)} database migrations are not applied "
+                "(run 'secretum migrate')."
+            )
         if problems or pending:
             raise CommandError(f"{len(problems) + bool(pending)} problem(s) found; see above.")
-        self.stdout.write("secretum check: configuration is safe "
-                          "(TLS, keys, sessions, idle lock, headers, database).")
+        self.stdout.write(
+            "secretum check: configuration is safe "
+            "(TLS, keys, sessions, idle lock, headers, database)."
+        )

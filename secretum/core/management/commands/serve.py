@@ -30,18 +30,25 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8443)
-        parser.add_argument("--http-port", type=int, default=8080,
-                            help="port that redirects to HTTPS (0: none)")
+        parser.add_argument(
+            "--http-port", type=int, default=8080, help="port that redirects to HTTPS (0: none)"
+        )
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--threads", type=int, default=4)
-        parser.add_argument("--no-migrate", action="store_true",
-                            help="do not apply pending database migrations at start")
+        parser.add_argument(
+            "--no-migrate",
+            action="store_true",
+            help="do not apply pending database migrations at start",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.core import checks
 
-        errors = [m for m in checks.run_checks(include_deployment_checks=True)
-                  if m.level >= checks.ERROR and not m.is_silenced()]
+        errors = [
+            m
+            for m in checks.run_checks(include_deployment_checks=True)
+            if m.level >= checks.ERROR and not m.is_silenced()
+        ]
         if errors:
             raise CommandError("refusing to serve: " + " ".join(e.msg for e in errors))
         if not options["no_migrate"]:
@@ -71,7 +78,7 @@ class Command(BaseCommand):
 
         from secretum.wsgi import application
 
-        class Server(BaseApplication):  # type: ignore[misc]
+        class Server(BaseApplication):
             def load_config(self) -> None:
                 for key, value in config.items():
                     self.cfg.set(key, value)
@@ -81,13 +88,24 @@ class Command(BaseCommand):
 
         redirect = None
         if options["http_port"]:
-            redirect = subprocess.Popen([  # noqa: S603  (our own module, fixed arguments)
-                sys.executable, "-m", "secretum.lib.redirect", "--host", host,
-                "--port", str(options["http_port"]), "--https-port", str(port)],
-                env=os.environ.copy())
-        self.stdout.write(f"Secretum serving https://{bind_host}:{port}/ "
-                          + (f"(http://{bind_host}:{options['http_port']}/ redirects there)"
-                             if redirect else ""))
+            redirect = subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
+                [
+                    sys.executable,
+                    "-m",
+                    "secretum.lib.redirect",
+                    "--host",
+                    host,
+                    "--port",
+                    str(options["http_port"]),
+                    "--https-port",
+                    str(port),
+                ],
+                env=os.environ.copy(),
+            )
+        self.stdout.write(
+            f"Secretum serving https://{bind_host}:{port}/ "
+            + (f"(http://{bind_host}:{options['http_port']}/ redirects there)" if redirect else "")
+        )
         self.stdout.flush()
         try:
             Server().run()
