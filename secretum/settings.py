@@ -153,7 +153,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 # HSTS preload is a decision for a public domain name, not for a practice's own server.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# same-origin: a referrer never leaves the practice (H2), and Django can check a form's origin.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Behind a TLS-terminating proxy (one that a provider runs), trust its header only when told.

@@ -9,9 +9,8 @@ from secretum.access.policy import ROLE_LABELS, Role
 
 
 class User(AbstractUser):
-    role = models.CharField(
-        max_length=32, choices=[(r.value, ROLE_LABELS[r]) for r in Role], default=Role.SECRETARY
-    )
+    # No default: an account holds no right until a role is given to it.
+    role = models.CharField(max_length=32, choices=[(r.value, ROLE_LABELS[r]) for r in Role])
     preferred_language = models.CharField(max_length=8, blank=True)
 
     def __str__(self) -> str:

@@ -74,6 +74,9 @@ class Command(BaseCommand):
             "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
             "forwarded_allow_ips": "",
             "proc_name": "secretum",
+            # gunicorn's control socket lives in the instance, not in the user's home folder.
+            "control_socket": str(inst.home / "gunicorn.ctl"),
+            "control_socket_mode": 0o600,
         }
 
         from secretum.wsgi import application

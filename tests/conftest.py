@@ -1,0 +1,111 @@
+"""Shared fixtures: fictitious people only (N3), a client that speaks HTTPS like a browser."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from secretum.access.actor import Actor
+from secretum.access.policy import Role
+from secretum.audit.models import AuditEvent
+from secretum.lib import niss
+from secretum.patients import services as patients
+
+_counter = itertools.count(1)
+
+
+class SecureClient(Client):
+    """Every request over HTTPS, as `secretum serve` only speaks HTTPS."""
+
+    def generic(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["secure"] = True
+        return super().generic(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _test_host_and_language(settings: Any) -> Any:
+    """Tests read messages in English; the French default is tested on its own."""
+    from django.utils import translation
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
+def make_user(role: Role, username: str | None = None, password: str | None = None) -> Any:
+    from django.contrib.auth import get_user_model
+
+    n = next(_counter)
+    user = get_user_model()(
+        username=username or f"{role.value}-{n}",
+        role=role,
+        first_name="Test",
+        last_name=f"{role.value.title()} {n}",
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    return user
+
+
+@pytest.fixture
+def practitioner(db: Any) -> Any:
+    return make_user(Role.PRACTITIONER)
+
+
+@pytest.fixture
+def secretary(db: Any) -> Any:
+    return make_user(Role.SECRETARY)
+
+
+@pytest.fixture
+def manager(db: Any) -> Any:
+    return make_user(Role.MANAGER)
+
+
+def actor_for(user: Any) -> Actor:
+    return Actor(user=user, role=user.role, source="127.0.0.1", request_id="test")
+
+
+def client_for(user: Any) -> SecureClient:
+    client = SecureClient()
+    client.force_login(user)
+    return client
+
+
+# Fictitious identities (N3): invented names and a national number built with valid check digits.
+def identity(**overrides: Any) -> dict[str, Any]:
+    n = next(_counter)
+    birth = dt.date(1971, 3, 14) + dt.timedelta(days=n)
+    data: dict[str, Any] = {
+        "family_name": f"Zorbatova{n}",
+        "given_name": "Quilline",
+        "birth_date": birth,
+        "sex": "female",
+        "niss": niss.build(birth, 2 * n % 998 or 2),
+        "street": "Rue des Essais 1",
+        "postal_code": "1000",
+        "city": "Testville",
+        "phone": "+32 2 000 00 00",
+        "email": "quilline@example.invalid",
+        "insurer": "Mutualité fictive",
+        "insurer_number": "000000000",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def patient(practitioner: Any) -> patients.PatientIdentity:
+    return patients.register_patient(actor_for(practitioner), identity())
+
+
+def events(**filters: Any) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(**filters).order_by("seq"))

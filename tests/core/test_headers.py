@@ -1,0 +1,57 @@
+"""Transport and browser security headers (H1, E4), cookies that cannot leak."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+
+from tests.conftest import SecureClient, client_for
+
+
+def test_plain_http_is_redirected_to_https(db: Any) -> None:
+    response = Client().get("/accounts/login/")
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
+
+
+def test_pages_carry_strict_security_headers(practitioner: Any, patient: Any) -> None:
+    response = client_for(practitioner).get(f"/patients/{patient.uid}/")
+    assert response.status_code == 200
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert response["Cache-Control"] == "no-store"
+    assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_no_template_holds_inline_script_or_style() -> None:
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[2] / "secretum" / "templates"
+    for page in templates.rglob("*.html"):
+        text = page.read_text()
+        assert "<script>" not in text and " style=" not in text and "<style" not in text, page
+        for handler in ("onclick=", "onload=", "onsubmit=", "onchange=", "javascript:"):
+            assert handler not in text, page
+
+
+def test_session_and_csrf_cookies_are_host_only_secure_and_httponly(
+    practitioner: Any, db: Any
+) -> None:
+    client = SecureClient()
+    page = client.get("/accounts/login/")
+    csrf = page.cookies["__Host-secretum-csrf"]
+    assert csrf["secure"] and csrf["httponly"] and csrf["samesite"] == "Strict"
+    assert csrf["path"] == "/" and not csrf["domain"]
+    practitioner.set_password("a fictitious passphrase 42")
+    practitioner.save()
+    client.post(
+        "/accounts/login/",
+        {"username": practitioner.username, "password": "a fictitious passphrase 42"},
+    )
+    session = client.cookies["__Host-secretum-session"]
+    assert session["secure"] and session["httponly"] and session["samesite"] == "Strict"

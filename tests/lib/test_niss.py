@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from secretum.lib import niss
+
+
+def test_check_digits_before_and_after_2000() -> None:
+    assert niss.build(dt.date(1985, 7, 30), 33) == "85073003328"
+    assert niss.build(dt.date(2003, 1, 2), 2) == "03010200237"
+    assert niss.clean("03010200237") == "03010200237"
+
+
+@pytest.mark.parametrize("typed", ["85.07.30-033.28", "85 07 30 033 28", "850730-033-28"])
+def test_usual_formats_are_accepted(typed: str) -> None:
+    assert niss.clean(typed) == "85073003328"
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("85073003329", "check digits"),
+        ("8507300332", "11 digits"),
+        ("8507300332a", "11 digits"),
+    ],
+)
+def test_invalid_numbers_are_refused(typed: str, message: str) -> None:
+    with pytest.raises(niss.NissError, match=message):
+        niss.clean(typed)
+
+
+def test_formatted() -> None:
+    assert niss.formatted("85073003328") == "85.07.30-033.28"
