@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
-from secretum.clinical import services
+from secretum.clinical import rules, services
 from secretum.clinical.forms import EntryForm
 from secretum.patients import services as patients
 
@@ -116,5 +116,11 @@ def history(request: HttpRequest, kind: str, uid: UUID) -> HttpResponse:
     return render(
         request,
         "clinical/history.html",
-        {"versions": versions, "patient_uid": patient_uid, "title": TITLES[kind], "kind": kind},
+        {
+            "versions": versions,
+            "patient_uid": patient_uid,
+            "title": TITLES[kind],
+            "kind": kind,
+            "fields": [(spec.name, spec.label) for spec in rules.SPECS[kind]],
+        },
     )

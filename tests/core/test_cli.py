@@ -38,6 +38,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_init_creates_owner_only_keys_certificate_and_database(home: Path) -> None:
+    """H3, O2: generated secrets, readable by the instance's owner only."""
     for name in ("secretum.key", "tls/key.pem", "secretum.sqlite3"):
         mode = stat.S_IMODE((home / name).stat().st_mode)
         assert mode & 0o077 == 0, f"{name} is readable by others ({oct(mode)})"

@@ -135,6 +135,7 @@ def test_data_key_is_bound_to_its_patient(practitioner: Any, patient: Any) -> No
 
 
 def test_blind_index_is_keyed_not_a_plain_hash() -> None:
+    """O1: HMAC-SHA256 under the instance's key (RFC 2104), not a bare hash anyone can recompute."""
     import hashlib
 
     token = keyring.blind_index("niss", NISS)
