@@ -15,7 +15,10 @@ USAGE = """usage: secretum COMMAND [options]
   demo --patients N --seed S fill the instance with fictitious patients (add --print to list them)
   serve --host H --port P    serve over HTTPS (TLS 1.2+), HTTP redirected to HTTPS
   check                      configuration and security self-check (non-zero exit when unsafe)
-  audit verify               verify the audit log's hash chain
+  audit verify               verify the audit log: hashes, codes, signed checkpoints, witness
+  audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
+  audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
+  audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
   help                       this text
 
 Django's management commands (migrate, shell, ...) are available too.
@@ -23,6 +26,13 @@ Django's management commands (migrate, shell, ...) are available too.
 
 # `secretum audit verify` -> management command `audit_verify`, and so on.
 ALIASES = {("audit", "verify"): "audit_verify", ("check",): "secretum_check"}
+# The audit log's commands (D2): `secretum audit checkpoint`, `audit prove N`, ...
+ALIASES.update(
+    {
+        ("audit", word): "audit_" + word.replace("-", "_")
+        for word in ("checkpoint", "prove", "check-proof", "grant", "keygen", "protect")
+    }
+)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -64,6 +74,10 @@ def _sentence(exc: BaseException) -> str:
 
     if isinstance(exc, CommandError | InstanceError):
         return str(exc)
+    from django.core.exceptions import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
     from django.db.utils import OperationalError
 
     if isinstance(exc, OperationalError):
@@ -105,6 +119,16 @@ def _init(args: list[str]) -> int:
 
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
+    from secretum.access.actor import Actor
+    from secretum.accounts import charter_default
+    from secretum.accounts.services import publish_charter
+
+    publish_charter(
+        Actor.system(),
+        text_fr=charter_default.TEXT_FR,
+        text_nl=charter_default.TEXT_NL,
+        text_en=charter_default.TEXT_EN,
+    )
     print(f"Created a Secretum instance in {home}:")
     print(f"  key file     {inst.key_file} (owner-only; keep a copy apart from backups)")
     print(f"  certificate  {inst.tls_cert} (self-signed)")

@@ -115,6 +115,19 @@ _db_url = env_str("SECRETUM_DATABASE_URL")
 DATABASES = {"default": dburl.parse(_db_url) if _db_url else dburl.sqlite_config(INSTANCE.database)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- audit log (D1, D2) ----------------------------------------------------------------------
+# The witness: an append-only file on another path (another disk, ideally another machine's
+# mount), where every signed checkpoint is also written; optionally syslog to a remote host.
+SECRETUM_AUDIT_WITNESS = Path(
+    env_str("SECRETUM_AUDIT_WITNESS", str(SECRETUM_HOME / "witness" / "audit-checkpoints.log"))
+)
+SECRETUM_AUDIT_SYSLOG = env_str("SECRETUM_AUDIT_SYSLOG")  # host:port (UDP), empty: none
+# Seconds between two checkpoints while `secretum serve` runs (at most 300, `check` refuses more).
+SECRETUM_AUDIT_CHECKPOINT_INTERVAL = env_int("SECRETUM_AUDIT_CHECKPOINT_INTERVAL", 300)
+# Alert when one user opens this many different patients' records within this many minutes.
+SECRETUM_AUDIT_ALERT_PATIENTS = env_int("SECRETUM_AUDIT_ALERT_PATIENTS", 20)
+SECRETUM_AUDIT_ALERT_MINUTES = env_int("SECRETUM_AUDIT_ALERT_MINUTES", 15)
+
 # --- accounts and passwords (B1, B2) ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]  # Argon2id (RFC 9106)
@@ -125,6 +138,9 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"min_length": 12},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "secretum.accounts.validators.MaximumLengthValidator"},
+    {"NAME": "secretum.accounts.validators.NamesValidator"},
+    {"NAME": "secretum.accounts.validators.HistoryValidator"},
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
@@ -137,9 +153,10 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_COOKIE_AGE = 10 * 3600  # absolute lifetime of a session
-# E1: a session left idle stops serving after this many seconds (at most 20 minutes).
-SECRETUM_IDLE_TIMEOUT = env_int("SECRETUM_IDLE_TIMEOUT", 15 * 60)
+SESSION_COOKIE_AGE = 12 * 3600  # the longest lifetime a practice may set (see PracticeSettings)
+# E1: the practice sets its idle lock (1–20 minutes) in the application; this is a ceiling a
+# provider may lower for all its practices (seconds; `secretum check` refuses above 1200).
+SECRETUM_IDLE_TIMEOUT = env_int("SECRETUM_IDLE_TIMEOUT", 20 * 60)
 CSRF_COOKIE_NAME = "__Host-secretum-csrf"
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True

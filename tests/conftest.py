@@ -26,6 +26,16 @@ class SecureClient(Client):
         return super().generic(*args, **kwargs)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _audit_tables_flushable() -> Any:
+    """D2: the audit tables refuse DELETE; tests that commit end with a flush that lifts the
+    triggers for its own statements (tests/audit/flush.py)."""
+    from tests.audit.flush import flushable
+
+    with flushable():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _test_host_and_language(settings: Any) -> Any:
     """Tests read messages in English; the French default is tested on its own."""
@@ -37,8 +47,19 @@ def _test_host_and_language(settings: Any) -> Any:
         yield
 
 
-def make_user(role: Role, username: str | None = None, password: str | None = None) -> Any:
+# Fictitious TOTP seed of test users: tests compute codes with pyotp (B3).
+TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def make_user(
+    role: Role, username: str | None = None, password: str | None = None, factor: bool = True
+) -> Any:
+    """A fictitious person with a personal account and, unless told otherwise, an enrolled
+    authenticator app (the state every user reaches after enrolment)."""
     from django.contrib.auth import get_user_model
+
+    from secretum.accounts.models import Factor
+    from secretum.accounts.services import seal_totp_secret
 
     n = next(_counter)
     user = get_user_model()(
@@ -52,6 +73,10 @@ def make_user(role: Role, username: str | None = None, password: str | None = No
     else:
         user.set_unusable_password()
     user.save()
+    if factor:
+        totp = Factor(user=user, kind=Factor.Kind.TOTP, name="Test app", confirmed=True)
+        seal_totp_secret(totp, TEST_TOTP_SECRET)
+        totp.save()
     return user
 
 
@@ -75,8 +100,12 @@ def actor_for(user: Any) -> Actor:
 
 
 def client_for(user: Any) -> SecureClient:
+    """A signed-in browser session (both factors passed), recorded like a real login."""
+    from secretum.accounts.services import open_session
+
     client = SecureClient()
     client.force_login(user)
+    open_session(user, client.session.session_key, "test browser", "127.0.0.1")
     return client
 
 

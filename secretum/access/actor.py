@@ -18,6 +18,8 @@ class Purpose(StrEnum):
     CARE = "care"
     ADMINISTRATION = "administration"
     MAINTENANCE = "maintenance"
+    # Emergency access outside a care relationship; its reason goes in the audit event (D2).
+    BREAK_THE_GLASS = "break-the-glass"
 
 
 class AccessDenied(PermissionDenied):

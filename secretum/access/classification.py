@@ -49,7 +49,35 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "id": A, "password": S, "last_login": A, "is_superuser": A, "username": A,
         "first_name": A, "last_name": A, "email": A, "is_staff": A, "is_active": A,
         "date_joined": A, "role": A, "groups": A, "user_permissions": A,
-        "preferred_language": P,
+        "preferred_language": P, "must_change_password": A, "password_changed_at": A,
+        "must_enrol_factor": A, "failed_logins": A, "locked_until": A, "last_lockout_at": A,
+    },
+    "accounts.PracticeSettings": {
+        "id": P, "idle_timeout_minutes": P, "session_lifetime_hours": P,
+        "password_renewal_days": P, "updated_at": P,
+    },
+    "accounts.PasswordHistory": {"id": A, "user": A, "password": S, "created_at": A},
+    "accounts.EnrolmentToken": {
+        "id": A, "user": A, "token_hash": S, "created_by": A, "created_at": A,
+        "expires_at": A, "used_at": A,
+    },
+    "accounts.Factor": {
+        "id": A, "user": A, "kind": P, "name": A, "confirmed": A, "created_at": A,
+        "last_used_at": A, "totp_secret": S, "totp_last_step": S, "credential_id": S,
+        "public_key": S, "sign_count": S, "is_demo": P,
+    },
+    "accounts.RecoveryCode": {"id": A, "user": A, "code_hash": S, "created_at": A, "used_at": A},
+    "accounts.Charter": {
+        "id": P, "version": P, "text_fr": P, "text_nl": P, "text_en": P, "published_at": P,
+        "published_by": A,
+    },
+    "accounts.CharterAcceptance": {
+        "id": A, "user": A, "charter": A, "accepted_at": A, "source": A,
+    },
+    "accounts.LoginThrottle": {"id": A, "key": S, "failures": A, "last_failure_at": A},
+    "accounts.UserSession": {
+        "id": A, "user": A, "session_key": S, "device": A, "source": A, "started_at": A,
+        "last_activity_at": A, "ended_at": A, "end_reason": A,
     },
     "patients.Patient": {
         "id": A, "uid": A, "wrapped_key": S, "created_at": A, "updated_at": A,
@@ -75,7 +103,12 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     "audit.AuditEvent": {
         "id": A, "seq": A, "at": A, "actor": A, "actor_name": A, "role": A,
         "patient_ref": A, "action": A, "resource": A, "resource_ref": A, "purpose": A,
-        "outcome": A, "source": A, "request_id": A, "detail": A, "prev_hash": S, "hash": S,
+        "outcome": A, "source": A, "request_id": A, "detail": A, "on_behalf_of": A,
+        "leaf_hash": P, "mac": S,
+    },
+    "audit.AuditCheckpoint": {
+        "id": A, "tree_size": A, "root_hash": P, "signed_at": A, "key_id": P, "signature": P,
+        "frontier": P,
     },
 }  # fmt: skip
 

@@ -32,3 +32,24 @@ def declared_permission(view: Any) -> Permission | str | None:
     if found is None and hasattr(view, "view_class"):
         found = getattr(view.view_class, ATTRIBUTE, None)
     return found
+
+
+GATES_ATTRIBUTE = "secretum_gates"
+
+
+def during(*gates: str) -> Callable[[F], F]:
+    """This view may also be used while the session is locked or a gate is not yet passed
+    (the unlock page, enrolling a factor, changing a password, accepting the charter)."""
+
+    def mark(view: F) -> F:
+        setattr(view, GATES_ATTRIBUTE, frozenset(gates))
+        return view
+
+    return mark
+
+
+def declared_gates(view: Any) -> frozenset[str]:
+    found = getattr(view, GATES_ATTRIBUTE, None)
+    if found is None and hasattr(view, "view_class"):
+        found = getattr(view.view_class, GATES_ATTRIBUTE, None)
+    return found or frozenset()

@@ -1,4 +1,5 @@
-"""Deny by default (G1): a view that declares no permission is never served."""
+"""Deny by default (G1), then the session's own rules: absolute lifetime, idle lock (E1), and
+the gates a user must pass (second factor, password change, charter) before anything else."""
 
 from __future__ import annotations
 
@@ -7,17 +8,32 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect
 
-from secretum.access.decorators import PUBLIC, declared_permission
+from secretum.access.decorators import PUBLIC, declared_gates, declared_permission
 from secretum.access.policy import allows
+from secretum.accounts import flow, services
+from secretum.audit.services import record_event
 
 log = logging.getLogger(__name__)
 
-LAST_SEEN = "secretum_last_seen"
+GATES_OK = "sx_gates_ok"
+# Activity is written to the session at most this often by page requests; the idle deadline the
+# page is given is computed from the same stored value, so browser and server agree.
+TOUCH_EVERY = 15
+
+GATE_PAGES = {
+    flow.Gate.ENROL: "accounts:enrol_factor",
+    flow.Gate.PASSWORD: "accounts:password",
+    flow.Gate.CHARTER: "accounts:charter",
+    flow.Gate.UNLOCK: "accounts:unlock",
+}
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
 
 
 class DenyByDefaultMiddleware:
@@ -38,22 +54,50 @@ class DenyByDefaultMiddleware:
             return None
         user = request.user
         if not user.is_authenticated:
+            if _wants_json(request):
+                return JsonResponse({"state": "signed-out"}, status=401)
             return redirect_to_login(request.get_full_path())
-        if _idle_expired(request):
-            # E1: an idle session serves nothing more; the user logs in again.
-            logout(request)
-            return redirect_to_login(request.get_full_path())
+        gates = declared_gates(view)
+        stopped = self._session_rules(request, gates)
+        if stopped is not None:
+            return stopped
         if not allows(getattr(user, "role", None), permission):  # type: ignore[arg-type]
             return HttpResponseForbidden("Your role does not give access to this page.")
         return None
 
-
-def _idle_expired(request: HttpRequest) -> bool:
-    now = int(time.time())
-    last = request.session.get(LAST_SEEN)
-    if last is not None and now - int(last) > settings.SECRETUM_IDLE_TIMEOUT:
-        return True
-    # Write the session at most once a minute: activity is tracked without a write per request.
-    if last is None or now - int(last) >= 60:
-        request.session[LAST_SEEN] = now
-    return False
+    def _session_rules(self, request: HttpRequest, gates: frozenset[str]) -> HttpResponse | None:
+        session = request.session
+        now = int(time.time())
+        auth_at = session.get(flow.AUTH_AT, now)
+        if now - auth_at > flow.lifetime_seconds():
+            flow.end(request, "lifetime")
+            return redirect_to_login(request.get_full_path())
+        last = session.get(flow.LAST_SEEN, now)
+        timeout = flow.idle_timeout_seconds()
+        if session.get(flow.LOCKED) or now - last > timeout:
+            if not session.get(flow.LOCKED):
+                session[flow.LOCKED] = True
+                record_event(
+                    services.actor_of(
+                        request.user, flow.source(request), getattr(request, "request_id", "")
+                    ),
+                    "lock",
+                    "session",
+                    detail={"idle_seconds": now - last},
+                )
+            if flow.Gate.UNLOCK in gates:
+                return None
+            if _wants_json(request):
+                return JsonResponse({"state": "locked"}, status=401)
+            return redirect(GATE_PAGES[flow.Gate.UNLOCK])
+        if now - last >= TOUCH_EVERY:
+            session[flow.LAST_SEEN] = last = now
+            services.touch_session(session.session_key or "")
+        request.idle_lock_in = max(0, last + timeout - now)  # type: ignore[attr-defined]
+        if not session.get(GATES_OK):
+            gate = flow.gate_for(request)
+            if gate is None:
+                session[GATES_OK] = True
+            elif gate not in gates:
+                return redirect(GATE_PAGES[gate])
+        return None

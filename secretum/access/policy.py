@@ -40,6 +40,9 @@ class Permission(StrEnum):
     APPOINTMENT_READ = "scheduling:appointment:read"
     APPOINTMENT_WRITE = "scheduling:appointment:write"
     AUDIT_READ = "audit:log:read"
+    AUDIT_EXPORT = "audit:log:export"  # FHIR AuditEvent / CSV export of the log (D2)
+    USERS_MANAGE = "accounts:user:manage"  # create, disable, reset factors, end sessions
+    SETTINGS_MANAGE = "accounts:settings:manage"  # idle lock, session lifetime, charter
 
 
 _FRONT_DESK = {
@@ -57,8 +60,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     # C1: the secretary handles identities and appointments, never medical data.
     Role.SECRETARY: frozenset(_FRONT_DESK),
-    Role.MANAGER: frozenset({Permission.SESSION_OWN}),
-    Role.AUDITOR: frozenset({Permission.SESSION_OWN, Permission.AUDIT_READ}),
+    Role.MANAGER: frozenset(
+        {Permission.SESSION_OWN, Permission.USERS_MANAGE, Permission.SETTINGS_MANAGE}
+    ),
+    Role.AUDITOR: frozenset(
+        {Permission.SESSION_OWN, Permission.AUDIT_READ, Permission.AUDIT_EXPORT}
+    ),
     Role.MAINTAINER: frozenset({Permission.SESSION_OWN}),
 }
 

@@ -1,8 +1,15 @@
-"""One personal account per person (B1). No shared or generic account exists in Secretum."""
+"""Accounts (B1), passwords (B2), second factors (B3), sessions and the idle lock (E1), the IT
+charter and its acceptances (A1, A2).
+
+No shared or generic account exists in Secretum. Every secret is stored hashed or sealed under
+the instance's key: TOTP seeds sealed, recovery codes and enrolment tokens as keyed hashes.
+"""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from secretum.access.policy import ROLE_LABELS, Role
@@ -12,6 +19,157 @@ class User(AbstractUser):
     # No default: an account holds no right until a role is given to it.
     role = models.CharField(max_length=32, choices=[(r.value, ROLE_LABELS[r]) for r in Role])
     preferred_language = models.CharField(max_length=8, blank=True)
+    # B2: a manager can flag a password as compromised; renewal (when on) sets it too.
+    must_change_password = models.BooleanField(default=False)
+    password_changed_at = models.DateTimeField(null=True)
+    # B3: set by a manager's reset; the user enrols again at next login.
+    must_enrol_factor = models.BooleanField(default=False)
+    # Brute force: consecutive failures and the end of a lock-out.
+    failed_logins = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True)
+    last_lockout_at = models.DateTimeField(null=True)
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
+
+
+class PracticeSettings(models.Model):
+    """One row: the practice's security settings, within the bounds the checklist sets."""
+
+    idle_timeout_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],  # E1: ≤ 20 min
+    )
+    session_lifetime_hours = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    # B2: off by default (NIST SP 800-63B-4, OWASP ASVS 5.0 advise against forced renewal).
+    password_renewal_days = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(3650)]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "Practice settings"
+
+
+class PasswordHistory(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    password = models.CharField(max_length=256)  # the Argon2id hash, as in User.password
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"PasswordHistory {self.pk}"
+
+
+class EnrolmentToken(models.Model):
+    """A one-time enrolment link: single use, expires. Only its keyed hash is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.BinaryField(max_length=32, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"EnrolmentToken {self.pk}"
+
+
+class Factor(models.Model):
+    """A second factor: TOTP app, WebAuthn key/passkey. Recovery codes are kept apart."""
+
+    class Kind(models.TextChoices):
+        TOTP = "totp"
+        WEBAUTHN = "webauthn"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=64)
+    confirmed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True)
+    # TOTP: the seed, sealed under the instance key; the last accepted time step (a code
+    # is usable once, RFC 6238 §5.2).
+    totp_secret = models.BinaryField(null=True)
+    totp_last_step = models.BigIntegerField(default=0)
+    # WebAuthn: credential id, COSE public key, signature counter (W3C WebAuthn Level 2).
+    credential_id = models.BinaryField(null=True, max_length=1024)
+    public_key = models.BinaryField(null=True)
+    sign_count = models.BigIntegerField(default=0)
+    # Demo instances only: lets `secretum demo_code` print the current code.
+    is_demo = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.kind} factor {self.pk}"
+
+
+class RecoveryCode(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"RecoveryCode {self.pk}"
+
+
+class Charter(models.Model):
+    """The IT charter and security notice (A1, A2, D1, D3), versioned."""
+
+    version = models.PositiveIntegerField(unique=True)
+    text_fr = models.TextField()
+    text_nl = models.TextField()
+    text_en = models.TextField()
+    published_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Charter v{self.version}"
+
+
+class CharterAcceptance(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    charter = models.ForeignKey(Charter, on_delete=models.PROTECT, related_name="+")
+    accepted_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "charter"], name="one_acceptance_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"CharterAcceptance {self.pk}"
+
+
+class LoginThrottle(models.Model):
+    """Failures per account name and per source address, keyed by HMAC so that neither is
+    stored in clear, and so that unknown account names are throttled like real ones."""
+
+    key = models.BinaryField(max_length=32, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"LoginThrottle {self.pk}"
+
+
+class UserSession(models.Model):
+    """A signed-in session as its owner and managers see it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=64, unique=True)
+    device = models.CharField(max_length=120, blank=True)
+    source = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_activity_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return f"UserSession {self.pk}"

@@ -31,7 +31,7 @@ def instance_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         inst.read_keys()
     except InstanceError as exc:
         errors.append(Error(str(exc), id="secretum.E003"))
-    if not 60 <= settings.SECRETUM_IDLE_TIMEOUT <= 20 * 60:
+    if not 1 <= settings.SECRETUM_IDLE_TIMEOUT <= 20 * 60:
         errors.append(
             Error(
                 f"SECRETUM_IDLE_TIMEOUT is {settings.SECRETUM_IDLE_TIMEOUT} s; E1 requires a lock "

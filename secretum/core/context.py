@@ -18,5 +18,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_read_clinical": allows(role, Permission.CLINICAL_READ),
         "can_write_clinical": allows(role, Permission.CLINICAL_WRITE),
         "can_agenda": allows(role, Permission.APPOINTMENT_READ),
+        "can_audit": allows(role, Permission.AUDIT_READ),
+        "can_manage_users": allows(role, Permission.USERS_MANAGE),
+        "can_manage_settings": allows(role, Permission.SETTINGS_MANAGE),
+        "charter_available": bool(role),
+        # E1: seconds until the idle lock; the page hides itself at that moment (secretum.js).
+        "idle_lock_in": getattr(request, "idle_lock_in", None),
         "role_label": ROLE_LABELS.get(Role(role), "") if role in set(Role) else "",
     }

@@ -123,3 +123,33 @@ def blind_index(kind: str, value: str) -> bytes:
     _, index_key = _keys()
     mac = hmac.new(index_key, kind.encode() + b"\x00" + value.encode(), hashlib.sha256)
     return mac.digest()[:_INDEX_BYTES]
+
+
+# --- secrets of the installation itself (TOTP seeds, tokens), never affected by the baseline --
+
+
+def seal_secret(value: bytes, aad: str) -> bytes:
+    """Seal a secret of the installation (a TOTP seed) directly under the KEK (O2)."""
+    kek, _ = _keys()
+    nonce = os.urandom(_NONCE_BYTES)
+    return _VERSION + nonce + kek.encrypt(nonce, value, b"secret:" + aad.encode())
+
+
+def open_secret(blob: bytes | memoryview, aad: str) -> bytes:
+    data = bytes(blob)
+    if data[:1] != _VERSION:
+        raise DecryptionError("unknown sealed-secret format")
+    kek, _ = _keys()
+    try:
+        return kek.decrypt(
+            data[1 : 1 + _NONCE_BYTES], data[1 + _NONCE_BYTES :], b"secret:" + aad.encode()
+        )
+    except InvalidTag:
+        raise DecryptionError("secret failed authentication") from None
+
+
+def secret_digest(kind: str, value: str) -> bytes:
+    """Keyed digest (HMAC-SHA256, RFC 2104) of a high-entropy token: stored instead of it."""
+    _, index_key = _keys()
+    return hmac.new(index_key, b"secret:" + kind.encode() + b"\x00" + value.encode(),
+                    hashlib.sha256).digest()

@@ -16,7 +16,10 @@ from tests.conftest import client_for
 
 SECRETUM = Path(__file__).resolve().parents[2] / "secretum"
 # The only views that anyone may reach without logging in.
-EXPECTED_PUBLIC = {"accounts:login", "healthz", "set_language"}
+EXPECTED_PUBLIC = {
+    "accounts:login", "accounts:verify", "accounts:verify_webauthn_options",
+    "accounts:verify_webauthn", "accounts:enrol", "healthz", "set_language",
+}
 
 
 def _walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:

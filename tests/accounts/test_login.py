@@ -1,19 +1,28 @@
-"""Personal accounts (B1), Argon2id (B2), login and logout audited (D1), idle lock (E1)."""
+"""Login with two factors (B1, B2, B3), brute force, enumeration resistance, audited (D1)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 
+import pyotp
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from secretum.access.actor import Actor
 from secretum.access.policy import Role
-from secretum.accounts.services import create_user
-from tests.conftest import SecureClient, events, make_user
+from secretum.accounts import services
+from secretum.accounts.models import LoginThrottle
+from tests.conftest import TEST_TOTP_SECRET, SecureClient, events, make_user
 
 PASSWORD = "fictitious correct horse 7"
+
+
+def code_at(offset_steps: int = 0) -> str:
+    return pyotp.TOTP(TEST_TOTP_SECRET).at(time.time() + 30 * offset_steps)
 
 
 @pytest.fixture
@@ -21,13 +30,27 @@ def doctor(db: Any) -> Any:
     return make_user(Role.PRACTITIONER, password=PASSWORD)
 
 
+def login(client: SecureClient, user: Any, code: str | None = None) -> Any:
+    first = client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert first.status_code == 302 and first["Location"].startswith("/accounts/login/verify/")
+    return client.post(first["Location"], {"code": code or code_at()})
+
+
 def test_password_is_hashed_with_argon2id(doctor: Any) -> None:
     assert doctor.password.startswith("argon2$argon2id$")
 
 
-def test_login_and_logout_are_audited(doctor: Any) -> None:
+def test_password_alone_does_not_log_in(doctor: Any) -> None:
+    """B3: a second factor is required for everyone."""
     client = SecureClient()
-    response = client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    assert client.get("/").status_code == 302
+    assert client.get("/patients/").status_code == 302
+
+
+def test_login_with_totp_then_logout_is_audited(doctor: Any) -> None:
+    client = SecureClient()
+    response = login(client, doctor)
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.get("/").status_code == 200
     assert client.get("/accounts/logout/").status_code == 405  # logout is a POST, never a link
@@ -36,48 +59,150 @@ def test_login_and_logout_are_audited(doctor: Any) -> None:
     assert [e.action for e in events()] == ["login", "logout"]
 
 
-def test_failure_message_does_not_reveal_whether_the_account_exists(doctor: Any) -> None:
+def test_a_totp_code_works_once(doctor: Any) -> None:
+    code = code_at()
+    assert login(SecureClient(), doctor, code)["Location"] == "/"
+    again = login(SecureClient(), doctor, code)
+    assert again.status_code == 200 and "not valid" in again.content.decode()
+    (failure,) = events(action="login-failed")
+    assert failure.detail == '{"factor":"totp"}' and failure.actor == doctor
+
+
+def test_recovery_code_logs_in_once(doctor: Any) -> None:
+    codes = services.new_recovery_codes(doctor)
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert login(SecureClient(), doctor, codes[3])["Location"] == "/"
+    assert services.remaining_recovery_codes(doctor) == 9
+    reused = login(SecureClient(), doctor, codes[3])
+    assert reused.status_code == 200
+    assert events(action="login-failed")[0].detail == '{"factor":"recovery-code"}'
+
+
+def test_recovery_codes_are_stored_hashed(doctor: Any) -> None:
+    from secretum.accounts.models import RecoveryCode
+
+    codes = services.new_recovery_codes(doctor)
+    stored = b"".join(bytes(r.code_hash) for r in RecoveryCode.objects.filter(user=doctor))
+    for code in codes:
+        assert code.replace("-", "").encode() not in stored
+
+
+def test_new_session_identifier_at_login(doctor: Any) -> None:
+    client = SecureClient()
+    client.get("/accounts/login/")
+    client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    pending_key = client.session.session_key
+    client.post("/accounts/login/verify/", {"code": code_at()})
+    assert client.session.session_key != pending_key
+
+
+def _failure_message(response: Any) -> str:
+    return response.content.decode().split('role="alert">')[1].split("<")[0]
+
+
+def test_failure_does_not_reveal_whether_the_account_exists(doctor: Any) -> None:
     client = SecureClient()
     wrong = client.post("/accounts/login/", {"username": doctor.username, "password": "nope"})
     unknown = client.post("/accounts/login/", {"username": "nobody-here", "password": "nope"})
     assert wrong.status_code == unknown.status_code == 200
-
-    def message(r: Any) -> str:
-        return r.content.decode().split('role="alert">')[1].split("<")[0]
-
-    assert message(wrong) == message(unknown)
+    assert _failure_message(wrong) == _failure_message(unknown)
     failures = events(action="login-failed")
     assert len(failures) == 2 and all(e.outcome == "failure" for e in failures)
-    # The attempted user name is not recorded (it may be a mistyped password).
     assert all("nobody-here" not in e.detail + e.actor_name for e in failures)
 
 
-def test_idle_session_stops_serving(doctor: Any, settings: Any, monkeypatch: Any) -> None:
-    """E1: after the idle timeout the server serves nothing more from that session."""
-    import time
-
-    settings.SECRETUM_IDLE_TIMEOUT = 600
+def test_disabled_account_fails_like_a_wrong_password(doctor: Any) -> None:
+    get_user_model().objects.filter(pk=doctor.pk).update(is_active=False)
     client = SecureClient()
-    client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
-    assert client.get("/").status_code == 200
-    now = time.time()
-    monkeypatch.setattr(time, "time", lambda: now + 601)
-    response = client.get("/")
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-    monkeypatch.setattr(time, "time", lambda: now + 602)
-    assert client.get("/").status_code == 302  # logged out, not just redirected once
+    disabled = client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    unknown = SecureClient().post(
+        "/accounts/login/", {"username": "ghost-user", "password": PASSWORD}
+    )
+    assert disabled.status_code == unknown.status_code == 200
+    assert _failure_message(disabled) == _failure_message(unknown)
 
 
-def test_password_policy_refuses_short_and_common_passwords(db: Any) -> None:
+def test_growing_delays_then_lockout(doctor: Any, monkeypatch: Any) -> None:
+    """After 3 failures a growing delay; after 10 consecutive failures the account locks."""
+    clock = [timezone.now()]
+    monkeypatch.setattr(services, "_now", lambda: clock[0])
+    for attempt in range(1, 11):
+        check = services.check_password_step(doctor.username, "wrong", f"10.0.0.{attempt}")
+        assert check.user is None
+        clock[0] += dt.timedelta(minutes=6)  # past any delay
+    doctor.refresh_from_db()
+    assert doctor.locked_until is not None and doctor.locked_until > clock[0]
+    assert len(events(action="lockout")) == 1
+    # Even the right password is refused while locked, with the same answer.
+    assert services.check_password_step(doctor.username, PASSWORD, "10.0.0.99").user is None
+    clock[0] += dt.timedelta(minutes=16)
+    assert services.check_password_step(doctor.username, PASSWORD, "10.0.0.99").user == doctor
+    assert doctor in [u for u in get_user_model().objects.all()]
+
+
+def test_throttle_is_the_same_for_unknown_names(doctor: Any) -> None:
+    for name in (doctor.username, "no-such-person"):
+        waits = []
+        for _ in range(5):
+            waits.append(
+                services.check_password_step(name, "wrong", "192.0.2.1" + name[:1]).wait_seconds
+            )
+        assert waits[:3] == [0, 0, 0] and waits[3] > 0, name
+
+
+def test_throttled_answer_is_429_for_any_name(doctor: Any) -> None:
+    statuses = {}
+    for name in (doctor.username, "nobody-at-all"):
+        client = SecureClient(REMOTE_ADDR=f"198.51.100.{len(name)}")
+        for _ in range(4):
+            response = client.post("/accounts/login/", {"username": name, "password": "x"})
+        statuses[name] = response.status_code
+    assert set(statuses.values()) == {429}
+    assert LoginThrottle.objects.count() == 4  # two names, two addresses: keyed, never in clear
+
+
+def test_password_policy(db: Any, settings: Any) -> None:
+    """B2: ≥ 12 characters, ≤ 128 accepted, no composition rule, common passwords, the user's
+    own names and the practice's name refused."""
+    settings.PRACTICE_NAME = "Cabinet Lindenhof"
     system = Actor.system()
-    for weak in ("short-pw", "password1234"):
+    for weak in ("short-pw", "password1234", "lindenhof-forever-2026", "x" * 129):
         with pytest.raises(ValidationError):
-            create_user(system, username="newcomer", role=Role.SECRETARY, password=weak)
-    user = create_user(
-        system, username="newcomer", role=Role.SECRETARY, password="a long fictitious passphrase"
+            services.create_user(
+                system,
+                username="newcomer",
+                role=Role.SECRETARY,
+                password=weak,
+                first_name="Quirina",
+                last_name="Bolvaard",
+            )
+    with pytest.raises(ValidationError):
+        services.create_user(
+            system,
+            username="newcomer",
+            role=Role.SECRETARY,
+            password="quirina bolvaard",
+            first_name="Quirina",
+            last_name="Bolvaard",
+        )
+    user = services.create_user(
+        system,
+        username="newcomer",
+        role=Role.SECRETARY,
+        password="all lowercase words are fine " + "y" * 99,
     )
     assert get_user_model().objects.get(username="newcomer").role == Role.SECRETARY
     assert events(action="create")[0].resource_ref == str(user.pk)
+
+
+def test_last_five_passwords_cannot_be_reused(doctor: Any) -> None:
+    history = [f"fictitious passphrase number {n}" for n in range(5)]
+    for password in history:
+        services.change_password(doctor, password)
+    for old in [PASSWORD, *history]:
+        with pytest.raises(ValidationError, match="last 5"):
+            services.change_password(doctor, old)
+    services.change_password(doctor, "a fresh fictitious passphrase")
 
 
 def test_a_new_account_without_a_role_holds_no_right(db: Any) -> None:

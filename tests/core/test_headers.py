@@ -6,7 +6,7 @@ from typing import Any
 
 from django.test import Client
 
-from tests.conftest import SecureClient, client_for
+from tests.conftest import client_for
 
 
 def test_plain_http_is_redirected_to_https(db: Any) -> None:
@@ -37,21 +37,3 @@ def test_no_template_holds_inline_script_or_style() -> None:
         assert "<script>" not in text and " style=" not in text and "<style" not in text, page
         for handler in ("onclick=", "onload=", "onsubmit=", "onchange=", "javascript:"):
             assert handler not in text, page
-
-
-def test_session_and_csrf_cookies_are_host_only_secure_and_httponly(
-    practitioner: Any, db: Any
-) -> None:
-    client = SecureClient()
-    page = client.get("/accounts/login/")
-    csrf = page.cookies["__Host-secretum-csrf"]
-    assert csrf["secure"] and csrf["httponly"] and csrf["samesite"] == "Strict"
-    assert csrf["path"] == "/" and not csrf["domain"]
-    practitioner.set_password("a fictitious passphrase 42")
-    practitioner.save()
-    client.post(
-        "/accounts/login/",
-        {"username": practitioner.username, "password": "a fictitious passphrase 42"},
-    )
-    session = client.cookies["__Host-secretum-session"]
-    assert session["secure"] and session["httponly"] and session["samesite"] == "Strict"

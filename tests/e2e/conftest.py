@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,13 +130,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("secretum-e2e")
+@contextmanager
+def running_server(folder: Path, **extra_env: str) -> Iterator[Server]:
+    """`secretum init`, `secretum demo --print`, then `secretum serve` on a free port."""
     env = os.environ.copy()
     env["SECRETUM_HOME"] = str(folder / "var")
     env.pop("SECRETUM_DATABASE_URL", None)
     env.pop("SECRETUM_DEBUG", None)
+    env.update(extra_env)
     # The project's own source first, whatever the working directory of pytest.
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
@@ -148,7 +150,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         raise RuntimeError(f"`secretum demo --print` listed {len(patients)} patients, not 8")
 
     port = _free_port()
-    base_url = f"https://127.0.0.1:{port}"
+    # localhost, not 127.0.0.1: WebAuthn needs a domain name as relying party.
+    base_url = f"https://localhost:{port}"
     log = folder / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -173,7 +176,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(f"{base_url}/healthz"):
+        while not _healthy(f"https://127.0.0.1:{port}/healthz"):
             if process.poll() is not None or time.monotonic() > deadline:
                 why = (
                     f"exited with code {process.returncode}"
@@ -188,6 +191,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(base_url, patients, log)
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("secretum-e2e")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -229,3 +238,68 @@ def page(browser: Any, server: Server) -> Iterator[Any]:
         yield page
     finally:
         context.close()
+
+
+# --- signing in: password, then a TOTP code, then the charter on a first login -------------------
+
+_last_step: dict[str, int] = {}
+
+
+def totp_code(username: str) -> str:
+    """A code the server has not seen yet for this demo account (a code works once, B3)."""
+    import pyotp
+
+    from secretum.core.management.commands.demo import demo_totp_secret
+
+    now_step = int(time.time() // 30)
+    step = max(now_step, _last_step.get(username, 0) + 1)
+    if step > now_step + 1:  # the server accepts one step ahead at most: wait for the clock
+        time.sleep(max(0.0, (step - 1) * 30 - time.time()) + 0.5)
+    _last_step[username] = step
+    return pyotp.TOTP(demo_totp_secret(username)).at(step * 30)
+
+
+_signed_in_cookies: dict[tuple[str, str], list[Any]] = {}
+
+
+def sign_in(page: Any, account: tuple[str, str], fresh: bool = False) -> None:
+    """Log in through the real pages; raise with what the page says when it fails.
+
+    A session already opened by an earlier test for the same account is reused when it is
+    still valid (each new login spends a TOTP code, and a code works once)."""
+    from urllib.parse import urlsplit
+
+    from playwright.sync_api import expect
+
+    username, password = account
+    page.goto("/healthz")
+    parts = urlsplit(page.url)
+    cache_key = (f"{parts.scheme}://{parts.netloc}", username)
+    if not fresh and cache_key in _signed_in_cookies:
+        page.context.add_cookies(_signed_in_cookies[cache_key])
+        page.goto("/")
+        if urlsplit(page.url).path == "/":
+            return
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    with page.expect_navigation():
+        page.click("form:has(#id_username) button[type=submit]")
+    if urlsplit(page.url).path != "/accounts/login/verify/":
+        raise AssertionError(
+            f"login as {username} failed at {page.url}: "
+            + " ".join(page.inner_text("main").split())[:300]
+        )
+    page.fill("#id_code", totp_code(username))
+    with page.expect_navigation():
+        page.click("form:has(#id_code) button[type=submit]")
+    if urlsplit(page.url).path == "/accounts/charter/":
+        with page.expect_navigation():
+            page.click("form:has(input[name=version]) button[type=submit]")
+    if urlsplit(page.url).path.startswith("/accounts/login/"):
+        raise AssertionError(
+            f"second factor for {username} refused at {page.url}: "
+            + " ".join(page.inner_text("main").split())[:300]
+        )
+    expect(page.locator("[data-testid=who]")).to_be_visible()
+    _signed_in_cookies[cache_key] = page.context.cookies()

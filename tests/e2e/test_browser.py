@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PRACTITIONER, SECRETARY, DemoPatient
+from tests.e2e.conftest import PRACTITIONER, SECRETARY, DemoPatient, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -22,20 +22,7 @@ LOGIN_PATH = re.compile(r"/accounts/login/")
 
 
 def log_in(page: Any, account: tuple[str, str]) -> None:
-    username, password = account
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    with page.expect_navigation() as navigation:
-        page.click("form:has(#id_username) button[type=submit]")
-    response = navigation.value
-    if LOGIN_PATH.search(urlsplit(page.url).path):
-        status = response.status if response is not None else "no response"
-        raise AssertionError(
-            f"login as {username} failed (HTTP {status} at {page.url}): "
-            + " ".join(page.inner_text("main").split())[:300]
-        )
-    expect(page.locator("[data-testid=who]")).to_be_visible()
+    sign_in(page, account)
 
 
 def search(page: Any, query: str) -> None:

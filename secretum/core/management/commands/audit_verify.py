@@ -4,17 +4,37 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from secretum.audit.services import verify_chain
+from secretum.audit.verify import verify_log
 
 
 class Command(BaseCommand):
-    help = "Recompute the audit log's hash chain and name the first event that does not fit (D2)."
+    help = (
+        "Verify the audit log (D2): every event against its leaf hash and authentication code, "
+        "the Merkle tree against every signed checkpoint and the witness; name the first event "
+        "that does not fit."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--workers", type=int, default=0, help="processes that read the log (default: 2)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = verify_chain()
+        result = verify_log(workers=options["workers"] or None)
         if not result.ok:
             raise CommandError(
                 f"audit log is NOT intact: {result.problem} ({result.checked} events verified "
                 "before it)."
             )
-        self.stdout.write(f"audit log intact: {result.checked} events, chain verified.")
+        covered = result.covered
+        signed = (
+            f"the first {covered.tree_size} match the checkpoint signed at {covered.signed_at_text}"
+            if covered
+            else "no signed checkpoint yet"
+        )
+        self.stdout.write(
+            f"audit log intact: {result.checked} events verified (hashes, authentication codes, "
+            f"Merkle tree); {signed}."
+        )
+        for note in result.notes:
+            self.stdout.write(f"note: {note}")

@@ -6,7 +6,9 @@ are built with valid check digits from fictitious birth dates. No real person is
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import random
 from typing import Any
 
@@ -17,7 +19,8 @@ from faker import Faker
 
 from secretum.access.actor import Actor, Purpose
 from secretum.access.policy import Role
-from secretum.accounts.services import create_user
+from secretum.accounts.models import Factor
+from secretum.accounts.services import create_user, seal_totp_secret
 from secretum.clinical.services import record_entry
 from secretum.lib import niss
 from secretum.patients.services import register_patient
@@ -28,7 +31,7 @@ DEMO_USERS = [
     ("dr.martin", Role.PRACTITIONER, "Claire", "Martin", "demo-praticien-2026"),
     ("dr.peeters", Role.PRACTITIONER, "Jan", "Peeters", "demo-praticien-2026"),
     ("accueil", Role.SECRETARY, "Sophie", "Lambert", "demo-secretaire-2026"),
-    ("gestion", Role.MANAGER, "Marc", "Dubois", "demo-gestion-2026"),
+    ("gestion", Role.MANAGER, "Marc", "Dubois", "demo-manager-2026"),
     ("dpo", Role.AUDITOR, "Anne", "Janssens", "demo-auditeur-2026"),
 ]
 INSURERS = ["Mutualité chrétienne", "Solidaris", "Partenamut", "Helan", "Mutualités Libres"]
@@ -65,6 +68,20 @@ REASONS = [
     "Fatigue",
     "Vaccination grippe",
 ]
+
+
+def demo_totp_secret(username: str) -> str:
+    """The demo accounts' TOTP seed: fixed, documented, for demo instances only."""
+    digest = hashlib.sha256(f"secretum-demo-totp:{username}".encode()).digest()[:20]
+    return base64.b32encode(digest).decode()
+
+
+def enrol_demo_totp(user: Any) -> None:
+    factor = Factor(
+        user=user, kind=Factor.Kind.TOTP, name="Demo authenticator", confirmed=True, is_demo=True
+    )
+    seal_totp_secret(factor, demo_totp_secret(user.username))
+    factor.save()
 
 
 class Command(BaseCommand):
@@ -157,6 +174,7 @@ class Command(BaseCommand):
                     first_name=first,
                     last_name=last,
                 )
+                enrol_demo_totp(user)
             out.append(user)
         return out
 

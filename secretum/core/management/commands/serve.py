@@ -105,6 +105,20 @@ class Command(BaseCommand):
                 ],
                 env=os.environ.copy(),
             )
+        # D2: the audit checkpoint signer, a process of its own (the only one that reads the
+        # signing key): signs at start, every SECRETUM_AUDIT_CHECKPOINT_INTERVAL, and at shutdown.
+        signer = subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
+            [
+                sys.executable,
+                "-m",
+                "secretum.cli",
+                "audit",
+                "checkpoint",
+                "--every",
+                str(settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL),
+            ],
+            env=os.environ.copy(),
+        )
         self.stdout.write(
             f"Secretum serving https://{bind_host}:{port}/ "
             + (f"(http://{bind_host}:{options['http_port']}/ redirects there)" if redirect else "")
@@ -116,3 +130,9 @@ class Command(BaseCommand):
             if redirect is not None:
                 redirect.terminate()
                 redirect.wait(timeout=5)
+            # After the workers have stopped: the signer's last checkpoint covers every event.
+            signer.terminate()
+            try:
+                signer.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                signer.kill()

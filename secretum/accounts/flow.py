@@ -1,0 +1,118 @@
+"""The states of a browser session, kept server-side in the session (nothing in the browser).
+
+    anonymous ──password──► pending (5 min) ──second factor──► signed in
+    signed in ──idle (E1)──► locked ──password + second factor──► signed in (new session id)
+    signed in ──absolute lifetime / logout / revoked──► anonymous
+
+Gates for a signed-in user, in order: a second factor to enrol (B3), a password to change (B2),
+the charter to accept (A1, A2). Until they are passed, only the pages that pass them are served.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth import get_user_model, login, logout
+from django.http import HttpRequest
+
+from secretum.accounts import services
+
+PENDING = "sx_pending"  # {"user": id, "at": epoch}
+AUTH_AT = "sx_auth_at"  # epoch of the full login: absolute lifetime
+REAUTH_AT = "sx_reauth_at"  # epoch of the last password + second factor: sudo mode
+LAST_SEEN = "sx_last_seen"  # epoch of the last activity: idle lock (E1)
+LOCKED = "sx_locked"
+SHOW_CODES = "sx_recovery_codes"  # shown once, right after they are generated
+CHARTER_OK = "sx_charter_ok"  # version accepted, to spare a query per request
+
+
+class Gate(StrEnum):
+    ENROL = "enrol"
+    PASSWORD = "password"  # noqa: S105  (the name of a gate, not a password)
+    CHARTER = "charter"
+    UNLOCK = "unlock"
+
+
+def source(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def device(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:120]
+
+
+def begin_pending(request: HttpRequest, user: Any) -> None:
+    request.session.cycle_key()
+    request.session[PENDING] = {"user": user.pk, "at": int(time.time())}
+
+
+def pending_user(request: HttpRequest) -> Any:
+    pending = request.session.get(PENDING)
+    if not pending or time.time() - pending["at"] > services.PENDING_SECONDS:
+        return None
+    return get_user_model().objects.filter(pk=pending["user"], is_active=True).first()
+
+
+def complete_login(request: HttpRequest, user: Any, factor: str) -> None:
+    """Both factors passed: a new session identifier, and the session is recorded."""
+    request.session.pop(PENDING, None)
+    user.backend = "django.contrib.auth.backends.ModelBackend"
+    login(request, user)  # rotates the session key; fires user_logged_in (audited)
+    now = int(time.time())
+    request.session[AUTH_AT] = now
+    request.session[REAUTH_AT] = now
+    request.session[LAST_SEEN] = now
+    request.session["sx_factor"] = factor
+    request.session.save()
+    services.open_session(user, request.session.session_key or "", device(request), source(request))
+    if user.must_change_password is False and services.password_renewal_due(user):
+        get_user_model().objects.filter(pk=user.pk).update(must_change_password=True)
+
+
+def reauthenticated(request: HttpRequest) -> None:
+    """Unlock or sudo: the factors were checked again; a new session identifier is issued."""
+    old = request.session.session_key
+    request.session.cycle_key()
+    services.session_rekeyed(old, request.session.session_key or "")
+    now = int(time.time())
+    request.session[REAUTH_AT] = now
+    request.session[LAST_SEEN] = now
+    request.session.pop(LOCKED, None)
+
+
+def end(request: HttpRequest, reason: str) -> None:
+    services.close_session(request.session.session_key, reason)
+    logout(request)
+
+
+def recent_reauth(request: HttpRequest) -> bool:
+    at = request.session.get(REAUTH_AT)
+    return at is not None and time.time() - at <= services.SUDO_SECONDS
+
+
+def gate_for(request: HttpRequest) -> Gate | None:
+    user = request.user
+    if user.must_enrol_factor or not services.has_factor(user):  # type: ignore[union-attr]
+        return Gate.ENROL
+    if user.must_change_password:  # type: ignore[union-attr]
+        return Gate.PASSWORD
+    charter = services.current_charter()
+    if charter is not None and request.session.get(CHARTER_OK) != charter.version:
+        if services.charter_pending(user) is not None:
+            return Gate.CHARTER
+        request.session[CHARTER_OK] = charter.version
+    return None
+
+
+def idle_timeout_seconds() -> int:
+    from django.conf import settings
+
+    return min(
+        services.practice_settings().idle_timeout_minutes * 60, settings.SECRETUM_IDLE_TIMEOUT
+    )
+
+
+def lifetime_seconds() -> int:
+    return services.practice_settings().session_lifetime_hours * 3600

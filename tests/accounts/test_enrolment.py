@@ -1,0 +1,229 @@
+"""First login through a one-time link, second factor before anything else, recovery codes
+shown once, the charter accepted (A1, A2, B3); factors managed; managers never see a password."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyotp
+import pytest
+from django.core.exceptions import ValidationError
+
+from secretum.access.actor import Actor
+from secretum.access.policy import Role
+from secretum.accounts import services
+from secretum.accounts.models import EnrolmentToken, Factor
+from tests.conftest import SecureClient, actor_for, client_for, events, make_user
+
+NEW_PASSWORD = "my own fictitious passphrase"
+
+
+@pytest.fixture
+def manager_user(db: Any) -> Any:
+    return make_user(Role.MANAGER)
+
+
+@pytest.fixture
+def charter(db: Any) -> Any:
+    return services.publish_charter(
+        Actor.system(),
+        text_fr="Charte v1 (fr)",
+        text_nl="Charter v1 (nl)",
+        text_en="Charter v1: every access is logged; report a breach at once.",
+    )
+
+
+def _invite(manager_user: Any) -> tuple[Any, str]:
+    actor = actor_for(manager_user)
+    user = services.create_user(
+        actor,
+        username="newdoc",
+        role=Role.PRACTITIONER,
+        first_name="Odalric",
+        last_name="Vanmeulebroek",
+    )
+    return user, services.issue_enrolment_link(actor, user.pk)
+
+
+def _enrol_totp(client: SecureClient) -> list[str]:
+    page = client.get("/accounts/factors/new/").content.decode()
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
+    factor = re.search(r'name="factor" value="(\d+)"', page).group(1)
+    done = client.post(
+        "/accounts/factors/new/",
+        {"factor": factor, "name": "My phone", "code": pyotp.TOTP(secret).now()},
+    )
+    assert done["Location"] == "/accounts/recovery-codes/"
+    codes_page = client.get("/accounts/recovery-codes/").content.decode()
+    return re.findall(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", codes_page)
+
+
+def test_full_first_login(manager_user: Any, charter: Any) -> None:
+    user, token = _invite(manager_user)
+    client = SecureClient()
+    enrolled = client.post(
+        "/accounts/enrol/",
+        {"token": token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert enrolled["Location"] == "/accounts/factors/new/"
+    # Nothing else is served before a second factor is enrolled.
+    assert client.get("/patients/")["Location"] == "/accounts/factors/new/"
+    codes = _enrol_totp(client)
+    assert len(codes) == 10
+    # Recovery codes are shown once.
+    assert "<code>" not in client.get("/accounts/recovery-codes/").content.decode()
+    # Then the charter, before anything else.
+    assert client.get("/patients/")["Location"] == "/accounts/charter/"
+    assert "every access is logged" in client.get("/accounts/charter/").content.decode()
+    client.post("/accounts/charter/", {"version": charter.version})
+    assert client.get("/patients/").status_code == 200
+    (acceptance,) = events(resource="accounts.CharterAcceptance")
+    assert acceptance.actor == user and '"version":1' in acceptance.detail
+    assert Factor.objects.get(user=user).name == "My phone"
+
+
+def test_enrolment_link_is_single_use_and_expires(manager_user: Any) -> None:
+    user, token = _invite(manager_user)
+    services.redeem_enrolment_token(token, NEW_PASSWORD)
+    with pytest.raises(ValidationError, match="invalid, already used or expired"):
+        services.redeem_enrolment_token(token, "another fictitious passphrase")
+    other = services.issue_enrolment_link(actor_for(manager_user), user.pk)
+    EnrolmentToken.objects.filter(used_at__isnull=True).update(expires_at="2000-01-01T00:00Z")
+    with pytest.raises(ValidationError, match="expired"):
+        services.redeem_enrolment_token(other, "another fictitious passphrase")
+
+
+def test_enrolment_token_is_stored_hashed_and_never_in_a_url(manager_user: Any) -> None:
+    _user, token = _invite(manager_user)
+    assert not EnrolmentToken.objects.filter(token_hash=token.encode()).exists()
+    client = client_for(manager_user)
+    from secretum.accounts import flow
+
+    session = client.session
+    session[flow.REAUTH_AT] = 10**10  # confirmed just now (sudo mode)
+    session.save()
+    client.post(
+        "/accounts/users/new/",
+        {
+            "username": "nurse1",
+            "first_name": "Ysaline",
+            "last_name": "Drooghmans",
+            "role": "practitioner",
+        },
+    )
+    page = client.get("/accounts/users/").content.decode()
+    link = re.search(r"https://testserver/accounts/enrol/#([\w-]+)", page)
+    assert link, "the link carries its token in the fragment, which browsers never send"
+
+
+def test_new_charter_version_is_accepted_again(charter: Any) -> None:
+    user = make_user(Role.SECRETARY)
+    services.accept_charter(user, charter.version)
+    assert services.charter_pending(user) is None
+    v2 = services.publish_charter(Actor.system(), text_fr="v2", text_nl="v2", text_en="v2")
+    assert services.charter_pending(user) == v2
+    with pytest.raises(ValidationError):
+        services.accept_charter(user, charter.version)  # an old version cannot be accepted
+    client = client_for(user)
+    assert client.get("/patients/")["Location"] == "/accounts/charter/"
+
+
+def test_last_factor_cannot_be_removed(db: Any) -> None:
+    user = make_user(Role.PRACTITIONER)
+    (only,) = services.list_factors(user)
+    with pytest.raises(ValidationError, match="last second factor"):
+        services.remove_factor(user, only.pk)
+    second, secret = services.start_totp(user, "Tablet")
+    assert services.confirm_totp(user, second.pk, pyotp.TOTP(secret).now())
+    services.remove_factor(user, only.pk)
+    assert [f.name for f in services.list_factors(user)] == ["Tablet"]
+
+
+def test_removing_a_factor_needs_recent_reauthentication(db: Any) -> None:
+    user = make_user(Role.PRACTITIONER)
+    client = client_for(user)
+    factor = services.list_factors(user)[0]
+    response = client.post(
+        "/accounts/factors/remove/",
+        {"factor": factor.pk},
+        HTTP_REFERER="https://testserver/accounts/",
+    )
+    assert response["Location"].startswith("/accounts/confirm/?next=/accounts/")
+    assert services.list_factors(user) == [factor]
+
+
+def test_manager_reset_makes_the_user_enrol_again(manager_user: Any) -> None:
+    user = make_user(Role.PRACTITIONER, password="fictitious passphrase 9")
+    services.new_recovery_codes(user)
+    services.reset_factors(actor_for(manager_user), user.pk)
+    assert services.list_factors(user) == [] and services.remaining_recovery_codes(user) == 0
+    client = SecureClient()
+    response = client.post(
+        "/accounts/login/", {"username": user.username, "password": "fictitious passphrase 9"}
+    )
+    assert response["Location"] == "/"
+    assert client.get("/")["Location"] == "/accounts/factors/new/"
+
+
+def test_manager_cannot_see_or_set_passwords(manager_user: Any) -> None:
+    client = client_for(manager_user)
+    page = client.get("/accounts/users/").content.decode()
+    assert 'type="password"' not in page and "argon2" not in page
+
+
+def test_only_managers_manage_users(db: Any) -> None:
+    doctor = make_user(Role.PRACTITIONER)
+    assert client_for(doctor).get("/accounts/users/").status_code == 403
+    from secretum.access.actor import AccessDenied
+
+    with pytest.raises(AccessDenied):
+        services.reset_factors(actor_for(doctor), doctor.pk)
+    assert events(outcome="denied")[0].actor == doctor
+
+
+def test_flagged_password_must_be_changed_at_next_login(manager_user: Any) -> None:
+    user = make_user(Role.SECRETARY)
+    client = client_for(user)
+    services.flag_password_compromised(actor_for(manager_user), user.pk)
+    assert client.get("/").status_code == 302  # its sessions were ended
+    client = client_for(user)
+    assert client.get("/patients/")["Location"] == "/accounts/password/"
+
+
+def test_password_renewal_is_off_by_default_and_a_setting(manager_user: Any) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    user = make_user(Role.SECRETARY)
+    user.password_changed_at = timezone.now() - dt.timedelta(days=400)
+    user.save()
+    assert services.practice_settings().password_renewal_days == 0
+    assert not services.password_renewal_due(user)
+    services.update_practice_settings(
+        actor_for(manager_user),
+        idle_timeout_minutes=15,
+        session_lifetime_hours=10,
+        password_renewal_days=365,
+    )
+    assert services.password_renewal_due(user)
+
+
+def test_idle_timeout_setting_refuses_more_than_20_minutes(manager_user: Any) -> None:
+    """E1: the checklist's maximum is 20 minutes."""
+    with pytest.raises(ValidationError):
+        services.update_practice_settings(
+            actor_for(manager_user),
+            idle_timeout_minutes=21,
+            session_lifetime_hours=10,
+            password_renewal_days=0,
+        )
+    with pytest.raises(ValidationError):
+        services.update_practice_settings(
+            actor_for(manager_user),
+            idle_timeout_minutes=15,
+            session_lifetime_hours=13,
+            password_renewal_days=0,
+        )
+    assert services.practice_settings().idle_timeout_minutes == 15
