@@ -6,13 +6,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from secretum.access.decorators import public, requires
-from secretum.access.policy import Permission
+from secretum.access.policy import Permission, allows
+from secretum.accounts import services as accounts
 
 
 @requires(Permission.SESSION_OWN)
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html")
+    context = {}
+    if allows(getattr(request.user, "role", None), Permission.USERS_MANAGE):
+        # Managers are told of accounts locked after repeated failed logins.
+        context["locked_accounts"] = accounts.locked_accounts()
+    return render(request, "core/home.html", context)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -211,3 +211,15 @@ def test_a_new_account_without_a_role_holds_no_right(db: Any) -> None:
     user = get_user_model()(username="x")
     assert user.role == ""
     assert not any(allows(user.role, p) for p in Permission)
+
+
+def test_managers_are_told_of_locked_accounts(doctor: Any) -> None:
+    from tests.conftest import client_for
+
+    manager = make_user(Role.MANAGER)
+    assert "locked-accounts" not in client_for(manager).get("/").content.decode()
+    get_user_model().objects.filter(pk=doctor.pk).update(
+        locked_until=timezone.now() + dt.timedelta(minutes=10)
+    )
+    page = client_for(manager).get("/").content.decode()
+    assert "locked-accounts" in page and doctor.username in page
