@@ -58,6 +58,7 @@ def pending_user(request: HttpRequest) -> Any:
 def complete_login(request: HttpRequest, user: Any, factor: str) -> None:
     """Both factors passed: a new session identifier, and the session is recorded."""
     request.session.pop(PENDING, None)
+    services.login_succeeded(user, user.username)
     user.backend = "django.contrib.auth.backends.ModelBackend"
     login(request, user)  # rotates the session key; fires user_logged_in (audited)
     now = int(time.time())

@@ -173,3 +173,26 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"UserSession {self.pk}"
+
+
+class ExternalIdentity(models.Model):
+    """An identity at the practice's OpenID Connect provider, linked by its owner to ONE
+    Secretum account (B1). The subject may be a national number (eID): only its keyed digest is
+    stored, so the database never holds it in clear."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    issuer = models.CharField(max_length=255)
+    subject_digest = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject_digest"], name="one_account_per_external_identity"
+            ),
+            models.UniqueConstraint(fields=["user", "issuer"], name="one_identity_per_issuer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ExternalIdentity {self.pk}"

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,6 +26,7 @@ from secretum.accounts.models import (
     Charter,
     CharterAcceptance,
     EnrolmentToken,
+    ExternalIdentity,
     Factor,
     LoginThrottle,
     PasswordHistory,
@@ -207,6 +208,8 @@ def reset_factors(actor: Actor, user_id: int) -> None:
     with transaction.atomic():
         Factor.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
+        # A linked provider identity can stand for a second factor: it goes with the others.
+        ExternalIdentity.objects.filter(user=user).delete()
         user.must_enrol_factor = True
         user.save(update_fields=["must_enrol_factor"])
         end_all_sessions(user, reason="factors-reset")
@@ -380,9 +383,8 @@ def check_password_step(
         ok = user.check_password(password)
     locked = user is not None and user.locked_until is not None and user.locked_until > _now()
     if ok and user is not None and not locked and user.is_active:
-        LoginThrottle.objects.filter(key=keys[0]).delete()
-        if user.failed_logins:
-            User.objects.filter(pk=user.pk).update(failed_logins=0)
+        # The failure count is reset only when both factors pass (login_succeeded): knowing the
+        # password must not let anyone try second-factor codes without end.
         return PasswordCheck(user)
     with transaction.atomic():
         _record_failure(keys)
@@ -396,20 +398,7 @@ def check_password_step(
                 detail={"factor": "password", "reason": reason},
             )
             if not locked and not ok:
-                user.failed_logins += 1
-                if user.failed_logins >= LOCKOUT_AFTER:
-                    user.locked_until = _now() + dt.timedelta(minutes=LOCKOUT_MINUTES)
-                    user.last_lockout_at = _now()
-                    user.failed_logins = 0
-                    _event(
-                        actor,
-                        "lockout",
-                        "accounts.User",
-                        outcome=Outcome.FAILURE,
-                        ref=user.pk,
-                        detail={"minutes": LOCKOUT_MINUTES},
-                    )
-                user.save(update_fields=["failed_logins", "locked_until", "last_lockout_at"])
+                _count_failure(user, actor)
         else:
             _event(
                 anonymous,
@@ -418,6 +407,34 @@ def check_password_step(
                 detail={"factor": "password", "reason": "unknown-account"},
             )
     return PasswordCheck(None)
+
+
+def _count_failure(user: Any, actor: Actor) -> None:
+    """One more consecutive failure (password or second factor); the 10th locks the account."""
+    user.failed_logins += 1
+    if user.failed_logins >= LOCKOUT_AFTER:
+        user.locked_until = _now() + dt.timedelta(minutes=LOCKOUT_MINUTES)
+        user.last_lockout_at = _now()
+        user.failed_logins = 0
+        _event(actor, "lockout", "accounts.User", outcome=Outcome.FAILURE, ref=user.pk,
+               detail={"minutes": LOCKOUT_MINUTES})
+    user.save(update_fields=["failed_logins", "locked_until", "last_lockout_at"])
+
+
+def login_succeeded(user: Any, username: str) -> None:
+    """Both factors passed: the consecutive-failure count and the account's throttle reset."""
+    LoginThrottle.objects.filter(key=_throttle_keys(username, "")[0]).delete()
+    if user.failed_logins:
+        get_user_model().objects.filter(pk=user.pk).update(failed_logins=0)
+
+
+def second_factor_failed(user: Any, factor: str, source: str = "", request_id: str = "") -> bool:
+    """Audited; counts towards the lock-out. True when the account is now locked."""
+    actor = actor_of(user, source, request_id)
+    with transaction.atomic():
+        _event(actor, "login-failed", outcome=Outcome.FAILURE, detail={"factor": factor})
+        _count_failure(user, actor)
+    return user.locked_until is not None and user.locked_until > _now()
 
 
 # --- second factors (B3) -------------------------------------------------------------------
@@ -547,7 +564,6 @@ def use_recovery_code(user: Any, code: str) -> bool:
 
 def verify_code_factor(user: Any, code: str, source: str = "", request_id: str = "") -> str | None:
     """A TOTP code or a recovery code: the kind of factor that matched, or None. Audited."""
-    actor = actor_of(user, source, request_id)
     cleaned = "".join(code.split())
     kind = None
     if cleaned.isdigit() and verify_totp(user, cleaned):
@@ -555,12 +571,8 @@ def verify_code_factor(user: Any, code: str, source: str = "", request_id: str =
     elif not cleaned.isdigit() and use_recovery_code(user, cleaned):
         kind = "recovery-code"
     if kind is None:
-        _event(
-            actor,
-            "login-failed",
-            outcome=Outcome.FAILURE,
-            detail={"factor": "totp" if cleaned.isdigit() else "recovery-code"},
-        )
+        second_factor_failed(user, "totp" if cleaned.isdigit() else "recovery-code",
+                             source, request_id)
     return kind
 
 
@@ -595,6 +607,113 @@ def rename_factor(user: Any, factor_id: int, name: str, source: str = "") -> Non
         ref=factor_id,
         detail={"change": "renamed"},
     )
+
+
+# --- external identities: the practice's OpenID Connect provider (B1, B3) ------------------
+
+
+def external_subject_digest(issuer: str, subject: str) -> bytes:
+    """The provider's subject may be a national number (eID): only this keyed digest is kept."""
+    return keyring.secret_digest("oidc-subject", f"{issuer}\x00{subject}")
+
+
+def external_identities(user: Any) -> list[ExternalIdentity]:
+    return list(ExternalIdentity.objects.filter(user=user).order_by("created_at"))
+
+
+def oidc_failed(reason: str, source: str = "", request_id: str = "", user: Any = None) -> None:
+    """A refused provider login or link. ``reason`` is a fixed word: never a code or token."""
+    actor = (
+        actor_of(user, source, request_id)
+        if user is not None and getattr(user, "is_authenticated", False)
+        else Actor(user=None, role=None, source=source, request_id=request_id)
+    )
+    _event(
+        actor,
+        "login-failed",
+        outcome=Outcome.FAILURE,
+        detail={"factor": "oidc", "reason": reason},
+    )
+
+
+def external_login(
+    issuer: str,
+    subject: str,
+    *,
+    strong: bool,
+    acr: str = "",
+    amr: tuple[str, ...] = (),
+    source: str = "",
+    request_id: str = "",
+) -> Any:
+    """The account linked to a verified provider identity, if it may log in; else None, audited
+    with the same failure whatever the reason (no account is created: no auto-provisioning)."""
+    found = (
+        ExternalIdentity.objects.select_related("user")
+        .filter(issuer=issuer, subject_digest=external_subject_digest(issuer, subject))
+        .first()
+    )
+    user = found.user if found is not None else None
+    locked = user is not None and user.locked_until is not None and user.locked_until > _now()
+    if found is None or user is None or not user.is_active or locked:
+        reason = "unknown-identity" if user is None else ("locked" if locked else "disabled")
+        oidc_failed(reason, source, request_id, user if user is not None else None)
+        return None
+    with transaction.atomic():
+        ExternalIdentity.objects.filter(pk=found.pk).update(last_used_at=_now())
+        _event(
+            actor_of(user, source, request_id),
+            "authenticate",
+            detail={
+                "factor": "oidc",
+                "strong": strong,
+                "acr": acr[:100],
+                "amr": [m[:20] for m in amr[:8]],
+            },
+        )
+    return user
+
+
+def link_external_identity(
+    user: Any, issuer: str, subject_digest: bytes, source: str = ""
+) -> ExternalIdentity:
+    """Its owner links a provider identity to their own account, after sudo (B1: one identity,
+    one account; one identity per provider and account)."""
+    actor = actor_of(user, source)
+    taken = ExternalIdentity.objects.filter(issuer=issuer, subject_digest=subject_digest)
+    if taken.exists() or ExternalIdentity.objects.filter(user=user, issuer=issuer).exists():
+        _event(
+            actor,
+            "create",
+            "accounts.ExternalIdentity",
+            outcome=Outcome.FAILURE,
+            ref=user.pk,
+            detail={"reason": "already-linked"},
+        )
+        if taken.filter(user=user).exists():
+            raise ValidationError(_("This identity is already linked to your account."))
+        if taken.exists():
+            raise ValidationError(_("This identity is already linked to another account."))
+        raise ValidationError(
+            _("Your account is already linked to an identity at this provider: remove it first.")
+        )
+    try:
+        with transaction.atomic():
+            link = ExternalIdentity.objects.create(
+                user=user, issuer=issuer, subject_digest=subject_digest
+            )
+            _event(actor, "create", "accounts.ExternalIdentity", ref=link.pk)
+    except IntegrityError:  # the same identity linked at the same moment elsewhere
+        raise ValidationError(_("This identity is already linked to another account.")) from None
+    return link
+
+
+def unlink_external_identity(user: Any, link_id: int, source: str = "") -> None:
+    with transaction.atomic():
+        deleted, _rows = ExternalIdentity.objects.filter(pk=link_id, user=user).delete()
+        if not deleted:
+            raise ValidationError(_("No such linked identity."))
+        _event(actor_of(user, source), "delete", "accounts.ExternalIdentity", ref=link_id)
 
 
 # --- charter (A1, A2, D1, D3) ------------------------------------------------------------------

@@ -9,6 +9,12 @@ urlpatterns = [
     path("login/webauthn/options/", views.verify_webauthn_options, name="verify_webauthn_options"),
     path("login/webauthn/", views.verify_webauthn, name="verify_webauthn"),
     path("logout/", views.logout_view, name="logout"),
+    path("oidc/login/", views.oidc_start_view, name="oidc_start"),
+    path("oidc/callback/", views.oidc_callback_view, name="oidc_callback"),
+    path("oidc/complete/", views.oidc_complete_view, name="oidc_complete"),
+    path("oidc/link/", views.oidc_link_view, name="oidc_link"),
+    path("oidc/link/confirm/", views.oidc_link_confirm_view, name="oidc_link_confirm"),
+    path("oidc/unlink/", views.oidc_unlink_view, name="oidc_unlink"),
     path("enrol/", views.enrol_view, name="enrol"),
     path("factors/new/", views.enrol_factor_view, name="enrol_factor"),
     path(

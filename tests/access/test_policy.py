@@ -18,8 +18,10 @@ SECRETUM = Path(__file__).resolve().parents[2] / "secretum"
 # The only views that anyone may reach without logging in.
 EXPECTED_PUBLIC = {
     "accounts:login", "accounts:verify", "accounts:verify_webauthn_options",
-    "accounts:verify_webauthn", "accounts:enrol", "healthz", "set_language",
-}
+    "accounts:verify_webauthn", "accounts:enrol", "healthz", "favicon", "set_language",
+    # The external identity provider: start, the return from the provider, its continuation.
+    "accounts:oidc_start", "accounts:oidc_callback", "accounts:oidc_complete",
+}  # fmt: skip
 
 
 def _walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
