@@ -19,6 +19,8 @@ USAGE = """usage: secretum COMMAND [options]
   audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
   audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
+  compliance summary         the measures register's reminders, e-mailed to the managers
+  compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
   help                       this text
 
 Django's management commands (migrate, shell, ...) are available too.
@@ -26,6 +28,10 @@ Django's management commands (migrate, shell, ...) are available too.
 
 # `secretum audit verify` -> management command `audit_verify`, and so on.
 ALIASES = {("audit", "verify"): "audit_verify", ("check",): "secretum_check"}
+# The measures register: `secretum compliance summary`, `compliance verify-report FILE SIG`.
+ALIASES.update(
+    {("compliance", w): "compliance_" + w.replace("-", "_") for w in ("summary", "verify-report")}
+)
 # The audit log's commands (D2): `secretum audit checkpoint`, `audit prove N`, ...
 ALIASES.update(
     {

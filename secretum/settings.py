@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "secretum.patients",
     "secretum.clinical",
     "secretum.scheduling",
+    "secretum.compliance",
 ]
 
 MIDDLEWARE = [
@@ -145,6 +146,43 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
+
+# --- external identity provider (B3): OpenID Connect, off while no issuer is set ------------------
+# The practice's provider (e.g. a broker to Belgian eID / itsme). The client secret is read from a
+# file at each use, never from the environment or the database (O2); `secretum check` refuses an
+# incomplete configuration (secretum.core.checks).
+SECRETUM_OIDC_ISSUER = os.environ.get("SECRETUM_OIDC_ISSUER", "").strip()
+SECRETUM_OIDC_CLIENT_ID = os.environ.get("SECRETUM_OIDC_CLIENT_ID", "").strip()
+SECRETUM_OIDC_CLIENT_SECRET_FILE = os.environ.get("SECRETUM_OIDC_CLIENT_SECRET_FILE", "").strip()
+SECRETUM_OIDC_LABEL = os.environ.get("SECRETUM_OIDC_LABEL", "").strip() or "eID / itsme"
+# acr values and amr methods that count as a strong second factor at the provider: a login
+# without one of them still asks for Secretum's own second factor.
+SECRETUM_OIDC_STRONG_ACR = [
+    v.strip() for v in os.environ.get("SECRETUM_OIDC_STRONG_ACR", "").split(",") if v.strip()
+]
+SECRETUM_OIDC_STRONG_AMR = [
+    v.strip() for v in os.environ.get("SECRETUM_OIDC_STRONG_AMR", "").split(",") if v.strip()
+]
+# A CA bundle to verify the provider's TLS certificate instead of the system's (tests, a private
+# CA). Verification itself is never turned off (H1).
+SECRETUM_OIDC_CA_FILE = os.environ.get("SECRETUM_OIDC_CA_FILE", "").strip()
+
+# --- outgoing mail: the compliance register's daily summary ------------------------------------
+# Off while SECRETUM_SMTP_HOST is empty (`secretum compliance summary` then prints the summary).
+# STARTTLS with a verified certificate (M4); the password is read from a file, never the
+# environment (O2).
+SECRETUM_SMTP_HOST = env_str("SECRETUM_SMTP_HOST").strip()
+if SECRETUM_SMTP_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = SECRETUM_SMTP_HOST
+    EMAIL_PORT = env_int("SECRETUM_SMTP_PORT", 587)
+    EMAIL_HOST_USER = env_str("SECRETUM_SMTP_USER")
+    _smtp_password = os.environ.get("SECRETUM_SMTP_PASSWORD_FILE", "").strip()
+    EMAIL_HOST_PASSWORD = Path(_smtp_password).read_text().strip() if _smtp_password else ""
+    EMAIL_USE_TLS = EMAIL_PORT != 465
+    EMAIL_USE_SSL = EMAIL_PORT == 465
+    EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = env_str("SECRETUM_SMTP_FROM", "secretum@localhost")
 
 # --- sessions and cookies --------------------------------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.db"  # nothing correctness needs in memory

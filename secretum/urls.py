@@ -7,11 +7,14 @@ from secretum.core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("i18n/setlang/", public(set_language), name="set_language"),
     path("accounts/", include("secretum.accounts.urls")),
     path("patients/", include("secretum.patients.urls")),
     path("clinical/", include("secretum.clinical.urls")),
     path("agenda/", include("secretum.scheduling.urls")),
+    path("audit/", include("secretum.audit.urls")),
+    path("compliance/", include("secretum.compliance.urls")),
 ]
 
 handler403 = "secretum.core.errors.forbidden"

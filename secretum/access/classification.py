@@ -79,6 +79,9 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "id": A, "user": A, "session_key": S, "device": A, "source": A, "started_at": A,
         "last_activity_at": A, "ended_at": A, "end_reason": A,
     },
+    "accounts.ExternalIdentity": {
+        "id": A, "user": A, "issuer": A, "subject_digest": S, "created_at": A, "last_used_at": A,
+    },
     "patients.Patient": {
         "id": A, "uid": A, "wrapped_key": S, "created_at": A, "updated_at": A,
         "family_name": I, "given_name": I, "birth_date": I, "sex": I, "niss": I,
@@ -109,6 +112,38 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     "audit.AuditCheckpoint": {
         "id": A, "tree_size": A, "root_hash": P, "signed_at": A, "key_id": P, "signature": P,
         "frontier": P,
+    },
+    # The measures register (compliance): no patient data, except a print log's opaque patient
+    # reference. Evidence documents and breach narratives are sealed under the key file
+    # (keyring.seal_secret) and readable through the register's permissions only.
+    "compliance.PracticeProfile": {"id": P, "hosting": P, "updated_at": A, "updated_by": A},
+    "compliance.Declaration": {
+        "id": A, "measure": P, "version": A, "change": A, "choice": A, "justification": A,
+        "owner": A, "next_review": A, "recorded_at": A, "recorded_by": A,
+    },
+    "compliance.EvidenceDocument": {
+        "id": A, "uid": A, "measure": P, "name": A, "content_type": A, "size": A, "sha256": A,
+        "sealed": A, "uploaded_at": A, "uploaded_by": A,
+    },
+    "compliance.AccessReview": {
+        "id": A, "reviewed_at": A, "reviewed_by": A, "active_users": A, "note": A,
+    },
+    "compliance.ReportExport": {
+        "id": A, "uid": A, "created_at": A, "created_by": A, "language": P, "measures": A,
+        "met": A, "key_id": P, "pdf": A, "pdf_signature": P, "html": A, "html_signature": P,
+    },
+    "compliance.Breach": {
+        "id": A, "uid": A, "aware_at": A, "recorded_at": A, "recorded_by": A, "status": A,
+        "risk": A, "people_categories": A, "people_count": A, "record_categories": A,
+        "records_count": A, "narrative": A, "authority_notified_at": A,
+        "authority_reference": A, "people_informed_at": A, "closed_at": A, "updated_at": A,
+    },
+    "compliance.BreachUpdate": {
+        "id": A, "breach": A, "at": A, "by": A, "kind": A, "fields": A, "sealed": A,
+    },
+    "compliance.PrintLog": {
+        "id": A, "uid": A, "printed_at": A, "user": A, "role": A, "patient_ref": A,
+        "document": A, "scope": A, "pages": A,
     },
 }  # fmt: skip
 

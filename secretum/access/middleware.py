@@ -9,13 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
 from secretum.access.decorators import PUBLIC, declared_gates, declared_permission
 from secretum.access.policy import allows
 from secretum.accounts import flow, services
 from secretum.audit.services import record_event
+from secretum.core.errors import forbidden
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class DenyByDefaultMiddleware:
         permission = declared_permission(view)
         if permission is None:
             log.error("view %s declares no permission; refused", getattr(view, "__name__", view))
-            return HttpResponseForbidden("This page declares no permission and is not served.")
+            return forbidden(request)
         if permission == PUBLIC:
             return None
         user = request.user
@@ -62,7 +63,7 @@ class DenyByDefaultMiddleware:
         if stopped is not None:
             return stopped
         if not allows(getattr(user, "role", None), permission):  # type: ignore[arg-type]
-            return HttpResponseForbidden("Your role does not give access to this page.")
+            return forbidden(request)
         return None
 
     def _session_rules(self, request: HttpRequest, gates: frozenset[str]) -> HttpResponse | None:

@@ -43,6 +43,11 @@ class Permission(StrEnum):
     AUDIT_EXPORT = "audit:log:export"  # FHIR AuditEvent / CSV export of the log (D2)
     USERS_MANAGE = "accounts:user:manage"  # create, disable, reset factors, end sessions
     SETTINGS_MANAGE = "accounts:settings:manage"  # idle lock, session lifetime, charter
+    COMPLIANCE_READ = "compliance:register:read"  # the measures register, its signed report (L3)
+    COMPLIANCE_MANAGE = "compliance:register:manage"  # declarations, evidence, access review
+    BREACH_REPORT = "compliance:breach:report"  # anyone may report a suspected breach (D3)
+    BREACH_READ = "compliance:breach:read"  # the breach register
+    BREACH_MANAGE = "compliance:breach:manage"  # assess, notify, close
 
 
 _FRONT_DESK = {
@@ -52,6 +57,7 @@ _FRONT_DESK = {
     Permission.PATIENT_IDENTITY_WRITE,
     Permission.APPOINTMENT_READ,
     Permission.APPOINTMENT_WRITE,
+    Permission.BREACH_REPORT,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -62,11 +68,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SECRETARY: frozenset(_FRONT_DESK),
     Role.MANAGER: frozenset(
         {Permission.SESSION_OWN, Permission.USERS_MANAGE, Permission.SETTINGS_MANAGE}
+        | {Permission.COMPLIANCE_READ, Permission.COMPLIANCE_MANAGE, Permission.BREACH_REPORT}
+        | {Permission.BREACH_READ, Permission.BREACH_MANAGE}
     ),
     Role.AUDITOR: frozenset(
         {Permission.SESSION_OWN, Permission.AUDIT_READ, Permission.AUDIT_EXPORT}
+        | {Permission.COMPLIANCE_READ, Permission.BREACH_REPORT, Permission.BREACH_READ}
     ),
-    Role.MAINTAINER: frozenset({Permission.SESSION_OWN}),
+    Role.MAINTAINER: frozenset({Permission.SESSION_OWN, Permission.BREACH_REPORT}),
 }
 
 

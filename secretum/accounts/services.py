@@ -416,8 +416,14 @@ def _count_failure(user: Any, actor: Actor) -> None:
         user.locked_until = _now() + dt.timedelta(minutes=LOCKOUT_MINUTES)
         user.last_lockout_at = _now()
         user.failed_logins = 0
-        _event(actor, "lockout", "accounts.User", outcome=Outcome.FAILURE, ref=user.pk,
-               detail={"minutes": LOCKOUT_MINUTES})
+        _event(
+            actor,
+            "lockout",
+            "accounts.User",
+            outcome=Outcome.FAILURE,
+            ref=user.pk,
+            detail={"minutes": LOCKOUT_MINUTES},
+        )
     user.save(update_fields=["failed_logins", "locked_until", "last_lockout_at"])
 
 
@@ -571,8 +577,9 @@ def verify_code_factor(user: Any, code: str, source: str = "", request_id: str =
     elif not cleaned.isdigit() and use_recovery_code(user, cleaned):
         kind = "recovery-code"
     if kind is None:
-        second_factor_failed(user, "totp" if cleaned.isdigit() else "recovery-code",
-                             source, request_id)
+        second_factor_failed(
+            user, "totp" if cleaned.isdigit() else "recovery-code", source, request_id
+        )
     return kind
 
 

@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -45,7 +45,7 @@ from secretum.accounts.forms import (
 )
 
 ALL_GATES = tuple(flow.Gate)
-LOGIN_FAILED = _("Login failed: check your user name and password.")
+LOGIN_FAILED = gettext_lazy("Login failed: check your user name and password.")
 
 
 def _next(request: HttpRequest, default: str = "home") -> str:

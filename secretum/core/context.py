@@ -21,6 +21,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_audit": allows(role, Permission.AUDIT_READ),
         "can_manage_users": allows(role, Permission.USERS_MANAGE),
         "can_manage_settings": allows(role, Permission.SETTINGS_MANAGE),
+        "can_compliance": allows(role, Permission.COMPLIANCE_READ),
         "charter_available": bool(role),
         # E1: seconds until the idle lock; the page hides itself at that moment (secretum.js).
         "idle_lock_in": getattr(request, "idle_lock_in", None),

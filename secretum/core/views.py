@@ -5,18 +5,23 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from secretum.access.actor import Actor
 from secretum.access.decorators import public, requires
 from secretum.access.policy import Permission, allows
 from secretum.accounts import services as accounts
+from secretum.compliance import services as compliance
 
 
 @requires(Permission.SESSION_OWN)
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    context = {}
+    context: dict[str, object] = {}
     if allows(getattr(request.user, "role", None), Permission.USERS_MANAGE):
         # Managers are told of accounts locked after repeated failed logins.
         context["locked_accounts"] = accounts.locked_accounts()
+    if allows(getattr(request.user, "role", None), Permission.COMPLIANCE_MANAGE):
+        # Failing evidence, declarations past their review date, open breaches (D3).
+        context["compliance_reminders"] = compliance.reminders(Actor.from_request(request))
     return render(request, "core/home.html", context)
 
 
@@ -34,3 +39,13 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def healthz(request: HttpRequest) -> HttpResponse:
     """For a load balancer: says the process answers, nothing else."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+@public
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on their own; answer it rather than with a 404 page."""
+    from django.shortcuts import redirect
+    from django.templatetags.static import static
+
+    return redirect(static("favicon.svg"), permanent=True)

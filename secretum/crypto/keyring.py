@@ -151,5 +151,6 @@ def open_secret(blob: bytes | memoryview, aad: str) -> bytes:
 def secret_digest(kind: str, value: str) -> bytes:
     """Keyed digest (HMAC-SHA256, RFC 2104) of a high-entropy token: stored instead of it."""
     _, index_key = _keys()
-    return hmac.new(index_key, b"secret:" + kind.encode() + b"\x00" + value.encode(),
-                    hashlib.sha256).digest()
+    return hmac.new(
+        index_key, b"secret:" + kind.encode() + b"\x00" + value.encode(), hashlib.sha256
+    ).digest()

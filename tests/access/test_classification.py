@@ -7,7 +7,7 @@ from django.apps import apps
 from secretum.access.classification import FIELDS, SEALED_CLASSES, DataClass, data_class
 from secretum.crypto.fields import SealedField
 
-OUR_APPS = {"accounts", "patients", "clinical", "scheduling", "audit"}
+OUR_APPS = {"accounts", "patients", "clinical", "scheduling", "audit", "compliance"}
 
 
 def _our_models() -> list:

@@ -10,6 +10,7 @@ import pytest
 from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, path
 
+from secretum import urls as site_urls
 from secretum.access.decorators import PUBLIC, declared_permission
 from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role, allows
 from tests.conftest import client_for
@@ -48,17 +49,18 @@ def test_only_the_expected_views_are_public() -> None:
 
 
 def undeclared_view(request: Any) -> HttpResponse:
-    return HttpResponse("patient data")
+    return HttpResponse("Xylo-undeclared-payload")
 
 
-urlpatterns = [path("undeclared/", undeclared_view)]
+# The site's own routes, plus one view that forgot to declare its permission.
+urlpatterns = [path("undeclared/", undeclared_view), *site_urls.urlpatterns]
 
 
 @pytest.mark.urls("tests.access.test_policy")
 def test_a_view_without_permission_is_refused_even_to_a_practitioner(practitioner: Any) -> None:
     response = client_for(practitioner).get("/undeclared/")
     assert response.status_code == 403
-    assert b"patient data" not in response.content
+    assert b"Xylo-undeclared-payload" not in response.content
 
 
 def test_secretary_holds_no_medical_permission() -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from secretum.audit.services import record_integrity_failure
 from secretum.audit.verify import verify_log
 
 
@@ -22,6 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         result = verify_log(workers=options["workers"] or None)
         if not result.ok:
+            record_integrity_failure("verify", result.problem)
             raise CommandError(
                 f"audit log is NOT intact: {result.problem} ({result.checked} events verified "
                 "before it)."

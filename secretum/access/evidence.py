@@ -1,0 +1,116 @@
+"""Live evidence of the access measures (C1, G1, H2), for the register."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls.converters import SlugConverter, UUIDConverter
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from secretum.access.classification import READ_PERMISSION, DataClass
+from secretum.access.decorators import declared_permission
+from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role
+from secretum.compliance.evidence import Evidence, evidence, met, not_met
+
+MEDICAL_SCOPE = "clinical:"
+
+
+def _patterns(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(route, view, pattern) of every URL pattern."""
+    out: list[tuple[str, Any, Any]] = []
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            out += [(prefix + str(p.pattern) + r, v, q) for r, v, q in _patterns(p.url_patterns)]
+        elif isinstance(p, URLPattern):
+            out.append((prefix + str(p.pattern), p.callback, p.pattern))
+    return out
+
+
+@evidence("C1")
+def role_profiles() -> Evidence:
+    """Administrative and medical data are separated by role; medical fields need the clinical
+    read permission."""
+    problems = []
+    for role in Role:
+        held = ROLE_PERMISSIONS.get(role, frozenset())
+        medical = sorted(p.value for p in held if p.value.startswith(MEDICAL_SCOPE))
+        if role != Role.PRACTITIONER and medical:
+            problems.append(
+                _("the %(role)s role holds %(perms)s")
+                % {"role": role.value, "perms": ", ".join(medical)}
+            )
+    if READ_PERMISSION.get(DataClass.MEDICAL) != Permission.CLINICAL_READ:
+        problems.append(_("medical fields do not require the clinical read permission"))
+    if problems:
+        return not_met(
+            _("Medical data are not reserved to practitioners: %(what)s.")
+            % {"what": "; ".join(problems)},
+            _("Restore secretum/access/policy.py: only practitioners hold clinical permissions."),
+        )
+    return met(
+        _(
+            "%(n)d roles; only practitioners hold medical permissions: secretaries see identities "
+            "and the agenda, managers and auditors no patient data."
+        )
+        % {"n": len(Role)}
+    )
+
+
+@evidence("G1")
+def declared_permissions() -> Evidence:
+    """Every page declares who may use it; administration pages need a manager's permission."""
+    routes = _patterns(get_resolver().url_patterns)
+    undeclared = sorted(r for r, view, _p in routes if declared_permission(view) is None)
+    if undeclared:
+        return not_met(
+            ngettext(
+                "%(n)d page declares no permission.",
+                "%(n)d pages declare no permission.",
+                len(undeclared),
+            )
+            % {"n": len(undeclared)},
+            _("Declare a permission on each of these views (they are refused meanwhile)."),
+            *undeclared,
+        )
+    admin = sum(
+        1
+        for _r, view, _p in routes
+        if declared_permission(view) in (Permission.USERS_MANAGE, Permission.SETTINGS_MANAGE)
+    )
+    return met(
+        _(
+            "%(n)d pages, each declaring its permission (deny by default); the %(a)d "
+            "administration pages are for managers only."
+        )
+        % {"n": len(routes), "a": admin}
+    )
+
+
+@evidence("H2")
+def opaque_urls() -> Evidence:
+    """Routes take only opaque identifiers (uuid) and kinds (slug); searches are posted."""
+    wrong = []
+    for route, _view, pattern in _patterns(get_resolver().url_patterns):
+        converters = getattr(pattern, "converters", {})
+        if any(not isinstance(c, UUIDConverter | SlugConverter) for c in converters.values()):
+            wrong.append(route)
+        if (
+            getattr(pattern, "regex", None) is not None
+            and "(?P<" in pattern.regex.pattern
+            and (not converters)
+        ):
+            wrong.append(route)
+    if wrong:
+        return not_met(
+            _("Some addresses take identifiers other than opaque references."),
+            _("Use <uuid:…> or <slug:…> in these routes, and POST for searches."),
+            *sorted(set(wrong)),
+        )
+    return met(
+        _(
+            "Every address takes only opaque references (uuid) or kinds (slug); searches are "
+            "posted; the access log omits query strings."
+        )
+    )

@@ -1,0 +1,214 @@
+"""PDF documents of the register: the signed report (L3) and printed patient summaries (P1, C3).
+
+fpdf2 with its built-in fonts (Latin-1, folded by ``audit.pdf.latin1``): no font file on the
+server matters. Streams are left uncompressed: these documents are small, and an auditor (or a
+test) can read their text with any tool.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from fpdf import FPDF
+
+from secretum.audit.pdf import latin1
+from secretum.compliance import catalogue
+
+if TYPE_CHECKING:
+    from secretum.compliance.services import Register
+    from secretum.patients.services import PatientIdentity
+
+
+def _local(at: dt.datetime) -> str:
+    return timezone.localtime(at).strftime("%d/%m/%Y %H:%M")
+
+
+class _Document(FPDF):
+    footer_text = ""
+    watermark = ""
+
+    def header(self) -> None:
+        if not self.watermark:
+            return
+        # Drawn first on every page, so the page's content lies over it. Diagonal, light grey:
+        # readable on any copy, hiding nothing of the text.
+        with self.local_context(text_color=(205, 205, 205)):
+            self.set_font("Helvetica", style="B", size=22)
+            with self.rotation(angle=35, x=self.w / 2, y=self.h / 2):
+                width = self.get_string_width(self.watermark)
+                self.text(self.w / 2 - width / 2, self.h / 2, self.watermark)
+        self.set_xy(self.l_margin, self.t_margin)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=7)
+        self.set_text_color(90, 100, 110)
+        self.cell(0, 5, latin1(f"{self.footer_text} - {self.page_no()}/{{nb}}"), align="C")
+
+
+def _new(orientation: str, title: str) -> _Document:
+    pdf = _Document(orientation=orientation, format="A4")
+    pdf.set_compression(False)
+    pdf.set_title(latin1(title))
+    pdf.set_creator("Secretum")
+    pdf.set_margins(12, 12, 12)
+    pdf.set_auto_page_break(True, margin=16)
+    return pdf
+
+
+def _line(pdf: FPDF, text: str, size: float = 10, style: str = "", height: float = 5) -> None:
+    pdf.set_font("Helvetica", style=style, size=size)
+    pdf.multi_cell(0, height, latin1(text), new_x="LMARGIN", new_y="NEXT")
+
+
+# --- the register report (L3) ------------------------------------------------------------------
+
+
+def register_pdf(
+    register: Register, *, practice: str, issued_at: dt.datetime, issued_by: str, key_id: str
+) -> bytes:
+    title = _("Security measures register")
+    pdf = _new("landscape", title)
+    pdf.footer_text = _("Secretum - %(practice)s - security measures register issued %(at)s") % {
+        "practice": practice,
+        "at": _local(issued_at),
+    }
+    pdf.add_page()
+    _line(pdf, title, size=15, style="B", height=8)
+    counts = register.counts
+    for text in (
+        practice,
+        _('Checklist: "%(title)s" (%(version)s), %(n)d measures.')
+        % {
+            "title": catalogue.SOURCE_TITLE,
+            "version": catalogue.SOURCE_VERSION,
+            "n": counts["total"],
+        },
+        _("Hosting declared by the practice: %(hosting)s.") % {"hosting": register.hosting_label},
+        _(
+            "Issued %(at)s by %(who)s. Live evidence was computed at that moment from the system's "
+            "own state."
+        )
+        % {"at": _local(issued_at), "who": issued_by},
+        _(
+            "Met: %(met)d. Declared by the practice: %(declared)d. Not met: %(not_met)d. Not "
+            "applicable: %(na)d."
+        )
+        % {
+            "met": counts["met"],
+            "declared": counts["declared"],
+            "not_met": counts["not_met"],
+            "na": counts["not_applicable"],
+        },
+        _(
+            "Signed with the practice's Ed25519 report key %(key)s: check this file with "
+            "'secretum compliance verify-report FILE.pdf FILE.pdf.sig --public-key KEY.pem'."
+        )
+        % {"key": key_id},
+    ):
+        _line(pdf, text)
+    headings = (
+        _("ID"), _("Measure"), _("Part"), _("Status"), _("Evidence or justification"),
+        _("Last verified"),
+    )  # fmt: skip
+    for category, rows in register.groups:
+        pdf.ln(3)
+        _line(pdf, category.label(), size=11, style="B", height=6)
+        pdf.set_font("Helvetica", size=8)
+        with pdf.table(
+            col_widths=(11, 80, 11, 31, 113, 27),
+            text_align="LEFT",
+            line_height=4,
+            first_row_as_headings=True,
+        ) as table:
+            table.row([latin1(h) for h in headings])
+            for row in rows:
+                said = row.reason
+                if row.evidence is not None and row.evidence.details:
+                    said += " (" + "; ".join(row.evidence.details[:6]) + ")"
+                if row.declaration is not None:
+                    d = row.declaration
+                    said += " " + _(
+                        "Declaration v%(v)d: %(choice)s, owner %(owner)s, next review %(next)s."
+                    ) % {
+                        "v": d.version,
+                        "choice": d.choice_label.lower(),
+                        "owner": d.owner,
+                        "next": d.next_review.isoformat(),
+                    }
+                    if d.justification and row.status != "declared":
+                        said += " " + d.justification
+                if row.action and row.status == "not-met":
+                    said += " " + _("To do: %(action)s") % {"action": row.action}
+                if row.documents:
+                    said += " " + _("Documents: %(n)d.") % {"n": row.documents}
+                table.row(
+                    [
+                        row.id,
+                        latin1(row.text),
+                        row.measure.parts_label,
+                        latin1(row.status_label),
+                        latin1(said),
+                        row.last_verified.strftime("%d/%m/%Y") if row.last_verified else "-",
+                    ]
+                )
+    return bytes(pdf.output())
+
+
+# --- printed patient documents (P1, C3) --------------------------------------------------------
+
+
+def patient_summary_pdf(
+    identity: PatientIdentity,
+    entries: dict[str, list[Any]],
+    *,
+    practice: str,
+    printed_by: str,
+    printed_at: dt.datetime,
+) -> tuple[bytes, int]:
+    """The summary and its number of pages. ``entries`` is empty for an identity-only print."""
+    utc = printed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    pdf = _new("portrait", _("Patient summary"))
+    pdf.watermark = latin1(f"{printed_by} - {utc}")
+    pdf.footer_text = (
+        _("Confidential — destroy by shredding after use")
+        + " - "
+        + _("printed by %(who)s on %(at)s") % {"who": printed_by, "at": utc}
+    )
+    pdf.add_page()
+    _line(pdf, practice, size=9)
+    _line(pdf, _("Patient summary"), size=15, style="B", height=8)
+    born = identity.birth_date.strftime("%d/%m/%Y") if identity.birth_date else "-"
+    for text in (
+        identity.display_name,
+        _("Born %(born)s") % {"born": born},
+        _("National number: %(niss)s") % {"niss": identity.niss_display or "-"},
+        f"{identity.street} {identity.postal_code} {identity.city}".strip(),
+        _("Health insurer: %(insurer)s %(number)s")
+        % {"insurer": identity.insurer or "-", "number": identity.insurer_number},
+    ):
+        _line(pdf, text, size=10)
+    sections = (
+        ("allergy", _("Allergies"), lambda v: f"{v.get('substance')} - {v.get('reaction') or ''} "
+         f"({v.get('severity') or ''})"),
+        ("problem", _("Problems"), lambda v: f"{v.get('code')} {v.get('label')}"
+         + (f" ({v.get('onset')})" if v.get("onset") else "")),
+        ("medication", _("Medications"), lambda v: " - ".join(
+            str(v.get(k) or "") for k in ("drug", "dose", "frequency", "duration"))),
+    )  # fmt: skip
+    if entries:
+        for kind, heading, shown in sections:
+            pdf.ln(3)
+            _line(pdf, heading, size=12, style="B", height=7)
+            items = entries.get(kind) or []
+            for item in items:
+                _line(pdf, "- " + shown(item.values), size=10)
+            if not items:
+                _line(pdf, "-", size=10)
+    pdf.ln(4)
+    _line(pdf, _("Printed %(at)s by %(who)s.") % {"at": utc, "who": printed_by}, size=8)
+    data = bytes(pdf.output())
+    return data, pdf.pages_count

@@ -1,0 +1,1347 @@
+"""The measures register: every read and write, checked and audited (C2, D3, L3, P1, C3…).
+
+Views call these functions and receive frozen value objects; they never touch the models. Every
+write is one transaction with its audit event (``access.guard.guarded``). Reads of the register
+are checked (a refusal is audited); reads of a breach entry, of an evidence document and every
+print of a patient document are audited too, since they may hold personal data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+
+from secretum.access.actor import AccessDenied, Actor
+from secretum.access.guard import guarded
+from secretum.access.policy import Permission
+from secretum.audit.models import Action, Outcome
+from secretum.audit.services import record_event
+from secretum.compliance import catalogue, evidence, signing
+from secretum.compliance.catalogue import Category, Part
+from secretum.compliance.models import (
+    AccessReview,
+    Breach,
+    BreachUpdate,
+    Choice,
+    Declaration,
+    EvidenceDocument,
+    Hosting,
+    PracticeProfile,
+    PrintLog,
+    ReportExport,
+)
+from secretum.compliance.status import DeclarationView, MeasureRow, Status, decide
+from secretum.crypto import keyring
+
+REVIEW_DEFAULT_DAYS = 365
+REVIEW_MAX_DAYS = 3 * 365
+DUE_SOON_DAYS = 30
+JUSTIFICATION_MIN = 10
+TEXT_MAX = 2000
+DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
+# Served with their own type; anything else is served as bytes to download, never rendered.
+SAFE_DOCUMENT_TYPES = {"application/pdf", "image/png", "image/jpeg", "text/plain"}
+BREACH_HOURS = 72  # GDPR art. 33(1)
+
+
+def _now() -> dt.datetime:
+    return timezone.now()
+
+
+def _require(
+    actor: Actor, permission: Permission, action: str, resource: str, ref: Any = ""
+) -> None:
+    if not actor.may(permission):
+        record_event(actor, action, resource, outcome=Outcome.DENIED, resource_ref=str(ref or ""))
+        raise AccessDenied(f"{actor.role} lacks {permission}")
+
+
+def _acting_user(actor: Actor) -> Any:
+    user = actor.user
+    return user if user is not None and user.pk else None
+
+
+def _name(user: Any) -> str:
+    if user is None:
+        return str(_("Secretum (system)"))
+    return user.get_full_name() or user.username
+
+
+def _names(ids: set[int]) -> dict[int, str]:
+    return {u.pk: _name(u) for u in get_user_model().objects.filter(pk__in=ids)}
+
+
+def _measure(measure_id: str) -> catalogue.Measure:
+    try:
+        return catalogue.measure(measure_id)
+    except KeyError:
+        raise Http404("No such measure.") from None
+
+
+# --- the practice's profile: which part of the checklist applies -------------------------------
+
+HOSTING_PARTS = {
+    Hosting.LOCAL: frozenset({Part.LOCAL}),
+    Hosting.CLOUD: frozenset({Part.CLOUD}),
+    Hosting.BOTH: frozenset({Part.LOCAL, Part.CLOUD}),
+}
+
+
+def practice_profile() -> PracticeProfile:
+    found, _created = PracticeProfile.objects.get_or_create(pk=1)
+    return found
+
+
+def set_hosting(actor: Actor, hosting: str) -> None:
+    if hosting not in Hosting.values:
+        raise ValidationError(_("Choose where the practice's data are hosted."))
+    with guarded(
+        actor, Permission.COMPLIANCE_MANAGE, Action.UPDATE, "compliance.PracticeProfile"
+    ) as event:
+        profile = practice_profile()
+        event.detail = {"hosting": hosting, "before": profile.hosting}
+        profile.hosting = hosting
+        profile.updated_by = _acting_user(actor)
+        profile.save()
+
+
+# --- the register ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Register:
+    hosting: str
+    hosting_label: str
+    parts: frozenset[Part]
+    rows: tuple[MeasureRow, ...]
+    generated_at: dt.datetime
+
+    @property
+    def groups(self) -> list[tuple[Category, list[MeasureRow]]]:
+        """The rows by category, in the order of the source."""
+        by: dict[str, list[MeasureRow]] = {}
+        for row in self.rows:
+            by.setdefault(row.category.code, []).append(row)
+        order = catalogue.CATEGORY_ORDER
+        return [(catalogue.CATEGORIES[c], by[c]) for c in sorted(by, key=order.__getitem__)]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {s.value.replace("-", "_"): 0 for s in Status}
+        for row in self.rows:
+            out[row.status.value.replace("-", "_")] += 1
+        out["total"] = len(self.rows)
+        return out
+
+    @property
+    def attention(self) -> list[MeasureRow]:
+        return [r for r in self.rows if r.needs_attention]
+
+    def row(self, measure_id: str) -> MeasureRow:
+        return next(r for r in self.rows if r.id == measure_id)
+
+
+def _declaration_history(measure_id: str | None = None) -> dict[str, list[DeclarationView]]:
+    """Every version of every declaration (or of one measure's), oldest first, each with the
+    fields it changed."""
+    qs = Declaration.objects.order_by("measure", "version")
+    if measure_id is not None:
+        qs = qs.filter(measure=measure_id)
+    rows = list(qs)
+    names = _names(
+        {r.owner_id for r in rows} | {r.recorded_by_id for r in rows if r.recorded_by_id}
+    )
+    today = timezone.localdate()
+    out: dict[str, list[DeclarationView]] = {}
+    for r in rows:
+        before = out.get(r.measure, [])
+        previous = before[-1] if before else None
+        changed: tuple[str, ...] = ()
+        if previous is not None:
+            changed = tuple(
+                name
+                for name, old, new in (
+                    ("choice", previous.choice, r.choice),
+                    ("justification", previous.justification, r.justification),
+                    ("owner", previous.owner_id, r.owner_id),
+                    ("next_review", previous.next_review, r.next_review),
+                )
+                if old != new
+            )
+        out.setdefault(r.measure, []).append(
+            DeclarationView(
+                measure=r.measure,
+                version=r.version,
+                change=r.change,
+                change_label=str(Declaration.Change(r.change).label),
+                choice=r.choice,
+                choice_label=str(Choice(r.choice).label),
+                justification=r.justification,
+                owner_id=r.owner_id,
+                owner=names.get(r.owner_id, "?"),
+                next_review=r.next_review,
+                recorded_at=r.recorded_at,
+                recorded_by=names.get(r.recorded_by_id or 0, str(_("Secretum (system)"))),
+                overdue=r.next_review < today,
+                changed_fields=changed,
+            )
+        )
+    return out
+
+
+def build_register() -> Register:
+    """The register as it stands now. Unchecked: for the services below and the CLI."""
+    profile = practice_profile()
+    parts = HOSTING_PARTS[Hosting(profile.hosting)]
+    found = evidence.gather()
+    current = {m: versions[-1] for m, versions in _declaration_history().items()}
+    documents: dict[str, int] = {}
+    for measure_id in EvidenceDocument.objects.values_list("measure", flat=True):
+        documents[measure_id] = documents.get(measure_id, 0) + 1
+    rows = tuple(
+        decide(m, parts, found.get(m.id), current.get(m.id), documents.get(m.id, 0))
+        for m in catalogue.MEASURES
+    )
+    return Register(
+        hosting=profile.hosting,
+        hosting_label=str(Hosting(profile.hosting).label),
+        parts=parts,
+        rows=rows,
+        generated_at=_now(),
+    )
+
+
+def register(actor: Actor) -> Register:
+    _require(actor, Permission.COMPLIANCE_READ, Action.READ, "compliance.Register")
+    return build_register()
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    uid: str
+    measure: str
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime
+    uploaded_by: str
+
+
+@dataclass(frozen=True)
+class MeasureDetail:
+    row: MeasureRow
+    history: list[DeclarationView]  # newest first
+    documents: list[DocumentView]
+    texts: dict[str, str]  # the measure in French, Dutch and English
+
+
+def _documents(measure_id: str | None = None) -> list[DocumentView]:
+    qs = EvidenceDocument.objects.defer("sealed").order_by("-uploaded_at", "-id")
+    if measure_id is not None:
+        qs = qs.filter(measure=measure_id)
+    rows = list(qs)
+    names = _names({d.uploaded_by_id for d in rows if d.uploaded_by_id})
+    return [
+        DocumentView(
+            uid=str(d.uid),
+            measure=d.measure,
+            name=d.name,
+            content_type=d.content_type,
+            size=d.size,
+            sha256=d.sha256,
+            uploaded_at=d.uploaded_at,
+            uploaded_by=names.get(d.uploaded_by_id or 0, "?"),
+        )
+        for d in rows
+    ]
+
+
+def measure_detail(actor: Actor, measure_id: str) -> MeasureDetail:
+    measure = _measure(measure_id)
+    _require(actor, Permission.COMPLIANCE_READ, Action.READ, "compliance.Register", measure.id)
+    profile = practice_profile()
+    parts = HOSTING_PARTS[Hosting(profile.hosting)]
+    history = _declaration_history(measure.id).get(measure.id, [])
+    documents = _documents(measure.id)
+    check = evidence.registered().get(measure.id)
+    row = decide(
+        measure,
+        parts,
+        evidence.run(check) if check is not None else None,
+        history[-1] if history else None,
+        len(documents),
+    )
+    texts = {code: measure.text(code) for code in ("fr", "nl", "en")}
+    return MeasureDetail(row, list(reversed(history)), documents, texts)
+
+
+def owner_choices(actor: Actor) -> list[tuple[int, str]]:
+    """Who may own a measure: the practice's active users."""
+    _require(actor, Permission.COMPLIANCE_MANAGE, Action.READ, "compliance.Declaration")
+    users = get_user_model().objects.filter(is_active=True).order_by("last_name", "username")
+    return [(u.pk, f"{_name(u)} ({u.username})") for u in users]
+
+
+def default_next_review() -> dt.date:
+    return timezone.localdate() + dt.timedelta(days=REVIEW_DEFAULT_DAYS)
+
+
+def _check_next_review(next_review: dt.date) -> None:
+    today = timezone.localdate()
+    if next_review <= today:
+        raise ValidationError(_("The next review must be a date after today."))
+    if next_review > today + dt.timedelta(days=REVIEW_MAX_DAYS):
+        raise ValidationError(_("Review a declaration at least every three years."))
+
+
+def _new_version(
+    actor: Actor,
+    measure_id: str,
+    *,
+    choice: str,
+    justification: str,
+    owner_id: int,
+    next_review: dt.date,
+    review_only: bool = False,
+) -> DeclarationView:
+    measure = _measure(measure_id)
+    if choice not in Choice.values:
+        raise ValidationError(_("Choose adopted, equivalent measure or not needed."))
+    justification = (justification or "").strip()
+    if len(justification) > TEXT_MAX:
+        raise ValidationError(
+            _("The justification is longer than %(n)d characters.") % {"n": TEXT_MAX}
+        )
+    if choice != Choice.ADOPTED and len(justification) < JUSTIFICATION_MIN:
+        raise ValidationError(
+            _("An equivalent measure, or a measure not needed, needs its justification.")
+        )
+    _check_next_review(next_review)
+    owner = get_user_model().objects.filter(pk=owner_id, is_active=True).first()
+    if owner is None:
+        raise ValidationError(_("Choose an owner among the practice's active users."))
+    latest = Declaration.objects.filter(measure=measure.id).order_by("-version").first()
+    if review_only and latest is None:
+        raise ValidationError(_("There is no declaration to review yet."))
+    if latest is None:
+        change, action = Declaration.Change.DECLARED, Action.CREATE
+    elif review_only:
+        change, action = Declaration.Change.REVIEWED, Action.UPDATE
+    else:
+        change, action = Declaration.Change.CHANGED, Action.UPDATE
+    with guarded(
+        actor,
+        Permission.COMPLIANCE_MANAGE,
+        action,
+        "compliance.Declaration",
+        resource_ref=measure.id,
+    ) as event:
+        version = (latest.version + 1) if latest else 1
+        try:
+            with transaction.atomic():
+                Declaration.objects.create(
+                    measure=measure.id,
+                    version=version,
+                    change=change,
+                    choice=choice,
+                    justification=justification,
+                    owner=owner,
+                    next_review=next_review,
+                    recorded_at=_now(),
+                    recorded_by=_acting_user(actor),
+                )
+        except IntegrityError:  # another manager saved the same measure at the same moment
+            raise ValidationError(
+                _("This declaration was changed meanwhile: reload the page.")
+            ) from None
+        history = _declaration_history(measure.id)[measure.id]
+        event.detail = {
+            "measure": measure.id,
+            "version": version,
+            "choice": choice,
+            "change": str(change),
+            "fields": list(history[-1].changed_fields),
+        }
+        return history[-1]
+
+
+def declare(
+    actor: Actor,
+    measure_id: str,
+    *,
+    choice: str,
+    justification: str,
+    owner_id: int,
+    next_review: dt.date,
+) -> DeclarationView:
+    """A new version of the practice's declaration on a measure (the earlier ones are kept)."""
+    return _new_version(
+        actor,
+        measure_id,
+        choice=choice,
+        justification=justification,
+        owner_id=owner_id,
+        next_review=next_review,
+    )
+
+
+def confirm_review(actor: Actor, measure_id: str, *, next_review: dt.date) -> DeclarationView:
+    """The declaration was reviewed and still holds: a new version, same content, next date."""
+    measure = _measure(measure_id)
+    latest = Declaration.objects.filter(measure=measure.id).order_by("-version").first()
+    if latest is None:
+        _require(actor, Permission.COMPLIANCE_MANAGE, Action.UPDATE, "compliance.Declaration")
+        raise ValidationError(_("There is no declaration to review yet."))
+    return _new_version(
+        actor,
+        measure.id,
+        choice=latest.choice,
+        justification=latest.justification,
+        owner_id=latest.owner_id,
+        next_review=next_review,
+        review_only=True,
+    )
+
+
+# --- evidence documents: sealed under the instance's key -----------------------------------------
+
+
+def _document_aad(uid: Any) -> str:
+    return f"compliance.EvidenceDocument:{uid}"
+
+
+def _clean_filename(name: str) -> str:
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in unicodedata.normalize("NFC", name) if c.isprintable())
+    name = name.strip().strip(".")[:200]
+    return name or "document"
+
+
+def attach_document(
+    actor: Actor, measure_id: str, *, name: str, content_type: str, data: bytes
+) -> DocumentView:
+    measure = _measure(measure_id)
+    if not data:
+        raise ValidationError(_("The file is empty."))
+    if len(data) > DOCUMENT_MAX_BYTES:
+        raise ValidationError(
+            _("The file is larger than %(n)d MB.") % {"n": DOCUMENT_MAX_BYTES // (1024 * 1024)}
+        )
+    with guarded(
+        actor,
+        Permission.COMPLIANCE_MANAGE,
+        Action.CREATE,
+        "compliance.EvidenceDocument",
+        detail={"measure": measure.id, "size": len(data)},
+    ) as event:
+        uid = uuid.uuid4()
+        EvidenceDocument.objects.create(
+            uid=uid,
+            measure=measure.id,
+            name=_clean_filename(name),
+            content_type=(content_type or "application/octet-stream")[:100],
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            sealed=keyring.seal_secret(data, _document_aad(uid)),
+            uploaded_at=_now(),
+            uploaded_by=_acting_user(actor),
+        )
+        event.resource_ref = str(uid)
+        return next(d for d in _documents(measure.id) if d.uid == str(uid))
+
+
+@dataclass(frozen=True)
+class OpenedDocument:
+    name: str
+    content_type: str
+    data: bytes
+
+
+def open_document(actor: Actor, uid: Any) -> OpenedDocument:
+    with guarded(
+        actor,
+        Permission.COMPLIANCE_READ,
+        Action.READ,
+        "compliance.EvidenceDocument",
+        resource_ref=uid,
+    ):
+        try:
+            row = EvidenceDocument.objects.get(uid=uid)
+        except (EvidenceDocument.DoesNotExist, ValidationError, ValueError):
+            raise Http404("No such document.") from None
+        data = keyring.open_secret(row.sealed, _document_aad(row.uid))
+        kind = row.content_type if row.content_type in SAFE_DOCUMENT_TYPES else ""
+        return OpenedDocument(row.name, kind or "application/octet-stream", data)
+
+
+# --- the yearly access review (C2) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    username: str
+    name: str
+    role: str
+    last_login: dt.datetime | None
+    joined: dt.datetime
+    dormant: bool
+    second_factor: bool
+
+
+@dataclass(frozen=True)
+class AccessReviewView:
+    reviewed_at: dt.datetime
+    reviewed_by: str
+    active_users: int
+    note: str
+
+
+@dataclass(frozen=True)
+class AccessReviewOverview:
+    accounts: list[AccountLine]
+    reviews: list[AccessReviewView]  # newest first
+    next_due: dt.date | None
+
+
+def access_review_overview(actor: Actor) -> AccessReviewOverview:
+    from secretum.access.policy import ROLE_LABELS, Role
+    from secretum.accounts.models import Factor
+
+    _require(actor, Permission.COMPLIANCE_MANAGE, Action.READ, "compliance.AccessReview")
+    dormant_before = _now() - dt.timedelta(days=evidence.DORMANT_DAYS)
+    with_factor = set(
+        Factor.objects.filter(confirmed=True).values_list("user_id", flat=True).distinct()
+    )
+    accounts = [
+        AccountLine(
+            username=u.username,
+            name=_name(u),
+            role=str(ROLE_LABELS[Role(u.role)]) if u.role in set(Role) else _("no role"),
+            last_login=u.last_login,
+            joined=u.date_joined,
+            dormant=(u.last_login or u.date_joined) < dormant_before,
+            second_factor=u.pk in with_factor,
+        )
+        for u in get_user_model().objects.filter(is_active=True).order_by("role", "username")
+    ]
+    rows = list(AccessReview.objects.order_by("-reviewed_at")[:20])
+    names = _names({r.reviewed_by_id for r in rows if r.reviewed_by_id})
+    reviews = [
+        AccessReviewView(
+            r.reviewed_at, names.get(r.reviewed_by_id or 0, "?"), r.active_users, r.note
+        )
+        for r in rows
+    ]
+    due = (
+        timezone.localtime(rows[0].reviewed_at).date()
+        + dt.timedelta(days=evidence.ACCESS_REVIEW_DAYS)
+        if rows
+        else None
+    )
+    return AccessReviewOverview(accounts, reviews, due)
+
+
+def record_access_review(actor: Actor, note: str = "") -> None:
+    note = (note or "").strip()
+    if len(note) > TEXT_MAX:
+        raise ValidationError(_("The note is longer than %(n)d characters.") % {"n": TEXT_MAX})
+    with guarded(
+        actor, Permission.COMPLIANCE_MANAGE, Action.CREATE, "compliance.AccessReview"
+    ) as event:
+        count = get_user_model().objects.filter(is_active=True).count()
+        row = AccessReview.objects.create(
+            reviewed_at=_now(), reviewed_by=_acting_user(actor), active_users=count, note=note
+        )
+        event.resource_ref = str(row.pk)
+        event.detail = {"active_users": count}
+
+
+# --- the signed report (L3) --------------------------------------------------------------------
+
+REPORT_PARTS = {
+    "pdf": ("pdf", "application/pdf"),
+    "pdf-sig": ("pdf.sig", "text/plain; charset=utf-8"),
+    "html": ("html", "application/octet-stream"),  # a file to keep, never rendered here
+    "html-sig": ("html.sig", "text/plain; charset=utf-8"),
+}
+
+
+@dataclass(frozen=True)
+class ReportView:
+    uid: str
+    created_at: dt.datetime
+    created_by: str
+    measures: int
+    met: int
+    key_id: str
+    pdf_sha256: str
+
+
+def _report_view(row: ReportExport, names: dict[int, str]) -> ReportView:
+    sha = ""
+    for line in row.pdf_signature.splitlines():
+        if line.startswith("sha256:"):
+            sha = line.split(":", 1)[1].strip()
+    return ReportView(
+        str(row.uid),
+        row.created_at,
+        names.get(row.created_by_id or 0, str(_("Secretum (system)"))),
+        row.measures,
+        row.met,
+        row.key_id,
+        sha,
+    )
+
+
+def report_context(
+    reg: Register, issued_at: dt.datetime, issued_by: str, key_id: str
+) -> dict[str, Any]:
+    return {
+        "register": reg,
+        "practice": settings.PRACTICE_NAME,
+        "issued_at": issued_at,
+        "issued_by": issued_by,
+        "key_id": key_id,
+        "source_title": catalogue.SOURCE_TITLE,
+        "source_version": catalogue.SOURCE_VERSION,
+        "language": get_language() or settings.LANGUAGE_CODE,
+    }
+
+
+def issue_report(actor: Actor) -> ReportView:
+    """A dated report of the register as it stands, in PDF and HTML, each signed (Ed25519)."""
+    from secretum.compliance import pdf
+
+    with guarded(actor, Permission.COMPLIANCE_READ, Action.EXPORT, "compliance.Report") as event:
+        reg = build_register()
+        now = reg.generated_at
+        key = signing.signing_key()
+        kid = signing.key_id(key.public_key())
+        by = _name(_acting_user(actor))
+        pdf_bytes = pdf.register_pdf(
+            reg, practice=settings.PRACTICE_NAME, issued_at=now, issued_by=by, key_id=kid
+        )
+        html = render_to_string(
+            "compliance/report_document.html", report_context(reg, now, by, kid)
+        ).encode()
+        row = ReportExport.objects.create(
+            created_at=now,
+            created_by=_acting_user(actor),
+            language=(get_language() or settings.LANGUAGE_CODE)[:8],
+            measures=len(reg.rows),
+            met=reg.counts["met"],
+            key_id=kid,
+            pdf=pdf_bytes,
+            pdf_signature=signing.sign(pdf_bytes, now),
+            html=html,
+            html_signature=signing.sign(html, now),
+        )
+        event.resource_ref = str(row.uid)
+        event.detail = {
+            "measures": len(reg.rows),
+            "met": reg.counts["met"],
+            "sha256": hashlib.sha256(pdf_bytes).hexdigest(),
+        }
+        return _report_view(row, {})
+
+
+def list_reports(actor: Actor) -> list[ReportView]:
+    _require(actor, Permission.COMPLIANCE_READ, Action.READ, "compliance.Report")
+    rows = list(ReportExport.objects.defer("pdf", "html").order_by("-created_at")[:50])
+    names = _names({r.created_by_id for r in rows if r.created_by_id})
+    return [_report_view(r, names) for r in rows]
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def report_file(actor: Actor, uid: Any, part: str) -> ReportFile:
+    _require(actor, Permission.COMPLIANCE_READ, Action.READ, "compliance.Report", uid)
+    if part not in REPORT_PARTS:
+        raise Http404("No such part of a report.")
+    try:
+        row = ReportExport.objects.get(uid=uid)
+    except (ReportExport.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such report.") from None
+    data = {
+        "pdf": bytes(row.pdf),
+        "pdf-sig": row.pdf_signature.encode(),
+        "html": bytes(row.html),
+        "html-sig": row.html_signature.encode(),
+    }[part]
+    stamp = timezone.localtime(row.created_at).strftime("%Y%m%d-%H%M")
+    suffix, content_type = REPORT_PARTS[part]
+    return ReportFile(f"secretum-register-{stamp}.{suffix}", content_type, data)
+
+
+def report_public_key(actor: Actor) -> bytes:
+    _require(actor, Permission.COMPLIANCE_READ, Action.READ, "compliance.Report")
+    return signing.public_key_pem()
+
+
+# --- the breach register (D3) ------------------------------------------------------------------
+
+PEOPLE_CATEGORIES = {
+    "patients": gettext_lazy("patients"),
+    "staff": gettext_lazy("staff of the practice"),
+    "others": gettext_lazy("other people (relatives, correspondents)"),
+}
+RECORD_CATEGORIES = {
+    "identity": gettext_lazy("identity and contact details"),
+    "national-number": gettext_lazy("national register numbers"),
+    "health": gettext_lazy("health data"),
+    "insurance": gettext_lazy("health insurance and billing data"),
+    "credentials": gettext_lazy("passwords or access codes"),
+    "other": gettext_lazy("other data"),
+}
+NARRATIVE_FIELDS = (
+    "what_happened",  # as first reported
+    "nature",  # GDPR art. 33(3)(a)
+    "consequences",  # art. 33(3)(c)
+    "measures_taken",  # art. 33(3)(d)
+    "measures_proposed",
+    "contact",  # art. 33(3)(b): the DPO or another contact point
+    "delay_reason",  # art. 33(1): reasons for a notification after 72 hours
+    "informed_how",  # art. 34: how the people were told
+    "close_reason",
+)
+FIELD_LABELS = {
+    "what_happened": gettext_lazy("what happened"),
+    "aware_at": gettext_lazy("aware since"),
+    "nature": gettext_lazy("nature"),
+    "consequences": gettext_lazy("likely consequences"),
+    "measures_taken": gettext_lazy("measures taken"),
+    "measures_proposed": gettext_lazy("measures proposed"),
+    "contact": gettext_lazy("contact point"),
+    "delay_reason": gettext_lazy("reasons for the delay"),
+    "informed_how": gettext_lazy("how the people were informed"),
+    "close_reason": gettext_lazy("why the entry is closed"),
+    "risk": gettext_lazy("risk"),
+    "people_categories": gettext_lazy("people concerned"),
+    "people_count": gettext_lazy("number of people"),
+    "record_categories": gettext_lazy("data concerned"),
+    "records_count": gettext_lazy("number of records"),
+    "authority_notified_at": gettext_lazy("authority notified on"),
+    "authority_reference": gettext_lazy("reference"),
+    "people_informed_at": gettext_lazy("people informed on"),
+    "note": gettext_lazy("note"),
+}
+ASSESSED_FIELDS = (
+    "nature", "consequences", "measures_taken", "measures_proposed", "contact", "risk",
+    "people_categories", "people_count", "record_categories", "records_count",
+)  # fmt: skip
+
+
+def _narrative_aad(uid: Any) -> str:
+    return f"compliance.Breach.narrative:{uid}"
+
+
+def _update_aad(uid: Any) -> str:
+    return f"compliance.BreachUpdate:{uid}"
+
+
+def _seal_json(data: dict[str, Any], aad: str) -> bytes:
+    return keyring.seal_secret(json.dumps(data, sort_keys=True).encode(), aad)
+
+
+def _open_json(blob: Any, aad: str) -> dict[str, Any]:
+    if blob is None:
+        return {}
+    found = json.loads(keyring.open_secret(blob, aad).decode())
+    return found if isinstance(found, dict) else {}
+
+
+@dataclass(frozen=True)
+class BreachUpdateView:
+    at: dt.datetime
+    by: str
+    kind: str
+    kind_label: str
+    fields: tuple[str, ...]
+    values: dict[str, Any]
+
+    @property
+    def labelled(self) -> list[tuple[str, Any]]:
+        """The new values, each with its field's name in the reader's language."""
+        return [(str(FIELD_LABELS.get(k, k)), v) for k, v in self.values.items()]
+
+
+@dataclass(frozen=True)
+class BreachView:
+    uid: str
+    aware_at: dt.datetime
+    recorded_at: dt.datetime
+    recorded_by: str
+    status: str
+    status_label: str
+    risk: str
+    risk_label: str
+    people_categories: tuple[str, ...]
+    people_count: int | None
+    record_categories: tuple[str, ...]
+    records_count: int | None
+    narrative: dict[str, str]
+    authority_notified_at: dt.datetime | None
+    authority_reference: str
+    people_informed_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    history: list[BreachUpdateView] = field(default_factory=list)
+
+    @property
+    def deadline(self) -> dt.datetime:
+        return self.aware_at + dt.timedelta(hours=BREACH_HOURS)
+
+    @property
+    def hours_left(self) -> int:
+        """Whole hours left before the deadline (negative: past it)."""
+        left = (self.deadline - timezone.now()).total_seconds() / 3600
+        return int(left) if left >= 0 else -int(-left + 0.999)
+
+    @property
+    def hours_late(self) -> int:
+        return max(0, -self.hours_left)
+
+    @property
+    def clock_running(self) -> bool:
+        return self.status == Breach.Status.OPEN
+
+    @property
+    def overdue(self) -> bool:
+        return self.clock_running and self.hours_left < 0
+
+    @property
+    def notification_needed(self) -> bool:
+        return self.risk in (Breach.Risk.RISK, Breach.Risk.HIGH)
+
+    @property
+    def letter_needed(self) -> bool:
+        return self.risk == Breach.Risk.HIGH
+
+    @property
+    def late_notification(self) -> bool:
+        at = self.authority_notified_at
+        return at is not None and at > self.deadline
+
+    @property
+    def people_labels(self) -> list[str]:
+        return [str(PEOPLE_CATEGORIES.get(c, c)) for c in self.people_categories]
+
+    @property
+    def record_labels(self) -> list[str]:
+        return [str(RECORD_CATEGORIES.get(c, c)) for c in self.record_categories]
+
+    @property
+    def title(self) -> str:
+        text = self.narrative.get("what_happened", "")
+        return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _codes(value: str) -> tuple[str, ...]:
+    return tuple(c for c in value.split(",") if c)
+
+
+def _breach_view(b: Breach, *, with_history: bool = False) -> BreachView:
+    updates = list(b.updates.all()) if with_history else []
+    names = _names({b.recorded_by_id or 0} | {u.by_id for u in updates if u.by_id})
+    history = [
+        BreachUpdateView(
+            at=u.at,
+            by=names.get(u.by_id or 0, str(_("Secretum (system)"))),
+            kind=u.kind,
+            kind_label=str(BreachUpdate.Kind(u.kind).label),
+            fields=_codes(u.fields),
+            values=_open_json(u.sealed, _update_aad(b.uid)),
+        )
+        for u in updates
+    ]
+    return BreachView(
+        uid=str(b.uid),
+        aware_at=b.aware_at,
+        recorded_at=b.recorded_at,
+        recorded_by=names.get(b.recorded_by_id or 0, str(_("Secretum (system)"))),
+        status=b.status,
+        status_label=str(Breach.Status(b.status).label),
+        risk=b.risk,
+        risk_label=str(Breach.Risk(b.risk).label),
+        people_categories=_codes(b.people_categories),
+        people_count=b.people_count,
+        record_categories=_codes(b.record_categories),
+        records_count=b.records_count,
+        narrative={k: str(v) for k, v in _open_json(b.narrative, _narrative_aad(b.uid)).items()},
+        authority_notified_at=b.authority_notified_at,
+        authority_reference=b.authority_reference,
+        people_informed_at=b.people_informed_at,
+        closed_at=b.closed_at,
+        history=history,
+    )
+
+
+def _bounded(text: Any, label: str, *, required: bool = False, limit: int = 4000) -> str:
+    value = str(text or "").strip()
+    if required and not value:
+        raise ValidationError(_("%(field)s is required.") % {"field": label})
+    if len(value) > limit:
+        raise ValidationError(
+            _("%(field)s is longer than %(n)d characters.") % {"field": label, "n": limit}
+        )
+    return value
+
+
+def report_breach(actor: Actor, *, aware_at: dt.datetime, what_happened: str) -> str:
+    """Any user records a suspected breach, and when the practice became aware of it. The
+    72-hour clock (GDPR art. 33) starts at that moment. Returns the entry's reference."""
+    what = _bounded(what_happened, _("What happened"), required=True)
+    if aware_at > _now() + dt.timedelta(minutes=5):
+        raise ValidationError(_("The moment you became aware of it cannot be in the future."))
+    with guarded(actor, Permission.BREACH_REPORT, Action.CREATE, "compliance.Breach") as event:
+        uid = uuid.uuid4()
+        now = _now()
+        breach = Breach.objects.create(
+            uid=uid,
+            aware_at=aware_at,
+            recorded_at=now,
+            recorded_by=_acting_user(actor),
+            narrative=_seal_json({"what_happened": what}, _narrative_aad(uid)),
+            updated_at=now,
+        )
+        BreachUpdate.objects.create(
+            breach=breach,
+            at=now,
+            by=_acting_user(actor),
+            kind=BreachUpdate.Kind.REPORTED,
+            fields="what_happened,aware_at",
+            sealed=_seal_json(
+                {"what_happened": what, "aware_at": aware_at.isoformat()}, _update_aad(uid)
+            ),
+        )
+        event.resource_ref = str(uid)
+        return str(uid)
+
+
+def list_breaches(actor: Actor) -> list[BreachView]:
+    _require(actor, Permission.BREACH_READ, Action.SEARCH, "compliance.Breach")
+    return [_breach_view(b) for b in Breach.objects.order_by("-aware_at")[:200]]
+
+
+def open_breaches() -> list[BreachView]:
+    """Unchecked, for the reminders and the daily summary (they show dates, never the text)."""
+    return [
+        _breach_view(b)
+        for b in Breach.objects.filter(status=Breach.Status.OPEN).order_by("aware_at")
+    ]
+
+
+def _get_breach(uid: Any, *, lock: bool = False) -> Breach:
+    qs = Breach.objects.select_for_update() if lock else Breach.objects.all()
+    try:
+        return qs.get(uid=uid)
+    except (Breach.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such breach entry.") from None
+
+
+def access_breach(actor: Actor, uid: Any) -> BreachView:
+    with guarded(actor, Permission.BREACH_READ, Action.READ, "compliance.Breach", resource_ref=uid):
+        return _breach_view(_get_breach(uid), with_history=True)
+
+
+def _change_breach(
+    actor: Actor,
+    uid: Any,
+    kind: BreachUpdate.Kind,
+    apply: Any,
+) -> None:
+    """Apply ``apply(breach, narrative) -> (changed field names, their new values)`` to a breach,
+    and keep the change as an update row, in one audited transaction."""
+    with guarded(
+        actor,
+        Permission.BREACH_MANAGE,
+        Action.UPDATE,
+        "compliance.Breach",
+        resource_ref=uid,
+        detail={"change": str(kind)},
+    ) as event:
+        breach = _get_breach(uid, lock=True)
+        narrative = _open_json(breach.narrative, _narrative_aad(breach.uid))
+        changed, values = apply(breach, narrative)
+        now = _now()
+        breach.narrative = _seal_json(narrative, _narrative_aad(breach.uid))
+        breach.updated_at = now
+        breach.save()
+        BreachUpdate.objects.create(
+            breach=breach,
+            at=now,
+            by=_acting_user(actor),
+            kind=kind,
+            fields=",".join(changed)[:300],
+            sealed=_seal_json(values, _update_aad(breach.uid)),
+        )
+        event.detail["fields"] = list(changed)  # which fields, never their text
+
+
+def assess_breach(actor: Actor, uid: Any, data: dict[str, Any]) -> None:
+    """The guided assessment: what GDPR art. 33(3) asks the notification to contain."""
+    risk = data.get("risk") or Breach.Risk.UNASSESSED
+    if risk not in Breach.Risk.values:
+        raise ValidationError(_("Choose the level of risk."))
+    people = [c for c in data.get("people_categories") or [] if c in PEOPLE_CATEGORIES]
+    records = [c for c in data.get("record_categories") or [] if c in RECORD_CATEGORIES]
+    texts = {
+        "nature": _bounded(data.get("nature"), _("Nature of the breach")),
+        "consequences": _bounded(data.get("consequences"), _("Likely consequences")),
+        "measures_taken": _bounded(data.get("measures_taken"), _("Measures taken")),
+        "measures_proposed": _bounded(data.get("measures_proposed"), _("Measures proposed")),
+        "contact": _bounded(data.get("contact"), _("Contact point"), limit=300),
+    }
+    counts: dict[str, int | None] = {}
+    for name in ("people_count", "records_count"):
+        value = data.get(name)
+        if value in (None, ""):
+            counts[name] = None
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValidationError(_("Give a number.")) from None
+        if not 0 <= number <= 100_000_000:
+            raise ValidationError(_("Give a plausible number."))
+        counts[name] = number
+
+    def apply(breach: Breach, narrative: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        if breach.status == Breach.Status.CLOSED:
+            raise ValidationError(_("This entry is closed."))
+        values: dict[str, Any] = {}
+        for name, value in texts.items():
+            if narrative.get(name, "") != value:
+                narrative[name] = value
+                values[name] = value
+        plain: dict[str, Any] = {
+            "risk": risk,
+            "people_categories": ",".join(people),
+            "record_categories": ",".join(records),
+            **counts,
+        }
+        for name, value in plain.items():
+            if getattr(breach, name) != value:
+                setattr(breach, name, value)
+                values[name] = value
+        return [n for n in ASSESSED_FIELDS if n in values], values
+
+    _change_breach(actor, uid, BreachUpdate.Kind.ASSESSED, apply)
+
+
+def record_notification(
+    actor: Actor, uid: Any, *, notified_at: dt.datetime, reference: str, delay_reason: str = ""
+) -> None:
+    """The authority was notified (GDPR art. 33). After 72 hours, with the reasons for the
+    delay (art. 33(1))."""
+    reference = _bounded(reference, _("Reference"), limit=64)
+    delay_reason = _bounded(delay_reason, _("Reasons for the delay"))
+    if notified_at > _now() + dt.timedelta(minutes=5):
+        raise ValidationError(_("The notification cannot be in the future."))
+
+    def apply(breach: Breach, narrative: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        if breach.status == Breach.Status.CLOSED:
+            raise ValidationError(_("This entry is closed."))
+        if notified_at < breach.aware_at:
+            raise ValidationError(_("The notification cannot precede the awareness of the breach."))
+        if notified_at > breach.aware_at + dt.timedelta(hours=BREACH_HOURS) and not delay_reason:
+            raise ValidationError(
+                _(
+                    "The notification is later than 72 hours: give the reasons for the delay "
+                    "(GDPR art. 33(1))."
+                )
+            )
+        breach.status = Breach.Status.NOTIFIED
+        breach.authority_notified_at = notified_at
+        breach.authority_reference = reference
+        values: dict[str, Any] = {
+            "authority_notified_at": notified_at.isoformat(),
+            "authority_reference": reference,
+        }
+        if delay_reason:
+            narrative["delay_reason"] = delay_reason
+            values["delay_reason"] = delay_reason
+        return list(values), values
+
+    _change_breach(actor, uid, BreachUpdate.Kind.NOTIFIED, apply)
+
+
+def record_people_informed(actor: Actor, uid: Any, *, informed_at: dt.datetime, how: str) -> None:
+    """The people concerned were informed (GDPR art. 34)."""
+    how = _bounded(how, _("How they were informed"), required=True)
+
+    def apply(breach: Breach, narrative: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        if informed_at < breach.aware_at or informed_at > _now() + dt.timedelta(minutes=5):
+            raise ValidationError(_("Give the date on which they were informed."))
+        breach.people_informed_at = informed_at
+        narrative["informed_how"] = how
+        values = {"people_informed_at": informed_at.isoformat(), "informed_how": how}
+        return list(values), values
+
+    _change_breach(actor, uid, BreachUpdate.Kind.INFORMED, apply)
+
+
+def close_breach(actor: Actor, uid: Any, *, reason: str) -> None:
+    """Close an entry (it stays in the register). A breach that puts people at risk is closed
+    only once the authority was notified."""
+    reason = _bounded(reason, _("Reason"), required=True)
+
+    def apply(breach: Breach, narrative: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        if breach.status == Breach.Status.CLOSED:
+            raise ValidationError(_("This entry is closed."))
+        if breach.risk == Breach.Risk.UNASSESSED:
+            raise ValidationError(_("Assess the risk before closing the entry."))
+        if breach.risk != Breach.Risk.UNLIKELY and breach.authority_notified_at is None:
+            raise ValidationError(
+                _("This breach puts people at risk: notify the authority before closing it.")
+            )
+        breach.status = Breach.Status.CLOSED
+        breach.closed_at = _now()
+        narrative["close_reason"] = reason
+        return ["close_reason"], {"close_reason": reason}
+
+    _change_breach(actor, uid, BreachUpdate.Kind.CLOSED, apply)
+
+
+def add_breach_note(actor: Actor, uid: Any, *, note: str) -> None:
+    note = _bounded(note, _("Note"), required=True)
+    _change_breach(
+        actor, uid, BreachUpdate.Kind.NOTE, lambda breach, narrative: ([], {"note": note})
+    )
+
+
+@dataclass(frozen=True)
+class BreachDrafts:
+    breach: BreachView
+    notification: str
+    letter: str  # "" unless the risk is high
+
+
+def breach_drafts(actor: Actor, uid: Any) -> BreachDrafts:
+    """Drafts of the notification to the authority (art. 33) and, for a high risk, of the
+    letter to the people concerned (art. 34), from what the assessment recorded."""
+    from secretum.compliance import notification
+
+    with guarded(
+        actor,
+        Permission.BREACH_READ,
+        Action.READ,
+        "compliance.Breach",
+        resource_ref=uid,
+        detail={"view": "drafts"},
+    ):
+        view = _breach_view(_get_breach(uid))
+        practice = settings.PRACTICE_NAME
+        letter = notification.patient_letter(view, practice) if view.letter_needed else ""
+        return BreachDrafts(view, notification.authority_notification(view, practice), letter)
+
+
+# --- printed patient documents (P1, C3) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrintedDocument:
+    filename: str
+    data: bytes
+
+
+def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
+    """A patient summary to print: the identity, and for those who may read medical data the
+    current problems, allergies and medications (C3). Footed "confidential — destroy by
+    shredding after use" and watermarked with the user and the time (P1). Logged: one print
+    event naming the print log row, in the same transaction."""
+    from secretum.clinical import services as clinical
+    from secretum.compliance import pdf
+    from secretum.patients import services as patients
+
+    medical = actor.may(Permission.CLINICAL_READ)
+    scope = PrintLog.Scope.MEDICAL if medical else PrintLog.Scope.IDENTITY
+    with guarded(
+        actor,
+        Permission.PATIENT_IDENTITY_READ,
+        Action.PRINT,
+        "clinical.Chart" if medical else "patients.Patient",
+        patient_ref=patient_uid,
+        detail={"document": "patient-summary", "scope": str(scope)},
+    ) as event:
+        if _acting_user(actor) is None:
+            raise AccessDenied("a print is made by a person")
+        if medical:
+            chart = clinical.access_chart(actor, patient_uid)
+            identity, entries = chart.patient, chart.entries
+        else:
+            identity, entries = patients.access_patient(actor, patient_uid), {}
+        now = _now()
+        data, pages = pdf.patient_summary_pdf(
+            identity,
+            entries,
+            practice=settings.PRACTICE_NAME,
+            printed_by=f"{_name(actor.user)} ({actor.user.username})",
+            printed_at=now,
+        )
+        log = PrintLog.objects.create(
+            printed_at=now,
+            user=actor.user,
+            role=str(actor.role or ""),
+            patient_ref=str(identity.uid),
+            document="patient-summary",
+            scope=scope,
+            pages=pages,
+        )
+        event.resource_ref = str(log.uid)
+        event.detail["pages"] = pages
+        return PrintedDocument(f"patient-summary-{now:%Y%m%d-%H%M}.pdf", data)
+
+
+# --- reminders: the manager's home page and the daily summary ---------------------------------
+
+
+@dataclass(frozen=True)
+class Reminders:
+    failing: list[MeasureRow]  # live evidence that does not pass
+    overdue: list[MeasureRow]  # declarations past their review date
+    due_soon: list[MeasureRow]  # declarations to review within 30 days
+    breaches: list[BreachView]  # open suspected breaches (the 72-hour clock)
+    not_met: int  # applicable measures not met, all reasons
+    total: int
+
+    @property
+    def any(self) -> bool:
+        return bool(self.failing or self.overdue or self.breaches)
+
+
+def _reminders() -> Reminders:
+    reg = build_register()
+    soon = timezone.localdate() + dt.timedelta(days=DUE_SOON_DAYS)
+    return Reminders(
+        failing=[r for r in reg.rows if r.failing_evidence],
+        overdue=[r for r in reg.rows if r.overdue],
+        due_soon=[
+            r
+            for r in reg.rows
+            if r.applies
+            and r.declaration is not None
+            and not r.declaration.overdue
+            and r.declaration.next_review <= soon
+        ],
+        breaches=open_breaches(),
+        not_met=reg.counts["not_met"],
+        total=len(reg.rows),
+    )
+
+
+def reminders(actor: Actor) -> Reminders:
+    _require(actor, Permission.COMPLIANCE_MANAGE, Action.READ, "compliance.Register")
+    return _reminders()
+
+
+@dataclass(frozen=True)
+class Summary:
+    subject: str
+    text: str
+    recipients: list[str]
+    attention: int
+
+
+def daily_summary() -> Summary:
+    """The day's summary for the practice's managers: failing evidence, declarations to review,
+    open breaches. Dates and measure IDs only: never a breach's text or patient data."""
+    found = _reminders()
+    today = timezone.localdate()
+    lines = [
+        _("Secretum — security measures register of %(practice)s, %(day)s")
+        % {"practice": settings.PRACTICE_NAME, "day": today.isoformat()},
+        "",
+    ]
+
+    def section(title: str, items: list[str]) -> None:
+        lines.append(f"{title} ({len(items)})")
+        lines.extend(f"  - {item}" for item in items or [_("none")])
+        lines.append("")
+
+    section(
+        _("Failing evidence"),
+        [f"{r.id}: {r.reason}" + (f" → {r.action}" if r.action else "") for r in found.failing],
+    )
+    section(
+        _("Declarations past their review date"),
+        [
+            _("%(id)s: review was due %(day)s (owner: %(owner)s)")
+            % {
+                "id": r.id,
+                "day": r.declaration.next_review.isoformat(),
+                "owner": r.declaration.owner,
+            }
+            for r in found.overdue
+            if r.declaration is not None
+        ],
+    )
+    section(
+        _("Declarations to review within 30 days"),
+        [
+            _("%(id)s: review due %(day)s (owner: %(owner)s)")
+            % {
+                "id": r.id,
+                "day": r.declaration.next_review.isoformat(),
+                "owner": r.declaration.owner,
+            }
+            for r in found.due_soon
+            if r.declaration is not None
+        ],
+    )
+    section(
+        _("Suspected personal-data breaches still open"),
+        [
+            (
+                _("aware since %(at)s: notification deadline passed %(hours)d h ago")
+                if b.overdue
+                else _("aware since %(at)s: %(hours)d h left to notify the authority")
+            )
+            % {
+                "at": timezone.localtime(b.aware_at).strftime("%Y-%m-%d %H:%M"),
+                "hours": abs(b.hours_left),
+            }
+            for b in found.breaches
+        ],
+    )
+    lines.append(
+        _("%(n)d of %(total)d measures are not met yet; the register says why and what to do.")
+        % {"n": found.not_met, "total": found.total}
+    )
+    from secretum.access.policy import ROLE_PERMISSIONS
+
+    roles = [
+        r.value for r, held in ROLE_PERMISSIONS.items() if Permission.COMPLIANCE_MANAGE in held
+    ]
+    recipients = sorted(
+        {
+            u.email
+            for u in get_user_model().objects.filter(is_active=True, role__in=roles)
+            if u.email
+        }
+    )
+    attention = len(found.failing) + len(found.overdue) + len(found.breaches)
+    subject = _("Secretum: %(n)d item(s) of the security register need attention") % {
+        "n": attention
+    }
+    return Summary(subject, "\n".join(lines) + "\n", recipients, attention)

@@ -1,0 +1,174 @@
+"""Live evidence of the server's own measures (E4, H1, H3, N1, N3), for the register."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import ssl
+from pathlib import Path
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.utils.translation import gettext as _
+
+from secretum.compliance.evidence import Evidence, day, evidence, met, not_met
+
+HSTS_MIN_SECONDS = 365 * 24 * 3600
+CERT_MIN_DAYS = 30
+DB_PASSWORD_MIN = 16
+
+
+@evidence("H1")
+def transport_security() -> Evidence:
+    from cryptography import x509
+
+    from secretum.core.management.commands.serve import tls_context
+
+    inst = settings.INSTANCE
+    problems = []
+    try:
+        cert = x509.load_pem_x509_certificate(inst.tls_cert.read_bytes())
+    except (OSError, ValueError):
+        return not_met(
+            _("No readable TLS certificate at %(path)s.") % {"path": inst.tls_cert},
+            _("Install the practice's certificate (or run 'secretum init' on a new instance)."),
+        )
+    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
+    if left.days < CERT_MIN_DAYS:
+        problems.append(
+            _("the certificate expires on %(day)s") % {"day": day(cert.not_valid_after_utc)}
+        )
+    if inst.tls_key.exists() and inst.tls_key.stat().st_mode & 0o077:
+        problems.append(_("the TLS private key is readable by others"))
+    if settings.SECURE_HSTS_SECONDS < HSTS_MIN_SECONDS:
+        problems.append(_("HSTS is shorter than a year"))
+    if not settings.SECURE_SSL_REDIRECT:
+        problems.append(_("plain HTTP is not redirected to HTTPS"))
+    if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
+        problems.append(_("cookies may travel without TLS"))
+    try:
+        context = tls_context(
+            SimpleNamespace(certfile=str(inst.tls_cert), keyfile=str(inst.tls_key)), None
+        )
+        if context.minimum_version < ssl.TLSVersion.TLSv1_2:
+            problems.append(_("TLS versions older than 1.2 are accepted"))
+    except (OSError, ssl.SSLError):
+        problems.append(_("the certificate and its key cannot be loaded together"))
+    if problems:
+        return not_met(
+            _("TLS is not set up as it should be: %(what)s.") % {"what": "; ".join(problems)},
+            _("Renew the certificate, or restore the transport settings (secretum/settings.py)."),
+        )
+    return met(
+        _(
+            "TLS 1.2+ only with forward-secret AEAD suites; HSTS for a year; HTTP redirected; "
+            "certificate valid until %(day)s."
+        )
+        % {"day": day(cert.not_valid_after_utc)}
+    )
+
+
+@evidence("H3")
+def database_credentials() -> Evidence:
+    problems = []
+    db = settings.DATABASES["default"]
+    if connection.vendor == "sqlite":
+        path = Path(str(db.get("NAME", "")))
+        if path.is_file() and path.stat().st_mode & 0o077:
+            problems.append(_("the database file is readable by others"))
+        said = _("Embedded database in a file readable by its owner only; no network access.")
+    else:
+        password = str(db.get("PASSWORD", ""))
+        if password and len(password) < DB_PASSWORD_MIN:
+            problems.append(
+                _("the database password is shorter than %(n)d characters") % {"n": DB_PASSWORD_MIN}
+            )
+        said = (
+            _("Database password of %(n)d characters.") % {"n": len(password)}
+            if password
+            else _(
+                "No database password in the configuration: the server authenticates "
+                "Secretum otherwise (peer or certificate)."
+            )
+        )
+    if len(settings.SECRET_KEY) < 50:
+        problems.append(_("the application's secret key is missing or short"))
+    if problems:
+        return not_met(
+            _("Weak credentials: %(what)s.") % {"what": "; ".join(problems)},
+            _("Use a generated password of at least 16 characters, and 'chmod 600' the files."),
+        )
+    return met(said, _("No FTP service: Secretum offers none."))
+
+
+@evidence("E4")
+def nothing_cached_on_devices() -> Evidence:
+    from secretum.core.middleware import SecurityHeadersMiddleware
+
+    installed = "secretum.core.middleware.SecurityHeadersMiddleware" in settings.MIDDLEWARE
+    response = SecurityHeadersMiddleware(lambda request: HttpResponse())(RequestFactory().get("/"))
+    if not installed or response.get("Cache-Control") != "no-store":
+        return not_met(
+            _("Pages may be kept in the cache of browsers and devices."),
+            _("Restore SecurityHeadersMiddleware in secretum/settings.py."),
+        )
+    return met(
+        _(
+            "Every page is sent with Cache-Control: no-store: no patient data are kept on phones, "
+            "tablets or computers; the session locks when idle (E1)."
+        )
+    )
+
+
+@evidence("N1")
+def privacy_by_default() -> Evidence:
+    from secretum.core.middleware import CONTENT_SECURITY_POLICY, PERMISSIONS_POLICY
+
+    problems = []
+    if "default-src 'none'" not in CONTENT_SECURITY_POLICY or "http" in CONTENT_SECURITY_POLICY:
+        problems.append(_("pages may load content from other sites"))
+    if settings.SECURE_REFERRER_POLICY not in ("same-origin", "no-referrer"):
+        problems.append(_("addresses may leak to other sites in the Referer header"))
+    if any(
+        f"{api}=()" not in PERMISSIONS_POLICY for api in ("camera", "microphone", "geolocation")
+    ):
+        problems.append(_("the camera, microphone or location are not refused"))
+    if settings.SESSION_COOKIE_SAMESITE != "Strict" or not settings.SESSION_COOKIE_HTTPONLY:
+        problems.append(_("the session cookie is not strict"))
+    if problems:
+        return not_met(
+            _("Defaults are not privacy-friendly: %(what)s.") % {"what": "; ".join(problems)},
+            _("Restore the defaults of secretum/settings.py and secretum/core/middleware.py."),
+        )
+    return met(
+        _(
+            "Privacy by default: nothing loaded from other sites, no referrer leaves the practice, "
+            "camera, microphone and location refused, strict cookies, a new account holds no "
+            "right until given a role."
+        )
+    )
+
+
+@evidence("N3")
+def fictitious_test_data() -> Evidence:
+    from faker import Faker
+
+    from secretum.core.management.commands import demo
+
+    source = inspect.getsource(demo)
+    uses_faker = getattr(demo, "Faker", None) is Faker
+    locales = all(loc in source for loc in ("fr_BE", "nl_BE"))
+    if not (uses_faker and locales and "niss.build" in source):
+        return not_met(
+            _("The demo and test data generator does not use Faker's fictitious identities."),
+            _("Restore secretum/core/management/commands/demo.py."),
+        )
+    return met(
+        _(
+            "Demo, test and benchmark data are fictitious: Faker fr_BE/nl_BE names and addresses, "
+            "generated national numbers; no real person's data."
+        )
+    )
