@@ -69,12 +69,13 @@ class DenyByDefaultMiddleware:
     def _session_rules(self, request: HttpRequest, gates: frozenset[str]) -> HttpResponse | None:
         session = request.session
         now = int(time.time())
+        practice = services.practice_settings()  # one read per request
         auth_at = session.get(flow.AUTH_AT, now)
-        if now - auth_at > flow.lifetime_seconds():
+        if now - auth_at > flow.lifetime_seconds(practice):
             flow.end(request, "lifetime")
             return redirect_to_login(request.get_full_path())
         last = session.get(flow.LAST_SEEN, now)
-        timeout = flow.idle_timeout_seconds()
+        timeout = flow.idle_timeout_seconds(practice)
         if session.get(flow.LOCKED) or now - last > timeout:
             if not session.get(flow.LOCKED):
                 session[flow.LOCKED] = True

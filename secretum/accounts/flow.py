@@ -107,13 +107,12 @@ def gate_for(request: HttpRequest) -> Gate | None:
     return None
 
 
-def idle_timeout_seconds() -> int:
+def idle_timeout_seconds(current: Any = None) -> int:
     from django.conf import settings
 
-    return min(
-        services.practice_settings().idle_timeout_minutes * 60, settings.SECRETUM_IDLE_TIMEOUT
-    )
+    current = current or services.practice_settings()
+    return min(current.idle_timeout_minutes * 60, settings.SECRETUM_IDLE_TIMEOUT)
 
 
-def lifetime_seconds() -> int:
-    return services.practice_settings().session_lifetime_hours * 3600
+def lifetime_seconds(current: Any = None) -> int:
+    return (current or services.practice_settings()).session_lifetime_hours * 3600
