@@ -6,6 +6,8 @@ An instance lives in the folder named by ``SECRETUM_HOME`` (default ``./var``)::
     secretum.sqlite3     the embedded database (when no SECRETUM_DATABASE_URL is set)
     tls/cert.pem         self-signed certificate for 127.0.0.1 and localhost
     tls/key.pem          its private key (owner-only)
+    audit/               the audit log's checkpoint signing key and event MAC key (D2)
+    witness/             the audit witness: signed checkpoints, append-only (may live elsewhere)
 
 This module does not import Django: ``secretum init`` runs before any setting can be read.
 Keys are never written to the database or the repository (H3, O2).
@@ -102,6 +104,9 @@ def create(home: Path) -> Instance:
     }
     _write_private(inst.key_file, json.dumps(keys, indent=2).encode())
     _create_tls(inst)
+    from secretum.audit import keys as audit_keys  # Django-free, like this module
+
+    audit_keys.create(home)  # the audit log's signing and MAC keys, apart from the database (D2)
     return inst
 
 

@@ -230,7 +230,7 @@ def _oidc_redirect_uri(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("accounts:oidc_callback"))
 
 
-def _oidc_login_failed(request: HttpRequest, message: str = LOGIN_FAILED) -> HttpResponse:
+def _oidc_login_failed(request: HttpRequest, message: Any = LOGIN_FAILED) -> HttpResponse:
     """The login page with the same answer as a wrong password (nothing about accounts)."""
     form = LoginForm()
     form.full_clean()  # an unbound form, given an error of its own: nothing was typed

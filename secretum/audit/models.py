@@ -1,4 +1,9 @@
-"""The audit log (D1, D2): one row per access, append-only, each row chained to the previous."""
+"""The audit log (D1, D2): one row per access, append-only, each row a leaf of a Merkle tree.
+
+The database refuses UPDATE and DELETE on both tables (triggers, see ``audit/db.py``); on
+PostgreSQL the application's role also holds only INSERT and SELECT on them
+(``secretum audit grant``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ class Action(models.TextChoices):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    PRINT = "print"
+    EXPORT = "export"
+    SEND = "send"
     LOGIN = "login"
     LOGIN_FAILED = "login-failed"
     LOGOUT = "logout"
@@ -24,27 +32,61 @@ class Outcome(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    seq = models.BigIntegerField(unique=True)  # 1, 2, 3… with no gap
-    at = models.DateTimeField()  # UTC
+    """One event, in the shape of IHE BALP / FHIR AuditEvent. Never clinical content or a secret.
+
+    ``leaf_hash`` is the RFC 9162 leaf hash of the event's canonical entry
+    (``audit.entries.canonical``); ``mac`` is the BLAKE2s MAC (RFC 7693 keyed mode) of that
+    leaf hash under the instance's audit key. Both are computed once, when the event is
+    appended; the tree itself is computed only when a checkpoint is signed or the log verified.
+    """
+
+    seq = models.BigIntegerField(unique=True)  # 1, 2, 3… with no gap: leaf index + 1
+    at = models.DateTimeField(db_index=True)  # UTC
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_name = models.CharField(max_length=150)
     role = models.CharField(max_length=32, blank=True)
+    on_behalf_of = models.CharField(max_length=150, blank=True)  # the user another acts for
     patient_ref = models.CharField(max_length=36, blank=True, db_index=True)
     action = models.CharField(max_length=16, choices=Action.choices)
     resource = models.CharField(max_length=64)
     resource_ref = models.CharField(max_length=36, blank=True)
+    # care | break-the-glass (its reason in detail) | administration | maintenance
     purpose = models.CharField(max_length=16, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     source = models.CharField(max_length=64, blank=True)
     request_id = models.CharField(max_length=36, blank=True)
     detail = models.TextField(blank=True)  # canonical JSON; never a clinical value or a secret
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    leaf_hash = models.CharField(max_length=64)
+    mac = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["seq"]
+        indexes = [models.Index(fields=["actor_name", "at"], name="audit_actor_at")]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.resource} {self.outcome}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed tree head: the log's first ``tree_size`` events have Merkle root ``root_hash``.
+
+    Also written, line by line, to the witness file outside the database. ``frontier`` holds the
+    roots of the perfect subtrees of the tree (hex, largest first): the next checkpoint extends
+    the tree from there instead of reading every leaf again. It folds to ``root_hash``, which the
+    signature covers, so it cannot be altered unnoticed.
+    """
+
+    tree_size = models.BigIntegerField(unique=True)
+    root_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=128)  # base64 Ed25519 signature of the note
+    frontier = models.TextField()  # JSON list of hex hashes
+
+    class Meta:
+        ordering = ["tree_size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.tree_size} {self.root_hash[:12]}"

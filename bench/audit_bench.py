@@ -1,0 +1,233 @@
+"""Audit log (D2): append overhead, `secretum audit verify` on 1,000,000 events, proof checks.
+
+A measurement, never a test: it prints figures and PASS/MISS against the issue's targets and
+exits 0 either way.
+
+* append     ``record_event`` inside an open transaction, as a request's service call adds it
+             (p50/p95 over --appends calls; the commit belongs to the request either way, its
+             cost is printed apart);
+* verify     the whole of ``verify_log`` (every event re-hashed and its HMAC checked, the Merkle
+             tree rebuilt, every signed checkpoint and the witness compared) on --events events,
+             built quickly with bulk inserts of rows sealed exactly as ``record_event`` seals
+             them; on this machine's cores (2 processes by default);
+* proof      ``audit.proof.verify_proof`` of an inclusion proof from ``build_proof`` (path to the
+             root and the checkpoint's Ed25519 signature), mean over 1,000 checks.
+
+    .venv/bin/python bench/audit_bench.py [--events 1000000] [--database-url postgresql://…]
+
+All data is fictitious (N3): system events with made-up references.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_APPEND_P95_MS = 1.0
+TARGET_VERIFY_S = 5.0
+TARGET_PROOF_MS = 1.0
+
+
+def setup(database_url: str | None, reuse: str = "") -> Path:
+    sys.path.insert(0, str(REPO))
+    from secretum import instance
+
+    if reuse:
+        home = Path(reuse)
+    else:
+        home = Path(tempfile.mkdtemp(prefix="secretum-audit-bench-")) / "var"
+        instance.create(home)
+    os.environ["SECRETUM_HOME"] = str(home)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "secretum.settings"
+    if database_url:
+        os.environ["SECRETUM_DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    if database_url and not reuse:
+        from django.db import connection
+
+        with connection.cursor() as cur:  # a clean slate: a bench database of its own
+            cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    call_command("migrate", verbosity=0, interactive=False)
+    return home
+
+
+def _cpu() -> float:
+    """User + system CPU seconds of this process and of its finished children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def bench_append(n: int) -> tuple[float, float, float]:
+    from django.db import transaction
+
+    from secretum.access.actor import Actor
+    from secretum.audit.services import record_event
+
+    actor = Actor(user=None, role="practitioner", source="127.0.0.1", request_id="bench")
+    inside, commit = [], []
+    for i in range(n + 50):
+        t0 = time.perf_counter()
+        with transaction.atomic():
+            t1 = time.perf_counter()
+            record_event(actor, "read", "clinical.Chart", patient_ref=str(uuid.UUID(int=i)))
+            t2 = time.perf_counter()
+        t3 = time.perf_counter()
+        if i >= 50:  # warm-up first
+            inside.append((t2 - t1) * 1000)
+            commit.append((t3 - t2 + t1 - t0) * 1000)
+    return pct(inside, 50), pct(inside, 95), pct(commit, 50)
+
+
+def bulk_events(total: int) -> float:
+    """Append events up to ``total`` with bulk inserts, sealed exactly like record_event."""
+    import datetime as dt
+
+    from django.db import connection, transaction
+
+    from secretum.audit import entries
+    from secretum.audit.models import AuditEvent
+
+    start = time.perf_counter()
+    key = entries.mac_key()
+    have = AuditEvent.objects.count()
+    base = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    columns = (
+        "seq, at, actor_id, actor_name, role, on_behalf_of, patient_ref, action, resource, "
+        "resource_ref, purpose, outcome, source, request_id, detail, leaf_hash, mac"
+    )
+    placeholders = ", ".join(["%s"] * 17)
+    sql = f"INSERT INTO audit_auditevent ({columns}) VALUES ({placeholders})"  # noqa: S608
+    batch = 50_000
+    seq = have
+    while seq < total:
+        rows = []
+        for _ in range(min(batch, total - seq)):
+            seq += 1
+            at = base + dt.timedelta(microseconds=seq * 1000 + 1)
+            ref = str(uuid.UUID(int=seq % 20_000))
+            values = [
+                str(seq),
+                entries.time_text(at),
+                "",
+                f"user-{seq % 7}",
+                "practitioner",
+                "",
+                ref,
+                "read",
+                "clinical.Chart",
+                ref,
+                "care",
+                "success",
+                "127.0.0.1",
+                f"bench-{seq}",
+                "",
+            ]
+            leaf = entries.leaf_of(entries.canonical(values))
+            rows.append(
+                (
+                    seq,
+                    at if connection.vendor == "postgresql" else values[1],
+                    None,
+                    *values[3:],
+                    leaf.hex(),
+                    entries.mac_of(key, leaf).hex(),
+                )
+            )
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.executemany(sql, rows)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--appends", type=int, default=2000)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument(
+        "--reuse",
+        default="",
+        metavar="HOME",
+        help="the instance of an earlier run (printed by it): time verify and proofs again",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="verify this many times")
+    args = parser.parse_args()
+    home = setup(args.database_url or None, args.reuse)
+
+    from django.db import connection
+
+    from secretum.audit import checkpoints, entries
+    from secretum.audit.proof import verify_proof
+    from secretum.audit.verify import build_proof, verify_log
+
+    print(f"audit bench: {connection.vendor}, {os.cpu_count()} cores, instance {home}")
+    if not args.reuse:
+        p50, p95, commit = bench_append(args.appends)
+        ok = "PASS" if p95 <= TARGET_APPEND_P95_MS else "MISS"
+        print(
+            f"append (record_event in the request's transaction): p50 {p50:.3f} ms, "
+            f"p95 {p95:.3f} ms  [target p95 <= {TARGET_APPEND_P95_MS} ms: {ok}]"
+        )
+        print(f"  (the request's own BEGIN+COMMIT, not added by the event: p50 {commit:.3f} ms)")
+        built = bulk_events(args.events)
+        print(f"built {args.events:,} events with bulk inserts in {built:.1f} s")
+        t0 = time.perf_counter()
+        checkpoints.create_checkpoint()
+        print(f"first checkpoint over all events (full tree): {time.perf_counter() - t0:.2f} s")
+    checkpoint, _ = checkpoints.create_checkpoint()
+    assert checkpoint is not None
+
+    for _ in range(args.repeat):
+        load = os.getloadavg()[0]
+        cpu0 = _cpu()
+        t0 = time.perf_counter()
+        result = verify_log(workers=args.workers or None)
+        took = time.perf_counter() - t0
+        cpu = _cpu() - cpu0
+        assert result.ok, result.problem
+        ok = "PASS" if took < TARGET_VERIFY_S else "MISS"
+        print(
+            f"verify {result.checked:,} events: {took:.2f} s  [target < {TARGET_VERIFY_S} s: {ok}]"
+        )
+        print(
+            f"  CPU {cpu:.2f} s in this process and its workers (SQLite runs inside them); "
+            f"load average {load:.1f} before: other work on the machine stretches the wall time"
+        )
+
+    t0 = time.perf_counter()
+    proof = build_proof(args.events // 3, checkpoint)
+    built_proof = time.perf_counter() - t0
+    public = entries.key_paths().public_key.read_bytes()
+    runs = 1000
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        verify_proof(proof, public)
+    each = (time.perf_counter() - t0) / runs * 1000
+    ok = "PASS" if each < TARGET_PROOF_MS else "MISS"
+    print(
+        f"inclusion proof ({len(proof['audit_path'])} hashes + Ed25519): verify {each:.3f} ms "
+        f"[target < {TARGET_PROOF_MS} ms: {ok}]; building it took {built_proof:.2f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Alerts for the auditor, read from the audit log itself (D1, D2).
+
+Nothing is stored beside the log: each alert is a pattern over events that the tamper-evident
+log already holds, so an alert cannot be deleted without breaking the log.
+
+* ``break-the-glass``: every emergency access, with its reason;
+* ``many-patients``: one user opening the records of many different patients in a short time
+  (SECRETUM_AUDIT_ALERT_PATIENTS within SECRETUM_AUDIT_ALERT_MINUTES). Care relationships do not
+  exist yet (a later issue): then only patients outside the user's care relationships will count;
+* ``refusals``: one user refused again and again (probing for data their role does not give);
+* ``failed-logins``: many failed logins from one address (password guessing);
+* ``integrity``: the checkpoint signer refused to sign (the log was tampered with).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from secretum.audit.models import AuditEvent
+
+RECORD_READS = ("patients.Patient", "clinical.Chart")
+REFUSALS = 5
+FAILED_LOGINS = 10
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # break-the-glass | many-patients | refusals | failed-logins | integrity
+    severity: str  # high | medium
+    at: dt.datetime
+    until: dt.datetime
+    who: str  # user name, or source address for failed logins
+    count: int
+    first_seq: int
+    patient_ref: str = ""
+    reason: str = ""
+
+
+def _bursts(
+    items: list[tuple[dt.datetime, int, str]], threshold: int, window: dt.timedelta
+) -> list[tuple[dt.datetime, dt.datetime, int, int]]:
+    """Time-sorted (at, seq, key) -> (start, end, distinct keys, first seq) for each run in
+    which ``threshold`` distinct keys fall within ``window``; overlapping runs merge."""
+    out: list[tuple[dt.datetime, dt.datetime, int, int]] = []
+    recent: deque[tuple[dt.datetime, int, str]] = deque()
+    for at, seq, key in items:
+        recent.append((at, seq, key))
+        while recent[0][0] < at - window:
+            recent.popleft()
+        distinct = {k for _, _, k in recent}
+        if len(distinct) >= threshold:
+            start, first = recent[0][0], recent[0][1]
+            if out and out[-1][1] >= start:
+                s, _, n, f = out[-1]
+                out[-1] = (s, at, max(n, len(distinct)), f)
+            else:
+                out.append((start, at, len(distinct), first))
+    return out
+
+
+def detect(since: dt.datetime) -> list[Alert]:
+    window = dt.timedelta(minutes=settings.SECRETUM_AUDIT_ALERT_MINUTES)
+    threshold = settings.SECRETUM_AUDIT_ALERT_PATIENTS
+    recent = AuditEvent.objects.filter(at__gte=since)
+    alerts: list[Alert] = []
+
+    for seq, at, who, patient, detail in recent.filter(purpose="break-the-glass").values_list(
+        "seq", "at", "actor_name", "patient_ref", "detail"
+    ):
+        try:
+            reason = str(json.loads(detail).get("reason", "")) if detail else ""
+        except (ValueError, AttributeError):
+            reason = ""
+        alerts.append(Alert("break-the-glass", "high", at, at, who, 1, seq, patient, reason))
+
+    reads: dict[str, list[tuple[dt.datetime, int, str]]] = defaultdict(list)
+    for seq, at, who, patient in (
+        recent.filter(action="read", resource__in=RECORD_READS, outcome="success")
+        .exclude(patient_ref="")
+        .order_by("seq")
+        .values_list("seq", "at", "actor_name", "patient_ref")
+    ):
+        reads[who].append((at, seq, patient))
+    for who, items in reads.items():
+        for start, end, n, first in _bursts(items, threshold, window):
+            alerts.append(Alert("many-patients", "high", start, end, who, n, first))
+
+    refused: dict[str, list[tuple[dt.datetime, int, str]]] = defaultdict(list)
+    for seq, at, who in (
+        recent.filter(outcome="denied").order_by("seq").values_list("seq", "at", "actor_name")
+    ):
+        refused[who].append((at, seq, str(seq)))
+    for who, items in refused.items():
+        for start, end, n, first in _bursts(items, REFUSALS, window):
+            alerts.append(Alert("refusals", "medium", start, end, who, n, first))
+
+    failed: dict[str, list[tuple[dt.datetime, int, str]]] = defaultdict(list)
+    for seq, at, source in (
+        recent.filter(action="login-failed").order_by("seq").values_list("seq", "at", "source")
+    ):
+        failed[source].append((at, seq, str(seq)))
+    for source, items in failed.items():
+        for start, end, n, first in _bursts(items, FAILED_LOGINS, window):
+            alerts.append(Alert("failed-logins", "medium", start, end, source, n, first))
+
+    for seq, at, detail in recent.filter(resource="audit.Log", outcome="failure").values_list(
+        "seq", "at", "detail"
+    ):
+        try:
+            problem = str(json.loads(detail).get("problem", "")) if detail else ""
+        except (ValueError, AttributeError):
+            problem = ""
+        alerts.append(Alert("integrity", "high", at, at, "system", 1, seq, reason=problem))
+
+    alerts.sort(key=lambda a: (a.at, a.first_seq), reverse=True)
+    return alerts

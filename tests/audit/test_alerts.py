@@ -1,0 +1,88 @@
+"""Alerts read from the log (D1, D2): patterns, not single events, except break-the-glass."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+
+from secretum.access.actor import Actor, Purpose
+from secretum.audit import alerts
+from secretum.audit.services import record_event
+
+
+def _read(
+    user: str, patient: str, resource: str = "clinical.Chart", outcome: str = "success"
+) -> None:
+    record_event(
+        Actor(user=None, role="practitioner", source=user),
+        "read",
+        resource,
+        patient_ref=patient,
+        outcome=outcome,
+    )
+
+
+def _since() -> dt.datetime:
+    return timezone.now() - dt.timedelta(days=1)
+
+
+def _kinds() -> list[str]:
+    return [a.kind for a in alerts.detect(_since())]
+
+
+def test_many_different_patients_in_a_short_time_raise_one_alert(db: Any, settings: Any) -> None:
+    settings.SECRETUM_AUDIT_ALERT_PATIENTS = 5
+    for n in range(9):
+        _read("system", f"p-{n}")
+    found = alerts.detect(_since())
+    assert [(a.kind, a.count) for a in found] == [("many-patients", 9)]
+
+
+def test_the_same_patient_again_and_again_is_no_alert(db: Any, settings: Any) -> None:
+    settings.SECRETUM_AUDIT_ALERT_PATIENTS = 5
+    for _ in range(20):
+        _read("system", "p-1")
+    assert _kinds() == []
+
+
+def test_refused_reads_do_not_count_as_opened_records(db: Any, settings: Any) -> None:
+    settings.SECRETUM_AUDIT_ALERT_PATIENTS = 5
+    for n in range(4):
+        _read("system", f"p-{n}", outcome="denied")
+    assert _kinds() == []
+    for n in range(6):
+        _read("system", f"q-{n}", outcome="denied")
+    assert _kinds() == ["refusals"]
+
+
+def test_break_the_glass_is_always_an_alert_with_its_reason(db: Any) -> None:
+    actor = Actor(user=None, role="practitioner", purpose=Purpose.BREAK_THE_GLASS)
+    record_event(actor, "read", "clinical.Chart", patient_ref="p", detail={"reason": "coma"})
+    (alert,) = alerts.detect(_since())
+    assert (alert.kind, alert.severity, alert.reason, alert.patient_ref) == (
+        "break-the-glass",
+        "high",
+        "coma",
+        "p",
+    )
+
+
+def test_failed_logins_from_one_address(db: Any) -> None:
+    for _ in range(alerts.FAILED_LOGINS):
+        record_event(
+            Actor(user=None, role=None, source="192.0.2.7"),
+            "login-failed",
+            "session",
+            outcome="failure",
+        )
+    assert _kinds() == ["failed-logins"]
+
+
+def test_bursts_outside_the_window_are_no_alert() -> None:
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    spaced = [(t0 + dt.timedelta(hours=n), n, f"p{n}") for n in range(10)]
+    assert alerts._bursts(spaced, 3, dt.timedelta(minutes=15)) == []
+    close = [(t0 + dt.timedelta(minutes=n), n, f"p{n}") for n in range(10)]
+    assert alerts._bursts(close, 3, dt.timedelta(minutes=15)) == [(t0, close[-1][0], 10, 0)]

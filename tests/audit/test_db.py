@@ -1,0 +1,74 @@
+"""The database itself refuses to change or remove audit rows (D2), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.checks import Error
+from django.db import DatabaseError, connection, transaction
+
+from secretum.access.actor import Actor
+from secretum.audit.checkpoints import create_checkpoint
+from secretum.audit.checks import audit_checks
+from secretum.audit.db import grant_statements
+from secretum.audit.services import record_event
+from tests.audit.conftest import as_owner
+
+
+@pytest.fixture
+def logged(db: Any) -> None:
+    for _ in range(3):
+        record_event(Actor.system(), "read", "session")
+    create_checkpoint()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_auditevent SET outcome = 'denied' WHERE seq = 2",
+        "DELETE FROM audit_auditevent WHERE seq = 3",
+        "DELETE FROM audit_auditevent",
+        "UPDATE audit_auditcheckpoint SET tree_size = 1",
+        "DELETE FROM audit_auditcheckpoint",
+    ],
+)
+def test_update_and_delete_are_refused(logged: None, sql: str) -> None:
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(sql)
+
+
+def test_truncate_is_refused_on_postgresql(logged: None) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the rows were added in this test
+            cur.execute("TRUNCATE audit_auditevent")
+
+
+def test_the_orm_cannot_delete_either(logged: None) -> None:
+    from secretum.audit.models import AuditEvent
+
+    with pytest.raises(DatabaseError):
+        with transaction.atomic():
+            AuditEvent.objects.filter(seq=1).delete()
+
+
+def test_check_refuses_a_database_whose_triggers_were_dropped(logged: None) -> None:
+    assert not [p for p in audit_checks() if p.id == "secretum.E103"]
+    as_owner("SELECT 1")  # drops the triggers, as the attacker does
+    assert [p for p in audit_checks() if isinstance(p, Error) and p.id == "secretum.E103"]
+    from django.core.management import call_command
+
+    call_command("audit_protect")
+    assert not [p for p in audit_checks() if p.id == "secretum.E103"]
+
+
+def test_grant_gives_insert_and_select_only_on_audit_tables() -> None:
+    statements = grant_statements("secretum_app", ["patients_patient"])
+    assert "GRANT SELECT, INSERT ON audit_auditevent, audit_auditcheckpoint" in statements[1]
+    assert statements[0].startswith("REVOKE ALL ON audit_auditevent")
+    assert not any("audit_" in s and "UPDATE" in s for s in statements)
+    assert '"secretum_app"' in statements[1]

@@ -1,0 +1,68 @@
+"""RFC 9162 Merkle trees: roots, prefix roots, audit paths, and their verification (D2)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from secretum.audit import merkle
+
+
+def _reference(data: list[bytes]) -> bytes:
+    """RFC 9162 section 2.1.1, written as the RFC defines it."""
+    if not data:
+        return hashlib.sha256(b"").digest()
+    if len(data) == 1:
+        return hashlib.sha256(b"\x00" + data[0]).digest()
+    k = 1
+    while k * 2 < len(data):
+        k *= 2
+    return hashlib.sha256(b"\x01" + _reference(data[:k]) + _reference(data[k:])).digest()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 33, 100])
+def test_roots_match_the_rfc_definition(n: int) -> None:
+    data = [f"event {i}".encode() for i in range(n)]
+    leaves = [merkle.leaf_hash(d) for d in data]
+    expected = _reference(data)
+    assert merkle.root(leaves) == expected
+    tree = merkle.levels(leaves) if leaves else [[]]
+    assert merkle.prefix_root(tree, n) == expected
+    for size in range(n + 1):
+        assert merkle.prefix_root(tree, size) == _reference(data[:size])
+        resumed = merkle.TreeBuilder(size, merkle.frontier_of(tree, size))
+        assert resumed.root() == _reference(data[:size])
+
+
+def test_leaf_and_node_hashes_are_domain_separated() -> None:
+    a, b = merkle.leaf_hash(b"a"), merkle.leaf_hash(b"b")
+    assert merkle.node_hash(a, b) != merkle.leaf_hash(a + b)
+
+
+def test_builder_resumes_from_its_frontier() -> None:
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(45)]
+    first = merkle.TreeBuilder()
+    first.extend(leaves[:29])
+    resumed = merkle.TreeBuilder(first.size, first.frontier)
+    resumed.extend(leaves[29:])
+    assert resumed.root() == merkle.root(leaves)
+    with pytest.raises(ValueError):
+        merkle.TreeBuilder(29, first.frontier[:-1])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 13, 64, 65])
+def test_every_inclusion_proof_verifies_and_no_wrong_one_does(n: int) -> None:
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(n)]
+    tree = merkle.levels(leaves)
+    root = merkle.root(leaves)
+    for i in range(n):
+        path = merkle.path_from_levels(tree, i)
+        assert path == merkle.inclusion_path(i, leaves)
+        assert merkle.verify_inclusion(i, n, leaves[i], path, root)
+        assert not merkle.verify_inclusion(i, n, merkle.leaf_hash(b"forged"), path, root)
+        if n > 1:
+            assert not merkle.verify_inclusion((i + 1) % n, n, leaves[i], path, root)
+            assert not merkle.verify_inclusion(i, n, leaves[i], path[:-1], root)
+        assert not merkle.verify_inclusion(i, n, leaves[i], [*path, root], root)
+        # (The tree size is bound to the root by the signed checkpoint, not by the path.)

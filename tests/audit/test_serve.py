@@ -1,0 +1,118 @@
+"""`secretum serve` signs audit checkpoints while it runs and once more at shutdown (D2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "secretum.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _write_events(env: dict[str, str], n: int) -> subprocess.CompletedProcess[str]:
+    code = (
+        "from secretum.access.actor import Actor\n"
+        "from secretum.audit.services import record_event\n"
+        f"for _ in range({n}): record_event(Actor.system(), 'read', 'session')\n"
+    )
+    return _run(env, "shell", "-c", code)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _witnessed(path: Path) -> list[int]:
+    if not path.exists():
+        return []
+    return [json.loads(line)["tree_size"] for line in path.read_text().splitlines()]
+
+
+def test_serve_checkpoints_periodically_and_at_shutdown(tmp_path: Path) -> None:
+    witness = tmp_path / "elsewhere" / "witness.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
+    env.update(
+        SECRETUM_HOME=str(tmp_path / "var"),
+        SECRETUM_AUDIT_WITNESS=str(witness),
+        SECRETUM_AUDIT_CHECKPOINT_INTERVAL="1",
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    assert _run(env, "init").returncode == 0
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "secretum.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--http-port",
+            "0",
+            "--workers",
+            "1",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _witnessed(witness) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        at_start = _witnessed(witness)
+        assert at_start, "no checkpoint at start"
+        # Events written while serving (another process, as a worker would).
+        assert _write_events(env, 3).returncode == 0
+        deadline = time.monotonic() + 30
+        while _witnessed(witness)[-1:] == at_start[-1:] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _witnessed(witness)[-1] > at_start[-1], "no periodic checkpoint"
+        # An event just before shutdown is covered by the checkpoint signed at shutdown.
+        assert _write_events(env, 2).returncode == 0
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    verify = _run(env, "audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+    size = int(verify.stdout.split("audit log intact: ")[1].split()[0])
+    assert _witnessed(witness)[-1] == size, (verify.stdout, _witnessed(witness))
+    assert f"the first {size} match the checkpoint" in verify.stdout
+
+
+@pytest.mark.parametrize("interval", ["0", "301"])
+def test_serve_refuses_a_checkpoint_interval_beyond_five_minutes(
+    tmp_path: Path, interval: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
+    env.update(SECRETUM_HOME=str(tmp_path / "var"), PYTHONPATH=str(ROOT))
+    assert _run(env, "init").returncode == 0
+    env["SECRETUM_AUDIT_CHECKPOINT_INTERVAL"] = interval
+    result = _run(env, "serve", "--port", "0", "--http-port", "0")
+    assert result.returncode != 0 and "at least every 5 minutes" in result.stderr

@@ -1,0 +1,145 @@
+"""Appending to the audit log (D1, D2): one event per access, sealed as it is written, never
+holding a clinical value or a secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from secretum.access.actor import Actor, Purpose
+from secretum.audit import entries
+from secretum.audit.models import AuditEvent
+from secretum.audit.services import record_event
+from secretum.clinical import services as clinical
+from secretum.patients import services as patients
+from tests.conftest import actor_for, client_for, events, identity
+
+
+@pytest.fixture
+def some_events(practitioner: Any) -> list[AuditEvent]:
+    actor = actor_for(practitioner)
+    created = patients.register_patient(actor, identity())
+    for _ in range(3):
+        patients.access_patient(actor, created.uid)
+    clinical.record_entry(actor, created.uid, "observation", {"code": "weight", "value": "70"})
+    return events()
+
+
+def test_events_are_numbered_without_gap_and_sealed(some_events: list[AuditEvent]) -> None:
+    """D2: each event carries its RFC 9162 leaf hash and an HMAC of it, set when appended."""
+    assert [e.seq for e in some_events] == list(range(1, len(some_events) + 1))
+    key = entries.mac_key()
+    for e in some_events:
+        leaf = entries.leaf_of(entries.canonical(entries.event_values(e)))
+        assert e.leaf_hash == leaf.hex()
+        assert e.mac == entries.mac_of(key, leaf).hex()
+    # What was stored reads back to the same leaf (times keep their microseconds).
+    for stored in AuditEvent.objects.all():
+        assert entries.leaf_of(entries.canonical(entries.event_values(stored))).hex() == (
+            stored.leaf_hash
+        )
+
+
+def test_reading_a_chart_through_the_web_leaves_one_event(practitioner: Any) -> None:
+    created = patients.register_patient(actor_for(practitioner), identity())
+    client = client_for(practitioner)  # the login is an event of its own
+    before = AuditEvent.objects.count()
+    response = client.get(f"/patients/{created.uid}/")
+    assert response.status_code == 200
+    new = events(seq__gt=before)
+    # The chart (identity + clinical data) and the patient's appointments.
+    assert [(e.action, e.resource) for e in new] == [
+        ("read", "clinical.Chart"),
+        ("search", "scheduling.Appointment"),
+    ]
+    chart_event = new[0]
+    assert chart_event.patient_ref == created.uid
+    assert chart_event.actor == practitioner and chart_event.role == "practitioner"
+    assert chart_event.request_id and chart_event.source == "127.0.0.1"
+    assert chart_event.purpose == "care"
+    assert chart_event.outcome == "success" and chart_event.at.utcoffset().total_seconds() == 0
+
+
+def test_audit_events_hold_no_clinical_value_or_identity(practitioner: Any) -> None:
+    """D1: the log records meaning, never the clinical content, a query's text or a secret."""
+    actor = actor_for(practitioner)
+    created = patients.register_patient(actor, identity(family_name="Glombardine"))
+    clinical.record_entry(actor, created.uid, "encounter", {"reason": "Vertiges-marqueur"})
+    clinical.record_entry(actor, created.uid, "observation", {"code": "bp", "value": "133/77"})
+    patients.search_patients(actor, "glomb")
+    patients.search_patients(actor, created.niss)
+    patients.update_patient(actor, created.uid, identity(family_name="Glombardine-Neuve"))
+    # A password typed in the wrong box, or simply wrong, never reaches the log either.
+    from tests.conftest import SecureClient
+
+    SecureClient().post(
+        "/accounts/login/",
+        {"username": "Pw-Marqueur-Secret-42", "password": "Pw-Marqueur-Secret-43"},
+    )
+    assert AuditEvent.objects.filter(action="login-failed").exists()
+    secrets = (
+        "Glombardine",
+        "glomb",
+        "Vertiges",
+        "133/77",
+        created.niss,
+        "Quilline",
+        "Pw-Marqueur-Secret",
+        entries.mac_key().hex(),
+    )
+    for e in events():
+        text = " ".join(str(getattr(e, f.name)) for f in AuditEvent._meta.concrete_fields)
+        for secret in secrets:
+            assert secret.lower() not in text.lower()
+    searches = events(action="search", resource="patients.Patient")
+    assert [e.detail for e in searches] == [
+        '{"kind":"name","results":1}',
+        '{"kind":"niss","results":1}',
+    ]
+
+
+def test_a_rolled_back_write_leaves_no_success_event(practitioner: Any, patient: Any) -> None:
+    from django.http import Http404
+
+    before = AuditEvent.objects.count()
+    with pytest.raises(Http404):
+        clinical.correct_entry(
+            actor_for(practitioner),
+            "problem",
+            "00000000-0000-0000-0000-000000000000",
+            {"code": "A", "label": "B"},
+        )
+    new = events(seq__gt=before)
+    assert [(e.action, e.outcome) for e in new] == [("update", "failure")]
+
+
+def test_break_the_glass_purpose_and_reason_are_recorded(practitioner: Any, patient: Any) -> None:
+    """The purpose of use travels with each event; break-the-glass keeps its reason (D1)."""
+    actor = Actor(
+        user=practitioner,
+        role=practitioner.role,
+        source="127.0.0.1",
+        request_id="r-1",
+        purpose=Purpose.BREAK_THE_GLASS,
+    )
+    event = record_event(
+        actor,
+        "read",
+        "clinical.Chart",
+        patient_ref=patient.uid,
+        detail={"reason": "unconscious patient at the front desk"},
+        on_behalf_of="dr.someone",
+    )
+    assert event is not None and event.purpose == "break-the-glass"
+    stored = AuditEvent.objects.get(seq=event.seq)
+    assert "unconscious" in stored.detail and stored.on_behalf_of == "dr.someone"
+
+
+def test_control_characters_cannot_blur_the_entry(practitioner: Any) -> None:
+    """The entry separator never reaches a field, so two events can never share an entry."""
+    actor = Actor(user=None, role=None, source="10.0.0.1\x1fadmin", request_id="x\ny")
+    event = record_event(actor, "read", "session")
+    assert event is not None
+    assert "\x1f" not in event.source and "\n" not in event.request_id
+    assert entries.canonical(entries.event_values(event)).count(b"\x1f") == entries.SEPARATORS
