@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export SECRETUM_HOME ?= $(CURDIR)/var
+# The demo's instance. Tests never use it: each test run makes a throwaway instance of its own.
+SECRETUM_HOME ?= $(CURDIR)/var
 DEMO_PATIENTS ?= 50
 DEMO_SEED ?= 2026
 
@@ -23,9 +24,10 @@ venv: $(BIN)/secretum ## install Secretum and its pinned dependencies into .venv
 
 demo: venv ## create a demo instance (first time only) and serve it at https://127.0.0.1:8443
 	@if [ ! -f "$(SECRETUM_HOME)/secretum.key" ]; then \
-	  $(BIN)/secretum init && $(BIN)/secretum demo --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED); \
+	  SECRETUM_HOME="$(SECRETUM_HOME)" $(BIN)/secretum init && \
+	  SECRETUM_HOME="$(SECRETUM_HOME)" $(BIN)/secretum demo --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED); \
 	fi
-	$(BIN)/secretum serve --host 127.0.0.1 --port 8443
+	SECRETUM_HOME="$(SECRETUM_HOME)" $(BIN)/secretum serve --host 127.0.0.1 --port 8443
 
 lint: venv ## ruff (lint and format check)
 	$(BIN)/ruff check secretum tests bench
@@ -35,17 +37,18 @@ typecheck: venv ## mypy with django-stubs
 	$(BIN)/mypy secretum
 
 unit: venv ## the test suite on SQLite (browser tests included)
-	$(BIN)/pytest
+	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL $(BIN)/pytest
 
 test-postgresql: venv ## the test suite on PostgreSQL, when SECRETUM_TEST_DATABASE_URL is set
 	@if [ -n "$$SECRETUM_TEST_DATABASE_URL" ]; then \
-	  SECRETUM_DATABASE_URL="$$SECRETUM_TEST_DATABASE_URL" $(BIN)/pytest -m "not e2e"; \
+	  env -u SECRETUM_HOME SECRETUM_DATABASE_URL="$$SECRETUM_TEST_DATABASE_URL" $(BIN)/pytest -m "not e2e"; \
 	else echo "SECRETUM_TEST_DATABASE_URL is not set: PostgreSQL tests skipped."; fi
 
 test: lint typecheck unit test-postgresql ## everything: lint, types, tests on SQLite and PostgreSQL
 
-bench: venv ## the performance benchmark (prints figures; see bench/README.md)
+bench: venv ## the performance benchmarks (print figures; see bench/README.md)
 	$(BIN)/python bench/chart_search.py
+	$(BIN)/python bench/audit_bench.py
 
 clean: ## remove the virtual environment (never the instance in var/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache
