@@ -252,22 +252,24 @@ def locked_accounts() -> list[Any]:
 # --- passwords (B2) ------------------------------------------------------------------------
 
 
+def _set_password(user: Any, new_password: str, change: str, source: str) -> None:
+    """Store a new password (validated by the caller's policy), keep the old hash for the
+    history rule, and record the change. Runs inside the caller's transaction."""
+    if user.has_usable_password():
+        PasswordHistory.objects.create(user=user, password=user.password)
+    user.set_password(new_password)
+    user.password_changed_at = _now()
+    user.must_change_password = False
+    user.save()
+    _event(
+        actor_of(user, source), "update", "accounts.User", ref=user.pk, detail={"change": change}
+    )
+
+
 def change_password(user: Any, new_password: str, source: str = "") -> None:
     password_validation.validate_password(new_password, user)
     with transaction.atomic():
-        if user.has_usable_password():
-            PasswordHistory.objects.create(user=user, password=user.password)
-        user.set_password(new_password)
-        user.password_changed_at = _now()
-        user.must_change_password = False
-        user.save()
-        _event(
-            actor_of(user, source),
-            "update",
-            "accounts.User",
-            ref=user.pk,
-            detail={"change": "password"},
-        )
+        _set_password(user, new_password, "password", source)
 
 
 def password_renewal_due(user: Any) -> bool:
@@ -288,40 +290,31 @@ def redeem_enrolment_token(token: str, new_password: str, source: str = "") -> A
             .first()
         )
         if (
-            found is None
-            or found.used_at is not None
-            or found.expires_at < _now()
-            or not found.user.is_active
+            found is not None
+            and found.used_at is None
+            and found.expires_at >= _now()
+            and found.user.is_active
         ):
-            _event(
-                Actor(user=None, role=None, source=source),
-                "login-failed",
-                "enrolment",
-                outcome=Outcome.FAILURE,
-                detail={"reason": "invalid-or-expired-link"},
-            )
-            raise ValidationError(
-                _(
-                    "This enrolment link is invalid, already used or expired. "
-                    "Ask your practice manager for a new one."
-                )
-            )
-        user = found.user
-        password_validation.validate_password(new_password, user)
-        found.used_at = _now()
-        found.save(update_fields=["used_at"])
-        user.set_password(new_password)
-        user.password_changed_at = _now()
-        user.must_change_password = False
-        user.save()
-        _event(
-            actor_of(user, source),
-            "update",
-            "accounts.User",
-            ref=user.pk,
-            detail={"change": "enrolled-password"},
+            user = found.user
+            password_validation.validate_password(new_password, user)
+            found.used_at = _now()
+            found.save(update_fields=["used_at"])
+            _set_password(user, new_password, "enrolled-password", source)
+            return user
+    # Outside the transaction: the refusal is recorded even though nothing else is written.
+    _event(
+        Actor(user=None, role=None, source=source),
+        "login-failed",
+        "enrolment",
+        outcome=Outcome.FAILURE,
+        detail={"reason": "invalid-or-expired-link"},
+    )
+    raise ValidationError(
+        _(
+            "This enrolment link is invalid, already used or expired. "
+            "Ask your practice manager for a new one."
         )
-    return user
+    )
 
 
 # --- brute force ---------------------------------------------------------------------------

@@ -227,3 +227,11 @@ def test_idle_timeout_setting_refuses_more_than_20_minutes(manager_user: Any) ->
             password_renewal_days=0,
         )
     assert services.practice_settings().idle_timeout_minutes == 15
+
+
+def test_a_refused_enrolment_link_is_audited(db: Any) -> None:
+    with pytest.raises(ValidationError):
+        services.redeem_enrolment_token("no-such-token", NEW_PASSWORD, "192.0.2.7")
+    (event,) = events(resource="enrolment")
+    assert event.outcome == "failure" and event.source == "192.0.2.7"
+    assert "no-such-token" not in event.detail
