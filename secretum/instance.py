@@ -78,7 +78,8 @@ def home_from_env() -> Path:
     return Path(os.environ.get("SECRETUM_HOME", "var")).resolve()
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
+    """Write a new secret file: never over an existing one, owner-only from the first byte."""
     # O_EXCL: never overwrite; 0600 from the first byte, not chmod afterwards.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -102,7 +103,7 @@ def create(home: Path) -> Instance:
         "django_secret_key": secrets.token_urlsafe(50),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    _write_private(inst.key_file, json.dumps(keys, indent=2).encode())
+    write_private(inst.key_file, json.dumps(keys, indent=2).encode())
     _create_tls(inst)
     from secretum.audit import keys as audit_keys  # Django-free, like this module
 
@@ -142,7 +143,7 @@ def _create_tls(inst: Instance) -> None:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(
+    write_private(
         inst.tls_key,
         key.private_bytes(
             serialization.Encoding.PEM,

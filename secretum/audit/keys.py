@@ -25,7 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from secretum.instance import InstanceError
+from secretum.instance import InstanceError, write_private
 
 MAC_KEY_FORMAT = "secretum-audit-mac-key-1"
 
@@ -58,15 +58,6 @@ class AuditKeyPaths:
         return self.signing_key.exists() and self.public_key.exists() and self.mac_key.exists()
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # O_EXCL: never overwrite a key; mode 0600 from the first byte (O2).
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def create(home: Path) -> AuditKeyPaths:
     """Create the audit keys of an instance; refuse to overwrite any of them."""
     paths = AuditKeyPaths(home)
@@ -77,7 +68,7 @@ def create(home: Path) -> AuditKeyPaths:
         )
     paths.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()  # RFC 8032
-    _write_private(
+    write_private(
         paths.signing_key,
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -85,14 +76,14 @@ def create(home: Path) -> AuditKeyPaths:
             serialization.NoEncryption(),
         ),
     )
-    _write_private(
+    write_private(
         paths.public_key,
         key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ),
     )
     mac = base64.b64encode(os.urandom(32)).decode()
-    _write_private(paths.mac_key, f"{MAC_KEY_FORMAT}\n{mac}\n".encode())
+    write_private(paths.mac_key, f"{MAC_KEY_FORMAT}\n{mac}\n".encode())
     return paths
 
 
