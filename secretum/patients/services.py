@@ -74,11 +74,28 @@ def open_patient(uid: Any) -> tuple[Patient, DataKey]:
         patient = Patient.objects.get(uid=uid)
     except (Patient.DoesNotExist, ValidationError, ValueError):
         raise Http404("No such patient.") from None
-    return patient, keyring.unwrap_data_key(patient.wrapped_key, _key_aad(patient))
+    return patient, patient_key(patient)
 
 
-def reveal_identity(patient: Patient, key: DataKey) -> PatientIdentity:
-    values = {name: patient.unseal(key, name) or "" for name in IDENTITY_FIELDS}
+# What a list of patients shows (search results); what a name needs (agenda, appointments).
+LISTED_FIELDS = ("family_name", "given_name", "birth_date", "niss", "city")
+NAME_FIELDS = ("family_name", "given_name")
+
+
+def patient_key(patient: Patient) -> DataKey:
+    """The data key of a patient row already loaded by a service."""
+    return keyring.unwrap_data_key(patient.wrapped_key, _key_aad(patient))
+
+
+def reveal_identity(
+    patient: Patient, key: DataKey, fields: tuple[str, ...] = IDENTITY_FIELDS
+) -> PatientIdentity:
+    """The identity, decrypted; only ``fields`` are opened (the others stay empty), so a list
+    of a hundred patients does not decrypt twelve fields of each."""
+    values = {
+        name: (patient.unseal(key, name) or "") if name in fields else ""
+        for name in IDENTITY_FIELDS
+    }
     birth = values.pop("birth_date")
     return PatientIdentity(
         uid=str(patient.uid),
@@ -227,7 +244,7 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
             )
         chosen = sorted(ids or ())
         patients = [
-            reveal_identity(p, keyring.unwrap_data_key(p.wrapped_key, _key_aad(p)))
+            reveal_identity(p, patient_key(p), LISTED_FIELDS)
             for p in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2])
         ]
         if kind == "name":

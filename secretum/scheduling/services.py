@@ -15,7 +15,12 @@ from secretum.access.actor import Actor
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission, Role
 from secretum.audit.models import Action
-from secretum.patients.services import open_patient, reveal_identity
+from secretum.patients.services import (
+    NAME_FIELDS,
+    open_patient,
+    patient_key,
+    reveal_identity,
+)
 from secretum.scheduling.models import Appointment
 
 RESOURCE = "scheduling.Appointment"
@@ -98,7 +103,7 @@ def book_appointment(
             booked_by=actor.user,
         )
         event.resource_ref = str(appt.uid)
-        return _view(appt, reveal_identity(patient, key).display_name)
+        return _view(appt, reveal_identity(patient, key, NAME_FIELDS).display_name)
 
 
 def _with_names(rows: list[Appointment]) -> list[AppointmentView]:
@@ -106,8 +111,10 @@ def _with_names(rows: list[Appointment]) -> list[AppointmentView]:
     out = []
     for a in rows:
         if a.patient_id not in names:
-            patient, key = open_patient(a.patient.uid)
-            names[a.patient_id] = reveal_identity(patient, key).display_name
+            # The row came with the appointment (select_related): no second query.
+            names[a.patient_id] = reveal_identity(
+                a.patient, patient_key(a.patient), NAME_FIELDS
+            ).display_name
         out.append(_view(a, names[a.patient_id]))
     return out
 
@@ -137,7 +144,7 @@ def patient_appointments(actor: Actor, patient_uid: Any) -> list[AppointmentView
         detail={"kind": "patient"},
     ):
         patient, key = open_patient(patient_uid)
-        name = reveal_identity(patient, key).display_name
+        name = reveal_identity(patient, key, NAME_FIELDS).display_name
         rows = (
             Appointment.objects.filter(patient=patient)
             .select_related("patient", "practitioner")
