@@ -228,21 +228,14 @@ def resolve_patient(value: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         pass
-    from secretum.crypto import keyring
     from secretum.lib import niss as niss_lib
-    from secretum.patients.models import SearchToken
+    from secretum.patients.services import patient_ref_for_niss
 
     try:
         number = niss_lib.clean(value)
     except niss_lib.NissError:
         return "?"
-    token = keyring.blind_index("niss", number)
-    found = (
-        SearchToken.objects.filter(kind=SearchToken.Kind.NISS, token=token)
-        .values_list("patient__uid", flat=True)
-        .first()
-    )
-    return str(found) if found else "?"
+    return patient_ref_for_niss(number) or "?"
 
 
 def _filtered(f: EventFilter, patient_ref: str) -> QuerySet[AuditEvent]:
@@ -423,7 +416,8 @@ def patient_access_report(actor: Actor, patient: str, *, printed: bool = False) 
         detail={"format": "pdf" if printed else "page"},
     ):
         record, key = open_patient(patient_ref)
-        identity = reveal_identity(record, key)
+        # The report names the patient (name, birth date) and shows nothing else of the record.
+        identity = reveal_identity(record, key, ("family_name", "given_name", "birth_date"))
         events = list(
             AuditEvent.objects.filter(patient_ref=patient_ref).order_by("seq")[:EXPORT_LIMIT]
         )

@@ -87,6 +87,19 @@ def patient_key(patient: Patient) -> DataKey:
     return keyring.unwrap_data_key(patient.wrapped_key, _key_aad(patient))
 
 
+def patient_ref_for_niss(number: str) -> str | None:
+    """The opaque reference of the patient with this (cleaned) national number, through the
+    blind index; nothing is decrypted. For services that resolve a reference (audit report)."""
+    found = (
+        SearchToken.objects.filter(
+            kind=SearchToken.Kind.NISS, token=keyring.blind_index("niss", number)
+        )
+        .values_list("patient__uid", flat=True)
+        .first()
+    )
+    return str(found) if found else None
+
+
 def reveal_identity(
     patient: Patient, key: DataKey, fields: tuple[str, ...] = IDENTITY_FIELDS
 ) -> PatientIdentity:
