@@ -72,8 +72,17 @@ def complete_login(request: HttpRequest, user: Any, factor: str) -> None:
         get_user_model().objects.filter(pk=user.pk).update(must_change_password=True)
 
 
-def reauthenticated(request: HttpRequest) -> None:
-    """Unlock or sudo: the factors were checked again; a new session identifier is issued."""
+def reauthenticated(request: HttpRequest, factor: str) -> None:
+    """Unlock or sudo: the factors were checked again; a new session identifier is issued, and
+    the unlock (or the re-authentication) is audited with the factor used."""
+    from secretum.audit.services import record_event
+
+    record_event(
+        services.actor_of(request.user, source(request), getattr(request, "request_id", "")),
+        "unlock" if request.session.get(LOCKED) else "reauthenticate",
+        "session",
+        detail={"factor": factor},
+    )
     old = request.session.session_key
     request.session.cycle_key()
     services.session_rekeyed(old, request.session.session_key or "")

@@ -21,6 +21,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from secretum.access.actor import Actor
 from secretum.accounts.models import Factor
 from secretum.audit.services import record_event
 from secretum.crypto import keyring
@@ -96,6 +97,18 @@ def register(request: HttpRequest, user: Any, credential: str, name: str) -> Fac
         last_used_at=timezone.now(),
     )
     get_user_model().objects.filter(pk=user.pk).update(must_enrol_factor=False)
+    record_event(
+        Actor(
+            user=user,
+            role=user.role,
+            source=request.META.get("REMOTE_ADDR", ""),
+            request_id=getattr(request, "request_id", ""),
+        ),
+        "create",
+        "accounts.Factor",
+        resource_ref=str(factor.pk),
+        detail={"kind": "webauthn"},
+    )
     return factor
 
 
@@ -139,8 +152,3 @@ def authenticate(request: HttpRequest, user: Any, credential: str) -> Factor:
         sign_count=verified.new_sign_count, last_used_at=timezone.now()
     )
     return factor
-
-
-def audit_failure(actor: Any) -> None:
-    # The library's reason may quote browser-supplied data: only the factor type is recorded.
-    record_event(actor, "login-failed", "session", outcome="failure", detail={"factor": "webauthn"})

@@ -513,20 +513,9 @@ def webauthn_register(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": _("Confirm it is you first.")}, status=403)
     try:
         body = json.loads(request.body)
-        factor = passkeys.register(
-            request, user, json.dumps(body["credential"]), str(body.get("name", ""))
-        )
+        passkeys.register(request, user, json.dumps(body["credential"]), str(body.get("name", "")))
     except (ValueError, KeyError, passkeys.PasskeyError):
         return JsonResponse({"error": _("This security key could not be registered.")}, status=400)
-    from secretum.audit.services import record_event
-
-    record_event(
-        services.actor_of(user, flow.source(request)),
-        "create",
-        "accounts.Factor",
-        resource_ref=str(factor.pk),
-        detail={"kind": "webauthn"},
-    )
     response = _factor_added(request, first)
     return JsonResponse({"next": response["Location"]})
 
@@ -558,7 +547,7 @@ def password_view(request: HttpRequest) -> HttpResponse:
     form = ChangePasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.change_password(user, form.cleaned_data["new_password1"], flow.source(request))
-        flow.reauthenticated(request)  # a new session identifier after a password change
+        flow.reauthenticated(request, "password")  # a new session id after a password change
         request.session.pop("sx_gates_ok", None)
         from django.contrib.auth import update_session_auth_hash
 
@@ -600,30 +589,32 @@ def charter_view(request: HttpRequest) -> HttpResponse:
 # --- idle lock (E1) and sudo mode -----------------------------------------------------------
 
 
-def _reauth(request: HttpRequest, template: str, on_success: Callable[[], None]) -> HttpResponse:
+def _reauth(request: HttpRequest, template: str) -> HttpResponse:
+    """The password and a second factor again: unlock (E1) or confirm (sudo)."""
     user: Any = request.user
     form = ReauthForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         check = services.check_password_step(
             user.username, form.cleaned_data["password"], flow.source(request)
         )
+        kind = None
+        if check.user is not None:
+            kind = services.verify_code_factor(
+                user, form.cleaned_data["code"], flow.source(request)
+            )
+        if kind is not None:
+            flow.reauthenticated(request, kind)
+            return redirect(_next(request))
+        if _now_locked(user) or not user.is_active:
+            flow.end(request, "locked-out")
+            return redirect("accounts:login")
         if check.user is None:
-            user.refresh_from_db()
-            if not user.is_active or (user.locked_until and user.locked_until > timezone.now()):
-                flow.end(request, "locked-out")
-                return redirect("accounts:login")
             form.add_error(
                 "password",
                 _("Too many attempts: wait %(n)d seconds.") % {"n": check.wait_seconds}
                 if check.wait_seconds
                 else _("Wrong password."),
             )
-        elif services.verify_code_factor(user, form.cleaned_data["code"], flow.source(request)):
-            on_success()
-            return redirect(_next(request))
-        elif _now_locked(user):
-            flow.end(request, "locked-out")
-            return redirect("accounts:login")
         else:
             form.add_error("code", _("This code is not valid (or was already used)."))
     has_key = any(f.kind == "webauthn" for f in services.list_factors(user))
@@ -637,14 +628,7 @@ def _reauth(request: HttpRequest, template: str, on_success: Callable[[], None])
 def unlock_view(request: HttpRequest) -> HttpResponse:
     if not request.session.get(flow.LOCKED):
         return redirect(_next(request))
-
-    def unlocked() -> None:
-        flow.reauthenticated(request)
-        from secretum.audit.services import record_event
-
-        record_event(services.actor_of(request.user, flow.source(request)), "unlock", "session")
-
-    return _reauth(request, "accounts/unlock.html", unlocked)
+    return _reauth(request, "accounts/unlock.html")
 
 
 @requires(Permission.SESSION_OWN)
@@ -652,15 +636,7 @@ def unlock_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def confirm_view(request: HttpRequest) -> HttpResponse:
-    def confirmed() -> None:
-        flow.reauthenticated(request)
-        from secretum.audit.services import record_event
-
-        record_event(
-            services.actor_of(request.user, flow.source(request)), "reauthenticate", "session"
-        )
-
-    return _reauth(request, "accounts/confirm.html", confirmed)
+    return _reauth(request, "accounts/confirm.html")
 
 
 @requires(Permission.SESSION_OWN)
@@ -691,16 +667,7 @@ def reauth_webauthn(request: HttpRequest) -> HttpResponse:
     except passkeys.PasskeyError:
         services.second_factor_failed(user, "webauthn", flow.source(request))
         return JsonResponse({"error": _("This security key was not accepted.")}, status=400)
-    was_locked = bool(request.session.get(flow.LOCKED))
-    flow.reauthenticated(request)
-    from secretum.audit.services import record_event
-
-    record_event(
-        services.actor_of(user, flow.source(request)),
-        "unlock" if was_locked else "reauthenticate",
-        "session",
-        detail={"factor": "webauthn"},
-    )
+    flow.reauthenticated(request, "webauthn")
     return JsonResponse({"next": _next(request)})
 
 
