@@ -8,7 +8,7 @@ SECRETUM_HOME ?= $(CURDIR)/var
 DEMO_PATIENTS ?= 50
 DEMO_SEED ?= 2026
 
-.PHONY: help venv demo serve test lint typecheck unit e2e test-postgresql bench clean
+.PHONY: help venv system-deps demo serve test lint typecheck unit e2e test-postgresql bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,6 +21,21 @@ $(BIN)/secretum: requirements.txt requirements-dev.txt pyproject.toml
 	@touch $@
 
 venv: $(BIN)/secretum ## install Secretum and its pinned dependencies into .venv
+
+# What the tests need from Debian beside Python: Chromium for the browser tests (Playwright drives
+# it; it never downloads a browser) and pg_dump for the dump test. Installed when missing and
+# when we may (root on Debian); otherwise the command to run is printed.
+system-deps: ## install Debian's chromium and postgresql-client when missing (needs root)
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing$$missing (Debian packages)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "The tests need:$$missing — run: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
 
 demo: venv ## create a demo instance (first time only) and serve it at https://127.0.0.1:8443
 	@if [ ! -f "$(SECRETUM_HOME)/secretum.key" ]; then \
@@ -36,8 +51,11 @@ lint: venv ## ruff (lint and format check)
 typecheck: venv ## mypy with django-stubs
 	$(BIN)/mypy secretum
 
-unit: venv ## the test suite on SQLite (browser tests included)
-	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL $(BIN)/pytest
+# Coverage of lines and branches, printed by every test run; it must never fall below this figure.
+COVERAGE_MIN ?= 84
+unit: venv system-deps ## the test suite on SQLite (browser tests included), with coverage
+	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL $(BIN)/pytest --cov=secretum --cov-branch \
+	  --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN)
 
 test-postgresql: venv ## the test suite on PostgreSQL, when SECRETUM_TEST_DATABASE_URL is set
 	@if [ -n "$$SECRETUM_TEST_DATABASE_URL" ]; then \
