@@ -1,4 +1,17 @@
-"""`secretum serve`: gunicorn over TLS 1.2+ only, HSTS from Django, HTTP redirected to HTTPS."""
+"""`secretum serve`: HTTPS (TLS 1.2+) through an event-driven front, plain HTTP redirected.
+
+The serving path (G4, issue 8):
+
+    client ──TLS──► front (asyncio, this process) ──Unix socket, whole requests──► gunicorn workers
+
+The front (``secretum.lib.front``) terminates TLS and reads each request head and body within
+deadlines and size limits before a worker sees it, so slow clients cannot hold the workers'
+threads; connections are limited per client address and in total. Beside it run the plain-HTTP
+redirect (``secretum.lib.redirect``, H1) and the audit checkpoint signer (D2), each a process of
+its own. At shutdown (SIGTERM, SIGINT, SIGHUP): the front stops accepting and lets the requests in
+progress end, then the workers stop, then the redirect, and the signer signs its last checkpoint
+after all of them.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +25,20 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+GRACEFUL_TIMEOUT = 20.0
 
-def tls_context(conf: Any, default_ssl_context_factory: Any) -> ssl.SSLContext:
-    """H1: TLS 1.2 or 1.3 only, forward-secret AEAD suites only for TLS 1.2."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
-    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    context.load_cert_chain(conf.certfile, conf.keyfile)
-    return context
+
+def tls_context(conf: Any, default_ssl_context_factory: Any = None) -> ssl.SSLContext:
+    """H1: the front's TLS context (TLS 1.2+, forward-secret AEAD suites), from ``conf.certfile``
+    and ``conf.keyfile``; kept with gunicorn's ssl_context signature for the H1 evidence."""
+    from secretum.lib import front
+
+    return front.tls_context(conf.certfile, conf.keyfile)
+
+
+def redirect_hosts() -> list[str]:
+    """The host names the plain-HTTP redirect may send a browser to (H1): ALLOWED_HOSTS."""
+    return [h for h in settings.ALLOWED_HOSTS if h]
 
 
 class Command(BaseCommand):
@@ -43,6 +61,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.core import checks
+        from django.db import connections
+
+        from secretum.compliance.services import DOCUMENT_MAX_BYTES
+        from secretum.lib import front
 
         errors = [
             m
@@ -51,44 +73,26 @@ class Command(BaseCommand):
         ]
         if errors:
             raise CommandError("refusing to serve: " + " ".join(e.msg for e in errors))
+        try:
+            limits = front.limits_from_env(
+                os.environ, behind_proxy=settings.SECURE_PROXY_SSL_HEADER is not None
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        # The largest body the application accepts must get through the front (G4).
+        largest = max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0, DOCUMENT_MAX_BYTES + 65536)
+        if limits.max_body < largest:
+            raise CommandError(
+                f"SECRETUM_SERVE_MAX_BODY must be at least {largest} bytes: the application "
+                "accepts evidence documents of 10 MB."
+            )
         if not options["no_migrate"]:
             call_command("migrate", verbosity=0, interactive=False)
-
-        from gunicorn.app.base import BaseApplication
+        connections.close_all()  # the workers open their own
 
         inst = settings.INSTANCE
         host, port = options["host"], options["port"]
         bind_host = f"[{host}]" if ":" in host else host
-        config = {
-            "bind": f"{bind_host}:{port}",
-            "workers": options["workers"],
-            "threads": options["threads"],
-            "worker_class": "gthread",
-            "certfile": str(inst.tls_cert),
-            "keyfile": str(inst.tls_key),
-            "ssl_context": tls_context,
-            "timeout": 60,
-            "graceful_timeout": 20,
-            "accesslog": "-",
-            # No query string in the access log: the path alone (H2).
-            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
-            "forwarded_allow_ips": "",
-            "proc_name": "secretum",
-            # gunicorn's control socket lives in the instance, not in the user's home folder.
-            "control_socket": str(inst.home / "gunicorn.ctl"),
-            "control_socket_mode": 0o600,
-        }
-
-        from secretum.wsgi import application
-
-        class Server(BaseApplication):
-            def load_config(self) -> None:
-                for key, value in config.items():
-                    self.cfg.set(key, value)
-
-            def load(self) -> Any:
-                return application
-
         redirect = None
         if options["http_port"]:
             redirect = subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
@@ -102,8 +106,18 @@ class Command(BaseCommand):
                     str(options["http_port"]),
                     "--https-port",
                     str(port),
+                    "--allowed-hosts",
+                    ",".join(redirect_hosts()),
+                    # G4: the same limits as the front.
+                    "--header-timeout",
+                    str(limits.header_timeout),
+                    "--max-per-client",
+                    str(limits.max_per_client),
+                    "--max-connections",
+                    str(limits.max_connections),
                 ],
                 env=os.environ.copy(),
+                process_group=0,  # stopped by serve, in order, not by a terminal's Ctrl-C
             )
         # D2: the audit checkpoint signer, a process of its own (the only one that reads the
         # signing key): signs at start, every SECRETUM_AUDIT_CHECKPOINT_INTERVAL, and at shutdown.
@@ -118,6 +132,7 @@ class Command(BaseCommand):
                 str(settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL),
             ],
             env=os.environ.copy(),
+            process_group=0,
         )
         self.stdout.write(
             f"Secretum serving https://{bind_host}:{port}/ "
@@ -125,7 +140,17 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         try:
-            Server().run()
+            front.run(
+                inst.home,
+                host,
+                port,
+                limits,
+                options["workers"],
+                options["threads"],
+                graceful_timeout=GRACEFUL_TIMEOUT,
+            )
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
         finally:
             if redirect is not None:
                 redirect.terminate()
