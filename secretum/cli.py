@@ -2,6 +2,10 @@
 
 Errors are told in one sentence on standard error, with a non-zero exit; a traceback is shown
 only with SECRETUM_DEBUG=1.
+
+Before any command that uses the instance, the key file is read and checked (a missing or damaged
+one is named as such), and the key file must belong to the database (O2, G3, E10, H3;
+``secretum.crypto.binding``); ``secretum check`` reports the latter among its own findings.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import sys
 
 USAGE = """usage: secretum COMMAND [options]
 
-  init                       create an instance in $SECRETUM_HOME (default ./var)
+  init                       create an instance in $SECRETUM_HOME (default ./var); refuses a
+                             database that already holds an installation
   demo --patients N --seed S fill the instance with fictitious patients (add --print to list them)
   serve --host H --port P    serve over HTTPS (TLS 1.2+), HTTP redirected to HTTPS
   check                      configuration and security self-check (non-zero exit when unsafe)
@@ -39,6 +44,8 @@ ALIASES.update(
         for word in ("checkpoint", "prove", "check-proof", "grant", "keygen", "protect")
     }
 )
+# Commands a third party runs on files alone, without an instance: no key file, no database.
+OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report"})
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -77,8 +84,9 @@ def _sentence(exc: BaseException) -> str:
     from django.core.management import CommandError
 
     from secretum.instance import InstanceError
+    from secretum.lib.dburl import DatabaseUrlError
 
-    if isinstance(exc, CommandError | InstanceError):
+    if isinstance(exc, CommandError | InstanceError | DatabaseUrlError):
         return str(exc)
     from django.core.exceptions import ValidationError
 
@@ -95,10 +103,17 @@ def _run(name: str, args: list[str]) -> int:
     import django
     from django.core.management import CommandError, get_commands, load_command_class
 
+    from secretum import instance
+
+    if name not in OFFLINE_COMMANDS:
+        # O2: a missing, truncated or malformed key file, named in one sentence before anything.
+        instance.Instance(instance.home_from_env()).read_keys()
     django.setup()
     commands = get_commands()
     if name not in commands:
         return _fail(f"unknown command '{name}'; 'secretum help' lists the commands.")
+    if name not in OFFLINE_COMMANDS and name != "secretum_check":
+        _require_key_belongs()
     command = load_command_class(commands[name], name)
     parser = command.create_parser("secretum", name)
     options = vars(parser.parse_args(args))
@@ -110,6 +125,16 @@ def _run(name: str, args: list[str]) -> int:
     return 0
 
 
+def _require_key_belongs() -> None:
+    """O2, G3, E10, H3: refuse to run with a key file that is not the database's (and record
+    the fingerprint once on an instance made before fingerprints, saying so)."""
+    from secretum.crypto import binding
+
+    note = binding.require_key_belongs(record=True)
+    if note:
+        print(f"secretum: {note}", file=sys.stderr)
+
+
 def _init(args: list[str]) -> int:
     import argparse
 
@@ -119,15 +144,24 @@ def _init(args: list[str]) -> int:
     from secretum import instance
 
     home = instance.home_from_env()
-    inst = instance.create(home)  # refuses an existing instance
+    instance.Instance(home).refuse_overwrite()
     import django
+    from django.conf import settings
     from django.core.management import call_command
 
     django.setup()
+    from secretum.crypto import binding
+
+    # H3, O2: a database that holds an installation is refused before any key is written.
+    binding.refuse_installed_database()
+    inst = instance.create(home)  # refuses an existing instance
+    # Settings were read before the key file existed: give them its Django secret now.
+    settings.SECRET_KEY = str(inst.read_keys()["django_secret_key"])
+    # Migrating records the new key file's fingerprint (binding.bind_after_migrate).
     call_command("migrate", verbosity=0, interactive=False)
     from secretum.access.actor import Actor
     from secretum.accounts import charter_default
-    from secretum.accounts.services import publish_charter
+    from secretum.accounts.charter import publish_charter
 
     publish_charter(
         Actor.system(),
@@ -138,11 +172,9 @@ def _init(args: list[str]) -> int:
     print(f"Created a Secretum instance in {home}:")
     print(f"  key file     {inst.key_file} (owner-only; keep a copy apart from backups)")
     print(f"  certificate  {inst.tls_cert} (self-signed)")
-    from django.conf import settings
-
     db = settings.DATABASES["default"]
     where = db["NAME"] if db["ENGINE"].endswith("sqlite3") else f"PostgreSQL {db['NAME']}"
-    print(f"  database     {where}")
+    print(f"  database     {where} (bound to this key file: Secretum refuses any other)")
     print("Next: 'secretum demo --patients 50' for fictitious data, then 'secretum serve'.")
     return 0
 

@@ -10,12 +10,14 @@ An instance lives in the folder named by ``SECRETUM_HOME`` (default ``./var``)::
     witness/             the audit witness: signed checkpoints, append-only (may live elsewhere)
 
 This module does not import Django: ``secretum init`` runs before any setting can be read.
-Keys are never written to the database or the repository (H3, O2).
+Keys are never written to the database or the repository (H3, O2); the database holds only a
+keyed fingerprint of the key file that belongs to it (``secretum.crypto.binding``).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import ipaddress
 import json
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KEYFILE_FORMAT = "secretum-keyfile-1"
+# 256-bit keys: AES-256-GCM key wrapping (NIST SP 800-38D) and HMAC-SHA256 (RFC 2104).
+KEY_BYTES = 32
 
 
 class InstanceError(Exception):
@@ -54,24 +58,96 @@ class Instance:
     def exists(self) -> bool:
         return self.key_file.exists()
 
+    def refuse_overwrite(self) -> None:
+        """Refuse to create an instance where one is (its key file or its database)."""
+        if self.key_file.exists() or self.database.exists():
+            raise InstanceError(
+                f"An instance already exists in {self.home}; refusing to overwrite it."
+            )
+
     def read_keys(self) -> dict[str, bytes | str]:
-        """The key file's contents; refuses a key file that others can read (O2)."""
+        """The key file's contents, checked field by field (O2).
+
+        Refuses, in one sentence naming the file, a key file that is missing, that others may
+        read, that cannot be read, is empty, truncated or not JSON, has another format marker,
+        lacks a field, or holds a key that is not valid base64 or not 256 bits long.
+        """
+        path = self.key_file
         try:
-            mode = self.key_file.stat().st_mode
+            mode = path.stat().st_mode
         except FileNotFoundError:
-            raise InstanceError(f"No instance in {self.home}: run 'secretum init' first.") from None
+            if not self._holds_anything():
+                raise InstanceError(
+                    f"No instance in {self.home}: run 'secretum init' first."
+                ) from None
+            raise InstanceError(
+                f"The key file {path} is missing: restore it (mode 600) from its copy; without "
+                "it no patient data of this instance can be read."
+            ) from None
         if mode & 0o077:
             raise InstanceError(
-                f"The key file {self.key_file} is readable by others; run 'chmod 600' on it."
+                f"The key file {path} is readable by others; run 'chmod 600' on it."
             )
-        raw = json.loads(self.key_file.read_text())
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise InstanceError(f"The key file {path} cannot be read ({reason}).") from None
+        if not text.strip():
+            raise InstanceError(f"The key file {path} is empty: restore it from its copy.")
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # Cut short: the text ends inside a string, or before the object closes.
+            if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+                raise InstanceError(
+                    f"The key file {path} is truncated: restore it from its copy."
+                ) from None
+            raise InstanceError(
+                f"The key file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
+                "restore it from its copy."
+            ) from None
+        if not isinstance(raw, dict):
+            raise InstanceError(f"The key file {path} is not a Secretum key file (no JSON object).")
         if raw.get("format") != KEYFILE_FORMAT:
-            raise InstanceError(f"The key file {self.key_file} has an unknown format.")
+            raise InstanceError(
+                f"The key file {path} has an unknown format marker "
+                f"({str(raw.get('format', 'none'))[:40]!r}, expected {KEYFILE_FORMAT!r})."
+            )
+        secret = raw.get("django_secret_key")
+        if not isinstance(secret, str) or not secret:
+            raise InstanceError(f"The key file {path} lacks the field 'django_secret_key'.")
         return {
-            "kek": base64.b64decode(raw["kek"]),
-            "blind_index_key": base64.b64decode(raw["blind_index_key"]),
-            "django_secret_key": raw["django_secret_key"],
+            "kek": _binary_key(path, raw, "kek"),
+            "blind_index_key": _binary_key(path, raw, "blind_index_key"),
+            "django_secret_key": secret,
         }
+
+    def _holds_anything(self) -> bool:
+        """Whether the folder holds a part of an instance (then a missing key file is lost)."""
+        parts = (self.database, self.tls_cert.parent, self.home / "audit")
+        return any(p.exists() for p in parts)
+
+
+def _binary_key(path: Path, raw: dict[str, object], field: str) -> bytes:
+    """A 256-bit key of the key file, base64 in the file (one sentence per way it can be bad)."""
+    value = raw.get(field)
+    if value is None:
+        raise InstanceError(f"The key file {path} lacks the field {field!r}.")
+    if not isinstance(value, str):
+        raise InstanceError(f"The field {field!r} of the key file {path} is not a base64 string.")
+    try:
+        key = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise InstanceError(
+            f"The field {field!r} of the key file {path} is not valid base64."
+        ) from None
+    if len(key) != KEY_BYTES:
+        raise InstanceError(
+            f"The field {field!r} of the key file {path} holds a {len(key)}-byte key where a "
+            f"{KEY_BYTES}-byte (256-bit) key is expected."
+        )
+    return key
 
 
 def home_from_env() -> Path:
@@ -91,15 +167,13 @@ def write_private(path: Path, data: bytes) -> None:
 def create(home: Path) -> Instance:
     """Create a new instance in ``home``; refuse to touch an existing one."""
     inst = Instance(home)
-    if inst.key_file.exists() or inst.database.exists():
-        raise InstanceError(f"An instance already exists in {home}; refusing to overwrite it.")
+    inst.refuse_overwrite()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(home, 0o700)
     keys = {
         "format": KEYFILE_FORMAT,
-        # 256-bit keys: AES-256-GCM key wrapping (NIST SP 800-38D) and HMAC-SHA256 (RFC 2104).
-        "kek": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "blind_index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "kek": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode(),
+        "blind_index_key": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode(),
         "django_secret_key": secrets.token_urlsafe(50),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.db import DatabaseError, connection, transaction
 
 from secretum.instance import InstanceError
+from secretum.lib import dburl
 
 
 @register("secretum", deploy=True)
@@ -40,6 +44,9 @@ def instance_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     errors.extend(_tls_checks(inst))
+    errors.extend(_private_folder_checks(inst))
+    errors.extend(_database_file_checks())
+    errors.extend(_database_password_checks())
     errors.extend(_oidc_checks())
     if len(settings.SECRET_KEY) < 50:
         errors.append(Error("The Django secret key is missing or short.", id="secretum.E005"))
@@ -60,11 +67,141 @@ def _tls_checks(inst: Any) -> list[Any]:
         return [Error("The TLS certificate has expired.", id="secretum.E007")]
     if left.days < 30:
         return [Warning(f"The TLS certificate expires in {left.days} days.", id="secretum.W001")]
-    if inst.tls_key.stat().st_mode & 0o077:
-        return [
-            Error(f"The TLS private key {inst.tls_key} is readable by others.", id="secretum.E008")
-        ]
     return []
+
+
+def _private_folder_checks(inst: Any) -> list[Any]:
+    """O2: the instance folder, its folders of keys and the TLS key are the owner's alone (the
+    key file is checked with its contents, secretum.E003; the audit keys by secretum.E101)."""
+    problems: list[Any] = []
+    folders = (inst.home, inst.tls_cert.parent, inst.home / "audit", inst.home / "compliance")
+    for folder in folders:
+        mode = _mode(folder)
+        if mode is not None and mode & 0o077:
+            problems.append(
+                Error(
+                    f"The folder {folder} is open to group or others (mode {mode:04o}).",
+                    hint=f"Run 'chmod 700 {folder}'.",
+                    id="secretum.E009",
+                )
+            )
+    mode = _mode(inst.tls_key)
+    if mode is not None and mode & 0o077:
+        problems.append(
+            Error(
+                f"The TLS private key {inst.tls_key} is readable by others (mode {mode:04o}).",
+                hint=f"Run 'chmod 600 {inst.tls_key}'.",
+                id="secretum.E008",
+            )
+        )
+    return problems
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return None
+
+
+def _database_file_checks() -> list[Any]:
+    """O2, H3: the SQLite file (and its -wal and -shm) is the owner's alone; the database, SQLite
+    or PostgreSQL, accepts writes (every access writes an audit event, D2)."""
+    problems: list[Any] = []
+    where = dburl.describe(connection.settings_dict)
+    hint = (
+        "Secretum writes an audit event at every access: let the user it runs as write "
+        "(file mode, database role), or point it at the primary server."
+    )
+    if connection.vendor == "sqlite":
+        path = Path(str(connection.settings_dict["NAME"]))
+        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+        for file in files:
+            mode = _mode(file)
+            if mode is not None and mode & 0o077:
+                problems.append(
+                    Error(
+                        f"The database file {file} is readable by others than its owner "
+                        f"(mode {mode:04o}).",
+                        hint=f"Run 'chmod 600 {file}'.",
+                        id="secretum.E302",
+                    )
+                )
+        if not path.exists():
+            return problems  # no database yet: `serve` and `migrate` create it
+        locked = [f for f in (*files, path.parent) if f.exists() and not os.access(f, os.W_OK)]
+        if locked:
+            problems.append(
+                Error(
+                    f"The database at {where} is read-only ({locked[0]} cannot be written).",
+                    hint=hint,
+                    id="secretum.E303",
+                )
+            )
+            return problems
+    try:
+        refused = _refused_write()
+    except DatabaseError:
+        return problems  # unreachable: `check` says so when it reads the migrations
+    if refused:
+        problems.append(
+            Error(
+                f"The database at {where} is read-only ({refused}).", hint=hint, id="secretum.E303"
+            )
+        )
+    return problems
+
+
+def _refused_write() -> str:
+    """Why the database refuses a harmless write (rolled back), or "" when it takes it."""
+    from secretum.crypto.models import KeyFingerprint
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SHOW transaction_read_only")
+            if cur.fetchone()[0] == "on":
+                return "transaction_read_only is on: a standby, or default_transaction_read_only"
+    table = KeyFingerprint._meta.db_table
+    if table not in connection.introspection.table_names():
+        return ""  # not migrated yet: `check` reports the pending migrations
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cur:
+                # Writes the one row onto itself, then rolls back: nothing changes.
+                cur.execute(f"UPDATE {connection.ops.quote_name(table)} SET id = id")  # noqa: S608
+            transaction.set_rollback(True)
+    except DatabaseError as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ""
+
+
+def _database_password_checks() -> list[Any]:
+    """H3: the database password comes from a file (mode 600), not from the environment."""
+    problems: list[Any] = []
+    for name in ("SECRETUM_DATABASE_URL_FILE", "SECRETUM_DATABASE_PASSWORD_FILE"):
+        value = os.environ.get(name, "").strip()
+        mode = _mode(Path(value)) if value else None
+        if mode is not None and mode & 0o077:
+            problems.append(
+                Error(
+                    f"The file {value} named by {name} is readable by others (mode {mode:04o}).",
+                    hint=f"Run 'chmod 600 {value}'.",
+                    id="secretum.E304",
+                )
+            )
+    url = os.environ.get("SECRETUM_DATABASE_URL", "")
+    if not os.environ.get("SECRETUM_DATABASE_URL_FILE") and dburl.url_password(url):
+        # A warning, so that `check` fails and `serve` goes on: existing setups keep running.
+        problems.append(
+            Warning(
+                "The database password is written inside SECRETUM_DATABASE_URL, where every "
+                "process of the user, and often a log, can read it.",
+                hint="Put it in a file (mode 600) named by SECRETUM_DATABASE_PASSWORD_FILE and "
+                "remove it from the URL.",
+                id="secretum.W301",
+            )
+        )
+    return problems
 
 
 def _oidc_checks() -> list[Any]:

@@ -8,6 +8,10 @@ file, never in the database. Deleting the wrapped DEK crypto-erases the patient.
 
 Search without decryption uses blind indexes: HMAC-SHA256 (RFC 2104) under a separate key of
 normalised values, truncated to 128 bits.
+
+The key file's fingerprint (``key_fingerprint``) names the key file without revealing it: the
+database records it, and a process refuses to run with a key file of another database
+(``secretum.crypto.binding``).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import hmac
 import os
 import unicodedata
 from functools import cache
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
 # Sealed blob layout: version byte | 96-bit nonce (SP 800-38D §8.2.2, random) | ciphertext+tag.
@@ -39,14 +46,47 @@ def _baseline() -> bool:
     return bool(settings.SECRETUM_BENCHMARK_BASELINE)
 
 
+# The key file's fingerprint (O2, G3, E10, H3): HMAC-SHA256 (RFC 2104) of a fixed label, under a
+# key that HKDF-SHA256 (RFC 5869) derives from the KEK and the blind-index key with an ``info``
+# used for nothing else. The label and the info are public; the fingerprint is what the database
+# stores. It tells one key file from another and nothing more: deriving a key from it means
+# inverting HMAC and HKDF over 512 random bits, and the derived key encrypts and indexes nothing,
+# so the fingerprint is no oracle for any ciphertext or token either.
+FINGERPRINT_SCHEME = "hkdf-sha256+hmac-sha256/v1"
+_FINGERPRINT_INFO = b"secretum/key-file-fingerprint/v1"
+_FINGERPRINT_LABEL = b"secretum: this key file belongs to this database"
+
+
+def fingerprint_of(kek: bytes, index_key: bytes) -> str:
+    """The fingerprint (64 hex digits) of a key file holding these two 256-bit keys."""
+    if len(kek) != _KEY_BYTES or len(index_key) != _KEY_BYTES:
+        raise ValueError("a key file's keys are 256-bit")
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=_FINGERPRINT_INFO
+    ).derive(kek + index_key)
+    return hmac.new(derived, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
+
+
+class _Keys(NamedTuple):
+    kek: AESGCM
+    index_key: bytes
+    fingerprint: str
+
+
 @cache
-def _keys() -> tuple[AESGCM, bytes]:
+def _keys() -> _Keys:
+    # Read once per process: the fingerprint is of the very keys this process encrypts with.
     keys = settings.INSTANCE.read_keys()
     kek = keys["kek"]
     index_key = keys["blind_index_key"]
     if not isinstance(kek, bytes) or not isinstance(index_key, bytes):
         raise TypeError("key file holds no binary keys")
-    return AESGCM(kek), index_key
+    return _Keys(AESGCM(kek), index_key, fingerprint_of(kek, index_key))
+
+
+def key_fingerprint() -> str:
+    """The fingerprint of the key file this process has loaded (``fingerprint_of``)."""
+    return _keys().fingerprint
 
 
 def reset_cache() -> None:
@@ -89,7 +129,7 @@ class DataKey:
 def new_data_key(aad: str) -> tuple[DataKey, bytes]:
     """A fresh DEK and its wrapped form (to store); ``aad`` binds it to its owner."""
     raw = AESGCM.generate_key(bit_length=256)
-    kek, _ = _keys()
+    kek = _keys().kek
     nonce = os.urandom(_NONCE_BYTES)
     wrapped = _VERSION + nonce + kek.encrypt(nonce, raw, b"dek:" + aad.encode())
     return DataKey(raw), wrapped
@@ -99,7 +139,7 @@ def unwrap_data_key(wrapped: bytes | memoryview, aad: str) -> DataKey:
     blob = bytes(wrapped)
     if blob[:1] != _VERSION:
         raise DecryptionError("unknown wrapped-key format")
-    kek, _ = _keys()
+    kek = _keys().kek
     try:
         raw = kek.decrypt(
             blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :], b"dek:" + aad.encode()
@@ -120,7 +160,7 @@ def blind_index(kind: str, value: str) -> bytes:
     """Keyed, deterministic token for equality search; ``kind`` separates domains."""
     if _baseline():
         return (kind + ":" + value).encode()[:64]
-    _, index_key = _keys()
+    index_key = _keys().index_key
     mac = hmac.new(index_key, kind.encode() + b"\x00" + value.encode(), hashlib.sha256)
     return mac.digest()[:_INDEX_BYTES]
 
@@ -130,7 +170,7 @@ def blind_index(kind: str, value: str) -> bytes:
 
 def seal_secret(value: bytes, aad: str) -> bytes:
     """Seal a secret of the installation (a TOTP seed) directly under the KEK (O2)."""
-    kek, _ = _keys()
+    kek = _keys().kek
     nonce = os.urandom(_NONCE_BYTES)
     return _VERSION + nonce + kek.encrypt(nonce, value, b"secret:" + aad.encode())
 
@@ -139,7 +179,7 @@ def open_secret(blob: bytes | memoryview, aad: str) -> bytes:
     data = bytes(blob)
     if data[:1] != _VERSION:
         raise DecryptionError("unknown sealed-secret format")
-    kek, _ = _keys()
+    kek = _keys().kek
     try:
         return kek.decrypt(
             data[1 : 1 + _NONCE_BYTES], data[1 + _NONCE_BYTES :], b"secret:" + aad.encode()
@@ -150,7 +190,7 @@ def open_secret(blob: bytes | memoryview, aad: str) -> bytes:
 
 def secret_digest(kind: str, value: str) -> bytes:
     """Keyed digest (HMAC-SHA256, RFC 2104) of a high-entropy token: stored instead of it."""
-    _, index_key = _keys()
+    index_key = _keys().index_key
     return hmac.new(
         index_key, b"secret:" + kind.encode() + b"\x00" + value.encode(), hashlib.sha256
     ).digest()

@@ -30,6 +30,6 @@ class Command(BaseCommand):
         if problems or pending:
             raise CommandError(f"{len(problems) + bool(pending)} problem(s) found; see above.")
         self.stdout.write(
-            "secretum check: configuration is safe "
-            "(TLS, keys, sessions, idle lock, headers, database)."
+            "secretum check: configuration is safe (TLS, keys and the database they belong "
+            "to, file modes, sessions, idle lock, headers, database)."
         )

@@ -1,0 +1,36 @@
+"""The one row that ties a database to its key file (O2, G3, E10, H3)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class KeyFingerprint(models.Model):
+    """The fingerprint of the key file that belongs to this database: one row, never a key.
+
+    ``fingerprint`` is ``keyring.fingerprint_of`` the key file (HMAC-SHA256 of a fixed label
+    under an HKDF-derived key, 64 hex digits), under ``scheme``. It tells a process whether its
+    key file is this database's; it helps nobody recover a key (see ``secretum.crypto.keyring``).
+    ``origin`` says how it came: written when ``secretum init`` first migrated the database, or
+    adopted at the first start of an instance made before the record existed, once sampled
+    ciphertexts of the database had opened under the key file (``secretum.crypto.binding``).
+    """
+
+    class Origin(models.TextChoices):
+        INIT = "init"
+        ADOPTED = "adopted"
+
+    # One row: its key is always 1 (the constraint refuses a second one).
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    scheme = models.CharField(max_length=40)
+    fingerprint = models.CharField(max_length=64)
+    origin = models.CharField(max_length=8, choices=Origin.choices)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="crypto_keyfingerprint_one_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"KeyFingerprint ({self.origin})"  # never the fingerprint: str() may reach a log

@@ -1,0 +1,98 @@
+"""One key file, one database, in the process (O2, G3, E10, H3): what the database stores, the
+test database bound like `secretum init` binds an instance's, and the web app's own refusal
+before its first request. The commands are tested as processes in tests/core/test_instance_key.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.signals import request_started
+from django.db import close_old_connections
+
+from secretum import instance
+from secretum.crypto import binding, keyring
+from secretum.crypto.models import KeyFingerprint
+from tests.conftest import SecureClient
+
+KEK = bytes(range(32))
+INDEX_KEY = bytes(range(32, 64))
+
+
+def test_the_fingerprint_is_keyed_one_way_and_tells_key_files_apart() -> None:
+    """O2: what the database stores is 64 hex digits that name one key file; no plain hash of a
+    key, no key bytes, and another KEK or blind-index key gives another fingerprint."""
+    fingerprint = keyring.fingerprint_of(KEK, INDEX_KEY)
+    assert len(fingerprint) == 64 and int(fingerprint, 16) >= 0
+    assert keyring.fingerprint_of(KEK, INDEX_KEY) == fingerprint
+    assert keyring.fingerprint_of(bytes(32), INDEX_KEY) != fingerprint
+    assert keyring.fingerprint_of(KEK, bytes(32)) != fingerprint
+    for key in (KEK, INDEX_KEY):
+        for shown in (key.hex(), base64.b64encode(key).decode()):
+            assert shown not in fingerprint and fingerprint not in shown
+        assert fingerprint != hashlib.sha256(key).hexdigest()
+    assert fingerprint != hashlib.sha256(KEK + INDEX_KEY).hexdigest()
+    # Not the HMAC of the label under the KEK itself: the key is derived (HKDF) first.
+    assert fingerprint != hmac.new(KEK, b"secretum", hashlib.sha256).hexdigest()
+    with pytest.raises(ValueError):
+        keyring.fingerprint_of(KEK[:16], INDEX_KEY)
+
+
+def test_the_test_database_is_bound_to_the_test_instance(db: Any) -> None:
+    """O2: migrating a database records the fingerprint of the key file in use (post_migrate),
+    pytest's test database included, and nothing but the fingerprint."""
+    row = KeyFingerprint.objects.get()
+    assert row.fingerprint == keyring.key_fingerprint()
+    assert row.scheme == keyring.FINGERPRINT_SCHEME and row.origin == "init"
+    assert binding.require_key_belongs() is None
+
+
+def test_a_database_without_a_record_adopts_only_a_key_file_its_data_open_under(
+    practitioner: Any, patient: Any, settings: Any, tmp_path: Path
+) -> None:
+    """O2 (upgrade): no fingerprint row but Secretum data: another key file is refused (the
+    patient's data key does not open), the instance's own is recorded once, with a message."""
+    KeyFingerprint.objects.all().delete()
+    own = settings.INSTANCE
+    settings.INSTANCE = instance.create(tmp_path / "other")
+    keyring.reset_cache()
+    try:
+        with pytest.raises(binding.KeyMismatch, match="sampled encrypted values do not open"):
+            binding.require_key_belongs(record=True)
+        assert not KeyFingerprint.objects.exists()
+    finally:
+        settings.INSTANCE = own
+        keyring.reset_cache()
+    note = binding.require_key_belongs(record=True)
+    assert note and "recorded the fingerprint of the key file" in note
+    assert KeyFingerprint.objects.get().origin == "adopted"
+    assert binding.require_key_belongs(record=True) is None
+
+
+def test_the_web_app_refuses_its_first_request_under_another_key(db: Any, monkeypatch: Any) -> None:
+    """O2, G3, E10: each web process checks its key file before its first request; a database
+    that records another key file's fingerprint is refused, and nothing is served."""
+    KeyFingerprint.objects.update(fingerprint=keyring.fingerprint_of(bytes(32), bytes(32)))
+    monkeypatch.setattr(binding, "_verified_in_pid", 0)
+    try:
+        with pytest.raises(binding.KeyMismatch, match=r"fingerprint mismatch"):
+            SecureClient().get("/accounts/login/")
+    finally:
+        # The test client unhooks this receiver around request_started; the refusal skipped its
+        # hooking back.
+        request_started.connect(close_old_connections)
+    KeyFingerprint.objects.update(fingerprint=keyring.key_fingerprint())
+    assert SecureClient().get("/accounts/login/").status_code == 200
+    assert binding._verified_in_pid == os.getpid()
+
+
+def test_init_refuses_a_database_that_holds_an_installation(db: Any, patient: Any) -> None:
+    """H3: a database with Secretum rows holds an installation; `init` writes no key for it."""
+    with pytest.raises(instance.InstanceError, match="already holds a Secretum installation"):
+        binding.refuse_installed_database()
