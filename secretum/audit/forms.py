@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from secretum.audit.services import ACTION_LABELS, OUTCOME_LABELS, EventFilter
+from secretum.lib.dates import add_years, shown
+
+# N2: the days an auditor may filter on. No Secretum log predates 2000; a period may end up to a
+# year ahead (the end of this month, of this year). Outside, the date is a typing error, and near
+# year 1 or 9999 the search's own arithmetic (the day after "To", the start of "From" in UTC)
+# would overflow.
+FILTER_FIRST_DAY = dt.date(2000, 1, 1)
+FILTER_YEARS_AHEAD = 1
+
+
+def _within_log(day: dt.date | None) -> dt.date | None:
+    if day is None:
+        return None
+    last = add_years(timezone.localdate(), FILTER_YEARS_AHEAD)
+    if not FILTER_FIRST_DAY <= day <= last:
+        raise forms.ValidationError(
+            gettext("This date is outside the audit log: give a date from %(first)s to %(last)s.")
+            % {"first": shown(FILTER_FIRST_DAY), "last": shown(last)}
+        )
+    return day
+
 
 _ACTIONS = [
     ("", _("any action")),
@@ -37,6 +61,12 @@ class EventFilterForm(forms.Form):
     )
     break_the_glass = forms.BooleanField(label=_("Break-the-glass only"), required=False)
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def clean_since(self) -> dt.date | None:
+        return _within_log(self.cleaned_data.get("since"))
+
+    def clean_until(self) -> dt.date | None:
+        return _within_log(self.cleaned_data.get("until"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

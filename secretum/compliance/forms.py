@@ -16,6 +16,7 @@ from secretum.compliance.services import (
     PEOPLE_CATEGORIES,
     RECORD_CATEGORIES,
     TEXT_MAX,
+    check_breach_moment,
 )
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -32,8 +33,18 @@ def _text(label: Any, limit: int = 4000, required: bool = False, rows: int = 3) 
     )
 
 
+class MomentField(forms.DateTimeField):
+    """A moment of the breach register: within the last ten years (N2); the services refuse a
+    moment in the future with a message of their own."""
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value is not None:
+            check_breach_moment(value)
+
+
 def _moment(label: Any) -> forms.DateTimeField:
-    return forms.DateTimeField(label=label, widget=_MOMENT, input_formats=_MOMENT_FORMATS)
+    return MomentField(label=label, widget=_MOMENT, input_formats=_MOMENT_FORMATS)
 
 
 def now_local() -> dt.datetime:

@@ -13,6 +13,9 @@ import re
 from django.utils.translation import gettext as _
 
 _SEPARATORS = re.compile(r"[\s.\-/]")
+# ASCII digits only (N2): str.isdigit() is also true for "²" or "١", which int() then refuses or
+# reads as another number, and a number stored in other digits would never match its blind index.
+_ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
 
 
 class NissError(ValueError):
@@ -22,7 +25,11 @@ class NissError(ValueError):
 def clean(text: str) -> str:
     """The eleven digits of a national number typed in any usual format, or NissError."""
     digits = _SEPARATORS.sub("", text or "")
-    if not digits.isdigit() or len(digits) != 11:
+    if not _ELEVEN_DIGITS.fullmatch(digits):
+        if any(c.isdigit() and not c.isascii() for c in digits):
+            raise NissError(
+                _("Type the national number with the digits 0 to 9, such as 85.07.30-033.28.")
+            )
         raise NissError(_("A national number has 11 digits, such as 85.07.30-033.28."))
     body, check = digits[:9], int(digits[9:])
     if 97 - int(body) % 97 != check and 97 - int("2" + body) % 97 != check:
@@ -31,8 +38,7 @@ def clean(text: str) -> str:
 
 
 def looks_like(text: str) -> bool:
-    digits = _SEPARATORS.sub("", text or "")
-    return digits.isdigit() and len(digits) == 11
+    return _ELEVEN_DIGITS.fullmatch(_SEPARATORS.sub("", text or "")) is not None
 
 
 def check_digits(body9: str, born_2000_or_later: bool) -> str:

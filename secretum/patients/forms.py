@@ -7,6 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from secretum.lib import niss as niss_lib
+from secretum.patients.services import check_birth_date
 
 SEXES = [
     ("female", _("female")),
@@ -64,10 +65,7 @@ class PatientForm(forms.Form):
 
     def clean_birth_date(self) -> dt.date:
         value: dt.date = self.cleaned_data["birth_date"]
-        if value > dt.date.today():
-            raise forms.ValidationError(_("A birth date cannot be in the future."))
-        if value.year < 1880:
-            raise forms.ValidationError(_("This birth date is not plausible."))
+        check_birth_date(value)  # N2: 1900 to today, the range said in the message
         return value
 
     @classmethod

@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from secretum.scheduling.services import DURATIONS, PractitionerChoice
+from secretum.scheduling.services import DURATIONS, PractitionerChoice, check_booking_day
 
 
 class AppointmentForm(forms.Form):
@@ -24,6 +24,11 @@ class AppointmentForm(forms.Form):
     def __init__(self, practitioners: list[PractitionerChoice], *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.fields["practitioner"].choices = [(p.id, p.name) for p in practitioners]  # type: ignore[attr-defined]
+
+    def clean_day(self) -> dt.date:
+        day: dt.date = self.cleaned_data["day"]
+        check_booking_day(day)  # N2: from today to five years ahead, said in the message
+        return day
 
     def starts_at(self) -> dt.datetime:
         return timezone.make_aware(

@@ -15,6 +15,7 @@ from secretum.access.actor import Actor
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission, Role
 from secretum.audit.models import Action
+from secretum.lib.dates import add_years, shown
 from secretum.patients.services import (
     NAME_FIELDS,
     open_patient,
@@ -25,6 +26,10 @@ from secretum.scheduling.models import Appointment
 
 RESOURCE = "scheduling.Appointment"
 DURATIONS = (10, 15, 20, 30, 45, 60)
+# N2: the days a practice's agenda covers; outside them a date is a typing error (and near
+# year 1 or 9999, the date arithmetic of a page or a booking would overflow).
+AGENDA_YEARS_BACK = 2
+AGENDA_YEARS_AHEAD = 5
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,39 @@ class PractitionerChoice:
 def practitioners() -> list[PractitionerChoice]:
     users = get_user_model().objects.filter(role=Role.PRACTITIONER, is_active=True)
     return [PractitionerChoice(u.pk, str(u)) for u in users.order_by("last_name", "username")]
+
+
+def agenda_window() -> tuple[dt.date, dt.date]:
+    """The first and the last day the agenda shows and books: two years back, five ahead."""
+    today = timezone.localdate()
+    return add_years(today, -AGENDA_YEARS_BACK), add_years(today, AGENDA_YEARS_AHEAD)
+
+
+def check_agenda_day(day: dt.date) -> None:
+    """ValidationError, saying the range, for a day outside :func:`agenda_window` (N2)."""
+    first, last = agenda_window()
+    if not first <= day <= last:
+        raise ValidationError(
+            _("The agenda covers %(first)s to %(last)s: choose a day between them.")
+            % {"first": shown(first), "last": shown(last)}
+        )
+
+
+def _too_far_ahead(last: dt.date) -> ValidationError:
+    return ValidationError(
+        _("An appointment is booked at most five years ahead: choose a day up to %(last)s.")
+        % {"last": shown(last)}
+    )
+
+
+def check_booking_day(day: dt.date) -> None:
+    """ValidationError for a day on which no appointment can be booked: before today, or after
+    the last day of :func:`agenda_window` (N2)."""
+    if day < timezone.localdate():
+        raise ValidationError(_("An appointment cannot be booked in the past."))
+    last = agenda_window()[1]
+    if day > last:
+        raise _too_far_ahead(last)
 
 
 def _view(a: Appointment, patient_name: str) -> AppointmentView:
@@ -72,6 +110,11 @@ def book_appointment(
         raise ValidationError(_("Choose one of the proposed durations."))
     if starts_at < timezone.now() - dt.timedelta(minutes=5):
         raise ValidationError(_("An appointment cannot be booked in the past."))
+    # N2: bounded before any arithmetic (the end, the overlap window) can overflow. Compared as
+    # aware datetimes: converting a moment near year 9999 to local time could overflow itself.
+    last = agenda_window()[1]
+    if starts_at > timezone.make_aware(dt.datetime.combine(last, dt.time.max)):
+        raise _too_far_ahead(last)
     with guarded(
         actor, Permission.APPOINTMENT_WRITE, Action.CREATE, RESOURCE, patient_ref=patient_uid
     ) as event:
@@ -120,6 +163,7 @@ def _with_names(rows: list[Appointment]) -> list[AppointmentView]:
 
 
 def agenda(actor: Actor, day: dt.date) -> list[AppointmentView]:
+    check_agenda_day(day)
     start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
     with guarded(
         actor, Permission.APPOINTMENT_READ, Action.SEARCH, RESOURCE, detail={"kind": "agenda"}

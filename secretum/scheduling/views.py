@@ -19,23 +19,42 @@ from secretum.scheduling import services
 from secretum.scheduling.forms import AppointmentForm
 
 
+def _asked_day(text: str) -> dt.date:
+    """The day of ``?day=yyyy-mm-dd``, within the agenda's window, or ValidationError (N2)."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            _("Give the day as yyyy-mm-dd, such as %(today)s.")
+            % {"today": timezone.localdate().isoformat()}
+        ) from None
+    services.check_agenda_day(day)
+    return day
+
+
 @requires(Permission.APPOINTMENT_READ)
 @require_GET
 def agenda(request: HttpRequest) -> HttpResponse:
-    try:
-        day = dt.date.fromisoformat(request.GET.get("day", ""))
-    except ValueError:
-        day = timezone.localdate()
+    day, error = timezone.localdate(), ""
+    if request.GET.get("day"):
+        try:
+            day = _asked_day(request.GET["day"])
+        except ValidationError as exc:
+            error = " ".join(exc.messages)  # today's agenda, and what was wrong (400)
     appointments = services.agenda(Actor.from_request(request), day)
+    first, last = services.agenda_window()
     return render(
         request,
         "scheduling/agenda.html",
         {
             "day": day,
             "appointments": appointments,
-            "previous": day - dt.timedelta(days=1),
-            "next": day + dt.timedelta(days=1),
+            "error": error,
+            # No link beyond the window: its edges are where date arithmetic stops (N2).
+            "previous": day - dt.timedelta(days=1) if day > first else None,
+            "next": day + dt.timedelta(days=1) if day < last else None,
         },
+        status=400 if error else 200,
     )
 
 

@@ -33,3 +33,18 @@ def test_invalid_numbers_are_refused(typed: str, message: str) -> None:
 
 def test_formatted() -> None:
     assert niss.formatted("85073003328") == "85.07.30-033.28"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "²²²²²²²²²²²",  # str.isdigit() is true, int() refuses it: a 500 before N2
+        "٨٥٠٧٣٠٠٣٣٢٨",  # 85073003328 in Arabic-Indic digits: int() reads it
+        "８５.０７.３０-０３３.２８",  # full width
+    ],
+)
+def test_only_ascii_digits_make_a_national_number(typed: str) -> None:
+    """N2: a national number is typed with 0-9; other Unicode digits are refused, clearly."""
+    with pytest.raises(niss.NissError, match="digits 0 to 9"):
+        niss.clean(typed)
+    assert not niss.looks_like(typed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -131,16 +132,18 @@ def test_url_patterns_take_only_opaque_identifiers() -> None:
 
 def test_secretary_books_an_appointment(secretary: Any, practitioner: Any, patient: Any) -> None:
     client = client_for(secretary)
+    # A day the agenda books (N2: at most five years ahead).
+    day = (timezone.localdate() + dt.timedelta(days=30)).isoformat()
     response = client.post(
         f"/agenda/book/{patient.uid}/",
-        {"practitioner": practitioner.pk, "day": "2099-01-05", "time": "09:30", "duration": 15},
+        {"practitioner": practitioner.pk, "day": day, "time": "09:30", "duration": 15},
     )
     assert response.status_code == 302
     booked = scheduling.patient_appointments(actor_for(secretary), patient.uid)
     assert [timezone.localtime(a.starts_at).strftime("%H:%M") for a in booked] == ["09:30"]
     clash = client.post(
         f"/agenda/book/{patient.uid}/",
-        {"practitioner": practitioner.pk, "day": "2099-01-05", "time": "09:40", "duration": 15},
+        {"practitioner": practitioner.pk, "day": day, "time": "09:40", "duration": 15},
     )
     assert "already has an appointment" in clash.content.decode()
     assert events(action="create", resource="scheduling.Appointment")[0].actor == secretary
