@@ -7,9 +7,14 @@ log already holds, so an alert cannot be deleted without breaking the log.
 * ``many-patients``: one user opening the records of many different patients in a short time
   (SECRETUM_AUDIT_ALERT_PATIENTS within SECRETUM_AUDIT_ALERT_MINUTES). Care relationships do not
   exist yet (a later issue): then only patients outside the user's care relationships will count;
-* ``refusals``: one user refused again and again (probing for data their role does not give);
+* ``refusals``: one user refused again and again (probing for data their role does not give;
+  a locked or ended session's refused requests are not probing, and do not count);
+* ``link-misuse``: someone signed in opened another person's one-time link (a manager trying to
+  enter an account they manage, B1): each attempt, at once;
 * ``failed-logins``: many failed logins from one address (password guessing);
-* ``integrity``: the checkpoint signer refused to sign (the log was tampered with).
+* ``integrity``: the checkpoint signer refused to sign (the log was tampered with);
+* ``tampered``: a row that grants rights (a user, a factor, the practice settings) was found
+  altered outside Secretum, and refused (``accounts.integrity``).
 """
 
 from __future__ import annotations
@@ -21,16 +26,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from secretum.audit.models import AuditEvent
+from secretum.audit.models import TAMPERED, AuditEvent
 
 RECORD_READS = ("patients.Patient", "clinical.Chart")
 REFUSALS = 5
+LINK_MISUSE = "link-opened-by-another-user"  # accounts.links.OTHER_USER (no import upward)
 FAILED_LOGINS = 10
 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # break-the-glass | many-patients | refusals | failed-logins | integrity
+    # break-the-glass | many-patients | refusals | link-misuse | failed-logins | integrity |
+    # tampered
+    kind: str
     severity: str  # high | medium
     at: dt.datetime
     until: dt.datetime
@@ -90,9 +98,17 @@ def detect(since: dt.datetime) -> list[Alert]:
         for start, end, n, first in _bursts(items, threshold, window):
             alerts.append(Alert("many-patients", "high", start, end, who, n, first))
 
+    for seq, at, who, target in recent.filter(
+        outcome="denied", resource="enrolment", detail__contains=LINK_MISUSE
+    ).values_list("seq", "at", "actor_name", "on_behalf_of"):
+        alerts.append(Alert("link-misuse", "high", at, at, who, 1, seq, reason=target))
+
     refused: dict[str, list[tuple[dt.datetime, int, str]]] = defaultdict(list)
     for seq, at, who in (
-        recent.filter(outcome="denied").order_by("seq").values_list("seq", "at", "actor_name")
+        recent.filter(outcome="denied")
+        .exclude(resource="session")
+        .order_by("seq")
+        .values_list("seq", "at", "actor_name")
     ):
         refused[who].append((at, seq, str(seq)))
     for who, items in refused.items():
@@ -116,6 +132,26 @@ def detect(since: dt.datetime) -> list[Alert]:
         except (ValueError, AttributeError):
             problem = ""
         alerts.append(Alert("integrity", "high", at, at, "system", 1, seq, reason=problem))
+
+    tampered: dict[tuple[str, str], list[tuple[dt.datetime, int]]] = defaultdict(list)
+    for seq, at, resource, ref in recent.filter(
+        outcome="failure", detail__contains=TAMPERED
+    ).values_list("seq", "at", "resource", "resource_ref"):
+        tampered[(resource, ref)].append((at, seq))
+    for (resource, ref), seen in tampered.items():  # one alert per row, however often refused
+        (first_at, first), last_at = seen[0], seen[-1][0]
+        alerts.append(
+            Alert(
+                "tampered",
+                "high",
+                first_at,
+                last_at,
+                "system",
+                len(seen),
+                first,
+                reason=f"{resource} {ref}",
+            )
+        )
 
     alerts.sort(key=lambda a: (a.at, a.first_seq), reverse=True)
     return alerts

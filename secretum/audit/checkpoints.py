@@ -218,7 +218,7 @@ def create_checkpoint(*, force: bool = False) -> tuple[Checkpoint | None, bool]:
     (the last one is returned). Raises CheckpointError when the log does not extend what was
     signed before, or an event since then fails its checks.
     """
-    from secretum.audit.verify import PARALLEL_FROM, earliest, mac_scan, read_leaves, scan_rows
+    from secretum.audit.scan import PARALLEL_FROM, earliest, mac_scan, read_leaves, scan_rows
 
     key = _signing_key()
     public = key.public_key()

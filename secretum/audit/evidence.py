@@ -44,7 +44,7 @@ def audit_log_protected() -> Evidence:
     from secretum.audit import checkpoints, entries
     from secretum.audit.checks import audit_checks
     from secretum.audit.models import AuditCheckpoint, AuditEvent
-    from secretum.audit.verify import scan_rows
+    from secretum.audit.scan import scan_rows
 
     problems = audit_checks()
     errors = [p.msg for p in problems if p.level >= ERROR]

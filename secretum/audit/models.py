@@ -25,6 +25,11 @@ class Action(models.TextChoices):
     LOGOUT = "logout"
 
 
+# The detail's "problem" of an event that refused a row or a record altered outside Secretum
+# (a seal or a ciphertext that no longer matches): the auditor's "tampered" alert reads it.
+TAMPERED = "row-altered-outside-secretum"
+
+
 class Outcome(models.TextChoices):
     SUCCESS = "success"
     DENIED = "denied"

@@ -105,7 +105,7 @@ def report_pdf(report: AccessReport, practice: str) -> bytes:
             table.row(
                 [
                     timezone.localtime(item.at).strftime("%d/%m/%Y %H:%M:%S"),
-                    latin1(item.who),
+                    latin1(item.who + (" (!)" if item.mismatch else "")),
                     latin1(item.role),
                     latin1(item.what),
                     latin1(why),

@@ -13,6 +13,8 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,30 @@ _INSERT_SQL = (  # the model's own table and columns; values are parameters
     f"({', '.join(str(f.column) for f in _INSERT_FIELDS)}) "
     f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"
 )
+
+
+# The refusals and failures recorded during this request (their call and the row they made),
+# while `refusals_survive` watches: a view's transaction may still roll them back.
+_WATCHED: ContextVar[list[tuple[tuple[Any, ...], dict[str, Any], int, str]] | None] = ContextVar(
+    "secretum_audit_watched", default=None
+)
+
+
+@contextmanager
+def refusals_survive() -> Iterator[None]:
+    """Around a whole request (D1): every "denied" or "failure" event recorded inside is still in
+    the log afterwards. An event written inside a transaction that then rolled back (a view that
+    wraps its services in one, the failure that made it roll back) is appended again, once the
+    request is over and no transaction is open. Costs nothing when nothing was refused."""
+    token = _WATCHED.set([])
+    try:
+        yield
+    finally:
+        watched = _WATCHED.get() or []
+        _WATCHED.reset(token)
+        for args, kwargs, pk, leaf_hash in watched:
+            if not AuditEvent.objects.filter(pk=pk, leaf_hash=leaf_hash).exists():
+                record_event(*args, **kwargs)
 
 
 def _canonical(fields: dict[str, Any]) -> bytes:
@@ -115,7 +141,24 @@ def record_event(
             cur.execute(_INSERT_SQL, params)
             event.pk = cur.lastrowid
         event._state.adding = False
-        return event
+    watched = _WATCHED.get()
+    if watched is not None and event.outcome != Outcome.SUCCESS:
+        watched.append(
+            (
+                (actor, action, resource),
+                {
+                    "outcome": outcome,
+                    "patient_ref": patient_ref,
+                    "resource_ref": resource_ref,
+                    "detail": detail,
+                    "on_behalf_of": on_behalf_of,
+                    "purpose": purpose,
+                },
+                event.pk,
+                event.leaf_hash,
+            )
+        )
+    return event
 
 
 def record_integrity_failure(check: str, problem: str) -> None:
@@ -369,6 +412,9 @@ class ReportLine:
     reason: str
     outcome: str
     outcome_code: str
+    # The account's name today differs from the one the hashed event recorded (or its row was
+    # altered outside Secretum): the line shows what was recorded (D2).
+    mismatch: bool = False
 
 
 @dataclass(frozen=True)
@@ -383,15 +429,29 @@ class AccessReport:
 
 
 def _people(ids: set[int]) -> dict[int, tuple[str, str]]:
+    """For each account: (full name, user name), only when its row is as Secretum wrote it."""
     from django.contrib.auth import get_user_model
 
+    return {
+        user.pk: (user.get_full_name(), user.username)
+        for user in get_user_model().objects.filter(pk__in=ids)
+        if user.seal_intact()  # accounts.integrity: a row altered outside Secretum names nobody
+    }
+
+
+def _attribution(e: AuditEvent, people: dict[int, tuple[str, str]]) -> tuple[str, str, bool]:
+    """Who did it and in which role, from what the hashed event recorded at the time (its user
+    name and role), never from a table anyone could edit since: the account's full name is added
+    only when its sealed row still bears the recorded user name; otherwise the line is flagged."""
     from secretum.access.policy import ROLE_LABELS, Role
 
-    out = {}
-    for user in get_user_model().objects.filter(pk__in=ids):
-        role = str(ROLE_LABELS.get(Role(user.role), user.role)) if user.role in set(Role) else ""
-        out[user.pk] = (user.get_full_name() or user.username, role)
-    return out
+    role = str(ROLE_LABELS[Role(e.role)]) if e.role in set(Role) else e.role
+    if e.actor_id is None:
+        return str(_("Secretum (system)")), role, False
+    full, username = people.get(e.actor_id, ("", ""))
+    if username != e.actor_name:
+        return e.actor_name, role, True
+    return (f"{full} ({username})" if full else username), role, False
 
 
 def patient_access_report(actor: Actor, patient: str, *, printed: bool = False) -> AccessReport:
@@ -424,14 +484,15 @@ def patient_access_report(actor: Actor, patient: str, *, printed: bool = False) 
         people = _people({e.actor_id for e in events if e.actor_id})
         lines = []
         for e in events:
-            who, role = people.get(e.actor_id or 0, (e.actor_name, e.role))
+            who, role, mismatch = _attribution(e, people)
             row = _row(e)
             lines.append(
                 ReportLine(
                     seq=e.seq,
                     at=e.at,
-                    who=who if e.actor_id else str(_("Secretum (system)")),
+                    who=who,
                     role=role,
+                    mismatch=mismatch,
                     what=f"{ACTION_LABELS.get(e.action, e.action)} · "
                     f"{RESOURCE_LABELS.get(e.resource, e.resource)}",
                     why=str(PURPOSE_LABELS.get(e.purpose, e.purpose)),

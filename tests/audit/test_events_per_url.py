@@ -95,8 +95,10 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
     ("history", "practitioner",
      lambda w: ("get", f"/clinical/observation/{w.observation.uid}/history/", {}),
      [("read", "clinical.Observation", "success", P)]),
+    # D1: a refusal by the middleware is an event too (issue 8: it used to leave nothing).
     ("secretary refused a chart entry", "secretary",
-     lambda w: ("get", f"/clinical/observation/{w.observation.uid}/history/", {}), []),
+     lambda w: ("get", f"/clinical/observation/{w.observation.uid}/history/", {}),
+     [("read", "page", "denied", E)]),
     ("agenda", "secretary", lambda w: ("get", "/agenda/", {}),
      [("search", "scheduling.Appointment", "success", E)]),
     ("booking form", "secretary", lambda w: ("get", f"/agenda/book/{w.patient.uid}/", {}),

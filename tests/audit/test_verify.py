@@ -235,9 +235,9 @@ def test_inside_a_transaction_one_process_reads_the_log(log: int) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_give_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The parallel reader (a forked process per half of the log) on committed rows."""
-    from secretum.audit import verify
+    from secretum.audit import scan
 
-    monkeypatch.setattr(verify, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(scan, "PARALLEL_FROM", 10)
     _more(40)
     create_checkpoint()
     _more(3)
