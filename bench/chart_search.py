@@ -3,10 +3,10 @@
 Builds two fictitious practices with the same seed (default 20,000 patients, 400,000 clinical
 entries): a *secured* instance (AES-256-GCM sealed fields, HMAC blind indexes, audit chain) and a
 *baseline* instance (``SECRETUM_BENCHMARK_BASELINE=1``: plaintext with a marker, plain index
-tokens, no audit event). Both are served by gunicorn over TLS with the same configuration; one
-keep-alive HTTPS client logs in as ``dr.martin`` on each (password; the demo authenticator code
-and the IT charter too where the instance asks for them) and times, interleaving the two servers
-request by request:
+tokens, no audit event). Both are served as ``secretum serve`` serves (the TLS front, then
+gunicorn's workers behind it) with the same configuration; one keep-alive HTTPS client logs in
+as ``dr.martin`` on each (password; the demo authenticator code and the IT charter too where the
+instance asks for them) and times, interleaving the two servers request by request:
 
 * chart open          ``GET /patients/<uuid>/`` of a random patient
 * search by name      ``POST /patients/`` with ``q`` = first 3 letters of a random family name
@@ -70,7 +70,7 @@ def instance_env(home: Path, baseline: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
     env["SECRETUM_HOME"] = str(home)
     env["DJANGO_SETTINGS_MODULE"] = "secretum.settings"
-    # Every child (init, demo, fill, gunicorn) runs the code of the tree this file sits in.
+    # Every child (init, demo, fill, the server) runs the code of the tree this file sits in.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     if baseline:
@@ -190,20 +190,8 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
         }
 
     def tokens(values: dict[str, str | None]) -> set[tuple[str, bytes]]:
-        # The same tokens as patients.services._index (verified on a sample below).
-        out: set[tuple[str, bytes]] = set()
-        for name in (values["family_name"] or "", values["given_name"] or ""):
-            for term in patient_services._name_terms(name):
-                top = min(len(term), patient_services.NAME_PREFIX_MAX)
-                for n in range(patient_services.NAME_PREFIX_MIN, top + 1):
-                    out.add((SearchToken.Kind.NAME, keyring.blind_index("name", term[:n])))
-        if values["birth_date"]:
-            out.add(
-                (SearchToken.Kind.BIRTH_DATE, keyring.blind_index("birth", values["birth_date"]))
-            )
-        if values["niss"]:
-            out.add((SearchToken.Kind.NISS, keyring.blind_index("niss", values["niss"])))
-        return out
+        # What patients.services._index stores (real and padding tokens; checked below).
+        return patient_services.search_tokens(values)
 
     manifest: list[dict[str, Any]] = []
     token_count = 0
@@ -294,7 +282,10 @@ def verify_sample(manifest: list[dict[str, Any]], rng: random.Random) -> int:
             mine = set(SearchToken.objects.filter(patient=patient).values_list("kind", "token"))
             patient_services._index(patient, values)
             theirs = set(SearchToken.objects.filter(patient=patient).values_list("kind", "token"))
-            if {(k, bytes(t)) for k, t in mine} != {(k, bytes(t)) for k, t in theirs}:
+            real = patient_services.real_tokens(values)
+            mine_set = {(k, bytes(t)) for k, t in mine}
+            theirs_set = {(k, bytes(t)) for k, t in theirs}
+            if not real <= mine_set or len(mine_set) != len(theirs_set) or not real <= theirs_set:
                 raise SystemExit(f"build check: search tokens differ from _index ({item['uid']})")
             found = patient_services.search_patients(system, item["niss"])
             if [p.uid for p in found.patients] != [item["uid"]]:
@@ -425,18 +416,15 @@ class Server:
 
     def start(self) -> None:
         self.port = free_port()
-        self.log = self.home.parent / "gunicorn.log"
+        self.log = self.home.parent / "server.log"
         env = instance_env(self.home, baseline=self.label == "baseline")
-        cert, key = self.home / "tls" / "cert.pem", self.home / "tls" / "key.pem"
-        # The same server configuration for both instances: only encryption and audit differ.
-        # fmt: off
+        # The serving path of `secretum serve` (which refuses the baseline setting): the TLS front
+        # (G4) and gunicorn's workers behind it, 2 × 4 threads. The same for both instances: only
+        # encryption and audit differ.
         command = [
-            sys.executable, "-m", "gunicorn", "secretum.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", "2", "--threads", "4", "--worker-class", "gthread",
-            "--certfile", str(cert), "--keyfile", str(key),
+            *(sys.executable, "-m", "secretum.lib.front", "--home", str(self.home)),
+            *("--port", str(self.port), "--workers", "2", "--threads", "4"),
         ]
-        # fmt: on
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 command,
@@ -465,7 +453,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.terminate()  # gunicorn: graceful shutdown on SIGTERM
+        self.proc.terminate()  # the front, then its workers: graceful shutdown on SIGTERM
         try:
             self.proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
@@ -510,8 +498,14 @@ class Client:
                 response = self.conn.getresponse()
                 data = response.read()
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # The server closed an idle keep-alive connection: once more on a new one.
+            except (
+                http.client.RemoteDisconnected,
+                ConnectionResetError,
+                BrokenPipeError,
+                ssl.SSLEOFError,
+            ):
+                # The server closed an idle keep-alive connection (over TLS, a write may see its
+                # close_notify as SSLEOFError): once more on a new one.
                 self.conn.close()
                 self.conn = self._connect()
                 self.reconnects += 1
@@ -733,7 +727,9 @@ def report(
         f"  {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · {os.cpu_count()} CPU · "
         f"Python {platform.python_version()} · SQLite {sqlite_version()} · {code_version()}"
     )
-    print("  servers: gunicorn, 2 workers × 4 threads (gthread), TLS, same for both instances")
+    print(
+        "  servers: TLS front + gunicorn, 2 workers × 4 threads (gthread), same for both instances"
+    )
     print(line)
     if any(built.get("reused") for built in builds.values()):
         how = "figures of the earlier build reused from --workdir"

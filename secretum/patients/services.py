@@ -8,26 +8,34 @@ data key.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission
-from secretum.audit.models import Action
+from secretum.audit.models import TAMPERED, Action, Outcome
+from secretum.audit.services import record_event
 from secretum.crypto import keyring
 from secretum.crypto.keyring import DataKey
 from secretum.lib import niss as niss_lib
+from secretum.lib.dates import shown
 from secretum.patients.models import IDENTITY_FIELDS, Patient, SearchToken
 
 RESOURCE = "patients.Patient"
 NAME_PREFIX_MIN = 2
 NAME_PREFIX_MAX = 20
 SEARCH_LIMIT = 50
+NAME_TOKENS = 64  # name tokens per patient, real and random: the count hides the name's length
+NAME_TOKENS_STEP = 32
+# N2: no patient alive was born before this day; an earlier birth date is a typing error.
+BIRTH_EARLIEST = dt.date(1900, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class SearchResult:
     kind: str  # name, birth, niss
     patients: list[PatientIdentity]
     truncated: bool
+    # Records the index pointed to that could not be opened (altered outside Secretum): left
+    # out, each reported to the auditor; the others are listed all the same.
+    unreadable: int = 0
 
 
 def _key_aad(patient: Patient) -> str:
@@ -88,16 +99,35 @@ def patient_key(patient: Patient) -> DataKey:
 
 
 def patient_ref_for_niss(number: str) -> str | None:
-    """The opaque reference of the patient with this (cleaned) national number, through the
-    blind index; nothing is decrypted. For services that resolve a reference (audit report)."""
-    found = (
-        SearchToken.objects.filter(
+    """The opaque reference of the patient with this (cleaned) national number: the blind index
+    proposes, the decrypted number confirms (a token moved to another patient in the database
+    points nowhere). For services that resolve a reference (the auditor's report)."""
+    candidates = Patient.objects.filter(
+        id__in=SearchToken.objects.filter(
             kind=SearchToken.Kind.NISS, token=keyring.blind_index("niss", number)
-        )
-        .values_list("patient__uid", flat=True)
-        .first()
+        ).values("patient_id")
     )
-    return str(found) if found else None
+    for patient in candidates:
+        try:
+            if patient.unseal(patient_key(patient), "niss") == number:
+                return str(patient.uid)
+        except keyring.DecryptionError:
+            _unreadable(patient)
+    return None
+
+
+def _unreadable(patient: Patient, actor: Actor | None = None) -> None:
+    """A record that failed authentication (altered or moved outside Secretum): reported to the
+    auditor (the "tampered" alert), never an error for the person searching."""
+    record_event(
+        actor or Actor.system(),
+        Action.READ,
+        RESOURCE,
+        outcome=Outcome.FAILURE,
+        patient_ref=str(patient.uid),
+        resource_ref=str(patient.uid),
+        detail={"problem": TAMPERED, "error": "DecryptionError"},
+    )
 
 
 def reveal_identity(
@@ -117,6 +147,30 @@ def reveal_identity(
     )
 
 
+def check_birth_date(value: dt.date) -> None:
+    """A plausible birth date (N2): from 1 January 1900 up to today, or ValidationError."""
+    if value > timezone.localdate():
+        raise ValidationError(_("A birth date cannot be in the future."))
+    if value < BIRTH_EARLIEST:
+        raise ValidationError(
+            _("This birth date is not plausible: give a date between %(first)s and today.")
+            % {"first": shown(BIRTH_EARLIEST)}
+        )
+
+
+def _birth_date(value: Any) -> dt.date | None:
+    """The birth date of form data (a date, or an ISO string from another caller), checked."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, dt.date):
+        try:
+            value = dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValidationError(_("Give the birth date as a date (yyyy-mm-dd).")) from None
+    check_birth_date(value)
+    return value
+
+
 def _normalise_input(data: dict[str, Any]) -> dict[str, str | None]:
     """Typed form data to the strings that are sealed; re-checks what must never be stored."""
     unknown = set(data) - set(IDENTITY_FIELDS)
@@ -125,6 +179,8 @@ def _normalise_input(data: dict[str, Any]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in IDENTITY_FIELDS:
         value = data.get(name)
+        if name == "birth_date":
+            value = _birth_date(value)
         if isinstance(value, dt.date):
             value = value.isoformat()
         value = (str(value).strip() if value is not None else "") or None
@@ -146,8 +202,10 @@ def _name_terms(name: str) -> set[str]:
     return {w for w in [*words, keyring.normalise(name)] if w}
 
 
-def _index(patient: Patient, values: dict[str, str | None]) -> None:
-    SearchToken.objects.filter(patient=patient).delete()
+def real_tokens(values: dict[str, str | None]) -> set[tuple[str, bytes]]:
+    """The blind-index tokens a search can find this identity by: HMAC tokens of every name
+    prefix of 2 to 20 letters of each word and of the whole name, the birth date and the
+    national number (docs/architecture.md, "What the search index reveals")."""
     tokens: set[tuple[str, bytes]] = set()
     for name in (values["family_name"] or "", values["given_name"] or ""):
         for term in _name_terms(name):
@@ -159,8 +217,25 @@ def _index(patient: Patient, values: dict[str, str | None]) -> None:
         )
     if values["niss"]:
         tokens.add((SearchToken.Kind.NISS, keyring.blind_index("niss", values["niss"])))
+    return tokens
+
+
+def search_tokens(values: dict[str, str | None]) -> set[tuple[str, bytes]]:
+    """What is stored: the real tokens, and random name tokens up to NAME_TOKENS (then to the
+    next multiple of NAME_TOKENS_STEP, for names of over about 60 letters), so that their count
+    does not tell a name's length. Random tokens are 16 bytes like real ones and match nothing."""
+    tokens = real_tokens(values)
+    names = sum(1 for kind, _token in tokens if kind == SearchToken.Kind.NAME)
+    padded = max(NAME_TOKENS, -(-names // NAME_TOKENS_STEP) * NAME_TOKENS_STEP)
+    tokens.update((SearchToken.Kind.NAME, os.urandom(16)) for _ in range(padded - names))
+    return tokens
+
+
+def _index(patient: Patient, values: dict[str, str | None]) -> None:
+    SearchToken.objects.filter(patient=patient).delete()
     SearchToken.objects.bulk_create(
-        SearchToken(patient=patient, kind=kind, token=token) for kind, token in tokens
+        SearchToken(patient=patient, kind=kind, token=token)
+        for kind, token in search_tokens(values)
     )
 
 
@@ -214,6 +289,9 @@ def classify_query(query: str) -> tuple[str, str]:
     query = (query or "").strip()
     if not query:
         raise ValidationError(_("Type a name, a birth date or a national number."))
+    if any(c.isdigit() and not c.isascii() for c in query):
+        # N2: "²" or "١" pass str.isdigit(); dates and national numbers are typed in 0-9 only.
+        raise ValidationError(_("Type dates and national numbers with the digits 0 to 9."))
     if niss_lib.looks_like(query):
         try:
             return "niss", niss_lib.clean(query)
@@ -256,27 +334,32 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
                 )
             )
         chosen = sorted(ids or ())
-        patients = [
-            reveal_identity(p, patient_key(p), LISTED_FIELDS)
-            for p in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2])
-        ]
-        if kind == "name":
-            # Terms longer than the indexed prefix are confirmed on the decrypted names.
-            terms = value.split()
-            patients = [
-                p
-                for p in patients
-                if all(
-                    any(
-                        t.startswith(term)
-                        for t in _name_terms(p.family_name) | _name_terms(p.given_name)
-                    )
-                    for term in terms
-                )
-            ]
+        patients, unreadable = [], 0
+        for row in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2]):
+            try:
+                patients.append(reveal_identity(row, patient_key(row), LISTED_FIELDS))
+            except keyring.DecryptionError:
+                unreadable += 1
+                _unreadable(row, actor)
+        # The index only proposes: every candidate is confirmed on its decrypted fields, so a
+        # token moved to another patient in the database never lists the wrong person.
+        patients = [p for p in patients if _matches(p, kind, value)]
         patients.sort(
             key=lambda p: (keyring.normalise(p.family_name), keyring.normalise(p.given_name))
         )
         truncated = len(chosen) > SEARCH_LIMIT
         event.detail["results"] = min(len(patients), SEARCH_LIMIT)
-        return SearchResult(kind, patients[:SEARCH_LIMIT], truncated)
+        if unreadable:
+            event.detail["unreadable"] = unreadable
+        return SearchResult(kind, patients[:SEARCH_LIMIT], truncated, unreadable)
+
+
+def _matches(p: PatientIdentity, kind: str, value: str) -> bool:
+    """The decrypted patient really has what was searched for."""
+    if kind == "niss":
+        return p.niss == value
+    if kind == "birth":
+        return p.birth_date is not None and p.birth_date.isoformat() == value
+    # Every term begins a word of the names (terms longer than the indexed prefix too).
+    words = _name_terms(p.family_name) | _name_terms(p.given_name)
+    return all(any(w.startswith(term) for w in words) for term in value.split())
