@@ -113,7 +113,13 @@ TEMPLATES = [
 
 # --- database --------------------------------------------------------------------------------
 _db_url = env_str("SECRETUM_DATABASE_URL")
-DATABASES = {"default": dburl.parse(_db_url) if _db_url else dburl.sqlite_config(INSTANCE.database)}
+# H3: the PostgreSQL password from a file (mode 600), not inside the URL (`check` refuses that).
+_db_password_file = os.environ.get("SECRETUM_DATABASE_PASSWORD_FILE", "").strip()
+DATABASES = {
+    "default": dburl.parse(_db_url, _db_password_file)
+    if _db_url
+    else dburl.sqlite_config(INSTANCE.database)
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- audit log (D1, D2) ----------------------------------------------------------------------
@@ -131,6 +137,8 @@ SECRETUM_AUDIT_ALERT_MINUTES = env_int("SECRETUM_AUDIT_ALERT_MINUTES", 15)
 
 # --- accounts and passwords (B1, B2) ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Django's backend, refusing a user row altered outside Secretum (accounts/integrity.py).
+AUTHENTICATION_BACKENDS = ["secretum.accounts.backends.SealedModelBackend"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]  # Argon2id (RFC 9106)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -138,7 +146,13 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 12},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # B2: the 100,000 most common passwords and their disguises (Django's list has 20,000 and
+    # compares them as typed), then mostly repeated characters, sequences, keyboard walks.
+    {"NAME": "secretum.accounts.password_policy.CommonPasswordValidator"},
+    {
+        "NAME": "secretum.accounts.password_policy.PredictablePasswordValidator",
+        "OPTIONS": {"share": 0.6, "rest": 12},
+    },
     {"NAME": "secretum.accounts.validators.MaximumLengthValidator"},
     {"NAME": "secretum.accounts.validators.NamesValidator"},
     {"NAME": "secretum.accounts.validators.HistoryValidator"},
@@ -185,7 +199,9 @@ if SECRETUM_SMTP_HOST:
 DEFAULT_FROM_EMAIL = env_str("SECRETUM_SMTP_FROM", "secretum@localhost")
 
 # --- sessions and cookies --------------------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.db"  # nothing correctness needs in memory
+# Database sessions (nothing correctness needs lives in memory), keyed by a keyed digest of the
+# identifier and sealed under the key file: the database never holds a usable session (B1, O2).
+SESSION_ENGINE = "secretum.accounts.sessions"
 SESSION_COOKIE_NAME = "__Host-secretum-session"
 SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
@@ -200,6 +216,10 @@ CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Strict"
 CSRF_FAILURE_VIEW = "secretum.core.views.csrf_failure"
+# Messages ride in the (sealed, server-side) session: no cookie of their own, so every cookie
+# Secretum sets (session, CSRF, language, and the known-device cookie of accounts/throttle.py)
+# is __Host-, Secure, HttpOnly, SameSite=Strict.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # --- transport security (H1) -----------------------------------------------------------------
 SECURE_SSL_REDIRECT = True

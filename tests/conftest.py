@@ -101,11 +101,13 @@ def actor_for(user: Any) -> Actor:
 
 def client_for(user: Any) -> SecureClient:
     """A signed-in browser session (both factors passed), recorded like a real login."""
-    from secretum.accounts.services import open_session
+    from secretum.accounts import sessions
 
     client = SecureClient()
     client.force_login(user)
-    open_session(user, client.session.session_key, "test browser", "127.0.0.1")
+    session = client.session
+    session[sessions.RECORD] = sessions.open_record(user, "test browser", "127.0.0.1").pk
+    session.save()
     return client
 
 

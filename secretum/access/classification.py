@@ -51,20 +51,21 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "date_joined": A, "role": A, "groups": A, "user_permissions": A,
         "preferred_language": P, "must_change_password": A, "password_changed_at": A,
         "must_enrol_factor": A, "failed_logins": A, "locked_until": A, "last_lockout_at": A,
+        "row_seal": S,
     },
     "accounts.PracticeSettings": {
         "id": P, "idle_timeout_minutes": P, "session_lifetime_hours": P,
-        "password_renewal_days": P, "updated_at": P,
+        "password_renewal_days": P, "updated_at": P, "row_seal": S,
     },
     "accounts.PasswordHistory": {"id": A, "user": A, "password": S, "created_at": A},
     "accounts.EnrolmentToken": {
-        "id": A, "user": A, "token_hash": S, "created_by": A, "created_at": A,
+        "id": A, "user": A, "token_hash": S, "purpose": A, "created_by": A, "created_at": A,
         "expires_at": A, "used_at": A,
     },
     "accounts.Factor": {
         "id": A, "user": A, "kind": P, "name": A, "confirmed": A, "created_at": A,
         "last_used_at": A, "totp_secret": S, "totp_last_step": S, "credential_id": S,
-        "public_key": S, "sign_count": S, "is_demo": P,
+        "public_key": S, "sign_count": S, "is_demo": P, "row_seal": S,
     },
     "accounts.RecoveryCode": {"id": A, "user": A, "code_hash": S, "created_at": A, "used_at": A},
     "accounts.Charter": {
@@ -76,9 +77,11 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     },
     "accounts.LoginThrottle": {"id": A, "key": S, "failures": A, "last_failure_at": A},
     "accounts.UserSession": {
-        "id": A, "user": A, "session_key": S, "device": A, "source": A, "started_at": A,
+        "id": A, "user": A, "device": A, "source": A, "started_at": A,
         "last_activity_at": A, "ended_at": A, "end_reason": A,
     },
+    # Keyed digest of the session identifier; the data sealed under the key file (B1, O2).
+    "accounts.SessionData": {"session_key": S, "session_data": S, "expire_date": A, "record": A},
     "accounts.ExternalIdentity": {
         "id": A, "user": A, "issuer": A, "subject_digest": S, "created_at": A, "last_used_at": A,
     },

@@ -1,5 +1,7 @@
-"""Deny by default (G1), then the session's own rules: absolute lifetime, idle lock (E1), and
-the gates a user must pass (second factor, password change, charter) before anything else."""
+"""Deny by default (G1), then the session's own rules: a session still live (not ended by any
+path), absolute lifetime, idle lock (E1), and the gates a user must pass (second factor, password
+change, charter) before anything else. Every refusal is an audit event with outcome "denied"
+(D1), and no transaction of the view can roll one back (``audit.services.refusals_survive``)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from django.shortcuts import redirect
 
 from secretum.access.decorators import PUBLIC, declared_gates, declared_permission
 from secretum.access.policy import allows
-from secretum.accounts import flow, services
-from secretum.audit.services import record_event
+from secretum.accounts import flow, services, sessions, throttle
+from secretum.audit.models import Outcome
+from secretum.audit.services import record_event, refusals_survive
 from secretum.core.errors import forbidden
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,12 @@ class DenyByDefaultMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        with refusals_survive():
+            response = self.get_response(request)
+        user = getattr(request, "known_device_for", None)
+        if user is not None:  # a complete login: this browser is now a known device of the account
+            throttle.remember_device(request, response, user)
+        return response
 
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
@@ -50,6 +58,7 @@ class DenyByDefaultMiddleware:
         permission = declared_permission(view)
         if permission is None:
             log.error("view %s declares no permission; refused", getattr(view, "__name__", view))
+            _denied(request, view, "no-permission-declared")
             return forbidden(request)
         if permission == PUBLIC:
             return None
@@ -63,12 +72,21 @@ class DenyByDefaultMiddleware:
         if stopped is not None:
             return stopped
         if not allows(getattr(user, "role", None), permission):  # type: ignore[arg-type]
+            _denied(request, view, "role", permission=str(permission))
             return forbidden(request)
         return None
 
     def _session_rules(self, request: HttpRequest, gates: frozenset[str]) -> HttpResponse | None:
         session = request.session
         now = int(time.time())
+        if not sessions.is_live(session.get(flow.RECORD), request.user):
+            # Ended elsewhere (by its owner, a manager, a lock-out, a password change…) or never
+            # recorded: whatever identifier it has now, it serves nothing more.
+            _denied(request, None, "session-ended", resource="session")
+            flow.end(request, "revoked")
+            if _wants_json(request):
+                return JsonResponse({"state": "signed-out"}, status=401)
+            return redirect_to_login(request.get_full_path())
         practice = services.practice_settings()  # one read per request
         auth_at = session.get(flow.AUTH_AT, now)
         if now - auth_at > flow.lifetime_seconds(practice):
@@ -89,12 +107,13 @@ class DenyByDefaultMiddleware:
                 )
             if flow.Gate.UNLOCK in gates:
                 return None
+            _denied(request, None, "session-locked", resource="session")
             if _wants_json(request):
                 return JsonResponse({"state": "locked"}, status=401)
             return redirect(GATE_PAGES[flow.Gate.UNLOCK])
         if now - last >= TOUCH_EVERY:
             session[flow.LAST_SEEN] = last = now
-            services.touch_session(session.session_key or "")
+            sessions.touch(session.get(flow.RECORD))
         request.idle_lock_in = max(0, last + timeout - now)  # type: ignore[attr-defined]
         if not session.get(GATES_OK):
             gate = flow.gate_for(request)
@@ -103,3 +122,21 @@ class DenyByDefaultMiddleware:
             elif gate not in gates:
                 return redirect(GATE_PAGES[gate])
         return None
+
+
+def _denied(
+    request: HttpRequest, view: Any, reason: str, resource: str = "page", **detail: str
+) -> None:
+    """A refused request, in the audit log (D1): who, from where, which page (its URL name,
+    never its path: a path may hold an identifier), and why. The "refusals" alert reads these."""
+    match = getattr(request, "resolver_match", None)
+    name = match.view_name if match is not None else getattr(view, "__name__", "")
+    user = request.user if request.user.is_authenticated else None
+    record_event(
+        services.actor_of(user, flow.source(request), getattr(request, "request_id", "")),
+        "read" if request.method in ("GET", "HEAD") else "update",
+        resource,
+        outcome=Outcome.DENIED,
+        resource_ref=name[:36],
+        detail={"reason": reason, "method": request.method or "", **detail},
+    )

@@ -67,7 +67,8 @@ def personal_accounts() -> Evidence:
 
 @evidence("B2")
 def password_policy() -> Evidence:
-    """Argon2id, at least 12 characters, common and personal passwords refused, history."""
+    """Argon2id, at least 12 characters, common (100,000 most used, offline), predictable
+    (walks, sequences, repeats) and personal passwords refused, history."""
     problems: list[str] = []
     hasher = get_hasher("default")
     if not isinstance(hasher, Argon2PasswordHasher):
@@ -82,7 +83,12 @@ def password_policy() -> Evidence:
     length = validators.get("MinimumLengthValidator", {}).get("OPTIONS", {}).get("min_length", 8)
     if "MinimumLengthValidator" not in validators or length < MIN_PASSWORD_LENGTH:
         problems.append(_("passwords may be shorter than 12 characters"))
-    for name in ("CommonPasswordValidator", "UserAttributeSimilarityValidator", "HistoryValidator"):
+    for name in (
+        "CommonPasswordValidator",
+        "PredictablePasswordValidator",
+        "UserAttributeSimilarityValidator",
+        "HistoryValidator",
+    ):
         if name not in validators:
             problems.append(_("the %(name)s rule is off") % {"name": name})
     weak = [
@@ -183,8 +189,8 @@ def idle_lock() -> Evidence:
 
 @evidence("A1", "A2")
 def charter() -> Evidence:
+    from secretum.accounts.charter import current_charter
     from secretum.accounts.models import CharterAcceptance
-    from secretum.accounts.services import current_charter
 
     found = current_charter()
     if found is None:

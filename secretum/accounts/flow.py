@@ -17,7 +17,8 @@ from typing import Any
 from django.contrib.auth import get_user_model, login, logout
 from django.http import HttpRequest
 
-from secretum.accounts import services
+from secretum.accounts import backends, services, sessions, throttle
+from secretum.accounts import charter as charters
 
 PENDING = "sx_pending"  # {"user": id, "at": epoch}
 AUTH_AT = "sx_auth_at"  # epoch of the full login: absolute lifetime
@@ -26,6 +27,7 @@ LAST_SEEN = "sx_last_seen"  # epoch of the last activity: idle lock (E1)
 LOCKED = "sx_locked"
 SHOW_CODES = "sx_recovery_codes"  # shown once, right after they are generated
 CHARTER_OK = "sx_charter_ok"  # version accepted, to spare a query per request
+RECORD = sessions.RECORD  # the session's UserSession: revocation is decided there
 
 
 class Gate(StrEnum):
@@ -49,32 +51,50 @@ def begin_pending(request: HttpRequest, user: Any) -> None:
 
 
 def pending_user(request: HttpRequest) -> Any:
+    """The account whose password was right, while its second factor is awaited. A locked or
+    disabled account has no pending login: a lock-out stops every pending login at once (B3)."""
     pending = request.session.get(PENDING)
-    if not pending or time.time() - pending["at"] > services.PENDING_SECONDS:
+    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > (
+        services.PENDING_SECONDS
+    ):
         return None
-    return get_user_model().objects.filter(pk=pending["user"], is_active=True).first()
+    user_id = pending.get("user")
+    if not isinstance(user_id, int):
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or throttle.is_locked(user):
+        request.session.pop(PENDING, None)
+        return None
+    return user
 
 
-def complete_login(request: HttpRequest, user: Any, factor: str) -> None:
-    """Both factors passed: a new session identifier, and the session is recorded."""
+def complete_login(request: HttpRequest, user: Any, factor: str, *, both: bool = True) -> None:
+    """A new session identifier, and a new session record. ``both``: the password and a second
+    factor passed (the account's failure counters reset); else this is an enrolment link's
+    session, which the ENROL gate confines to enrolling a second factor."""
     request.session.pop(PENDING, None)
-    services.login_succeeded(user, user.username)
-    user.backend = "django.contrib.auth.backends.ModelBackend"
+    if both:
+        services.login_succeeded(user)
+        # The known-device cookie, set on the response by the access middleware.
+        request.known_device_for = user  # type: ignore[attr-defined]
+    user.backend = backends.PATH
     login(request, user)  # rotates the session key; fires user_logged_in (audited)
     now = int(time.time())
     request.session[AUTH_AT] = now
     request.session[REAUTH_AT] = now
     request.session[LAST_SEEN] = now
     request.session["sx_factor"] = factor
+    request.session[RECORD] = sessions.open_record(user, device(request), source(request)).pk
     request.session.save()
-    services.open_session(user, request.session.session_key or "", device(request), source(request))
     if user.must_change_password is False and services.password_renewal_due(user):
-        get_user_model().objects.filter(pk=user.pk).update(must_change_password=True)
+        user.must_change_password = True
+        user.save(update_fields=["must_change_password"])
 
 
 def reauthenticated(request: HttpRequest, factor: str) -> None:
-    """Unlock or sudo: the factors were checked again; a new session identifier is issued, and
-    the unlock (or the re-authentication) is audited with the factor used."""
+    """Unlock or sudo: the factors were checked again; a new session identifier is issued (the
+    session's record, and so its revocation, stays the same), and the unlock (or the
+    re-authentication) is audited with the factor used."""
     from secretum.audit.services import record_event
 
     record_event(
@@ -83,9 +103,7 @@ def reauthenticated(request: HttpRequest, factor: str) -> None:
         "session",
         detail={"factor": factor},
     )
-    old = request.session.session_key
     request.session.cycle_key()
-    services.session_rekeyed(old, request.session.session_key or "")
     now = int(time.time())
     request.session[REAUTH_AT] = now
     request.session[LAST_SEEN] = now
@@ -93,8 +111,18 @@ def reauthenticated(request: HttpRequest, factor: str) -> None:
 
 
 def end(request: HttpRequest, reason: str) -> None:
-    services.close_session(request.session.session_key, reason)
+    """This session ends: its record, every row it has had, and the browser's cookie."""
+    record = request.session.get(RECORD)
+    if isinstance(record, int):
+        from secretum.accounts.models import UserSession
+
+        sessions.end_records(UserSession.objects.filter(pk=record), reason)
     logout(request)
+
+
+def known_device(request: HttpRequest, user: Any) -> bool:
+    """This browser completed a login on this account before (``accounts.throttle``)."""
+    return user is not None and user.pk in throttle.device_accounts(request)
 
 
 def recent_reauth(request: HttpRequest) -> bool:
@@ -108,9 +136,9 @@ def gate_for(request: HttpRequest) -> Gate | None:
         return Gate.ENROL
     if user.must_change_password:  # type: ignore[union-attr]
         return Gate.PASSWORD
-    charter = services.current_charter()
+    charter = charters.current_charter()
     if charter is not None and request.session.get(CHARTER_OK) != charter.version:
-        if services.charter_pending(user) is not None:
+        if charters.charter_pending(user) is not None:
             return Gate.CHARTER
         request.session[CHARTER_OK] = charter.version
     return None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -8,7 +9,35 @@ from django.utils.translation import gettext_lazy as _
 
 from secretum.access.policy import ROLE_LABELS, Role
 from secretum.accounts.models import PracticeSettings
+from secretum.accounts.services import RECOVERY_ALPHABET
 from secretum.accounts.validators import MAX_LENGTH
+
+# N2: the shapes a second-factor code may take, checked before any service sees it. Spaces and
+# dashes are how people group digits ("123 456", "abcde-23456"); anything else outside ASCII
+# (the digits "²" or "١" pass str.isdigit() and then break the TOTP comparison) is refused.
+_SPACES_AND_DASHES = re.compile(r"[\s\-]+")
+TOTP_CODE = re.compile(r"[0-9]{6}")  # RFC 6238 codes of six digits, as accounts.totp checks
+RECOVERY_CODE = re.compile(f"[{RECOVERY_ALPHABET}]{{10}}")  # as services.new_recovery_codes
+
+
+def _code_shape(typed: str) -> str:
+    """The code without spaces and dashes, in lower case; "" when it is not ASCII."""
+    code = _SPACES_AND_DASHES.sub("", typed)
+    return code.lower() if code.isascii() else ""
+
+
+def second_factor_code(typed: str) -> str:
+    """A TOTP code or a recovery code as typed, normalised (no spaces or dashes, lower case), or
+    ValidationError saying what a code looks like. For every form field that takes one."""
+    code = _code_shape(typed)
+    if not (TOTP_CODE.fullmatch(code) or RECOVERY_CODE.fullmatch(code)):
+        raise forms.ValidationError(
+            _(
+                "Type the 6 digits your authenticator app shows, or a recovery code of "
+                "10 letters and digits such as abcde-23456."
+            )
+        )
+    return code
 
 
 class LoginForm(forms.Form):
@@ -39,6 +68,9 @@ class CodeForm(forms.Form):
         ),
     )
 
+    def clean_code(self) -> str:
+        return second_factor_code(self.cleaned_data["code"])
+
 
 class ReauthForm(CodeForm):
     """Unlock and sudo: the password and a second factor again."""
@@ -58,7 +90,10 @@ class NewPasswordForm(forms.Form):
         max_length=MAX_LENGTH + 1,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("At least 12 characters; a sentence is easy to remember. No other rule."),
+        help_text=_(
+            "At least 12 characters; a sentence of unrelated words is easy to remember. Not a "
+            "common password, nor mostly a keyboard row, a sequence or repeats."
+        ),
     )
     new_password2 = forms.CharField(
         label=_("The same password again"),
@@ -93,6 +128,42 @@ class EnrolForm(NewPasswordForm):
     field_order = ["token", "new_password1", "new_password2"]
 
 
+class FactorsLinkForm(forms.Form):
+    """A link after a reset of the factors: the link, and the account's current password."""
+
+    token = forms.CharField(
+        label=_("Code of the link"),
+        max_length=100,
+        help_text=_("From the link your practice manager gave you."),
+    )
+    password = forms.CharField(
+        label=_("Your current password"),
+        max_length=MAX_LENGTH + 1,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class PasswordLinkForm(NewPasswordForm):
+    """A link for a forgotten password: the link, one of the account's second factors, and the
+    new password."""
+
+    token = forms.CharField(
+        label=_("Code of the link"),
+        max_length=100,
+        help_text=_("From the link your practice manager gave you."),
+    )
+    code = forms.CharField(
+        label=_("Code from your authenticator app, or a recovery code"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+    )
+    field_order = ["token", "code", "new_password1", "new_password2"]
+
+    def clean_code(self) -> str:
+        return second_factor_code(self.cleaned_data["code"])  # N2, as CodeForm
+
+
 class ChangePasswordForm(NewPasswordForm):
     old_password = forms.CharField(
         label=_("Current password"),
@@ -101,12 +172,8 @@ class ChangePasswordForm(NewPasswordForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     field_order = ["old_password", "new_password1", "new_password2"]
-
-    def clean_old_password(self) -> str:
-        value: str = self.cleaned_data["old_password"]
-        if self.user is None or not self.user.check_password(value):
-            raise forms.ValidationError(_("Your current password is not this one."))
-        return value
+    # The current password is checked by the view through accounts.services, throttled, counted
+    # towards the lock-out and audited like a login's (B2): never here, where nothing counts.
 
 
 class TotpConfirmForm(forms.Form):
@@ -117,6 +184,14 @@ class TotpConfirmForm(forms.Form):
         max_length=8,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+
+    def clean_code(self) -> str:
+        code = _code_shape(self.cleaned_data["code"])
+        if not TOTP_CODE.fullmatch(code):
+            raise forms.ValidationError(
+                _("Type the 6 digits (0 to 9) your authenticator app shows now.")
+            )
+        return code
 
 
 class NameForm(forms.Form):

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from secretum.access.policy import ROLE_LABELS, Role
+from secretum.accounts.integrity import SealedRow
 
 
-class User(AbstractUser):
+class User(SealedRow, AbstractUser):
     # No default: an account holds no right until a role is given to it.
     role = models.CharField(max_length=32, choices=[(r.value, ROLE_LABELS[r]) for r in Role])
     preferred_language = models.CharField(max_length=8, blank=True)
@@ -28,12 +30,14 @@ class User(AbstractUser):
     failed_logins = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True)
     last_lockout_at = models.DateTimeField(null=True)
+    # HMAC-SHA256 under the key file over the fields that grant rights (accounts/integrity.py).
+    row_seal = models.BinaryField(null=True, max_length=32)
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
 
 
-class PracticeSettings(models.Model):
+class PracticeSettings(SealedRow, models.Model):
     """One row: the practice's security settings, within the bounds the checklist sets."""
 
     idle_timeout_minutes = models.PositiveSmallIntegerField(
@@ -48,6 +52,8 @@ class PracticeSettings(models.Model):
         default=0, validators=[MaxValueValidator(3650)]
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # HMAC-SHA256 under the key file over the fields that grant rights (accounts/integrity.py).
+    row_seal = models.BinaryField(null=True, max_length=32)
 
     def __str__(self) -> str:
         return "Practice settings"
@@ -63,10 +69,25 @@ class PasswordHistory(models.Model):
 
 
 class EnrolmentToken(models.Model):
-    """A one-time enrolment link: single use, expires. Only its keyed hash is stored."""
+    """A one-time link: single use, expires. Only its keyed hash is stored.
+
+    A link alone never signs anyone into an account that its owner already holds (B3): what the
+    link lets its bearer do depends on its purpose, and each purpose asks for what only the owner
+    has (the manager who hands the link over has neither):
+
+    * ``enrol``: a new account, never used: choose a password, then enrol a second factor;
+    * ``factors``: the owner's factors were reset: type the current password, then enrol one;
+    * ``password``: the owner forgot the password: prove a second factor, then choose one.
+    """
+
+    class Purpose(models.TextChoices):
+        ENROL = "enrol"
+        FACTORS = "factors"
+        PASSWORD = "password"  # noqa: S105  (the name of a purpose, not a password)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     token_hash = models.BinaryField(max_length=32, unique=True)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.ENROL)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -78,7 +99,7 @@ class EnrolmentToken(models.Model):
         return f"EnrolmentToken {self.pk}"
 
 
-class Factor(models.Model):
+class Factor(SealedRow, models.Model):
     """A second factor: TOTP app, WebAuthn key/passkey. Recovery codes are kept apart."""
 
     class Kind(models.TextChoices):
@@ -101,6 +122,8 @@ class Factor(models.Model):
     sign_count = models.BigIntegerField(default=0)
     # Demo instances only: lets `secretum demo_code` print the current code.
     is_demo = models.BooleanField(default=False)
+    # HMAC-SHA256 under the key file over the fields that grant rights (accounts/integrity.py).
+    row_seal = models.BinaryField(null=True, max_length=32)
 
     def __str__(self) -> str:
         return f"{self.kind} factor {self.pk}"
@@ -160,10 +183,13 @@ class LoginThrottle(models.Model):
 
 
 class UserSession(models.Model):
-    """A signed-in session as its owner and managers see it."""
+    """A signed-in session as its owner and managers see it, and the one place that says whether
+    it may still be used (B1, E1). Its id travels inside the (sealed) session data, so it stays
+    the same whatever happens to the session's identifier (login, unlock, sudo, password change
+    each issue a new one): a revocation sets ``ended_at`` here, and the next request of that
+    session, under whichever identifier, is refused."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    session_key = models.CharField(max_length=64, unique=True)
     device = models.CharField(max_length=120, blank=True)
     source = models.CharField(max_length=64, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
@@ -173,6 +199,20 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"UserSession {self.pk}"
+
+
+class SessionData(AbstractBaseSession):
+    """Django's session rows, keyed by a keyed digest of the cookie's value (HMAC-SHA256 under
+    the key file, hex): the database never holds a usable session identifier. The data itself is
+    sealed under the key file (AES-256-GCM, bound to the row's digest). ``record`` ties every
+    identifier a session has had to its one :class:`UserSession`, so that ending the session
+    deletes all of them (``accounts.sessions``)."""
+
+    session_key = models.CharField(max_length=64, primary_key=True)
+    record = models.ForeignKey(UserSession, null=True, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return "SessionData"
 
 
 class ExternalIdentity(models.Model):

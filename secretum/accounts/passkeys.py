@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import webauthn
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils import timezone
 from webauthn.helpers.structs import (
@@ -22,6 +21,7 @@ from webauthn.helpers.structs import (
 )
 
 from secretum.access.actor import Actor
+from secretum.accounts import integrity
 from secretum.accounts.models import Factor
 from secretum.audit.services import record_event
 from secretum.crypto import keyring
@@ -96,7 +96,8 @@ def register(request: HttpRequest, user: Any, credential: str, name: str) -> Fac
         sign_count=verified.sign_count,
         last_used_at=timezone.now(),
     )
-    get_user_model().objects.filter(pk=user.pk).update(must_enrol_factor=False)
+    user.must_enrol_factor = False
+    user.save(update_fields=["must_enrol_factor"])
     record_event(
         Actor(
             user=user,
@@ -137,6 +138,9 @@ def authenticate(request: HttpRequest, user: Any, credential: str) -> Factor:
     ).first()
     if factor is None:
         raise PasskeyError("unknown credential")
+    if not integrity.checked(factor, request.META.get("REMOTE_ADDR", "")):
+        # B3: a key added or changed in the database without the key file proves nothing.
+        raise PasskeyError("credential altered outside Secretum")
     try:
         verified = webauthn.verify_authentication_response(
             credential=credential,

@@ -7,28 +7,24 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.hashers import make_password
-from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.policy import Permission, Role
-from secretum.accounts import totp
+from secretum.accounts import integrity, sessions, throttle, totp
 from secretum.accounts.models import (
-    Charter,
-    CharterAcceptance,
     EnrolmentToken,
     ExternalIdentity,
     Factor,
-    LoginThrottle,
     PasswordHistory,
     PracticeSettings,
     RecoveryCode,
@@ -38,13 +34,6 @@ from secretum.audit.models import Outcome
 from secretum.audit.services import record_event
 from secretum.crypto import keyring
 
-# Brute force: a growing delay after the 3rd consecutive failure (2, 4, 8… s, at most 5 min);
-# after the 10th, the account is locked for LOCKOUT_MINUTES.
-FREE_ATTEMPTS = 3
-MAX_DELAY_SECONDS = 300
-LOCKOUT_AFTER = 10
-LOCKOUT_MINUTES = 15
-ENROLMENT_HOURS = 72
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 SUDO_SECONDS = 5 * 60
@@ -83,7 +72,11 @@ def _require(actor: Actor, permission: Permission, action: str, ref: Any = "") -
 
 
 def practice_settings() -> PracticeSettings:
+    """The practice's settings; if their row was altered outside Secretum, the defaults (an
+    idle lock of 15 minutes, a 10-hour lifetime), reported to the auditor."""
     found, _created = PracticeSettings.objects.get_or_create(pk=1)
+    if not integrity.checked(found):
+        return PracticeSettings(pk=1)
     return found
 
 
@@ -154,7 +147,7 @@ def list_users(actor: Actor) -> list[Any]:
     return list(get_user_model().objects.order_by("last_name", "username"))
 
 
-def _managed_user(actor: Actor, user_id: int, action: str) -> Any:
+def managed_user(actor: Actor, user_id: int, action: str) -> Any:
     _require(actor, Permission.USERS_MANAGE, action, user_id)
     try:
         return get_user_model().objects.get(pk=user_id)
@@ -162,30 +155,8 @@ def _managed_user(actor: Actor, user_id: int, action: str) -> Any:
         raise ValidationError(_("No such user.")) from None
 
 
-def issue_enrolment_link(actor: Actor, user_id: int) -> str:
-    """A new single-use enrolment token (returned once, stored only as a keyed hash)."""
-    user = _managed_user(actor, user_id, "update")
-    token = secrets.token_urlsafe(32)
-    with transaction.atomic():
-        EnrolmentToken.objects.filter(user=user, used_at__isnull=True).update(used_at=_now())
-        EnrolmentToken.objects.create(
-            user=user,
-            token_hash=keyring.secret_digest("enrol", token),
-            created_by=actor.user if actor.user is not None and actor.user.pk else None,
-            expires_at=_now() + dt.timedelta(hours=ENROLMENT_HOURS),
-        )
-        _event(
-            actor,
-            "update",
-            "accounts.EnrolmentToken",
-            ref=user.pk,
-            detail={"change": "enrolment-link-issued"},
-        )
-    return token
-
-
 def set_active(actor: Actor, user_id: int, active: bool) -> None:
-    user = _managed_user(actor, user_id, "update")
+    user = managed_user(actor, user_id, "update")
     if user == actor.user and not active:
         raise ValidationError(_("You cannot disable your own account."))
     with transaction.atomic():
@@ -203,13 +174,16 @@ def set_active(actor: Actor, user_id: int, active: bool) -> None:
 
 
 def reset_factors(actor: Actor, user_id: int) -> None:
-    """The user's factors and recovery codes are removed; they enrol again at next login."""
-    user = _managed_user(actor, user_id, "update")
+    """The user's factors and recovery codes are removed and every session ends. The owner gets
+    back in only through a new link AND their current password (``links``, purpose "factors"):
+    never through the password alone, never through the link alone (B3)."""
+    user = managed_user(actor, user_id, "update")
     with transaction.atomic():
         Factor.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
         # A linked provider identity can stand for a second factor: it goes with the others.
         ExternalIdentity.objects.filter(user=user).delete()
+        EnrolmentToken.objects.filter(user=user, used_at__isnull=True).update(used_at=_now())
         user.must_enrol_factor = True
         user.save(update_fields=["must_enrol_factor"])
         end_all_sessions(user, reason="factors-reset")
@@ -217,7 +191,7 @@ def reset_factors(actor: Actor, user_id: int) -> None:
 
 
 def flag_password_compromised(actor: Actor, user_id: int) -> None:
-    user = _managed_user(actor, user_id, "update")
+    user = managed_user(actor, user_id, "update")
     with transaction.atomic():
         user.must_change_password = True
         user.save(update_fields=["must_change_password"])
@@ -232,7 +206,7 @@ def flag_password_compromised(actor: Actor, user_id: int) -> None:
 
 
 def manager_end_sessions(actor: Actor, user_id: int) -> int:
-    user = _managed_user(actor, user_id, "update")
+    user = managed_user(actor, user_id, "update")
     with transaction.atomic():
         count = end_all_sessions(user, reason="ended-by-manager")
         _event(
@@ -252,9 +226,10 @@ def locked_accounts() -> list[Any]:
 # --- passwords (B2) ------------------------------------------------------------------------
 
 
-def _set_password(user: Any, new_password: str, change: str, source: str) -> None:
+def set_password(user: Any, new_password: str, change: str, source: str) -> None:
     """Store a new password (validated by the caller's policy), keep the old hash for the
-    history rule, and record the change. Runs inside the caller's transaction."""
+    history rule, and record the change. Runs inside the caller's transaction: the one place a
+    password is set (change, enrolment, reset link)."""
     if user.has_usable_password():
         PasswordHistory.objects.create(user=user, password=user.password)
     user.set_password(new_password)
@@ -266,10 +241,14 @@ def _set_password(user: Any, new_password: str, change: str, source: str) -> Non
     )
 
 
-def change_password(user: Any, new_password: str, source: str = "") -> None:
+def change_password(user: Any, new_password: str, source: str = "", keep: Any = None) -> None:
+    """The owner's own change (B2). Every other session of the account ends (a password is
+    changed because it may be known to someone else); ``keep`` is the record of the session
+    that changed it."""
     password_validation.validate_password(new_password, user)
     with transaction.atomic():
-        _set_password(user, new_password, "password", source)
+        set_password(user, new_password, "password", source)
+        end_all_sessions(user, reason="password-changed", keep=keep)
 
 
 def password_renewal_due(user: Any) -> bool:
@@ -279,45 +258,7 @@ def password_renewal_due(user: Any) -> bool:
     return _now() - user.password_changed_at > dt.timedelta(days=days)
 
 
-def redeem_enrolment_token(token: str, new_password: str, source: str = "") -> Any:
-    """Single use and expiring: the token sets the first password of its account."""
-    digest = keyring.secret_digest("enrol", token.strip())
-    with transaction.atomic():
-        found = (
-            EnrolmentToken.objects.select_for_update()
-            .select_related("user")
-            .filter(token_hash=digest)
-            .first()
-        )
-        if (
-            found is not None
-            and found.used_at is None
-            and found.expires_at >= _now()
-            and found.user.is_active
-        ):
-            user = found.user
-            password_validation.validate_password(new_password, user)
-            found.used_at = _now()
-            found.save(update_fields=["used_at"])
-            _set_password(user, new_password, "enrolled-password", source)
-            return user
-    # Outside the transaction: the refusal is recorded even though nothing else is written.
-    _event(
-        Actor(user=None, role=None, source=source),
-        "login-failed",
-        "enrolment",
-        outcome=Outcome.FAILURE,
-        detail={"reason": "invalid-or-expired-link"},
-    )
-    raise ValidationError(
-        _(
-            "This enrolment link is invalid, already used or expired. "
-            "Ask your practice manager for a new one."
-        )
-    )
-
-
-# --- brute force ---------------------------------------------------------------------------
+# --- brute force (the counters themselves: accounts.throttle) --------------------------------
 
 
 @dataclass(frozen=True)
@@ -326,61 +267,46 @@ class PasswordCheck:
     wait_seconds: int = 0  # throttled: try again later (told the same way for every name)
 
 
-def _throttle_keys(username: str, source: str) -> list[bytes]:
-    return [
-        keyring.secret_digest("throttle-user", username.strip().casefold()),
-        keyring.secret_digest("throttle-addr", source or "-"),
-    ]
-
-
-def _wait_for(throttle: LoginThrottle) -> int:
-    if throttle.failures < FREE_ATTEMPTS:
-        return 0
-    delay = min(2 ** (throttle.failures - FREE_ATTEMPTS + 1), MAX_DELAY_SECONDS)
-    left = (throttle.last_failure_at + dt.timedelta(seconds=delay) - _now()).total_seconds()
-    return max(0, int(left + 0.999))
-
-
-def _record_failure(keys: list[bytes]) -> None:
-    now = _now()
-    for key in keys:
-        updated = LoginThrottle.objects.filter(key=key).update(
-            failures=F("failures") + 1, last_failure_at=now
-        )
-        if not updated:
-            LoginThrottle.objects.create(key=key, failures=1, last_failure_at=now)
-
-
 def check_password_step(
-    username: str, password: str, source: str = "", request_id: str = ""
+    username: str,
+    password: str,
+    source: str = "",
+    request_id: str = "",
+    *,
+    known_accounts: Collection[int] = (),
+    factor: str = "password",
 ) -> PasswordCheck:
-    """First step of a login. The same answer, status and work whether or not the account
-    exists, is locked or disabled: an attacker learns nothing about accounts."""
-    keys = _throttle_keys(username, source)
-    waits = [_wait_for(t) for t in LoginThrottle.objects.filter(key__in=keys)]
+    """First step of a login, and every later check of a password (unlock, sudo, the current
+    password before a change, a factors-reset link). The same answer, status and work whether or
+    not the account exists, is locked or disabled: an attacker learns nothing about accounts.
+    ``known_accounts``: the accounts this browser completed a login on (``throttle``)."""
     anonymous = Actor(user=None, role=None, source=source, request_id=request_id)
-    if waits and max(waits) > 0:
+    User = get_user_model()
+    user = User.objects.filter(username__iexact=username.strip()).first() if username else None
+    if user is not None and not integrity.checked(user, source):
+        user = None  # altered outside Secretum: nobody, answered like an unknown name
+    known = user is not None and user.pk in known_accounts
+    wait = throttle.wait_seconds(username, source, known_device=known)
+    if wait:
         _event(
             anonymous,
             "login-failed",
             outcome=Outcome.FAILURE,
-            detail={"factor": "password", "reason": "throttled"},
+            detail={"factor": factor, "reason": "throttled"},
         )
-        return PasswordCheck(None, max(waits))
-    User = get_user_model()
-    user = User.objects.filter(username__iexact=username.strip()).first() if username else None
+        return PasswordCheck(None, wait)
     if user is None:
         make_password(password)  # the same hashing work as for a real account
         ok = False
     else:
         ok = user.check_password(password)
-    locked = user is not None and user.locked_until is not None and user.locked_until > _now()
+    locked = user is not None and throttle.is_locked(user)
     if ok and user is not None and not locked and user.is_active:
         # The failure count is reset only when both factors pass (login_succeeded): knowing the
         # password must not let anyone try second-factor codes without end.
         return PasswordCheck(user)
     with transaction.atomic():
-        _record_failure(keys)
+        throttle.record_failure(username, source, known_device=known)
         reason = "locked" if locked else ("disabled" if ok else "wrong-password")
         if user is not None:
             actor = actor_of(user, source, request_id)
@@ -388,7 +314,7 @@ def check_password_step(
                 actor,
                 "login-failed",
                 outcome=Outcome.FAILURE,
-                detail={"factor": "password", "reason": reason},
+                detail={"factor": factor, "reason": reason},
             )
             if not locked and not ok:
                 _count_failure(user, actor)
@@ -397,54 +323,66 @@ def check_password_step(
                 anonymous,
                 "login-failed",
                 outcome=Outcome.FAILURE,
-                detail={"factor": "password", "reason": "unknown-account"},
+                detail={"factor": factor, "reason": "unknown-account"},
             )
     return PasswordCheck(None)
 
 
 def _count_failure(user: Any, actor: Actor) -> None:
-    """One more consecutive failure (password or second factor); the 10th locks the account."""
-    user.failed_logins += 1
-    if user.failed_logins >= LOCKOUT_AFTER:
-        user.locked_until = _now() + dt.timedelta(minutes=LOCKOUT_MINUTES)
-        user.last_lockout_at = _now()
-        user.failed_logins = 0
+    """One more consecutive failure (password or second factor); the 10th locks the account, and
+    a locked account has no session left: every pending login and open session stops at once."""
+    if throttle.count_lockout_failure(user):
         _event(
             actor,
             "lockout",
             "accounts.User",
             outcome=Outcome.FAILURE,
             ref=user.pk,
-            detail={"minutes": LOCKOUT_MINUTES},
+            detail={"minutes": throttle.LOCKOUT_MINUTES},
         )
-    user.save(update_fields=["failed_logins", "locked_until", "last_lockout_at"])
+        end_all_sessions(user, reason="locked-out")
 
 
-def login_succeeded(user: Any, username: str) -> None:
+def login_succeeded(user: Any) -> None:
     """Both factors passed: the consecutive-failure count and the account's throttle reset."""
-    LoginThrottle.objects.filter(key=_throttle_keys(username, "")[0]).delete()
+    throttle.forget_account(user.username)
     if user.failed_logins:
         get_user_model().objects.filter(pk=user.pk).update(failed_logins=0)
 
 
-def second_factor_failed(user: Any, factor: str, source: str = "", request_id: str = "") -> bool:
-    """Audited; counts towards the lock-out. True when the account is now locked."""
+def second_factor_wait(user: Any, source: str = "", *, known_device: bool = False) -> int:
+    """Seconds before this account may try a second factor again (B3): codes are throttled like
+    passwords, by the same counters; a locked account may not try at all."""
+    user.refresh_from_db(fields=["locked_until", "is_active"])
+    if throttle.is_locked(user) or not user.is_active:
+        return throttle.LOCKOUT_MINUTES * 60
+    return throttle.wait_seconds(user.username, source, known_device=known_device)
+
+
+def second_factor_failed(
+    user: Any, factor: str, source: str = "", request_id: str = "", *, known_device: bool = False
+) -> bool:
+    """Audited; counts towards the delays and the lock-out. True when the account is now locked."""
     actor = actor_of(user, source, request_id)
     with transaction.atomic():
         _event(actor, "login-failed", outcome=Outcome.FAILURE, detail={"factor": factor})
+        throttle.record_failure(user.username, source, known_device=known_device)
         _count_failure(user, actor)
-    return user.locked_until is not None and user.locked_until > _now()
+    return throttle.is_locked(user)
 
 
 # --- second factors (B3) -------------------------------------------------------------------
 
 
-def has_factor(user: Any) -> bool:
-    return Factor.objects.filter(user=user, confirmed=True).exists()
-
-
 def list_factors(user: Any) -> list[Factor]:
-    return list(Factor.objects.filter(user=user, confirmed=True).order_by("created_at"))
+    """The user's confirmed factors; one altered outside Secretum proves nothing and is left out
+    (reported to the auditor)."""
+    found = Factor.objects.filter(user=user, confirmed=True).order_by("created_at")
+    return [f for f in found if integrity.checked(f)]
+
+
+def has_factor(user: Any) -> bool:
+    return bool(list_factors(user))
 
 
 def _totp_aad(factor: Factor) -> str:
@@ -515,7 +453,9 @@ def confirm_totp(user: Any, factor_id: int, code: str, source: str = "") -> bool
 
 
 def verify_totp(user: Any, code: str) -> Factor | None:
-    for factor in Factor.objects.filter(user=user, kind=Factor.Kind.TOTP, confirmed=True):
+    for factor in list_factors(user):
+        if factor.kind != Factor.Kind.TOTP:
+            continue
         step = totp.matching_step(totp_secret(factor), code, factor.totp_last_step)
         if step is not None:
             # Conditional update: two requests racing with the same code cannot both pass.
@@ -561,17 +501,26 @@ def use_recovery_code(user: Any, code: str) -> bool:
     )
 
 
-def verify_code_factor(user: Any, code: str, source: str = "", request_id: str = "") -> str | None:
-    """A TOTP code or a recovery code: the kind of factor that matched, or None. Audited."""
-    cleaned = "".join(code.split())
+def verify_code_factor(
+    user: Any, code: str, source: str = "", request_id: str = "", *, known_device: bool = False
+) -> str | None:
+    """A TOTP code or a recovery code: the kind of factor that matched, or None. Audited, and a
+    wrong code counts like a wrong password. Only ASCII digits make a TOTP code: "²²²²²²" or
+    Arabic-Indic digits are a wrong code, counted, never an error (N2)."""
+    cleaned = "".join(code.split()).replace("-", "")
+    digits = cleaned.isascii() and cleaned.isdigit()
     kind = None
-    if cleaned.isdigit() and verify_totp(user, cleaned):
+    if digits and verify_totp(user, cleaned):
         kind = "totp"
-    elif not cleaned.isdigit() and use_recovery_code(user, cleaned):
+    elif not digits and cleaned.isascii() and use_recovery_code(user, cleaned):
         kind = "recovery-code"
     if kind is None:
         second_factor_failed(
-            user, "totp" if cleaned.isdigit() else "recovery-code", source, request_id
+            user,
+            "totp" if digits else "recovery-code",
+            source,
+            request_id,
+            known_device=known_device,
         )
     return kind
 
@@ -609,195 +558,7 @@ def rename_factor(user: Any, factor_id: int, name: str, source: str = "") -> Non
     )
 
 
-# --- external identities: the practice's OpenID Connect provider (B1, B3) ------------------
-
-
-def external_subject_digest(issuer: str, subject: str) -> bytes:
-    """The provider's subject may be a national number (eID): only this keyed digest is kept."""
-    return keyring.secret_digest("oidc-subject", f"{issuer}\x00{subject}")
-
-
-def external_identities(user: Any) -> list[ExternalIdentity]:
-    return list(ExternalIdentity.objects.filter(user=user).order_by("created_at"))
-
-
-def oidc_failed(reason: str, source: str = "", request_id: str = "", user: Any = None) -> None:
-    """A refused provider login or link. ``reason`` is a fixed word: never a code or token."""
-    actor = (
-        actor_of(user, source, request_id)
-        if user is not None and getattr(user, "is_authenticated", False)
-        else Actor(user=None, role=None, source=source, request_id=request_id)
-    )
-    _event(
-        actor,
-        "login-failed",
-        outcome=Outcome.FAILURE,
-        detail={"factor": "oidc", "reason": reason},
-    )
-
-
-def external_login(
-    issuer: str,
-    subject: str,
-    *,
-    strong: bool,
-    acr: str = "",
-    amr: tuple[str, ...] = (),
-    source: str = "",
-    request_id: str = "",
-) -> Any:
-    """The account linked to a verified provider identity, if it may log in; else None, audited
-    with the same failure whatever the reason (no account is created: no auto-provisioning)."""
-    found = (
-        ExternalIdentity.objects.select_related("user")
-        .filter(issuer=issuer, subject_digest=external_subject_digest(issuer, subject))
-        .first()
-    )
-    user = found.user if found is not None else None
-    locked = user is not None and user.locked_until is not None and user.locked_until > _now()
-    if found is None or user is None or not user.is_active or locked:
-        reason = "unknown-identity" if user is None else ("locked" if locked else "disabled")
-        oidc_failed(reason, source, request_id, user if user is not None else None)
-        return None
-    with transaction.atomic():
-        ExternalIdentity.objects.filter(pk=found.pk).update(last_used_at=_now())
-        _event(
-            actor_of(user, source, request_id),
-            "authenticate",
-            detail={
-                "factor": "oidc",
-                "strong": strong,
-                "acr": acr[:100],
-                "amr": [m[:20] for m in amr[:8]],
-            },
-        )
-    return user
-
-
-def link_external_identity(
-    user: Any, issuer: str, subject_digest: bytes, source: str = ""
-) -> ExternalIdentity:
-    """Its owner links a provider identity to their own account, after sudo (B1: one identity,
-    one account; one identity per provider and account)."""
-    actor = actor_of(user, source)
-    taken = ExternalIdentity.objects.filter(issuer=issuer, subject_digest=subject_digest)
-    if taken.exists() or ExternalIdentity.objects.filter(user=user, issuer=issuer).exists():
-        _event(
-            actor,
-            "create",
-            "accounts.ExternalIdentity",
-            outcome=Outcome.FAILURE,
-            ref=user.pk,
-            detail={"reason": "already-linked"},
-        )
-        if taken.filter(user=user).exists():
-            raise ValidationError(_("This identity is already linked to your account."))
-        if taken.exists():
-            raise ValidationError(_("This identity is already linked to another account."))
-        raise ValidationError(
-            _("Your account is already linked to an identity at this provider: remove it first.")
-        )
-    try:
-        with transaction.atomic():
-            link = ExternalIdentity.objects.create(
-                user=user, issuer=issuer, subject_digest=subject_digest
-            )
-            _event(actor, "create", "accounts.ExternalIdentity", ref=link.pk)
-    except IntegrityError:  # the same identity linked at the same moment elsewhere
-        raise ValidationError(_("This identity is already linked to another account.")) from None
-    return link
-
-
-def unlink_external_identity(user: Any, link_id: int, source: str = "") -> None:
-    with transaction.atomic():
-        deleted, _rows = ExternalIdentity.objects.filter(pk=link_id, user=user).delete()
-        if not deleted:
-            raise ValidationError(_("No such linked identity."))
-        _event(actor_of(user, source), "delete", "accounts.ExternalIdentity", ref=link_id)
-
-
-# --- charter (A1, A2, D1, D3) ------------------------------------------------------------------
-
-
-def current_charter() -> Charter | None:
-    return Charter.objects.order_by("-version").first()
-
-
-def charter_pending(user: Any) -> Charter | None:
-    """The current charter if this user has not accepted it yet."""
-    charter = current_charter()
-    if charter is None:
-        return None
-    if CharterAcceptance.objects.filter(user=user, charter=charter).exists():
-        return None
-    return charter
-
-
-def accept_charter(user: Any, version: int, source: str = "") -> None:
-    charter = current_charter()
-    if charter is None or charter.version != version:
-        raise ValidationError(_("A newer version of the charter was published: read it again."))
-    with transaction.atomic():
-        _acceptance, created = CharterAcceptance.objects.get_or_create(
-            user=user, charter=charter, defaults={"source": source[:64]}
-        )
-        if created:
-            _event(
-                actor_of(user, source),
-                "create",
-                "accounts.CharterAcceptance",
-                ref=charter.version,
-                detail={"version": charter.version},
-            )
-
-
-def publish_charter(actor: Actor, *, text_fr: str, text_nl: str, text_en: str) -> Charter:
-    if actor.user is not None:
-        _require(actor, Permission.SETTINGS_MANAGE, "create")
-    with transaction.atomic():
-        latest = current_charter()
-        charter = Charter.objects.create(
-            version=(latest.version + 1) if latest else 1,
-            text_fr=text_fr,
-            text_nl=text_nl,
-            text_en=text_en,
-            published_by=actor.user if actor.user is not None and actor.user.pk else None,
-        )
-        _event(actor, "create", "accounts.Charter", ref=charter.version)
-    return charter
-
-
 # --- sessions ------------------------------------------------------------------------------
-
-
-def open_session(user: Any, session_key: str, device: str, source: str) -> None:
-    UserSession.objects.update_or_create(
-        session_key=session_key,
-        defaults={
-            "user": user,
-            "device": device[:120],
-            "source": source[:64],
-            "last_activity_at": _now(),
-            "ended_at": None,
-            "end_reason": "",
-        },
-    )
-
-
-def session_rekeyed(old_key: str | None, new_key: str) -> None:
-    if old_key:
-        UserSession.objects.filter(session_key=old_key).update(session_key=new_key)
-
-
-def touch_session(session_key: str) -> None:
-    UserSession.objects.filter(session_key=session_key).update(last_activity_at=_now())
-
-
-def close_session(session_key: str | None, reason: str) -> None:
-    if session_key:
-        UserSession.objects.filter(session_key=session_key, ended_at__isnull=True).update(
-            ended_at=_now(), end_reason=reason
-        )
 
 
 def active_sessions(user: Any) -> list[UserSession]:
@@ -807,27 +568,24 @@ def active_sessions(user: Any) -> list[UserSession]:
 
 
 def end_session(user: Any, session_id: int, source: str = "") -> None:
-    target = UserSession.objects.filter(pk=session_id, user=user, ended_at__isnull=True).first()
-    if target is None:
-        raise ValidationError(_("No such session."))
+    """Its owner ends one of their sessions (another device)."""
+    records = UserSession.objects.filter(pk=session_id, user=user)
     with transaction.atomic():
-        Session.objects.filter(session_key=target.session_key).delete()
-        close_session(target.session_key, "ended-by-user")
+        if not sessions.end_records(records, "ended-by-user"):
+            raise ValidationError(_("No such session."))
         _event(
             actor_of(user, source),
             "logout",
             "accounts.UserSession",
-            ref=target.pk,
+            ref=session_id,
             detail={"by": "user"},
         )
 
 
-def end_all_sessions(user: Any, reason: str) -> int:
-    keys = list(
-        UserSession.objects.filter(user=user, ended_at__isnull=True).values_list(
-            "session_key", flat=True
-        )
-    )
-    Session.objects.filter(session_key__in=keys).delete()
-    UserSession.objects.filter(session_key__in=keys).update(ended_at=_now(), end_reason=reason)
-    return len(keys)
+def end_all_sessions(user: Any, reason: str, *, keep: Any = None) -> int:
+    """Every session of the user ends (all of them, whatever identifiers they have had), except
+    the record ``keep`` (the session that asked, e.g. after its own password change)."""
+    records = UserSession.objects.filter(user=user)
+    if keep is not None:
+        records = records.exclude(pk=keep)
+    return sessions.end_records(records, reason)

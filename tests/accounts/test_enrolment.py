@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 
 from secretum.access.actor import Actor
 from secretum.access.policy import Role
-from secretum.accounts import services
+from secretum.accounts import charter as charters
+from secretum.accounts import links, services
 from secretum.accounts.models import EnrolmentToken, Factor
 from tests.conftest import SecureClient, actor_for, client_for, events, make_user
 
@@ -26,7 +27,7 @@ def manager_user(db: Any) -> Any:
 
 @pytest.fixture
 def charter(db: Any) -> Any:
-    return services.publish_charter(
+    return charters.publish_charter(
         Actor.system(),
         text_fr="Charte v1 (fr)",
         text_nl="Charter v1 (nl)",
@@ -43,7 +44,7 @@ def _invite(manager_user: Any) -> tuple[Any, str]:
         first_name="Odalric",
         last_name="Vanmeulebroek",
     )
-    return user, services.issue_enrolment_link(actor, user.pk)
+    return user, links.issue(actor, user.pk)[1]
 
 
 def _enrol_totp(client: SecureClient) -> list[str]:
@@ -85,13 +86,15 @@ def test_full_first_login(manager_user: Any, charter: Any) -> None:
 
 def test_enrolment_link_is_single_use_and_expires(manager_user: Any) -> None:
     user, token = _invite(manager_user)
-    services.redeem_enrolment_token(token, NEW_PASSWORD)
+    links.redeem_enrol(token, NEW_PASSWORD)
     with pytest.raises(ValidationError, match="invalid, already used or expired"):
-        services.redeem_enrolment_token(token, "another fictitious passphrase")
-    other = services.issue_enrolment_link(actor_for(manager_user), user.pk)
+        links.redeem_enrol(token, "another fictitious passphrase")
+    # The password is set: the next link of this account asks for it (purpose "factors").
+    purpose, other = links.issue(actor_for(manager_user), user.pk)
+    assert purpose == links.Purpose.FACTORS
     EnrolmentToken.objects.filter(used_at__isnull=True).update(expires_at="2000-01-01T00:00Z")
     with pytest.raises(ValidationError, match="expired"):
-        services.redeem_enrolment_token(other, "another fictitious passphrase")
+        links.redeem_factors(other, NEW_PASSWORD)
 
 
 def test_enrolment_token_is_stored_hashed_and_never_in_a_url(manager_user: Any) -> None:
@@ -119,12 +122,12 @@ def test_enrolment_token_is_stored_hashed_and_never_in_a_url(manager_user: Any) 
 
 def test_new_charter_version_is_accepted_again(charter: Any) -> None:
     user = make_user(Role.SECRETARY)
-    services.accept_charter(user, charter.version)
-    assert services.charter_pending(user) is None
-    v2 = services.publish_charter(Actor.system(), text_fr="v2", text_nl="v2", text_en="v2")
-    assert services.charter_pending(user) == v2
+    charters.accept_charter(user, charter.version)
+    assert charters.charter_pending(user) is None
+    v2 = charters.publish_charter(Actor.system(), text_fr="v2", text_nl="v2", text_en="v2")
+    assert charters.charter_pending(user) == v2
     with pytest.raises(ValidationError):
-        services.accept_charter(user, charter.version)  # an old version cannot be accepted
+        charters.accept_charter(user, charter.version)  # an old version cannot be accepted
     client = client_for(user)
     assert client.get("/patients/")["Location"] == "/accounts/charter/"
 
@@ -154,6 +157,8 @@ def test_removing_a_factor_needs_recent_reauthentication(db: Any) -> None:
 
 
 def test_manager_reset_makes_the_user_enrol_again(manager_user: Any) -> None:
+    """B3: after a reset the password alone no longer signs in; the owner's link and password
+    together lead to enrolling a new factor."""
     user = make_user(Role.PRACTITIONER, password="fictitious passphrase 9")
     services.new_recovery_codes(user)
     services.reset_factors(actor_for(manager_user), user.pk)
@@ -162,8 +167,15 @@ def test_manager_reset_makes_the_user_enrol_again(manager_user: Any) -> None:
     response = client.post(
         "/accounts/login/", {"username": user.username, "password": "fictitious passphrase 9"}
     )
-    assert response["Location"] == "/"
-    assert client.get("/")["Location"] == "/accounts/factors/new/"
+    assert response.status_code == 200 and "no second factor yet" in response.content.decode()
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+    purpose, token = links.issue(actor_for(manager_user), user.pk)
+    assert purpose == links.Purpose.FACTORS
+    done = client.post(
+        "/accounts/enrol/factors/", {"token": token, "password": "fictitious passphrase 9"}
+    )
+    assert done["Location"] == "/accounts/factors/new/"
+    assert client.get("/patients/")["Location"] == "/accounts/factors/new/"
 
 
 def test_manager_cannot_see_or_set_passwords(manager_user: Any) -> None:
@@ -231,7 +243,7 @@ def test_idle_timeout_setting_refuses_more_than_20_minutes(manager_user: Any) ->
 
 def test_a_refused_enrolment_link_is_audited(db: Any) -> None:
     with pytest.raises(ValidationError):
-        services.redeem_enrolment_token("no-such-token", NEW_PASSWORD, "192.0.2.7")
+        links.redeem_enrol("no-such-token", NEW_PASSWORD, "192.0.2.7")
     (event,) = events(resource="enrolment")
     assert event.outcome == "failure" and event.source == "192.0.2.7"
     assert "no-such-token" not in event.detail

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from secretum.access.actor import Actor
 from secretum.access.policy import Role
-from secretum.accounts import services
+from secretum.accounts import services, throttle
 from secretum.accounts.models import LoginThrottle
 from tests.conftest import TEST_TOTP_SECRET, SecureClient, events, make_user
 
@@ -126,6 +126,7 @@ def test_growing_delays_then_lockout(doctor: Any, monkeypatch: Any) -> None:
     """After 3 failures a growing delay; after 10 consecutive failures the account locks."""
     clock = [timezone.now()]
     monkeypatch.setattr(services, "_now", lambda: clock[0])
+    monkeypatch.setattr(throttle, "_now", lambda: clock[0])
     for attempt in range(1, 11):
         check = services.check_password_step(doctor.username, "wrong", f"10.0.0.{attempt}")
         assert check.user is None

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from secretum.access.policy import Role
-from secretum.accounts import flow, oidc, services
+from secretum.accounts import external, flow, oidc, services
 from secretum.accounts.models import ExternalIdentity
 from secretum.audit.models import AuditEvent
 from secretum.core.checks import _oidc_checks
@@ -67,10 +67,10 @@ def configured(settings: Any, provider: Provider, tmp_path: Path) -> Iterator[Pr
 def doctor(db: Any, provider: Provider) -> Any:
     """A practitioner with a password, an authenticator app, and a linked provider identity."""
     user = make_user(Role.PRACTITIONER, password=PASSWORD)
-    services.link_external_identity(
+    external.link_external_identity(
         user,
         provider.issuer,
-        services.external_subject_digest(provider.issuer, Login().subject),
+        external.external_subject_digest(provider.issuer, Login().subject),
     )
     return user
 
@@ -151,15 +151,22 @@ def test_a_weak_login_still_asks_for_secretums_second_factor(
     assert [e.action for e in events()][-2:] == ["authenticate", "login"]
 
 
-def test_a_user_without_a_factor_meets_the_enrol_gate(db: Any, provider: Provider) -> None:
+@pytest.mark.parametrize(
+    ("acr", "lands_on"), [(EIDAS_LOW, "/accounts/login/"), (EIDAS_HIGH, "/accounts/factors/new/")]
+)
+def test_a_provider_login_without_a_factor(
+    db: Any, provider: Provider, acr: str, lands_on: str
+) -> None:
+    """B3: a provider login without a strong second factor stands for the password only: an
+    account with no factor of its own is not signed in by it; a strong one meets the enrol gate."""
     user = make_user(Role.SECRETARY, password=PASSWORD, factor=False)
-    services.link_external_identity(
-        user, provider.issuer, services.external_subject_digest(provider.issuer, "new-person")
+    external.link_external_identity(
+        user, provider.issuer, external.external_subject_digest(provider.issuer, "new-person")
     )
     client = SecureClient()
-    oidc_login(client, provider, subject="new-person", acr=EIDAS_LOW)
+    oidc_login(client, provider, subject="new-person", acr=acr)
     response = client.get("/")
-    assert response.status_code == 302 and response["Location"] == "/accounts/factors/new/"
+    assert response.status_code == 302 and response["Location"].startswith(lands_on)
 
 
 def test_a_new_session_identifier_after_the_provider(doctor: Any, provider: Provider) -> None:
@@ -361,7 +368,7 @@ def test_linking_requires_sudo_then_the_owners_confirmation(db: Any, provider: P
     done = client.post(back["Location"], {"decision": "link"})
     assert done["Location"] == "/accounts/"
     link = ExternalIdentity.objects.get(user=user)
-    assert bytes(link.subject_digest) == services.external_subject_digest(
+    assert bytes(link.subject_digest) == external.external_subject_digest(
         provider.issuer, "to-be-linked"
     )
     created = events(action="create", resource="accounts.ExternalIdentity")

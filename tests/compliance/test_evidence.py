@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from secretum.access.actor import Actor
 from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role
-from secretum.accounts import services as accounts
+from secretum.accounts import charter as charters
 from secretum.audit.db import drop_trigger_statements
 from secretum.audit.services import record_event
 from secretum.compliance import evidence, services, signing
@@ -55,10 +55,10 @@ def _chmod(world: World, path: Path, mode: int) -> None:
 
 
 def _charter(world: World, *, everyone: bool) -> None:
-    charter = accounts.publish_charter(Actor.system(), text_fr="fr", text_nl="nl", text_en="en")
+    charter = charters.publish_charter(Actor.system(), text_fr="fr", text_nl="nl", text_en="en")
     users = get_user_model().objects.filter(is_active=True)
     for user in users if everyone else users.exclude(pk=world.secretary.pk):
-        accounts.accept_charter(user, charter.version)
+        charters.accept_charter(user, charter.version)
 
 
 def _print(world: World) -> None:

@@ -1,0 +1,472 @@
+"""The holes found by attacking Secretum as an outsider and as each role (issue 8), each tried
+again here the way the attacker tried it: two-factor authentication (B3), session revocation
+(B1, E1), lock-out (B3), refusals in the audit log (D1), the current password (B2), throttling
+per address, and cookies (H1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pyotp
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.utils import timezone
+
+from secretum.access.policy import Role
+from secretum.accounts import flow, links, services, throttle
+from secretum.accounts.models import EnrolmentToken, Factor, SessionData, UserSession
+from secretum.audit import alerts
+from tests.conftest import (
+    TEST_TOTP_SECRET,
+    SecureClient,
+    actor_for,
+    client_for,
+    events,
+    identity,
+    make_user,
+)
+
+PASSWORD = "fictitious correct horse 7"
+NEW_PASSWORD = "another fictitious passphrase 8"
+
+
+def _fresh_code(user: Any) -> str:
+    # Each test login spends the current code; a code works once, so the test forgets it.
+    Factor.objects.filter(user=user).update(totp_last_step=0)
+    return pyotp.TOTP(TEST_TOTP_SECRET).now()
+
+
+def sign_in(user: Any, password: str = PASSWORD, **client_kwargs: Any) -> SecureClient:
+    client = SecureClient(**client_kwargs)
+    first = client.post("/accounts/login/", {"username": user.username, "password": password})
+    assert first["Location"].startswith("/accounts/login/verify/"), first
+    done = client.post(first["Location"], {"code": _fresh_code(user)})
+    assert done.status_code == 302 and done["Location"] == "/", done
+    return client
+
+
+def _sudo(client: SecureClient) -> None:
+    session = client.session
+    session[flow.REAUTH_AT] = int(time.time())
+    session.save()
+
+
+@pytest.fixture
+def doctor(db: Any) -> Any:
+    return make_user(Role.PRACTITIONER, password=PASSWORD)
+
+
+@pytest.fixture
+def manager(db: Any) -> Any:
+    return make_user(Role.MANAGER, password=PASSWORD)
+
+
+@pytest.fixture
+def patient_uid(doctor: Any) -> Any:
+    from secretum.patients import services as patients
+
+    return patients.register_patient(actor_for(doctor), identity()).uid
+
+
+def _reads_chart(client: Any, uid: Any) -> bool:
+    return bool(client.get(f"/patients/{uid}/").status_code == 200)
+
+
+# --- 1. an enrolment link never signs into an enrolled account (B3, C1) ----------------------
+
+
+def test_no_enrolment_link_for_an_account_that_has_factors(doctor: Any, manager: Any) -> None:
+    """B3, C1: the manager's "new enrolment link" on an enrolled practitioner is refused, so a
+    manager cannot become that practitioner; the refusal is audited."""
+    with pytest.raises(ValidationError, match="already enrolled"):
+        links.issue(actor_for(manager), doctor.pk)
+    client = client_for(manager)
+    _sudo(client)
+    client.post("/accounts/users/action/", {"user": doctor.pk, "action": "enrolment-link"})
+    page = client.get("/accounts/users/").content.decode()
+    assert "/accounts/enrol/#" not in page and "already enrolled" in page
+    assert not EnrolmentToken.objects.filter(user=doctor).exists()
+    assert [e.outcome for e in events(resource="accounts.EnrolmentToken")] == ["denied"] * 2
+
+
+def test_after_a_factor_reset_neither_the_password_nor_the_link_alone_signs_in(
+    doctor: Any, manager: Any, patient_uid: Any
+) -> None:
+    """B3: after "reset factors" the password alone gives no session, and the link the manager
+    holds gives none without the password; both together only lead to enrolling a factor."""
+    client = client_for(manager)
+    _sudo(client)
+    client.post("/accounts/users/action/", {"user": doctor.pk, "action": "reset-factors"})
+    shown = client.session["sx_enrol_link"]
+    assert shown["purpose"] == "factors" and "/accounts/enrol/factors/#" in shown["url"]
+    token = shown["url"].split("#", 1)[1]
+
+    thief = SecureClient()  # knows the password
+    thief.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    assert thief.get("/accounts/factors/new/").status_code == 302
+    assert not _reads_chart(thief, patient_uid)
+
+    holder = SecureClient()  # holds the link (the manager, or whoever it leaked to)
+    refused = holder.post("/accounts/enrol/factors/", {"token": token, "password": "a guess!"})
+    assert refused.status_code == 200 and "not the password of this account" in refused.text
+    assert holder.get("/accounts/factors/new/").status_code == 302
+    assert not _reads_chart(holder, patient_uid)
+    doctor.refresh_from_db()
+    assert doctor.failed_logins == 1  # the guess counted like a login's
+
+    owner = SecureClient()
+    done = owner.post("/accounts/enrol/factors/", {"token": token, "password": PASSWORD})
+    assert done["Location"] == "/accounts/factors/new/"
+    assert owner.get(f"/patients/{patient_uid}/")["Location"] == "/accounts/factors/new/"
+
+
+def test_a_manager_who_opens_someone_elses_link_is_refused_and_alerted(manager: Any) -> None:
+    """B1: a manager can never end up signed in as another user. A link opened in a browser
+    signed in as someone else is refused and withdrawn; the attempt is a denial and an alert."""
+    newcomer = services.create_user(actor_for(manager), username="newnurse", role=Role.PRACTITIONER)
+    _purpose, token = links.issue(actor_for(manager), newcomer.pk)
+    client = client_for(manager)
+    response = client.post(
+        "/accounts/enrol/",
+        {"token": token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 200 and "signed in as someone else" in response.text
+    newcomer.refresh_from_db()
+    assert not newcomer.has_usable_password()
+    # Withdrawn: not even its owner can use it now; a new one is needed.
+    with pytest.raises(ValidationError, match="invalid, already used or expired"):
+        links.redeem_enrol(token, NEW_PASSWORD)
+    (denied,) = events(resource="enrolment", outcome="denied")
+    assert denied.actor == manager and denied.on_behalf_of == "newnurse"
+    found = alerts.detect(timezone.now() - dt.timedelta(hours=1))
+    assert [(a.kind, a.who) for a in found if a.kind == "link-misuse"] == [
+        ("link-misuse", manager.username)
+    ]
+
+
+def test_a_password_link_asks_for_a_second_factor(doctor: Any, manager: Any) -> None:
+    """B3: a forgotten password: the link and one of the owner's factors, never the link alone;
+    every other session of the account ends."""
+    other_session = sign_in(doctor)
+    _purpose, token = links.issue(actor_for(manager), doctor.pk, links.Purpose.PASSWORD)
+    holder = SecureClient()
+    refused = holder.post(
+        "/accounts/enrol/password/",
+        {
+            "token": token,
+            "code": "000000",
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+    assert refused.status_code == 200 and "not valid" in refused.text
+    assert holder.get("/").status_code == 302
+    done = holder.post(
+        "/accounts/enrol/password/",
+        {
+            "token": token,
+            "code": _fresh_code(doctor),
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+    assert done["Location"] == "/"
+    assert holder.get("/").status_code == 200
+    assert other_session.get("/").status_code == 302
+    doctor.refresh_from_db()
+    assert doctor.check_password(NEW_PASSWORD)
+
+
+def test_a_password_link_is_refused_for_an_account_without_factors(manager: Any) -> None:
+    newcomer = services.create_user(actor_for(manager), username="newsec", role=Role.SECRETARY)
+    with pytest.raises(ValidationError, match="no second factor to prove"):
+        links.issue(actor_for(manager), newcomer.pk, links.Purpose.PASSWORD)
+
+
+def test_a_link_issued_before_enrolment_cannot_be_replayed_afterwards(manager: Any) -> None:
+    """The link's purpose must still fit the account when it is used."""
+    newcomer = services.create_user(actor_for(manager), username="newdoc2", role=Role.SECRETARY)
+    _purpose, token = links.issue(actor_for(manager), newcomer.pk)
+    EnrolmentToken.objects.filter(user=newcomer).update(used_at=None)
+    newcomer.set_password(PASSWORD)
+    newcomer.save()
+    with pytest.raises(ValidationError, match="invalid, already used or expired"):
+        links.redeem_enrol(token, NEW_PASSWORD)
+    assert events(resource="enrolment")[-1].detail == '{"reason":"account-state-changed"}'
+
+
+# --- 2. every revocation ends every session, whatever happened to it before (B1, E1) ---------
+
+
+def _change_password(client: SecureClient, user: Any) -> None:
+    response = client.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response["Location"] == "/", response
+
+
+def _unlock(client: SecureClient, user: Any) -> None:
+    session = client.session
+    session[flow.LAST_SEEN] = int(time.time()) - 21 * 60
+    session.save()
+    assert client.get("/")["Location"] == "/accounts/unlock/"
+    done = client.post(
+        "/accounts/unlock/", {"password": PASSWORD, "code": _fresh_code(user), "next": "/"}
+    )
+    assert done["Location"] == "/"
+
+
+def _confirm(client: SecureClient, user: Any) -> None:
+    done = client.post(
+        "/accounts/confirm/", {"password": PASSWORD, "code": _fresh_code(user), "next": "/"}
+    )
+    assert done["Location"] == "/"
+
+
+def _switch_language(client: SecureClient, user: Any) -> None:
+    client.post("/i18n/setlang/", {"language": "nl", "next": "/"})
+
+
+PATHS = {
+    "password-change": _change_password,
+    "unlock": _unlock,
+    "sudo": _confirm,
+    "language": _switch_language,
+}
+
+
+def _end_one(user: Any, manager: Any, victim: SecureClient) -> None:
+    user.refresh_from_db()  # its password may have changed since
+    laptop = client_for(user)
+    laptop.post("/accounts/sessions/end/", {"session": victim.session[flow.RECORD]})
+
+
+REVOCATIONS = {
+    "end-session": _end_one,
+    "end-all-sessions": lambda u, m, v: services.manager_end_sessions(actor_for(m), u.pk),
+    "reset-factors": lambda u, m, v: services.reset_factors(actor_for(m), u.pk),
+    "password-compromised": lambda u, m, v: services.flag_password_compromised(actor_for(m), u.pk),
+    "disable": lambda u, m, v: services.set_active(actor_for(m), u.pk, False),
+}
+
+
+@pytest.mark.parametrize("revocation", list(REVOCATIONS))
+@pytest.mark.parametrize("path", list(PATHS))
+def test_every_revocation_ends_a_session_whatever_happened_to_it(
+    doctor: Any, manager: Any, patient_uid: Any, path: str, revocation: str
+) -> None:
+    """B1, E1: the session changed its identifier (password change, unlock, sudo) or its language
+    first; each way of ending it still ends it, at its next request, under any identifier."""
+    victim = sign_in(doctor)
+    PATHS[path](victim, doctor)
+    assert _reads_chart(victim, patient_uid)
+    record = victim.session[flow.RECORD]
+    REVOCATIONS[revocation](doctor, manager, victim)
+    response = victim.get(f"/patients/{patient_uid}/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert not _reads_chart(victim, patient_uid)
+    assert UserSession.objects.get(pk=record).ended_at is not None
+    assert not SessionData.objects.filter(record_id=record).exists()
+
+
+def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(doctor: Any) -> None:
+    """B2: a password is changed because someone else may know it."""
+    other, this = sign_in(doctor), sign_in(doctor)
+    _change_password(this, doctor)
+    assert this.get("/").status_code == 200
+    assert other.get("/").status_code == 302
+
+
+def test_the_database_holds_no_usable_session_identifier(doctor: Any, patient_uid: Any) -> None:
+    """B1, O2 (issue 9): whoever reads the session tables gets no identifier a browser could
+    present: only keyed digests, and data sealed under the key file."""
+    victim = sign_in(doctor)
+    cookie = victim.cookies["__Host-secretum-session"].value
+    rows = list(SessionData.objects.all())
+    assert rows and all(cookie not in (r.session_key + r.session_data) for r in rows)
+    for row in rows:
+        attacker = SecureClient()
+        attacker.cookies["__Host-secretum-session"] = row.session_key
+        assert not _reads_chart(attacker, patient_uid)
+    # A row's data moved onto another row (a session of the attacker's own) is refused.
+    mine = sign_in(make_user(Role.SECRETARY, password=PASSWORD))
+    theirs = SessionData.objects.get(record_id=victim.session[flow.RECORD])
+    own = SessionData.objects.get(record_id=mine.session[flow.RECORD])
+    SessionData.objects.filter(pk=own.pk).update(session_data=theirs.session_data)
+    assert not _reads_chart(mine, patient_uid)
+
+
+def test_an_authenticated_session_without_a_record_serves_nothing(doctor: Any) -> None:
+    """Fail closed: a session that was never recorded (or whose record is gone) is refused."""
+    client = SecureClient()
+    client.force_login(doctor)
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
+# --- 3. the lock applies to every pending login at once (B3) ----------------------------------
+
+
+def test_a_lockout_stops_every_pending_login(doctor: Any, patient_uid: Any) -> None:
+    """B3: N pending logins with the right password; the wrong code that locks the account in
+    one of them stops the others too: a right code there no longer signs in."""
+    pending = []
+    for _ in range(3):
+        client = SecureClient()
+        first = client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+        pending.append((client, first["Location"]))
+    type(doctor).objects.filter(pk=doctor.pk).update(failed_logins=throttle.LOCKOUT_AFTER - 1)
+    client, url = pending[0]
+    locked = client.post(url, {"code": "000000"})
+    assert locked["Location"] == "/accounts/login/"
+    for client, url in pending[1:]:
+        response = client.post(url, {"code": _fresh_code(doctor)})
+        assert response["Location"] == "/accounts/login/"
+        assert not _reads_chart(client, patient_uid)
+    assert Factor.objects.get(user=doctor).totp_last_step == 0  # the code was never checked
+
+
+def test_wrong_codes_are_throttled_like_passwords(doctor: Any) -> None:
+    """B3: after three wrong codes the next try waits, even with the right code."""
+    client = SecureClient()
+    first = client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    for _ in range(throttle.FREE_ATTEMPTS):
+        assert client.post(first["Location"], {"code": "000000"}).status_code == 200
+    throttled = client.post(first["Location"], {"code": _fresh_code(doctor)})
+    assert throttled.status_code == 429 and "wait" in throttled.text
+    assert client.get("/").status_code == 302
+
+
+def test_a_unicode_digit_code_is_a_counted_wrong_code(doctor: Any) -> None:
+    """N2, B3: "²²²²²²" is not a code; it is refused and counted, never a server error."""
+    assert services.verify_code_factor(doctor, "²²²²²²") is None
+    assert services.verify_code_factor(doctor, "١٢٣٤٥٦") is None
+    doctor.refresh_from_db()
+    assert doctor.failed_logins == 2
+
+
+# --- 5. every refusal is an audit event, and survives the request's rollback (D1) ------------
+
+
+def test_a_role_refusal_is_audited(db: Any, patient_uid: Any) -> None:
+    """D1: the secretary asking for a clinical page gets 403 and the log says so."""
+    secretary = make_user(Role.SECRETARY)
+    response = client_for(secretary).get(f"/clinical/{patient_uid}/observations/new/")
+    assert response.status_code == 403
+    (denied,) = events(outcome="denied")
+    assert denied.actor == secretary and denied.resource == "page"
+    assert denied.resource_ref == "clinical:new"
+    assert str(patient_uid) not in denied.detail
+
+
+def test_role_probing_raises_the_refusals_alert(db: Any, patient_uid: Any) -> None:
+    secretary = make_user(Role.SECRETARY)
+    client = client_for(secretary)
+    for _ in range(alerts.REFUSALS):
+        client.get(f"/clinical/{patient_uid}/observations/new/")
+    found = alerts.detect(timezone.now() - dt.timedelta(hours=1))
+    assert [a.who for a in found if a.kind == "refusals"] == [secretary.username]
+
+
+def test_a_failure_inside_a_views_transaction_is_still_audited(
+    doctor: Any, patient_uid: Any
+) -> None:
+    """D1: the patient page wraps its reads in one transaction; when a read fails (here a data
+    key altered in the database), the failure event outlives the rollback."""
+    from secretum.patients.models import Patient
+
+    Patient.objects.filter(uid=patient_uid).update(wrapped_key=b"\x01" + b"\x00" * 60)
+    client = Client(raise_request_exception=False)
+    client.force_login(doctor)
+    session = client.session
+    session[flow.RECORD] = UserSession.objects.create(
+        user=doctor, last_activity_at=timezone.now()
+    ).pk
+    session.save()
+    response = client.get(f"/patients/{patient_uid}/", secure=True)
+    assert response.status_code == 500
+    failed = events(outcome="failure", patient_ref=str(patient_uid))
+    assert len(failed) == 1 and '"error":"DecryptionError"' in failed[0].detail
+
+
+# --- 6. the current password is guarded like a login (B2) -------------------------------------
+
+
+def test_guessing_the_current_password_is_throttled_counted_and_locks(doctor: Any) -> None:
+    """B2: a stolen session cannot try current passwords without end."""
+    client = sign_in(doctor)
+    guess = {"old_password": "guess", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    for _ in range(throttle.FREE_ATTEMPTS):
+        page = client.post("/accounts/password/", guess)
+        assert page.status_code == 200 and "not this one" in page.text
+    assert "wait" in client.post("/accounts/password/", guess).text
+    failed = events(action="login-failed")
+    assert [e.detail.count("current-password") for e in failed] == [1] * len(failed)
+    type(doctor).objects.filter(pk=doctor.pk).update(failed_logins=throttle.LOCKOUT_AFTER - 1)
+    throttle.forget_account(doctor.username)
+    locked = client.post("/accounts/password/", guess)
+    assert locked["Location"] == "/accounts/login/"
+    assert client.get("/").status_code == 302
+    doctor.refresh_from_db()
+    assert doctor.locked_until is not None and doctor.check_password(PASSWORD)
+
+
+# --- 7. one office address does not punish its legitimate users -----------------------------
+
+
+def test_unknown_names_from_a_shared_address_do_not_delay_the_next_user(doctor: Any) -> None:
+    office = {"REMOTE_ADDR": "203.0.113.10"}
+    for n in range(5):
+        SecureClient(**office).post("/accounts/login/", {"username": f"typo-{n}", "password": "x"})
+    first = SecureClient(**office).post(
+        "/accounts/login/", {"username": doctor.username, "password": PASSWORD}
+    )
+    assert first.status_code == 302 and "verify" in first["Location"]
+
+
+def test_the_address_counter_decays_and_spares_known_devices(doctor: Any, monkeypatch: Any) -> None:
+    """A fast guesser fills the bucket of its address; it empties by itself, and a browser that
+    already completed a login on the account is never slowed by its address."""
+    clock = [timezone.now()]
+    monkeypatch.setattr(throttle, "_now", lambda: clock[0])
+    known = sign_in(doctor, REMOTE_ADDR="203.0.113.20")
+    assert throttle.DEVICE_COOKIE in known.cookies
+    for n in range(throttle.ADDRESS_FREE_ATTEMPTS + 2):
+        services.check_password_step(f"guess-{n}", "x", "203.0.113.20")
+    assert throttle.wait_seconds(doctor.username, "203.0.113.20") > 0
+    stranger = SecureClient(REMOTE_ADDR="203.0.113.20").post(
+        "/accounts/login/", {"username": doctor.username, "password": PASSWORD}
+    )
+    assert stranger.status_code == 429
+    again = known.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    assert again.status_code == 302  # a known device of this account
+    clock[0] += dt.timedelta(seconds=throttle.ADDRESS_LEAK_SECONDS * 30)
+    assert throttle.wait_seconds(doctor.username, "203.0.113.20") == 0
+
+
+# --- 11. every cookie follows the session cookie's rules (H1) ----------------------------------
+
+
+def test_every_cookie_is_host_prefixed_secure_httponly_and_strict(doctor: Any) -> None:
+    client = SecureClient()
+    seen = []
+    responses = [client.get("/accounts/login/")]
+    responses.append(
+        client.post("/accounts/login/", {"username": doctor.username, "password": "wrong"})
+    )
+    first = client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    responses += [first, client.post(first["Location"], {"code": _fresh_code(doctor)})]
+    responses.append(client.post("/i18n/setlang/", {"language": "nl", "next": "/"}))
+    responses.append(client.post("/accounts/logout/"))
+    for response in responses:
+        for name, morsel in response.cookies.items():
+            seen.append(name)
+            assert name.startswith("__Host-"), name
+            assert morsel["secure"], name
+            assert morsel["httponly"] or morsel["max-age"] == 0, name  # or a deletion
+            assert morsel["samesite"] == "Strict" and morsel["path"] == "/", name
+            assert not morsel["domain"], name
+    assert "messages" not in seen and "__Host-secretum-session" in seen
