@@ -470,3 +470,61 @@ def test_every_cookie_is_host_prefixed_secure_httponly_and_strict(doctor: Any) -
             assert morsel["samesite"] == "Strict" and morsel["path"] == "/", name
             assert not morsel["domain"], name
     assert "messages" not in seen and "__Host-secretum-session" in seen
+
+
+# --- the edges of the links and sessions ------------------------------------------------------
+
+
+def test_an_account_with_nothing_to_prove_gets_no_link(manager: Any) -> None:
+    """B1: an account that was used but has neither a password nor a factor is never handed
+    over by a link: the manager creates a new account."""
+    used = services.create_user(actor_for(manager), username="usedup", role=Role.SECRETARY)
+    type(used).objects.filter(pk=used.pk).update(last_login=timezone.now())
+    used.refresh_from_db()
+    assert links.purpose_for(used) is None
+    with pytest.raises(ValidationError, match="neither a password nor a second factor"):
+        links.issue(actor_for(manager), used.pk)
+
+
+def test_a_link_works_only_on_its_own_page(manager: Any) -> None:
+    """A new account's link typed on the "forgotten password" page is refused, audited."""
+    newcomer = services.create_user(actor_for(manager), username="newpage", role=Role.SECRETARY)
+    _purpose, token = links.issue(actor_for(manager), newcomer.pk)
+    with pytest.raises(ValidationError, match="invalid, already used or expired"):
+        links.redeem_password(token, "123456", NEW_PASSWORD)
+    assert events(resource="enrolment")[-1].outcome == "failure"
+
+
+def test_links_are_throttled_like_logins(doctor: Any, manager: Any) -> None:
+    """B3: a factors link and a password link wait like a login once the account's counter is
+    full: the link does not buy extra guesses."""
+    throttle.record_failure(doctor.username, "192.0.2.9")
+    for _ in range(throttle.FREE_ATTEMPTS):
+        throttle.record_failure(doctor.username, "192.0.2.9")
+    _purpose, token = links.issue(actor_for(manager), doctor.pk, links.Purpose.PASSWORD)
+    with pytest.raises(ValidationError, match="wait"):
+        links.redeem_password(token, _fresh_code(doctor), NEW_PASSWORD, "192.0.2.9")
+    services.reset_factors(actor_for(manager), doctor.pk)
+    _purpose, token = links.issue(actor_for(manager), doctor.pk)
+    with pytest.raises(ValidationError, match="wait"):
+        links.redeem_factors(token, PASSWORD, "192.0.2.9")
+
+
+def test_an_ended_session_answers_json_pages_with_401(doctor: Any, manager: Any) -> None:
+    client = sign_in(doctor)
+    services.manager_end_sessions(actor_for(manager), doctor.pk)
+    ping = client.post("/accounts/ping/", HTTP_ACCEPT="application/json")
+    assert ping.status_code == 401 and ping.json() == {"state": "signed-out"}
+
+
+def test_a_malformed_referer_on_a_sudo_refusal_is_no_error(doctor: Any) -> None:
+    """N2: a POST that needs sudo, with a Referer that is not a URL, goes back home."""
+    client = sign_in(doctor)
+    session = client.session
+    session[flow.REAUTH_AT] = 0
+    session.save()
+    factor = services.list_factors(doctor)[0]
+    response = client.post(
+        "/accounts/factors/remove/", {"factor": factor.pk}, HTTP_REFERER="http://["
+    )
+    assert response.status_code == 302 and response["Location"] == "/accounts/confirm/?next=/"
