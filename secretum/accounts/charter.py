@@ -10,9 +10,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor
+from secretum.access.guard import guarded
 from secretum.access.policy import Permission
 from secretum.accounts.models import Charter, CharterAcceptance
-from secretum.accounts.services import _event, _require, actor_of
+from secretum.accounts.services import account_event, actor_of
 
 
 def current_charter() -> Charter | None:
@@ -38,7 +39,7 @@ def accept_charter(user: Any, version: int, source: str = "") -> None:
             user=user, charter=charter, defaults={"source": source[:64]}
         )
         if created:
-            _event(
+            account_event(
                 actor_of(user, source),
                 "create",
                 "accounts.CharterAcceptance",
@@ -48,9 +49,7 @@ def accept_charter(user: Any, version: int, source: str = "") -> None:
 
 
 def publish_charter(actor: Actor, *, text_fr: str, text_nl: str, text_en: str) -> Charter:
-    if actor.user is not None:
-        _require(actor, Permission.SETTINGS_MANAGE, "create")
-    with transaction.atomic():
+    with guarded(actor, Permission.SETTINGS_MANAGE, "create", "accounts.Charter") as event:
         latest = current_charter()
         charter = Charter.objects.create(
             version=(latest.version + 1) if latest else 1,
@@ -59,5 +58,5 @@ def publish_charter(actor: Actor, *, text_fr: str, text_nl: str, text_en: str) -
             text_en=text_en,
             published_by=actor.user if actor.user is not None and actor.user.pk else None,
         )
-        _event(actor, "create", "accounts.Charter", ref=charter.version)
+        event.resource_ref = str(charter.version)
     return charter

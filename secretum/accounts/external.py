@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor
 from secretum.accounts.models import ExternalIdentity
-from secretum.accounts.services import _event, actor_of
+from secretum.accounts.services import account_event, actor_of
 from secretum.audit.models import Outcome
 from secretum.crypto import keyring
 
@@ -37,7 +37,7 @@ def oidc_failed(reason: str, source: str = "", request_id: str = "", user: Any =
         if user is not None and getattr(user, "is_authenticated", False)
         else Actor(user=None, role=None, source=source, request_id=request_id)
     )
-    _event(
+    account_event(
         actor,
         "login-failed",
         outcome=Outcome.FAILURE,
@@ -70,7 +70,7 @@ def external_login(
         return None
     with transaction.atomic():
         ExternalIdentity.objects.filter(pk=found.pk).update(last_used_at=_now())
-        _event(
+        account_event(
             actor_of(user, source, request_id),
             "authenticate",
             detail={
@@ -91,7 +91,7 @@ def link_external_identity(
     actor = actor_of(user, source)
     taken = ExternalIdentity.objects.filter(issuer=issuer, subject_digest=subject_digest)
     if taken.exists() or ExternalIdentity.objects.filter(user=user, issuer=issuer).exists():
-        _event(
+        account_event(
             actor,
             "create",
             "accounts.ExternalIdentity",
@@ -111,7 +111,7 @@ def link_external_identity(
             link = ExternalIdentity.objects.create(
                 user=user, issuer=issuer, subject_digest=subject_digest
             )
-            _event(actor, "create", "accounts.ExternalIdentity", ref=link.pk)
+            account_event(actor, "create", "accounts.ExternalIdentity", ref=link.pk)
     except IntegrityError:  # the same identity linked at the same moment elsewhere
         raise ValidationError(_("This identity is already linked to another account.")) from None
     return link
@@ -122,4 +122,4 @@ def unlink_external_identity(user: Any, link_id: int, source: str = "") -> None:
         deleted, _rows = ExternalIdentity.objects.filter(pk=link_id, user=user).delete()
         if not deleted:
             raise ValidationError(_("No such linked identity."))
-        _event(actor_of(user, source), "delete", "accounts.ExternalIdentity", ref=link_id)
+        account_event(actor_of(user, source), "delete", "accounts.ExternalIdentity", ref=link_id)

@@ -114,9 +114,7 @@ def end(request: HttpRequest, reason: str) -> None:
     """This session ends: its record, every row it has had, and the browser's cookie."""
     record = request.session.get(RECORD)
     if isinstance(record, int):
-        from secretum.accounts.models import UserSession
-
-        sessions.end_records(UserSession.objects.filter(pk=record), reason)
+        sessions.end_records(sessions.records(pk=record), reason)
     logout(request)
 
 

@@ -25,7 +25,8 @@ from typing import Any
 
 from django.db import transaction
 
-from secretum.audit.models import TAMPERED
+from secretum.access.actor import Actor, Purpose
+from secretum.audit.services import record_tampered
 from secretum.crypto import keyring
 
 SEALED = {
@@ -123,24 +124,9 @@ class SealedRow:
 
 
 def report(instance: Any, source: str = "") -> None:
-    """A sealed row that does not match: refused by the caller, recorded here for the auditor
-    (the "tampered" alert). Never raises: the refusal matters more than its record."""
-    from secretum.access.actor import Actor, Purpose
-    from secretum.audit.models import Outcome
-    from secretum.audit.services import record_event
-
+    """A sealed row that does not match: refused by the caller, recorded for the auditor."""
     actor = Actor(user=None, role=None, source=source or "system", purpose=Purpose.MAINTENANCE)
-    try:
-        record_event(
-            actor,
-            "read",
-            _label(instance),
-            outcome=Outcome.FAILURE,
-            resource_ref=str(instance.pk),
-            detail={"problem": TAMPERED},
-        )
-    except Exception:  # noqa: S110  (the row is refused all the same)
-        pass
+    record_tampered(_label(instance), str(instance.pk), actor=actor)
 
 
 def checked(instance: Any, source: str = "") -> bool:

@@ -48,15 +48,19 @@ def _now() -> dt.datetime:
     return timezone.now()
 
 
-def purpose_for(user: Any) -> Purpose | None:
-    """The only kind of access link this account may be given now, or None."""
+def fits(user: Any, purpose: Purpose) -> bool:
+    """This kind of link may be given to (and used on) this account as it is now."""
     if services.has_factor(user):
-        return None  # enrolled: only a password link (``issue(..., Purpose.PASSWORD)``)
+        return purpose == Purpose.PASSWORD
     if user.has_usable_password():
-        return Purpose.FACTORS
-    if user.last_login is None:
-        return Purpose.ENROL
-    return None
+        return purpose == Purpose.FACTORS
+    return purpose == Purpose.ENROL and user.last_login is None
+
+
+def purpose_for(user: Any) -> Purpose | None:
+    """The link an account that has no second factor may be given, or None (an enrolled account
+    gets only a password link: ``issue(..., Purpose.PASSWORD)``)."""
+    return next((p for p in (Purpose.FACTORS, Purpose.ENROL) if fits(user, p)), None)
 
 
 def _refusal(user: Any, purpose: Purpose) -> str:
@@ -81,10 +85,8 @@ def issue(actor: Actor, user_id: int, purpose: Purpose | None = None) -> tuple[P
     keyed digest); any earlier unused link of the account stops working. Without ``purpose``,
     the one that fits the account (``purpose_for``)."""
     user = services.managed_user(actor, user_id, "update")
-    fits = purpose_for(user) if purpose != Purpose.PASSWORD else None
-    if purpose == Purpose.PASSWORD and services.has_factor(user):
-        fits = Purpose.PASSWORD
-    if fits is None or (purpose is not None and fits != purpose):
+    chosen = purpose or purpose_for(user)
+    if chosen is None or not fits(user, chosen):
         wanted = purpose or Purpose.ENROL
         record_event(
             actor,
@@ -100,7 +102,7 @@ def issue(actor: Actor, user_id: int, purpose: Purpose | None = None) -> tuple[P
         EnrolmentToken.objects.filter(user=user, used_at__isnull=True).update(used_at=_now())
         EnrolmentToken.objects.create(
             user=user,
-            purpose=fits,
+            purpose=chosen,
             token_hash=keyring.secret_digest("enrol", token),
             created_by=actor.user if actor.user is not None and actor.user.pk else None,
             expires_at=_now() + dt.timedelta(hours=LINK_HOURS),
@@ -110,9 +112,9 @@ def issue(actor: Actor, user_id: int, purpose: Purpose | None = None) -> tuple[P
             "update",
             "accounts.EnrolmentToken",
             resource_ref=str(user.pk),
-            detail={"change": "link-issued", "purpose": str(fits)},
+            detail={"change": "link-issued", "purpose": str(chosen)},
         )
-    return fits, token
+    return chosen, token
 
 
 class _Refused(Exception):
@@ -197,10 +199,7 @@ def _take(token: str, purpose: Purpose, source: str, signed_in: Any) -> Enrolmen
         raise _opened_by_other(found, signed_in, source)
     if not found.user.is_active or found.purpose != purpose:
         raise _invalid(source)
-    fits = purpose_for(found.user)
-    if purpose == Purpose.PASSWORD and services.has_factor(found.user):
-        fits = Purpose.PASSWORD
-    if fits != purpose:
+    if not fits(found.user, purpose):
         raise _invalid(source, "account-state-changed")
     return found
 

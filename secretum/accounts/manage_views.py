@@ -98,8 +98,7 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
 
 
 def _reset_factors(request: HttpRequest, actor: Actor, user_id: int) -> None:
-    services.reset_factors(actor, user_id)
-    user = services.managed_user(actor, user_id, "update")
+    user = services.reset_factors(actor, user_id)
     if links.purpose_for(user) is not None:
         purpose, token = links.issue(actor, user_id)
         _show_link(request, user, purpose, token)
@@ -107,8 +106,8 @@ def _reset_factors(request: HttpRequest, actor: Actor, user_id: int) -> None:
 
 def _link(purpose: links.Purpose | None) -> Callable[[HttpRequest, Actor, int], None]:
     def action(request: HttpRequest, actor: Actor, user_id: int) -> None:
-        fits, token = links.issue(actor, user_id, purpose)
-        _show_link(request, services.managed_user(actor, user_id, "update"), fits, token)
+        chosen, token = links.issue(actor, user_id, purpose)
+        _show_link(request, services.managed_user(actor, user_id, "update"), chosen, token)
 
     return action
 

@@ -44,7 +44,7 @@ def _now() -> dt.datetime:
     return timezone.now()
 
 
-def _event(
+def account_event(  # the accounts modules' one writer of their own audit events
     actor: Actor,
     action: str,
     resource: str = "session",
@@ -64,7 +64,7 @@ def actor_of(user: Any, source: str = "", request_id: str = "") -> Actor:
 
 def _require(actor: Actor, permission: Permission, action: str, ref: Any = "") -> None:
     if not actor.may(permission):
-        _event(actor, action, "accounts.User", outcome=Outcome.DENIED, ref=ref)
+        account_event(actor, action, "accounts.User", outcome=Outcome.DENIED, ref=ref)
         raise AccessDenied(f"{actor.role} lacks {permission}")
 
 
@@ -95,7 +95,7 @@ def update_practice_settings(
     current.full_clean()  # E1: refuses an idle timeout above 20 minutes
     with transaction.atomic():
         current.save()
-        _event(
+        account_event(
             actor,
             "update",
             "accounts.PracticeSettings",
@@ -138,7 +138,7 @@ def create_user(
         user.set_unusable_password()
     with transaction.atomic():
         user.save()
-        _event(actor, "create", "accounts.User", ref=user.pk, detail={"role": str(role)})
+        account_event(actor, "create", "accounts.User", ref=user.pk, detail={"role": str(role)})
     return user
 
 
@@ -162,7 +162,7 @@ def set_active(actor: Actor, user_id: int, active: bool) -> None:
     with transaction.atomic():
         user.is_active = active
         user.save(update_fields=["is_active"])
-        _event(
+        account_event(
             actor,
             "update",
             "accounts.User",
@@ -173,7 +173,7 @@ def set_active(actor: Actor, user_id: int, active: bool) -> None:
             end_all_sessions(user, reason="disabled")
 
 
-def reset_factors(actor: Actor, user_id: int) -> None:
+def reset_factors(actor: Actor, user_id: int) -> Any:
     """The user's factors and recovery codes are removed and every session ends. The owner gets
     back in only through a new link AND their current password (``links``, purpose "factors"):
     never through the password alone, never through the link alone (B3)."""
@@ -187,7 +187,8 @@ def reset_factors(actor: Actor, user_id: int) -> None:
         user.must_enrol_factor = True
         user.save(update_fields=["must_enrol_factor"])
         end_all_sessions(user, reason="factors-reset")
-        _event(actor, "update", "accounts.Factor", ref=user.pk, detail={"change": "reset"})
+        account_event(actor, "update", "accounts.Factor", ref=user.pk, detail={"change": "reset"})
+    return user
 
 
 def flag_password_compromised(actor: Actor, user_id: int) -> None:
@@ -196,7 +197,7 @@ def flag_password_compromised(actor: Actor, user_id: int) -> None:
         user.must_change_password = True
         user.save(update_fields=["must_change_password"])
         end_all_sessions(user, reason="password-compromised")
-        _event(
+        account_event(
             actor,
             "update",
             "accounts.User",
@@ -209,7 +210,7 @@ def manager_end_sessions(actor: Actor, user_id: int) -> int:
     user = managed_user(actor, user_id, "update")
     with transaction.atomic():
         count = end_all_sessions(user, reason="ended-by-manager")
-        _event(
+        account_event(
             actor,
             "logout",
             "accounts.UserSession",
@@ -236,7 +237,7 @@ def set_password(user: Any, new_password: str, change: str, source: str) -> None
     user.password_changed_at = _now()
     user.must_change_password = False
     user.save()
-    _event(
+    account_event(
         actor_of(user, source), "update", "accounts.User", ref=user.pk, detail={"change": change}
     )
 
@@ -288,7 +289,7 @@ def check_password_step(
     known = user is not None and user.pk in known_accounts
     wait = throttle.wait_seconds(username, source, known_device=known)
     if wait:
-        _event(
+        account_event(
             anonymous,
             "login-failed",
             outcome=Outcome.FAILURE,
@@ -310,7 +311,7 @@ def check_password_step(
         reason = "locked" if locked else ("disabled" if ok else "wrong-password")
         if user is not None:
             actor = actor_of(user, source, request_id)
-            _event(
+            account_event(
                 actor,
                 "login-failed",
                 outcome=Outcome.FAILURE,
@@ -319,7 +320,7 @@ def check_password_step(
             if not locked and not ok:
                 _count_failure(user, actor)
         else:
-            _event(
+            account_event(
                 anonymous,
                 "login-failed",
                 outcome=Outcome.FAILURE,
@@ -332,7 +333,7 @@ def _count_failure(user: Any, actor: Actor) -> None:
     """One more consecutive failure (password or second factor); the 10th locks the account, and
     a locked account has no session left: every pending login and open session stops at once."""
     if throttle.count_lockout_failure(user):
-        _event(
+        account_event(
             actor,
             "lockout",
             "accounts.User",
@@ -365,7 +366,7 @@ def second_factor_failed(
     """Audited; counts towards the delays and the lock-out. True when the account is now locked."""
     actor = actor_of(user, source, request_id)
     with transaction.atomic():
-        _event(actor, "login-failed", outcome=Outcome.FAILURE, detail={"factor": factor})
+        account_event(actor, "login-failed", outcome=Outcome.FAILURE, detail={"factor": factor})
         throttle.record_failure(user.username, source, known_device=known_device)
         _count_failure(user, actor)
     return throttle.is_locked(user)
@@ -426,7 +427,7 @@ def confirm_totp(user: Any, factor_id: int, code: str, source: str = "") -> bool
         return False
     step = totp.matching_step(totp_secret(factor), code, factor.totp_last_step)
     if step is None:
-        _event(
+        account_event(
             actor_of(user, source),
             "update",
             "accounts.Factor",
@@ -442,7 +443,7 @@ def confirm_totp(user: Any, factor_id: int, code: str, source: str = "") -> bool
         factor.save()
         user.must_enrol_factor = False
         user.save(update_fields=["must_enrol_factor"])
-        _event(
+        account_event(
             actor_of(user, source),
             "create",
             "accounts.Factor",
@@ -477,7 +478,7 @@ def new_recovery_codes(user: Any, source: str = "") -> list[str]:
         RecoveryCode.objects.bulk_create(
             RecoveryCode(user=user, code_hash=keyring.secret_digest("recovery", c)) for c in codes
         )
-        _event(
+        account_event(
             actor_of(user, source),
             "create",
             "accounts.RecoveryCode",
@@ -534,7 +535,7 @@ def remove_factor(user: Any, factor_id: int, source: str = "") -> None:
         if len(factors) == 1:
             raise ValidationError(_("This is your last second factor: add another one first."))
         target.delete()
-        _event(
+        account_event(
             actor_of(user, source),
             "delete",
             "accounts.Factor",
@@ -549,7 +550,7 @@ def rename_factor(user: Any, factor_id: int, name: str, source: str = "") -> Non
         raise ValidationError(_("Give the factor a name."))
     if not Factor.objects.filter(pk=factor_id, user=user).update(name=name):
         raise ValidationError(_("No such factor."))
-    _event(
+    account_event(
         actor_of(user, source),
         "update",
         "accounts.Factor",
@@ -573,7 +574,7 @@ def end_session(user: Any, session_id: int, source: str = "") -> None:
     with transaction.atomic():
         if not sessions.end_records(records, "ended-by-user"):
             raise ValidationError(_("No such session."))
-        _event(
+        account_event(
             actor_of(user, source),
             "logout",
             "accounts.UserSession",

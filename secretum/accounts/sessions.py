@@ -21,6 +21,7 @@ from typing import Any
 from django.contrib.sessions.backends import db
 from django.utils import timezone
 
+from secretum.accounts.models import SessionData, UserSession
 from secretum.crypto import keyring
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ def digest(session_key: str) -> str:
 class SessionStore(db.SessionStore):
     @classmethod
     def get_model_class(cls) -> Any:
-        from secretum.accounts.models import SessionData
-
         return SessionData
 
     def _get_session_from_db(self) -> Any:
@@ -92,8 +91,6 @@ class SessionStore(db.SessionStore):
 
 
 def open_record(user: Any, device: str, source: str) -> Any:
-    from secretum.accounts.models import UserSession
-
     return UserSession.objects.create(
         user=user, device=device[:120], source=source[:64], last_activity_at=timezone.now()
     )
@@ -103,16 +100,17 @@ def is_live(record_id: Any, user: Any) -> bool:
     """The session's record exists, is its user's, and was not ended: asked on every request
     of a signed-in session, so that no path that ends a session can be outrun by a new
     identifier (unlock, sudo, password change, language switch…)."""
-    from secretum.accounts.models import UserSession
-
     if not isinstance(record_id, int):
         return False
     return bool(UserSession.objects.filter(pk=record_id, user=user, ended_at__isnull=True).exists())
 
 
-def touch(record_id: Any) -> None:
-    from secretum.accounts.models import UserSession
+def records(**filters: Any) -> Any:
+    """The session records matching ``filters`` (for ``end_records``)."""
+    return UserSession.objects.filter(**filters)
 
+
+def touch(record_id: Any) -> None:
     if isinstance(record_id, int):
         UserSession.objects.filter(pk=record_id).update(last_activity_at=timezone.now())
 
@@ -120,8 +118,6 @@ def touch(record_id: Any) -> None:
 def end_records(records: Any, reason: str) -> int:
     """End these records (a queryset of UserSession) and delete every session row that belongs
     to them, under whichever identifier. Returns how many were still open."""
-    from secretum.accounts.models import SessionData
-
     ids = list(records.filter(ended_at__isnull=True).values_list("pk", flat=True))
     records.filter(pk__in=ids).update(ended_at=timezone.now(), end_reason=reason[:32])
     SessionData.objects.filter(record_id__in=ids).delete()

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from secretum.access.actor import Actor, Purpose
 from secretum.access.policy import Permission
 from secretum.audit import entries
-from secretum.audit.models import Action, AuditEvent, Outcome
+from secretum.audit.models import TAMPERED, Action, AuditEvent, Outcome
 
 # Any 64-bit constant: one lock that serialises appends on PostgreSQL, across every process.
 _PG_APPEND_LOCK = 0x5EC7E7A1
@@ -173,6 +173,26 @@ def record_integrity_failure(check: str, problem: str) -> None:
             detail={"check": check, "problem": problem[:300]},
         )
     except Exception:  # noqa: S110  (the caller reports the problem itself)
+        pass
+
+
+def record_tampered(
+    resource: str, ref: str, *, actor: Actor | None = None, patient_ref: str = ""
+) -> None:
+    """A row or record that failed its seal or its authentication (altered or moved outside
+    Secretum) and was refused: the auditor's "tampered" alert reads these. Never raises: the
+    refusal matters more than its record."""
+    try:
+        record_event(
+            actor or Actor.system(Purpose.MAINTENANCE),
+            Action.READ,
+            resource,
+            outcome=Outcome.FAILURE,
+            patient_ref=patient_ref,
+            resource_ref=ref,
+            detail={"problem": TAMPERED},
+        )
+    except Exception:  # noqa: S110  (the caller refuses the row all the same)
         pass
 
 

@@ -20,8 +20,8 @@ from django.utils.translation import gettext as _
 from secretum.access.actor import Actor
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission
-from secretum.audit.models import TAMPERED, Action, Outcome
-from secretum.audit.services import record_event
+from secretum.audit.models import Action
+from secretum.audit.services import record_tampered
 from secretum.crypto import keyring
 from secretum.crypto.keyring import DataKey
 from secretum.lib import niss as niss_lib
@@ -117,17 +117,10 @@ def patient_ref_for_niss(number: str) -> str | None:
 
 
 def _unreadable(patient: Patient, actor: Actor | None = None) -> None:
-    """A record that failed authentication (altered or moved outside Secretum): reported to the
-    auditor (the "tampered" alert), never an error for the person searching."""
-    record_event(
-        actor or Actor.system(),
-        Action.READ,
-        RESOURCE,
-        outcome=Outcome.FAILURE,
-        patient_ref=str(patient.uid),
-        resource_ref=str(patient.uid),
-        detail={"problem": TAMPERED, "error": "DecryptionError"},
-    )
+    """A record that failed authentication: reported to the auditor, never an error for the
+    person searching."""
+    uid = str(patient.uid)
+    record_tampered(RESOURCE, uid, actor=actor, patient_ref=uid)
 
 
 def reveal_identity(
