@@ -16,8 +16,8 @@ from secretum.compliance.services import (
     PEOPLE_CATEGORIES,
     RECORD_CATEGORIES,
     TEXT_MAX,
-    check_breach_moment,
 )
+from secretum.lib.dates import check_recent
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 _MOMENT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -34,13 +34,13 @@ def _text(label: Any, limit: int = 4000, required: bool = False, rows: int = 3) 
 
 
 class MomentField(forms.DateTimeField):
-    """A moment of the breach register: within the last ten years (N2); the services refuse a
-    moment in the future with a message of their own."""
+    """A moment of the breach register: within the last ten years (N2), as the services check
+    it too; they refuse a moment in the future with a message of their own."""
 
     def validate(self, value: Any) -> None:
         super().validate(value)
         if value is not None:
-            check_breach_moment(value)
+            check_recent(value)
 
 
 def _moment(label: Any) -> forms.DateTimeField:

@@ -47,7 +47,7 @@ from secretum.compliance.models import (
 )
 from secretum.compliance.status import DeclarationView, MeasureRow, Status, decide
 from secretum.crypto import keyring
-from secretum.lib.dates import add_years, shown
+from secretum.lib.dates import check_recent
 
 REVIEW_DEFAULT_DAYS = 365
 REVIEW_MAX_DAYS = 3 * 365
@@ -58,9 +58,6 @@ DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
 # Served with their own type; anything else is served as bytes to download, never rendered.
 SAFE_DOCUMENT_TYPES = {"application/pdf", "image/png", "image/jpeg", "text/plain"}
 BREACH_HOURS = 72  # GDPR art. 33(1)
-# N2: how far back a moment of the breach register (awareness, notification, information) may
-# lie; earlier, it is a typing error (and year 1 cannot even be converted to UTC to be stored).
-BREACH_YEARS_BACK = 10
 
 
 def _now() -> dt.datetime:
@@ -911,22 +908,11 @@ def _bounded(text: Any, label: str, *, required: bool = False, limit: int = 4000
     return value
 
 
-def check_breach_moment(at: dt.datetime) -> None:
-    """ValidationError, saying the range, for a moment more than ten years ago (N2). A moment in
-    the future is refused by each service with its own message."""
-    earliest = add_years(timezone.localtime(_now()), -BREACH_YEARS_BACK)
-    if at < earliest:
-        raise ValidationError(
-            _("Give a date and time within the last ten years, from %(first)s.")
-            % {"first": shown(earliest)}
-        )
-
-
 def report_breach(actor: Actor, *, aware_at: dt.datetime, what_happened: str) -> str:
     """Any user records a suspected breach, and when the practice became aware of it. The
     72-hour clock (GDPR art. 33) starts at that moment. Returns the entry's reference."""
     what = _bounded(what_happened, _("What happened"), required=True)
-    check_breach_moment(aware_at)
+    check_recent(aware_at)  # N2; a moment in the future has its own message
     if aware_at > _now() + dt.timedelta(minutes=5):
         raise ValidationError(_("The moment you became aware of it cannot be in the future."))
     with guarded(actor, Permission.BREACH_REPORT, Action.CREATE, "compliance.Breach") as event:
@@ -1072,7 +1058,7 @@ def record_notification(
     delay (art. 33(1))."""
     reference = _bounded(reference, _("Reference"), limit=64)
     delay_reason = _bounded(delay_reason, _("Reasons for the delay"))
-    check_breach_moment(notified_at)
+    check_recent(notified_at)  # N2
     if notified_at > _now() + dt.timedelta(minutes=5):
         raise ValidationError(_("The notification cannot be in the future."))
 
@@ -1106,7 +1092,7 @@ def record_notification(
 def record_people_informed(actor: Actor, uid: Any, *, informed_at: dt.datetime, how: str) -> None:
     """The people concerned were informed (GDPR art. 34)."""
     how = _bounded(how, _("How they were informed"), required=True)
-    check_breach_moment(informed_at)
+    check_recent(informed_at)  # N2
 
     def apply(breach: Breach, narrative: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         if informed_at < breach.aware_at or informed_at > _now() + dt.timedelta(minutes=5):

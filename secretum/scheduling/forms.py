@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from secretum.scheduling.services import DURATIONS, PractitionerChoice, check_booking_day
+from secretum.scheduling.services import DURATIONS, PractitionerChoice, check_booking_start
 
 
 class AppointmentForm(forms.Form):
@@ -25,10 +25,11 @@ class AppointmentForm(forms.Form):
         super().__init__(*args, **kw)
         self.fields["practitioner"].choices = [(p.id, p.name) for p in practitioners]  # type: ignore[attr-defined]
 
-    def clean_day(self) -> dt.date:
-        day: dt.date = self.cleaned_data["day"]
-        check_booking_day(day)  # N2: from today to five years ahead, said in the message
-        return day
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if "day" in data and "time" in data:
+            check_booking_start(self.starts_at())  # N2: from now to five years ahead
+        return data
 
     def starts_at(self) -> dt.datetime:
         return timezone.make_aware(

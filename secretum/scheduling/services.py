@@ -29,7 +29,7 @@ DURATIONS = (10, 15, 20, 30, 45, 60)
 # N2: the days a practice's agenda covers; outside them a date is a typing error (and near
 # year 1 or 9999, the date arithmetic of a page or a booking would overflow).
 AGENDA_YEARS_BACK = 2
-AGENDA_YEARS_AHEAD = 5
+AGENDA_YEARS_AHEAD = 5  # check_booking_start's message says "five": change both
 
 
 @dataclass(frozen=True)
@@ -70,21 +70,20 @@ def check_agenda_day(day: dt.date) -> None:
         )
 
 
-def _too_far_ahead(last: dt.date) -> ValidationError:
-    return ValidationError(
-        _("An appointment is booked at most five years ahead: choose a day up to %(last)s.")
-        % {"last": shown(last)}
-    )
-
-
-def check_booking_day(day: dt.date) -> None:
-    """ValidationError for a day on which no appointment can be booked: before today, or after
-    the last day of :func:`agenda_window` (N2)."""
-    if day < timezone.localdate():
+def check_booking_start(starts_at: dt.datetime) -> None:
+    """ValidationError for a moment no appointment can start at: in the past (five minutes'
+    grace), or after the last day of :func:`agenda_window` (N2). The form and the service both
+    ask here. Compared as aware datetimes, never converted: a moment near year 1 or 9999 cannot
+    always be converted to local time or UTC; bounded here, the booking's own arithmetic (its
+    end, the overlap window) cannot overflow."""
+    if starts_at < timezone.now() - dt.timedelta(minutes=5):
         raise ValidationError(_("An appointment cannot be booked in the past."))
     last = agenda_window()[1]
-    if day > last:
-        raise _too_far_ahead(last)
+    if starts_at > timezone.make_aware(dt.datetime.combine(last, dt.time.max)):
+        raise ValidationError(
+            _("An appointment is booked at most five years ahead: choose a day up to %(last)s.")
+            % {"last": shown(last)}
+        )
 
 
 def _view(a: Appointment, patient_name: str) -> AppointmentView:
@@ -108,13 +107,7 @@ def book_appointment(
 ) -> AppointmentView:
     if duration_minutes not in DURATIONS:
         raise ValidationError(_("Choose one of the proposed durations."))
-    if starts_at < timezone.now() - dt.timedelta(minutes=5):
-        raise ValidationError(_("An appointment cannot be booked in the past."))
-    # N2: bounded before any arithmetic (the end, the overlap window) can overflow. Compared as
-    # aware datetimes: converting a moment near year 9999 to local time could overflow itself.
-    last = agenda_window()[1]
-    if starts_at > timezone.make_aware(dt.datetime.combine(last, dt.time.max)):
-        raise _too_far_ahead(last)
+    check_booking_start(starts_at)  # N2: before any arithmetic on it
     with guarded(
         actor, Permission.APPOINTMENT_WRITE, Action.CREATE, RESOURCE, patient_ref=patient_uid
     ) as event:

@@ -25,6 +25,7 @@ from secretum.accounts.password_policy import (
     predictable_share,
     variants,
 )
+from secretum.core.management.commands.demo import DEMO_USERS
 from tests.conftest import client_for, make_user
 
 PASSWORD = "fictitious correct horse 7"
@@ -118,15 +119,6 @@ PHRASES = [
     "Oma bakt wafels op zondag!",
     "correct horse battery staple",
     "all lowercase words are fine " + "y" * 99,  # a run after a phrase does not weaken it
-]
-
-# The demo accounts of README.md, with the names `secretum demo` gives them.
-DEMO = [
-    ("dr.martin", "Claire", "Martin", "demo-praticien-2026"),
-    ("dr.peeters", "Jan", "Peeters", "demo-praticien-2026"),
-    ("accueil", "Sophie", "Lambert", "demo-secretaire-2026"),
-    ("gestion", "Marc", "Dubois", "demo-manager-2026"),
-    ("dpo", "Anne", "Janssens", "demo-auditeur-2026"),
 ]
 
 # Passwords the other tests set (tests/accounts, tests/core, tests/e2e).
@@ -336,9 +328,12 @@ def test_the_b2_evidence_still_sees_the_common_password_rule() -> None:
     assert b2_evidence().met
 
 
-@pytest.mark.parametrize(("username", "first", "last", "password"), DEMO)
-def test_the_demo_passwords_still_pass(username: str, first: str, last: str, password: str) -> None:
-    user = get_user_model()(username=username, first_name=first, last_name=last)
+@pytest.mark.parametrize(("username", "role", "first", "last", "password"), DEMO_USERS)
+def test_the_demo_passwords_still_pass(
+    username: str, role: Role, first: str, last: str, password: str
+) -> None:
+    """The demo accounts of README.md, as `secretum demo` creates them (names and all)."""
+    user = get_user_model()(username=username, role=role, first_name=first, last_name=last)
     django_validation.validate_password(password, user)
 
 
