@@ -127,10 +127,11 @@ def _run(name: str, args: list[str]) -> int:
 
 def _require_key_belongs() -> None:
     """O2, G3, E10, H3: refuse to run with a key file that is not the database's (and record
-    the fingerprint once on an instance made before fingerprints, saying so)."""
+    the fingerprint once on an instance made before fingerprints, saying so). Once per process:
+    the system check of `serve` does not check again."""
     from secretum.crypto import binding
 
-    note = binding.require_key_belongs(record=True)
+    note = binding.verify_once(record=True)
     if note:
         print(f"secretum: {note}", file=sys.stderr)
 
@@ -172,8 +173,7 @@ def _init(args: list[str]) -> int:
     print(f"Created a Secretum instance in {home}:")
     print(f"  key file     {inst.key_file} (owner-only; keep a copy apart from backups)")
     print(f"  certificate  {inst.tls_cert} (self-signed)")
-    db = settings.DATABASES["default"]
-    where = db["NAME"] if db["ENGINE"].endswith("sqlite3") else f"PostgreSQL {db['NAME']}"
+    where = binding.database_name()
     print(f"  database     {where} (bound to this key file: Secretum refuses any other)")
     print("Next: 'secretum demo --patients 50' for fictitious data, then 'secretum serve'.")
     return 0

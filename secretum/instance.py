@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import ipaddress
 import json
 import os
@@ -74,7 +75,7 @@ class Instance:
         """
         path = self.key_file
         try:
-            mode = path.stat().st_mode
+            st = path.stat()
         except FileNotFoundError:
             if not self._holds_anything():
                 raise InstanceError(
@@ -84,49 +85,59 @@ class Instance:
                 f"The key file {path} is missing: restore it (mode 600) from its copy; without "
                 "it no patient data of this instance can be read."
             ) from None
-        if mode & 0o077:
+        if st.st_mode & 0o077:
             raise InstanceError(
                 f"The key file {path} is readable by others; run 'chmod 600' on it."
             )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise InstanceError(f"The key file {path} cannot be read ({reason}).") from None
-        if not text.strip():
-            raise InstanceError(f"The key file {path} is empty: restore it from its copy.")
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            # Cut short: the text ends inside a string, or before the object closes.
-            if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-                raise InstanceError(
-                    f"The key file {path} is truncated: restore it from its copy."
-                ) from None
-            raise InstanceError(
-                f"The key file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
-                "restore it from its copy."
-            ) from None
-        if not isinstance(raw, dict):
-            raise InstanceError(f"The key file {path} is not a Secretum key file (no JSON object).")
-        if raw.get("format") != KEYFILE_FORMAT:
-            raise InstanceError(
-                f"The key file {path} has an unknown format marker "
-                f"({str(raw.get('format', 'none'))[:40]!r}, expected {KEYFILE_FORMAT!r})."
-            )
-        secret = raw.get("django_secret_key")
-        if not isinstance(secret, str) or not secret:
-            raise InstanceError(f"The key file {path} lacks the field 'django_secret_key'.")
-        return {
-            "kek": _binary_key(path, raw, "kek"),
-            "blind_index_key": _binary_key(path, raw, "blind_index_key"),
-            "django_secret_key": secret,
-        }
+        # Settings, the CLI, the keyring and the checks all ask: the file is read and parsed once
+        # per process, and again only if it changes (another file, size, time or mode).
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return dict(_parsed_key_file(path, identity))
 
     def _holds_anything(self) -> bool:
         """Whether the folder holds a part of an instance (then a missing key file is lost)."""
         parts = (self.database, self.tls_cert.parent, self.home / "audit")
         return any(p.exists() for p in parts)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_key_file(path: Path, identity: tuple[int, ...]) -> dict[str, bytes | str]:
+    """``Instance.read_keys`` past the file's mode: its contents, one sentence per fault.
+    ``identity`` (from the file's stat) is only the cache key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InstanceError(f"The key file {path} cannot be read ({reason}).") from None
+    if not text.strip():
+        raise InstanceError(f"The key file {path} is empty: restore it from its copy.")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # Cut short: the text ends inside a string, or before the object closes.
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise InstanceError(
+                f"The key file {path} is truncated: restore it from its copy."
+            ) from None
+        raise InstanceError(
+            f"The key file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
+            "restore it from its copy."
+        ) from None
+    if not isinstance(raw, dict):
+        raise InstanceError(f"The key file {path} is not a Secretum key file (no JSON object).")
+    if raw.get("format") != KEYFILE_FORMAT:
+        raise InstanceError(
+            f"The key file {path} has an unknown format marker "
+            f"({str(raw.get('format', 'none'))[:40]!r}, expected {KEYFILE_FORMAT!r})."
+        )
+    secret = raw.get("django_secret_key")
+    if not isinstance(secret, str) or not secret:
+        raise InstanceError(f"The key file {path} lacks the field 'django_secret_key'.")
+    return {
+        "kek": _binary_key(path, raw, "kek"),
+        "blind_index_key": _binary_key(path, raw, "blind_index_key"),
+        "django_secret_key": secret,
+    }
 
 
 def _binary_key(path: Path, raw: dict[str, object], field: str) -> bytes:

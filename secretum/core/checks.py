@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -74,71 +75,46 @@ def _private_folder_checks(inst: Any) -> list[Any]:
     """O2: the instance folder, its folders of keys and the TLS key are the owner's alone (the
     key file is checked with its contents, secretum.E003; the audit keys by secretum.E101)."""
     problems: list[Any] = []
-    folders = (inst.home, inst.tls_cert.parent, inst.home / "audit", inst.home / "compliance")
-    for folder in folders:
-        mode = _mode(folder)
-        if mode is not None and mode & 0o077:
-            problems.append(
-                Error(
-                    f"The folder {folder} is open to group or others (mode {mode:04o}).",
-                    hint=f"Run 'chmod 700 {folder}'.",
-                    id="secretum.E009",
-                )
-            )
-    mode = _mode(inst.tls_key)
-    if mode is not None and mode & 0o077:
-        problems.append(
-            Error(
-                f"The TLS private key {inst.tls_key} is readable by others (mode {mode:04o}).",
-                hint=f"Run 'chmod 600 {inst.tls_key}'.",
-                id="secretum.E008",
-            )
+    for folder in (inst.home, inst.tls_cert.parent, inst.home / "audit", inst.home / "compliance"):
+        problems += _owner_only(
+            folder, f"The folder {folder} is open to group or others", "secretum.E009"
         )
+    key = inst.tls_key
+    problems += _owner_only(
+        key, f"The TLS private key {key} is readable by others", "secretum.E008"
+    )
     return problems
 
 
-def _mode(path: Path) -> int | None:
+def _owner_only(path: Path, fact: str, check_id: str) -> list[Any]:
+    """O2, H3: the error ``check_id`` (``fact``, the mode, the chmod that mends it) when group or
+    others may open ``path``; nothing when only its owner may, or when it is absent."""
     try:
-        return path.stat().st_mode & 0o777
+        st = path.stat()
     except OSError:
-        return None
+        return []
+    mode = st.st_mode & 0o777
+    if not mode & 0o077:
+        return []
+    owner_only = "700" if stat.S_ISDIR(st.st_mode) else "600"
+    hint = f"Run 'chmod {owner_only} {path}'."
+    return [Error(f"{fact} (mode {mode:04o}).", hint=hint, id=check_id)]
 
 
 def _database_file_checks() -> list[Any]:
     """O2, H3: the SQLite file (and its -wal and -shm) is the owner's alone; the database, SQLite
     or PostgreSQL, accepts writes (every access writes an audit event, D2)."""
     problems: list[Any] = []
-    where = dburl.describe(connection.settings_dict)
-    hint = (
-        "Secretum writes an audit event at every access: let the user it runs as write "
-        "(file mode, database role), or point it at the primary server."
-    )
     if connection.vendor == "sqlite":
-        path = Path(str(connection.settings_dict["NAME"]))
-        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+        files = _sqlite_files()
         for file in files:
-            mode = _mode(file)
-            if mode is not None and mode & 0o077:
-                problems.append(
-                    Error(
-                        f"The database file {file} is readable by others than its owner "
-                        f"(mode {mode:04o}).",
-                        hint=f"Run 'chmod 600 {file}'.",
-                        id="secretum.E302",
-                    )
-                )
-        if not path.exists():
-            return problems  # no database yet: `serve` and `migrate` create it
-        locked = [f for f in (*files, path.parent) if f.exists() and not os.access(f, os.W_OK)]
-        if locked:
-            problems.append(
-                Error(
-                    f"The database at {where} is read-only ({locked[0]} cannot be written).",
-                    hint=hint,
-                    id="secretum.E303",
-                )
+            problems += _owner_only(
+                file,
+                f"The database file {file} is readable by others than its owner",
+                "secretum.E302",
             )
-            return problems
+        if not files[0].exists():
+            return problems  # no database yet: `serve` and `migrate` create it
     try:
         refused = _refused_write()
     except DatabaseError:
@@ -146,16 +122,33 @@ def _database_file_checks() -> list[Any]:
     if refused:
         problems.append(
             Error(
-                f"The database at {where} is read-only ({refused}).", hint=hint, id="secretum.E303"
+                f"The database at {dburl.describe(connection.settings_dict)} is read-only "
+                f"({refused}).",
+                hint="Secretum writes an audit event at every access: let the user it runs as "
+                "write (file mode, database role), or point it at the primary server.",
+                id="secretum.E303",
             )
         )
     return problems
 
 
+def _sqlite_files() -> list[Path]:
+    """The SQLite database file, then its write-ahead log and shared-memory index."""
+    path = Path(str(connection.settings_dict["NAME"]))
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
 def _refused_write() -> str:
-    """Why the database refuses a harmless write (rolled back), or "" when it takes it."""
+    """Why the database refuses a write, or "" when it takes one: a SQLite file or folder the
+    user cannot write, a PostgreSQL session that is read-only, or a harmless write (rolled back)
+    that fails."""
     from secretum.crypto.models import KeyFingerprint
 
+    if connection.vendor == "sqlite":
+        files = _sqlite_files()
+        for file in (*files, files[0].parent):  # the folder: SQLite creates -wal and -shm there
+            if file.exists() and not os.access(file, os.W_OK):
+                return f"{file} cannot be written"
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute("SHOW transaction_read_only")
@@ -180,15 +173,9 @@ def _database_password_checks() -> list[Any]:
     problems: list[Any] = []
     for name in ("SECRETUM_DATABASE_URL_FILE", "SECRETUM_DATABASE_PASSWORD_FILE"):
         value = os.environ.get(name, "").strip()
-        mode = _mode(Path(value)) if value else None
-        if mode is not None and mode & 0o077:
-            problems.append(
-                Error(
-                    f"The file {value} named by {name} is readable by others (mode {mode:04o}).",
-                    hint=f"Run 'chmod 600 {value}'.",
-                    id="secretum.E304",
-                )
-            )
+        if value:
+            fact = f"The file {value} named by {name} is readable by others"
+            problems += _owner_only(Path(value), fact, "secretum.E304")
     url = os.environ.get("SECRETUM_DATABASE_URL", "")
     if not os.environ.get("SECRETUM_DATABASE_URL_FILE") and dburl.url_password(url):
         # A warning, so that `check` fails and `serve` goes on: existing setups keep running.
@@ -206,8 +193,6 @@ def _database_password_checks() -> list[Any]:
 
 def _oidc_checks() -> list[Any]:
     """The external identity provider (B3): off without an issuer; complete and safe with one."""
-    import os
-    from pathlib import Path
     from urllib.parse import urlsplit
 
     problems: list[Any] = []

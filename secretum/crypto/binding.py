@@ -8,9 +8,10 @@ break the audit log for good. So the database records the fingerprint of the key
 belongs to it (``KeyFingerprint``; ``keyring.fingerprint_of``: keyed, one-way, never a key),
 and nothing runs with another key file:
 
-- ``secretum <command>`` checks before the command runs (``secretum.cli``); ``secretum check``
-  and ``secretum serve`` through the system check ``secretum.E301`` (``crypto.checks``); each
-  web process before it serves its first request (``verify_before_first_request``);
+- each process checks once (``verify_once``): ``secretum <command>`` before the command runs
+  (``secretum.cli``), ``secretum check`` through the system check ``secretum.E301``
+  (``crypto.checks``), each web process before it serves its first request
+  (``verify_before_first_request``); a migrate checks again after it (``bind_after_migrate``);
 - ``secretum init`` refuses a database that already holds an installation before it writes a
   key (``refuse_installed_database``), and records the new key file's fingerprint when it first
   migrates the database (``bind_after_migrate``, after every migrate).
@@ -30,12 +31,13 @@ import hmac
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from secretum.crypto import keyring
@@ -159,10 +161,10 @@ def require_key_belongs(using: str = DEFAULT_DB_ALIAS, *, record: bool = False) 
     writes the row (where the table exists) and returns the sentence to show when the database
     already held an installation (the upgrade of an older instance), None otherwise.
     """
+    mine = keyring.key_fingerprint()  # a damaged key file is named before any query
     tables = _tables(using)
     has_table = KeyFingerprint._meta.db_table in tables
     row = KeyFingerprint.objects.using(using).filter(pk=1).first() if has_table else None
-    mine = keyring.key_fingerprint()
     if row is not None and not _same(row, mine):
         raise _mismatch(using, "fingerprint mismatch")
     opened, tried = sample_opens(using, tables)
@@ -174,16 +176,16 @@ def require_key_belongs(using: str = DEFAULT_DB_ALIAS, *, record: bool = False) 
         return None
     held = installation_table(using, tables)
     origin = KeyFingerprint.Origin.ADOPTED if held else KeyFingerprint.Origin.INIT
-    with transaction.atomic(using=using):
-        row, created = KeyFingerprint.objects.using(using).get_or_create(
-            pk=1,
-            defaults={
-                "scheme": keyring.FINGERPRINT_SCHEME,
-                "fingerprint": mine,
-                "origin": origin,
-                "recorded_at": timezone.now(),
-            },
-        )
+    # get_or_create inserts in a savepoint of its own and reads the row a concurrent start wrote.
+    row, created = KeyFingerprint.objects.using(using).get_or_create(
+        pk=1,
+        defaults={
+            "scheme": keyring.FINGERPRINT_SCHEME,
+            "fingerprint": mine,
+            "origin": origin,
+            "recorded_at": timezone.now(),
+        },
+    )
     if not created and not _same(row, mine):  # another process recorded another key meanwhile
         raise _mismatch(using, "fingerprint mismatch")
     if not created or origin != KeyFingerprint.Origin.ADOPTED:
@@ -209,18 +211,34 @@ def bind_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any
         print(f"secretum: {note}", file=sys.stderr)
 
 
+# The process whose key file was found to be the database's (os.getpid(): a forked worker checks
+# its own). Set by ``verify_once`` only.
 _verified_in_pid = 0
+_verifying = threading.Lock()
+
+
+def verify_once(*, record: bool = False) -> str | None:
+    """``require_key_belongs`` on the default database, once per process: the command line before
+    its command, the system check (skipped under ``secretum serve``, whose command line checked
+    already), each web process before its first request. Several first requests at once on a
+    worker's threads wait for one check rather than each running it."""
+    global _verified_in_pid
+    with _verifying:
+        if _verified_in_pid == os.getpid():
+            return None
+        note = require_key_belongs(record=record)
+        _verified_in_pid = os.getpid()
+    return note
 
 
 def verify_before_first_request(sender: Any, **kwargs: Any) -> None:
     """request_started: each web process checks its own key file once, before its first request
-    (a worker forked after a key file was swapped refuses to serve, its master's check aside)."""
-    global _verified_in_pid
+    (a worker forked after a key file was swapped refuses to serve, its master's check aside).
+    Every later request costs one comparison."""
     if _verified_in_pid == os.getpid():
         return
     try:
-        require_key_belongs()
+        verify_once()
     except KeyMismatch as exc:
         logger.critical("secretum: refusing to serve: %s", exc)
         raise
-    _verified_in_pid = os.getpid()

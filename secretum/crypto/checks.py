@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.checks import Error, register
 from django.db import DatabaseError
 
@@ -16,13 +15,11 @@ from secretum.instance import InstanceError
 @register("secretum", deploy=True)
 def key_binding_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     try:
-        settings.INSTANCE.read_keys()
-    except InstanceError:
-        return []  # secretum.E003 names what is wrong with the key file itself
-    try:
-        binding.require_key_belongs()  # reads only: `check` writes nothing
+        binding.verify_once()  # reads only: `check` writes nothing
     except binding.KeyMismatch as exc:
         return [Error(exc.fact + ".", hint=exc.hint, id="secretum.E301")]
+    except InstanceError:
+        return []  # secretum.E003 names what is wrong with the key file itself
     except DatabaseError:
         return []  # no database yet (`serve` migrates after its checks), or unreachable
     return []

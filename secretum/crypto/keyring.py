@@ -29,10 +29,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
+from secretum.instance import KEY_BYTES
+
 # Sealed blob layout: version byte | 96-bit nonce (SP 800-38D §8.2.2, random) | ciphertext+tag.
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
-_KEY_BYTES = 32
 _INDEX_BYTES = 16
 # Benchmark baseline only: plaintext with a marker, so the code path stays the same shape.
 _PLAIN = b"\x00"
@@ -59,10 +60,10 @@ _FINGERPRINT_LABEL = b"secretum: this key file belongs to this database"
 
 def fingerprint_of(kek: bytes, index_key: bytes) -> str:
     """The fingerprint (64 hex digits) of a key file holding these two 256-bit keys."""
-    if len(kek) != _KEY_BYTES or len(index_key) != _KEY_BYTES:
+    if len(kek) != KEY_BYTES or len(index_key) != KEY_BYTES:
         raise ValueError("a key file's keys are 256-bit")
     derived = HKDF(
-        algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=_FINGERPRINT_INFO
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_FINGERPRINT_INFO
     ).derive(kek + index_key)
     return hmac.new(derived, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
 

@@ -286,6 +286,34 @@ def test_a_damaged_key_file_is_named_in_one_sentence(home: Path, damage: str) ->
     assert sqlite_rows(home / "secretum.sqlite3") == before
 
 
+def test_the_key_file_is_read_once_per_process_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O2: settings, the command line, the keyring and the checks each ask for the keys; the file
+    is read once, its mode is checked at every ask, and a file that changes is read again."""
+    inst = instance.create(tmp_path / "var")
+    reads: list[Path] = []
+    read_text = Path.read_text
+
+    def counted(path: Path, *args: Any, **kwargs: Any) -> str:
+        if path == inst.key_file:
+            reads.append(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    first = inst.read_keys()
+    assert instance.Instance(inst.home).read_keys() == first
+    assert len(reads) == 1
+    inst.key_file.chmod(0o640)
+    with pytest.raises(instance.InstanceError, match="readable by others"):
+        inst.read_keys()
+    inst.key_file.chmod(0o600)
+    inst.key_file.write_text("")
+    with pytest.raises(instance.InstanceError, match="is empty"):
+        inst.read_keys()
+    assert len(reads) == 2
+
+
 # --- `secretum check`: what is open to others, what cannot be written ----------------------------
 
 

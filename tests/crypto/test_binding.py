@@ -9,15 +9,16 @@ import base64
 import hashlib
 import hmac
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.signals import request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from secretum import instance
-from secretum.crypto import binding, keyring
+from secretum.crypto import binding, checks, keyring
 from secretum.crypto.models import KeyFingerprint
 from tests.conftest import SecureClient
 
@@ -90,6 +91,39 @@ def test_the_web_app_refuses_its_first_request_under_another_key(db: Any, monkey
     KeyFingerprint.objects.update(fingerprint=keyring.key_fingerprint())
     assert SecureClient().get("/accounts/login/").status_code == 200
     assert binding._verified_in_pid == os.getpid()
+
+
+def test_a_process_checks_its_key_file_once(db: Any, monkeypatch: Any) -> None:
+    """O2: the command line, the system check and the first requests of a process share one
+    check (its queries and sampled decryptions), even with several first requests at once on a
+    worker's threads; later requests cost a comparison."""
+    calls: list[Any] = []
+    check = binding.require_key_belongs
+
+    def counted(*args: Any, **kwargs: Any) -> str | None:
+        calls.append(kwargs)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(binding, "require_key_belongs", counted)
+    monkeypatch.setattr(binding, "_verified_in_pid", 0)
+    start = threading.Barrier(4)
+
+    def first_request() -> None:
+        start.wait()
+        try:
+            binding.verify_before_first_request(sender=None)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    threads = [threading.Thread(target=first_request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert checks.key_binding_checks() == []
+    assert SecureClient().get("/accounts/login/").status_code == 200
+    assert binding.verify_once(record=True) is None
+    assert len(calls) == 1 and binding._verified_in_pid == os.getpid()
 
 
 def test_init_refuses_a_database_that_holds_an_installation(db: Any, patient: Any) -> None:
