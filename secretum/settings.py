@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "secretum.crypto.middleware.KeyBindingMiddleware",  # O2: this key file, this database
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "secretum.core.middleware.RequestIdMiddleware",

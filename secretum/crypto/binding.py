@@ -232,7 +232,7 @@ def verify_once(*, record: bool = False) -> str | None:
 
 
 def verify_before_first_request(sender: Any, **kwargs: Any) -> None:
-    """request_started: each web process checks its own key file once, before its first request
+    """KeyBindingMiddleware: each web process checks its own key file once, before its first request
     (a worker forked after a key file was swapped refuses to serve, its master's check aside).
     Every later request costs one comparison."""
     if _verified_in_pid == os.getpid():
