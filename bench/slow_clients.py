@@ -20,17 +20,11 @@ bench/README.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import datetime as dt
 import http.client
 import os
 import platform
 import shutil
-import signal
-import socket
-import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,20 +32,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The serving path and the slow clients as the tests press them (tests/serving.py).
+sys.path.insert(0, str(REPO))
+
+from chart_search import code_version, percentile  # noqa: E402  (beside this script)
+
+from tests.serving import Served, SlowClients, serving  # noqa: E402  (REPO on the path first)
+
 SOURCES = 10  # loopback addresses the slow clients come from (127.0.0.0/8 is all local)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def rss_mb(pid: int) -> float:
@@ -61,143 +49,17 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-class Server:
-    """`secretum serve` on a throwaway instance, as an operator runs it."""
-
-    def __init__(self, root: Path) -> None:
-        self.home = root / "var"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
-        self.env.pop("DJANGO_SETTINGS_MODULE", None)
-        self.env.update(SECRETUM_HOME=str(self.home), PYTHONPATH=str(REPO))
-        subprocess.run(
-            [sys.executable, "-m", "secretum.cli", "init"],
-            env=self.env,
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        )
-        self.port = free_port()
-        self.log = root / "serve.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "secretum.cli", "serve"),
-                    *("--port", str(self.port), "--http-port", "0"),
-                ],
-                env=self.env,
-                cwd=REPO,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.context = ssl.create_default_context(cafile=str(self.home / "tls" / "cert.pem"))
-        self.context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = self.connect(2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("secretum serve did not start:\n" + self.log.read_text()[-3000:])
-            time.sleep(0.2)
-
-    def connect(self, timeout: float) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection(
-            "127.0.0.1", self.port, context=self.context, timeout=timeout
-        )
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-class SlowClients:
-    """Slow connections held in an event loop of their own (a thread), re-opened when cut."""
-
-    def __init__(self, server: Server, count: int) -> None:
-        self.server = server
-        self.count = count
-        self.held = 0
-        self.opened = 0
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def __enter__(self) -> SlowClients:
-        self.thread.start()
-
-        async def start() -> None:
-            for i in range(self.count):
-                source = f"127.0.0.{100 + i % SOURCES}"
-                self.tasks.append(asyncio.create_task(self._hold(source, trickle=i % 5 == 4)))
-
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(timeout=10)
-        deadline = time.monotonic() + 20
-        while self.held < self.count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def cancel() -> None:
-            for task in self.tasks:
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel(), self.loop).result(timeout=30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-    async def _hold(self, source: str, trickle: bool) -> None:
-        while True:
-            try:
-                async with asyncio.timeout(15):
-                    reader, writer = await asyncio.open_connection(
-                        "127.0.0.1",
-                        self.server.port,
-                        ssl=self.server.context,
-                        server_hostname="127.0.0.1",
-                        local_addr=(source, 0),
-                    )
-            except (OSError, ssl.SSLError, TimeoutError):
-                await asyncio.sleep(0.2)
-                continue
-            self.held += 1
-            self.opened += 1
-            try:
-                if trickle:
-                    writer.write(
-                        b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                        b"Content-Type: application/x-www-form-urlencoded\r\n"
-                        b"Content-Length: 100000\r\n\r\nusername="
-                    )
-                    while True:
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(0.5):
-                                if await reader.read(1024) == b"":
-                                    break
-                        writer.write(b"a")
-                        await writer.drain()
-                else:
-                    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-                    await writer.drain()
-                    while await reader.read(1024):
-                        pass
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                self.held -= 1
-                writer.transport.abort()
+def slow_clients(server: Served, count: int) -> SlowClients:
+    """``count`` slow connections over SOURCES addresses: four in five send half a head, one in
+    five trickles a body."""
+    connections = [
+        (f"127.0.0.{100 + i % SOURCES}", "body" if i % 5 == 4 else "head") for i in range(count)
+    ]
+    return SlowClients(server.port, server.context, connections, pace=0.5, settle=20)
 
 
 def timed(
-    server: Server, path: str, n: int, timeout: float, keep_alive: bool
+    server: Served, path: str, n: int, timeout: float, keep_alive: bool
 ) -> tuple[list[float], int]:
     """Latencies in ms of ``n`` requests, and how many failed (error or over ``timeout``)."""
     times: list[float] = []
@@ -223,7 +85,7 @@ def timed(
     return times, failed
 
 
-def throughput(server: Server, clients: int, seconds: float, timeout: float) -> tuple[float, int]:
+def throughput(server: Served, clients: int, seconds: float, timeout: float) -> tuple[float, int]:
     """Requests per second answered to ``clients`` kept-alive connections, and failures."""
     done = [0] * clients
     failed = [0] * clients
@@ -252,25 +114,6 @@ def throughput(server: Server, clients: int, seconds: float, timeout: float) -> 
     return sum(done) / (time.monotonic() - started), sum(failed)
 
 
-def code_version() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "secretum"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return f"code in {REPO} (not a git work tree)"
-    return f"commit {rev}" + (" + uncommitted changes in secretum/" if dirty else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="0,50,200", help="slow connections held, per step")
@@ -282,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(x) for x in args.levels.split(",")]
     root = Path(tempfile.mkdtemp(prefix="secretum-slow-bench-"))
     print(f"Starting secretum serve on a throwaway instance in {root}", flush=True)
-    server = Server(root)
     kinds = (
         ("healthz, new connection", "/healthz", False),
         ("healthz, kept alive", "/healthz", True),
@@ -290,19 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     try:
-        timed(server, "/accounts/login/", 20, args.timeout, True)  # warm-up
-        for level in levels:
-            print(f"  {level} slow connections: measuring", flush=True)
-            with SlowClients(server, level) as slow:
-                held = slow.held
-                row = {"level": level, "held": held, "rss": rss_mb(server.proc.pid)}
-                for title, path, keep in kinds:
-                    row[title] = timed(server, path, args.requests, args.timeout, keep)
-                row["rps"] = throughput(server, args.clients, args.seconds, args.timeout)
-                row["opened"] = slow.opened
-            rows.append(row)
+        with serving(root) as server:
+            timed(server, "/accounts/login/", 20, args.timeout, True)  # warm-up
+            for level in levels:
+                print(f"  {level} slow connections: measuring", flush=True)
+                with slow_clients(server, level) as slow:
+                    held = slow.held
+                    row = {"level": level, "held": held, "rss": rss_mb(server.process.pid)}
+                    for title, path, keep in kinds:
+                        row[title] = timed(server, path, args.requests, args.timeout, keep)
+                    row["rps"] = throughput(server, args.clients, args.seconds, args.timeout)
+                    row["opened"] = slow.opened
+                rows.append(row)
     finally:
-        server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
     line = "-" * 96

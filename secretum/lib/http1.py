@@ -1,7 +1,7 @@
 """HTTP/1.1 request heads, read strictly, for the TLS front and the plain-HTTP redirect (G4, H1).
 
-Pure functions, no I/O and no Django: ``secretum.lib.front`` and ``secretum.lib.redirect`` read
-bytes with their deadlines and hand them here. Everything that is ambiguous is refused rather than
+Pure functions, no I/O and no Django: the front and the redirect read bytes with their deadlines
+(``secretum.lib.incoming``) and hand them here. Everything that is ambiguous is refused rather than
 guessed (RFC 9112), and the front forwards a request it has written again itself (one
 ``Content-Length``, no hop-by-hop field, no field name with ``_``), so the workers behind it can
 never frame a request differently from the front: no request smuggling between the two.
@@ -113,12 +113,6 @@ class RequestHead:
         # One request per connection to the workers: the front keeps the client's connection.
         lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def request_line_too_long(buffer: bytes | bytearray) -> bool:
-    """True once ``buffer`` holds more than a request line may, with no line end yet."""
-    start = len(buffer) - len(bytes(buffer).lstrip(b"\r\n"))
-    return buffer.find(b"\r\n", start) < 0 and len(buffer) - start > MAX_REQUEST_LINE
 
 
 def parse_request_head(head: bytes) -> RequestHead:
@@ -266,9 +260,7 @@ def parse_response_head(head: bytes) -> ResponseHead:
     return ResponseHead(int(parts[1]), lines[0], fields)
 
 
-def simple_response(
-    status: int, extra: list[tuple[str, str]] | None = None, head_only: bool = False
-) -> bytes:
+def simple_response(status: int, extra: list[tuple[str, str]] | None = None) -> bytes:
     """A short plain-text answer that closes the connection (the front's own refusals)."""
     phrase = HTTPStatus(status).phrase
     body = f"{status} {phrase}\n".encode()
@@ -281,7 +273,7 @@ def simple_response(
         "Connection: close",
         *(f"{name}: {value}" for name, value in extra or []),
     ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head_only else body)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def client_key(address: str) -> str:

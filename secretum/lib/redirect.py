@@ -27,15 +27,9 @@ from collections.abc import Sequence
 from http import HTTPStatus
 
 from secretum.lib import http1
-from secretum.lib.front import (
-    CLOSE_TIMEOUT,
-    ClientGone,
-    Incoming,
-    Limits,
-    Slots,
-    read_request_head,
-)
 from secretum.lib.http1 import Refusal
+from secretum.lib.incoming import ClientGone, Incoming, read_request_head
+from secretum.lib.limits import CLOSE_TIMEOUT, Limits, Slots
 
 _PORT = re.compile(r":[0-9]{0,5}")
 

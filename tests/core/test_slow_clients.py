@@ -1,10 +1,9 @@
 """G4 (availability): slow clients cannot starve `secretum serve` (issue 8, defect 4).
 
-A real `secretum serve` on a throwaway instance (like tests/audit/test_serve.py), with short
-deadlines so that the module runs in about half a minute. Slow clients run in an event loop of
-their own (a thread), each from a loopback address of its own choosing (127.0.0.0/8 is all
-local), so that per-client limits can be tested without leaving 127.0.0.1's machine. Every loop
-is bounded in time or count.
+A real `secretum serve` on a throwaway instance, with short deadlines so that the module runs in
+about half a minute; its slow clients (tests/serving.py) come each from a loopback address of
+its own choosing (127.0.0.0/8 is all local), so that per-client limits can be tested without
+leaving 127.0.0.1's machine. Every loop is bounded in time or count.
 
 Before the front (gunicorn's gthread workers reading requests on their own threads), 16 TLS
 connections each sending half a request made /healthz time out for everyone: the first test
@@ -13,64 +12,24 @@ fails on that code.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.client
-import os
 import re
 import select
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.serving import Served, SlowClients, secretum, serving
+
 HEADER_TIMEOUT = 3.0
 BODY_TIMEOUT = 3.0
 PER_CLIENT = 12
 NORMAL = "127.0.0.1"  # the normal client's address; slow clients use others
-
-
-@dataclass(frozen=True)
-class Served:
-    port: int
-    http_port: int
-    home: Path
-    log: Path
-    env: dict[str, str]
-
-    def context(self) -> ssl.SSLContext:
-        """Trust the instance's own self-signed certificate, and nothing else."""
-        context = ssl.create_default_context(cafile=str(self.home / "tls" / "cert.pem"))
-        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-        return context
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _secretum(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "secretum.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _get(
@@ -82,13 +41,7 @@ def _get(
 ) -> tuple[int, http.client.HTTPResponse, bytes, float]:
     """One request on a new connection (TLS handshake included in the time)."""
     started = time.monotonic()
-    conn = http.client.HTTPSConnection(
-        "127.0.0.1",
-        served.port,
-        context=served.context(),
-        timeout=timeout,
-        source_address=(source, 0),
-    )
+    conn = served.connect(timeout, source)
     try:
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
@@ -100,137 +53,20 @@ def _get(
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    settings = {
+        "SECRETUM_SERVE_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+        "SECRETUM_SERVE_BODY_TIMEOUT": str(BODY_TIMEOUT),
+        "SECRETUM_SERVE_MAX_PER_CLIENT": str(PER_CLIENT),
+    }
     folder = tmp_path_factory.mktemp("slow-clients")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.update(
-        SECRETUM_HOME=str(folder / "var"),
-        PYTHONPATH=str(ROOT),
-        SECRETUM_SERVE_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
-        SECRETUM_SERVE_BODY_TIMEOUT=str(BODY_TIMEOUT),
-        SECRETUM_SERVE_MAX_PER_CLIENT=str(PER_CLIENT),
-    )
-    assert _secretum(env, "init").returncode == 0
-    port, http_port = _free_port(), _free_port()
-    log = folder / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "secretum.cli", "serve", "--port", str(port)),
-                *("--http-port", str(http_port), "--workers", "1", "--threads", "4"),
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    running = Served(port, http_port, folder / "var", log, env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "no answer to /healthz:\n" + log.read_text()
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if _get(running, timeout=2)[0] == 200:
-                    break
-            time.sleep(0.2)
+    options = ("--workers", "1", "--threads", "4")
+    with serving(folder, *options, redirect=True, settings=settings) as running:
         _get(running, "/accounts/login/")  # warm: templates and translations loaded
         yield running
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
-class SlowClients:
-    """Slow clients in an event loop of their own (a thread). Each holds one connection and,
-    when the server closes it, opens another: the pressure stays on while the test measures.
-
-    ``kind``: "head" sends half a request head over TLS; "body" sends a whole head announcing
-    100 kB, then trickles the body a byte at a time; "plain" sends half a head without TLS.
-    """
-
-    def __init__(
-        self, served: Served, sources: list[str], per_source: int, kind: str, port: int = 0
-    ) -> None:
-        self.served = served
-        self.port = port or served.port
-        self.kind = kind
-        self.wanted = [s for s in sources for _ in range(per_source)]
-        self.held = 0
-        self.opened = 0
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def __enter__(self) -> SlowClients:
-        self.thread.start()
-
-        async def start() -> None:
-            self.tasks.extend(asyncio.create_task(self._hold(s)) for s in self.wanted)
-
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(timeout=10)
-        # Until every slow client holds a connection (a starved server never gets there: it
-        # cannot even finish their TLS handshakes; the test's own measure then says so).
-        deadline = time.monotonic() + 10
-        while self.held < len(self.wanted) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def cancel() -> None:
-            for task in self.tasks:
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-    async def _hold(self, source: str) -> None:
-        context = self.served.context() if self.kind != "plain" else None
-        while True:
-            try:
-                reader, writer = await asyncio.open_connection(
-                    "127.0.0.1",
-                    self.port,
-                    ssl=context,
-                    server_hostname="127.0.0.1" if context else None,
-                    local_addr=(source, 0),
-                )
-            except (OSError, ssl.SSLError):
-                await asyncio.sleep(0.1)
-                continue
-            self.held += 1
-            self.opened += 1
-            try:
-                if self.kind == "body":
-                    writer.write(
-                        b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                        b"Content-Type: application/x-www-form-urlencoded\r\n"
-                        b"Content-Length: 100000\r\n\r\nusername="
-                    )
-                    for _ in range(1000):  # a byte every 0.2 s until the server gives up
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(0.2):
-                                if await reader.read(1024) == b"":
-                                    break
-                        writer.write(b"a")
-                        await writer.drain()
-                else:
-                    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-                    await writer.drain()
-                    while await reader.read(1024):
-                        pass
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                self.held -= 1
-                writer.transport.abort()
+def _slow(sources: list[str], per_source: int, kind: str) -> list[tuple[str, str]]:
+    return [(source, kind) for source in sources for _ in range(per_source)]
 
 
 def test_healthz_answers_within_a_second_while_50_slow_clients_hold_connections(
@@ -241,8 +77,8 @@ def test_healthz_answers_within_a_second_while_50_slow_clients_hold_connections(
     time, over several rounds of the slow clients being cut and coming back."""
     heads = [f"127.0.0.{i}" for i in range(21, 26)]  # 10 each: under the per-client limit
     with (
-        SlowClients(served, heads, 10, "head") as slow_heads,
-        SlowClients(served, ["127.0.0.26"], 10, "body") as slow_bodies,
+        SlowClients(served.port, served.context, _slow(heads, 10, "head")) as slow_heads,
+        SlowClients(served.port, served.context, _slow(["127.0.0.26"], 10, "body")) as slow_bodies,
     ):
         started = time.monotonic()
         times = []
@@ -276,7 +112,7 @@ def _raw_tls(served: Served, source: str) -> ssl.SSLSocket:
     sock = socket.create_connection(
         ("127.0.0.1", served.port), timeout=10, source_address=(source, 0)
     )
-    return served.context().wrap_socket(sock, server_hostname="127.0.0.1")
+    return served.context.wrap_socket(sock, server_hostname="127.0.0.1")
 
 
 def _read_until_closed(sock: ssl.SSLSocket, limit: float) -> tuple[bytes, float]:
@@ -399,9 +235,7 @@ def test_the_application_sees_the_client_address_and_https(served: Served) -> No
     assert status == 200
     assert response.getheader("Strict-Transport-Security", "").startswith("max-age=")
     # A failed login: the audit event's source is the client's address.
-    conn = http.client.HTTPSConnection(
-        "127.0.0.1", served.port, context=served.context(), source_address=("127.0.0.51", 0)
-    )
+    conn = served.connect(timeout=5, source="127.0.0.51")
     base = f"https://127.0.0.1:{served.port}"
     conn.request("GET", "/accounts/login/")
     page = conn.getresponse()
@@ -428,7 +262,7 @@ def test_the_application_sees_the_client_address_and_https(served: Served) -> No
         "print(sorted(set(AuditEvent.objects.filter(action='login-failed')"
         ".values_list('source', flat=True))))"
     )
-    shell = _secretum(served.env, "shell", "-c", code)
+    shell = secretum(served.env, "shell", "-c", code)
     assert shell.returncode == 0, shell.stderr
     assert "['127.0.0.51']" in shell.stdout, shell.stdout
     deadline = time.monotonic() + 5
@@ -445,7 +279,7 @@ def test_the_http_redirect_answers_within_a_second_under_slow_clients(served: Se
     stalled one is closed within the header timeout; `Host: evil.example` is sent to the
     practice's own name, never to evil.example."""
     heads = [f"127.0.0.{i}" for i in range(61, 66)]
-    with SlowClients(served, heads, 10, "plain", port=served.http_port):
+    with SlowClients(served.http_port, None, _slow(heads, 10, "head")):
         for host in ("evil.example", "localhost", "127.0.0.1"):
             started = time.monotonic()
             conn = http.client.HTTPConnection("127.0.0.1", served.http_port, timeout=5)

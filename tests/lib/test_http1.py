@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from secretum.lib import http1
-from secretum.lib.front import Limits, Slots, limits_from_env
 from secretum.lib.http1 import Refusal
+from secretum.lib.limits import Limits, Slots, limits_from_env
 
 
 def _parse(head: bytes, max_body: int = 1000) -> http1.RequestHead:

@@ -25,12 +25,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-GRACEFUL_TIMEOUT = 20.0
-
 
 def tls_context(conf: Any, default_ssl_context_factory: Any = None) -> ssl.SSLContext:
     """H1: the front's TLS context (TLS 1.2+, forward-secret AEAD suites), from ``conf.certfile``
-    and ``conf.keyfile``; kept with gunicorn's ssl_context signature for the H1 evidence."""
+    and ``conf.keyfile``: the one the H1 evidence (``secretum.core.evidence``) checks, with the
+    signature of gunicorn's ssl_context hook that served TLS before the front."""
     from secretum.lib import front
 
     return front.tls_context(conf.certfile, conf.keyfile)
@@ -65,6 +64,7 @@ class Command(BaseCommand):
 
         from secretum.compliance.services import DOCUMENT_MAX_BYTES
         from secretum.lib import front
+        from secretum.lib.limits import limits_from_env
 
         errors = [
             m
@@ -74,7 +74,7 @@ class Command(BaseCommand):
         if errors:
             raise CommandError("refusing to serve: " + " ".join(e.msg for e in errors))
         try:
-            limits = front.limits_from_env(
+            limits = limits_from_env(
                 os.environ, behind_proxy=settings.SECURE_PROXY_SSL_HEADER is not None
             )
         except ValueError as exc:
@@ -140,15 +140,7 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         try:
-            front.run(
-                inst.home,
-                host,
-                port,
-                limits,
-                options["workers"],
-                options["threads"],
-                graceful_timeout=GRACEFUL_TIMEOUT,
-            )
+            front.run(inst.home, host, port, limits, options["workers"], options["threads"])
         except RuntimeError as exc:
             raise CommandError(str(exc)) from None
         finally:
