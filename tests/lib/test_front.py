@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 from secretum.lib.front import listen
+from tests.serving import run_apart
 
 
 def test_connections_the_front_accepts_send_at_once() -> None:
@@ -28,4 +29,4 @@ def test_connections_the_front_accepts_send_at_once() -> None:
             writer.close()
         return result
 
-    assert asyncio.run(accepted_nodelay()) != 0
+    assert run_apart(accepted_nodelay()) != 0

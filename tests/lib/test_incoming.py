@@ -9,6 +9,7 @@ import pytest
 from secretum.lib.http1 import Refusal
 from secretum.lib.incoming import ClientGone, Incoming, read_request_head
 from secretum.lib.limits import MAX_HEAD
+from tests.serving import run_apart
 
 
 def _read(*parts: bytes, eof: bool = True, wait: float = 0.2) -> tuple[bytes | None, bytes]:
@@ -26,7 +27,7 @@ def _read(*parts: bytes, eof: bool = True, wait: float = 0.2) -> tuple[bytes | N
         head = await read_request_head(incoming, deadline, deadline, wait)
         return head, bytes(incoming.buffer)
 
-    return asyncio.run(read())
+    return run_apart(read())
 
 
 def test_a_head_is_read_up_to_its_blank_line_and_the_body_stays_buffered() -> None:

@@ -10,6 +10,7 @@ import pytest
 from secretum.lib import http1, relay
 from secretum.lib.http1 import Refusal
 from secretum.lib.limits import SMALL_BODY
+from tests.serving import run_apart
 
 PROXY = b"PROXY TCP4 192.0.2.7 127.0.0.1 50000 8443\r\n"
 
@@ -64,7 +65,7 @@ def _exchange(
             "/instance/workers.sock", client, PROXY, request, body, lambda: stopping
         )
 
-    keep_alive = asyncio.run(run())
+    keep_alive = run_apart(run())
     return worker, client, keep_alive
 
 
