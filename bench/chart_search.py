@@ -107,11 +107,12 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
     from faker import Faker
 
     from secretum.access.policy import Role
-    from secretum.clinical import rules
-    from secretum.clinical.services import MODELS
+    from secretum.clinical import integrity, rules
+    from secretum.clinical.models import MODELS
     from secretum.core.management.commands import demo
     from secretum.crypto import keyring
     from secretum.lib import niss as niss_lib
+    from secretum.patients import integrity as records
     from secretum.patients import services as patient_services
     from secretum.patients.models import Patient, SearchToken
 
@@ -219,11 +220,15 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
             by_kind: dict[str, list[Any]] = {k: [] for k in kinds}
             for n, patient, key in zip(batch, rows, keys, strict=True):
                 per_kind = dict.fromkeys(kinds, 0)
+                seals = []
                 for kind in rng.choices(kinds, weights, k=counts[n]):
                     row = MODELS[kind](patient=patient, author=rng.choice(doctors))
                     row.seal(key, **rules.clean_entry(kind, entry(kind)))
+                    integrity.stamp(row, str(patient.uid))  # as record_entry does
+                    seals.append((kind, row.uid, row.row_seal))
                     by_kind[kind].append(row)
                     per_kind[kind] += 1
+                records.stamp(patient, integrity.digest_of(seals))
                 values = all_values[n - first]
                 manifest.append(
                     {
@@ -234,6 +239,7 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
                         "entries": per_kind,
                     }
                 )
+            Patient.objects.bulk_update(rows, ["record_version", "entries_digest", "record_seal"])
             for kind, kind_rows in by_kind.items():
                 MODELS[kind].objects.bulk_create(kind_rows)
                 entry_total += len(kind_rows)
@@ -305,6 +311,8 @@ def verify_sample(manifest: list[dict[str, Any]], rng: random.Random) -> int:
                     raise SystemExit(f"build check: chart shows a wrong number of {kind}")
             if chart.patient.family_name != item["family_name"]:
                 raise SystemExit("build check: identity does not open")
+            if chart.altered:
+                raise SystemExit("build check: the record seal does not match what was written")
         transaction.set_rollback(True)  # leave the instance as built: no extra audit event
     return len(sample)
 

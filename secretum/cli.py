@@ -24,6 +24,8 @@ USAGE = """usage: secretum COMMAND [options]
   audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
   audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
+  records verify             verify every patient record against its seals; name altered ones
+  records acknowledge UID --reason R   after examining an altered record, make it the reference
   compliance summary         the measures register's reminders, e-mailed to the managers
   compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
   help                       this text
@@ -44,6 +46,8 @@ ALIASES.update(
         for word in ("checkpoint", "prove", "check-proof", "grant", "keygen", "protect")
     }
 )
+# Whole patient records (E10, G3): `secretum records verify`, `records acknowledge UID`.
+ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge")})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
 OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report"})
 

@@ -41,7 +41,7 @@ A, I, M, S, P = (
 
 _CLINICAL_BASE = {
     "id": A, "uid": A, "patient": A, "author": A, "recorded_at": A,
-    "supersedes": A, "superseded_at": A, "retracted": A,
+    "supersedes": A, "superseded_at": A, "retracted": A, "row_seal": S,
 }  # fmt: skip
 
 FIELDS: dict[str, dict[str, DataClass]] = {
@@ -90,6 +90,7 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "family_name": I, "given_name": I, "birth_date": I, "sex": I, "niss": I,
         "street": I, "postal_code": I, "city": I, "phone": I, "email": I,
         "insurer": I, "insurer_number": I,
+        "record_version": A, "entries_digest": S, "record_seal": S,
     },
     "patients.SearchToken": {"id": A, "patient": A, "kind": P, "token": S},
     "clinical.Encounter": {

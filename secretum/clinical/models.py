@@ -6,8 +6,11 @@ and "entered in error" retracts a row without deleting it, so every earlier vers
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from secretum.crypto.fields import SealedField, SealedModel
 from secretum.patients.models import Patient
@@ -16,12 +19,15 @@ from secretum.patients.models import Patient
 class ClinicalEntry(SealedModel):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    # Set when the row is made, not at save: the row seal covers it (clinical/integrity.py).
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
     supersedes = models.OneToOneField(
         "self", null=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     superseded_at = models.DateTimeField(null=True)
     retracted = models.BooleanField(default=False)
+    # HMAC under the key file over the row's state and ciphertexts (clinical/integrity.py).
+    row_seal = models.BinaryField(null=True)
 
     class Meta:
         abstract = True
@@ -76,3 +82,13 @@ class Observation(ClinicalEntry):
 
     class Meta(ClinicalEntry.Meta):
         indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_obs_patient")]
+
+
+# Any: django-stubs cannot type the managers of an abstract base's subclasses.
+MODELS: dict[str, Any] = {
+    "encounter": Encounter,
+    "problem": Problem,
+    "allergy": Allergy,
+    "medication": Medication,
+    "observation": Observation,
+}

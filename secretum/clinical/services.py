@@ -16,26 +16,19 @@ from secretum.access.actor import Actor
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
-from secretum.clinical import rules
-from secretum.clinical.models import (
-    Allergy,
-    ClinicalEntry,
-    Encounter,
-    Medication,
-    Observation,
-    Problem,
+from secretum.audit.services import record_tampered
+from secretum.clinical import integrity, rules
+from secretum.clinical.models import MODELS, ClinicalEntry
+from secretum.crypto.keyring import DataKey, DecryptionError
+from secretum.patients import integrity as records
+from secretum.patients.models import Patient
+from secretum.patients.services import (
+    PatientIdentity,
+    open_patient,
+    reveal_identity,
+    writable_patient,
 )
-from secretum.crypto.keyring import DataKey
-from secretum.patients.services import PatientIdentity, open_patient, reveal_identity
 
-# Any: django-stubs cannot type the managers of an abstract base's subclasses.
-MODELS: dict[str, Any] = {
-    "encounter": Encounter,
-    "problem": Problem,
-    "allergy": Allergy,
-    "medication": Medication,
-    "observation": Observation,
-}
 CHART_LIMIT = 100  # entries of each kind on the chart page
 
 
@@ -55,6 +48,8 @@ class Entry:
 class Chart:
     patient: PatientIdentity
     entries: dict[str, list[Entry]] = field(default_factory=dict)
+    # The record was altered outside Secretum (patients/integrity.py): shown, never hidden.
+    altered: bool = False
 
 
 def _model(kind: str) -> Any:
@@ -92,15 +87,62 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
         resource_ref=patient_uid,
     ):
         patient, key = open_patient(patient_uid)
-        chart = Chart(reveal_identity(patient, key))
-        for kind, model in MODELS.items():
-            rows = (
-                model.objects.filter(patient=patient, superseded_at__isnull=True, retracted=False)
-                .select_related("author")
-                .order_by("-recorded_at", "-id")[:CHART_LIMIT]
-            )
-            chart.entries[kind] = [_reveal(kind, r, key) for r in rows]
-        return chart
+        identity = reveal_identity(patient, key)
+        current = _current(patient)
+        entries: dict[str, list[Entry]] = {}
+        unreadable = False
+        for kind, rows in current.items():
+            entries[kind] = []
+            for row in rows:
+                try:
+                    entries[kind].append(_reveal(kind, row, key))
+                except DecryptionError:  # moved here from another record: left out, reported
+                    unreadable = True
+        altered = unreadable or _entries_altered(patient, current)
+        if altered:  # (an altered identity was reported when the record was opened)
+            record_tampered("clinical.Chart", str(patient.uid), patient_ref=str(patient.uid))
+        return Chart(identity, entries, altered or identity.altered)
+
+
+def _current(patient: Patient) -> dict[str, list[Any]]:
+    """The current entries of each kind, newest first, as many as the chart shows."""
+    return {
+        kind: list(
+            model.objects.filter(patient=patient, superseded_at__isnull=True, retracted=False)
+            .select_related("author")
+            .order_by("-recorded_at", "-id")[:CHART_LIMIT]
+        )
+        for kind, model in MODELS.items()
+    }
+
+
+def _entries_altered(patient: Patient, current: dict[str, list[Any]]) -> bool:
+    """The entries differ from what Secretum last wrote: one deleted, added, moved, made current
+    again, un-retracted or dated back, or the whole record put back from an older copy."""
+    uid = str(patient.uid)
+    return (
+        not integrity.entries_intact(patient)
+        or not all(integrity.intact(row, uid) for rows in current.values() for row in rows)
+        or records.audited_version(uid) > patient.record_version
+    )
+
+
+def _writable(patient_uid: Any) -> tuple[Patient, DataKey]:
+    """The patient, locked for this write, whose entries are still as Secretum last wrote them:
+    a new seal over an altered record would launder the alteration."""
+    patient, key = writable_patient(patient_uid)
+    if _entries_altered(patient, _current(patient)):
+        record_tampered("clinical.Chart", str(patient.uid), patient_ref=str(patient.uid))
+        raise records.altered_error()
+    return patient, key
+
+
+def _count_write(patient: Patient, event: Any) -> None:
+    """Seal the record over its entries as they now are, one version on; the audit event of the
+    write names that version."""
+    version = records.stamp(patient, integrity.stored_digest(patient))
+    patient.save(update_fields=["record_version", "entries_digest", "record_seal"])
+    event.detail[records.VERSION_KEY] = version
 
 
 def record_entry(actor: Actor, patient_uid: Any, kind: str, data: dict[str, Any]) -> Entry:
@@ -109,21 +151,31 @@ def record_entry(actor: Actor, patient_uid: Any, kind: str, data: dict[str, Any]
     with guarded(
         actor, Permission.CLINICAL_WRITE, Action.CREATE, _resource(kind), patient_ref=patient_uid
     ) as event:
-        patient, key = open_patient(patient_uid)
+        patient, key = _writable(patient_uid)
         row = model(patient=patient, author=actor.user)
         row.seal(key, **values)
+        integrity.stamp(row, str(patient.uid))
         row.save()
+        _count_write(patient, event)
         event.resource_ref = str(row.uid)
         return _reveal(kind, row, key)
 
 
-def _open_entry(kind: str, uid: Any) -> tuple[Any, DataKey]:
+def _open_entry(kind: str, uid: Any, *, write: bool = False) -> tuple[Any, DataKey]:
     model = _model(kind)
     try:
         row = model.objects.select_related("patient", "author").get(uid=uid)
     except (model.DoesNotExist, ValidationError, ValueError):
         raise Http404("No such entry.") from None
-    _, key = open_patient(row.patient.uid)
+    patient_uid = str(row.patient.uid)
+    if write:
+        row.patient, key = _writable(patient_uid)  # the row locked for this write
+    else:
+        _, key = open_patient(patient_uid)
+    if not integrity.intact(row, patient_uid):
+        record_tampered(_resource(kind), str(row.uid), patient_ref=patient_uid)
+        if write:
+            raise records.altered_error()
     return row, key
 
 
@@ -179,14 +231,18 @@ def correct_entry(actor: Actor, kind: str, uid: Any, data: dict[str, Any]) -> tu
         patient_ref=_entry_patient_ref(kind, uid),
         resource_ref=uid,
     ) as event:
-        old, key = _open_entry(kind, uid)
+        old, key = _open_entry(kind, uid, write=True)
         if old.superseded_at is not None or old.retracted:
             raise ValidationError(_("Only the current version of an entry can be corrected."))
+        patient_uid = str(old.patient.uid)
         old.superseded_at = timezone.now()
-        old.save(update_fields=["superseded_at"])
+        integrity.stamp(old, patient_uid)
+        old.save(update_fields=["superseded_at", "row_seal"])
         new = type(old)(patient=old.patient, author=actor.user, supersedes=old)
         new.seal(key, **values)
+        integrity.stamp(new, patient_uid)
         new.save()
+        _count_write(old.patient, event)
         event.detail["new_version"] = str(new.uid)
         return _reveal(kind, new, key), str(old.patient.uid)
 
@@ -200,12 +256,14 @@ def retract_entry(actor: Actor, kind: str, uid: Any) -> str:
         _resource(kind),
         patient_ref=_entry_patient_ref(kind, uid),
         resource_ref=uid,
-    ):
-        row, _key = _open_entry(kind, uid)
+    ) as event:
+        row, _key = _open_entry(kind, uid, write=True)
         if row.superseded_at is not None or row.retracted:
             raise ValidationError(_("Only the current version of an entry can be retracted."))
         row.retracted = True
-        row.save(update_fields=["retracted"])
+        integrity.stamp(row, str(row.patient.uid))
+        row.save(update_fields=["retracted", "row_seal"])
+        _count_write(row.patient, event)
         return str(row.patient.uid)
 
 

@@ -29,7 +29,7 @@ TITLES = {
 
 
 def _kind(kind: str) -> str:
-    if kind not in services.MODELS:
+    if kind not in rules.SPECS:
         raise Http404("No such kind of entry.")
     return kind
 

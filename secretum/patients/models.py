@@ -30,6 +30,11 @@ class Patient(SealedModel):
     insurer = SealedField()  # mutualité / ziekenfonds
     insurer_number = SealedField()
 
+    # The record as a whole, authenticated under the key file (patients/integrity.py).
+    record_version = models.PositiveBigIntegerField(default=0)
+    entries_digest = models.BinaryField(null=True)
+    record_seal = models.BinaryField(null=True)
+
     def __str__(self) -> str:
         return f"Patient {self.uid}"  # never a name: str() may reach a log
 

@@ -26,6 +26,7 @@ from secretum.crypto import keyring
 from secretum.crypto.keyring import DataKey
 from secretum.lib import niss as niss_lib
 from secretum.lib.dates import shown
+from secretum.patients import integrity
 from secretum.patients.models import IDENTITY_FIELDS, Patient, SearchToken
 
 RESOURCE = "patients.Patient"
@@ -55,6 +56,8 @@ class PatientIdentity:
     email: str
     insurer: str
     insurer_number: str
+    # The record was altered outside Secretum (patients/integrity.py): shown, never hidden.
+    altered: bool = False
 
     @property
     def display_name(self) -> str:
@@ -80,9 +83,31 @@ def _key_aad(patient: Patient) -> str:
 
 
 def open_patient(uid: Any) -> tuple[Patient, DataKey]:
-    """The patient row and its unwrapped data key. For services only, never for views."""
+    """The patient row and its unwrapped data key. For services only, never for views. A row
+    that no longer matches its record seal is still returned (a doctor must see what is there),
+    and its opening is reported to the auditor."""
+    patient, key = _load(Patient.objects.select_for_update(), uid)
+    if not integrity.intact(patient):
+        _unreadable(patient)
+    return patient, key
+
+
+def writable_patient(uid: Any) -> tuple[Patient, DataKey]:
+    """The patient row, locked until the write commits, and its data key; ValidationError if
+    the record was altered outside Secretum (a new seal would launder the alteration) or put
+    back from an older copy."""
+    patient, key = _load(Patient.objects.select_for_update(), uid)
+    if not integrity.intact(patient) or integrity.audited_version(str(patient.uid)) > (
+        patient.record_version
+    ):
+        _unreadable(patient)
+        raise integrity.altered_error()
+    return patient, key
+
+
+def _load(rows: Any, uid: Any) -> tuple[Patient, DataKey]:
     try:
-        patient = Patient.objects.get(uid=uid)
+        patient = rows.get(uid=uid)
     except (Patient.DoesNotExist, ValidationError, ValueError):
         raise Http404("No such patient.") from None
     return patient, patient_key(patient)
@@ -136,6 +161,7 @@ def reveal_identity(
     return PatientIdentity(
         uid=str(patient.uid),
         birth_date=dt.date.fromisoformat(birth) if birth else None,
+        altered=not integrity.intact(patient),
         **values,
     )
 
@@ -238,6 +264,7 @@ def register_patient(actor: Actor, data: dict[str, Any]) -> PatientIdentity:
         patient = Patient()
         key, patient.wrapped_key = keyring.new_data_key(_key_aad(patient))
         patient.seal(key, **values)
+        event.detail[integrity.VERSION_KEY] = integrity.stamp(patient, integrity.NO_ENTRIES)
         patient.save()
         _index(patient, values)
         event.patient_ref = event.resource_ref = str(patient.uid)
@@ -254,9 +281,10 @@ def update_patient(actor: Actor, uid: Any, data: dict[str, Any]) -> PatientIdent
         patient_ref=uid,
         resource_ref=uid,
     ) as event:
-        patient, key = open_patient(uid)
+        patient, key = writable_patient(uid)
         before = {name: patient.unseal(key, name) for name in IDENTITY_FIELDS}
         patient.seal(key, **values)
+        event.detail[integrity.VERSION_KEY] = integrity.stamp(patient)
         patient.save()
         _index(patient, values)
         # Which fields changed, never their values.
@@ -330,10 +358,14 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
         patients, unreadable = [], 0
         for row in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2]):
             try:
-                patients.append(reveal_identity(row, patient_key(row), LISTED_FIELDS))
+                identity = reveal_identity(row, patient_key(row), LISTED_FIELDS)
             except keyring.DecryptionError:
                 unreadable += 1
                 _unreadable(row, actor)
+                continue
+            if identity.altered:  # listed all the same, marked, and reported
+                _unreadable(row, actor)
+            patients.append(identity)
         # The index only proposes: every candidate is confirmed on its decrypted fields, so a
         # token moved to another patient in the database never lists the wrong person.
         patients = [p for p in patients if _matches(p, kind, value)]

@@ -45,6 +45,7 @@ from secretum.accounts.forms import CodeForm
 from secretum.accounts.models import Factor
 from secretum.audit.models import AuditEvent
 from secretum.clinical import services as clinical
+from secretum.clinical.models import MODELS
 from secretum.compliance import services as compliance
 from secretum.lib import niss
 from secretum.patients import services as patients
@@ -606,7 +607,7 @@ def _source(view: Any) -> str:
 def _fields_of(form: type[django_forms.BaseForm]) -> dict[str, list[django_forms.Field]]:
     fields = {name: [f] for name, f in form.base_fields.items()}
     if form.__name__ == "EntryForm":  # clinical entries: built from the rules of each kind
-        for kind in clinical.MODELS:
+        for kind in MODELS:
             for name, f in form(kind).fields.items():  # type: ignore[call-arg]
                 fields.setdefault(name, []).append(f)
     return fields

@@ -5,8 +5,10 @@ search for the others, and the number of tokens does not tell a name's length.""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from typing import Any
 
+from django.apps import apps
 from django.db import connection
 from django.utils import timezone
 
@@ -79,3 +81,35 @@ def test_the_number_of_tokens_does_not_tell_a_names_length(practitioner: Any) ->
     }
     assert set(counts.values()) == {services.NAME_TOKENS}
     assert [p.uid for p in services.search_patients(actor, "Vandersm Marie").patients] == [long.uid]
+
+
+def test_patients_indexed_before_padding_are_padded_at_the_upgrade(
+    practitioner: Any, patient: Any
+) -> None:
+    """The index of a patient registered before padding existed held only their real name
+    tokens, so its size told the name's length: the upgrade indexes them again, padded."""
+    pk = Patient.objects.values_list("pk", flat=True).get(uid=patient.uid)
+    real = {t for k, t in services.real_tokens({**identity(), **_values(patient)}) if k == "name"}
+    SearchToken.objects.filter(patient_id=pk, kind="name").exclude(token__in=real).delete()
+    assert (
+        SearchToken.objects.filter(patient_id=pk, kind="name").count()
+        == len(real)
+        < services.NAME_TOKENS
+    )
+    migration = importlib.import_module("secretum.patients.migrations.0003_pad_search_tokens")
+    migration.pad_existing_tokens(apps, None)
+    assert SearchToken.objects.filter(patient_id=pk, kind="name").count() == services.NAME_TOKENS
+    found = services.search_patients(actor_for(practitioner), patient.family_name[:5])
+    assert [p.uid for p in found.patients] == [patient.uid]
+    assert [
+        p.uid for p in services.search_patients(actor_for(practitioner), patient.niss).patients
+    ] == [patient.uid]
+
+
+def _values(patient: Any) -> dict[str, Any]:
+    return {
+        "family_name": patient.family_name,
+        "given_name": patient.given_name,
+        "birth_date": patient.birth_date.isoformat(),
+        "niss": patient.niss,
+    }

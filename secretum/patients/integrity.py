@@ -1,0 +1,107 @@
+"""A patient's record, authenticated as a whole under the key file (E10, G3, O2).
+
+Each ciphertext is bound to its model, field and row by its associated data (crypto.keyring).
+What authenticated encryption alone cannot tell is *which* of the valid ciphertexts is the
+current one: an older name written back, an allergy deleted, an entry "entered in error" made
+current again, a whole record put back from last month's backup. So a patient row carries:
+
+* ``record_version``: counted up by every write through Secretum (the identity, each entry
+  recorded, corrected or retracted), and written into that write's audit event
+  (``record_version`` in its detail), where no one can set it back;
+* ``entries_digest``: SHA-256 over the set of the record's clinical entries, each named by its
+  kind, uid and row seal (``clinical/integrity.py``), in a fixed order;
+* ``record_seal``: HMAC-SHA256 (RFC 2104) under the key file's index key, domain
+  ``record:patients.Patient``, over the row's uid, its version, its wrapped data key, the SHA-256
+  of each identity ciphertext and the entries digest.
+
+Checked when a record is opened (the seal: a value written back, a version or digest changed)
+and when its chart is opened (the entries hash to the digest; the audit log holds no write of a
+later version). A record that fails is shown as altered outside Secretum and its opening is
+reported to the auditor (the "tampered" alert); no entry is written into it (nor its identity
+changed, if that is what was altered) until the alteration is examined and acknowledged
+(``secretum records acknowledge``), so that a new seal never launders it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from secretum.audit.models import AuditEvent, Outcome
+from secretum.crypto import keyring
+from secretum.patients.models import IDENTITY_FIELDS
+
+DOMAIN = "record:patients.Patient"
+# The key of a write's audit detail that names the record version it produced.
+VERSION_KEY = "record_version"
+
+
+# The entries digest of a record that has none yet (clinical/integrity.py's digest of no entry).
+NO_ENTRIES = hashlib.sha256(b"").digest()
+
+
+def _hash(value: bytes | memoryview | None) -> str | None:
+    return None if value is None else hashlib.sha256(bytes(value)).hexdigest()
+
+
+def seal_of(patient: Any) -> bytes:
+    """The seal a patient row must carry, from its current values."""
+    digest = patient.entries_digest
+    canonical = json.dumps(
+        [
+            str(patient.uid),
+            patient.record_version,
+            _hash(patient.wrapped_key),
+            [_hash(getattr(patient, name)) for name in IDENTITY_FIELDS],
+            None if digest is None else bytes(digest).hex(),
+        ],
+        separators=(",", ":"),
+    )
+    return keyring.secret_digest(DOMAIN, canonical)
+
+
+def intact(patient: Any) -> bool:
+    """The row is as Secretum last wrote it."""
+    stored = patient.record_seal
+    return stored is not None and hmac.compare_digest(bytes(stored), seal_of(patient))
+
+
+def stamp(patient: Any, entries_digest: bytes | None = None) -> int:
+    """Count a write: the next version, the entries' digest when it changed, a new seal. The
+    caller saves the row, and records the version returned in its audit event."""
+    patient.record_version = (patient.record_version or 0) + 1
+    if entries_digest is not None:
+        patient.entries_digest = entries_digest
+    patient.record_seal = seal_of(patient)
+    return int(patient.record_version)
+
+
+def audited_version(patient_uid: str) -> int:
+    """The latest record version the audit log holds a write of (0 if none): a record whose own
+    version is lower was put back from an older copy."""
+    detail = (
+        AuditEvent.objects.filter(
+            patient_ref=patient_uid,
+            outcome=Outcome.SUCCESS,
+            detail__contains=f'"{VERSION_KEY}":',
+        )
+        .order_by("-seq")
+        .values_list("detail", flat=True)
+        .first()
+    )
+    return int(json.loads(detail).get(VERSION_KEY, 0)) if detail else 0
+
+
+def altered_error() -> ValidationError:
+    return ValidationError(
+        _(
+            "This record was altered outside Secretum: it cannot be changed until the "
+            "alteration has been examined and acknowledged (secretum records acknowledge)."
+        ),
+        code="record-altered",
+    )
