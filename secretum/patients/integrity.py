@@ -30,6 +30,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from secretum.audit.models import AuditEvent, Outcome
@@ -81,20 +82,21 @@ def stamp(patient: Any, entries_digest: bytes | None = None) -> int:
     return int(patient.record_version)
 
 
+# The latest write of a record the audit log holds (the audit table's own name and columns;
+# values are parameters). Raw SQL: the ORM takes longer to build this query than to run it.
+_AUDITED_SQL = (
+    f"SELECT detail FROM {AuditEvent._meta.db_table} "  # noqa: S608
+    "WHERE patient_ref = %s AND outcome = %s AND detail LIKE %s ORDER BY seq DESC LIMIT 1"
+)
+
+
 def audited_version(patient_uid: str) -> int:
     """The latest record version the audit log holds a write of (0 if none): a record whose own
     version is lower was put back from an older copy."""
-    detail = (
-        AuditEvent.objects.filter(
-            patient_ref=patient_uid,
-            outcome=Outcome.SUCCESS,
-            detail__contains=f'"{VERSION_KEY}":',
-        )
-        .order_by("-seq")
-        .values_list("detail", flat=True)
-        .first()
-    )
-    return int(json.loads(detail).get(VERSION_KEY, 0)) if detail else 0
+    with connection.cursor() as cursor:
+        cursor.execute(_AUDITED_SQL, [patient_uid, Outcome.SUCCESS.value, f'%"{VERSION_KEY}":%'])
+        row = cursor.fetchone()
+    return int(json.loads(row[0]).get(VERSION_KEY, 0)) if row else 0
 
 
 def altered_error() -> ValidationError:
