@@ -15,6 +15,7 @@ urlpatterns = [
     path("agenda/", include("secretum.scheduling.urls")),
     path("audit/", include("secretum.audit.urls")),
     path("compliance/", include("secretum.compliance.urls")),
+    path("access/", include("secretum.access.urls")),
 ]
 
 handler403 = "secretum.core.errors.forbidden"

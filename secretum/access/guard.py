@@ -5,6 +5,10 @@
         ... write ...
         event.resource_ref = obs.uid
 
+A medical record (CLINICAL_READ, CLINICAL_WRITE on a patient) also needs a basis: a care
+relationship, the practice's shared record, or a break-the-glass access running
+(access/relationships.py); without one the call is refused as ``NoCareRelationship``.
+
 A denied call leaves a "denied" event; a call that fails leaves a "failure" event; a call that
 succeeds leaves one "success" event committed in the same transaction as its data.
 """
@@ -13,15 +17,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import transaction
 
+from secretum.access import relationships
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.policy import Permission
+from secretum.access.relationships import Basis
 from secretum.audit.models import Outcome
 from secretum.audit.services import record_event
+
+# The detail's "problem" of a medical record refused for want of a care relationship (C1).
+NO_CARE = "no-care-relationship"
+
+
+class NoCareRelationship(AccessDenied):
+    """The role may read medical records, but not this patient's: no care relationship, no
+    shared record, no break-the-glass access running. The page offers the ways in."""
+
+    def __init__(self, patient_ref: str) -> None:
+        super().__init__(NO_CARE)
+        self.patient_ref = patient_ref
 
 
 @dataclass
@@ -31,6 +49,7 @@ class EventDraft:
     patient_ref: str = ""
     resource_ref: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    basis: Basis | None = None  # on what basis a medical record was opened
 
 
 def _record(actor: Actor, draft: EventDraft, outcome: Outcome) -> None:
@@ -45,10 +64,27 @@ def _record(actor: Actor, draft: EventDraft, outcome: Outcome) -> None:
     )
 
 
-def require(actor: Actor, permission: Permission, draft: EventDraft) -> None:
+def require(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
+    """The role's permission, then, for a patient's medical record, a basis (C1): the actor as
+    the audit event records it (its purpose is break-the-glass under a grant)."""
     if not actor.may(permission):
         _record(actor, draft, Outcome.DENIED)
         raise AccessDenied(f"{actor.role} lacks {permission}")
+    if (
+        permission not in relationships.CARE_PERMISSIONS
+        or actor.user is None  # the system itself: the instance's owner at the command line
+        or not relationships.valid_ref(draft.patient_ref)  # no such patient: the service's 404
+    ):
+        return actor
+    draft.basis = relationships.basis_for(actor.user, draft.patient_ref)
+    if draft.basis is None:
+        draft.detail["problem"] = NO_CARE
+        _record(actor, draft, Outcome.DENIED)
+        raise NoCareRelationship(draft.patient_ref)
+    if draft.basis.kind == "break-the-glass":
+        draft.detail["grant"] = draft.basis.grant
+        return replace(actor, purpose=draft.basis.purpose)
+    return actor
 
 
 @contextmanager
@@ -65,7 +101,7 @@ def guarded(
     draft = EventDraft(
         action, resource, str(patient_ref or ""), str(resource_ref or ""), dict(detail or {})
     )
-    require(actor, permission, draft)
+    actor = require(actor, permission, draft)
     try:
         with transaction.atomic():
             yield draft

@@ -48,6 +48,9 @@ class Permission(StrEnum):
     BREACH_REPORT = "compliance:breach:report"  # anyone may report a suspected breach (D3)
     BREACH_READ = "compliance:breach:read"  # the breach register
     BREACH_MANAGE = "compliance:breach:manage"  # assess, notify, close
+    CARE_DECLARE = "access:care:declare"  # "I take care of this patient" (C1)
+    GLASS_BREAK = "access:glass:break"  # open a record in an emergency (C1)
+    ACCESS_REVIEW = "access:glass:review"  # judge break-the-glass accesses (C1, C2)
 
 
 _FRONT_DESK = {
@@ -62,7 +65,9 @@ _FRONT_DESK = {
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: frozenset(
-        _FRONT_DESK | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE}
+        _FRONT_DESK
+        | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE}
+        | {Permission.CARE_DECLARE, Permission.GLASS_BREAK}
     ),
     # C1: the secretary handles identities and appointments, never medical data.
     Role.SECRETARY: frozenset(_FRONT_DESK),
@@ -74,6 +79,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AUDITOR: frozenset(
         {Permission.SESSION_OWN, Permission.AUDIT_READ, Permission.AUDIT_EXPORT}
         | {Permission.COMPLIANCE_READ, Permission.BREACH_REPORT, Permission.BREACH_READ}
+        | {Permission.ACCESS_REVIEW}
     ),
     Role.MAINTAINER: frozenset({Permission.SESSION_OWN, Permission.BREACH_REPORT}),
 }

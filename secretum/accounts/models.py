@@ -14,10 +14,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from secretum.access.policy import ROLE_LABELS, Role
-from secretum.accounts.integrity import SealedRow
+from secretum.crypto.rows import SealedRow
 
 
 class User(SealedRow, AbstractUser):
+    SEALED_FIELDS = (
+        "username", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser",
+        "password", "must_enrol_factor", "must_change_password",
+    )  # fmt: skip
     # No default: an account holds no right until a role is given to it.
     role = models.CharField(max_length=32, choices=[(r.value, ROLE_LABELS[r]) for r in Role])
     preferred_language = models.CharField(max_length=8, blank=True)
@@ -30,7 +34,7 @@ class User(SealedRow, AbstractUser):
     failed_logins = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True)
     last_lockout_at = models.DateTimeField(null=True)
-    # HMAC-SHA256 under the key file over the fields that grant rights (accounts/integrity.py).
+    # HMAC-SHA256 under the key file over the fields that grant rights (crypto/rows.py).
     row_seal = models.BinaryField(null=True, max_length=32)
 
     def __str__(self) -> str:
@@ -39,6 +43,8 @@ class User(SealedRow, AbstractUser):
 
 class PracticeSettings(SealedRow, models.Model):
     """One row: the practice's security settings, within the bounds the checklist sets."""
+
+    SEALED_FIELDS = ("idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days")
 
     idle_timeout_minutes = models.PositiveSmallIntegerField(
         default=15,
@@ -52,7 +58,7 @@ class PracticeSettings(SealedRow, models.Model):
         default=0, validators=[MaxValueValidator(3650)]
     )
     updated_at = models.DateTimeField(auto_now=True)
-    # HMAC-SHA256 under the key file over the fields that grant rights (accounts/integrity.py).
+    # HMAC-SHA256 under the key file over the fields that grant rights (crypto/rows.py).
     row_seal = models.BinaryField(null=True, max_length=32)
 
     def __str__(self) -> str:
@@ -102,6 +108,8 @@ class EnrolmentToken(models.Model):
 class Factor(SealedRow, models.Model):
     """A second factor: TOTP app, WebAuthn key/passkey. Recovery codes are kept apart."""
 
+    SEALED_FIELDS = ("user_id", "kind", "confirmed", "totp_secret", "credential_id", "public_key")
+
     class Kind(models.TextChoices):
         TOTP = "totp"
         WEBAUTHN = "webauthn"
@@ -122,7 +130,7 @@ class Factor(SealedRow, models.Model):
     sign_count = models.BigIntegerField(default=0)
     # Demo instances only: lets `secretum demo_code` print the current code.
     is_demo = models.BooleanField(default=False)
-    # HMAC-SHA256 under the key file over the fields that grant rights (accounts/integrity.py).
+    # HMAC-SHA256 under the key file over the fields that grant rights (crypto/rows.py).
     row_seal = models.BinaryField(null=True, max_length=32)
 
     def __str__(self) -> str:

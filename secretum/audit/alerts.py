@@ -77,7 +77,8 @@ def detect(since: dt.datetime) -> list[Alert]:
     recent = AuditEvent.objects.filter(at__gte=since)
     alerts: list[Alert] = []
 
-    for seq, at, who, patient, detail in recent.filter(purpose="break-the-glass").values_list(
+    # One alert per emergency access opened (the reads under it carry its purpose too).
+    for seq, at, who, patient, detail in recent.filter(action="break-the-glass").values_list(
         "seq", "at", "actor_name", "patient_ref", "detail"
     ):
         try:

@@ -39,6 +39,8 @@ _ACTIONS = {
     "login": ("E", DCM, "110122"),
     "login-failed": ("E", DCM, "110122"),
     "logout": ("E", DCM, "110123"),
+    "break-the-glass": ("E", SECRETUM, "break-the-glass"),
+    "review": ("E", SECRETUM, "review"),
 }
 _PURPOSES = {
     "care": ("TREAT", "treatment"),

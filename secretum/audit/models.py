@@ -23,6 +23,8 @@ class Action(models.TextChoices):
     LOGIN = "login"
     LOGIN_FAILED = "login-failed"
     LOGOUT = "logout"
+    BREAK_THE_GLASS = "break-the-glass"  # an emergency access opened (C1)
+    REVIEW = "review"  # the auditor's judgement of an access (C2)
 
 
 # The detail's "problem" of an event that refused a row or a record altered outside Secretum

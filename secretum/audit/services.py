@@ -407,6 +407,8 @@ ACTION_LABELS = {
     "print": _("printed"),
     "export": _("exported"),
     "send": _("sent"),
+    "break-the-glass": _("opened in an emergency (break the glass)"),
+    "review": _("reviewed"),
 }
 PURPOSE_LABELS = {
     "care": _("care"),

@@ -12,8 +12,10 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from secretum.access import care
 from secretum.access.actor import Actor
 from secretum.access.guard import guarded
+from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
 from secretum.audit.services import record_tampered
@@ -50,6 +52,9 @@ class Chart:
     entries: dict[str, list[Entry]] = field(default_factory=dict)
     # The record was altered outside Secretum (patients/integrity.py): shown, never hidden.
     altered: bool = False
+    # Opened in an emergency, without a care relationship: until when, and why (C1).
+    emergency_until: dt.datetime | None = None
+    emergency_reason: str = ""
 
 
 def _model(kind: str) -> Any:
@@ -85,7 +90,7 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
         "clinical.Chart",
         patient_ref=patient_uid,
         resource_ref=patient_uid,
-    ):
+    ) as event:
         patient, key = open_patient(patient_uid)
         identity = reveal_identity(patient, key)
         current = _current(patient)
@@ -101,7 +106,14 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
         altered = unreadable or _entries_altered(patient, current)
         if altered:  # (an altered identity was reported when the record was opened)
             record_tampered("clinical.Chart", str(patient.uid), patient_ref=str(patient.uid))
-        return Chart(identity, entries, altered or identity.altered)
+        emergency = event.basis if event.basis and event.basis.kind == "break-the-glass" else None
+        return Chart(
+            identity,
+            entries,
+            altered or identity.altered,
+            emergency.until if emergency else None,
+            emergency.reason if emergency else "",
+        )
 
 
 def _current(patient: Patient) -> dict[str, list[Any]]:
@@ -137,12 +149,15 @@ def _writable(patient_uid: Any) -> tuple[Patient, DataKey]:
     return patient, key
 
 
-def _count_write(patient: Patient, event: Any) -> None:
+def _count_write(actor: Actor, patient: Patient, event: Any) -> None:
     """Seal the record over its entries as they now are, one version on; the audit event of the
-    write names that version."""
+    write names that version. A consultation refreshes the writer's care relationship (C1); one
+    written in an emergency starts none (the emergency access ends when its time is up)."""
     version = records.stamp(patient, integrity.stored_digest(patient))
     patient.save(update_fields=["record_version", "entries_digest", "record_seal"])
     event.detail[records.VERSION_KEY] = version
+    if event.basis is None or event.basis.kind != "break-the-glass":
+        care.record_contact(actor.user, patient.pk, CareRelationship.Origin.CONSULTATION)
 
 
 def record_entry(actor: Actor, patient_uid: Any, kind: str, data: dict[str, Any]) -> Entry:
@@ -156,7 +171,7 @@ def record_entry(actor: Actor, patient_uid: Any, kind: str, data: dict[str, Any]
         row.seal(key, **values)
         integrity.stamp(row, str(patient.uid))
         row.save()
-        _count_write(patient, event)
+        _count_write(actor, patient, event)
         event.resource_ref = str(row.uid)
         return _reveal(kind, row, key)
 
@@ -242,7 +257,7 @@ def correct_entry(actor: Actor, kind: str, uid: Any, data: dict[str, Any]) -> tu
         new.seal(key, **values)
         integrity.stamp(new, patient_uid)
         new.save()
-        _count_write(old.patient, event)
+        _count_write(actor, old.patient, event)
         event.detail["new_version"] = str(new.uid)
         return _reveal(kind, new, key), str(old.patient.uid)
 
@@ -263,7 +278,7 @@ def retract_entry(actor: Actor, kind: str, uid: Any) -> str:
         row.retracted = True
         integrity.stamp(row, str(row.patient.uid))
         row.save(update_fields=["retracted", "row_seal"])
-        _count_write(row.patient, event)
+        _count_write(actor, row.patient, event)
         return str(row.patient.uid)
 
 

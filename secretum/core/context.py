@@ -22,6 +22,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_manage_users": allows(role, Permission.USERS_MANAGE),
         "can_manage_settings": allows(role, Permission.SETTINGS_MANAGE),
         "can_compliance": allows(role, Permission.COMPLIANCE_READ),
+        "can_review_access": allows(role, Permission.ACCESS_REVIEW),
+        "can_declare_care": allows(role, Permission.CARE_DECLARE),
+        "can_break_glass": allows(role, Permission.GLASS_BREAK),
         "charter_available": bool(role),
         # E1: seconds until the idle lock; the page hides itself at that moment (secretum.js).
         "idle_lock_in": getattr(request, "idle_lock_in", None),

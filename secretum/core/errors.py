@@ -4,14 +4,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from secretum.access.guard import NoCareRelationship
+
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(
-        request,
-        "core/error.html",
-        {"status": 403, "message": _("Your role does not give access to this page or this data.")},
-        status=403,
-    )
+    message = _("Your role does not give access to this page or this data.")
+    if isinstance(exception, NoCareRelationship):  # C1: the patient's page offers the ways in
+        message = _(
+            "You have no care relationship with this patient: their medical record stays "
+            "closed to you. The patient's page offers the ways in."
+        )
+    return render(request, "core/error.html", {"status": 403, "message": message}, status=403)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -17,8 +17,10 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from secretum.access import care
 from secretum.access.actor import Actor
 from secretum.access.guard import guarded
+from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
 from secretum.audit.services import record_tampered
@@ -267,6 +269,8 @@ def register_patient(actor: Actor, data: dict[str, Any]) -> PatientIdentity:
         event.detail[integrity.VERSION_KEY] = integrity.stamp(patient, integrity.NO_ENTRIES)
         patient.save()
         _index(patient, values)
+        # C1: a practitioner who registers a patient takes care of them (a secretary does not).
+        care.record_contact(actor.user, patient.pk, CareRelationship.Origin.DECLARED)
         event.patient_ref = event.resource_ref = str(patient.uid)
         return reveal_identity(patient, key)
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
+from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Permission
 from secretum.clinical import services as clinical
 from secretum.patients import services
@@ -63,8 +64,12 @@ def detail(request: HttpRequest, uid: UUID) -> HttpResponse:
 
 def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:
     if actor.may(Permission.CLINICAL_READ):
-        chart = clinical.access_chart(actor, uid)
-        context.update(patient=chart.patient, chart=chart)
+        try:
+            chart = clinical.access_chart(actor, uid)
+        except NoCareRelationship:  # C1: the identity, and the ways into the record
+            context.update(patient=services.access_patient(actor, uid), care_needed=True)
+        else:
+            context.update(patient=chart.patient, chart=chart)
     else:
         context["patient"] = services.access_patient(actor, uid)
     context["appointments"] = scheduling.patient_appointments(actor, uid)

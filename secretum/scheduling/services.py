@@ -11,8 +11,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from secretum.access import care
 from secretum.access.actor import Actor
 from secretum.access.guard import guarded
+from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission, Role
 from secretum.audit.models import Action
 from secretum.lib.dates import add_years, shown
@@ -138,6 +140,8 @@ def book_appointment(
             duration_minutes=duration_minutes,
             booked_by=actor.user,
         )
+        # C1: an appointment with a practitioner starts their care relationship.
+        care.record_contact(practitioner, patient.pk, CareRelationship.Origin.APPOINTMENT)
         event.resource_ref = str(appt.uid)
         return _view(appt, reveal_identity(patient, key, NAME_FIELDS).display_name)
 

@@ -14,10 +14,11 @@ from django.db import connection
 from django.utils import timezone
 
 from secretum.access.policy import Role
-from secretum.accounts import integrity, services
+from secretum.accounts import services
 from secretum.accounts.models import Factor, PracticeSettings
 from secretum.audit import alerts
 from secretum.audit.models import TAMPERED
+from secretum.crypto import rows
 from tests.accounts.test_attacks import PASSWORD, sign_in
 from tests.conftest import SecureClient, actor_for, events, identity, make_user
 
@@ -97,7 +98,7 @@ def test_a_security_key_inserted_in_the_database_proves_nothing(doctor: Any) -> 
     )
     inserted = Factor.objects.get(user=doctor, kind="webauthn")
     assert [f.kind for f in services.list_factors(doctor)] == ["totp"]
-    assert not integrity.intact(inserted)
+    assert not rows.intact(inserted)
     assert f"accounts.Factor {inserted.pk}" in _tampered_alerts()
 
 
@@ -127,12 +128,12 @@ def test_changes_through_secretum_keep_their_seals(doctor: Any) -> None:
     """The seal follows every legitimate change: a password change, a factor added, a reset."""
     services.change_password(doctor, "a brand new fictitious passphrase")
     doctor.refresh_from_db()
-    assert integrity.intact(doctor)
+    assert rows.intact(doctor)
     factor, _secret = services.start_totp(doctor, "Tablet")
-    assert integrity.intact(Factor.objects.get(pk=factor.pk))
+    assert rows.intact(Factor.objects.get(pk=factor.pk))
     services.reset_factors(actor_for(make_user(Role.MANAGER)), doctor.pk)
     doctor.refresh_from_db()
-    assert integrity.intact(doctor) and doctor.must_enrol_factor
+    assert rows.intact(doctor) and doctor.must_enrol_factor
     assert [e for e in events() if TAMPERED in e.detail] == []
 
 

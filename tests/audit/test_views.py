@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from secretum.access import care
 from secretum.access.actor import Actor, Purpose
 from secretum.access.policy import Role
 from secretum.audit.models import AuditEvent
@@ -170,8 +171,7 @@ def test_alerts_show_break_the_glass_and_many_patients(
     created = [patients.register_patient(actor, identity()) for _ in range(5)]
     for p in created:
         patients.access_patient(actor, p.uid)
-    btg = Actor(user=practitioner, role="practitioner", purpose=Purpose.BREAK_THE_GLASS)
-    record_event(btg, "read", "clinical.Chart", patient_ref=created[0].uid, detail={"reason": "x"})
+    care.break_the_glass(actor, created[0].uid, "emergency", "Unconscious in the waiting room.")
     html = client_for(auditor).get("/audit/alerts/").content.decode()
     assert 'data-kind="break-the-glass"' in html and 'data-kind="many-patients"' in html
     assert events(resource="audit.Alert")[-1].action == "search"

@@ -38,7 +38,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
+from secretum.access import care
 from secretum.access.decorators import PUBLIC, declared_permission
+from secretum.access.models import GlassBreak
 from secretum.access.policy import Role, allows
 from secretum.accounts import flow
 from secretum.accounts.forms import CodeForm
@@ -517,6 +519,13 @@ class World:
     def report(self) -> str:
         return compliance.issue_report(self.manager).uid
 
+    @cached_property
+    def grant(self) -> str:
+        """An emergency access to the patient by a practitioner without a care relationship."""
+        other = actor_for(make_user(Role.PRACTITIONER, password=PASSWORD))
+        care.break_the_glass(other, self.patient, "emergency", "Fictitious emergency access.")
+        return str(GlassBreak.objects.get().uid)
+
     @property
     def ids(self) -> list[int]:
         """Primary keys a form may name (users, factors)."""
@@ -537,6 +546,8 @@ class World:
             return ["assess", "notified", "informed", "close", "note"]
         if name == "part":
             return ["pdf", "pdf-sig", "html", "html-sig"]
+        if name == "grant":
+            return [self.grant]
         if name != "uid":
             return []
         if endpoint.app == "scheduling":

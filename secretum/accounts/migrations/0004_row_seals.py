@@ -5,13 +5,16 @@ from django.db import migrations, models
 
 def seal_existing_rows(apps, schema_editor):
     """Rows written before seals existed are taken as they are now, once, at the upgrade."""
-    from secretum.accounts.integrity import SEALED, seal_of
+    from django.apps import apps as current
 
-    for label in SEALED:
+    from secretum.crypto.rows import stamp
+
+    for label in ("accounts.User", "accounts.Factor", "accounts.PracticeSettings"):
         model = apps.get_model(label)
+        fields = current.get_model(label).SEALED_FIELDS
         for row in model.objects.all():
-            values = {name: getattr(row, name) for name in SEALED[label]}
-            model.objects.filter(pk=row.pk).update(row_seal=seal_of(label, row.pk, values))
+            stamp(row, fields)
+            model.objects.filter(pk=row.pk).update(row_seal=row.row_seal)
 
 
 class Migration(migrations.Migration):

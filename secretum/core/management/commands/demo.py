@@ -18,6 +18,7 @@ from django.utils import timezone
 from faker import Faker
 
 from secretum.access.actor import Actor, Purpose
+from secretum.access.care import declare_care
 from secretum.access.policy import Role
 from secretum.accounts.models import Factor
 from secretum.accounts.services import create_user, seal_totp_secret
@@ -134,11 +135,13 @@ class Command(BaseCommand):
             }
             patient = register_patient(system, data)
             doctor = rng.choice(practitioners)
-            self._chart(
-                Actor(user=doctor, role=doctor.role, source="demo", purpose=Purpose.MAINTENANCE),
-                patient.uid,
-                rng,
+            as_doctor = Actor(
+                user=doctor, role=doctor.role, source="demo", purpose=Purpose.MAINTENANCE
             )
+            # C1: the patient's doctor takes care of them; the other doctors open the record only
+            # in an emergency (break the glass), as in a real practice.
+            declare_care(as_doctor, patient.uid)
+            self._chart(as_doctor, patient.uid, rng)
             if rng.random() < 0.4:
                 day = timezone.localdate() + dt.timedelta(days=rng.randrange(0, 5))
                 start = timezone.make_aware(

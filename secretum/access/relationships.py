@@ -1,0 +1,102 @@
+"""On what basis a practitioner may open a patient's medical record (C1, C2): a care
+relationship, the practice's shared record, or a break-the-glass grant still running.
+
+Read on every call through the gate (access/guard.py), so that a relationship ended, a grant
+expired or a policy changed applies to the very next request. A row that fails its seal counts
+for nothing and is reported (the auditor's "tampered" alert).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from secretum.access.actor import Purpose
+from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
+from secretum.access.policy import Permission
+from secretum.audit.services import record_tampered
+from secretum.crypto.rows import intact, label_of
+
+# The permissions that open a medical record: held by role, used only within a basis.
+CARE_PERMISSIONS = frozenset({Permission.CLINICAL_READ, Permission.CLINICAL_WRITE})
+
+
+@dataclass(frozen=True)
+class Basis:
+    kind: str  # relationship | shared-record | break-the-glass
+    purpose: Purpose
+    grant: str = ""  # the break-the-glass grant's uid
+    until: dt.datetime | None = None  # when the grant ends
+    reason: str = ""
+
+
+def _checked(row: Any) -> bool:
+    if intact(row):
+        return True
+    record_tampered(label_of(row), str(row.pk))
+    return False
+
+
+def policy() -> AccessPolicy:
+    """The practice's access policy; the defaults when none was saved, or when the saved one
+    was altered outside Secretum (reported)."""
+    row = AccessPolicy.objects.order_by("pk").first()
+    if row is None or not _checked(row):
+        return AccessPolicy()
+    return row
+
+
+def months_before(moment: dt.datetime, months: int) -> dt.datetime:
+    """The same day and time ``months`` calendar months earlier (the last day of a shorter
+    month)."""
+    year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
+    month += 1
+    for day in range(moment.day, 27, -1):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    return moment.replace(year=year, month=month, day=min(moment.day, 28))
+
+
+def valid_ref(patient_ref: Any) -> bool:
+    try:
+        uuid.UUID(str(patient_ref))
+    except ValueError:
+        return False
+    return True
+
+
+def current_relationship(user: Any, patient_ref: Any, months: int | None = None) -> Any:
+    """The user's running care relationship with this patient, or None."""
+    since = months_before(timezone.now(), months or policy().relationship_months)
+    for row in CareRelationship.objects.filter(
+        patient__uid=patient_ref, practitioner=user, ended_at__isnull=True
+    ):
+        if row.last_contact_at >= since and _checked(row):
+            return row
+    return None
+
+
+def basis_for(user: Any, patient_ref: Any) -> Basis | None:
+    """Why this user may open this patient's medical record now, or None."""
+    practice = policy()
+    if practice.shared_record:
+        return Basis("shared-record", Purpose.CARE)
+    if current_relationship(user, patient_ref, practice.relationship_months) is not None:
+        return Basis("relationship", Purpose.CARE)
+    now = timezone.now()
+    grants = GlassBreak.objects.filter(
+        patient__uid=patient_ref, practitioner=user, started_at__lte=now, expires_at__gt=now
+    ).order_by("-expires_at")
+    for grant in grants:
+        if _checked(grant):
+            return Basis(
+                "break-the-glass", Purpose.BREAK_THE_GLASS, str(grant.uid), grant.expires_at,
+                grant.reason,
+            )  # fmt: skip
+    return None
