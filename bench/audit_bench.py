@@ -79,7 +79,7 @@ def bench_append(n: int) -> tuple[float, float, float]:
     from django.db import transaction
 
     from secretum.access.actor import Actor
-    from secretum.audit.services import record_event
+    from secretum.audit.log import record_event
 
     actor = Actor(user=None, role="practitioner", source="127.0.0.1", request_id="bench")
     inside, commit = [], []

@@ -55,7 +55,7 @@ def test_no_key_reaches_the_database(db: Any) -> None:
     from secretum.access.actor import Actor
     from secretum.audit import entries
     from secretum.audit.checkpoints import create_checkpoint
-    from secretum.audit.services import record_event
+    from secretum.audit.log import record_event
 
     record_event(Actor.system(), "read", "session")
     create_checkpoint()
