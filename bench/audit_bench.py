@@ -36,13 +36,13 @@ TARGET_PROOF_MS = 1.0
 
 def setup(database_url: str | None, reuse: str = "") -> Path:
     sys.path.insert(0, str(REPO))
-    from secretum import instance
+    from secretum import init
 
     if reuse:
         home = Path(reuse)
     else:
         home = Path(tempfile.mkdtemp(prefix="secretum-audit-bench-")) / "var"
-        instance.create(home)
+        init.create(home)
     os.environ["SECRETUM_HOME"] = str(home)
     os.environ["DJANGO_SETTINGS_MODULE"] = "secretum.settings"
     if database_url:
