@@ -20,8 +20,8 @@ from django.db import transaction
 
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.policy import Permission
+from secretum.audit.log import record_event
 from secretum.audit.models import Outcome
-from secretum.audit.services import record_event
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any
 from django.db import transaction
 
 from secretum.access.actor import Actor, Purpose
-from secretum.audit.services import record_tampered
+from secretum.audit.log import record_tampered
 from secretum.crypto import keyring
 
 SEALED = {
