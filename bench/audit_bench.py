@@ -36,13 +36,13 @@ TARGET_PROOF_MS = 1.0
 
 def setup(database_url: str | None, reuse: str = "") -> Path:
     sys.path.insert(0, str(REPO))
-    from secretum import instance
+    from secretum import init
 
     if reuse:
         home = Path(reuse)
     else:
         home = Path(tempfile.mkdtemp(prefix="secretum-audit-bench-")) / "var"
-        instance.create(home)
+        init.create(home)
     os.environ["SECRETUM_HOME"] = str(home)
     os.environ["DJANGO_SETTINGS_MODULE"] = "secretum.settings"
     if database_url:
@@ -79,7 +79,7 @@ def bench_append(n: int) -> tuple[float, float, float]:
     from django.db import transaction
 
     from secretum.access.actor import Actor
-    from secretum.audit.services import record_event
+    from secretum.audit.log import record_event
 
     actor = Actor(user=None, role="practitioner", source="127.0.0.1", request_id="bench")
     inside, commit = [], []

@@ -146,7 +146,7 @@ def _init(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="secretum init", description="Create an instance.")
     parser.parse_args(args)
 
-    from secretum import instance
+    from secretum import init, instance
 
     home = instance.home_from_env()
     instance.Instance(home).refuse_overwrite()
@@ -159,7 +159,7 @@ def _init(args: list[str]) -> int:
 
     # H3, O2: a database that holds an installation is refused before any key is written.
     binding.refuse_installed_database()
-    inst = instance.create(home)  # refuses an existing instance
+    inst = init.create(home)  # refuses an existing instance
     # Settings were read before the key file existed: give them its Django secret now.
     settings.SECRET_KEY = str(inst.read_keys()["django_secret_key"])
     # Migrating records the new key file's fingerprint (binding.bind_after_migrate).

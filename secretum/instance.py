@@ -9,21 +9,20 @@ An instance lives in the folder named by ``SECRETUM_HOME`` (default ``./var``)::
     audit/               the audit log's checkpoint signing key and event MAC key (D2)
     witness/             the audit witness: signed checkpoints, append-only (may live elsewhere)
 
-This module does not import Django: ``secretum init`` runs before any setting can be read.
-Keys are never written to the database or the repository (H3, O2); the database holds only a
-keyed fingerprint of the key file that belongs to it (``secretum.crypto.binding``).
+This module reads an instance; ``secretum.init`` makes a new one. It imports neither Django
+(``secretum init`` runs before any setting can be read) nor any other module of Secretum: it
+stands below everything. Keys are never written to the database or the repository (H3, O2);
+the database holds only a keyed fingerprint of the key file that belongs to it
+(``secretum.crypto.binding``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import functools
-import ipaddress
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,67 +172,3 @@ def write_private(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def create(home: Path) -> Instance:
-    """Create a new instance in ``home``; refuse to touch an existing one."""
-    inst = Instance(home)
-    inst.refuse_overwrite()
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(home, 0o700)
-    keys = {
-        "format": KEYFILE_FORMAT,
-        "kek": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode(),
-        "blind_index_key": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode(),
-        "django_secret_key": secrets.token_urlsafe(50),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    write_private(inst.key_file, json.dumps(keys, indent=2).encode())
-    _create_tls(inst)
-    from secretum.audit import keys as audit_keys  # Django-free, like this module
-
-    audit_keys.create(home)  # the audit log's signing and MAC keys, apart from the database (D2)
-    return inst
-
-
-def _create_tls(inst: Instance) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    inst.tls_cert.parent.mkdir(mode=0o700, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Secretum (self-signed)")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=397))  # CA/B Forum maximum validity
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address("::1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    write_private(
-        inst.tls_key,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    inst.tls_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from secretum import init as _init
 from secretum import instance as _instance
 from secretum.lib import dburl
 
@@ -40,7 +41,7 @@ def env_str(name: str, default: str = "") -> str:
 if "PYTEST_VERSION" in os.environ and "SECRETUM_HOME" not in os.environ:
     # A bare `pytest` gets a throwaway instance of its own, never the demo's keys.
     os.environ["SECRETUM_HOME"] = tempfile.mkdtemp(prefix="secretum-test-") + "/var"
-    _instance.create(Path(os.environ["SECRETUM_HOME"]))
+    _init.create(Path(os.environ["SECRETUM_HOME"]))
 
 SECRETUM_HOME = _instance.home_from_env()
 INSTANCE = _instance.Instance(SECRETUM_HOME)

@@ -26,8 +26,8 @@ from secretum.access import relationships
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.policy import Permission
 from secretum.access.relationships import Basis
+from secretum.audit.log import record_event
 from secretum.audit.models import Outcome
-from secretum.audit.services import record_event
 
 # The detail's "problem" of a medical record refused for want of a care relationship (C1).
 NO_CARE = "no-care-relationship"

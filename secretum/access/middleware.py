@@ -1,7 +1,7 @@
 """Deny by default (G1), then the session's own rules: a session still live (not ended by any
 path), absolute lifetime, idle lock (E1), and the gates a user must pass (second factor, password
 change, charter) before anything else. Every refusal is an audit event with outcome "denied"
-(D1), and no transaction of the view can roll one back (``audit.services.refusals_survive``)."""
+(D1), and no transaction of the view can roll one back (``audit.log.refusals_survive``)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from django.shortcuts import redirect
 from secretum.access.decorators import PUBLIC, declared_gates, declared_permission
 from secretum.access.policy import allows
 from secretum.accounts import flow, services, sessions, throttle
+from secretum.audit.log import record_event, refusals_survive
 from secretum.audit.models import Outcome
-from secretum.audit.services import record_event, refusals_survive
 from secretum.core.errors import forbidden
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from secretum.access.actor import Purpose
 from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
 from secretum.access.policy import Permission
-from secretum.audit.services import record_tampered
+from secretum.audit.log import record_tampered
 from secretum.crypto.rows import intact, label_of
 
 # The permissions that open a medical record: held by role, used only within a basis.

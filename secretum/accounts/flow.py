@@ -19,6 +19,7 @@ from django.http import HttpRequest
 
 from secretum.accounts import backends, services, sessions, throttle
 from secretum.accounts import charter as charters
+from secretum.audit.log import record_event
 
 PENDING = "sx_pending"  # {"user": id, "at": epoch}
 AUTH_AT = "sx_auth_at"  # epoch of the full login: absolute lifetime
@@ -95,8 +96,6 @@ def reauthenticated(request: HttpRequest, factor: str) -> None:
     """Unlock or sudo: the factors were checked again; a new session identifier is issued (the
     session's record, and so its revocation, stays the same), and the unlock (or the
     re-authentication) is audited with the factor used."""
-    from secretum.audit.services import record_event
-
     record_event(
         services.actor_of(request.user, source(request), getattr(request, "request_id", "")),
         "unlock" if request.session.get(LOCKED) else "reauthenticate",

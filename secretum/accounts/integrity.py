@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from secretum.access.actor import Actor, Purpose
-from secretum.audit.services import record_tampered
+from secretum.audit.log import record_tampered
 from secretum.crypto.rows import intact, label_of
 
 

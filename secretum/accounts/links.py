@@ -35,8 +35,8 @@ from django.utils.translation import gettext as _
 from secretum.access.actor import Actor
 from secretum.accounts import services
 from secretum.accounts.models import EnrolmentToken
+from secretum.audit.log import record_event
 from secretum.audit.models import Outcome
-from secretum.audit.services import record_event
 from secretum.crypto import keyring
 
 Purpose = EnrolmentToken.Purpose

@@ -23,7 +23,7 @@ from webauthn.helpers.structs import (
 from secretum.access.actor import Actor
 from secretum.accounts import integrity
 from secretum.accounts.models import Factor
-from secretum.audit.services import record_event
+from secretum.audit.log import record_event
 from secretum.crypto import keyring
 
 CHALLENGE = "sx_webauthn_challenge"

@@ -30,8 +30,8 @@ from secretum.accounts.models import (
     RecoveryCode,
     UserSession,
 )
+from secretum.audit.log import record_event
 from secretum.audit.models import Outcome
-from secretum.audit.services import record_event
 from secretum.crypto import keyring
 
 RECOVERY_CODES = 10

@@ -9,8 +9,8 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from secretum.access.actor import Actor
+from secretum.audit.log import record_event
 from secretum.audit.models import Action, Outcome
-from secretum.audit.services import record_event
 
 
 @receiver(user_logged_in)

@@ -17,8 +17,8 @@ from secretum.access.actor import Actor
 from secretum.access.guard import guarded
 from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission
+from secretum.audit.log import record_tampered
 from secretum.audit.models import Action
-from secretum.audit.services import record_tampered
 from secretum.clinical import integrity, rules
 from secretum.clinical.models import MODELS, ClinicalEntry
 from secretum.crypto.keyring import DataKey, DecryptionError

@@ -22,8 +22,8 @@ from secretum.access.actor import Actor
 from secretum.access.guard import guarded
 from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission
+from secretum.audit.log import record_tampered
 from secretum.audit.models import Action
-from secretum.audit.services import record_tampered
 from secretum.crypto import keyring
 from secretum.crypto.keyring import DataKey
 from secretum.lib import niss as niss_lib

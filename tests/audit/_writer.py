@@ -15,7 +15,7 @@ def main() -> None:
     from django.db import connection
 
     from secretum.access.actor import Actor
-    from secretum.audit.services import record_event
+    from secretum.audit.log import record_event
 
     count, start_at, name = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
     actor = Actor(user=None, role=None, source=name, request_id=name)

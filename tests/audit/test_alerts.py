@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from secretum.access.actor import Actor, Purpose
 from secretum.audit import alerts
-from secretum.audit.services import record_event
+from secretum.audit.log import record_event
 
 
 def _read(

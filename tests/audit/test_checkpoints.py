@@ -13,8 +13,8 @@ import pytest
 from secretum.access.actor import Actor
 from secretum.audit import checkpoints, merkle
 from secretum.audit.checkpoints import create_checkpoint
+from secretum.audit.log import record_event
 from secretum.audit.models import AuditCheckpoint, AuditEvent
-from secretum.audit.services import record_event
 
 
 def _events(n: int) -> None:

@@ -12,7 +12,7 @@ from secretum.access.actor import Actor
 from secretum.audit.checkpoints import create_checkpoint
 from secretum.audit.checks import audit_checks
 from secretum.audit.db import grant_statements
-from secretum.audit.services import record_event
+from secretum.audit.log import record_event
 from tests.audit.conftest import as_owner
 
 

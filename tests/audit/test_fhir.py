@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from secretum.audit import fhir
-from secretum.audit.services import EventRow
+from secretum.audit.rows import EventRow
 
 
 def _row(**kw: object) -> EventRow:

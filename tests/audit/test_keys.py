@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from secretum import instance
+from secretum import init, instance
 from secretum.audit import keys
 from secretum.audit.checks import audit_checks
 
 
 def test_init_creates_owner_only_audit_keys(tmp_path: Path) -> None:
-    inst = instance.create(tmp_path / "var")
+    inst = init.create(tmp_path / "var")
     paths = keys.AuditKeyPaths(inst.home)
     for path in (paths.signing_key, paths.mac_key, paths.public_key):
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
@@ -55,7 +55,7 @@ def test_no_key_reaches_the_database(db: Any) -> None:
     from secretum.access.actor import Actor
     from secretum.audit import entries
     from secretum.audit.checkpoints import create_checkpoint
-    from secretum.audit.services import record_event
+    from secretum.audit.log import record_event
 
     record_event(Actor.system(), "read", "session")
     create_checkpoint()

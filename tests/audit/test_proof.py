@@ -14,8 +14,8 @@ from django.core.management.base import CommandError
 
 from secretum.access.actor import Actor
 from secretum.audit import entries
+from secretum.audit.log import record_event
 from secretum.audit.proof import ProofError, verify_proof
-from secretum.audit.services import record_event
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def _write_events(env: dict[str, str], n: int) -> subprocess.CompletedProcess[str]:
     code = (
         "from secretum.access.actor import Actor\n"
-        "from secretum.audit.services import record_event\n"
+        "from secretum.audit.log import record_event\n"
         f"for _ in range({n}): record_event(Actor.system(), 'read', 'session')\n"
     )
     return _run(env, "shell", "-c", code)

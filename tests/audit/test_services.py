@@ -9,8 +9,8 @@ import pytest
 
 from secretum.access.actor import Actor, Purpose
 from secretum.audit import entries
+from secretum.audit.log import record_event
 from secretum.audit.models import AuditEvent
-from secretum.audit.services import record_event
 from secretum.clinical import services as clinical
 from secretum.patients import services as patients
 from tests.conftest import actor_for, client_for, events, identity

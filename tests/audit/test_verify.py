@@ -19,8 +19,8 @@ from django.core.management.base import CommandError
 
 from secretum.access.actor import Actor
 from secretum.audit.checkpoints import create_checkpoint
+from secretum.audit.log import record_event
 from secretum.audit.models import AuditCheckpoint, AuditEvent
-from secretum.audit.services import record_event
 from secretum.audit.verify import verify_log
 from secretum.clinical import services as clinical
 from secretum.patients import services as patients

@@ -13,8 +13,8 @@ import pytest
 from secretum.access import care
 from secretum.access.actor import Actor, Purpose
 from secretum.access.policy import Role
+from secretum.audit.log import record_event
 from secretum.audit.models import AuditEvent
-from secretum.audit.services import record_event
 from secretum.patients import services as patients
 from tests.conftest import actor_for, client_for, events, identity, make_user
 

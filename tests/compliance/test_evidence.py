@@ -22,7 +22,7 @@ from secretum.access.actor import Actor
 from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role
 from secretum.accounts import charter as charters
 from secretum.audit.db import drop_trigger_statements
-from secretum.audit.services import record_event
+from secretum.audit.log import record_event
 from secretum.compliance import evidence, services, signing
 from secretum.compliance.evidence import Verdict
 from secretum.compliance.models import PrintLog

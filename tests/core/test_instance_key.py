@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from secretum import instance
+from secretum import init, instance
 from secretum.lib import dburl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def sqlite_rows(db: Path) -> dict[str, Any]:
 
 def other_key_file(tmp_path: Path) -> Path:
     """The key file of another, real instance (made the way `secretum init` makes it)."""
-    other = instance.create(tmp_path / "other-instance")
+    other = init.create(tmp_path / "other-instance")
     return other.key_file
 
 
@@ -291,7 +291,7 @@ def test_the_key_file_is_read_once_per_process_until_it_changes(
 ) -> None:
     """O2: settings, the command line, the keyring and the checks each ask for the keys; the file
     is read once, its mode is checked at every ask, and a file that changes is read again."""
-    inst = instance.create(tmp_path / "var")
+    inst = init.create(tmp_path / "var")
     reads: list[Path] = []
     read_text = Path.read_text
 

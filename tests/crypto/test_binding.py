@@ -17,7 +17,7 @@ import pytest
 from django.core.signals import request_started
 from django.db import close_old_connections, connections
 
-from secretum import instance
+from secretum import init, instance
 from secretum.crypto import binding, checks, keyring
 from secretum.crypto.models import KeyFingerprint
 from tests.conftest import SecureClient
@@ -61,7 +61,7 @@ def test_a_database_without_a_record_adopts_only_a_key_file_its_data_open_under(
     patient's data key does not open), the instance's own is recorded once, with a message."""
     KeyFingerprint.objects.all().delete()
     own = settings.INSTANCE
-    settings.INSTANCE = instance.create(tmp_path / "other")
+    settings.INSTANCE = init.create(tmp_path / "other")
     keyring.reset_cache()
     try:
         with pytest.raises(binding.KeyMismatch, match="sampled encrypted values do not open"):

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from secretum.audit.checkpoints import CheckpointError, create_checkpoint
-from secretum.audit.services import record_integrity_failure
+from secretum.audit.log import record_integrity_failure
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from secretum.audit.services import record_integrity_failure
+from secretum.audit.log import record_integrity_failure
 from secretum.audit.verify import verify_log
 
 
