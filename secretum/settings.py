@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "secretum.patients",
     "secretum.clinical",
     "secretum.scheduling",
+    "secretum.breaches",
     "secretum.compliance",
 ]
 

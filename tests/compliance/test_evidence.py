@@ -23,6 +23,7 @@ from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role
 from secretum.accounts import charter as charters
 from secretum.audit.db import drop_trigger_statements
 from secretum.audit.services import record_event
+from secretum.breaches import services as breaches
 from secretum.compliance import evidence, services, signing
 from secretum.compliance.evidence import Verdict
 from secretum.compliance.models import PrintLog
@@ -93,7 +94,7 @@ def _dormant_account(world: World) -> None:
 
 
 def _late_breach(world: World) -> None:
-    services.report_breach(
+    breaches.report_breach(
         actor_for(world.secretary),
         aware_at=timezone.now() - dt.timedelta(hours=80),
         what_happened="A fictitious test laptop was left in a train.",
@@ -184,7 +185,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "C3": (_print, _medical_print_by_secretary),
     "D1": (lambda w: w.event(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE", True)),
     "D2": (lambda w: w.event(), lambda w: (w.event(), _tamper_latest_event())),
-    "D3": (lambda w: services.report_breach(
+    "D3": (lambda w: breaches.report_breach(
         actor_for(w.secretary), aware_at=timezone.now(), what_happened="Fictitious test."),
         _late_breach),
     "E1": (_nothing, lambda w: setattr(w.settings, "SECRETUM_IDLE_TIMEOUT", 3600)),

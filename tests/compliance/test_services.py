@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from secretum.access.actor import AccessDenied
 from secretum.access.policy import Role
+from secretum.breaches import services as breaches
 from secretum.compliance import catalogue, services
 from secretum.compliance.models import AppendOnlyError, Declaration, EvidenceDocument
 from tests.conftest import actor_for, events, make_user
@@ -215,7 +216,7 @@ def test_the_access_review_is_recorded_and_audited(manager: Any) -> None:
 def test_the_daily_summary_names_measures_and_dates_never_breach_text(manager: Any) -> None:
     manager.email = "gestion@example.invalid"
     manager.save()
-    services.report_breach(
+    breaches.report_breach(
         actor_for(manager),
         aware_at=timezone.now() - dt.timedelta(hours=2),
         what_happened="Fictitious: the Quilline Zorbatova letter went to the wrong address.",

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from secretum.access.policy import Role
+from secretum.breaches import services as breaches
 from secretum.compliance import services
 from secretum.compliance.models import Declaration
 from tests.compliance.test_catalogue import EXPECTED_IDS
@@ -118,7 +119,7 @@ def test_the_managers_home_page_shows_failing_evidence_and_breaches(
     manager: Any, settings: Any
 ) -> None:
     settings.SECRETUM_IDLE_TIMEOUT = 3600  # E1 fails
-    services.report_breach(
+    breaches.report_breach(
         actor_for(make_user(Role.SECRETARY)),
         aware_at=timezone.now(),
         what_happened="Fictitious: a letter sent to the wrong address.",

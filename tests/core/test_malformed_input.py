@@ -44,6 +44,7 @@ from secretum.accounts import flow
 from secretum.accounts.forms import CodeForm
 from secretum.accounts.models import Factor
 from secretum.audit.models import AuditEvent
+from secretum.breaches import services as breaches
 from secretum.clinical import services as clinical
 from secretum.compliance import services as compliance
 from secretum.lib import niss
@@ -235,7 +236,7 @@ def test_an_out_of_range_breach_awareness_is_a_form_error(
     )
     assert response.status_code == 200
     assert "within the last ten years" in response.content.decode()
-    assert compliance.list_breaches(actor_for(manager)) == []
+    assert breaches.list_breaches(actor_for(manager)) == []
     quiet_log(moment)
 
 
@@ -257,7 +258,7 @@ def test_an_out_of_range_breach_date_is_a_form_error(
     expected: str,
     quiet_log: Callable[[str], None],
 ) -> None:
-    uid = compliance.report_breach(
+    uid = breaches.report_breach(
         actor_for(manager), aware_at=timezone.now(), what_happened="Fictitious test."
     )
     response = client_for(manager).post(
@@ -271,7 +272,7 @@ def test_an_out_of_range_breach_date_is_a_form_error(
 def test_an_out_of_range_breach_awareness_is_refused_by_the_service(manager: Any) -> None:
     """Year 1 cannot even be converted to UTC to be stored: refused before (N2)."""
     with pytest.raises(ValidationError, match="within the last ten years"):
-        compliance.report_breach(
+        breaches.report_breach(
             actor_for(manager),
             aware_at=dt.datetime.min.replace(tzinfo=dt.UTC),
             what_happened="Fictitious test.",
@@ -504,7 +505,7 @@ class World:
     @cached_property
     def breach(self) -> str:
         at = timezone.now() - dt.timedelta(hours=1)
-        return compliance.report_breach(self.manager, aware_at=at, what_happened="Fictitious.")
+        return breaches.report_breach(self.manager, aware_at=at, what_happened="Fictitious.")
 
     @cached_property
     def document(self) -> str:
@@ -937,7 +938,7 @@ def test_every_url_is_walked() -> None:
         "patients:search",
         "scheduling:agenda",
         "audit:log",
-        "compliance:breach_update",
+        "breaches:breach_update",
     } <= names
     assert {
         "accounts:verify_webauthn",

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from secretum.access.actor import AccessDenied
 from secretum.access.policy import Role
-from secretum.compliance import services
-from secretum.compliance.models import AppendOnlyError, Breach, BreachUpdate
+from secretum.breaches import services
+from secretum.breaches.models import Breach, BreachUpdate
+from secretum.compliance.models import AppendOnlyError
 from tests.conftest import actor_for, client_for, events, make_user
 
 WHAT = "Fictitious: a USB stick with the Quilline Zorbatova referral letters was lost."
@@ -46,7 +47,7 @@ def _report(user: Any, hours_ago: float = 1) -> str:
 def test_every_role_may_report_a_suspected_breach(db: Any, role: Role) -> None:
     uid = _report(make_user(role))
     assert Breach.objects.get(uid=uid).status == "open"
-    assert events(resource="compliance.Breach")[-1].action == "create"
+    assert events(resource="breaches.Breach")[-1].action == "create"
 
 
 def test_a_secretary_reports_but_cannot_read_the_register(secretary: Any) -> None:
@@ -165,9 +166,9 @@ def test_the_breach_text_is_sealed_at_rest(manager: Any) -> None:
 def test_the_audit_events_name_fields_never_their_text(manager: Any) -> None:
     uid = _report(manager)
     services.assess_breach(actor_for(manager), uid, ASSESSMENT)
-    for event in events(resource="compliance.Breach"):
+    for event in events(resource="breaches.Breach"):
         assert "Zorbatova" not in event.detail and "USB" not in event.detail
-    assert '"fields":["nature"' in events(resource="compliance.Breach", action="update")[0].detail
+    assert '"fields":["nature"' in events(resource="breaches.Breach", action="update")[0].detail
 
 
 def test_only_the_manager_assesses(db: Any) -> None:
