@@ -8,18 +8,18 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from secretum.compliance.models import Choice, Hosting
-from secretum.compliance.services import DOCUMENT_MAX_BYTES, TEXT_MAX
+from secretum.compliance.documents import DOCUMENT_MAX_BYTES
+from secretum.compliance.models import TEXT_MAX, Choice, Hosting
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-def _text(label: Any, limit: int = 4000, required: bool = False, rows: int = 3) -> forms.CharField:
+def _text(label: Any) -> forms.CharField:
     return forms.CharField(
         label=label,
-        required=required,
-        max_length=limit,
-        widget=forms.Textarea(attrs={"rows": rows, "maxlength": limit}),
+        required=False,
+        max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": TEXT_MAX}),
     )
 
 
@@ -34,8 +34,7 @@ class DeclarationForm(forms.Form):
         label=_("The practice's declaration"), choices=Choice.choices, widget=forms.RadioSelect
     )
     justification = _text(
-        _("Justification (required for an equivalent measure or a measure not needed)"),
-        limit=TEXT_MAX,
+        _("Justification (required for an equivalent measure or a measure not needed)")
     )
     owner = forms.TypedChoiceField(label=_("Owner"), coerce=int)
     next_review = forms.DateField(label=_("Next review"), widget=_DATE)
@@ -60,4 +59,4 @@ class DocumentForm(forms.Form):
 
 
 class AccessReviewForm(forms.Form):
-    note = _text(_("Note (what was changed, what was checked)"), limit=TEXT_MAX)
+    note = _text(_("Note (what was changed, what was checked)"))

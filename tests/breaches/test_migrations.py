@@ -58,7 +58,7 @@ def _schema() -> dict[str, Any]:
 
 
 def _sealed(data: dict[str, Any], aad: str) -> bytes:
-    # As the compliance app sealed it (compliance/services.py before the move).
+    # As the compliance app sealed it before the move (its services.py at 142469c).
     return keyring.seal_secret(json.dumps(data, sort_keys=True).encode(), aad)
 
 

@@ -46,7 +46,7 @@ from secretum.accounts.models import Factor
 from secretum.audit.models import AuditEvent
 from secretum.breaches import services as breaches
 from secretum.clinical import services as clinical
-from secretum.compliance import services as compliance
+from secretum.compliance import documents, reports
 from secretum.lib import niss
 from secretum.patients import services as patients
 from secretum.scheduling import services as scheduling
@@ -509,13 +509,13 @@ class World:
 
     @cached_property
     def document(self) -> str:
-        return compliance.attach_document(
+        return documents.attach_document(
             self.manager, "B3", name="evidence.txt", content_type="text/plain", data=b"Test."
         ).uid
 
     @cached_property
     def report(self) -> str:
-        return compliance.issue_report(self.manager).uid
+        return reports.issue_report(self.manager).uid
 
     @property
     def ids(self) -> list[int]:
