@@ -201,3 +201,48 @@ def test_the_whole_flow_through_the_pages(manager: Any) -> None:
     assert response.status_code == 302
     listing = client.get("/compliance/breaches/").content.decode()
     assert "authority notified" in listing
+
+
+@pytest.mark.parametrize(
+    ("what", "hours_ago", "message"),
+    [
+        ("", 1, "is required"),
+        ("x" * 4001, 1, "longer than 4000 characters"),
+        (WHAT, -24, "cannot be in the future"),
+    ],
+)
+def test_a_report_is_refused_when_it_cannot_be_kept(
+    manager: Any, what: str, hours_ago: float, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        services.report_breach(
+            actor_for(manager),
+            aware_at=timezone.now() - dt.timedelta(hours=hours_ago),
+            what_happened=what,
+        )
+    assert not Breach.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"risk": "severe"}, "Choose the level of risk"),
+        ({"people_count": "many"}, "Give a number"),
+        ({"records_count": "-1"}, "Give a plausible number"),
+    ],
+)
+def test_an_assessment_is_refused_when_it_cannot_be_kept(
+    manager: Any, change: dict[str, str], message: str
+) -> None:
+    uid = _report(manager)
+    with pytest.raises(ValidationError, match=message):
+        services.assess_breach(actor_for(manager), uid, {**ASSESSMENT, **change})
+    assert services.access_breach(actor_for(manager), uid).risk == "unassessed"
+
+
+def test_an_unknown_step_leads_back_to_the_entry(manager: Any) -> None:
+    uid = _report(manager)
+    response = client_for(manager).post(f"/compliance/breaches/{uid}/erase/", {})
+    assert response.status_code == 302
+    assert response["Location"] == f"/compliance/breaches/{uid}/"
+    assert [u.kind for u in services.access_breach(actor_for(manager), uid).history] == ["reported"]
