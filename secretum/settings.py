@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "secretum.patients",
     "secretum.clinical",
     "secretum.scheduling",
+    "secretum.breaches",
     "secretum.compliance",
 ]
 

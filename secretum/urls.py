@@ -15,6 +15,8 @@ urlpatterns = [
     path("agenda/", include("secretum.scheduling.urls")),
     path("audit/", include("secretum.audit.urls")),
     path("compliance/", include("secretum.compliance.urls")),
+    # The breach register keeps the addresses it had inside the measures register.
+    path("compliance/", include("secretum.breaches.urls")),
     path("access/", include("secretum.access.urls")),
 ]
 

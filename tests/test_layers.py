@@ -49,7 +49,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     # compliance.evidence is the register's registry, which each app's evidence imports.
-    ("compliance", ("secretum.compliance", "secretum.compliance.evidence")),
+    ("compliance", ("secretum.compliance", "secretum.compliance.evidence", "secretum.breaches")),
     (
         "pages and commands",
         (

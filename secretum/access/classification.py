@@ -118,8 +118,8 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "frontier": P,
     },
     # The measures register (compliance): no patient data, except a print log's opaque patient
-    # reference. Evidence documents and breach narratives are sealed under the key file
-    # (keyring.seal_secret) and readable through the register's permissions only.
+    # reference. Evidence documents are sealed under the key file (keyring.seal_secret) and
+    # readable through the register's permissions only.
     "compliance.PracticeProfile": {"id": P, "hosting": P, "updated_at": A, "updated_by": A},
     "compliance.Declaration": {
         "id": A, "measure": P, "version": A, "change": A, "choice": A, "justification": A,
@@ -136,18 +136,20 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "id": A, "uid": A, "created_at": A, "created_by": A, "language": P, "measures": A,
         "met": A, "key_id": P, "pdf": A, "pdf_signature": P, "html": A, "html_signature": P,
     },
-    "compliance.Breach": {
+    "compliance.PrintLog": {
+        "id": A, "uid": A, "printed_at": A, "user": A, "role": A, "patient_ref": A,
+        "document": A, "scope": A, "pages": A,
+    },
+    # The breach register (breaches): its narratives and the values of its updates are sealed
+    # under the key file (keyring.seal_secret) and readable through the breach permissions only.
+    "breaches.Breach": {
         "id": A, "uid": A, "aware_at": A, "recorded_at": A, "recorded_by": A, "status": A,
         "risk": A, "people_categories": A, "people_count": A, "record_categories": A,
         "records_count": A, "narrative": A, "authority_notified_at": A,
         "authority_reference": A, "people_informed_at": A, "closed_at": A, "updated_at": A,
     },
-    "compliance.BreachUpdate": {
+    "breaches.BreachUpdate": {
         "id": A, "breach": A, "at": A, "by": A, "kind": A, "fields": A, "sealed": A,
-    },
-    "compliance.PrintLog": {
-        "id": A, "uid": A, "printed_at": A, "user": A, "role": A, "patient_ref": A,
-        "document": A, "scope": A, "pages": A,
     },
 }  # fmt: skip
 

@@ -23,11 +23,6 @@ from secretum.access.actor import Actor, Purpose
 from secretum.access.guard import guarded
 from secretum.access.policy import ROLE_LABELS, Permission, Role
 from secretum.audit import alerts, fhir
-
-# Not a second home of the writer (its one home is audit.log): compliance/services.py, another
-# engineer's, still imports record_event from here (its line 33) until its split merges. Delete
-# this import then.
-from secretum.audit.log import record_event  # noqa: F401
 from secretum.audit.models import Action, AuditCheckpoint, AuditEvent
 from secretum.audit.rows import EventRow
 from secretum.lib import niss as niss_lib

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.http import Http404
 from django.utils.translation import get_language
 
 SOURCE_TITLE = "Bonnes pratiques de sécurité des dossiers patient"
@@ -497,3 +498,11 @@ IDS: tuple[str, ...] = tuple(m.id for m in MEASURES)
 def measure(measure_id: str) -> Measure:
     """The measure with this ID (case-insensitive), or KeyError."""
     return BY_ID[measure_id.strip().upper()]
+
+
+def measure_or_404(measure_id: str) -> Measure:
+    """The measure a URL names: a 404 for an ID that the checklist does not hold."""
+    try:
+        return measure(measure_id)
+    except KeyError:
+        raise Http404("No such measure.") from None

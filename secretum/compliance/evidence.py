@@ -13,7 +13,7 @@ A check reads; it never writes, and it takes well under a second. A measure with
 check is "not met: not provided by this installation" unless the practice declares it: the
 register never pretends.
 
-This module also holds the compliance app's own checks (P1, C2, C3, D3, L3), at the end.
+This module also holds the compliance app's own checks (P1, C2, C3, L3), at the end.
 """
 
 from __future__ import annotations
@@ -248,44 +248,6 @@ def access_review() -> Evidence:
             *dormant,
         )
     return met(said)
-
-
-@evidence("D3")
-def breach_procedure() -> Evidence:
-    """D3: the procedure is shown to every user (help menu, charter) and no breach has passed
-    its 72-hour deadline without a decision."""
-    from secretum.compliance.models import Breach
-
-    late = [
-        b
-        for b in Breach.objects.filter(status=Breach.Status.OPEN)
-        if b.aware_at + dt.timedelta(hours=72) < timezone.now()
-    ]
-    open_count = Breach.objects.filter(status=Breach.Status.OPEN).count()
-    if late:
-        return not_met(
-            ngettext(
-                "%(n)d suspected breach is past its 72-hour deadline without a decision.",
-                "%(n)d suspected breaches are past their 72-hour deadline without a decision.",
-                len(late),
-            )
-            % {"n": len(late)},
-            _(
-                "Notify the data protection authority now, with the reasons for the delay, or "
-                "record why the breach is unlikely to result in a risk (GDPR art. 33)."
-            ),
-            *(_("aware since %(at)s") % {"at": day(b.aware_at)} for b in late),
-        )
-    return met(
-        ngettext(
-            "Breach procedure shown to every user (help menu); breach register in use, "
-            "%(n)d open entry, none past the 72-hour deadline.",
-            "Breach procedure shown to every user (help menu); breach register in use, "
-            "%(n)d open entries, none past the 72-hour deadline.",
-            open_count,
-        )
-        % {"n": open_count}
-    )
 
 
 @evidence("L3")

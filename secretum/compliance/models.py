@@ -1,10 +1,10 @@
 """The measures register's own state: the practice's profile, its declarations (kept with their
-history), evidence documents (sealed), access reviews (C2), signed reports (L3), the breach
-register (D3) and the print log (P1, C3).
+history), evidence documents (sealed), access reviews (C2), signed reports (L3) and the print log
+(P1, C3). The breach register (D3) is its own app, ``secretum.breaches``, on the same bases.
 
-Declarations, breach updates and print log rows are append-only: a change is a new row, never an
-update in place, and nothing here is ever deleted (the services offer no way to, and the models
-refuse it).
+Declarations and print log rows are append-only: a change is a new row, never an update in
+place, and nothing here is ever deleted (the services offer no way to, and the models refuse it:
+``AppendOnly``, ``NoDelete``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+# The longest free text the register keeps: a declaration's justification, an access review's note.
+TEXT_MAX = 2000
 
 
 class AppendOnlyError(Exception):
@@ -91,7 +94,7 @@ class Declaration(AppendOnly):
     version = models.PositiveIntegerField()
     change = models.CharField(max_length=16, choices=Change.choices)
     choice = models.CharField(max_length=16, choices=Choice.choices)
-    justification = models.TextField(max_length=2000, blank=True)
+    justification = models.TextField(max_length=TEXT_MAX, blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     next_review = models.DateField()
     recorded_at = models.DateTimeField()
@@ -138,7 +141,7 @@ class AccessReview(AppendOnly):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
     active_users = models.PositiveIntegerField()
-    note = models.TextField(max_length=2000, blank=True)
+    note = models.TextField(max_length=TEXT_MAX, blank=True)
 
     def __str__(self) -> str:
         return f"AccessReview {self.pk}"
@@ -163,72 +166,6 @@ class ReportExport(AppendOnly):
 
     def __str__(self) -> str:
         return f"ReportExport {self.uid}"
-
-
-class Breach(NoDelete):
-    """D3: a suspected personal-data breach. Its current state; every change also leaves a
-    ``BreachUpdate``. Its free text (what happened, consequences, measures…) may name people:
-    it is sealed under the instance's key as one JSON document (``narrative``)."""
-
-    class Status(models.TextChoices):
-        OPEN = "open", _("open: being assessed")
-        NOTIFIED = "notified", _("authority notified")
-        CLOSED = "closed", _("closed")
-
-    class Risk(models.TextChoices):
-        UNASSESSED = "unassessed", _("not assessed yet")
-        UNLIKELY = "unlikely", _("unlikely to result in a risk for people (no notification)")
-        RISK = "risk", _("a risk for people (notify the authority)")
-        HIGH = "high", _("a high risk for people (notify the authority and inform them)")
-
-    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    aware_at = models.DateTimeField()  # when the practice became aware: the 72-hour clock
-    recorded_at = models.DateTimeField()
-    recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
-    )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    risk = models.CharField(max_length=16, choices=Risk.choices, default=Risk.UNASSESSED)
-    people_categories = models.CharField(max_length=200, blank=True)  # comma-separated codes
-    people_count = models.PositiveIntegerField(null=True)
-    record_categories = models.CharField(max_length=200, blank=True)
-    records_count = models.PositiveIntegerField(null=True)
-    narrative = models.BinaryField()
-    authority_notified_at = models.DateTimeField(null=True)
-    authority_reference = models.CharField(max_length=64, blank=True)
-    people_informed_at = models.DateTimeField(null=True)
-    closed_at = models.DateTimeField(null=True)
-    updated_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"Breach {self.uid}"
-
-
-class BreachUpdate(AppendOnly):
-    """One change to a breach entry: who, when, which fields, and (sealed) their new values."""
-
-    class Kind(models.TextChoices):
-        REPORTED = "reported", _("reported")
-        ASSESSED = "assessed", _("assessed")
-        NOTIFIED = "notified", _("authority notified")
-        INFORMED = "informed", _("people informed")
-        CLOSED = "closed", _("closed")
-        NOTE = "note", _("note")
-
-    breach = models.ForeignKey(Breach, on_delete=models.PROTECT, related_name="updates")
-    at = models.DateTimeField()
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
-    )
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    fields = models.CharField(max_length=300, blank=True)  # names of the changed fields
-    sealed = models.BinaryField(null=True)  # their new values and the note, sealed JSON
-
-    class Meta:
-        ordering = ["at", "id"]
-
-    def __str__(self) -> str:
-        return f"BreachUpdate {self.pk}"
 
 
 class PrintLog(AppendOnly):

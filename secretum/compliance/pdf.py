@@ -18,7 +18,7 @@ from secretum.audit.pdf import latin1
 from secretum.compliance import catalogue
 
 if TYPE_CHECKING:
-    from secretum.compliance.services import Register
+    from secretum.compliance.register import Register
     from secretum.patients.services import PatientIdentity
 
 

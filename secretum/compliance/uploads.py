@@ -12,7 +12,7 @@ from typing import Any
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
-from secretum.compliance.services import DOCUMENT_MAX_BYTES
+from secretum.compliance.documents import DOCUMENT_MAX_BYTES
 
 
 class SealedUploadHandler(FileUploadHandler):

@@ -16,11 +16,5 @@ urlpatterns = [
     path("reports/", views.reports, name="reports"),
     path("reports/public-key/", views.public_key, name="public_key"),
     path("reports/<uuid:uid>/<slug:part>/", views.report_file, name="report_file"),
-    path("help/", views.help_page, name="help"),
-    path("breaches/", views.breaches, name="breaches"),
-    path("breaches/new/", views.breach_report, name="breach_report"),
-    path("breaches/<uuid:uid>/", views.breach, name="breach"),
-    path("breaches/<uuid:uid>/drafts/", views.breach_drafts, name="breach_drafts"),
-    path("breaches/<uuid:uid>/<slug:step>/", views.breach_update, name="breach_update"),
     path("print/<uuid:patient>/", views.print_patient, name="print_patient"),
 ]

@@ -1,5 +1,6 @@
-"""The measures register's pages, the breach register (D3), the signed report (L3) and printed
-patient documents (P1, C3). Every read and write goes through compliance.services."""
+"""The measures register's pages, the yearly access review (C2), the signed report (L3) and
+printed patient documents (P1, C3). Every read and write goes through the register's service
+modules (register, declarations, documents, access_review, reports, printing)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
-from secretum.compliance import forms, services
+from secretum.compliance import access_review as reviews  # the view of that name is below
+from secretum.compliance import declarations, documents, forms, printing
+from secretum.compliance import register as measures  # the view "register" is below
+from secretum.compliance import reports as signed  # the view "reports" is below
 from secretum.compliance.uploads import SealedUploadHandler
 
 
@@ -38,7 +42,7 @@ def _attachment(data: bytes, content_type: str, filename: str) -> HttpResponse:
 @require_GET
 def register(request: HttpRequest) -> HttpResponse:
     actor = Actor.from_request(request)
-    found = services.register(actor)
+    found = measures.register(actor)
     return render(
         request,
         "compliance/register.html",
@@ -55,7 +59,7 @@ def register(request: HttpRequest) -> HttpResponse:
 def profile(request: HttpRequest) -> HttpResponse:
     form = forms.ProfileForm(request.POST)
     if form.is_valid():
-        services.set_hosting(Actor.from_request(request), form.cleaned_data["hosting"])
+        measures.set_hosting(Actor.from_request(request), form.cleaned_data["hosting"])
         messages.success(request, _("Hosting saved: the register shows the parts that apply."))
     return redirect("compliance:register")
 
@@ -65,11 +69,11 @@ def profile(request: HttpRequest) -> HttpResponse:
 def report(request: HttpRequest) -> HttpResponse:
     """The register as a printable page (the same content as the signed report)."""
     actor = Actor.from_request(request)
-    found = services.register(actor)
+    found = measures.register(actor)
     return render(
         request,
         "compliance/report.html",
-        services.report_context(found, found.generated_at, str(request.user), ""),
+        signed.report_context(found, found.generated_at, str(request.user), ""),
     )
 
 
@@ -77,11 +81,11 @@ def _measure_page(
     request: HttpRequest, measure: str, status: int = 200, **forms_given: Any
 ) -> HttpResponse:
     actor = Actor.from_request(request)
-    detail = services.measure_detail(actor, measure)
+    detail = measures.measure_detail(actor, measure)
     context: dict[str, Any] = {"detail": detail, "row": detail.row}
     if actor.may(Permission.COMPLIANCE_MANAGE):
         current = detail.history[0] if detail.history else None
-        owners = services.owner_choices(actor)
+        owners = declarations.owner_choices(actor)
         context.update(
             can_manage=True,
             declaration_form=forms_given.get("declaration_form")
@@ -91,10 +95,12 @@ def _measure_page(
                     "choice": current.choice if current else "adopted",
                     "justification": current.justification if current else "",
                     "owner": current.owner_id if current else request.user.pk,
-                    "next_review": services.default_next_review(),
+                    "next_review": declarations.default_next_review(),
                 },
             ),
-            review_form=forms.ReviewForm(initial={"next_review": services.default_next_review()}),
+            review_form=forms.ReviewForm(
+                initial={"next_review": declarations.default_next_review()}
+            ),
             document_form=forms_given.get("document_form") or forms.DocumentForm(),
         )
     return render(request, "compliance/measure.html", context, status=status)
@@ -110,10 +116,10 @@ def measure(request: HttpRequest, measure: str) -> HttpResponse:
 @require_POST
 def declare(request: HttpRequest, measure: str) -> HttpResponse:
     actor = Actor.from_request(request)
-    form = forms.DeclarationForm(request.POST, owners=services.owner_choices(actor))
+    form = forms.DeclarationForm(request.POST, owners=declarations.owner_choices(actor))
     if form.is_valid():
         try:
-            services.declare(
+            declarations.declare(
                 actor,
                 measure,
                 choice=form.cleaned_data["choice"],
@@ -135,7 +141,7 @@ def review(request: HttpRequest, measure: str) -> HttpResponse:
     form = forms.ReviewForm(request.POST)
     if form.is_valid():
         try:
-            services.confirm_review(
+            declarations.confirm_review(
                 Actor.from_request(request), measure, next_review=form.cleaned_data["next_review"]
             )
         except ValidationError as exc:
@@ -153,7 +159,7 @@ def review(request: HttpRequest, measure: str) -> HttpResponse:
 def attach(request: HttpRequest, measure: str) -> HttpResponse:
     # E10: the document stays in memory until it is sealed, never in a temporary file.
     request.upload_handlers = [SealedUploadHandler(request)]
-    if int(request.META.get("CONTENT_LENGTH") or 0) > services.DOCUMENT_MAX_BYTES + 65536:
+    if int(request.META.get("CONTENT_LENGTH") or 0) > documents.DOCUMENT_MAX_BYTES + 65536:
         messages.error(request, _("The file is larger than 10 MB."))
         return redirect("compliance:measure", measure=measure.lower())
     return _attach(request, measure)
@@ -165,7 +171,7 @@ def _attach(request: HttpRequest, measure: str) -> HttpResponse:
     if form.is_valid():
         upload = form.cleaned_data["document"]
         try:
-            services.attach_document(
+            documents.attach_document(
                 Actor.from_request(request),
                 measure,
                 name=upload.name,
@@ -183,7 +189,7 @@ def _attach(request: HttpRequest, measure: str) -> HttpResponse:
 @requires(Permission.COMPLIANCE_READ)
 @require_GET
 def document(request: HttpRequest, uid: UUID) -> HttpResponse:
-    found = services.open_document(Actor.from_request(request), uid)
+    found = documents.open_document(Actor.from_request(request), uid)
     return _attachment(found.data, found.content_type, found.name.replace('"', ""))
 
 
@@ -197,7 +203,7 @@ def access_review(request: HttpRequest) -> HttpResponse:
     form = forms.AccessReviewForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.record_access_review(actor, form.cleaned_data["note"])
+            reviews.record_access_review(actor, form.cleaned_data["note"])
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -206,7 +212,7 @@ def access_review(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "compliance/access_review.html",
-        {"overview": services.access_review_overview(actor), "form": form},
+        {"overview": reviews.access_review_overview(actor), "form": form},
     )
 
 
@@ -218,174 +224,24 @@ def access_review(request: HttpRequest) -> HttpResponse:
 def reports(request: HttpRequest) -> HttpResponse:
     actor = Actor.from_request(request)
     if request.method == "POST":
-        issued = services.issue_report(actor)
+        issued = signed.issue_report(actor)
         messages.success(request, _("Signed report issued."))
         return redirect(f"{request.path}#report-{issued.uid}")
-    return render(request, "compliance/reports.html", {"reports": services.list_reports(actor)})
+    return render(request, "compliance/reports.html", {"reports": signed.list_reports(actor)})
 
 
 @requires(Permission.COMPLIANCE_READ)
 @require_GET
 def report_file(request: HttpRequest, uid: UUID, part: str) -> HttpResponse:
-    found = services.report_file(Actor.from_request(request), uid, part)
+    found = signed.report_file(Actor.from_request(request), uid, part)
     return _attachment(found.data, found.content_type, found.filename)
 
 
 @requires(Permission.COMPLIANCE_READ)
 @require_GET
 def public_key(request: HttpRequest) -> HttpResponse:
-    pem = services.report_public_key(Actor.from_request(request))
+    pem = signed.report_public_key(Actor.from_request(request))
     return _attachment(pem, "application/x-pem-file", "secretum-report-signing.pub.pem")
-
-
-# --- help and the breach register (D3) -----------------------------------------------------
-
-
-@requires(Permission.SESSION_OWN)
-@require_GET
-def help_page(request: HttpRequest) -> HttpResponse:
-    """The data-breach procedure, readable by every user."""
-    return render(
-        request,
-        "compliance/help.html",
-        {"can_report": Actor.from_request(request).may(Permission.BREACH_REPORT)},
-    )
-
-
-@requires(Permission.BREACH_REPORT)
-@require_http_methods(["GET", "POST"])
-def breach_report(request: HttpRequest) -> HttpResponse:
-    actor = Actor.from_request(request)
-    form = forms.BreachReportForm(request.POST or None, initial={"aware_at": forms.now_local()})
-    if request.method == "POST" and form.is_valid():
-        try:
-            uid = services.report_breach(
-                actor,
-                aware_at=form.cleaned_data["aware_at"],
-                what_happened=form.cleaned_data["what_happened"],
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(
-                request,
-                _(
-                    "Thank you: the suspected breach is recorded and the practice manager is told. "
-                    "Keep any evidence; do not try to fix it alone."
-                ),
-            )
-            if actor.may(Permission.BREACH_READ):
-                return redirect("compliance:breach", uid=uid)
-            return redirect("compliance:help")
-    return render(request, "compliance/breach_report.html", {"form": form})
-
-
-@requires(Permission.BREACH_READ)
-@require_GET
-def breaches(request: HttpRequest) -> HttpResponse:
-    actor = Actor.from_request(request)
-    return render(
-        request,
-        "compliance/breaches.html",
-        {"breaches": services.list_breaches(actor), "can_report": True},
-    )
-
-
-BREACH_ACTIONS = {
-    "assess": forms.BreachAssessmentForm,
-    "notified": forms.BreachNotifiedForm,
-    "informed": forms.BreachInformedForm,
-    "close": forms.BreachCloseForm,
-    "note": forms.BreachNoteForm,
-}
-
-
-def _breach_forms(found: services.BreachView) -> dict[str, Any]:
-    n = found.narrative
-    return {
-        "assess": forms.BreachAssessmentForm(
-            initial={
-                "nature": n.get("nature", ""),
-                "people_categories": list(found.people_categories),
-                "people_count": found.people_count,
-                "record_categories": list(found.record_categories),
-                "records_count": found.records_count,
-                "consequences": n.get("consequences", ""),
-                "measures_taken": n.get("measures_taken", ""),
-                "measures_proposed": n.get("measures_proposed", ""),
-                "contact": n.get("contact", ""),
-                "risk": found.risk,
-            }
-        ),
-        "notified": forms.BreachNotifiedForm(initial={"notified_at": forms.now_local()}),
-        "informed": forms.BreachInformedForm(initial={"informed_at": forms.now_local()}),
-        "close": forms.BreachCloseForm(),
-        "note": forms.BreachNoteForm(),
-    }
-
-
-def _breach_page(
-    request: HttpRequest, uid: UUID, bound: tuple[str, Any] | None = None
-) -> HttpResponse:
-    actor = Actor.from_request(request)
-    found = services.access_breach(actor, uid)
-    context: dict[str, Any] = {"breach": found}
-    if actor.may(Permission.BREACH_MANAGE) and found.status != "closed":
-        given = _breach_forms(found)
-        if bound is not None:
-            given[bound[0]] = bound[1]
-        context["forms"] = given
-    return render(
-        request, "compliance/breach.html", context, status=400 if bound is not None else 200
-    )
-
-
-@requires(Permission.BREACH_READ)
-@require_GET
-def breach(request: HttpRequest, uid: UUID) -> HttpResponse:
-    return _breach_page(request, uid)
-
-
-@requires(Permission.BREACH_MANAGE)
-@require_POST
-def breach_update(request: HttpRequest, uid: UUID, step: str) -> HttpResponse:
-    if step not in BREACH_ACTIONS:
-        return redirect("compliance:breach", uid=uid)
-    form = BREACH_ACTIONS[step](request.POST)
-    if form.is_valid():
-        actor, data = Actor.from_request(request), form.cleaned_data
-        try:
-            if step == "assess":
-                services.assess_breach(actor, uid, data)
-            elif step == "notified":
-                services.record_notification(
-                    actor,
-                    uid,
-                    notified_at=data["notified_at"],
-                    reference=data["reference"],
-                    delay_reason=data["delay_reason"],
-                )
-            elif step == "informed":
-                services.record_people_informed(
-                    actor, uid, informed_at=data["informed_at"], how=data["how"]
-                )
-            elif step == "close":
-                services.close_breach(actor, uid, reason=data["reason"])
-            else:
-                services.add_breach_note(actor, uid, note=data["note"])
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, _("Saved; the change is kept in the entry's history."))
-            return redirect("compliance:breach", uid=uid)
-    return _breach_page(request, uid, (step, form))
-
-
-@requires(Permission.BREACH_READ)
-@require_GET
-def breach_drafts(request: HttpRequest, uid: UUID) -> HttpResponse:
-    found = services.breach_drafts(Actor.from_request(request), uid)
-    return render(request, "compliance/breach_drafts.html", {"drafts": found})
 
 
 # --- printed patient documents (P1, C3) --------------------------------------------------------
@@ -394,7 +250,7 @@ def breach_drafts(request: HttpRequest, uid: UUID) -> HttpResponse:
 @requires(Permission.PATIENT_IDENTITY_READ)
 @require_POST
 def print_patient(request: HttpRequest, patient: UUID) -> HttpResponse:
-    printed = services.print_patient_summary(Actor.from_request(request), patient)
+    printed = printing.print_patient_summary(Actor.from_request(request), patient)
     response = HttpResponse(printed.data, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{printed.filename}"'
     return response

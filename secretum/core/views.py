@@ -9,7 +9,7 @@ from secretum.access.actor import Actor
 from secretum.access.decorators import public, requires
 from secretum.access.policy import Permission, allows
 from secretum.accounts import services as accounts
-from secretum.compliance import services as compliance
+from secretum.compliance import reminders
 
 
 @requires(Permission.SESSION_OWN)
@@ -21,7 +21,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["locked_accounts"] = accounts.locked_accounts()
     if allows(getattr(request.user, "role", None), Permission.COMPLIANCE_MANAGE):
         # Failing evidence, declarations past their review date, open breaches (D3).
-        context["compliance_reminders"] = compliance.reminders(Actor.from_request(request))
+        context["compliance_reminders"] = reminders.reminders(Actor.from_request(request))
     return render(request, "core/home.html", context)
 
 

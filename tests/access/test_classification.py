@@ -7,7 +7,9 @@ from django.apps import apps
 from secretum.access.classification import FIELDS, SEALED_CLASSES, DataClass, data_class
 from secretum.crypto.fields import SealedField
 
-OUR_APPS = {"accounts", "patients", "clinical", "scheduling", "audit", "compliance"}
+OUR_APPS = {
+    "accounts", "patients", "clinical", "scheduling", "audit", "breaches", "compliance",
+}  # fmt: skip
 
 
 def _our_models() -> list:

@@ -23,7 +23,8 @@ from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role
 from secretum.accounts import charter as charters
 from secretum.audit.db import drop_trigger_statements
 from secretum.audit.log import record_event
-from secretum.compliance import evidence, services, signing
+from secretum.breaches import services as breaches
+from secretum.compliance import access_review, declarations, evidence, printing, register, signing
 from secretum.compliance.evidence import Verdict
 from secretum.compliance.models import PrintLog
 from tests.conftest import actor_for, identity, make_user
@@ -63,7 +64,7 @@ def _charter(world: World, *, everyone: bool) -> None:
 
 def _print(world: World) -> None:
     patient = world.patient()
-    services.print_patient_summary(actor_for(world.practitioner), patient.uid)
+    printing.print_patient_summary(actor_for(world.practitioner), patient.uid)
 
 
 def _tamper_latest_event() -> None:
@@ -85,7 +86,7 @@ def _database_file_private(world: World) -> None:
 
 
 def _dormant_account(world: World) -> None:
-    services.record_access_review(actor_for(world.manager), "reviewed")
+    access_review.record_access_review(actor_for(world.manager), "reviewed")
     old = make_user(Role.SECRETARY)
     get_user_model().objects.filter(pk=old.pk).update(
         date_joined=timezone.now() - dt.timedelta(days=400), last_login=None
@@ -93,7 +94,7 @@ def _dormant_account(world: World) -> None:
 
 
 def _late_breach(world: World) -> None:
-    services.report_breach(
+    breaches.report_breach(
         actor_for(world.secretary),
         aware_at=timezone.now() - dt.timedelta(hours=80),
         what_happened="A fictitious test laptop was left in a train.",
@@ -179,12 +180,12 @@ CASES: dict[str, tuple[Case, Case]] = {
         w.settings, "PASSWORD_HASHERS", ["django.contrib.auth.hashers.PBKDF2PasswordHasher"])),
     "B3": (_nothing, lambda w: make_user(Role.PRACTITIONER, factor=False)),
     "C1": (_nothing, _secretary_with_medical_rights),
-    "C2": (lambda w: services.record_access_review(actor_for(w.manager), "all fine"),
+    "C2": (lambda w: access_review.record_access_review(actor_for(w.manager), "all fine"),
            _dormant_account),
     "C3": (_print, _medical_print_by_secretary),
     "D1": (lambda w: w.event(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE", True)),
     "D2": (lambda w: w.event(), lambda w: (w.event(), _tamper_latest_event())),
-    "D3": (lambda w: services.report_breach(
+    "D3": (lambda w: breaches.report_breach(
         actor_for(w.secretary), aware_at=timezone.now(), what_happened="Fictitious test."),
         _late_breach),
     "E1": (_nothing, lambda w: setattr(w.settings, "SECRETUM_IDLE_TIMEOUT", 3600)),
@@ -238,7 +239,7 @@ def test_check_passes(world: World, measure_id: str) -> None:
     assert found.verdict == Verdict.MET, (found.summary, found.details)
     if measure_id in ALSO_DECLARED:
         # Met by the software; the register still wants the practice's declaration.
-        services.declare(
+        declarations.declare(
             actor_for(world.manager),
             measure_id,
             choice="adopted",
@@ -246,8 +247,8 @@ def test_check_passes(world: World, measure_id: str) -> None:
             owner_id=world.manager.pk,
             next_review=timezone.localdate() + dt.timedelta(days=100),
         )
-    services.set_hosting(actor_for(world.manager), "both")
-    assert services.build_register().row(measure_id).status == "met"
+    register.set_hosting(actor_for(world.manager), "both")
+    assert register.build_register().row(measure_id).status == "met"
 
 
 @pytest.mark.parametrize("measure_id", sorted(CASES))
@@ -255,7 +256,7 @@ def test_check_fails(world: World, measure_id: str) -> None:
     CASES[measure_id][1](world)
     found = _verdict(measure_id)
     assert found.verdict == Verdict.NOT_MET, found.summary
-    row = services.build_register().row(measure_id)
+    row = register.build_register().row(measure_id)
     assert row.status == "not-met" and row.failing_evidence
     assert row.reason == found.summary
 
@@ -267,7 +268,7 @@ def test_the_summaries_say_what_the_issue_promises(world: World) -> None:
     assert found["B3"].summary == f"{n} of {n} active users have a confirmed second factor."
     assert found["E1"].summary.startswith("Idle lock 15 min, enforced on the server")
     assert "accepted by 3 of 3 active users" in found["A1"].summary
-    services.record_access_review(actor_for(world.manager))
+    access_review.record_access_review(actor_for(world.manager))
     today = timezone.localdate()
     assert evidence.gather(["C2"])["C2"].summary == (
         f"Last access review {today.isoformat()}, next due "
@@ -282,7 +283,7 @@ def test_a_broken_check_is_not_met_and_the_register_still_renders(
         raise RuntimeError("boom")
 
     monkeypatch.setitem(evidence._CHECKS, "E1", broken)
-    row = services.build_register().row("E1")
+    row = register.build_register().row("E1")
     assert row.status == "not-met" and "RuntimeError" in row.reason
 
 

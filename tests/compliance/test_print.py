@@ -11,7 +11,7 @@ import pytest
 from secretum.access.actor import AccessDenied
 from secretum.access.policy import Role
 from secretum.clinical import services as clinical
-from secretum.compliance import services
+from secretum.compliance import printing
 from secretum.compliance.models import PrintLog
 from tests.conftest import actor_for, client_for, events, make_user
 
@@ -41,7 +41,7 @@ def _text(pdf: bytes) -> str:
 def test_a_practitioner_prints_the_summary_with_footer_and_watermark(
     practitioner: Any, chart: Any
 ) -> None:
-    printed = services.print_patient_summary(actor_for(practitioner), chart.uid)
+    printed = printing.print_patient_summary(actor_for(practitioner), chart.uid)
     assert printed.data.startswith(b"%PDF")
     text = _text(printed.data)
     assert chart.family_name.upper() in text
@@ -54,7 +54,7 @@ def test_a_practitioner_prints_the_summary_with_footer_and_watermark(
 
 
 def test_a_print_is_logged_and_audited_in_one_transaction(practitioner: Any, chart: Any) -> None:
-    services.print_patient_summary(actor_for(practitioner), chart.uid)
+    printing.print_patient_summary(actor_for(practitioner), chart.uid)
     log = PrintLog.objects.get()
     assert (log.user, log.scope, log.patient_ref) == (practitioner, "medical", chart.uid)
     printed = events(action="print")
@@ -69,7 +69,7 @@ def test_a_print_is_logged_and_audited_in_one_transaction(practitioner: Any, cha
 
 
 def test_a_secretary_prints_the_identity_only(secretary: Any, chart: Any) -> None:
-    printed = services.print_patient_summary(actor_for(secretary), chart.uid)
+    printed = printing.print_patient_summary(actor_for(secretary), chart.uid)
     text = _text(printed.data)
     assert chart.family_name.upper() in text
     assert "Hypertension" not in text and "Amlodipine" not in text  # C1, C3
@@ -79,7 +79,7 @@ def test_a_secretary_prints_the_identity_only(secretary: Any, chart: Any) -> Non
 
 def test_a_manager_cannot_print_patient_documents(manager: Any, chart: Any) -> None:
     with pytest.raises(AccessDenied):
-        services.print_patient_summary(actor_for(manager), chart.uid)
+        printing.print_patient_summary(actor_for(manager), chart.uid)
     assert events(action="print")[-1].outcome == "denied"
     assert not PrintLog.objects.exists()
 

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from secretum.access.actor import AccessDenied
 from secretum.access.policy import Role
-from secretum.compliance import catalogue, services, signing
+from secretum.compliance import catalogue, reports, signing
 from tests.compliance.test_catalogue import EXPECTED_IDS
 from tests.conftest import actor_for, client_for, events, make_user
 
@@ -24,12 +24,12 @@ def _pdf_cells(pdf: bytes) -> set[str]:
 
 
 @pytest.fixture
-def issued(manager: Any) -> services.ReportView:
-    return services.issue_report(actor_for(manager))
+def issued(manager: Any) -> reports.ReportView:
+    return reports.issue_report(actor_for(manager))
 
 
-def test_the_pdf_holds_every_measure_id(manager: Any, issued: services.ReportView) -> None:
-    pdf = services.report_file(actor_for(manager), issued.uid, "pdf").data
+def test_the_pdf_holds_every_measure_id(manager: Any, issued: reports.ReportView) -> None:
+    pdf = reports.report_file(actor_for(manager), issued.uid, "pdf").data
     assert pdf.startswith(b"%PDF")
     cells = _pdf_cells(pdf)
     assert set(EXPECTED_IDS) <= cells
@@ -38,38 +38,38 @@ def test_the_pdf_holds_every_measure_id(manager: Any, issued: services.ReportVie
 
 
 def test_the_html_holds_every_measure_with_its_status(
-    manager: Any, issued: services.ReportView
+    manager: Any, issued: reports.ReportView
 ) -> None:
-    html = services.report_file(actor_for(manager), issued.uid, "html").data.decode()
+    html = reports.report_file(actor_for(manager), issued.uid, "html").data.decode()
     assert html.startswith("<!doctype html>") and "<script" not in html and "style" not in html
     for measure_id in EXPECTED_IDS:
         assert f'data-testid="report-{measure_id}"><td>{measure_id}</td>' in html
 
 
 def test_both_files_carry_a_valid_detached_signature(
-    manager: Any, issued: services.ReportView
+    manager: Any, issued: reports.ReportView
 ) -> None:
     actor = actor_for(manager)
-    public = services.report_public_key(actor)
+    public = reports.report_public_key(actor)
     for part in ("pdf", "html"):
-        data = services.report_file(actor, issued.uid, part).data
-        sig = services.report_file(actor, issued.uid, f"{part}-sig").data.decode()
+        data = reports.report_file(actor, issued.uid, part).data
+        sig = reports.report_file(actor, issued.uid, f"{part}-sig").data.decode()
         assert signing.verify(data, sig, public).ok
         assert not signing.verify(data + b" ", sig, public).ok
 
 
-def test_the_signing_key_is_owner_only(issued: services.ReportView) -> None:
+def test_the_signing_key_is_owner_only(issued: reports.ReportView) -> None:
     assert signing.key_path().stat().st_mode & 0o777 == 0o600
 
 
-def test_verify_report_command(manager: Any, issued: services.ReportView, tmp_path: Path) -> None:
+def test_verify_report_command(manager: Any, issued: reports.ReportView, tmp_path: Path) -> None:
     actor = actor_for(manager)
     pdf = tmp_path / "register.pdf"
     sig = tmp_path / "register.pdf.sig"
     pem = tmp_path / "key.pem"
-    pdf.write_bytes(services.report_file(actor, issued.uid, "pdf").data)
-    sig.write_bytes(services.report_file(actor, issued.uid, "pdf-sig").data)
-    pem.write_bytes(services.report_public_key(actor))
+    pdf.write_bytes(reports.report_file(actor, issued.uid, "pdf").data)
+    sig.write_bytes(reports.report_file(actor, issued.uid, "pdf-sig").data)
+    pem.write_bytes(reports.report_public_key(actor))
 
     call_command("compliance_verify_report", str(pdf), str(sig), public_key=str(pem))
     call_command("compliance_verify_report", str(pdf), str(sig))  # the instance's own key
@@ -81,20 +81,18 @@ def test_verify_report_command(manager: Any, issued: services.ReportView, tmp_pa
         call_command("compliance_verify_report", str(pdf), str(sig), public_key=str(pem))
 
 
-def test_a_signature_under_another_key_is_refused(
-    manager: Any, issued: services.ReportView
-) -> None:
+def test_a_signature_under_another_key_is_refused(manager: Any, issued: reports.ReportView) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     actor = actor_for(manager)
-    data = services.report_file(actor, issued.uid, "pdf").data
-    sig = services.report_file(actor, issued.uid, "pdf-sig").data.decode()
+    data = reports.report_file(actor, issued.uid, "pdf").data
+    sig = reports.report_file(actor, issued.uid, "pdf-sig").data.decode()
     other = signing.public_key_pem(Ed25519PrivateKey.generate().public_key())
     result = signing.verify(data, sig, other)
     assert not result.ok and "names key" in result.message
 
 
-def test_issuing_a_report_is_audited(manager: Any, issued: services.ReportView) -> None:
+def test_issuing_a_report_is_audited(manager: Any, issued: reports.ReportView) -> None:
     event = events(resource="compliance.Report")[-1]
     assert (event.action, event.resource_ref) == ("export", issued.uid)
     assert '"measures":59' in event.detail
@@ -102,13 +100,13 @@ def test_issuing_a_report_is_audited(manager: Any, issued: services.ReportView) 
 
 def test_the_auditor_issues_and_reads_reports_the_secretary_does_not(db: Any) -> None:
     auditor = make_user(Role.AUDITOR)
-    issued = services.issue_report(actor_for(auditor))
-    assert [r.uid for r in services.list_reports(actor_for(auditor))] == [issued.uid]
+    issued = reports.issue_report(actor_for(auditor))
+    assert [r.uid for r in reports.list_reports(actor_for(auditor))] == [issued.uid]
     secretary = make_user(Role.SECRETARY)
     with pytest.raises(AccessDenied):
-        services.issue_report(actor_for(secretary))
+        reports.issue_report(actor_for(secretary))
     with pytest.raises(AccessDenied):
-        services.report_file(actor_for(secretary), issued.uid, "pdf")
+        reports.report_file(actor_for(secretary), issued.uid, "pdf")
 
 
 def test_the_report_pages(manager: Any) -> None:
@@ -129,14 +127,14 @@ def test_the_report_pages(manager: Any) -> None:
 
 
 def test_the_secretum_command_names(
-    manager: Any, issued: services.ReportView, tmp_path: Path, capsys: Any
+    manager: Any, issued: reports.ReportView, tmp_path: Path, capsys: Any
 ) -> None:
     from secretum.cli import main
 
     actor = actor_for(manager)
     pdf, sig = tmp_path / "r.pdf", tmp_path / "r.pdf.sig"
-    pdf.write_bytes(services.report_file(actor, issued.uid, "pdf").data)
-    sig.write_bytes(services.report_file(actor, issued.uid, "pdf-sig").data)
+    pdf.write_bytes(reports.report_file(actor, issued.uid, "pdf").data)
+    sig.write_bytes(reports.report_file(actor, issued.uid, "pdf-sig").data)
     assert main(["compliance", "verify-report", str(pdf), str(sig)]) == 0
     assert "report authentic" in capsys.readouterr().out
     pdf.write_bytes(b"%PDF-1.4 another file")

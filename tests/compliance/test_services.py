@@ -13,7 +13,15 @@ from django.utils import timezone
 
 from secretum.access.actor import AccessDenied
 from secretum.access.policy import Role
-from secretum.compliance import catalogue, services
+from secretum.breaches import services as breaches
+from secretum.compliance import (
+    access_review,
+    catalogue,
+    declarations,
+    documents,
+    register,
+    reminders,
+)
 from secretum.compliance.models import AppendOnlyError, Declaration, EvidenceDocument
 from tests.conftest import actor_for, events, make_user
 
@@ -28,11 +36,11 @@ def _declare(manager: Any, measure: str = "E5", **kw: Any) -> Any:
         "next_review": timezone.localdate() + dt.timedelta(days=365),
     }
     values.update(kw)
-    return services.declare(actor_for(manager), measure, **values)
+    return declarations.declare(actor_for(manager), measure, **values)
 
 
 def test_the_register_lists_every_measure_grouped_as_in_the_source(manager: Any) -> None:
-    found = services.register(actor_for(manager))
+    found = register.register(actor_for(manager))
     assert [r.id for r in found.rows] == list(catalogue.IDS)
     assert found.counts["total"] == 59
     codes = [category.code for category, _rows in found.groups]
@@ -41,29 +49,29 @@ def test_the_register_lists_every_measure_grouped_as_in_the_source(manager: Any)
 
 
 def test_a_measure_without_evidence_is_not_provided_rather_than_pretending(manager: Any) -> None:
-    row = services.register(actor_for(manager)).row("I1")  # no backups module yet
+    row = register.register(actor_for(manager)).row("I1")  # no backups module yet
     assert row.status == "not-met"
     assert row.reason == "Not provided by this installation."
     assert row.evidence is None and not row.failing_evidence
 
 
 def test_an_organisational_measure_waits_for_its_declaration(manager: Any) -> None:
-    row = services.register(actor_for(manager)).row("E5")
+    row = register.register(actor_for(manager)).row("E5")
     assert (row.status, row.reason) == ("not-met", "No declaration yet.")
     _declare(manager, "E5")
-    row = services.register(actor_for(manager)).row("E5")
+    row = register.register(actor_for(manager)).row("E5")
     assert row.status == "declared" and row.status_label == "declared: adopted"
 
 
 def test_hosting_decides_which_measures_apply(manager: Any) -> None:
     actor = actor_for(manager)
-    services.set_hosting(actor, "local")
-    found = services.register(actor)
+    register.set_hosting(actor, "local")
+    found = register.register(actor)
     assert found.row("E10").status == "not-applicable"  # cloud part only
     assert found.row("P1").applies and found.row("B3").applies
     assert found.row("E6").category.code == "E"  # workstations, in the local part
-    services.set_hosting(actor, "cloud")
-    found = services.register(actor)
+    register.set_hosting(actor, "cloud")
+    found = register.register(actor)
     assert found.row("P1").status == "not-applicable"
     assert found.row("E6").category.code == "EM"  # mobile devices, in the cloud part
     assert events(resource="compliance.PracticeProfile")[-1].detail == (
@@ -80,7 +88,7 @@ def test_an_equivalent_measure_needs_its_justification(manager: Any) -> None:
         choice="equivalent",
         justification="Renewal only on suspicion of compromise (NIST SP 800-63B-4).",
     )
-    row = services.register(actor_for(manager)).row("B2")
+    row = register.register(actor_for(manager)).row("B2")
     assert row.status == "declared" and "NIST" in row.reason
     assert found.version == 1
 
@@ -91,8 +99,8 @@ def test_declarations_keep_their_history_and_every_change_is_audited(manager: An
     _declare(manager, "F2", choice="not-needed", justification="No Wi-Fi in the practice at all.")
     _declare(manager, "F2", choice="not-needed", justification="No Wi-Fi in the practice at all.",
              owner_id=other.pk)  # fmt: skip
-    services.confirm_review(actor_for(manager), "F2", next_review=NEXT_YEAR)
-    detail = services.measure_detail(actor_for(manager), "f2")
+    declarations.confirm_review(actor_for(manager), "F2", next_review=NEXT_YEAR)
+    detail = register.measure_detail(actor_for(manager), "f2")
     assert [d.version for d in detail.history] == [4, 3, 2, 1]
     assert [d.change for d in detail.history] == ["reviewed", "changed", "changed", "declared"]
     assert detail.history[1].changed_fields == ("owner",)
@@ -123,8 +131,8 @@ def test_a_declaration_past_its_review_date_is_a_reminder(manager: Any) -> None:
     later = timezone.localdate() + dt.timedelta(days=400)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(timezone, "localdate", lambda *a, **k: later)
-        reminders = services.reminders(actor_for(manager))
-    assert [r.id for r in reminders.overdue] == ["E9"]
+        found = reminders.reminders(actor_for(manager))
+    assert [r.id for r in found.overdue] == ["E9"]
 
 
 def test_the_next_review_must_be_in_the_future_and_within_three_years(manager: Any) -> None:
@@ -147,7 +155,7 @@ DOCUMENT = b"%PDF-1.4 fictitious contract with the shredding company Zorbatova-P
 
 def test_an_evidence_document_is_sealed_at_rest_and_read_back(manager: Any) -> None:
     actor = actor_for(manager)
-    found = services.attach_document(
+    found = documents.attach_document(
         actor, "P1", name="../contract.pdf", content_type="application/pdf", data=DOCUMENT
     )
     assert found.name == "contract.pdf" and found.size == len(DOCUMENT)
@@ -156,17 +164,17 @@ def test_an_evidence_document_is_sealed_at_rest_and_read_back(manager: Any) -> N
     with connection.cursor() as cur:
         cur.execute("SELECT sealed FROM compliance_evidencedocument")
         assert b"Zorbatova" not in bytes(cur.fetchone()[0])
-    opened = services.open_document(actor, found.uid)
+    opened = documents.open_document(actor, found.uid)
     assert opened.data == DOCUMENT and opened.content_type == "application/pdf"
     assert [e.action for e in events(resource="compliance.EvidenceDocument")] == ["create", "read"]
-    assert services.register(actor).row("P1").documents == 1
+    assert register.register(actor).row("P1").documents == 1
 
 
 def test_an_unsafe_document_type_is_served_as_bytes(manager: Any) -> None:
-    found = services.attach_document(
+    found = documents.attach_document(
         actor_for(manager), "E2", name="x.html", content_type="text/html", data=b"<script>"
     )
-    assert services.open_document(actor_for(manager), found.uid).content_type == (
+    assert documents.open_document(actor_for(manager), found.uid).content_type == (
         "application/octet-stream"
     )
 
@@ -174,8 +182,8 @@ def test_an_unsafe_document_type_is_served_as_bytes(manager: Any) -> None:
 def test_a_moved_ciphertext_fails(manager: Any) -> None:
     from secretum.crypto.keyring import DecryptionError
 
-    a = services.attach_document(actor_for(manager), "E2", name="a", content_type="", data=b"a")
-    b = services.attach_document(actor_for(manager), "E2", name="b", content_type="", data=b"b")
+    a = documents.attach_document(actor_for(manager), "E2", name="a", content_type="", data=b"a")
+    b = documents.attach_document(actor_for(manager), "E2", name="b", content_type="", data=b"b")
     sealed_a = EvidenceDocument.objects.get(uid=a.uid).sealed
     with connection.cursor() as cur:
         cur.execute(
@@ -183,30 +191,30 @@ def test_a_moved_ciphertext_fails(manager: Any) -> None:
             [sealed_a, b.uid.replace("-", "") if connection.vendor == "sqlite" else b.uid],
         )
     with pytest.raises(DecryptionError):
-        services.open_document(actor_for(manager), b.uid)
+        documents.open_document(actor_for(manager), b.uid)
 
 
 @pytest.mark.parametrize("role", [Role.PRACTITIONER, Role.SECRETARY, Role.MAINTAINER])
 def test_only_managers_and_auditors_read_the_register(db: Any, role: Role) -> None:
     user = make_user(role)
     with pytest.raises(AccessDenied):
-        services.register(actor_for(user))
+        register.register(actor_for(user))
     assert events(resource="compliance.Register")[-1].outcome == "denied"
 
 
 def test_the_auditor_reads_but_does_not_declare(db: Any) -> None:
     auditor = make_user(Role.AUDITOR)
-    assert services.register(actor_for(auditor)).counts["total"] == 59
+    assert register.register(actor_for(auditor)).counts["total"] == 59
     with pytest.raises(AccessDenied):
         _declare(auditor)
     with pytest.raises(AccessDenied):
-        services.set_hosting(actor_for(auditor), "local")
+        register.set_hosting(actor_for(auditor), "local")
     assert Declaration.objects.count() == 0
 
 
 def test_the_access_review_is_recorded_and_audited(manager: Any) -> None:
-    services.record_access_review(actor_for(manager), "Two accounts disabled.")
-    overview = services.access_review_overview(actor_for(manager))
+    access_review.record_access_review(actor_for(manager), "Two accounts disabled.")
+    overview = access_review.access_review_overview(actor_for(manager))
     assert overview.reviews[0].note == "Two accounts disabled."
     assert overview.next_due == timezone.localdate() + dt.timedelta(days=365)
     assert events(resource="compliance.AccessReview")[-1].action == "create"
@@ -215,12 +223,12 @@ def test_the_access_review_is_recorded_and_audited(manager: Any) -> None:
 def test_the_daily_summary_names_measures_and_dates_never_breach_text(manager: Any) -> None:
     manager.email = "gestion@example.invalid"
     manager.save()
-    services.report_breach(
+    breaches.report_breach(
         actor_for(manager),
         aware_at=timezone.now() - dt.timedelta(hours=2),
         what_happened="Fictitious: the Quilline Zorbatova letter went to the wrong address.",
     )
-    summary = services.daily_summary()
+    summary = reminders.daily_summary()
     assert summary.recipients == ["gestion@example.invalid"]
     assert "Zorbatova" not in summary.text
     assert "h left to notify the authority" in summary.text

@@ -13,7 +13,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from secretum.access.policy import Role
-from secretum.compliance import services
+from secretum.breaches import services as breaches
+from secretum.compliance import register
 from secretum.compliance.models import Declaration
 from tests.compliance.test_catalogue import EXPECTED_IDS
 from tests.conftest import actor_for, client_for, make_user
@@ -91,7 +92,7 @@ def test_attaching_and_downloading_a_document(manager: Any) -> None:
     upload = SimpleUploadedFile("attestation.pdf", b"%PDF-1.4 fictitious", "application/pdf")
     response = client.post("/compliance/measures/e2/documents/", {"document": upload})
     assert response.status_code == 302
-    detail = services.measure_detail(actor_for(manager), "E2")
+    detail = register.measure_detail(actor_for(manager), "E2")
     uid = detail.documents[0].uid
     got = client.get(f"/compliance/documents/{uid}/")
     assert got.content == b"%PDF-1.4 fictitious"
@@ -110,7 +111,7 @@ def test_the_access_review_page(manager: Any) -> None:
     assert b'data-testid="accounts"' in client.get("/compliance/access-review/").content
     response = client.post("/compliance/access-review/", {"note": "All roles checked."})
     assert response.status_code == 302
-    row = services.build_register().row("C2")
+    row = register.build_register().row("C2")
     assert row.status == "met"
 
 
@@ -118,7 +119,7 @@ def test_the_managers_home_page_shows_failing_evidence_and_breaches(
     manager: Any, settings: Any
 ) -> None:
     settings.SECRETUM_IDLE_TIMEOUT = 3600  # E1 fails
-    services.report_breach(
+    breaches.report_breach(
         actor_for(make_user(Role.SECRETARY)),
         aware_at=timezone.now(),
         what_happened="Fictitious: a letter sent to the wrong address.",
@@ -170,7 +171,7 @@ def test_a_document_upload_never_touches_the_disk_in_clear(
     response = client_for(manager).post("/compliance/measures/i2/documents/", {"document": upload})
     assert response.status_code == 302
     assert list(tmp_path.iterdir()) == []
-    assert services.measure_detail(actor_for(manager), "I2").documents[0].size == 21000
+    assert register.measure_detail(actor_for(manager), "I2").documents[0].size == 21000
 
 
 def test_a_document_upload_without_the_csrf_token_is_refused(manager: Any) -> None:
@@ -179,4 +180,4 @@ def test_a_document_upload_without_the_csrf_token_is_refused(manager: Any) -> No
     upload = SimpleUploadedFile("a.txt", b"a", "text/plain")
     response = client.post("/compliance/measures/i2/documents/", {"document": upload})
     assert response.status_code == 403
-    assert services.measure_detail(actor_for(manager), "I2").documents == []
+    assert register.measure_detail(actor_for(manager), "I2").documents == []

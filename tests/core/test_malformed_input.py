@@ -46,9 +46,10 @@ from secretum.accounts import flow
 from secretum.accounts.forms import CodeForm
 from secretum.accounts.models import Factor
 from secretum.audit.models import AuditEvent
+from secretum.breaches import services as breaches
 from secretum.clinical import services as clinical
 from secretum.clinical.models import MODELS
-from secretum.compliance import services as compliance
+from secretum.compliance import documents, reports
 from secretum.lib import niss
 from secretum.patients import services as patients
 from secretum.scheduling import services as scheduling
@@ -238,7 +239,7 @@ def test_an_out_of_range_breach_awareness_is_a_form_error(
     )
     assert response.status_code == 200
     assert "within the last ten years" in response.content.decode()
-    assert compliance.list_breaches(actor_for(manager)) == []
+    assert breaches.list_breaches(actor_for(manager)) == []
     quiet_log(moment)
 
 
@@ -260,7 +261,7 @@ def test_an_out_of_range_breach_date_is_a_form_error(
     expected: str,
     quiet_log: Callable[[str], None],
 ) -> None:
-    uid = compliance.report_breach(
+    uid = breaches.report_breach(
         actor_for(manager), aware_at=timezone.now(), what_happened="Fictitious test."
     )
     response = client_for(manager).post(
@@ -274,7 +275,7 @@ def test_an_out_of_range_breach_date_is_a_form_error(
 def test_an_out_of_range_breach_awareness_is_refused_by_the_service(manager: Any) -> None:
     """Year 1 cannot even be converted to UTC to be stored: refused before (N2)."""
     with pytest.raises(ValidationError, match="within the last ten years"):
-        compliance.report_breach(
+        breaches.report_breach(
             actor_for(manager),
             aware_at=dt.datetime.min.replace(tzinfo=dt.UTC),
             what_happened="Fictitious test.",
@@ -507,17 +508,17 @@ class World:
     @cached_property
     def breach(self) -> str:
         at = timezone.now() - dt.timedelta(hours=1)
-        return compliance.report_breach(self.manager, aware_at=at, what_happened="Fictitious.")
+        return breaches.report_breach(self.manager, aware_at=at, what_happened="Fictitious.")
 
     @cached_property
     def document(self) -> str:
-        return compliance.attach_document(
+        return documents.attach_document(
             self.manager, "B3", name="evidence.txt", content_type="text/plain", data=b"Test."
         ).uid
 
     @cached_property
     def report(self) -> str:
-        return compliance.issue_report(self.manager).uid
+        return reports.issue_report(self.manager).uid
 
     @cached_property
     def grant(self) -> str:
@@ -949,7 +950,7 @@ def test_every_url_is_walked() -> None:
         "patients:search",
         "scheduling:agenda",
         "audit:log",
-        "compliance:breach_update",
+        "breaches:breach_update",
     } <= names
     assert {
         "accounts:verify_webauthn",

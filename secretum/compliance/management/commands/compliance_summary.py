@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.core.management.base import BaseCommand, CommandError
 
-from secretum.compliance.services import daily_summary
+from secretum.compliance.reminders import daily_summary
 
 
 class Command(BaseCommand):

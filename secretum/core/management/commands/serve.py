@@ -62,7 +62,7 @@ class Command(BaseCommand):
         from django.core import checks
         from django.db import connections
 
-        from secretum.compliance.services import DOCUMENT_MAX_BYTES
+        from secretum.compliance.documents import DOCUMENT_MAX_BYTES
         from secretum.lib import front
         from secretum.lib.limits import limits_from_env
 

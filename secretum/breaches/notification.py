@@ -12,13 +12,10 @@ Drafts only: the practice reads, completes and sends them; Secretum records when
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-if TYPE_CHECKING:
-    from secretum.compliance.services import BreachView
+from secretum.breaches.entries import BreachView
 
 MISSING = "[…]"
 

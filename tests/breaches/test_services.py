@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from secretum.access.actor import AccessDenied
 from secretum.access.policy import Role
-from secretum.compliance import services
-from secretum.compliance.models import AppendOnlyError, Breach, BreachUpdate
+from secretum.breaches import services
+from secretum.breaches.models import Breach, BreachUpdate
+from secretum.compliance.models import AppendOnlyError
 from tests.conftest import actor_for, client_for, events, make_user
 
 WHAT = "Fictitious: a USB stick with the Quilline Zorbatova referral letters was lost."
@@ -46,7 +47,7 @@ def _report(user: Any, hours_ago: float = 1) -> str:
 def test_every_role_may_report_a_suspected_breach(db: Any, role: Role) -> None:
     uid = _report(make_user(role))
     assert Breach.objects.get(uid=uid).status == "open"
-    assert events(resource="compliance.Breach")[-1].action == "create"
+    assert events(resource="breaches.Breach")[-1].action == "create"
 
 
 def test_a_secretary_reports_but_cannot_read_the_register(secretary: Any) -> None:
@@ -165,9 +166,9 @@ def test_the_breach_text_is_sealed_at_rest(manager: Any) -> None:
 def test_the_audit_events_name_fields_never_their_text(manager: Any) -> None:
     uid = _report(manager)
     services.assess_breach(actor_for(manager), uid, ASSESSMENT)
-    for event in events(resource="compliance.Breach"):
+    for event in events(resource="breaches.Breach"):
         assert "Zorbatova" not in event.detail and "USB" not in event.detail
-    assert '"fields":["nature"' in events(resource="compliance.Breach", action="update")[0].detail
+    assert '"fields":["nature"' in events(resource="breaches.Breach", action="update")[0].detail
 
 
 def test_only_the_manager_assesses(db: Any) -> None:
@@ -200,3 +201,48 @@ def test_the_whole_flow_through_the_pages(manager: Any) -> None:
     assert response.status_code == 302
     listing = client.get("/compliance/breaches/").content.decode()
     assert "authority notified" in listing
+
+
+@pytest.mark.parametrize(
+    ("what", "hours_ago", "message"),
+    [
+        ("", 1, "is required"),
+        ("x" * 4001, 1, "longer than 4000 characters"),
+        (WHAT, -24, "cannot be in the future"),
+    ],
+)
+def test_a_report_is_refused_when_it_cannot_be_kept(
+    manager: Any, what: str, hours_ago: float, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        services.report_breach(
+            actor_for(manager),
+            aware_at=timezone.now() - dt.timedelta(hours=hours_ago),
+            what_happened=what,
+        )
+    assert not Breach.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"risk": "severe"}, "Choose the level of risk"),
+        ({"people_count": "many"}, "Give a number"),
+        ({"records_count": "-1"}, "Give a plausible number"),
+    ],
+)
+def test_an_assessment_is_refused_when_it_cannot_be_kept(
+    manager: Any, change: dict[str, str], message: str
+) -> None:
+    uid = _report(manager)
+    with pytest.raises(ValidationError, match=message):
+        services.assess_breach(actor_for(manager), uid, {**ASSESSMENT, **change})
+    assert services.access_breach(actor_for(manager), uid).risk == "unassessed"
+
+
+def test_an_unknown_step_leads_back_to_the_entry(manager: Any) -> None:
+    uid = _report(manager)
+    response = client_for(manager).post(f"/compliance/breaches/{uid}/erase/", {})
+    assert response.status_code == 302
+    assert response["Location"] == f"/compliance/breaches/{uid}/"
+    assert [u.kind for u in services.access_breach(actor_for(manager), uid).history] == ["reported"]

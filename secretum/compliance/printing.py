@@ -1,0 +1,72 @@
+"""Printed patient documents (P1, C3): a patient summary to print, holding medical data only for
+the roles that may read it, footed "confidential — destroy by shredding after use" and
+watermarked with the user and the time. Every print leaves a print log row and its audit event,
+in the same transaction; the register's P1 and C3 evidence reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from secretum.access.actor import AccessDenied, Actor
+from secretum.access.guard import guarded
+from secretum.access.policy import Permission
+from secretum.audit.models import Action
+from secretum.clinical import services as clinical
+from secretum.compliance import pdf
+from secretum.compliance.models import PrintLog
+from secretum.compliance.people import acting_user, display_name
+from secretum.patients import services as patients
+
+
+@dataclass(frozen=True)
+class PrintedDocument:
+    filename: str
+    data: bytes
+
+
+def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
+    """A patient summary to print: the identity, and for those who may read medical data the
+    current problems, allergies and medications (C3). Footed "confidential — destroy by
+    shredding after use" and watermarked with the user and the time (P1). Logged: one print
+    event naming the print log row, in the same transaction."""
+    medical = actor.may(Permission.CLINICAL_READ)
+    scope = PrintLog.Scope.MEDICAL if medical else PrintLog.Scope.IDENTITY
+    with guarded(
+        actor,
+        Permission.PATIENT_IDENTITY_READ,
+        Action.PRINT,
+        "clinical.Chart" if medical else "patients.Patient",
+        patient_ref=patient_uid,
+        detail={"document": "patient-summary", "scope": str(scope)},
+    ) as event:
+        if acting_user(actor) is None:
+            raise AccessDenied("a print is made by a person")
+        if medical:
+            chart = clinical.access_chart(actor, patient_uid)
+            identity, entries = chart.patient, chart.entries
+        else:
+            identity, entries = patients.access_patient(actor, patient_uid), {}
+        now = timezone.now()
+        data, pages = pdf.patient_summary_pdf(
+            identity,
+            entries,
+            practice=settings.PRACTICE_NAME,
+            printed_by=f"{display_name(actor.user)} ({actor.user.username})",
+            printed_at=now,
+        )
+        log = PrintLog.objects.create(
+            printed_at=now,
+            user=actor.user,
+            role=str(actor.role or ""),
+            patient_ref=str(identity.uid),
+            document="patient-summary",
+            scope=scope,
+            pages=pages,
+        )
+        event.resource_ref = str(log.uid)
+        event.detail["pages"] = pages
+        return PrintedDocument(f"patient-summary-{now:%Y%m%d-%H%M}.pdf", data)
