@@ -9,9 +9,11 @@ from django.urls.converters import SlugConverter, UUIDConverter
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from secretum.access import care
 from secretum.access.classification import READ_PERMISSION, DataClass
 from secretum.access.decorators import declared_permission
 from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role
+from secretum.access.relationships import policy
 from secretum.compliance.evidence import Evidence, evidence, met, not_met
 
 MEDICAL_SCOPE = "clinical:"
@@ -49,12 +51,37 @@ def role_profiles() -> Evidence:
             % {"what": "; ".join(problems)},
             _("Restore secretum/access/policy.py: only practitioners hold clinical permissions."),
         )
+    overdue = care.overdue_reviews()
+    if overdue:
+        return not_met(
+            ngettext(
+                "%(n)d emergency access (break the glass) has waited more than %(days)d days "
+                "for the auditor's review.",
+                "%(n)d emergency accesses (break the glass) have waited more than %(days)d days "
+                "for the auditor's review.",
+                overdue,
+            )
+            % {"n": overdue, "days": care.REVIEW_OVERDUE_DAYS},
+            _("The auditor reviews them under Emergency accesses."),
+        )
+    practice = policy()
+    if practice.shared_record:
+        basis = _(
+            "every practitioner reads every record of the practice (a shared record: the "
+            "practice's choice, recorded in the audit log)"
+        )
+    else:
+        basis = _(
+            "a practitioner reads a medical record only within a care relationship (it ends "
+            "after %(months)d months without contact) or by breaking the glass (%(hours)d hours, "
+            "with a reason the auditor reviews)"
+        ) % {"months": practice.relationship_months, "hours": practice.glass_hours}
     return met(
         _(
             "%(n)d roles; only practitioners hold medical permissions: secretaries see identities "
-            "and the agenda, managers and auditors no patient data."
+            "and the agenda, managers and auditors no patient data; %(basis)s."
         )
-        % {"n": len(Role)}
+        % {"n": len(Role), "basis": basis}
     )
 
 

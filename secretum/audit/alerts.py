@@ -78,9 +78,9 @@ def detect(since: dt.datetime) -> list[Alert]:
     alerts: list[Alert] = []
 
     # One alert per emergency access opened (the reads under it carry its purpose too).
-    for seq, at, who, patient, detail in recent.filter(action="break-the-glass").values_list(
-        "seq", "at", "actor_name", "patient_ref", "detail"
-    ):
+    for seq, at, who, patient, detail in recent.filter(
+        action="break-the-glass", outcome="success"
+    ).values_list("seq", "at", "actor_name", "patient_ref", "detail"):
         try:
             reason = str(json.loads(detail).get("reason", "")) if detail else ""
         except (ValueError, AttributeError):
