@@ -160,7 +160,7 @@ def _tell_auditors(actor: Actor, grant: GlassBreak) -> None:
     when = timezone.localtime(grant.started_at).strftime("%d/%m/%Y %H:%M")
     body = _(
         "%(who)s opened a patient's record without a care relationship (break the glass) on "
-        "%(when)s, category: %(category)s. Review it in Secretum: Audit log > Emergency accesses."
+        "%(when)s, category: %(category)s. Review it in Secretum, under Emergency accesses."
     ) % {"who": actor.name, "when": when, "category": grant.get_category_display()}
     try:
         send_mail(_("Secretum: emergency access to a record"), body, None, to)
