@@ -103,6 +103,25 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         **_CLINICAL_BASE, "drug": M, "dose": M, "frequency": M, "duration": M,
     },
     "clinical.Observation": {**_CLINICAL_BASE, "code": M, "value": M, "unit": M},
+    # Who may open which record (access): links and dates, a reason that never holds a medical
+    # detail (the form says so), seals.
+    "access.AccessPolicy": {
+        "id": A, "shared_record": P, "relationship_months": P, "glass_hours": P,
+        "updated_at": A, "row_seal": S,
+    },
+    "access.CareRelationship": {
+        "id": A, "patient": A, "practitioner": A, "origin": P, "started_at": A,
+        "last_contact_at": A, "ended_at": A, "row_seal": S,
+    },
+    "access.GlassBreak": {
+        "id": A, "uid": A, "patient": A, "practitioner": A, "category": P, "reason": A,
+        "started_at": A, "expires_at": A, "reviewed_at": A, "reviewed_by": A, "justified": A,
+        "review_comment": A, "row_seal": S,
+    },
+    # The fingerprint of the key file: names it without revealing it (crypto/keyring.py).
+    "crypto.KeyFingerprint": {
+        "id": A, "scheme": P, "fingerprint": P, "origin": P, "recorded_at": A,
+    },
     "scheduling.Appointment": {
         "id": A, "uid": A, "patient": A, "practitioner": A, "starts_at": A,
         "duration_minutes": A, "status": A, "booked_by": A, "created_at": A,
