@@ -179,3 +179,12 @@ def data_class(model_label: str, field: str) -> DataClass:
     except KeyError:
         # Deny by default: an unclassified field is treated as a secret.
         return DataClass.SECRET
+
+
+# What a permission reads beyond its classes: the auditor names the patient of an access report
+# (D2) by name and birth date, and reads nothing else of the identity.
+ALSO_READS: dict[Permission, frozenset[tuple[str, str]]] = {
+    Permission.AUDIT_READ: frozenset(
+        ("patients.Patient", name) for name in ("family_name", "given_name", "birth_date")
+    ),
+}

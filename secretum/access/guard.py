@@ -24,10 +24,12 @@ from django.db import transaction
 
 from secretum.access import relationships
 from secretum.access.actor import AccessDenied, Actor
+from secretum.access.fields import FieldReader, FieldRefused
 from secretum.access.policy import Permission
 from secretum.access.relationships import Basis
 from secretum.audit.log import record_event
 from secretum.audit.models import Outcome
+from secretum.crypto.keyring import DataKey
 
 # The detail's "problem" of a medical record refused for want of a care relationship (C1).
 NO_CARE = "no-care-relationship"
@@ -50,6 +52,15 @@ class EventDraft:
     resource_ref: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     basis: Basis | None = None  # on what basis a medical record was opened
+    actor: Actor | None = None  # who acts, as the event records them
+
+    def reader(self, key: DataKey) -> FieldReader:
+        """What this call may decrypt of the patient whose data key this is (access/fields.py):
+        medical fields only on a basis the gate found for this call."""
+        if self.actor is None:
+            raise RuntimeError("a reader is handed out inside a guarded call only")
+        medical = self.basis is not None or self.actor.user is None
+        return FieldReader(self.actor, key, medical=medical)
 
 
 def _record(actor: Actor, draft: EventDraft, outcome: Outcome) -> None:
@@ -101,11 +112,16 @@ def guarded(
     draft = EventDraft(
         action, resource, str(patient_ref or ""), str(resource_ref or ""), dict(detail or {})
     )
-    actor = require(actor, permission, draft)
+    actor = draft.actor = require(actor, permission, draft)
     try:
         with transaction.atomic():
             yield draft
             _record(actor, draft, Outcome.SUCCESS)
+    except FieldRefused as refused:  # a service asked for a field the caller may not read
+        draft.detail["problem"] = "field-class"
+        draft.detail["field"] = refused.field
+        _record(actor, draft, Outcome.DENIED)
+        raise
     except AccessDenied:
         raise
     except Exception as exc:

@@ -256,10 +256,12 @@ def patient_access_report(actor: Actor, patient: str, *, printed: bool = False) 
         patient_ref=patient_ref,
         resource_ref=patient_ref,
         detail={"format": "pdf" if printed else "page"},
-    ):
+    ) as event:
         record, key = open_patient(patient_ref)
-        # The report names the patient (name, birth date) and shows nothing else of the record.
-        identity = reveal_identity(record, key, ("family_name", "given_name", "birth_date"))
+        # The report names the patient (name, birth date) and shows nothing else of the record
+        # (the auditor's reader opens nothing more: access/classification.py ALSO_READS).
+        fields = ("family_name", "given_name", "birth_date")
+        identity = reveal_identity(record, event.reader(key), fields)
         events = list(
             AuditEvent.objects.filter(patient_ref=patient_ref).order_by("seq")[:EXPORT_LIMIT]
         )
