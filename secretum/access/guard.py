@@ -70,9 +70,7 @@ def guarded(
         with transaction.atomic():
             yield draft
             _record(actor, draft, Outcome.SUCCESS)
-    except AccessDenied:
-        raise
-    except Exception as exc:
+    except Exception as exc:  # a refusal inside the block too (AccessDenied): D1, audited
         draft.detail["error"] = type(exc).__name__  # the kind of failure, never its content
         _record(actor, draft, Outcome.FAILURE)
         raise
