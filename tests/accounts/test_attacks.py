@@ -517,6 +517,19 @@ def test_an_ended_session_answers_json_pages_with_401(doctor: Any, manager: Any)
     assert ping.status_code == 401 and ping.json() == {"state": "signed-out"}
 
 
+def test_an_unrecorded_session_answers_a_json_request_for_a_page_with_401(doctor: Any) -> None:
+    """B1, fail closed: a page's script asking for JSON in a session that has no record (never
+    recorded, or its record gone) is told "signed out", not sent a redirect it cannot follow;
+    the refusal is audited."""
+    client = SecureClient()
+    client.force_login(doctor)
+    response = client.get("/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 401 and response.json() == {"state": "signed-out"}
+    (denied,) = events(outcome="denied", resource="session")
+    assert denied.actor == doctor and "session-ended" in denied.detail
+    assert client.get("/").status_code == 302  # and the session is over
+
+
 def test_a_malformed_referer_on_a_sudo_refusal_is_no_error(doctor: Any) -> None:
     """N2: a POST that needs sudo, with a Referer that is not a URL, goes back home."""
     client = sign_in(doctor)
