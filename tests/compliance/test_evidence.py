@@ -219,7 +219,9 @@ def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:
 
 
 @pytest.fixture
-def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    # A witness of its own: the checkpoints a case signs are rolled back with its database.
+    settings.SECRETUM_AUDIT_WITNESS = tmp_path / "witness" / "audit-checkpoints.log"
     made = World(settings, monkeypatch)
     yield made
     restore = getattr(made, "restore", None)
@@ -420,3 +422,13 @@ def test_each_fault_fails_its_check_and_says_why(world: World, fault: str) -> No
     found = _verdict(measure_id)
     assert found.verdict == Verdict.NOT_MET, found.summary
     assert said in " ".join([found.summary, *found.details]), (found.summary, found.details)
+
+
+def test_the_audit_evidence_names_its_latest_signed_checkpoint(world: World) -> None:
+    from secretum.audit.checkpoints import create_checkpoint
+
+    world.event()
+    checkpoint, _new = create_checkpoint()
+    found = _verdict("D2")
+    assert found.verdict == Verdict.MET
+    assert found.details[0].startswith(f"Latest signed checkpoint: {checkpoint.tree_size} events")
