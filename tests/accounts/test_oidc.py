@@ -691,3 +691,48 @@ def test_a_link_whose_account_was_altered_meanwhile_links_nothing(
     assert _failure_message(response) == LOGIN_FAILED
     assert not ExternalIdentity.objects.exists()
     assert "link-session-changed" in events(action="login-failed")[0].detail
+
+
+ISSUER = "https://idp.example.invalid"
+
+
+def _digest(subject: str) -> bytes:
+    return external.external_subject_digest(ISSUER, subject)
+
+
+def test_an_identity_linked_twice_is_refused_and_audited(db: Any) -> None:
+    """B1: one identity per account and provider: the same identity again, or a second one at
+    the same provider, is refused in words that say which, and each refusal is audited."""
+    from django.core.exceptions import ValidationError
+
+    user = make_user(Role.PRACTITIONER, password=PASSWORD)
+    external.link_external_identity(user, ISSUER, _digest("mine"))
+    with pytest.raises(ValidationError, match="already linked to your account"):
+        external.link_external_identity(user, ISSUER, _digest("mine"))
+    with pytest.raises(ValidationError, match="already linked to an identity at this provider"):
+        external.link_external_identity(user, ISSUER, _digest("another of mine"))
+    refused = events(resource="accounts.ExternalIdentity", outcome="failure")
+    assert [e.detail for e in refused] == ['{"reason":"already-linked"}'] * 2
+    assert ExternalIdentity.objects.filter(user=user).count() == 1
+
+
+def test_an_identity_linked_at_the_same_moment_elsewhere_is_refused(db: Any) -> None:
+    """B1: two accounts link the same identity at once; the database's constraint decides, and
+    the second is told, not shown an error page."""
+    from django.core.exceptions import ValidationError
+    from django.db import connection
+
+    first, second = make_user(Role.PRACTITIONER), make_user(Role.SECRETARY)
+    raced = [False]
+
+    def the_other_link_lands_first(execute: Any, sql: str, *rest: Any) -> Any:
+        if sql.startswith('INSERT INTO "accounts_externalidentity"') and not raced[0]:
+            raced[0] = True
+            ExternalIdentity.objects.create(user=first, issuer=ISSUER, subject_digest=_digest("x"))
+        return execute(sql, *rest)
+
+    with connection.execute_wrapper(the_other_link_lands_first):
+        with pytest.raises(ValidationError, match="already linked to another account"):
+            external.link_external_identity(second, ISSUER, _digest("x"))
+    assert raced[0] and not ExternalIdentity.objects.filter(user=second).exists()
+    assert not events(resource="accounts.ExternalIdentity", outcome="success")

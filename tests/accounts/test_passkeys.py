@@ -297,3 +297,38 @@ def test_unlocking_with_a_wrong_password_or_another_key_is_refused(
     assert [json.loads(e.detail).get("factor") for e in failed][-1] == "webauthn"
     malformed = client.post("/accounts/reauth/webauthn/", "[]", content_type="application/json")
     assert malformed.status_code == 400 and "JSON object" in malformed.json()["error"]
+
+
+def test_removing_the_key_is_said_and_audited_and_the_last_factor_stays(
+    doctor: Any, key: Authenticator
+) -> None:
+    client = sign_in(doctor)
+    _sudo(client)
+    factor = Factor.objects.get(user=doctor, kind="webauthn")
+    client.post("/accounts/factors/remove/", {"factor": factor.pk})
+    assert "Second factor removed." in client.get("/accounts/").content.decode()
+    (removed,) = events(action="delete", resource="accounts.Factor")
+    assert removed.detail == '{"kind":"webauthn"}'
+    last = Factor.objects.get(user=doctor)
+    client.post("/accounts/factors/remove/", {"factor": last.pk})
+    assert "your last second factor" in client.get("/accounts/").content.decode()
+    assert Factor.objects.filter(pk=last.pk).exists()
+
+
+def test_an_app_code_is_checked_past_a_key_registered_first(db: Any) -> None:
+    """B3: an account whose first factor is a key, then an app: the app's codes work."""
+    import pyotp
+
+    user = make_user(Role.PRACTITIONER, password=PASSWORD, factor=False)
+    client = SecureClient()
+    client.force_login(user)
+    session = client.session
+    from secretum.accounts import sessions
+
+    session[flow.RECORD] = sessions.open_record(user, "test", "127.0.0.1").pk
+    session.save()
+    assert register(client, Authenticator()).status_code == 200
+    factor, secret = services.start_totp(user, "Phone")
+    assert services.confirm_totp(user, factor.pk, pyotp.TOTP(secret).now())
+    Factor.objects.filter(pk=factor.pk).update(totp_last_step=0)
+    assert services.verify_code_factor(user, pyotp.TOTP(secret).now()) == "totp"
