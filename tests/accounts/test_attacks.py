@@ -659,3 +659,22 @@ def test_failures_from_one_address_at_once_are_counted_and_the_retries_end(
     row = LoginThrottle.objects.get(key=throttle.address_key(source))
     assert state["raced"] == races
     assert row.failures == 1 + races + (1 if races < 5 else 0)
+
+
+def test_one_code_sent_twice_at_once_signs_in_once(doctor: Any) -> None:
+    """B3: two requests carry the same code at the same moment; the database lets one of them
+    spend it (a conditional update), the other is a wrong code."""
+    from django.db import connection
+
+    code = _fresh_code(doctor)
+    spent = [False]
+
+    def the_other_request_first(execute: Any, sql: str, params: Any, many: bool, ctx: Any) -> Any:
+        if sql.startswith('UPDATE "accounts_factor"') and "totp_last_step" in sql and not spent[0]:
+            spent[0] = True
+            assert services.verify_totp(doctor, code) is not None  # the other request
+        return execute(sql, params, many, ctx)
+
+    with connection.execute_wrapper(the_other_request_first):
+        assert services.verify_totp(doctor, code) is None
+    assert spent[0]

@@ -91,3 +91,18 @@ def test_the_practice_settings_change_after_sudo_and_are_audited(
     asked = manager_client.post("/accounts/settings/", {**new, "idle_timeout_minutes": 10})
     assert asked["Location"] == "/accounts/confirm/?next=/accounts/settings/"
     assert PracticeSettings.objects.get().idle_timeout_minutes == 5
+
+
+def test_resetting_the_factors_of_an_account_with_nothing_left_to_prove_gives_no_link(
+    manager: Any, manager_client: Any
+) -> None:
+    """B1: an account that was used, has no password and loses its factors cannot be handed
+    over by a link: the reset is done and said, and no link is shown."""
+    from django.utils import timezone
+
+    used = make_user(Role.SECRETARY)  # no usable password (it signed in through its provider)
+    type(used).objects.filter(pk=used.pk).update(last_login=timezone.now())
+    manager_client.post("/accounts/users/action/", {"user": used.pk, "action": "reset-factors"})
+    assert "sx_enrol_link" not in manager_client.session
+    assert "Done." in _messages(manager_client)
+    assert not services.list_factors(used)
