@@ -22,10 +22,13 @@ def _migrate(*targets: tuple[str, str]) -> Any:
     return executor
 
 
+@pytest.mark.parametrize("audit_keys", ["missing", "made-by-keygen"])
 @pytest.mark.django_db(transaction=True)
-def test_an_older_log_is_sealed_under_new_keys_at_the_upgrade(
-    settings: Any, tmp_path: Path
+def test_an_older_log_is_sealed_under_its_audit_keys_at_the_upgrade(
+    settings: Any, tmp_path: Path, audit_keys: str
 ) -> None:
+    """The keys are created at the upgrade, or those `secretum audit keygen` made are kept."""
+    made = keys.create(tmp_path).mac_key.read_bytes() if audit_keys == "made-by-keygen" else None
     before = _migrate(("audit", "0001_initial"))
     old = before.loader.project_state([("audit", "0001_initial")]).apps
     try:
@@ -41,12 +44,12 @@ def test_an_older_log_is_sealed_under_new_keys_at_the_upgrade(
             prev_hash="00" * 32,
             hash="11" * 32,
         )
-        # An instance of those days: a home without audit keys.
+        # An instance of those days (its audit keys made by keygen, or none yet).
         settings.INSTANCE = instance.Instance(tmp_path)
     finally:
         _migrate()
     paths = keys.AuditKeyPaths(tmp_path)
-    assert paths.exist()
+    assert paths.exist() and made in (None, paths.mac_key.read_bytes())
     event = AuditEvent.objects.get(seq=1)
     leaf = entries.leaf_of(entries.canonical(entries.event_values(event)))
     assert event.leaf_hash == leaf.hex()
