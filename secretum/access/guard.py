@@ -122,9 +122,7 @@ def guarded(
         draft.detail["field"] = refused.field
         _record(actor, draft, Outcome.DENIED)
         raise
-    except AccessDenied:
-        raise
-    except Exception as exc:
+    except Exception as exc:  # a refusal inside the block too (AccessDenied): D1, audited
         draft.detail["error"] = type(exc).__name__  # the kind of failure, never its content
         _record(actor, draft, Outcome.FAILURE)
         raise

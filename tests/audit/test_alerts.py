@@ -91,3 +91,21 @@ def test_bursts_outside_the_window_are_no_alert() -> None:
     assert alerts._bursts(spaced, 3, dt.timedelta(minutes=15)) == []
     close = [(t0 + dt.timedelta(minutes=n), n, f"p{n}") for n in range(10)]
     assert alerts._bursts(close, 3, dt.timedelta(minutes=15)) == [(t0, close[-1][0], 10, 0)]
+
+
+def test_an_altered_detail_still_raises_its_alert(db: Any) -> None:
+    """An owner rewrites the detail of a break-the-glass or integrity event into something that
+    is not a JSON object: the alert is still raised, its reason left empty."""
+    from tests.audit.conftest import as_owner
+
+    btg = Actor(user=None, role="practitioner", source="dr.x", purpose=Purpose.BREAK_THE_GLASS)
+    record_event(btg, "read", "clinical.Chart", patient_ref="p-1", detail={"reason": "coma"})
+    record_event(btg, "read", "clinical.Chart", patient_ref="p-2", detail={"reason": "coma"})
+    from secretum.audit.services import record_integrity_failure
+
+    record_integrity_failure("verify", "event 2 was changed")
+    record_integrity_failure("verify", "event 2 was changed")
+    as_owner("UPDATE audit_auditevent SET detail = %s WHERE seq IN (1, 3)", ["not json"])
+    as_owner("UPDATE audit_auditevent SET detail = %s WHERE seq IN (2, 4)", ['["a list"]'])
+    found = [(a.kind, a.reason) for a in alerts.detect(_since())]
+    assert found.count(("break-the-glass", "")) == 2 and found.count(("integrity", "")) == 2
