@@ -168,18 +168,7 @@ RESOURCE_LABELS = {
     "audit.AuditEvent": _("audit log"),
     "audit.AccessReport": _("access report"),
 }
-ACTION_LABELS = {
-    "read": _("viewed"),
-    "search": _("listed"),
-    "create": _("created"),
-    "update": _("changed"),
-    "delete": _("marked as entered in error"),
-    "print": _("printed"),
-    "export": _("exported"),
-    "send": _("sent"),
-    "break-the-glass": _("opened in an emergency (break the glass)"),
-    "review": _("reviewed"),
-}
+ACTION_LABELS = dict(Action.choices)  # the one vocabulary's labels (audit/models.py)
 PURPOSE_LABELS = {
     "care": _("care"),
     "break-the-glass": _("emergency access (break the glass)"),

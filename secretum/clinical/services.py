@@ -269,7 +269,7 @@ def retract_entry(actor: Actor, kind: str, uid: Any) -> str:
     with guarded(
         actor,
         Permission.CLINICAL_WRITE,
-        Action.DELETE,
+        Action.RETRACT,
         _resource(kind),
         patient_ref=_entry_patient_ref(kind, uid),
         resource_ref=uid,

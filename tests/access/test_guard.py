@@ -10,7 +10,7 @@ from django.views import View
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.decorators import declared_gates, declared_permission, requires
 from secretum.access.policy import Permission
-from secretum.compliance import services as compliance
+from secretum.compliance import printing as compliance
 from secretum.compliance.models import PrintLog
 from tests.conftest import events
 

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from secretum.access.actor import Actor, Purpose
-from secretum.audit import entries
+from secretum.audit import entries, fhir
+from secretum.audit.forms import EventFilterForm
 from secretum.audit.log import record_event
-from secretum.audit.models import AuditEvent
+from secretum.audit.models import Action, AuditEvent
+from secretum.audit.services import ACTION_LABELS
 from secretum.clinical import services as clinical
 from secretum.patients import services as patients
 from tests.conftest import actor_for, client_for, events, identity
@@ -168,7 +170,7 @@ def test_reporting_a_problem_never_raises_when_the_log_cannot_be_written() -> No
     failure or a tampered row raises nothing: the caller refuses all the same."""
     from django.db import connection
 
-    from secretum.audit.services import record_integrity_failure, record_tampered
+    from secretum.audit.log import record_integrity_failure, record_tampered
 
     if connection.vendor != "sqlite":
         pytest.skip("the refusing trigger is written the SQLite way")
@@ -184,3 +186,14 @@ def test_reporting_a_problem_never_raises_when_the_log_cannot_be_written() -> No
         with connection.cursor() as cur:
             cur.execute("DROP TRIGGER audit_full")
     assert not AuditEvent.objects.exists()
+
+
+def test_one_vocabulary_of_actions_for_writers_filters_and_exports(db: Any) -> None:
+    """D1: a writer cannot invent an action; every action of the vocabulary has its label (the
+    auditor's pages and filters) and its FHIR AuditEvent coding (the exports)."""
+    with pytest.raises(ValueError, match="unknown audit action 'peek'"):
+        record_event(Actor.system(), "peek", "clinical.Chart")
+    choices = dict(EventFilterForm().fields["action"].choices)
+    for action in Action:
+        assert ACTION_LABELS[action] and choices[action.value]
+        assert action in fhir._ACTIONS
