@@ -493,9 +493,9 @@ URLS: dict[tuple[str, str], Row] = {
         data=lambda w, k: NEW_VALUES[k],
     ),
     ("POST", "clinical:retract"): row(
-        CARE, gives(MOVED, Ev("delete", ENTRY)),
-        GLASS, gives(MOVED, Ev("delete", ENTRY, purpose=BTG)),
-        NO_CARE, gives(REFUSED, Ev("delete", ENTRY).denied(NO_CARE_PROBLEM)),
+        CARE, gives(MOVED, Ev("retract", ENTRY)),
+        GLASS, gives(MOVED, Ev("retract", ENTRY, purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("retract", ENTRY).denied(NO_CARE_PROBLEM)),
     ),
     ("GET", "clinical:history"): row(
         CARE, gives(OK, Ev("read", ENTRY), shows={M}),
@@ -742,9 +742,9 @@ SERVICES: dict[str, Service] = {
     ),
     "clinical.services.retract_entry": service(
         lambda w, a: clinical.retract_entry(a, "observation", _obs(w)),
-        Ev("delete", OBS), PRACTITIONERS,
-        GLASS, _under_glass(Ev("delete", OBS)),
-        NO_CARE, _no_basis(Ev("delete", OBS)),
+        Ev("retract", OBS), PRACTITIONERS,
+        GLASS, _under_glass(Ev("retract", OBS)),
+        NO_CARE, _no_basis(Ev("retract", OBS)),
     ),
     "clinical.services.entry_history": service(
         lambda w, a: clinical.entry_history(a, "observation", _obs(w)),
