@@ -28,11 +28,8 @@ from secretum.access.fields import FieldReader, FieldRefused
 from secretum.access.policy import Permission
 from secretum.access.relationships import Basis
 from secretum.audit.log import record_event
-from secretum.audit.models import Outcome
+from secretum.audit.models import NO_CARE, Outcome
 from secretum.crypto.keyring import DataKey
-
-# The detail's "problem" of a medical record refused for want of a care relationship (C1).
-NO_CARE = "no-care-relationship"
 
 
 class NoCareRelationship(AccessDenied):
@@ -95,6 +92,8 @@ def require(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
     if draft.basis.kind == "break-the-glass":
         draft.detail["grant"] = draft.basis.grant
         return replace(actor, purpose=draft.basis.purpose)
+    if draft.basis.kind == "shared-record":  # the auditor's many-patients alert counts these
+        draft.detail["basis"] = draft.basis.kind
     return actor
 
 

@@ -42,6 +42,9 @@ class Action(models.TextChoices):
 # The detail's "problem" of an event that refused a row or a record altered outside Secretum
 # (a seal or a ciphertext that no longer matches): the auditor's "tampered" alert reads it.
 TAMPERED = "row-altered-outside-secretum"
+# The detail's "problem" of a medical record refused for want of a care relationship (C1):
+# the alerts leave it out of probing.
+NO_CARE = "no-care-relationship"
 
 
 class Outcome(models.TextChoices):

@@ -19,11 +19,11 @@ from django.utils import timezone
 from secretum.access import care, relationships
 from secretum.access.actor import AccessDenied
 from secretum.access.evidence import role_profiles
-from secretum.access.guard import NO_CARE, NoCareRelationship
+from secretum.access.guard import NoCareRelationship
 from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
 from secretum.access.policy import Role
 from secretum.audit import alerts
-from secretum.audit.models import TAMPERED
+from secretum.audit.models import NO_CARE, TAMPERED
 from secretum.clinical import services as clinical
 from secretum.patients import services as patients
 from secretum.patients.models import Patient

@@ -65,13 +65,13 @@ from django.utils import timezone
 from secretum.access import care
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.classification import READ_PERMISSION, DataClass
-from secretum.access.guard import NO_CARE as NO_CARE_PROBLEM
 from secretum.access.guard import NoCareRelationship
 from secretum.access.models import GlassBreak
 from secretum.access.policy import ROLE_PERMISSIONS, Role
 from secretum.accounts import flow, links
 from secretum.accounts import services as accounts
 from secretum.audit import services as audit
+from secretum.audit.models import NO_CARE as NO_CARE_PROBLEM
 from secretum.audit.models import AuditEvent
 from secretum.breaches import services as breaches
 from secretum.clinical import records

@@ -33,11 +33,22 @@ def _kinds() -> list[str]:
 
 
 def test_many_different_patients_in_a_short_time_raise_one_alert(db: Any, settings: Any) -> None:
+    """Identities, and charts opened outside a care relationship (the shared record, break the
+    glass), count; a doctor going through the charts of the patients in their care does not."""
     settings.SECRETUM_AUDIT_ALERT_PATIENTS = 5
     for n in range(9):
-        _read("system", f"p-{n}")
+        _read("system", f"p-{n}", resource="patients.Patient")
+    for n in range(9):
+        _read("dr.own", f"q-{n}")  # care, within a relationship
+    shared = Actor(user=None, role="practitioner", source="dr.shared")
+    for n in range(6):
+        record_event(
+            shared, "read", "clinical.Chart", patient_ref=f"s-{n}",
+            detail={"basis": "shared-record"},
+        )  # fmt: skip
     found = alerts.detect(_since())
-    assert [(a.kind, a.count) for a in found] == [("many-patients", 9)]
+    # One reader (the system actor): 9 identities and 6 shared-record charts, not the 9 in care.
+    assert [(a.kind, a.count) for a in found] == [("many-patients", 15)]
 
 
 def test_the_same_patient_again_and_again_is_no_alert(db: Any, settings: Any) -> None:
@@ -111,3 +122,15 @@ def test_an_altered_detail_still_raises_its_alert(db: Any) -> None:
     as_owner("UPDATE audit_auditevent SET detail = %s WHERE seq IN (2, 4)", ['["a list"]'])
     found = [(a.kind, a.reason) for a in alerts.detect(_since())]
     assert found.count(("break-the-glass", "")) == 2 and found.count(("integrity", "")) == 2
+
+
+def test_a_record_outside_ones_care_is_no_probing(db: Any) -> None:
+    """A practitioner shown, again and again, that records are outside their care (each a
+    "denied" event saying so) is not probing: no "refusals" alert."""
+    actor = Actor(user=None, role="practitioner", source="dr.new")
+    for n in range(8):
+        record_event(
+            actor, "read", "clinical.Chart", patient_ref=f"p-{n}", outcome="denied",
+            detail={"problem": "no-care-relationship"},
+        )  # fmt: skip
+    assert _kinds() == []
