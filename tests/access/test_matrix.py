@@ -586,7 +586,8 @@ URLS: dict[tuple[str, str], Row] = {
     ("POST", "access:declare"): row(
         PRACTITIONERS, gives(MOVED, Ev("create", "access.CareRelationship")),
     ),
-    ("GET", "access:glass"): row(PRACTITIONERS, gives()),
+    # The form names the patient (an identity read) before the record is opened.
+    ("GET", "access:glass"): row(PRACTITIONERS, gives(OK, Ev("read", PATIENT), shows={I})),
     ("POST", "access:glass"): row(
         PRACTITIONERS, gives(MOVED, Ev("break-the-glass", "access.GlassBreak", purpose=BTG)),
         data=lambda w, k: {"category": "emergency", "reason": GLASS_REASON},
