@@ -25,6 +25,7 @@ class Action(models.TextChoices):
     LOGOUT = "logout"
     BREAK_THE_GLASS = "break-the-glass"  # an emergency access opened (C1)
     REVIEW = "review"  # the auditor's judgement of an access (C2)
+    MAINTENANCE = "maintenance"  # the maintenance log, a console session (K1, G1)
 
 
 # The detail's "problem" of an event that refused a row or a record altered outside Secretum
