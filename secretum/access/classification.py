@@ -170,6 +170,14 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     "breaches.BreachUpdate": {
         "id": A, "breach": A, "at": A, "by": A, "kind": A, "fields": A, "sealed": A,
     },
+    # The maintenance log (K1): dates, flags and links to the practice's users in clear; the
+    # names and the text sealed under the key file (keyring.seal_secret), readable through the
+    # maintenance permissions only. No patient data by design, but its text may name one.
+    "maintenance.MaintenanceEntry": {
+        "id": A, "uid": A, "intervened_at": A, "recorded_at": A, "recorded_by": A, "origin": P,
+        "outside": A, "supervisor": A, "on_workstation": A, "consent": A, "corrects": A,
+        "sealed": A,
+    },
 }  # fmt: skip
 
 

@@ -168,6 +168,19 @@ def _medical_print_by_secretary(world: World) -> None:
     )
 
 
+def _intervention(world: World) -> None:
+    from tests.maintenance.test_log import record
+
+    record(world.manager)
+
+
+def _intervention_without_consent(world: World) -> None:
+    """E3: a row written past Secretum (its service refuses it)."""
+    from tests.maintenance.test_log import record, write_past_secretum
+
+    write_past_secretum(record(world.manager), on_workstation=True, consent=False)
+
+
 def _nothing(world: World) -> None:
     pass
 
@@ -193,6 +206,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "E1": (_nothing, lambda w: setattr(w.settings, "SECRETUM_IDLE_TIMEOUT", 3600)),
     "E4": (_nothing, lambda w: setattr(w.settings, "MIDDLEWARE", [
         m for m in django_settings.MIDDLEWARE if "SecurityHeaders" not in m])),
+    "E3": (_intervention, _intervention_without_consent),
     "E10": (lambda w: w.patient(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE",
                                                      True)),
     "G1": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
@@ -202,6 +216,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "H2": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
     "H3": (_database_file_private, lambda w: (_database_file_private(w),
                                               setattr(w.settings, "SECRET_KEY", "short"))),
+    "K1": (_intervention, _nothing),
     "L3": (_nothing, _unsafe_report_key),
     "N1": (_nothing, lambda w: setattr(w.settings, "SECURE_REFERRER_POLICY", "unsafe-url")),
     "N2": (_nothing, _unbounded_clinical_field),
