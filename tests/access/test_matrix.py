@@ -79,6 +79,8 @@ from secretum.clinical import services as clinical
 from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
 from secretum.lib import niss
+from secretum.maintenance import services as maintenance
+from secretum.maintenance.entries import Intervention
 from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
 from secretum.scheduling import services as scheduling
@@ -196,6 +198,7 @@ class World:
     breach: str
     document: str
     report: str
+    maintenance: str  # a maintenance log entry (K1)
     planted: dict[DataClass, dict[str, list[str]]] = field(default_factory=dict)
 
     def actor(self, persona: str) -> Actor:
@@ -242,6 +245,13 @@ def build_world() -> World:
         manager, "B3", name="evidence.txt", content_type="text/plain", data=b"Fictitious."
     ).uid
     report = reports.issue_report(manager).uid
+    maintenance_entry = maintenance.record_intervention(
+        manager,
+        Intervention(
+            timezone.now() - dt.timedelta(hours=1), "Fictitious Tech", "Server", "Fictitious.",
+            on_workstation=False, consent=False,
+        ),
+    )  # fmt: skip
     # Secrets made once and shown to their owner then, never again.
     _purpose, token = links.issue(manager, users[MAINTAINER].pk, links.Purpose.PASSWORD)
     codes = accounts.new_recovery_codes(users[CARE])
@@ -281,8 +291,9 @@ def build_world() -> World:
         },
     }
     return World(
-        users, uid, entries, appointment, start.date(), grant, breach, document, report, planted
-    )
+        users, uid, entries, appointment, start.date(), grant, breach, document, report,
+        maintenance_entry, planted,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -384,6 +395,19 @@ NEW_VALUES: dict[str, dict[str, str]] = {
 def _booking(w: World, kind: str) -> dict[str, Any]:
     day = w.appointment_day + dt.timedelta(days=1)
     return {"practitioner": w.users[CARE].pk, "day": day, "time": "10:00", "duration": "15"}
+
+
+MAINTENANCE_LOG = "maintenance.MaintenanceEntry"
+
+
+def _intervention() -> dict[str, str]:
+    """A maintenance log entry as the form posts it: on a workstation, with its user's consent."""
+    return {
+        "intervened_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+        "intervener": "Fictitious Tech", "company": "", "supervisor": "",
+        "equipment": "Reception computer", "consent": "yes", "consent_by": "Fictitious User",
+        "what": "Fictitious: replaced a keyboard.",
+    }  # fmt: skip
 
 
 # fmt: off
@@ -560,6 +584,25 @@ URLS: dict[tuple[str, str], Row] = {
         # identity-only summary, as the secretary's (C1, C3).
         NO_CARE, gives(OK, Ev("read", PATIENT),
                        Ev("print", PATIENT), shows={I}),
+    ),
+    # The maintenance log (K1, E3, K2): the manager and the IT maintainer write, the auditor reads.
+    ("GET", "maintenance:log"): row(
+        (MANAGER, AUDITOR, MAINTAINER), gives(OK, Ev("search", MAINTENANCE_LOG))
+    ),
+    ("GET", "maintenance:new"): row((MANAGER, MAINTAINER), gives()),
+    ("POST", "maintenance:new"): row(
+        (MANAGER, MAINTAINER), gives(MOVED, Ev("maintenance", MAINTENANCE_LOG)),
+        data=lambda w, k: _intervention(),
+    ),
+    ("GET", "maintenance:correct"): row(
+        (MANAGER, MAINTAINER), gives(OK, Ev("read", MAINTENANCE_LOG))
+    ),
+    ("POST", "maintenance:correct"): row(
+        (MANAGER, MAINTAINER), gives(MOVED, Ev("maintenance", MAINTENANCE_LOG)),
+        data=lambda w, k: {**_intervention(), "reason": "Fictitious correction."},
+    ),
+    ("GET", "maintenance:export"): row(
+        (MANAGER, AUDITOR, MAINTAINER), gives(OK, Ev("export", MAINTENANCE_LOG))
     ),
     # The breach register (D3): everyone reports, the manager and the auditor read it.
     ("GET", "breaches:help"): row(SIGNED_IN, gives()),
@@ -911,6 +954,8 @@ class UrlCase:
                 return w.patient if key == "patient" else w.grant
             if name.startswith("scheduling:"):
                 return w.appointment
+            if name.startswith("maintenance:"):
+                return w.maintenance
             if name.startswith("clinical:"):
                 return w.entries[self.kind]
             for part, uid in (("documents/", w.document), ("reports/", w.report),

@@ -499,7 +499,10 @@ def test_init_refuses_a_postgresql_database_that_holds_an_installation(
     assert f"The database at {where} already holds a Secretum installation" in line
     assert not fresh.exists() and not (fresh / "secretum.key").exists()
     assert {t: postgres.count(t) for t in WATCHED} == before
-    opened = secretum(postgres.home, "shell", "-c", DECRYPT_ALL, **postgres.env())
+    opened = secretum(
+        postgres.home, "shell", "--reason", "test: the key opens every record", "-c", DECRYPT_ALL,
+        **postgres.env(),
+    )
     assert opened.returncode == 0, opened.stderr
     assert opened.stdout.strip().splitlines()[-1] == "2"
     verified = secretum(postgres.home, "audit", "verify", **postgres.env())
