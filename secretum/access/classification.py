@@ -51,7 +51,7 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "date_joined": A, "role": A, "groups": A, "user_permissions": A,
         "preferred_language": P, "must_change_password": A, "password_changed_at": A,
         "must_enrol_factor": A, "failed_logins": A, "locked_until": A, "last_lockout_at": A,
-        "row_seal": S,
+        "role_starts_at": A, "role_ends_at": A, "row_seal": S,
     },
     "accounts.PracticeSettings": {
         "id": P, "idle_timeout_minutes": P, "session_lifetime_hours": P,
