@@ -198,7 +198,26 @@ class NameForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=64)
 
 
-class NewUserForm(forms.Form):
+def _moment(label: Any, help_text: Any = "") -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        required=False,
+        help_text=help_text,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
+class RoleDatesForm(forms.Form):
+    """C2: a role and the period it applies in; the service checks the dates (N2)."""
+
+    role = forms.ChoiceField(label=_("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in Role])
+    role_starts_at = _moment(
+        _("Role from"), _("Empty: from now (a new role), or as before (the same role).")
+    )
+    role_ends_at = _moment(_("Role until"), _("Empty: no end. The role holds nothing after it."))
+
+
+class NewUserForm(RoleDatesForm):
     username = forms.RegexField(
         label=_("User name"),
         max_length=150,
@@ -208,7 +227,23 @@ class NewUserForm(forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=150)
     last_name = forms.CharField(label=_("Last name"), max_length=150)
     email = forms.EmailField(label=_("E-mail"), required=False)
-    role = forms.ChoiceField(label=_("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in Role])
+    field_order = [
+        "username", "first_name", "last_name", "email", "role", "role_starts_at", "role_ends_at",
+    ]  # fmt: skip
+
+
+class RoleForm(RoleDatesForm):
+    """C2: change a user's role or its dates (the user chosen in a list: no identifier in a
+    URL, H2)."""
+
+    user = forms.TypedChoiceField(label=_("User"), coerce=int)
+    field_order = ["user", "role", "role_starts_at", "role_ends_at"]
+
+    def __init__(self, *args: Any, users: Any = (), **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "edit_%s")  # beside the new user's form on the same page
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["user"]  # a TypedChoiceField: it has choices
+        field.choices = [(u.pk, f"{u} ({u.username})") for u in users]
 
 
 class PracticeSettingsForm(forms.ModelForm):

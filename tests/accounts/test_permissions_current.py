@@ -1,5 +1,5 @@
 """Keeping permissions current (C2, issue 10): a role holds only between its dates, decided at
-every request and every service call.
+every request and every service call; the manager sets them, audited.
 
 Time is moved by writing dates through the models, saved through Secretum so that their seals
 match (never by patching the clock); attacks are plain SQL, as in test_stolen_database.py.
@@ -10,22 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import uuid
 import zoneinfo
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from secretum.access.actor import AccessDenied, Actor, role_of
 from secretum.access.policy import Permission, Role
-from secretum.accounts import services
+from secretum.accounts import lifecycle, services
 from secretum.accounts.models import SessionData, UserSession
 from secretum.audit import alerts
 from secretum.crypto import rows
-from tests.accounts.test_attacks import PASSWORD
+from tests.accounts.test_attacks import PASSWORD, _sudo
 from tests.conftest import SecureClient, actor_for, client_for, events, identity, make_user
 
 DAY = dt.timedelta(days=1)
@@ -171,6 +173,104 @@ def test_dates_typed_in_another_time_zone_keep_their_seal(doctor: Any) -> None:
     doctor.save()
     fresh = get_user_model().objects.get(pk=doctor.pk)
     assert fresh.role_ends_at == end and rows.intact(fresh)
+
+
+# --- the manager sets the dates -------------------------------------------------------------------
+
+
+def _with_factor(user: Any) -> Any:
+    """The account as it stands once its owner enrolled an authenticator app."""
+    from secretum.accounts.models import Factor
+    from tests.conftest import TEST_TOTP_SECRET
+
+    factor = Factor(user=user, kind=Factor.Kind.TOTP, name="Test app", confirmed=True)
+    services.seal_totp_secret(factor, TEST_TOTP_SECRET)
+    factor.save()
+    return user
+
+
+def _manager_client(manager: Any) -> SecureClient:
+    client = client_for(manager)
+    _sudo(client)
+    return client
+
+
+def test_the_manager_gives_a_role_for_a_period_audited(manager: Any) -> None:
+    """C2: the dates set when creating a user and when editing one, each change audited with
+    what changed (before, after); the change holds from the user's next request."""
+    client = _manager_client(manager)
+    client.post(
+        "/accounts/users/new/",
+        {
+            "username": "temp.doc",
+            "first_name": "Fictitious",
+            "last_name": "Locum",
+            "role": "practitioner",
+            "role_ends_at": (timezone.localtime() + 5 * DAY).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    locum = _with_factor(get_user_model().objects.get(username="temp.doc"))
+    assert locum.role_ends_at is not None and locum.role_starts_at <= _now()
+    created = _details(action="create", resource="accounts.User")[-1]
+    assert created["role"] == "practitioner" and created["role_ends_at"] is not None
+
+    session = client_for(locum)
+    assert session.get("/").status_code == 200
+    response = client.post(
+        "/accounts/users/role/",
+        {"user": locum.pk, "role": "practitioner", "role_ends_at": ""},
+    )
+    assert response.status_code == 302
+    locum.refresh_from_db()
+    assert locum.role_ends_at is None and rows.intact(locum)
+    changed = _details(action="update", resource="accounts.User")[-1]
+    assert changed["change"] == "role" and list(changed["changed"]) == ["role_ends_at"]
+    assert changed["changed"]["role_ends_at"][1] is None
+
+    clinical_page = f"/clinical/{uuid.uuid4()}/observation/new/"  # CLINICAL_WRITE, no patient
+    assert session.get(clinical_page).status_code == 404
+    client.post("/accounts/users/role/", {"user": locum.pk, "role": "secretary"})
+    locum.refresh_from_db()
+    assert locum.role == "secretary" and locum.role_starts_at > locum.date_joined
+    assert session.get(clinical_page).status_code == 403  # the secretary's, at once
+    assert session.get("/patients/").status_code == 200
+    changed = _details(action="update", resource="accounts.User")[-1]["changed"]
+    assert changed["role"] == ["practitioner", "secretary"] and "role_starts_at" in changed
+
+
+def test_the_manager_cannot_give_impossible_dates_nor_change_their_own_role(
+    manager: Any, doctor: Any
+) -> None:
+    """C2, N2: an end before the start, a date beyond ten years, one's own role: refused,
+    nothing changed; an unchanged role writes nothing."""
+    actor = actor_for(manager)
+    with pytest.raises(ValidationError, match="end after it starts"):
+        lifecycle.change_role(actor, doctor.pk, Role.PRACTITIONER, _now(), _now() - DAY)
+    with pytest.raises(ValidationError, match="Give dates between"):
+        lifecycle.change_role(actor, doctor.pk, Role.PRACTITIONER, None, _now() + 4000 * DAY)
+    with pytest.raises(ValidationError, match="your own role"):
+        lifecycle.change_role(actor, manager.pk, Role.MANAGER, None, _now() + DAY)
+    before = len(events())
+    assert lifecycle.change_role(actor, doctor.pk, Role.PRACTITIONER) == {}
+    assert len(events()) == before
+    doctor.refresh_from_db()
+    assert doctor.role_ends_at is None and rows.intact(doctor)
+    client = _manager_client(manager)
+    page = client.post(
+        "/accounts/users/role/", {"user": doctor.pk, "role": "practitioner"}, follow=True
+    )
+    assert "Nothing to change." in page.text
+    with pytest.raises(AccessDenied):
+        lifecycle.change_role(actor_for(doctor), doctor.pk, Role.MANAGER)
+
+
+def test_an_altered_account_is_not_laundered_by_a_role_change(manager: Any, doctor: Any) -> None:
+    """A new seal would make what was written outside Secretum valid: refused."""
+    _sql("UPDATE accounts_user SET role = 'manager' WHERE id = %s", doctor.pk)
+    with pytest.raises(ValidationError, match="altered outside Secretum"):
+        lifecycle.change_role(actor_for(manager), doctor.pk, Role.MANAGER, None, _now() + DAY)
+    doctor.refresh_from_db()
+    assert not rows.intact(doctor)
 
 
 # --- the upgrade ----------------------------------------------------------------------------------
