@@ -249,16 +249,24 @@ class RoleForm(RoleDatesForm):
 class PracticeSettingsForm(forms.ModelForm):
     class Meta:
         model = PracticeSettings
-        fields = ["idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days"]
+        fields = [
+            "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days",
+            "inactive_days",
+        ]  # fmt: skip
         labels = {
             "idle_timeout_minutes": _("Lock the screen after this many idle minutes (1–20)"),
             "session_lifetime_hours": _("End any session after this many hours (1–12)"),
             "password_renewal_days": _("Ask for a new password after this many days (0: never)"),
+            "inactive_days": _("Disable accounts nobody signed in to for this many days (30–365)"),
         }
         help_texts = {
             "password_renewal_days": _(
                 "Off by default: NIST SP 800-63B-4 and OWASP ASVS advise against forced "
                 "periodic change; a manager can force a change when a password is compromised."
+            ),
+            "inactive_days": _(
+                "Checked once a day. The last active manager is never disabled this way; a "
+                "manager can enable an account again."
             ),
         }
 

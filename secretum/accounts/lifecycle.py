@@ -1,24 +1,48 @@
-"""Keeping permissions current (C2): a role is given for a period.
+"""Keeping permissions current (C2): a role is given for a period, an unused account is disabled.
 
 * A role applies from ``role_starts_at`` until ``role_ends_at`` (sealed with the user row).
   ``access.actor.role_of`` alone decides whether it applies, at every request and every check:
   a role past its end stops at the next request, an open session included (the access
   middleware ends it).
+* An account is unused when nobody signed in to it since the latest of its last login, its
+  creation and the last time a manager enabled it again. One unused for the practice's
+  ``inactive_days`` (30 to 365, default 90) is disabled, really (``is_active`` off, every session
+  ended), by ``secretum accounts disable-inactive``, which ``secretum serve`` runs once a day;
+  each disabling is an audit event with its reason. The last active manager is never disabled
+  this way: the practice would have nobody left to enable an account again. The run says so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from secretum.access.actor import Actor
+from secretum.access.actor import Actor, role_of
 from secretum.access.policy import Role
 from secretum.accounts import integrity, services
 from secretum.audit.models import Action
+from secretum.crypto.rows import intact
+
+INACTIVE = "inactive"  # User.disabled_reason of an account disabled by the run
+
+
+def unused_since(user: Any) -> dt.datetime:
+    """Since when nobody signed in to the account: its last login, its creation or its last
+    re-enabling, whichever is latest."""
+    return max(m for m in (user.last_login, user.date_joined, user.enabled_at) if m is not None)
+
+
+def limit_at(user: Any, days: int) -> dt.datetime:
+    """When the account reaches the inactivity limit of ``days``."""
+    return unused_since(user) + dt.timedelta(days=days)
+
 
 # --- roles given for a period -----------------------------------------------------------------
 
@@ -52,3 +76,66 @@ def change_role(
                 detail={"change": "role", "changed": changed},
             )
     return changed
+
+
+# --- unused accounts --------------------------------------------------------------------------
+
+
+@dataclass
+class InactivityRun:
+    """What one run of the inactivity rule did."""
+
+    days: int
+    disabled: list[Any] = field(default_factory=list)
+    spared: list[Any] = field(default_factory=list)  # the last active manager, past the limit
+    altered: list[Any] = field(default_factory=list)  # refused rows, left as found
+
+
+def _another_manager(user: Any, now: dt.datetime) -> bool:
+    """Another active, intact account holds the manager's role now; their rows stay locked until
+    the caller's transaction ends, so that two runs at once cannot disable the last two."""
+    others = get_user_model().objects.select_for_update().filter(is_active=True, role=Role.MANAGER)
+    return any(role_of(u, now) == Role.MANAGER and intact(u) for u in others.exclude(pk=user.pk))
+
+
+def disable_inactive(actor: Actor | None = None) -> InactivityRun:
+    """Disable every active account unused for the practice's ``inactive_days``, oldest first,
+    except the last active manager; each disabling ends the account's sessions and is audited
+    with its reason. A second run finds nothing more to do."""
+    actor = actor or Actor.system()
+    days = services.practice_settings().inactive_days
+    now = timezone.now()
+    run = InactivityRun(days)
+    User = get_user_model()
+    active: list[Any] = []
+    for user in User.objects.filter(is_active=True):
+        # A row altered outside Secretum is left as found: saving it would seal what the
+        # attacker wrote (accounts.integrity); it is refused at every login anyway.
+        (active if integrity.checked(user, actor.source) else run.altered).append(user)
+    # Oldest first: of two managers past the limit, the one used more recently stays.
+    due = sorted((u for u in active if limit_at(u, days) <= now), key=unused_since)
+    for user in due:
+        with transaction.atomic():
+            # The row again, locked: a login or a manager may have changed it since the list.
+            fresh = User.objects.select_for_update().filter(pk=user.pk, is_active=True).first()
+            if fresh is None or limit_at(fresh, days) > now:
+                continue
+            if role_of(fresh, now) == Role.MANAGER and not _another_manager(fresh, now):
+                run.spared.append(fresh)
+                continue
+            fresh.save(update_fields=fresh.switch_active(False, INACTIVE))
+            services.account_event(
+                actor,
+                Action.UPDATE,
+                "accounts.User",
+                ref=fresh.pk,
+                detail={
+                    "change": "disabled",
+                    "reason": INACTIVE,
+                    "inactive_days": days,
+                    "unused_since": unused_since(fresh).date().isoformat(),
+                },
+            )
+            services.end_all_sessions(fresh, reason="disabled-inactive")
+        run.disabled.append(fresh)
+    return run

@@ -1,5 +1,5 @@
 """Accounts (B1), passwords (B2), second factors (B3), sessions and the idle lock (E1), the IT
-charter and its acceptances (A1, A2), roles given for a period (C2).
+charter and its acceptances (A1, A2), roles given for a period and unused accounts (C2).
 
 No shared or generic account exists in Secretum. Every secret is stored hashed or sealed under
 the instance's key: TOTP seeds sealed, recovery codes and enrolment tokens as keyed hashes.
@@ -38,6 +38,12 @@ class User(SealedRow, AbstractUser):
     # (excluded); outside them it holds nothing (access.actor.role_of decides, per request).
     role_starts_at = models.DateTimeField(default=timezone.now)
     role_ends_at = models.DateTimeField(null=True, blank=True)
+    # C2: an account unused for the practice's ``inactive_days`` is disabled (accounts.lifecycle):
+    # unused since its last login, its creation or ``enabled_at``, the last time it was enabled
+    # again. Why and when it was last disabled: "inactive" (automatically) or "manager".
+    enabled_at = models.DateTimeField(null=True)
+    disabled_at = models.DateTimeField(null=True)
+    disabled_reason = models.CharField(max_length=16, blank=True)
     preferred_language = models.CharField(max_length=8, blank=True)
     # B2: a manager can flag a password as compromised; renewal (when on) sets it too.
     must_change_password = models.BooleanField(default=False)
@@ -84,6 +90,17 @@ class User(SealedRow, AbstractUser):
             if old != getattr(self, f) or self.pk is None
         }
 
+    def switch_active(self, active: bool, reason: str) -> list[str]:
+        """Enable or disable the account in memory (C2: the moment and, when disabled, why);
+        the fields to save."""
+        now = timezone.now()
+        if active and not self.is_active:
+            self.enabled_at, self.disabled_at, self.disabled_reason = now, None, ""
+        elif not active and self.is_active:
+            self.disabled_at, self.disabled_reason = now, reason[:16]
+        self.is_active = active
+        return ["is_active", "enabled_at", "disabled_at", "disabled_reason"]
+
 
 def _plain(value: Any) -> Any:
     """A value as an audit event's detail holds it: a moment in ISO 8601, UTC."""
@@ -95,7 +112,9 @@ def _plain(value: Any) -> Any:
 class PracticeSettings(SealedRow, models.Model):
     """One row: the practice's security settings, within the bounds the checklist sets."""
 
-    SEALED_FIELDS = ("idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days")
+    SEALED_FIELDS = (
+        "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days", "inactive_days",
+    )  # fmt: skip
 
     idle_timeout_minutes = models.PositiveSmallIntegerField(
         default=15,
@@ -107,6 +126,10 @@ class PracticeSettings(SealedRow, models.Model):
     # B2: off by default (NIST SP 800-63B-4, OWASP ASVS 5.0 advise against forced renewal).
     password_renewal_days = models.PositiveSmallIntegerField(
         default=0, validators=[MaxValueValidator(3650)]
+    )
+    # C2: an account unused for this many days is disabled (`secretum accounts disable-inactive`).
+    inactive_days = models.PositiveSmallIntegerField(
+        default=90, validators=[MinValueValidator(30), MaxValueValidator(365)]
     )
     updated_at = models.DateTimeField(auto_now=True)
     # HMAC-SHA256 under the key file over the fields that grant rights (crypto/rows.py).

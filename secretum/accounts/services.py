@@ -86,12 +86,15 @@ def update_practice_settings(
     idle_timeout_minutes: int,
     session_lifetime_hours: int,
     password_renewal_days: int,
+    inactive_days: int | None = None,
 ) -> PracticeSettings:
     _require(actor, Permission.SETTINGS_MANAGE, "update")
     current = practice_settings()
     current.idle_timeout_minutes = idle_timeout_minutes
     current.session_lifetime_hours = session_lifetime_hours
     current.password_renewal_days = password_renewal_days
+    if inactive_days is not None:  # C2: 30 to 365 days
+        current.inactive_days = inactive_days
     current.full_clean()  # E1: refuses an idle timeout above 20 minutes
     with transaction.atomic():
         current.save()
@@ -103,6 +106,7 @@ def update_practice_settings(
                 "idle_timeout_minutes": idle_timeout_minutes,
                 "session_lifetime_hours": session_lifetime_hours,
                 "password_renewal_days": password_renewal_days,
+                "inactive_days": current.inactive_days,
             },
         )
     return current
@@ -163,8 +167,7 @@ def set_active(actor: Actor, user_id: int, active: bool) -> None:
     if user == actor.user and not active:
         raise ValidationError(_("You cannot disable your own account."))
     with transaction.atomic():
-        user.is_active = active
-        user.save(update_fields=["is_active"])
+        user.save(update_fields=user.switch_active(active, "manager"))  # C2: when, and why
         account_event(
             actor,
             "update",

@@ -1,5 +1,6 @@
 """Keeping permissions current (C2, issue 10): a role holds only between its dates, decided at
-every request and every service call; the manager sets them, audited.
+every request and every service call; an account unused for the practice's limit is disabled,
+really, by `secretum accounts disable-inactive`, never the last active manager.
 
 Time is moved by writing dates through the models, saved through Secretum so that their seals
 match (never by patching the clock); attacks are plain SQL, as in test_stolen_database.py.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import io
 import json
 import uuid
 import zoneinfo
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
@@ -24,10 +27,11 @@ from django.utils import timezone
 from secretum.access.actor import AccessDenied, Actor, role_of
 from secretum.access.policy import Permission, Role
 from secretum.accounts import lifecycle, services
-from secretum.accounts.models import SessionData, UserSession
+from secretum.accounts.models import PracticeSettings, SessionData, UserSession
 from secretum.audit import alerts
+from secretum.audit.models import TAMPERED
 from secretum.crypto import rows
-from tests.accounts.test_attacks import PASSWORD, _sudo
+from tests.accounts.test_attacks import PASSWORD, _sudo, sign_in
 from tests.conftest import SecureClient, actor_for, client_for, events, identity, make_user
 
 DAY = dt.timedelta(days=1)
@@ -50,12 +54,24 @@ def _set(user: Any, **values: Any) -> Any:
     return user
 
 
+def _unused(user: Any, days: int) -> Any:
+    """Nobody signed in to the account for ``days`` days (joined before that)."""
+    then = _now() - dt.timedelta(days=days)
+    return _set(user, date_joined=then - DAY, last_login=then, enabled_at=None)
+
+
 def _signed_out(response: Any) -> bool:
     return bool(response.status_code == 302 and response["Location"].startswith("/accounts/login"))
 
 
 def _details(**filters: Any) -> list[dict[str, Any]]:
     return [json.loads(e.detail or "{}") for e in events(**filters)]
+
+
+def _run() -> str:
+    out = io.StringIO()
+    call_command("accounts_disable_inactive", stdout=out)
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -273,6 +289,181 @@ def test_an_altered_account_is_not_laundered_by_a_role_change(manager: Any, doct
     assert not rows.intact(doctor)
 
 
+# --- unused accounts are disabled -----------------------------------------------------------------
+
+
+def test_the_inactivity_run_disables_exactly_the_unused_accounts(manager: Any) -> None:
+    """C2: unused = nobody signed in since the latest of the last login, the creation and the
+    last re-enabling. Those past the limit (90 days) are disabled, their sessions ended, each
+    disabling audited with its reason; the others are left alone; a second run does nothing."""
+    old, never, recent = (make_user(r) for r in (Role.SECRETARY, Role.PRACTITIONER, Role.AUDITOR))
+    sessions = {u.pk: client_for(u) for u in (old, never, recent)}  # then their dates, below
+    _unused(old, 91)
+    _set(never, date_joined=_now() - 120 * DAY, last_login=None)
+    _unused(recent, 89)
+    back = _set(_unused(make_user(Role.AUDITOR), 200), enabled_at=_now() - 5 * DAY)
+    _set(_unused(make_user(Role.SECRETARY), 300), is_active=False)  # disabled already
+
+    output = _run()
+
+    disabled = set(get_user_model().objects.filter(disabled_reason="inactive"))
+    assert disabled == {old, never}
+    for user in disabled:
+        assert not user.is_active and user.disabled_at is not None and rows.intact(user)
+        assert f"disabled {user.username}: unused since" in output
+        assert _signed_out(sessions[user.pk].get("/"))
+        assert not UserSession.objects.filter(user=user, ended_at__isnull=True).exists()
+    assert UserSession.objects.get(user=old).end_reason == "disabled-inactive"
+    assert sessions[recent.pk].get("/").status_code == 200
+    for user in (recent, back, manager):
+        user.refresh_from_db()
+        assert user.is_active
+    assert "disable-inactive: 2 disabled, 0 spared (limit 90 days)" in output
+    audited = [
+        (e.resource_ref, json.loads(e.detail))
+        for e in events(action="update", resource="accounts.User")
+    ]
+    assert sorted(ref for ref, _d in audited) == sorted(str(u.pk) for u in (old, never))
+    for _ref, detail in audited:
+        assert detail["change"] == "disabled" and detail["reason"] == "inactive"
+        assert detail["inactive_days"] == 90
+    assert all(e.purpose == "maintenance" and e.actor is None for e in events(action="update"))
+
+    before = len(events())
+    assert "disable-inactive: 0 disabled, 0 spared" in _run()
+    assert len(events()) == before
+
+
+def test_the_last_active_manager_is_never_disabled(manager: Any) -> None:
+    """C2: the practice is never locked out: the last active manager stays enabled however long
+    unused, and the run says so."""
+    _unused(manager, 200)
+    output = _run()
+    manager.refresh_from_db()
+    assert manager.is_active
+    assert f"not disabled {manager.username}" in output and "last active manager" in output
+    assert "0 disabled, 1 spared" in output
+
+    # A manager whose role ended is no manager: it does not keep the last one company. Of two
+    # managers past the limit, the one unused longer goes, and the other stays.
+    _set(make_user(Role.MANAGER), role_ends_at=_now() - DAY)
+    second = _unused(make_user(Role.MANAGER), 100)
+    output = _run()
+    assert "1 disabled, 1 spared" in output and f"not disabled {second.username}" in output
+    second.refresh_from_db()
+    manager.refresh_from_db()
+    assert not manager.is_active and second.is_active
+
+
+def test_a_manager_who_enables_an_account_again_restarts_its_clock(manager: Any) -> None:
+    """C2: an account enabled again counts as used from then: the next run leaves it alone."""
+    old = _unused(make_user(Role.SECRETARY), 100)
+    _run()
+    old.refresh_from_db()
+    assert not old.is_active
+    services.set_active(actor_for(manager), old.pk, True)
+    old.refresh_from_db()
+    assert old.is_active and old.enabled_at is not None and old.disabled_reason == ""
+    assert rows.intact(old)
+    assert "0 disabled" in _run()
+    old.refresh_from_db()
+    assert old.is_active
+
+
+def test_an_altered_account_is_left_as_found_by_the_run(manager: Any) -> None:
+    """Disabling a row altered outside Secretum would seal what the attacker wrote: the run
+    leaves it, says so, and the auditor is alerted."""
+    victim = _unused(make_user(Role.SECRETARY), 100)
+    _sql("UPDATE accounts_user SET role = 'practitioner' WHERE id = %s", victim.pk)
+    output = _run()
+    victim.refresh_from_db()
+    assert victim.is_active and not rows.intact(victim)
+    assert f"left as found {victim.username}" in output
+    assert any(TAMPERED in e.detail for e in events())
+
+
+def test_the_command_has_its_secretum_name() -> None:
+    """`secretum accounts disable-inactive`, like the other commands' aliases."""
+    from secretum import cli
+
+    assert cli._command_name(["accounts", "disable-inactive", "--every", "60"]) == (
+        "accounts_disable_inactive",
+        ["--every", "60"],
+    )
+    assert "accounts disable-inactive" in cli.USAGE
+
+
+# --- the setting ----------------------------------------------------------------------------------
+
+
+def _settings(manager: Any, days: int) -> PracticeSettings:
+    return services.update_practice_settings(
+        actor_for(manager),
+        idle_timeout_minutes=15,
+        session_lifetime_hours=10,
+        password_renewal_days=0,
+        inactive_days=days,
+    )
+
+
+def test_the_inactivity_limit_is_a_bounded_sealed_setting(manager: Any) -> None:
+    """C2: 90 days by default, 30 to 365; set on the Settings page, audited; a limit stretched
+    in the database is not obeyed (the defaults apply)."""
+    assert services.practice_settings().inactive_days == 90
+    for wrong in (0, 29, 366):
+        with pytest.raises(ValidationError):
+            _settings(manager, wrong)
+    assert services.practice_settings().inactive_days == 90
+    for right in (30, 365):
+        assert _settings(manager, right).inactive_days == right
+    assert _details(resource="accounts.PracticeSettings")[-1]["inactive_days"] == 365
+
+    client = _manager_client(manager)
+    assert "(30–365)" in client.get("/accounts/settings/").text
+    client.post(
+        "/accounts/settings/",
+        {
+            "idle_timeout_minutes": 15,
+            "session_lifetime_hours": 10,
+            "password_renewal_days": 0,
+            "inactive_days": 45,
+        },
+    )
+    assert services.practice_settings().inactive_days == 45
+    old = _unused(make_user(Role.SECRETARY), 50)
+    _sql("UPDATE accounts_practicesettings SET inactive_days = 365")
+    assert services.practice_settings().inactive_days == 90  # altered: the default applies
+    _run()
+    old.refresh_from_db()
+    assert old.is_active  # 50 days: within the default's 90, whatever was written
+
+
+# --- together -------------------------------------------------------------------------------------
+
+
+def test_an_account_disabled_while_signed_in_is_refused_at_its_next_request(
+    manager: Any, doctor: Any
+) -> None:
+    """C2, B1: disabled by the manager or by the run, while its session is open: the very next
+    request is refused, and the password no longer signs in."""
+    by_manager = sign_in(doctor)
+    services.set_active(actor_for(manager), doctor.pk, False)
+    assert _signed_out(by_manager.get("/"))
+    doctor.refresh_from_db()
+    assert doctor.disabled_reason == "manager" and rows.intact(doctor)
+
+    nurse = make_user(Role.SECRETARY, password=PASSWORD)
+    by_run = sign_in(nurse)
+    assert by_run.get("/").status_code == 200
+    _unused(nurse, 91)
+    _run()
+    assert _signed_out(by_run.get("/"))
+    refused = SecureClient().post(
+        "/accounts/login/", {"username": nurse.username, "password": PASSWORD}
+    )
+    assert refused.status_code == 200 and "Login failed" in refused.text
+
+
 # --- the upgrade ----------------------------------------------------------------------------------
 
 
@@ -282,9 +473,9 @@ def _executor() -> MigrationExecutor:
 
 @pytest.mark.django_db(transaction=True)  # migrations run outside the test's transaction
 def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
-    """An account made before roles had dates holds its role since it joined and stays intact;
-    one altered before the upgrade stays refused: the migration never launders it into a valid
-    seal."""
+    """An account made before roles had dates holds its role since it joined and stays intact,
+    as do the practice's settings (90 days); one altered before the upgrade stays refused: the
+    migration never launders it into a valid seal."""
     sealed_before = importlib.import_module("secretum.accounts.migrations.0004_row_seals")
     head = _executor().loader.graph.leaf_nodes()
     joined = _now() - 400 * DAY
@@ -297,6 +488,7 @@ def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
             )
             for name in ("kept", "altered")
         ]
+        written.append(old.get_model("accounts", "PracticeSettings").objects.create(pk=1))
         for row in written:
             rows.stamp(row, sealed_before.SEALED_FIELDS[rows.label_of(row)])
             type(row).objects.filter(pk=row.pk).update(row_seal=row.row_seal)
@@ -308,3 +500,5 @@ def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
     assert kept.role_starts_at == joined and kept.role_ends_at is None
     assert rows.intact(kept) and role_of(kept) == Role.SECRETARY
     assert not rows.intact(get_user_model().objects.get(username="altered"))
+    practice = PracticeSettings.objects.get(pk=1)
+    assert practice.inactive_days == 90 and rows.intact(practice)
