@@ -1,5 +1,6 @@
 """The practice manager's pages: users (never a password: one-time links), their roles and the
-periods they apply in (C2), security settings, the IT charter (B1, B3, E1, A2)."""
+periods they apply in, the report on permissions kept current (C2), security settings, the IT
+charter (B1, B3, E1, A2)."""
 
 from __future__ import annotations
 
@@ -127,6 +128,14 @@ def user_role_view(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, _("Role saved.") if changed else _("Nothing to change."))
     return redirect("accounts:users")
+
+
+@requires(Permission.USERS_MANAGE)
+@require_GET
+def permissions_view(request: HttpRequest) -> HttpResponse:
+    """C2: accounts disabled for inactivity, roles ended or ending, accounts near the limit."""
+    report = lifecycle.permissions_report(actor_of(request))
+    return render(request, "accounts/permissions.html", {"report": report})
 
 
 def _reset_factors(request: HttpRequest, actor: Actor, user_id: int) -> None:

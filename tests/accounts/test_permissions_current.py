@@ -1,6 +1,7 @@
 """Keeping permissions current (C2, issue 10): a role holds only between its dates, decided at
 every request and every service call; an account unused for the practice's limit is disabled,
-really, by `secretum accounts disable-inactive`, never the last active manager.
+really, by `secretum accounts disable-inactive`, never the last active manager; the manager's
+report says what ended, what is about to, and who is near the limit.
 
 Time is moved by writing dates through the models, saved through Secretum so that their seals
 match (never by patching the clock); attacks are plain SQL, as in test_stolen_database.py.
@@ -336,13 +337,15 @@ def test_the_inactivity_run_disables_exactly_the_unused_accounts(manager: Any) -
 
 def test_the_last_active_manager_is_never_disabled(manager: Any) -> None:
     """C2: the practice is never locked out: the last active manager stays enabled however long
-    unused, and the run says so."""
+    unused, and the run and the report say so."""
     _unused(manager, 200)
     output = _run()
     manager.refresh_from_db()
     assert manager.is_active
     assert f"not disabled {manager.username}" in output and "last active manager" in output
     assert "0 disabled, 1 spared" in output
+    report = lifecycle.permissions_report(actor_for(manager))
+    assert report.spared == [manager.username]
 
     # A manager whose role ended is no manager: it does not keep the last one company. Of two
     # managers past the limit, the one unused longer goes, and the other stays.
@@ -436,6 +439,63 @@ def test_the_inactivity_limit_is_a_bounded_sealed_setting(manager: Any) -> None:
     _run()
     old.refresh_from_db()
     assert old.is_active  # 50 days: within the default's 90, whatever was written
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def test_the_report_lists_what_it_should(manager: Any) -> None:
+    """C2: accounts disabled for inactivity; roles ended or ending within 30 days (not later);
+    accounts within 14 days of the inactivity limit (not earlier). On its own page for the
+    manager, and in the yearly access review."""
+    from secretum.compliance import access_review
+
+    disabled = _unused(make_user(Role.SECRETARY), 120)
+    _run()
+    ended = _set(make_user(Role.PRACTITIONER), role_ends_at=_now() - 3 * DAY)
+    ending = _set(make_user(Role.SECRETARY), role_ends_at=_now() + 10 * DAY)
+    later = _set(make_user(Role.SECRETARY), role_ends_at=_now() + 40 * DAY)
+    near = _unused(make_user(Role.AUDITOR), 80)
+    fine = _unused(make_user(Role.AUDITOR), 30)
+
+    report = lifecycle.permissions_report(actor_for(manager))
+    assert [a.username for a in report.disabled] == [disabled.username]
+    assert [a.username for a in report.roles_ending] == [ended.username, ending.username]
+    assert [a.days for a in report.roles_ending] == [-3, 10]
+    assert [a.username for a in report.near_limit] == [near.username]
+    assert report.near_limit[0].days == 10 and report.spared == []
+
+    page = client_for(manager).get("/accounts/users/permissions/").text
+    for user in (disabled, ended, ending, near):
+        assert user.username in page
+    for user in (later, fine):
+        assert user.username not in page
+    assert "/accounts/users/permissions/" in client_for(manager).get("/accounts/users/").text
+    overview = access_review.access_review_overview(actor_for(manager))
+    assert overview.permissions == report
+    review = client_for(manager).get("/compliance/access-review/").text
+    assert disabled.username in review and ending.username in review
+
+
+def test_the_report_is_the_managers(doctor: Any) -> None:
+    """C2, G1: another role is refused the report, and the refusal is audited."""
+    assert client_for(doctor).get("/accounts/users/permissions/").status_code == 403
+    with pytest.raises(AccessDenied):
+        lifecycle.permissions_report(actor_for(doctor))
+    assert events(outcome="denied")[-1].resource == "accounts.User"
+
+
+def test_the_register_counts_accounts_past_the_practices_limit(manager: Any) -> None:
+    """C2: the register's evidence reads the practice's limit: an active account past it is
+    "not met" until the run disables it."""
+    from secretum.compliance import access_review, evidence
+
+    access_review.record_access_review(actor_for(manager), "reviewed")
+    idle = _unused(make_user(Role.SECRETARY), 95)
+    found = evidence.gather(["C2"])["C2"]
+    assert found.verdict == evidence.Verdict.NOT_MET and idle.username in found.details
+    _run()
+    assert evidence.gather(["C2"])["C2"].verdict == evidence.Verdict.MET
 
 
 # --- together -------------------------------------------------------------------------------------
