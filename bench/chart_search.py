@@ -106,11 +106,13 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
     from django.db import connection, transaction
     from faker import Faker
 
+    from secretum.access.models import CareRelationship
     from secretum.access.policy import Role
     from secretum.clinical import integrity, rules
     from secretum.clinical.models import MODELS
     from secretum.core.management.commands import demo
     from secretum.crypto import keyring
+    from secretum.crypto import rows as sealed_rows
     from secretum.lib import niss as niss_lib
     from secretum.patients import integrity as records
     from secretum.patients import services as patient_services
@@ -123,6 +125,7 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
         f.seed_instance(seed + i)
     notes = [fakers["fr_FR"].paragraph(nb_sentences=3) for _ in range(400)]
     doctors = list(get_user_model().objects.filter(role=Role.PRACTITIONER).order_by("username"))
+    measured = get_user_model().objects.get(username=USERNAME)
     if not doctors:
         raise SystemExit("no practitioner: `secretum demo --patients 0` did not run")
     counts = entry_counts(rng, patients, entries)
@@ -240,6 +243,14 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
                     }
                 )
             Patient.objects.bulk_update(rows, ["record_version", "entries_digest", "record_seal"])
+            # C1: the signed-in doctor takes care of every patient (as `declare_care` records it),
+            # so that every chart open passes the care check the gate makes.
+            cared = CareRelationship.objects.bulk_create(
+                CareRelationship(patient=p, practitioner=measured, origin="declared") for p in rows
+            )
+            for relationship in cared:
+                sealed_rows.stamp(relationship)
+            CareRelationship.objects.bulk_update(cared, ["row_seal"])
             for kind, kind_rows in by_kind.items():
                 MODELS[kind].objects.bulk_create(kind_rows)
                 entry_total += len(kind_rows)

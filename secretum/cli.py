@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 USAGE = """usage: secretum COMMAND [options]
 
@@ -30,9 +31,12 @@ USAGE = """usage: secretum COMMAND [options]
                              it once a day)
   compliance summary         the measures register's reminders, e-mailed to the managers
   compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
+  shell --reason R           Django's shell; dbshell --reason R, the database's own client: on
+                             an instance with patients, only with a reason (10-200 characters),
+                             recorded in the audit log and the maintenance log
   help                       this text
 
-Django's management commands (migrate, shell, ...) are available too.
+Django's management commands (migrate, ...) are available too.
 """
 
 # `secretum audit verify` -> management command `audit_verify`, and so on.
@@ -54,6 +58,9 @@ ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge"
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
 OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report"})
+# Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`, and
+# any alias of them. With patients in the instance, only with `--reason "…"`, and recorded.
+CONSOLE_COMMANDS = frozenset({"shell", "dbshell"})
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -122,15 +129,78 @@ def _run(name: str, args: list[str]) -> int:
         return _fail(f"unknown command '{name}'; 'secretum help' lists the commands.")
     if name not in OFFLINE_COMMANDS and name != "secretum_check":
         _require_key_belongs()
+    reason = None
+    if name in CONSOLE_COMMANDS:
+        args, reason = _take_reason(args)
     command = load_command_class(commands[name], name)
     parser = command.create_parser("secretum", name)
     options = vars(parser.parse_args(args))
     positional = options.pop("args", ())
     try:
-        command.execute(*positional, **options)
+        if name in CONSOLE_COMMANDS:
+            _console(name, reason, lambda: command.execute(*positional, **options))
+        else:
+            command.execute(*positional, **options)
     except CommandError as exc:
         return _fail(str(exc), exc.returncode or 1)
     return 0
+
+
+def _take_reason(args: list[str]) -> tuple[list[str], str | None]:
+    """A console's ``--reason TEXT`` (or ``--reason=TEXT``), taken out of its arguments before
+    Django's parser reads them; what follows ``--`` is the database client's own."""
+    from django.core.management import CommandError
+
+    rest: list[str] = []
+    reason = None
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            rest += [word, *words]
+        elif word == "--reason":
+            reason = next(words, None)
+            if reason is None:
+                raise CommandError('--reason needs its text: --reason "…"')
+        elif word.startswith("--reason="):
+            reason = word.partition("=")[2]
+        else:
+            rest.append(word)
+    return rest, reason
+
+
+def _console(name: str, reason: str | None, execute: Callable[[], object]) -> None:
+    """G1: on an instance with patients, a console opens only with a reason, and the session is
+    recorded: audit events at its start and end, an entry in the maintenance log (K1). A reason
+    given on an instance without patients is recorded all the same."""
+    from django.core.management import CommandError
+
+    from secretum.maintenance import console
+
+    if reason is None:
+        if console.holds_patients():
+            raise CommandError(
+                f"'secretum {name}' reaches patient data past the audit log: refused without a "
+                f'reason. Give one with --reason "…" ({console.REASON_MIN} to '
+                f"{console.REASON_MAX} characters); the session is then recorded in the audit log "
+                "and the maintenance log."
+            )
+        execute()
+        return
+    session = console.open_console_session(_os_user(), name, reason)
+    try:
+        execute()
+    finally:
+        console.close_console_session(session)
+
+
+def _os_user() -> str:
+    """Who is at the console, as the operating system names them (``getpass.getuser()``)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a user id without a name (a container): the number says who
+        return f"uid-{os.getuid()}"
 
 
 def _require_key_belongs() -> None:

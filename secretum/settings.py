@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "secretum.clinical",
     "secretum.scheduling",
     "secretum.breaches",
+    "secretum.maintenance",
     "secretum.compliance",
 ]
 

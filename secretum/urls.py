@@ -18,6 +18,7 @@ urlpatterns = [
     # The breach register keeps the addresses it had inside the measures register.
     path("compliance/", include("secretum.breaches.urls")),
     path("access/", include("secretum.access.urls")),
+    path("maintenance/", include("secretum.maintenance.urls")),
 ]
 
 handler403 = "secretum.core.errors.forbidden"

@@ -49,7 +49,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     # compliance.evidence is the register's registry, which each app's evidence imports.
-    ("compliance", ("secretum.compliance", "secretum.compliance.evidence", "secretum.breaches")),
+    (
+        "compliance",
+        (
+            "secretum.compliance",
+            "secretum.compliance.evidence",
+            "secretum.breaches",
+            "secretum.maintenance",  # the maintenance log (K1) and the console's record (G1)
+        ),
+    ),
     (
         "pages and commands",
         (

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -41,13 +41,16 @@ COMMENT_MAX = 500
 REVIEW_OVERDUE_DAYS = 7  # unreviewed emergency accesses older than this are a warning
 
 
-def _patient_pk(patient_ref: Any) -> int:
+def _patients() -> Any:
     from django.apps import apps  # the patients app stands above access: its model by name
 
-    patient = apps.get_model("patients", "Patient")
+    return apps.get_model("patients", "Patient")
+
+
+def _patient_pk(patient_ref: Any) -> int:
     pk = None
     if valid_ref(patient_ref):
-        pk = patient.objects.filter(uid=patient_ref).values_list("pk", flat=True).first()
+        pk = _patients().objects.filter(uid=patient_ref).values_list("pk", flat=True).first()
     if pk is None:
         raise Http404("No such patient.")
     return int(pk)
@@ -59,20 +62,15 @@ def record_contact(user: Any, patient_pk: int, origin: str) -> None:
     if role_of(user) != Role.PRACTITIONER:  # the role held now (C2)
         return
     now = timezone.now()
-    row = (
-        CareRelationship.objects.select_for_update()
-        .filter(patient_id=patient_pk, practitioner=user)
-        .first()
-    )
+    # The patient's row is locked first: two contacts at once (two tabs, a booking and a note)
+    # take turns, and the second finds the relationship the first started.
+    _patients().objects.select_for_update().filter(pk=patient_pk).exists()
+    row = CareRelationship.objects.filter(patient_id=patient_pk, practitioner=user).first()
     if row is None:
-        try:
-            with transaction.atomic():
-                CareRelationship(
-                    patient_id=patient_pk, practitioner=user, origin=origin, started_at=now,
-                    last_contact_at=now,
-                ).save()  # fmt: skip
-        except IntegrityError:  # the same relationship started at the same moment elsewhere
-            pass
+        CareRelationship(
+            patient_id=patient_pk, practitioner=user, origin=origin, started_at=now,
+            last_contact_at=now,
+        ).save()  # fmt: skip
         return
     if not intact(row):
         return  # an altered row is refused, never refreshed into a valid one
@@ -160,7 +158,7 @@ def _tell_auditors(actor: Actor, grant: GlassBreak) -> None:
     when = timezone.localtime(grant.started_at).strftime("%d/%m/%Y %H:%M")
     body = _(
         "%(who)s opened a patient's record without a care relationship (break the glass) on "
-        "%(when)s, category: %(category)s. Review it in Secretum: Audit log > Emergency accesses."
+        "%(when)s, category: %(category)s. Review it in Secretum, under Emergency accesses."
     ) % {"who": actor.name, "when": when, "category": grant.get_category_display()}
     try:
         send_mail(_("Secretum: emergency access to a record"), body, None, to)

@@ -104,6 +104,25 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         **_CLINICAL_BASE, "drug": M, "dose": M, "frequency": M, "duration": M,
     },
     "clinical.Observation": {**_CLINICAL_BASE, "code": M, "value": M, "unit": M},
+    # Who may open which record (access): links and dates, a reason that never holds a medical
+    # detail (the form says so), seals.
+    "access.AccessPolicy": {
+        "id": A, "shared_record": P, "relationship_months": P, "glass_hours": P,
+        "updated_at": A, "row_seal": S,
+    },
+    "access.CareRelationship": {
+        "id": A, "patient": A, "practitioner": A, "origin": P, "started_at": A,
+        "last_contact_at": A, "ended_at": A, "row_seal": S,
+    },
+    "access.GlassBreak": {
+        "id": A, "uid": A, "patient": A, "practitioner": A, "category": P, "reason": A,
+        "started_at": A, "expires_at": A, "reviewed_at": A, "reviewed_by": A, "justified": A,
+        "review_comment": A, "row_seal": S,
+    },
+    # The fingerprint of the key file: names it without revealing it (crypto/keyring.py).
+    "crypto.KeyFingerprint": {
+        "id": A, "scheme": P, "fingerprint": P, "origin": P, "recorded_at": A,
+    },
     "scheduling.Appointment": {
         "id": A, "uid": A, "patient": A, "practitioner": A, "starts_at": A,
         "duration_minutes": A, "status": A, "booked_by": A, "created_at": A,
@@ -152,6 +171,14 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     "breaches.BreachUpdate": {
         "id": A, "breach": A, "at": A, "by": A, "kind": A, "fields": A, "sealed": A,
     },
+    # The maintenance log (K1): dates, flags and links to the practice's users in clear; the
+    # names and the text sealed under the key file (keyring.seal_secret), readable through the
+    # maintenance permissions only. No patient data by design, but its text may name one.
+    "maintenance.MaintenanceEntry": {
+        "id": A, "uid": A, "intervened_at": A, "recorded_at": A, "recorded_by": A, "origin": P,
+        "outside": A, "supervisor": A, "on_workstation": A, "consent": A, "corrects": A,
+        "sealed": A,
+    },
 }  # fmt: skip
 
 
@@ -161,3 +188,12 @@ def data_class(model_label: str, field: str) -> DataClass:
     except KeyError:
         # Deny by default: an unclassified field is treated as a secret.
         return DataClass.SECRET
+
+
+# What a permission reads beyond its classes: the auditor names the patient of an access report
+# (D2) by name and birth date, and reads nothing else of the identity.
+ALSO_READS: dict[Permission, frozenset[tuple[str, str]]] = {
+    Permission.AUDIT_READ: frozenset(
+        ("patients.Patient", name) for name in ("family_name", "given_name", "birth_date")
+    ),
+}

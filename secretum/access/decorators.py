@@ -27,11 +27,9 @@ def public(view: F) -> F:
 
 
 def declared_permission(view: Any) -> Permission | str | None:
-    # Class-based views: as_view() copies attributes of dispatch; check the view class too.
-    found = getattr(view, ATTRIBUTE, None)
-    if found is None and hasattr(view, "view_class"):
-        found = getattr(view.view_class, ATTRIBUTE, None)
-    return found
+    # Views are functions. A class-based view declares on its dispatch (as_view() copies that
+    # method's attributes); a declaration on the class itself is not seen, so it is refused.
+    return getattr(view, ATTRIBUTE, None)
 
 
 GATES_ATTRIBUTE = "secretum_gates"
@@ -49,7 +47,4 @@ def during(*gates: str) -> Callable[[F], F]:
 
 
 def declared_gates(view: Any) -> frozenset[str]:
-    found = getattr(view, GATES_ATTRIBUTE, None)
-    if found is None and hasattr(view, "view_class"):
-        found = getattr(view.view_class, GATES_ATTRIBUTE, None)
-    return found or frozenset()
+    return getattr(view, GATES_ATTRIBUTE, None) or frozenset()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLResolver, get_resolver
 from django.urls.converters import SlugConverter, UUIDConverter
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -25,7 +25,7 @@ def _patterns(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any, Any
     for p in patterns:
         if isinstance(p, URLResolver):
             out += [(prefix + str(p.pattern) + r, v, q) for r, v, q in _patterns(p.url_patterns)]
-        elif isinstance(p, URLPattern):
+        else:  # a URLPattern: Django's URL lists hold nothing else
             out.append((prefix + str(p.pattern), p.callback, p.pattern))
     return out
 

@@ -24,13 +24,12 @@ from django.db import transaction
 
 from secretum.access import relationships
 from secretum.access.actor import AccessDenied, Actor
+from secretum.access.fields import FieldReader, FieldRefused
 from secretum.access.policy import Permission
 from secretum.access.relationships import Basis
 from secretum.audit.log import record_event
-from secretum.audit.models import Outcome
-
-# The detail's "problem" of a medical record refused for want of a care relationship (C1).
-NO_CARE = "no-care-relationship"
+from secretum.audit.models import NO_CARE, Outcome
+from secretum.crypto.keyring import DataKey
 
 
 class NoCareRelationship(AccessDenied):
@@ -50,6 +49,15 @@ class EventDraft:
     resource_ref: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     basis: Basis | None = None  # on what basis a medical record was opened
+    actor: Actor | None = None  # who acts, as the event records them
+
+    def reader(self, key: DataKey) -> FieldReader:
+        """What this call may decrypt of the patient whose data key this is (access/fields.py):
+        medical fields only on a basis the gate found for this call."""
+        if self.actor is None:
+            raise RuntimeError("a reader is handed out inside a guarded call only")
+        medical = self.basis is not None or self.actor.user is None
+        return FieldReader(self.actor, key, medical=medical)
 
 
 def _record(actor: Actor, draft: EventDraft, outcome: Outcome) -> None:
@@ -84,6 +92,8 @@ def require(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
     if draft.basis.kind == "break-the-glass":
         draft.detail["grant"] = draft.basis.grant
         return replace(actor, purpose=draft.basis.purpose)
+    if draft.basis.kind == "shared-record":  # the auditor's many-patients alert counts these
+        draft.detail["basis"] = draft.basis.kind
     return actor
 
 
@@ -101,14 +111,17 @@ def guarded(
     draft = EventDraft(
         action, resource, str(patient_ref or ""), str(resource_ref or ""), dict(detail or {})
     )
-    actor = require(actor, permission, draft)
+    actor = draft.actor = require(actor, permission, draft)
     try:
         with transaction.atomic():
             yield draft
             _record(actor, draft, Outcome.SUCCESS)
-    except AccessDenied:
+    except FieldRefused as refused:  # a service asked for a field the caller may not read
+        draft.detail["problem"] = "field-class"
+        draft.detail["field"] = refused.field
+        _record(actor, draft, Outcome.DENIED)
         raise
-    except Exception as exc:
+    except Exception as exc:  # a refusal inside the block too (AccessDenied): D1, audited
         draft.detail["error"] = type(exc).__name__  # the kind of failure, never its content
         _record(actor, draft, Outcome.FAILURE)
         raise

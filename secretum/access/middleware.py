@@ -124,7 +124,7 @@ class DenyByDefaultMiddleware:
             return redirect(GATE_PAGES[flow.Gate.UNLOCK])
         if now - last >= TOUCH_EVERY:
             session[flow.LAST_SEEN] = last = now
-            sessions.touch(session.get(flow.RECORD))
+            sessions.touch(session[flow.RECORD])  # an int: is_live found its record above
         request.idle_lock_in = max(0, last + timeout - now)  # type: ignore[attr-defined]
         if not session.get(GATES_OK):
             gate = flow.gate_for(request)

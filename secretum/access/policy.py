@@ -51,6 +51,8 @@ class Permission(StrEnum):
     CARE_DECLARE = "access:care:declare"  # "I take care of this patient" (C1)
     GLASS_BREAK = "access:glass:break"  # open a record in an emergency (C1)
     ACCESS_REVIEW = "access:glass:review"  # judge break-the-glass accesses (C1, C2)
+    MAINTENANCE_LOG_READ = "maintenance:log:read"  # the maintenance log and its export (K1)
+    MAINTENANCE_LOG_WRITE = "maintenance:log:write"  # record an intervention, correct one (K1)
 
 
 _FRONT_DESK = {
@@ -75,13 +77,18 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {Permission.SESSION_OWN, Permission.USERS_MANAGE, Permission.SETTINGS_MANAGE}
         | {Permission.COMPLIANCE_READ, Permission.COMPLIANCE_MANAGE, Permission.BREACH_REPORT}
         | {Permission.BREACH_READ, Permission.BREACH_MANAGE}
+        | {Permission.MAINTENANCE_LOG_READ, Permission.MAINTENANCE_LOG_WRITE}
     ),
     Role.AUDITOR: frozenset(
         {Permission.SESSION_OWN, Permission.AUDIT_READ, Permission.AUDIT_EXPORT}
         | {Permission.COMPLIANCE_READ, Permission.BREACH_REPORT, Permission.BREACH_READ}
-        | {Permission.ACCESS_REVIEW}
+        | {Permission.ACCESS_REVIEW, Permission.MAINTENANCE_LOG_READ}
     ),
-    Role.MAINTAINER: frozenset({Permission.SESSION_OWN, Permission.BREACH_REPORT}),
+    # K1: the IT maintainer keeps the maintenance log; no patient data.
+    Role.MAINTAINER: frozenset(
+        {Permission.SESSION_OWN, Permission.BREACH_REPORT}
+        | {Permission.MAINTENANCE_LOG_READ, Permission.MAINTENANCE_LOG_WRITE}
+    ),
 }
 
 

@@ -8,6 +8,7 @@ for nothing and is reported (the auditor's "tampered" alert).
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -55,12 +56,9 @@ def months_before(moment: dt.datetime, months: int) -> dt.datetime:
     month)."""
     year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
     month += 1
-    for day in range(moment.day, 27, -1):
-        try:
-            return moment.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    return moment.replace(year=year, month=month, day=min(moment.day, 28))
+    return moment.replace(
+        year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1])
+    )
 
 
 def valid_ref(patient_ref: Any) -> bool:

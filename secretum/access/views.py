@@ -19,6 +19,7 @@ from secretum.access.decorators import requires
 from secretum.access.forms import GlassForm, PolicyForm, ReviewForm
 from secretum.access.policy import Permission
 from secretum.access.relationships import policy
+from secretum.patients import services as patients
 
 
 @requires(Permission.CARE_DECLARE)
@@ -50,10 +51,12 @@ def glass(request: HttpRequest, patient: UUID) -> HttpResponse:
                 % {"time": timezone.localtime(until).strftime("%H:%M")},
             )
             return redirect("patients:detail", uid=patient)
+    # Whose record: the practitioner confirms it before opening it (an audited identity read).
+    identity = patients.access_patient(Actor.from_request(request), patient)
     return render(
         request,
         "access/glass.html",
-        {"form": form, "patient_uid": patient, "hours": policy().glass_hours},
+        {"form": form, "patient": identity, "patient_uid": patient, "hours": policy().glass_hours},
     )
 
 
@@ -100,12 +103,8 @@ def review(request: HttpRequest, grant: UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def policy_page(request: HttpRequest) -> HttpResponse:
     form = PolicyForm(request.POST or None, initial=PolicyForm.initial_from(policy()))
-    if request.method == "POST" and form.is_valid():
-        try:
-            care.set_policy(Actor.from_request(request), **form.cleaned_data)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, _("Access policy saved; it applies from the next request."))
-            return redirect("access:policy")
+    if request.method == "POST" and form.is_valid():  # the form holds the model's bounds
+        care.set_policy(Actor.from_request(request), **form.cleaned_data)
+        messages.success(request, _("Access policy saved; it applies from the next request."))
+        return redirect("access:policy")
     return render(request, "access/policy.html", {"form": form})

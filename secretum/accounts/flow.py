@@ -59,10 +59,8 @@ def pending_user(request: HttpRequest) -> Any:
         services.PENDING_SECONDS
     ):
         return None
-    user_id = pending.get("user")
-    if not isinstance(user_id, int):
-        return None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    # Written by begin_pending alone, in the server-side session: the account's id.
+    user = get_user_model().objects.filter(pk=pending["user"], is_active=True).first()
     if user is None or throttle.is_locked(user):
         request.session.pop(PENDING, None)
         return None

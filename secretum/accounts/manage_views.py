@@ -198,14 +198,10 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not flow.recent_reauth(request):
             return redirect(f"{reverse('accounts:confirm')}?next={request.path}")
-        if form.is_valid():
-            try:
-                services.update_practice_settings(actor_of(request), **form.cleaned_data)
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
-                messages.success(request, _("Settings saved."))
-                return redirect("accounts:settings")
+        if form.is_valid():  # the model's own validation: the service's full_clean agrees
+            services.update_practice_settings(actor_of(request), **form.cleaned_data)
+            messages.success(request, _("Settings saved."))
+            return redirect("accounts:settings")
     return render(
         request,
         "accounts/settings.html",

@@ -44,11 +44,10 @@ def common_passwords() -> frozenset[str]:
     """The casefolded list, read once per process on first use (about 0.1 s and 10 MB; a set
     answers each look-up in constant time, and only a password change ever asks)."""
     global _loaded
-    if _loaded is None:
-        with _loading:  # two first requests at once read the file once
-            if _loaded is None:
-                with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as lines:
-                    _loaded = frozenset(line.rstrip("\n") for line in lines if line != "\n")
+    with _loading:  # two first requests at once read the file once
+        if _loaded is None:
+            with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as lines:
+                _loaded = frozenset(line.rstrip("\n") for line in lines if line != "\n")
     return _loaded
 
 

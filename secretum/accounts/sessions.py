@@ -110,9 +110,9 @@ def records(**filters: Any) -> Any:
     return UserSession.objects.filter(**filters)
 
 
-def touch(record_id: Any) -> None:
-    if isinstance(record_id, int):
-        UserSession.objects.filter(pk=record_id).update(last_activity_at=timezone.now())
+def touch(record_id: int) -> None:
+    """The session is active now (its record was found live by ``is_live`` just before)."""
+    UserSession.objects.filter(pk=record_id).update(last_activity_at=timezone.now())
 
 
 def end_records(records: Any, reason: str) -> int:

@@ -145,8 +145,7 @@ def device_accounts(request: HttpRequest) -> frozenset[int]:
         named = signing.loads(value, salt=_DEVICE_SALT, max_age=DEVICE_MAX_AGE)
     except signing.BadSignature:
         return frozenset()
-    if not isinstance(named, list):
-        return frozenset()
+    # Signed with this server's secret: the list of account ids remember_device wrote.
     return frozenset(pk for pk in named if isinstance(pk, int))
 
 

@@ -5,10 +5,12 @@ log already holds, so an alert cannot be deleted without breaking the log.
 
 * ``break-the-glass``: every emergency access, with its reason;
 * ``many-patients``: one user opening the records of many different patients in a short time
-  (SECRETUM_AUDIT_ALERT_PATIENTS within SECRETUM_AUDIT_ALERT_MINUTES). Care relationships do not
-  exist yet (a later issue): then only patients outside the user's care relationships will count;
+  (SECRETUM_AUDIT_ALERT_PATIENTS within SECRETUM_AUDIT_ALERT_MINUTES): identities, and charts
+  opened outside a care relationship (the shared record, break-the-glass); a doctor going
+  through the charts of the patients in their care does not count;
 * ``refusals``: one user refused again and again (probing for data their role does not give;
-  a locked or ended session's refused requests are not probing, and do not count);
+  a locked or ended session's refused requests are not probing, nor is a practitioner shown
+  that a record is outside their care: neither counts);
 * ``link-misuse``: someone signed in opened another person's one-time link (a manager trying to
   enter an account they manage, B1): each attempt, at once;
 * ``failed-logins``: many failed logins from one address (password guessing);
@@ -25,12 +27,14 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Q
 
-from secretum.audit.models import TAMPERED, AuditEvent
+from secretum.audit.models import NO_CARE, TAMPERED, AuditEvent
 
 RECORD_READS = ("patients.Patient", "clinical.Chart")
 REFUSALS = 5
 LINK_MISUSE = "link-opened-by-another-user"  # accounts.links.OTHER_USER (no import upward)
+SHARED = '"basis":"shared-record"'  # a chart read on the practice's shared record (access.guard)
 FAILED_LOGINS = 10
 
 
@@ -88,9 +92,12 @@ def detect(since: dt.datetime) -> list[Alert]:
         alerts.append(Alert("break-the-glass", "high", at, at, who, 1, seq, patient, reason))
 
     reads: dict[str, list[tuple[dt.datetime, int, str]]] = defaultdict(list)
+    # A chart opened within a care relationship is the doctor's own patient: not counted.
+    in_care = Q(resource="clinical.Chart", purpose="care") & ~Q(detail__contains=SHARED)
     for seq, at, who, patient in (
         recent.filter(action="read", resource__in=RECORD_READS, outcome="success")
         .exclude(patient_ref="")
+        .exclude(in_care)
         .order_by("seq")
         .values_list("seq", "at", "actor_name", "patient_ref")
     ):
@@ -108,6 +115,7 @@ def detect(since: dt.datetime) -> list[Alert]:
     for seq, at, who in (
         recent.filter(outcome="denied")
         .exclude(resource="session")
+        .exclude(detail__contains=NO_CARE)
         .order_by("seq")
         .values_list("seq", "at", "actor_name")
     ):

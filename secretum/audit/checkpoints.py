@@ -211,7 +211,7 @@ def known_checkpoints(public: Ed25519PublicKey) -> list[Checkpoint]:
     return [c for c in found if c.valid_under(public)]
 
 
-def create_checkpoint(*, force: bool = False) -> tuple[Checkpoint | None, bool]:
+def create_checkpoint(*, force: bool = False) -> tuple[Checkpoint, bool]:
     """Sign a checkpoint of the whole log as it is now: (checkpoint, whether it is new).
 
     Without ``force``, nothing is signed when no event was added since the last checkpoint

@@ -46,23 +46,20 @@ def _database_checks() -> list[Any]:
         return []
     out: list[Any] = []
     with connection.cursor() as cur:
+        # SQLite or PostgreSQL, the two engines a database URL may name (lib/dburl.py).
         if connection.vendor == "sqlite":
             cur.execute(
                 "SELECT COUNT(*) FROM sqlite_master "
                 "WHERE type = 'trigger' AND tbl_name IN (%s, %s)",
                 list(AUDIT_TABLES),
             )
-            expected = 2 * len(AUDIT_TABLES)
-        elif connection.vendor == "postgresql":
+        else:
             cur.execute(
                 "SELECT COUNT(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' "
                 "AND tgrelid IN (%s::regclass, %s::regclass)",
                 list(AUDIT_TABLES),
             )
-            expected = 2 * len(AUDIT_TABLES)
-        else:
-            return []
-        if cur.fetchone()[0] < expected:
+        if cur.fetchone()[0] < 2 * len(AUDIT_TABLES):
             out.append(
                 Error(
                     "The audit tables' append-only triggers are missing or disabled.",

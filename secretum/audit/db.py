@@ -48,11 +48,10 @@ def postgresql_triggers(table: str) -> list[str]:
 
 
 def trigger_statements(vendor: str) -> list[str]:
+    """For SQLite or PostgreSQL, the two engines a database URL may name (lib/dburl.py)."""
     if vendor == "sqlite":
         return [s for t in AUDIT_TABLES for s in sqlite_triggers(t)]
-    if vendor == "postgresql":
-        return [POSTGRESQL_FUNCTION] + [s for t in AUDIT_TABLES for s in postgresql_triggers(t)]
-    return []
+    return [POSTGRESQL_FUNCTION] + [s for t in AUDIT_TABLES for s in postgresql_triggers(t)]
 
 
 def install_triggers(connection: Any) -> None:

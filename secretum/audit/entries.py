@@ -109,11 +109,6 @@ def key_paths() -> keys.AuditKeyPaths:
     return keys.AuditKeyPaths(settings.INSTANCE.home)
 
 
-def reset_cache() -> None:
-    """Forget loaded keys (tests that switch instances)."""
-    mac_key.cache_clear()
-
-
 def seal(e: Any, key: bytes | None = None) -> None:
     """Set ``leaf_hash`` and ``mac`` of an event whose other fields are final."""
     leaf = leaf_of(canonical(event_values(e)))

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from secretum.audit.models import Action
 from secretum.audit.rows import EventRow
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -25,22 +26,34 @@ OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 SECRETUM = "urn:secretum:audit"
 
-# action -> (FHIR action, subtype code in restful-interaction or DCM)
-_ACTIONS = {
-    "read": ("R", RESTFUL, "read"),
-    "search": ("E", RESTFUL, "search-type"),
-    "create": ("C", RESTFUL, "create"),
-    "update": ("U", RESTFUL, "update"),
-    "delete": ("D", RESTFUL, "delete"),
-    "print": ("R", DCM, "110106"),
-    "export": ("R", DCM, "110106"),
-    "send": ("R", DCM, "110106"),
-    "login": ("E", DCM, "110122"),
-    "login-failed": ("E", DCM, "110122"),
-    "logout": ("E", DCM, "110123"),
-    "break-the-glass": ("E", SECRETUM, "break-the-glass"),
-    "review": ("E", SECRETUM, "review"),
+# Every action of the vocabulary (audit.models.Action) -> (FHIR action, subtype system, code):
+# restful-interaction or DICOM (DCM) where one fits, Secretum's own code system otherwise.
+_ACTIONS: dict[str, tuple[str, str, str]] = {
+    Action.READ: ("R", RESTFUL, "read"),
+    Action.SEARCH: ("E", RESTFUL, "search-type"),
+    Action.CREATE: ("C", RESTFUL, "create"),
+    Action.UPDATE: ("U", RESTFUL, "update"),
+    Action.RETRACT: ("U", SECRETUM, "retract"),
+    Action.DELETE: ("D", RESTFUL, "delete"),
+    Action.PRINT: ("R", DCM, "110106"),
+    Action.EXPORT: ("R", DCM, "110106"),
+    Action.SEND: ("R", DCM, "110106"),
+    Action.LOGIN: ("E", DCM, "110122"),
+    Action.LOGIN_FAILED: ("E", DCM, "110122"),
+    Action.AUTHENTICATE: ("E", DCM, "110122"),
+    Action.LOGOUT: ("E", DCM, "110123"),
+    Action.LOCK: ("E", SECRETUM, "lock"),
+    Action.UNLOCK: ("E", DCM, "110122"),
+    Action.REAUTHENTICATE: ("E", DCM, "110122"),
+    Action.LOCKOUT: ("E", SECRETUM, "lockout"),
+    Action.BREAK_THE_GLASS: ("E", SECRETUM, "break-the-glass"),
+    Action.REVIEW: ("E", SECRETUM, "review"),
+    Action.MAINTENANCE: ("E", SECRETUM, "maintenance"),
 }
+_AUTHENTICATION = {
+    Action.LOGIN, Action.LOGIN_FAILED, Action.AUTHENTICATE, Action.LOGOUT, Action.LOCK,
+    Action.UNLOCK, Action.REAUTHENTICATE, Action.LOCKOUT,
+}  # fmt: skip
 _PURPOSES = {
     "care": ("TREAT", "treatment"),
     "break-the-glass": ("BTG", "break the glass"),
@@ -51,7 +64,7 @@ _OUTCOMES = {"success": "0", "denied": "4", "failure": "8"}
 
 
 def _event_type(row: EventRow) -> dict[str, str]:
-    if row.action in ("login", "login-failed", "logout"):
+    if row.action in _AUTHENTICATION:
         return {"system": DCM, "code": "110114", "display": "User Authentication"}
     if row.action in ("export", "print", "send"):
         return {"system": DCM, "code": "110106", "display": "Export"}

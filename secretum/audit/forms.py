@@ -33,13 +33,7 @@ def _within_log(day: dt.date | None) -> dt.date | None:
     return day
 
 
-_ACTIONS = [
-    ("", _("any action")),
-    *ACTION_LABELS.items(),
-    ("login", _("logged in")),
-    ("login-failed", _("failed login")),
-    ("logout", _("logged out")),
-]
+_ACTIONS = [("", _("any action")), *ACTION_LABELS.items()]
 
 
 class EventFilterForm(forms.Form):

@@ -93,6 +93,8 @@ def record_event(
     ``detail`` holds kinds, counts and field names, never a clinical value, a query's text or a
     secret. A break-the-glass access carries its reason in ``detail["reason"]``.
     """
+    if action not in Action.values:  # one vocabulary (D1): a new word is added to Action first
+        raise ValueError(f"unknown audit action {action!r}")
     if settings.SECRETUM_BENCHMARK_BASELINE:
         return None
     clean = entries.clean

@@ -9,27 +9,42 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Action(models.TextChoices):
-    READ = "read"
-    SEARCH = "search"
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    PRINT = "print"
-    EXPORT = "export"
-    SEND = "send"
-    LOGIN = "login"
-    LOGIN_FAILED = "login-failed"
-    LOGOUT = "logout"
-    BREAK_THE_GLASS = "break-the-glass"  # an emergency access opened (C1)
-    REVIEW = "review"  # the auditor's judgement of an access (C2)
+    """The one vocabulary of audit actions (D1): the writers (``audit.log.record_event`` refuses
+    any other word), the auditor's filters, pages and exports (CSV, FHIR AuditEvent) all read
+    it, labels included."""
+
+    READ = "read", _("viewed")
+    SEARCH = "search", _("listed")
+    CREATE = "create", _("created")
+    UPDATE = "update", _("changed")
+    RETRACT = "retract", _("marked as entered in error")
+    DELETE = "delete", _("removed")
+    PRINT = "print", _("printed")
+    EXPORT = "export", _("exported")
+    SEND = "send", _("sent")
+    LOGIN = "login", _("logged in")
+    LOGIN_FAILED = "login-failed", _("failed login")
+    AUTHENTICATE = "authenticate", _("signed in at the identity provider")
+    LOGOUT = "logout", _("logged out")
+    LOCK = "lock", _("locked (idle)")
+    UNLOCK = "unlock", _("unlocked")
+    REAUTHENTICATE = "reauthenticate", _("confirmed identity again")
+    LOCKOUT = "lockout", _("locked out (too many failures)")
+    BREAK_THE_GLASS = "break-the-glass", _("opened in an emergency (break the glass)")
+    REVIEW = "review", _("reviewed")  # the auditor's judgement of an access (C2)
+    MAINTENANCE = "maintenance", _("maintenance")
 
 
 # The detail's "problem" of an event that refused a row or a record altered outside Secretum
 # (a seal or a ciphertext that no longer matches): the auditor's "tampered" alert reads it.
 TAMPERED = "row-altered-outside-secretum"
+# The detail's "problem" of a medical record refused for want of a care relationship (C1):
+# the alerts leave it out of probing.
+NO_CARE = "no-care-relationship"
 
 
 class Outcome(models.TextChoices):

@@ -78,17 +78,17 @@ def _check_rows(rows: list[Any], expected: int, out: list[bytes]) -> tuple[str, 
     The hot path of verification, a chunk at a time: numbering, separators and leaf hashes are
     compared in bulk (C-level joins and comparisons); rows are looked at one by one only to
     name the first one that fails."""
+    # Each bulk comparison that fails has a first row that differs: next() names it (it cannot
+    # run out of rows, so it takes no default).
     n = len(rows)
     seqs, texts, stored = zip(*rows, strict=True)
     if seqs != tuple(range(expected, expected + n)):
-        for i, seq in enumerate(seqs):
-            if seq != expected + i:
-                return MISSING, expected + i
+        return MISSING, next(expected + i for i, seq in enumerate(seqs) if seq != expected + i)
     sep, separators = entries.SEP.encode(), entries.SEPARATORS
     if b"".join(texts).count(sep) != n * separators:
-        for seq, text in zip(seqs, texts, strict=True):
-            if text.count(sep) != separators:
-                return SEPARATOR, seq
+        return SEPARATOR, next(
+            seq for seq, text in zip(seqs, texts, strict=True) if text.count(sep) != separators
+        )
     sha256 = hashlib.sha256
     leaves = [sha256(b"\x00" + text).digest() for text in texts]
     try:
@@ -96,9 +96,11 @@ def _check_rows(rows: list[Any], expected: int, out: list[bytes]) -> tuple[str, 
     except (TypeError, ValueError):  # a stored hash emptied to NULL or not hex at all
         same = False
     if not same:
-        for seq, leaf, leaf_hex in zip(seqs, leaves, stored, strict=True):
-            if leaf.hex() != leaf_hex:
-                return CHANGED, seq
+        return CHANGED, next(
+            seq
+            for seq, leaf, leaf_hex in zip(seqs, leaves, stored, strict=True)
+            if leaf.hex() != leaf_hex
+        )
     out.extend(leaves)
     return "", expected + n
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from secretum.access import care
 from secretum.access.actor import Actor
+from secretum.access.fields import FieldReader
 from secretum.access.guard import guarded
 from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission
@@ -64,14 +65,14 @@ def _model(kind: str) -> Any:
         raise Http404("No such kind of entry.") from None
 
 
-def _reveal(kind: str, row: ClinicalEntry, key: DataKey) -> Entry:
+def _reveal(kind: str, row: ClinicalEntry, reader: FieldReader) -> Entry:
     names = [s.name for s in rules.SPECS[kind]] + (["unit"] if kind == "observation" else [])
     return Entry(
         kind=kind,
         uid=str(row.uid),
         recorded_at=row.recorded_at,
         author=str(row.author),
-        values={n: row.unseal(key, n) for n in names},
+        values={n: reader.open(row, n) for n in names},
         corrected=getattr(row, "supersedes_id", None) is not None,
         current=row.superseded_at is None and not row.retracted,
         retracted=row.retracted,
@@ -92,7 +93,8 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
         resource_ref=patient_uid,
     ) as event:
         patient, key = open_patient(patient_uid)
-        identity = reveal_identity(patient, key)
+        reader = event.reader(key)
+        identity = reveal_identity(patient, reader)
         current = _current(patient)
         entries: dict[str, list[Entry]] = {}
         unreadable = False
@@ -100,7 +102,7 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
             entries[kind] = []
             for row in rows:
                 try:
-                    entries[kind].append(_reveal(kind, row, key))
+                    entries[kind].append(_reveal(kind, row, reader))
                 except DecryptionError:  # moved here from another record: left out, reported
                     unreadable = True
         altered = unreadable or _entries_altered(patient, current)
@@ -173,7 +175,7 @@ def record_entry(actor: Actor, patient_uid: Any, kind: str, data: dict[str, Any]
         row.save()
         _count_write(actor, patient, event)
         event.resource_ref = str(row.uid)
-        return _reveal(kind, row, key)
+        return _reveal(kind, row, event.reader(key))
 
 
 def _open_entry(kind: str, uid: Any, *, write: bool = False) -> tuple[Any, DataKey]:
@@ -229,9 +231,9 @@ def access_entry(actor: Actor, kind: str, uid: Any) -> tuple[Entry, str]:
         _resource(kind) if kind in MODELS else "clinical",
         patient_ref=_entry_patient_ref(kind, uid),
         resource_ref=uid,
-    ):
+    ) as event:
         row, key = _open_entry(kind, uid)
-        return _reveal(kind, row, key), str(row.patient.uid)
+        return _reveal(kind, row, event.reader(key)), str(row.patient.uid)
 
 
 def correct_entry(actor: Actor, kind: str, uid: Any, data: dict[str, Any]) -> tuple[Entry, str]:
@@ -259,7 +261,7 @@ def correct_entry(actor: Actor, kind: str, uid: Any, data: dict[str, Any]) -> tu
         new.save()
         _count_write(actor, old.patient, event)
         event.detail["new_version"] = str(new.uid)
-        return _reveal(kind, new, key), str(old.patient.uid)
+        return _reveal(kind, new, event.reader(key)), str(old.patient.uid)
 
 
 def retract_entry(actor: Actor, kind: str, uid: Any) -> str:
@@ -267,7 +269,7 @@ def retract_entry(actor: Actor, kind: str, uid: Any) -> str:
     with guarded(
         actor,
         Permission.CLINICAL_WRITE,
-        Action.DELETE,
+        Action.RETRACT,
         _resource(kind),
         patient_ref=_entry_patient_ref(kind, uid),
         resource_ref=uid,
@@ -292,8 +294,9 @@ def entry_history(actor: Actor, kind: str, uid: Any) -> tuple[list[Entry], str]:
         patient_ref=_entry_patient_ref(kind, uid),
         resource_ref=uid,
         detail={"view": "history"},
-    ):
+    ) as event:
         first, key = _open_entry(kind, uid)
+        reader = event.reader(key)
         patient_uid = str(first.patient.uid)
         row: ClinicalEntry | None = first
         # Walk forward to the newest version, then back through every earlier one.
@@ -301,6 +304,6 @@ def entry_history(actor: Actor, kind: str, uid: Any) -> tuple[list[Entry], str]:
             row = row.superseded_by
         versions = []
         while row is not None:
-            versions.append(_reveal(kind, row, key))
+            versions.append(_reveal(kind, row, reader))
             row = row.supersedes
         return versions, patient_uid

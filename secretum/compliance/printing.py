@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from secretum.access import relationships
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission
@@ -33,7 +34,11 @@ def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
     current problems, allergies and medications (C3). Footed "confidential — destroy by
     shredding after use" and watermarked with the user and the time (P1). Logged: one print
     event naming the print log row, in the same transaction."""
-    medical = actor.may(Permission.CLINICAL_READ)
+    # C1, C3: medical data only for a role that reads them, on a basis for this patient (a care
+    # relationship, the shared record, a break-the-glass access); the identity otherwise.
+    medical = actor.may(Permission.CLINICAL_READ) and (
+        actor.user is None or relationships.basis_for(actor.user, patient_uid) is not None
+    )
     scope = PrintLog.Scope.MEDICAL if medical else PrintLog.Scope.IDENTITY
     with guarded(
         actor,

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from secretum.access import care
 from secretum.access.actor import Actor
+from secretum.access.fields import FieldReader
 from secretum.access.guard import guarded
 from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission
@@ -151,12 +152,13 @@ def _unreadable(patient: Patient, actor: Actor | None = None) -> None:
 
 
 def reveal_identity(
-    patient: Patient, key: DataKey, fields: tuple[str, ...] = IDENTITY_FIELDS
+    patient: Patient, reader: FieldReader, fields: tuple[str, ...] = IDENTITY_FIELDS
 ) -> PatientIdentity:
-    """The identity, decrypted; only ``fields`` are opened (the others stay empty), so a list
-    of a hundred patients does not decrypt twelve fields of each."""
+    """The identity, decrypted through the call's reader (access/fields.py); only ``fields`` are
+    opened (the others stay empty), so a list of a hundred patients does not decrypt twelve
+    fields of each."""
     values = {
-        name: (patient.unseal(key, name) or "") if name in fields else ""
+        name: (reader.open(patient, name) or "") if name in fields else ""
         for name in IDENTITY_FIELDS
     }
     birth = values.pop("birth_date")
@@ -272,7 +274,7 @@ def register_patient(actor: Actor, data: dict[str, Any]) -> PatientIdentity:
         # C1: a practitioner who registers a patient takes care of them (a secretary does not).
         care.record_contact(actor.user, patient.pk, CareRelationship.Origin.DECLARED)
         event.patient_ref = event.resource_ref = str(patient.uid)
-        return reveal_identity(patient, key)
+        return reveal_identity(patient, event.reader(key))
 
 
 def update_patient(actor: Actor, uid: Any, data: dict[str, Any]) -> PatientIdentity:
@@ -286,14 +288,15 @@ def update_patient(actor: Actor, uid: Any, data: dict[str, Any]) -> PatientIdent
         resource_ref=uid,
     ) as event:
         patient, key = writable_patient(uid)
-        before = {name: patient.unseal(key, name) for name in IDENTITY_FIELDS}
+        reader = event.reader(key)
+        before = {name: reader.open(patient, name) for name in IDENTITY_FIELDS}
         patient.seal(key, **values)
         event.detail[integrity.VERSION_KEY] = integrity.stamp(patient)
         patient.save()
         _index(patient, values)
         # Which fields changed, never their values.
         event.detail["fields"] = [n for n in IDENTITY_FIELDS if before[n] != values[n]]
-        return reveal_identity(patient, key)
+        return reveal_identity(patient, reader)
 
 
 def access_patient(actor: Actor, uid: Any) -> PatientIdentity:
@@ -304,9 +307,9 @@ def access_patient(actor: Actor, uid: Any) -> PatientIdentity:
         RESOURCE,
         patient_ref=uid,
         resource_ref=uid,
-    ):
+    ) as event:
         patient, key = open_patient(uid)
-        return reveal_identity(patient, key)
+        return reveal_identity(patient, event.reader(key))
 
 
 def classify_query(query: str) -> tuple[str, str]:
@@ -362,7 +365,7 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
         patients, unreadable = [], 0
         for row in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2]):
             try:
-                identity = reveal_identity(row, patient_key(row), LISTED_FIELDS)
+                identity = reveal_identity(row, event.reader(patient_key(row)), LISTED_FIELDS)
             except keyring.DecryptionError:
                 unreadable += 1
                 _unreadable(row, actor)

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from secretum.access import care
 from secretum.access.actor import Actor
-from secretum.access.guard import guarded
+from secretum.access.guard import EventDraft, guarded
 from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission, Role
 from secretum.audit.models import Action
@@ -143,18 +143,17 @@ def book_appointment(
         # C1: an appointment with a practitioner starts their care relationship.
         care.record_contact(practitioner, patient.pk, CareRelationship.Origin.APPOINTMENT)
         event.resource_ref = str(appt.uid)
-        return _view(appt, reveal_identity(patient, key, NAME_FIELDS).display_name)
+        return _view(appt, reveal_identity(patient, event.reader(key), NAME_FIELDS).display_name)
 
 
-def _with_names(rows: list[Appointment]) -> list[AppointmentView]:
+def _with_names(rows: list[Appointment], event: EventDraft) -> list[AppointmentView]:
     names: dict[int, str] = {}
     out = []
     for a in rows:
         if a.patient_id not in names:
             # The row came with the appointment (select_related): no second query.
-            names[a.patient_id] = reveal_identity(
-                a.patient, patient_key(a.patient), NAME_FIELDS
-            ).display_name
+            reader = event.reader(patient_key(a.patient))
+            names[a.patient_id] = reveal_identity(a.patient, reader, NAME_FIELDS).display_name
         out.append(_view(a, names[a.patient_id]))
     return out
 
@@ -164,7 +163,7 @@ def agenda(actor: Actor, day: dt.date) -> list[AppointmentView]:
     start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
     with guarded(
         actor, Permission.APPOINTMENT_READ, Action.SEARCH, RESOURCE, detail={"kind": "agenda"}
-    ):
+    ) as event:
         rows = list(
             Appointment.objects.filter(
                 starts_at__gte=start, starts_at__lt=start + dt.timedelta(days=1)
@@ -172,7 +171,7 @@ def agenda(actor: Actor, day: dt.date) -> list[AppointmentView]:
             .select_related("patient", "practitioner")
             .order_by("starts_at")
         )
-        return _with_names(rows)
+        return _with_names(rows, event)
 
 
 def patient_appointments(actor: Actor, patient_uid: Any) -> list[AppointmentView]:
@@ -183,9 +182,9 @@ def patient_appointments(actor: Actor, patient_uid: Any) -> list[AppointmentView
         RESOURCE,
         patient_ref=patient_uid,
         detail={"kind": "patient"},
-    ):
+    ) as event:
         patient, key = open_patient(patient_uid)
-        name = reveal_identity(patient, key, NAME_FIELDS).display_name
+        name = reveal_identity(patient, event.reader(key), NAME_FIELDS).display_name
         rows = (
             Appointment.objects.filter(patient=patient)
             .select_related("patient", "practitioner")

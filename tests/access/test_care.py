@@ -14,16 +14,17 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
+from django.http import Http404
 from django.utils import timezone
 
 from secretum.access import care, relationships
 from secretum.access.actor import AccessDenied
 from secretum.access.evidence import role_profiles
-from secretum.access.guard import NO_CARE, NoCareRelationship
+from secretum.access.guard import NoCareRelationship
 from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
 from secretum.access.policy import Role
 from secretum.audit import alerts
-from secretum.audit.models import TAMPERED
+from secretum.audit.models import NO_CARE, TAMPERED
 from secretum.clinical import services as clinical
 from secretum.patients import services as patients
 from secretum.patients.models import Patient
@@ -147,6 +148,13 @@ def test_a_relationship_ends_after_the_period_without_contact_and_when_ended(
     assert _opens(own_doctor, record)
     care.end_care(actor_for(own_doctor), record)
     assert not _opens(own_doctor, record)
+    care.end_care(actor_for(own_doctor), record)  # nothing left to end: nothing happens
+    # A new appointment starts it again, from that day.
+    scheduling.book_appointment(
+        actor_for(own_doctor), record, own_doctor.pk, start + dt.timedelta(days=1), 15
+    )
+    row = CareRelationship.objects.get(patient__uid=record, practitioner=own_doctor)
+    assert _opens(own_doctor, record) and row.origin == "appointment" and row.ended_at is None
 
 
 def test_months_before_keeps_the_day_or_the_last_of_a_shorter_month() -> None:
@@ -163,6 +171,13 @@ def test_the_shared_record_is_the_practices_choice_audited_and_in_the_register(
     every record to every practitioner, is audited with what changed, and the register says
     so; turning it off closes them again at the next request."""
     assert "care relationship" in role_profiles().summary
+    page = client_for(manager).get("/access/policy/")
+    assert page.status_code == 200 and 'data-testid="policy-form"' in page.text
+    too_long = client_for(manager).post(
+        "/access/policy/", {"shared_record": "no", "relationship_months": 18, "glass_hours": 48}
+    )
+    assert too_long.status_code == 200 and 'class="error"' in too_long.text
+    assert not events(resource="access.AccessPolicy")
     response = client_for(manager).post(
         "/access/policy/", {"shared_record": "yes", "relationship_months": 18, "glass_hours": 4}
     )
@@ -354,3 +369,88 @@ def test_two_declarations_at_once_make_one_relationship(record: str, colleague: 
     assert CareRelationship.objects.filter(practitioner=colleague).count() == 1
     assert _opens(colleague, record)
     assert not events(detail__contains=TAMPERED)
+
+
+# --- the pages and the edges of each way in ------------------------------------------------
+
+
+def test_the_emergency_page_keeps_what_was_typed_and_opens_on_a_valid_reason(
+    record: str, colleague: Any
+) -> None:
+    browser = client_for(colleague)
+    page = browser.get(f"/access/glass/{record}/")
+    assert page.status_code == 200 and 'data-testid="glass-form"' in page.text
+    short = browser.post(f"/access/glass/{record}/", {"category": "other", "reason": "Urgent"})
+    assert short.status_code == 200 and "Urgent" in short.text and not _opens(colleague, record)
+    # Spaces do not make a reason: ten characters of words are needed.
+    spaced = browser.post(
+        f"/access/glass/{record}/", {"category": "other", "reason": "a" + " " * 12 + "b"}
+    )
+    assert spaced.status_code == 200 and "10 to 200 characters" in spaced.text
+    assert not _opens(colleague, record)
+    done = browser.post(f"/access/glass/{record}/", {"category": "other", "reason": REASON})
+    assert done.status_code == 302 and _opens(colleague, record)
+    assert browser.post("/access/glass/00000000-0000-4000-8000-000000000000/", {
+        "category": "other", "reason": REASON,
+    }).status_code == 404  # fmt: skip
+    with pytest.raises(Http404):
+        care.declare_care(actor_for(colleague), "not-a-reference")
+
+
+def test_the_review_page_refuses_an_incomplete_or_unknown_review(
+    record: str, colleague: Any, auditor: Any
+) -> None:
+    care.break_the_glass(actor_for(colleague), record, "emergency", REASON)
+    grant = GlassBreak.objects.get()
+    assert "GlassBreak" in str(grant) and "CareRelationship" in str(
+        CareRelationship.objects.first()
+    )
+    assert str(AccessPolicy()) == "Access policy"
+    browser = client_for(auditor)
+    browser.post(f"/access/reviews/{grant.uid}/", {"comment": "no judgement chosen"})
+    unknown = "00000000-0000-4000-8000-000000000000"
+    browser.post(f"/access/reviews/{unknown}/", {"justified": "yes"})
+    with pytest.raises(ValidationError, match="No emergency access"):
+        care.review_glass_break(actor_for(auditor), "not-a-reference", True, "")
+    with pytest.raises(ValidationError, match="limited to 500"):
+        care.review_glass_break(actor_for(auditor), grant.uid, True, "x" * 501)
+    assert [g.uid for g in care.glass_breaks(actor_for(auditor), pending_only=True)] == [
+        str(grant.uid)
+    ]
+    assert not events(resource="access.GlassBreak", action="review", outcome="success")
+
+
+def test_the_auditors_email_goes_only_where_it_can_and_never_stops_the_access(
+    record: str, colleague: Any, auditor: Any, settings: Any
+) -> None:
+    """No mail set up: no e-mail. No auditor with an address: none either. The mail server down:
+    the access is granted, recorded and alerted all the same."""
+    settings.SECRETUM_SMTP_HOST = ""
+    with django_capture_on_commit():
+        care.break_the_glass(actor_for(colleague), record, "emergency", REASON)
+    assert mail.outbox == []
+    settings.SECRETUM_SMTP_HOST = "smtp.example.invalid"
+    auditor.email = ""
+    auditor.save()
+    with django_capture_on_commit():
+        care.break_the_glass(actor_for(colleague), record, "emergency", REASON)
+    assert mail.outbox == []
+    auditor.email = "dpo@example.invalid"
+    auditor.save()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = (
+        "127.0.0.1",
+        _closed_port(),
+        2,
+    )
+    with django_capture_on_commit():
+        care.break_the_glass(actor_for(colleague), record, "emergency", REASON)
+    assert _opens(colleague, record) and GlassBreak.objects.count() == 3
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when the block ends: connection refused

@@ -12,7 +12,9 @@ ID tokens (RS256, RFC 7518). It serves what a provider serves, and checks what a
   redirect URI, the PKCE verifier; answers with a signed ID token carrying the nonce.
 
 ``Login`` also holds the faults a test may ask for (a token signed with another key, another
-nonce or audience, an expired token), to prove the relying party refuses each of them.
+nonce or audience, an expired token), to prove the relying party refuses each of them;
+``Provider.faults`` the faults of the provider itself (a discovery document, a key set or a
+token answer that is not what it should be, an endpoint that redirects or answers garbage).
 No remote service: everything stays on the loopback interface.
 """
 
@@ -64,6 +66,10 @@ class Login:
     issuer: str | None = None  # issued by someone else
     lifetime: int = 300  # seconds; negative: already expired
     issued_ago: int = 0  # seconds
+    kid: str | None = KEY_ID  # None: a header without "kid"
+    algorithm: str = "RS256"  # "HS256": signed with the client secret, as a forger would
+    extra_audience: str | None = None  # a second audience, without "azp"
+    malformed: bool = False  # not a JWT at all
 
 
 @dataclass
@@ -86,6 +92,10 @@ class Provider:
     issued_codes: list[str] = field(default_factory=list)
     issued_tokens: list[str] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    # Faults of the provider itself: "discovery" (changes to the document; None removes a
+    # member), "jwks" (the key set served instead), "token" (the answer served instead of the ID
+    # token's), "raw" ({path: (status, body, headers)} served as is).
+    faults: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._grants: dict[str, _Grant] = {}
@@ -139,7 +149,7 @@ class Provider:
     # --- the provider's endpoints ---------------------------------------------------------------
 
     def discovery(self) -> dict[str, Any]:
-        return {
+        document = {
             "issuer": self.issuer,
             "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
@@ -152,8 +162,15 @@ class Provider:
             "acr_values_supported": [EIDAS_LOW, EIDAS_SUBSTANTIAL, EIDAS_HIGH],
             "authorization_response_iss_parameter_supported": True,
         }
+        for name, value in self.faults.get("discovery", {}).items():
+            document[name] = value
+            if value is None:
+                del document[name]
+        return document
 
-    def jwks(self) -> dict[str, Any]:
+    def jwks(self) -> Any:
+        if "jwks" in self.faults:
+            return self.faults["jwks"]
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
         return {"keys": [{**public, "kid": KEY_ID, "use": "sig", "alg": "RS256"}]}
 
@@ -188,7 +205,7 @@ class Provider:
 
     def token_request(self, form: dict[str, str], authorization: str) -> tuple[int, dict[str, Any]]:
         self.token_requests.append({"authorization": authorization.split(" ")[0], **form})
-        if not self._client_authenticated(authorization):
+        if not self._client_authenticated(authorization, form):
             return 401, {"error": "invalid_client"}
         with self._lock:
             grant = self._grants.pop(form.get("code", ""), None)  # a code works once
@@ -201,6 +218,8 @@ class Provider:
             return 400, {"error": "invalid_grant"}
         id_token = self._id_token(grant)
         self.issued_tokens.append(id_token)
+        if "token" in self.faults:
+            return 200, self.faults["token"]
         return 200, {
             "access_token": secrets.token_urlsafe(32),
             "token_type": "Bearer",
@@ -208,7 +227,11 @@ class Provider:
             "id_token": id_token,
         }
 
-    def _client_authenticated(self, authorization: str) -> bool:
+    def _client_authenticated(self, authorization: str, form: dict[str, str]) -> bool:
+        methods = self.discovery()["token_endpoint_auth_methods_supported"]
+        if not authorization and "client_secret_post" in methods:  # RFC 6749 §2.3.1, in the body
+            user, password = form.get("client_id", ""), form.get("client_secret", "")
+            return user == self.client_id and hmac.compare_digest(password, self.client_secret)
         scheme, _, encoded = authorization.partition(" ")
         if scheme != "Basic":
             return False
@@ -237,8 +260,15 @@ class Provider:
             claims["acr"] = login.acr
         if login.amr is not None:
             claims["amr"] = login.amr
+        if login.extra_audience is not None:
+            claims["aud"] = [claims["aud"], login.extra_audience]
+        if login.malformed:
+            return "not-a-jwt"
+        headers = {"kid": login.kid} if login.kid is not None else {}
+        if login.algorithm == "HS256":
+            return jwt.encode(claims, self.client_secret, algorithm="HS256", headers=headers)
         key = self._rogue if login.rogue_key else self._key
-        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KEY_ID})
+        return jwt.encode(claims, key, algorithm=login.algorithm, headers=headers)
 
 
 def _challenge(verifier: str) -> str:
@@ -288,7 +318,10 @@ def _handler_for(provider: Provider) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
-            if url.path == "/.well-known/openid-configuration":
+            if url.path in provider.faults.get("raw", {}):
+                status, body, headers = provider.faults["raw"][url.path]
+                self._send(status, body, headers)
+            elif url.path == "/.well-known/openid-configuration":
                 self._send(200, provider.discovery())
             elif url.path == "/jwks":
                 self._send(200, provider.jwks())
@@ -303,7 +336,12 @@ def _handler_for(provider: Provider) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": "not_found"})
 
         def do_POST(self) -> None:
-            if urllib.parse.urlsplit(self.path).path != "/token":
+            path = urllib.parse.urlsplit(self.path).path
+            if path in provider.faults.get("raw", {}):
+                status, body, headers = provider.faults["raw"][path]
+                self._send(status, body, headers)
+                return
+            if path != "/token":
                 self._send(404, {"error": "not_found"})
                 return
             length = int(self.headers.get("Content-Length") or 0)

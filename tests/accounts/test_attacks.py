@@ -517,6 +517,19 @@ def test_an_ended_session_answers_json_pages_with_401(doctor: Any, manager: Any)
     assert ping.status_code == 401 and ping.json() == {"state": "signed-out"}
 
 
+def test_an_unrecorded_session_answers_a_json_request_for_a_page_with_401(doctor: Any) -> None:
+    """B1, fail closed: a page's script asking for JSON in a session that has no record (never
+    recorded, or its record gone) is told "signed out", not sent a redirect it cannot follow;
+    the refusal is audited."""
+    client = SecureClient()
+    client.force_login(doctor)
+    response = client.get("/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 401 and response.json() == {"state": "signed-out"}
+    (denied,) = events(outcome="denied", resource="session")
+    assert denied.actor == doctor and "session-ended" in denied.detail
+    assert client.get("/").status_code == 302  # and the session is over
+
+
 def test_a_malformed_referer_on_a_sudo_refusal_is_no_error(doctor: Any) -> None:
     """N2: a POST that needs sudo, with a Referer that is not a URL, goes back home."""
     client = sign_in(doctor)
@@ -528,3 +541,140 @@ def test_a_malformed_referer_on_a_sudo_refusal_is_no_error(doctor: Any) -> None:
         "/accounts/factors/remove/", {"factor": factor.pk}, HTTP_REFERER="http://["
     )
     assert response.status_code == 302 and response["Location"] == "/accounts/confirm/?next=/"
+
+
+# --- the idle lock: a wrong password there is a counted guess too (B2, E1) ---------------------
+
+
+def _locked(client: SecureClient) -> None:
+    session = client.session
+    session[flow.LAST_SEEN] = int(time.time()) - 21 * 60
+    session.save()
+    assert client.get("/")["Location"] == "/accounts/unlock/"
+
+
+def test_a_wrong_password_at_the_lock_is_refused_and_the_last_allowed_one_locks_out(
+    doctor: Any,
+) -> None:
+    client = sign_in(doctor)
+    _locked(client)
+    wrong = client.post("/accounts/unlock/", {"password": "a guess", "code": "123456"})
+    assert wrong.status_code == 200 and "Wrong password." in wrong.text
+    type(doctor).objects.filter(pk=doctor.pk).update(failed_logins=throttle.LOCKOUT_AFTER - 1)
+    throttle.forget_account(doctor.username)
+    locked = client.post("/accounts/unlock/", {"password": "another guess", "code": "123456"})
+    assert locked["Location"] == "/accounts/login/"
+    assert client.get("/").status_code == 302
+    doctor.refresh_from_db()
+    assert doctor.locked_until is not None
+
+
+def test_a_password_link_waits_out_the_lock_of_its_account(doctor: Any, manager: Any) -> None:
+    """B3: a locked account's password link asks for no code until the lock ends: the link
+    gives no extra guesses."""
+    _purpose, token = links.issue(actor_for(manager), doctor.pk, links.Purpose.PASSWORD)
+    type(doctor).objects.filter(pk=doctor.pk).update(
+        locked_until=timezone.now() + dt.timedelta(minutes=throttle.LOCKOUT_MINUTES)
+    )
+    with pytest.raises(ValidationError, match="wait"):
+        links.redeem_password(token, _fresh_code(doctor), NEW_PASSWORD)
+    assert Factor.objects.get(user=doctor).totp_last_step == 0  # no code was checked
+
+
+def test_a_password_due_for_renewal_is_changed_at_the_next_login(doctor: Any, manager: Any) -> None:
+    """B2: when the practice sets a renewal period, a password older than it leads to the
+    password page before anything else."""
+    services.update_practice_settings(
+        actor_for(manager), idle_timeout_minutes=15, session_lifetime_hours=10,
+        password_renewal_days=90,
+    )  # fmt: skip
+    type(doctor).objects.filter(pk=doctor.pk).update(
+        password_changed_at=timezone.now() - dt.timedelta(days=91)
+    )
+    client = sign_in(doctor)
+    assert client.get("/")["Location"] == "/accounts/password/"
+    doctor.refresh_from_db()
+    assert doctor.must_change_password
+
+
+def test_a_code_of_the_wrong_shape_is_a_counted_wrong_code(doctor: Any) -> None:
+    """N2, B3: five digits, or letters, are no code: refused and counted."""
+    assert services.verify_code_factor(doctor, "12345") is None
+    assert services.verify_code_factor(doctor, "abcdef") is None
+    doctor.refresh_from_db()
+    assert doctor.failed_logins == 2
+
+
+def test_the_owner_is_told_at_login_that_the_account_was_locked(doctor: Any) -> None:
+    """B3: a lock-out since the last login is told to the owner, who may not have caused it."""
+    type(doctor).objects.filter(pk=doctor.pk).update(
+        last_login=timezone.now() - dt.timedelta(days=2),
+        last_lockout_at=timezone.now() - dt.timedelta(days=1),
+    )
+    client = sign_in(doctor)
+    assert "Your account was locked after repeated failed logins" in client.get("/").text
+
+
+def _racing_update(times: int, source: str) -> Any:
+    """Another process counts a failure of the same address just before each of this
+    process's conditional updates, ``times`` times."""
+    from django.db.models import F
+
+    from secretum.accounts.models import LoginThrottle
+
+    state = {"updates": 0, "raced": 0}
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        where = sql.partition(" WHERE ")[2]  # the conditional update names the count it read
+        conditional = sql.startswith('UPDATE "accounts_loginthrottle"') and '"failures" =' in where
+        if conditional and state["raced"] < times and not state.get("inside"):
+            state["raced"] += 1
+            state["inside"] = True
+            try:
+                LoginThrottle.objects.filter(key=throttle.address_key(source)).update(
+                    failures=F("failures") + 1
+                )
+            finally:
+                state["inside"] = False
+        return execute(sql, params, many, context)
+
+    return wrapper, state
+
+
+@pytest.mark.parametrize("races", [1, 5])
+def test_failures_from_one_address_at_once_are_counted_and_the_retries_end(
+    db: Any, races: int
+) -> None:
+    """B3: two failures from one address at the same moment both count (the update is
+    conditional, retried); under endless contention the retries stop after five."""
+    from django.db import connection
+
+    from secretum.accounts.models import LoginThrottle
+
+    source = "203.0.113.40"
+    throttle.record_failure("someone", source)
+    wrapper, state = _racing_update(races, source)
+    with connection.execute_wrapper(wrapper):
+        throttle.record_failure("someone", source)
+    row = LoginThrottle.objects.get(key=throttle.address_key(source))
+    assert state["raced"] == races
+    assert row.failures == 1 + races + (1 if races < 5 else 0)
+
+
+def test_one_code_sent_twice_at_once_signs_in_once(doctor: Any) -> None:
+    """B3: two requests carry the same code at the same moment; the database lets one of them
+    spend it (a conditional update), the other is a wrong code."""
+    from django.db import connection
+
+    code = _fresh_code(doctor)
+    spent = [False]
+
+    def the_other_request_first(execute: Any, sql: str, params: Any, many: bool, ctx: Any) -> Any:
+        if sql.startswith('UPDATE "accounts_factor"') and "totp_last_step" in sql and not spent[0]:
+            spent[0] = True
+            assert services.verify_totp(doctor, code) is not None  # the other request
+        return execute(sql, params, many, ctx)
+
+    with connection.execute_wrapper(the_other_request_first):
+        assert services.verify_totp(doctor, code) is None
+    assert spent[0]

@@ -4,6 +4,7 @@ shown once, the charter accepted (A1, A2, B3); factors managed; managers never s
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pyotp
@@ -13,7 +14,7 @@ from django.core.exceptions import ValidationError
 from secretum.access.actor import Actor
 from secretum.access.policy import Role
 from secretum.accounts import charter as charters
-from secretum.accounts import links, services
+from secretum.accounts import flow, links, services
 from secretum.accounts.models import EnrolmentToken, Factor
 from tests.conftest import SecureClient, actor_for, client_for, events, make_user
 
@@ -247,3 +248,92 @@ def test_a_refused_enrolment_link_is_audited(db: Any) -> None:
     (event,) = events(resource="enrolment")
     assert event.outcome == "failure" and event.source == "192.0.2.7"
     assert "no-such-token" not in event.detail
+
+
+# --- the edges of accepting the charter and adding an authenticator app -------------------------
+
+
+def test_an_outdated_or_malformed_charter_version_is_not_accepted(
+    manager_user: Any, charter: Any
+) -> None:
+    """A1: the charter accepted is the one just read: an acceptance of version 0, or of no
+    number at all, is refused and said; accepting twice writes one acceptance."""
+    client = client_for(manager_user)
+    for version in ("0", "first"):
+        page = client.post("/accounts/charter/", {"version": version}, follow=True)
+        assert b"newer version" in page.content or b"invalid literal" in page.content
+    assert not events(resource="accounts.CharterAcceptance")
+    for _ in range(2):
+        assert client.post("/accounts/charter/", {"version": charter.version})["Location"] == "/"
+    assert len(events(resource="accounts.CharterAcceptance")) == 1
+
+
+def test_no_charter_published_asks_nothing(manager_user: Any) -> None:
+    from secretum.accounts import charter as charters
+
+    assert charters.charter_pending(manager_user) is None
+    assert client_for(manager_user).get("/accounts/charter/")["Location"] == "/"
+
+
+def test_a_wrong_code_while_adding_an_app_shows_the_same_secret_again(manager_user: Any) -> None:
+    """B3: a typo keeps the enrolment going with the same secret (the QR code already
+    scanned); the wrong code is audited; an enrolment that no longer exists starts again."""
+    user, token = _invite(manager_user)
+    client = SecureClient()
+    client.post(
+        "/accounts/enrol/",
+        {"token": token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    page = client.get("/accounts/factors/new/").content.decode()
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
+    factor = re.search(r'name="factor" value="(\d+)"', page).group(1)
+    wrong = client.post("/accounts/factors/new/", {"factor": factor, "name": "", "code": "000000"})
+    assert wrong.status_code == 200 and secret in wrong.content.decode()
+    assert "not the one your app shows" in wrong.content.decode()
+    assert '"reason":"wrong-code"' in events(resource="accounts.Factor")[-1].detail
+    done = client.post(
+        "/accounts/factors/new/", {"factor": factor, "name": "", "code": pyotp.TOTP(secret).now()}
+    )
+    assert done["Location"] == "/accounts/recovery-codes/"
+    assert [f.name for f in services.list_factors(user)] == ["Authenticator app"]  # kept
+    gone = client.post("/accounts/factors/new/", {"factor": factor, "name": "", "code": "000000"})
+    assert gone["Location"] == "/accounts/factors/new/"  # confirmed already: start again
+    with pytest.raises(ValidationError, match="expired"):
+        services.unconfirmed_totp_secret(user, int(factor))
+
+
+def test_new_recovery_codes_need_a_recent_confirmation(db: Any) -> None:
+    """B3: recovery codes replace a factor: new ones are made only after sudo."""
+    doctor = make_user(Role.PRACTITIONER)
+    client = client_for(doctor)
+    asked = client.post("/accounts/recovery-codes/")
+    assert asked["Location"] == "/accounts/confirm/?next=/accounts/recovery-codes/"
+    assert not events(resource="accounts.RecoveryCode")
+
+
+def test_a_second_app_is_added_after_sudo_without_new_recovery_codes(manager_user: Any) -> None:
+    """B3: with a factor already, adding one asks for a recent confirmation, then says so;
+    the recovery codes are not replaced."""
+    doctor = make_user(Role.PRACTITIONER, password=NEW_PASSWORD)
+    client = client_for(doctor)
+    assert client.get("/accounts/factors/new/")["Location"].startswith("/accounts/confirm/")
+    session = client.session
+    session[flow.REAUTH_AT] = int(time.time())
+    session.save()
+    page = client.get("/accounts/factors/new/").content.decode()
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
+    factor = re.search(r'name="factor" value="(\d+)"', page).group(1)
+    done = client.post(
+        "/accounts/factors/new/",
+        {"factor": factor, "name": "Tablet", "code": pyotp.TOTP(secret).now()},
+    )
+    assert done["Location"] == "/accounts/"
+    assert "Second factor added." in client.get("/accounts/").content.decode()
+    assert sorted(f.name for f in services.list_factors(doctor)) == ["Tablet", "Test app"]
+
+
+def test_a_factor_is_never_renamed_to_nothing(db: Any) -> None:
+    doctor = make_user(Role.PRACTITIONER)
+    factor = services.list_factors(doctor)[0]
+    with pytest.raises(ValidationError, match="Give the factor a name"):
+        services.rename_factor(doctor, factor.pk, "   ")

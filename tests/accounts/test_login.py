@@ -242,3 +242,23 @@ def test_second_factor_guessing_locks_the_account(doctor: Any) -> None:
     assert doctor.locked_until is not None and tries == 10
     assert len(events(action="lockout")) == 1
     assert len([e for e in events(action="login-failed") if "totp" in e.detail]) == 10
+
+
+def test_the_demo_code_command_serves_demo_accounts_only(db: Any) -> None:
+    """`secretum demo_code USER`: the current code of a demo authenticator, for demo accounts
+    (made by `secretum demo`); any other account is refused."""
+    import io
+
+    import pyotp
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from secretum.accounts.models import Factor
+
+    demo = make_user(Role.SECRETARY)
+    Factor.objects.filter(user=demo).update(is_demo=True)
+    out = io.StringIO()
+    call_command("demo_code", demo.username, stdout=out)
+    assert out.getvalue().strip() == pyotp.TOTP(TEST_TOTP_SECRET).now()
+    with pytest.raises(CommandError, match="no demo authenticator"):
+        call_command("demo_code", make_user(Role.SECRETARY).username)

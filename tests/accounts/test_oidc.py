@@ -58,6 +58,7 @@ def configured(settings: Any, provider: Provider, tmp_path: Path) -> Iterator[Pr
     settings.SECRETUM_OIDC_STRONG_ACR = [EIDAS_SUBSTANTIAL, EIDAS_HIGH]
     settings.SECRETUM_OIDC_STRONG_AMR = ["hwk", "sc", "mfa"]
     provider.next_login = Login()
+    provider.faults = {}
     oidc.reset_cache()
     yield provider
     oidc.reset_cache()
@@ -191,6 +192,12 @@ def test_a_new_session_identifier_after_the_provider(doctor: Any, provider: Prov
         ({"issued_ago": 3600, "lifetime": 7200}, "id-token-issued-at"),
         ({"deny": True}, "provider-error"),
         ({"subject": "nobody-linked-this"}, "unknown-identity"),
+        ({"subject": ""}, "id-token-subject"),
+        ({"subject": "s" * 256}, "id-token-subject"),
+        ({"kid": "a-key-never-published"}, "id-token-key-unknown"),
+        ({"algorithm": "HS256"}, "id-token-algorithm"),
+        ({"malformed": True}, "id-token-malformed"),
+        ({"extra_audience": "another-client"}, "id-token-audience"),
     ],
 )
 def test_a_refused_login_is_audited_and_answers_like_a_wrong_password(
@@ -502,3 +509,230 @@ def test_check_flags_an_incomplete_or_unsafe_configuration(
 def test_check_is_silent_when_no_provider_is_configured(settings: Any) -> None:
     settings.SECRETUM_OIDC_ISSUER = ""
     assert _oidc_checks() == []
+
+
+# --- a provider that misbehaves: refused, audited, never a server error (B3, H1, N2) ----------
+
+
+def _refused_at_start(reason: str) -> None:
+    response = SecureClient().get("/accounts/oidc/login/")
+    assert response.status_code == 200
+    assert "cannot be reached" in _failure_message(response)
+    assert events(action="login-failed")[0].detail == f'{{"factor":"oidc","reason":"{reason}"}}'
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"discovery": {"issuer": "https://elsewhere.invalid"}}, "discovery-issuer-mismatch"),
+        ({"discovery": {"token_endpoint": None}}, "discovery-incomplete"),
+        ({"discovery": {"jwks_uri": "http://127.0.0.1:9/jwks"}}, "provider-not-https"),
+        ({"discovery": {"code_challenge_methods_supported": ["plain"]}},
+         "provider-lacks-pkce-s256"),
+        ({"raw": {"/.well-known/openid-configuration": (
+            302, b"", {"Location": "https://elsewhere.invalid/"})}}, "provider-refused"),
+        ({"raw": {"/.well-known/openid-configuration": (
+            200, b" " * (oidc.MAX_RESPONSE_BYTES + 1), {})}}, "provider-answer-too-large"),
+        ({"raw": {"/.well-known/openid-configuration": (
+            200, b"<html>maintenance</html>", {"Content-Type": "text/html"})}},
+         "provider-answer-malformed"),
+    ],
+    ids=["issuer", "incomplete", "http", "no-s256", "redirect", "too-large", "not-json"],
+)  # fmt: skip
+def test_a_discovery_document_that_cannot_be_trusted_stops_the_login(
+    doctor: Any, provider: Provider, fault: dict[str, Any], reason: str
+) -> None:
+    """Discovery §4.3, RFC 7636, H1: the provider's own document is checked before any
+    browser is sent there; a redirect is not followed."""
+    provider.faults = fault
+    _refused_at_start(reason)
+
+
+def _second_key(provider: Provider) -> dict[str, Any]:
+    (key,) = Provider(provider.folder / "other").jwks()["keys"]
+    return {**key, "kid": "another-key"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "login", "reason"),
+    [
+        ({"jwks": {"keys": "none"}}, {}, "jwks-malformed"),
+        ("two-keys", {"kid": None}, "id-token-key-ambiguous"),
+        ("es256-key", {}, "id-token-key-unusable"),
+        ({"token": {"access_token": "x", "token_type": "Bearer"}}, {},
+         "token-answer-without-id-token"),
+        ({"discovery": {"token_endpoint_auth_methods_supported": ["private_key_jwt"]}}, {},
+         "provider-client-auth-unsupported"),
+    ],
+    ids=["jwks-not-a-list", "no-kid-two-keys", "key-for-another-algorithm", "no-id-token",
+         "no-secret-method"],
+)  # fmt: skip
+def test_keys_and_token_answers_that_cannot_be_trusted_are_refused(
+    doctor: Any, provider: Provider, fault: Any, login: dict[str, Any], reason: str
+) -> None:
+    """OpenID Connect Core §3.1.3.7, RFC 7517 §4.4: the key that checks the ID token is the one
+    its header names, for the algorithm it names; a token answer without an ID token is no
+    login."""
+    if fault == "two-keys":
+        fault = {"jwks": {"keys": [*provider.jwks()["keys"], _second_key(provider)]}}
+    elif fault == "es256-key":
+        (key,) = provider.jwks()["keys"]
+        fault = {"jwks": {"keys": [{**key, "alg": "ES256"}]}}
+    provider.faults = fault
+    client = SecureClient()
+    response = oidc_login(client, provider, acr=EIDAS_HIGH, **login)
+    assert _failure_message(response) == LOGIN_FAILED and not _signed_in(client)
+    assert events(action="login-failed")[0].detail == f'{{"factor":"oidc","reason":"{reason}"}}'
+
+
+def test_a_provider_that_takes_the_secret_in_the_body_gets_it_there(
+    doctor: Any, provider: Provider
+) -> None:
+    """RFC 6749 §2.3.1: client_secret_post when the provider offers only that."""
+    provider.faults = {
+        "discovery": {"token_endpoint_auth_methods_supported": ["client_secret_post"]}
+    }
+    client = SecureClient()
+    assert oidc_login(client, provider, acr=EIDAS_HIGH)["Location"] == "/patients/"
+    sent = provider.token_requests[-1]
+    assert sent["authorization"] == "" and sent["client_secret"] == provider.client_secret
+
+
+@pytest.mark.parametrize("secret", ["missing", "empty"])
+def test_an_unreadable_client_secret_is_refused_before_the_token_request(
+    doctor: Any, provider: Provider, settings: Any, tmp_path: Path, secret: str
+) -> None:
+    path = tmp_path / "no-secret"
+    if secret == "empty":
+        path.write_text("\n")
+    settings.SECRETUM_OIDC_CLIENT_SECRET_FILE = str(path)
+    requests_before = len(provider.token_requests)
+    response = oidc_login(SecureClient(), provider, acr=EIDAS_HIGH)
+    assert _failure_message(response) == LOGIN_FAILED
+    assert "client-secret-unreadable" in events(action="login-failed")[0].detail
+    assert len(provider.token_requests) == requests_before
+
+
+def _at_the_callback(client: SecureClient, provider: Provider, url: str) -> dict[str, str]:
+    back = provider.authorize(client.get(url)["Location"])
+    return _hidden_fields(client.get(back.removeprefix("https://testserver")).content.decode())
+
+
+def test_a_login_that_took_too_long_at_the_provider_is_refused(
+    doctor: Any, provider: Provider
+) -> None:
+    provider.next_login = Login(acr=EIDAS_HIGH)
+    client = SecureClient()
+    fields = _at_the_callback(client, provider, "/accounts/oidc/login/")
+    session = client.session
+    session[oidc.TRANSACTION] = {
+        **session[oidc.TRANSACTION],
+        "at": int(time.time()) - oidc.TRANSACTION_SECONDS - 1,
+    }
+    session.save()
+    response = client.post("/accounts/oidc/complete/", fields)
+    assert _failure_message(response) == LOGIN_FAILED and not _signed_in(client)
+    assert "transaction-expired" in events(action="login-failed")[0].detail
+
+
+def test_a_callback_without_a_code_is_refused(doctor: Any, provider: Provider) -> None:
+    client = SecureClient()
+    fields = _at_the_callback(client, provider, "/accounts/oidc/login/")
+    del fields["code"]
+    assert _failure_message(client.post("/accounts/oidc/complete/", fields)) == LOGIN_FAILED
+    assert "code-missing" in events(action="login-failed")[0].detail
+
+
+def test_a_signed_in_user_is_not_sent_to_the_provider(doctor: Any) -> None:
+    response = client_for(doctor).get("/accounts/oidc/login/?next=/patients/")
+    assert response.status_code == 302 and response["Location"] == "/patients/"
+
+
+def test_a_link_refused_by_the_provider_is_told_on_the_accounts_page(
+    db: Any, provider: Provider
+) -> None:
+    user = make_user(Role.PRACTITIONER, password=PASSWORD)
+    client = client_for(user)
+    _sudo(client)
+    provider.next_login = Login(deny=True)
+    back = back_from_provider(client, provider, client.get("/accounts/oidc/link/")["Location"])
+    assert back["Location"] == "/accounts/"
+    assert "did not confirm your identity" in client.get("/accounts/").content.decode()
+    assert not ExternalIdentity.objects.exists()
+    failed = events(action="login-failed")
+    assert failed[0].actor == user and "provider-error" in failed[0].detail
+
+
+def test_a_link_while_the_provider_is_unreachable_is_told(db: Any, settings: Any) -> None:
+    user = make_user(Role.PRACTITIONER, password=PASSWORD)
+    client = client_for(user)
+    _sudo(client)
+    settings.SECRETUM_OIDC_CA_FILE = ""  # the provider's certificate is no longer trusted
+    response = client.get("/accounts/oidc/link/")
+    assert response["Location"] == "/accounts/"
+    assert "cannot be reached" in client.get("/accounts/").content.decode()
+    assert "provider-unreachable" in events(action="login-failed")[0].detail
+
+
+def test_a_link_whose_account_was_altered_meanwhile_links_nothing(
+    db: Any, provider: Provider
+) -> None:
+    """B1: while its owner is at the provider, the account's row is changed in the database:
+    the session is nobody's any more, and the identity is linked to no one."""
+    from django.db import connection
+
+    user = make_user(Role.PRACTITIONER, password=PASSWORD)
+    client = client_for(user)
+    _sudo(client)
+    fields = _at_the_callback(client, provider, "/accounts/oidc/link/")
+    with connection.cursor() as cur:
+        cur.execute("UPDATE accounts_user SET role = 'manager' WHERE id = %s", [user.pk])
+    response = client.post("/accounts/oidc/complete/", fields)
+    assert _failure_message(response) == LOGIN_FAILED
+    assert not ExternalIdentity.objects.exists()
+    assert "link-session-changed" in events(action="login-failed")[0].detail
+
+
+ISSUER = "https://idp.example.invalid"
+
+
+def _digest(subject: str) -> bytes:
+    return external.external_subject_digest(ISSUER, subject)
+
+
+def test_an_identity_linked_twice_is_refused_and_audited(db: Any) -> None:
+    """B1: one identity per account and provider: the same identity again, or a second one at
+    the same provider, is refused in words that say which, and each refusal is audited."""
+    from django.core.exceptions import ValidationError
+
+    user = make_user(Role.PRACTITIONER, password=PASSWORD)
+    external.link_external_identity(user, ISSUER, _digest("mine"))
+    with pytest.raises(ValidationError, match="already linked to your account"):
+        external.link_external_identity(user, ISSUER, _digest("mine"))
+    with pytest.raises(ValidationError, match="already linked to an identity at this provider"):
+        external.link_external_identity(user, ISSUER, _digest("another of mine"))
+    refused = events(resource="accounts.ExternalIdentity", outcome="failure")
+    assert [e.detail for e in refused] == ['{"reason":"already-linked"}'] * 2
+    assert ExternalIdentity.objects.filter(user=user).count() == 1
+
+
+def test_an_identity_linked_at_the_same_moment_elsewhere_is_refused(db: Any) -> None:
+    """B1: two accounts link the same identity at once; the database's constraint decides, and
+    the second is told, not shown an error page."""
+    from django.core.exceptions import ValidationError
+    from django.db import connection
+
+    first, second = make_user(Role.PRACTITIONER), make_user(Role.SECRETARY)
+    raced = [False]
+
+    def the_other_link_lands_first(execute: Any, sql: str, *rest: Any) -> Any:
+        if sql.startswith('INSERT INTO "accounts_externalidentity"') and not raced[0]:
+            raced[0] = True
+            ExternalIdentity.objects.create(user=first, issuer=ISSUER, subject_digest=_digest("x"))
+        return execute(sql, *rest)
+
+    with connection.execute_wrapper(the_other_link_lands_first):
+        with pytest.raises(ValidationError, match="already linked to another account"):
+            external.link_external_identity(second, ISSUER, _digest("x"))
+    assert raced[0] and not ExternalIdentity.objects.filter(user=second).exists()
+    assert not events(resource="accounts.ExternalIdentity", outcome="success")

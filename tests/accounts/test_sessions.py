@@ -150,3 +150,45 @@ def test_cookies_are_host_only_secure_httponly_strict(doctor: Any) -> None:
     session = client.cookies["__Host-secretum-session"]
     assert session["secure"] and session["httponly"] and session["samesite"] == "Strict"
     assert session["path"] == "/" and not session["domain"]
+
+
+# --- Django's contracts that Secretum's session store and signal receivers honour ------------
+
+
+def test_flushing_a_session_never_saved_deletes_nothing(db: Any) -> None:
+    """Django flushes sessions that were never saved (no key yet): nothing to delete, no row
+    touched, no error."""
+    from secretum.accounts.models import SessionData
+    from secretum.accounts.sessions import SessionStore
+
+    client_for(make_user(Role.SECRETARY))
+    rows = SessionData.objects.count()
+    fresh = SessionStore()
+    fresh["x"] = 1
+    fresh.flush()
+    assert fresh.session_key is None and SessionData.objects.count() == rows
+
+
+def test_django_logout_of_nobody_and_a_failed_authenticate_are_handled(db: Any) -> None:
+    """D1: Django's own logout() of an anonymous request writes no event; its authenticate()
+    (used by no page of Secretum) that fails is a login failure in the log, without the name
+    typed (it may be a password typed in the wrong box)."""
+    from django.contrib.auth import authenticate, logout
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+
+    from secretum.accounts.sessions import SessionStore
+
+    request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.7")
+    request.session = SessionStore()
+    request.user = AnonymousUser()
+    logout(request)
+    assert events() == []
+    assert authenticate(request, username="my secret passphrase", password="x") is None
+    (failed,) = events()
+    assert (failed.action, failed.outcome, failed.source) == (
+        "login-failed",
+        "failure",
+        "192.0.2.7",
+    )
+    assert "my secret passphrase" not in failed.detail + failed.actor_name

@@ -33,11 +33,22 @@ def _kinds() -> list[str]:
 
 
 def test_many_different_patients_in_a_short_time_raise_one_alert(db: Any, settings: Any) -> None:
+    """Identities, and charts opened outside a care relationship (the shared record, break the
+    glass), count; a doctor going through the charts of the patients in their care does not."""
     settings.SECRETUM_AUDIT_ALERT_PATIENTS = 5
     for n in range(9):
-        _read("system", f"p-{n}")
+        _read("system", f"p-{n}", resource="patients.Patient")
+    for n in range(9):
+        _read("dr.own", f"q-{n}")  # care, within a relationship
+    shared = Actor(user=None, role="practitioner", source="dr.shared")
+    for n in range(6):
+        record_event(
+            shared, "read", "clinical.Chart", patient_ref=f"s-{n}",
+            detail={"basis": "shared-record"},
+        )  # fmt: skip
     found = alerts.detect(_since())
-    assert [(a.kind, a.count) for a in found] == [("many-patients", 9)]
+    # One reader (the system actor): 9 identities and 6 shared-record charts, not the 9 in care.
+    assert [(a.kind, a.count) for a in found] == [("many-patients", 15)]
 
 
 def test_the_same_patient_again_and_again_is_no_alert(db: Any, settings: Any) -> None:
@@ -91,3 +102,35 @@ def test_bursts_outside_the_window_are_no_alert() -> None:
     assert alerts._bursts(spaced, 3, dt.timedelta(minutes=15)) == []
     close = [(t0 + dt.timedelta(minutes=n), n, f"p{n}") for n in range(10)]
     assert alerts._bursts(close, 3, dt.timedelta(minutes=15)) == [(t0, close[-1][0], 10, 0)]
+
+
+def test_an_altered_detail_still_raises_its_alert(db: Any) -> None:
+    """An owner rewrites the detail of a break-the-glass or integrity event into something that
+    is not a JSON object: the alert is still raised, its reason left empty."""
+    from tests.audit.conftest import as_owner
+
+    btg = Actor(user=None, role="practitioner", source="dr.x", purpose=Purpose.BREAK_THE_GLASS)
+    for ref in ("p-1", "p-2"):
+        record_event(
+            btg, "break-the-glass", "access.GlassBreak", patient_ref=ref, detail={"reason": "coma"}
+        )
+    from secretum.audit.log import record_integrity_failure
+
+    record_integrity_failure("verify", "event 2 was changed")
+    record_integrity_failure("verify", "event 2 was changed")
+    as_owner("UPDATE audit_auditevent SET detail = %s WHERE seq IN (1, 3)", ["not json"])
+    as_owner("UPDATE audit_auditevent SET detail = %s WHERE seq IN (2, 4)", ['["a list"]'])
+    found = [(a.kind, a.reason) for a in alerts.detect(_since())]
+    assert found.count(("break-the-glass", "")) == 2 and found.count(("integrity", "")) == 2
+
+
+def test_a_record_outside_ones_care_is_no_probing(db: Any) -> None:
+    """A practitioner shown, again and again, that records are outside their care (each a
+    "denied" event saying so) is not probing: no "refusals" alert."""
+    actor = Actor(user=None, role="practitioner", source="dr.new")
+    for n in range(8):
+        record_event(
+            actor, "read", "clinical.Chart", patient_ref=f"p-{n}", outcome="denied",
+            detail={"problem": "no-care-relationship"},
+        )  # fmt: skip
+    assert _kinds() == []

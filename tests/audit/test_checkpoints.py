@@ -100,3 +100,133 @@ def test_a_syslog_host_that_is_down_does_not_stop_the_signer(db: Any, settings: 
     settings.SECRETUM_AUDIT_SYSLOG = "127.0.0.1:9"  # discard port: nothing listens
     _events(1)
     assert create_checkpoint()[1]
+
+
+def test_a_syslog_host_that_cannot_be_resolved_does_not_stop_the_signer(
+    db: Any, settings: Any, witness: Path
+) -> None:
+    settings.SECRETUM_AUDIT_SYSLOG = "syslog.secretum.invalid:514"
+    _events(1)
+    checkpoint, new = create_checkpoint()
+    assert new and [json.loads(line)["tree_size"] for line in witness.read_text().splitlines()] == [
+        checkpoint.tree_size
+    ]
+
+
+@pytest.mark.parametrize("frontier", ["not json", json.dumps(["zz"])])
+def test_an_unreadable_frontier_is_not_trusted(db: Any, frontier: str) -> None:
+    from tests.audit.conftest import as_owner
+
+    _events(6)
+    create_checkpoint()
+    as_owner("UPDATE audit_auditcheckpoint SET frontier = %s", [frontier])
+    _events(3)
+    checkpoint, _ = create_checkpoint()
+    assert checkpoint.root_hash == _full_root()
+
+
+def test_the_signer_signs_on_from_the_last_genuine_checkpoint(db: Any) -> None:
+    """A checkpoint row forged without the signing key is never a base to extend."""
+    from tests.audit.conftest import as_owner
+
+    _events(3)
+    real, _ = create_checkpoint()
+    as_owner(
+        "INSERT INTO audit_auditcheckpoint (tree_size, root_hash, signed_at, key_id, signature, "
+        "frontier) VALUES (%s, %s, %s, %s, %s, %s)",
+        [4, "00" * 32, real.signed_at, real.key_id, real.signature, "[]"],
+    )
+    _events(2)
+    checkpoint, new = create_checkpoint()
+    assert new and checkpoint.tree_size == 5 and checkpoint.root_hash == _full_root()
+
+
+@pytest.fixture
+def whole_log_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signer's path for a large log read from its first event (all cores, the tree a level
+    at a time), taken here from the first event on."""
+    from secretum.audit import scan
+
+    monkeypatch.setattr(scan, "PARALLEL_FROM", 1)
+
+
+def test_the_whole_log_path_signs_the_same_root(db: Any, whole_log_reads: None) -> None:
+    _events(7)
+    checkpoint, new = create_checkpoint()
+    assert new and checkpoint.root_hash == _full_root()
+
+
+def test_the_whole_log_path_refuses_a_changed_event(db: Any, whole_log_reads: None) -> None:
+    from tests.audit.conftest import as_owner
+
+    _events(5)
+    as_owner("UPDATE audit_auditevent SET source = 'elsewhere' WHERE seq = 3")
+    with pytest.raises(checkpoints.CheckpointError, match="event 3 was changed"):
+        create_checkpoint()
+
+
+def test_the_whole_log_path_refuses_a_log_rewritten_under_a_witnessed_checkpoint(
+    db: Any, whole_log_reads: None
+) -> None:
+    """The database lost its checkpoints; the witness kept them: the log rewritten with the MAC
+    key (hashes and codes recomputed) no longer matches what was signed."""
+    from tests.audit.conftest import as_owner, rehash
+
+    _events(2)
+    create_checkpoint()
+    _events(2)
+    create_checkpoint()
+    as_owner("DELETE FROM audit_auditcheckpoint")
+    as_owner("UPDATE audit_auditevent SET source = 'elsewhere' WHERE seq = 3")
+    rehash(3, with_mac_key=True)
+    _events(1)
+    with pytest.raises(checkpoints.CheckpointError, match="no longer match the checkpoint"):
+        create_checkpoint()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_running_signer_reports_a_refusal_and_keeps_running() -> None:
+    """`secretum audit checkpoint --every N` (run by `secretum serve`): a refusal is printed
+    and audited, the signer goes on, and stops cleanly on SIGTERM."""
+    import io
+    import os
+    import signal
+    import threading
+    from contextlib import redirect_stderr
+
+    from django.core.management import call_command
+
+    from tests.audit.conftest import as_owner
+
+    _events(2)
+    as_owner("UPDATE audit_auditevent SET source = 'elsewhere' WHERE seq = 1")
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM))
+    err = io.StringIO()
+    timer.start()
+    try:
+        with redirect_stderr(err):
+            call_command("audit_checkpoint", "--every", "1", stdout=io.StringIO())
+    finally:
+        timer.cancel()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    refusals = err.getvalue().count("secretum: audit checkpoint refused: event 1 was changed")
+    assert refusals >= 2  # at the start, and at shutdown at least
+    assert not AuditCheckpoint.objects.exists()
+    assert AuditEvent.objects.filter(resource="audit.Log", outcome="failure").count() >= 2
+
+
+def test_the_signer_run_once_prints_what_it_signed(db: Any) -> None:
+    """`secretum audit checkpoint`: one checkpoint, printed; run again, the same one."""
+    import io
+
+    from django.core.management import call_command
+
+    _events(3)
+    out = io.StringIO()
+    call_command("audit_checkpoint", stdout=out)
+    call_command("audit_checkpoint", stdout=out)
+    first, again = out.getvalue().splitlines()
+    assert first.startswith("audit checkpoint: 3 events, root ") and not first.endswith(")")
+    assert again.endswith("(unchanged)")

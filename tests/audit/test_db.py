@@ -72,3 +72,37 @@ def test_grant_gives_insert_and_select_only_on_audit_tables() -> None:
     assert statements[0].startswith("REVOKE ALL ON audit_auditevent")
     assert not any("audit_" in s and "UPDATE" in s for s in statements)
     assert '"secretum_app"' in statements[1]
+    # A database of the audit tables alone: nothing else to grant.
+    assert grant_statements("secretum_app", []) == statements[:3]
+
+
+def test_grant_prints_the_statements_and_applies_them_on_postgresql_only(db: Any) -> None:
+    """`secretum audit grant --role NAME`: printed for the owner to read; --apply runs them,
+    on PostgreSQL (SQLite has no roles)."""
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = io.StringIO()
+    call_command("audit_grant", "--role", "secretum_app", stdout=out)
+    printed = out.getvalue().splitlines()
+    revoke = 'REVOKE ALL ON audit_auditevent, audit_auditcheckpoint FROM "secretum_app";'
+    assert printed[0] == revoke
+    assert any('"patients_patient"' in line for line in printed)
+    assert not any("audit_" in line and "UPDATE" in line for line in printed)
+    if connection.vendor == "sqlite":
+        with pytest.raises(CommandError, match="PostgreSQL only"):
+            call_command("audit_grant", "--role", "secretum_app", "--apply")
+
+
+def test_check_stays_silent_when_the_database_cannot_be_reached(logged: None) -> None:
+    """H3: an unreachable database is named by the command itself, not as missing triggers."""
+    from django.db import OperationalError
+
+    def unreachable(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        raise OperationalError("unable to open database file")
+
+    with connection.execute_wrapper(unreachable):
+        found = audit_checks()
+    assert not [p for p in found if p.id == "secretum.E103"]

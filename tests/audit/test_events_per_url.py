@@ -91,7 +91,7 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
      [("update", "clinical.Observation", "success", P)]),
     ("retract", "practitioner",
      lambda w: ("post", f"/clinical/observation/{w.observation.uid}/retract/", {}),
-     [("delete", "clinical.Observation", "success", P)]),
+     [("retract", "clinical.Observation", "success", P)]),
     ("history", "practitioner",
      lambda w: ("get", f"/clinical/observation/{w.observation.uid}/history/", {}),
      [("read", "clinical.Observation", "success", P)]),

@@ -58,3 +58,29 @@ def test_csv_has_a_header_and_one_line_per_event() -> None:
     lines = list(fhir.csv_lines([_row(), _row(seq=13, actor_name="@evil")]))
     assert lines[0].startswith("seq,recorded_utc,user,role")
     assert lines[2].split(",")[2] == "'@evil"
+
+
+def test_a_system_event_on_behalf_of_someone_keeps_both_agents() -> None:
+    """An event with no patient, no address and an unknown purpose is still a valid
+    AuditEvent: application activity, the person it was done for as a second agent, and no
+    purpose rather than a wrong one."""
+    r = fhir.audit_event(
+        _row(
+            actor_name="system",
+            role="",
+            on_behalf_of="newnurse",
+            patient_ref="",
+            resource="enrolment",
+            source="",
+            purpose="other",
+            request_id="",
+        )
+    )
+    assert r["type"]["code"] == "110100"
+    (system, person) = r["agent"]
+    assert "network" not in system and "role" not in system
+    assert person["who"]["identifier"]["value"] == "newnurse"
+    assert "purposeOfEvent" not in r
+    assert [e["type"]["code"] for e in r["entity"]] == ["2"]  # no request identifier entity
+    printed = fhir.audit_event(_row(action="print"))
+    assert printed["type"]["code"] == "110106" and printed["subtype"][0]["code"] == "110106"

@@ -66,3 +66,17 @@ def test_every_inclusion_proof_verifies_and_no_wrong_one_does(n: int) -> None:
             assert not merkle.verify_inclusion(i, n, leaves[i], path[:-1], root)
         assert not merkle.verify_inclusion(i, n, leaves[i], [*path, root], root)
         # (The tree size is bound to the root by the signed checkpoint, not by the path.)
+
+
+def test_positions_outside_the_tree_are_refused() -> None:
+    """RFC 9162 2.1.3: no audit path for a leaf the tree does not hold, and no proof of one."""
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(5)]
+    tree = merkle.levels(leaves)
+    for index in (-1, 5):
+        with pytest.raises(ValueError, match="outside the tree"):
+            merkle.inclusion_path(index, leaves)
+        with pytest.raises(ValueError, match="outside the tree"):
+            merkle.path_from_levels(tree, index)
+        assert not merkle.verify_inclusion(index, 5, leaves[0], [], merkle.root(leaves))
+    with pytest.raises(ValueError, match="beyond the tree"):
+        merkle.frontier_of(tree, 6)

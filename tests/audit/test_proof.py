@@ -51,6 +51,12 @@ def test_a_proof_holds_for_a_third_party(proof: dict[str, Any]) -> None:
             "another tree size",
         ),
         (lambda p: p["checkpoint"].update(signature="A" * 86 + "=="), "signature"),
+        (lambda p: p.pop("checkpoint"), "malformed"),
+        (lambda p: p.update(audit_path=["not hex"]), "malformed"),
+        (
+            lambda p: p["checkpoint"].update(note=p["checkpoint"]["note"].rstrip("\n")),
+            "note is malformed",
+        ),
     ],
 )
 def test_a_doctored_proof_fails(proof: dict[str, Any], change: Any, message: str) -> None:
@@ -89,3 +95,29 @@ def test_prove_signs_a_checkpoint_when_none_covers_the_event(proof: dict[str, An
     assert json.loads(out.getvalue())["tree_size"] == 12
     with pytest.raises(CommandError, match="no event 99"):
         call_command("audit_prove", "99", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_a_proof_checked_with_a_key_of_another_kind_fails(proof: dict[str, Any]) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(ProofError, match="not an Ed25519 key"):
+        verify_proof(proof, pem)
+
+
+@pytest.mark.parametrize("spoil", ["missing", "not-json"])
+def test_check_proof_says_when_it_cannot_read_its_files(
+    proof: dict[str, Any], tmp_path: Path, spoil: str
+) -> None:
+    path = tmp_path / "proof.json"
+    if spoil == "not-json":
+        path.write_text("{ half a proof")
+    key = tmp_path / "published.pub"
+    key.write_bytes(_public())
+    with pytest.raises(CommandError, match="cannot read the proof or the key"):
+        call_command("audit_check_proof", str(path), public_key=str(key))

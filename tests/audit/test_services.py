@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from secretum.access.actor import Actor, Purpose
-from secretum.audit import entries
+from secretum.audit import entries, fhir
+from secretum.audit.forms import EventFilterForm
 from secretum.audit.log import record_event
-from secretum.audit.models import AuditEvent
+from secretum.audit.models import Action, AuditEvent
+from secretum.audit.services import ACTION_LABELS
 from secretum.clinical import services as clinical
 from secretum.patients import services as patients
 from tests.conftest import actor_for, client_for, events, identity
@@ -143,3 +145,55 @@ def test_control_characters_cannot_blur_the_entry(practitioner: Any) -> None:
     assert event is not None
     assert "\x1f" not in event.source and "\n" not in event.request_id
     assert entries.canonical(entries.event_values(event)).count(b"\x1f") == entries.SEPARATORS
+
+
+def test_an_event_prints_as_what_happened_never_its_detail(db: Any) -> None:
+    """An event or a checkpoint that reaches a log or a debugger names what happened, never its
+    detail."""
+    from secretum.audit.checkpoints import create_checkpoint
+    from secretum.audit.models import AuditCheckpoint
+
+    event = record_event(Actor.system(), "read", "session", detail={"reason": "fictitious"})
+    assert event is not None
+    stored = AuditEvent.objects.get(seq=event.seq)
+    assert str(stored) == f"#{event.seq} read session success"
+    checkpoint, _ = create_checkpoint()
+    assert str(AuditCheckpoint.objects.get()) == (
+        f"checkpoint {checkpoint.tree_size} {checkpoint.root_hash[:12]}"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reporting_a_problem_never_raises_when_the_log_cannot_be_written() -> None:
+    """D1: the refusal matters more than its record. With the log unwritable (here a trigger
+    that refuses every append, as a full or broken database would), recording an integrity
+    failure or a tampered row raises nothing: the caller refuses all the same."""
+    from django.db import connection
+
+    from secretum.audit.log import record_integrity_failure, record_tampered
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the refusing trigger is written the SQLite way")
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TRIGGER audit_full BEFORE INSERT ON audit_auditevent "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    try:
+        record_integrity_failure("verify", "event 3 was changed")
+        record_tampered("patients.Patient", "00000000-0000-0000-0000-000000000000")
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("DROP TRIGGER audit_full")
+    assert not AuditEvent.objects.exists()
+
+
+def test_one_vocabulary_of_actions_for_writers_filters_and_exports(db: Any) -> None:
+    """D1: a writer cannot invent an action; every action of the vocabulary has its label (the
+    auditor's pages and filters) and its FHIR AuditEvent coding (the exports)."""
+    with pytest.raises(ValueError, match="unknown audit action 'peek'"):
+        record_event(Actor.system(), "peek", "clinical.Chart")
+    choices = dict(EventFilterForm().fields["action"].choices)
+    for action in Action:
+        assert ACTION_LABELS[action] and choices[action.value]
+        assert action in fhir._ACTIONS

@@ -249,3 +249,193 @@ def test_two_processes_give_the_same_answers(monkeypatch: pytest.MonkeyPatch) ->
     as_owner("UPDATE audit_auditevent SET role = %s WHERE seq = %s", ["x", 25])
     rehash(25)
     _fails(25, "event 25 is not authentic")
+
+
+# --- more of what an owner of the database may do, and what verification says ---------------
+
+
+def test_an_event_numbered_zero_is_named(log: int) -> None:
+    as_owner(
+        "INSERT INTO audit_auditevent (seq, at, actor_name, role, on_behalf_of, patient_ref, "
+        "action, resource, resource_ref, purpose, outcome, source, request_id, detail, "
+        "leaf_hash, mac) SELECT 0, at, actor_name, role, on_behalf_of, patient_ref, action, "
+        "resource, resource_ref, purpose, outcome, source, request_id, detail, leaf_hash, mac "
+        "FROM audit_auditevent WHERE seq = 1",
+        [],
+    )
+    _fails(0, "event 0 was inserted")
+
+
+def test_a_duplicated_event_is_named(log: int) -> None:
+    """The owner rebuilds the table without its unique constraint, then copies an event."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the table is rebuilt the SQLite way")
+    as_owner("CREATE TABLE audit_rebuilt AS SELECT * FROM audit_auditevent", [])
+    as_owner("DROP TABLE audit_auditevent", [])
+    as_owner("ALTER TABLE audit_rebuilt RENAME TO audit_auditevent", [])
+    as_owner("INSERT INTO audit_auditevent SELECT * FROM audit_auditevent WHERE seq = 3", [])
+    _fails(3, "event 3 appears twice")
+
+
+def test_a_field_holding_the_entry_separator_is_named(log: int) -> None:
+    as_owner("UPDATE audit_auditevent SET actor_name = %s WHERE seq = %s", ["dr\x1falibi", 3])
+    _fails(3, "event 3 was changed", "separator")
+
+
+def test_a_leaf_hash_that_is_not_a_hash_is_named(log: int) -> None:
+    as_owner("UPDATE audit_auditevent SET leaf_hash = %s WHERE seq = %s", ["not-hex", 4])
+    _fails(4, "event 4 was changed")
+
+
+def test_an_entry_holding_the_record_separator_is_named_by_its_code(log: int) -> None:
+    """0x1E joins entries in the bulk read: an event rewritten to hold one, its hash
+    recomputed, is read again on its own, and its missing code names it."""
+    as_owner("UPDATE audit_auditevent SET actor_name = %s WHERE seq = %s", ["dr\x1ealibi", 5])
+    rehash(5)
+    _fails(5, "event 5 is not authentic")
+
+
+def test_a_gap_as_wide_as_a_read_is_named(log: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from secretum.audit import scan
+
+    monkeypatch.setattr(scan, "GROUP", 2)
+    as_owner("DELETE FROM audit_auditevent WHERE seq IN (3, 4)", [])
+    _fails(3, "event 3 is missing")
+
+
+def test_events_removed_while_verification_reads_are_named(log: int) -> None:
+    """Verification reads a group, finds it wrong, reads its rows again: the owner removed them
+    in between. The gap is named; nothing breaks."""
+    from django.db import connection
+
+    as_owner("UPDATE audit_auditevent SET resource = %s WHERE seq = %s", ["x", 2])
+    removed = [False]
+
+    def remove_after_the_group(execute: Any, sql: str, params: Any, many: bool, ctx: Any) -> Any:
+        result = execute(sql, params, many, ctx)
+        if "group_concat" in sql and not removed[0]:
+            removed[0] = True
+            as_owner("DELETE FROM audit_auditevent", [])
+        return result
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite bulk read is the one watched here")
+    with connection.execute_wrapper(remove_after_the_group):
+        _fails(1, "event 1 is missing")
+
+
+def test_the_code_check_names_a_gap_itself(log: int) -> None:
+    """mac_scan, run by the signer and by verification after the entries were read, does not
+    take their numbering on trust."""
+    from secretum.audit import entries
+    from secretum.audit.scan import CHANGED, MISSING, mac_scan
+
+    as_owner("DELETE FROM audit_auditevent WHERE seq = %s", [3])
+    assert mac_scan(0, log, entries.mac_key()) == (MISSING, 3)
+    assert mac_scan(3, log + 2, entries.mac_key()) == (MISSING, log + 1)
+    assert mac_scan(3, log, entries.mac_key()) == ("", 0)
+    as_owner("UPDATE audit_auditevent SET leaf_hash = %s WHERE seq = %s", ["not-hex", 5])
+    assert mac_scan(3, log, entries.mac_key()) == (CHANGED, 5)
+
+
+def test_a_line_of_the_witness_that_is_no_checkpoint_fails_verification(
+    log: int, witness: Path
+) -> None:
+    create_checkpoint()
+    with witness.open("a") as f:
+        f.write("\n{not a checkpoint\n")
+    result = verify_log()
+    assert not result.ok and result.problem.startswith("line 3 of the witness")
+
+
+def test_checkpoints_missing_from_the_witness_are_noted(log: int, witness: Path) -> None:
+    create_checkpoint()
+    first = witness.read_text().splitlines()[0]
+    _more(1)
+    create_checkpoint()
+    witness.write_text(first + "\n")
+    result = verify_log()
+    assert result.ok, result.problem
+    assert any("1 checkpoint(s) of the database are not in the witness" in n for n in result.notes)
+
+
+# --- inclusion proofs of a log that no longer matches ----------------------------------------
+
+
+def _prove(seq: int) -> str:
+    out = io.StringIO()
+    call_command("audit_prove", str(seq), stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_no_proof_for_an_event_changed_in_place(log: int) -> None:
+    create_checkpoint()
+    as_owner("UPDATE audit_auditevent SET actor_name = %s WHERE seq = %s", ["dr.alibi", 3])
+    with pytest.raises(CommandError, match="event 3 does not match its leaf hash"):
+        _prove(3)
+
+
+def test_no_proof_over_a_log_rewritten_with_the_mac_key(log: int) -> None:
+    create_checkpoint()
+    as_owner("UPDATE audit_auditevent SET actor_name = %s WHERE seq = %s", ["dr.alibi", 3])
+    rehash(3, with_mac_key=True)
+    with pytest.raises(CommandError, match="does not match its signed checkpoint"):
+        _prove(3)
+
+
+@pytest.mark.parametrize("removed", ["middle", "end"])
+def test_no_proof_over_a_log_with_events_removed(log: int, removed: str) -> None:
+    create_checkpoint()
+    if removed == "middle":
+        as_owner("DELETE FROM audit_auditevent WHERE seq = %s", [3])
+        message = "event 3 is missing"
+    else:
+        as_owner("DELETE FROM audit_auditevent WHERE seq >= %s", [log - 1])
+        message = f"event {log - 1} is missing"
+    with pytest.raises(CommandError, match=message):
+        _prove(2)
+
+
+def test_no_proof_of_event_zero(log: int) -> None:
+    create_checkpoint()
+    with pytest.raises(CommandError, match="event 0 is not covered"):
+        _prove(0)
+
+
+def test_no_proof_when_no_checkpoint_can_be_signed(log: int) -> None:
+    as_owner("UPDATE audit_auditevent SET actor_name = %s WHERE seq = %s", ["dr.alibi", 3])
+    with pytest.raises(CommandError, match="no checkpoint can be signed: event 3 was changed"):
+        _prove(3)
+
+
+def test_an_event_removed_while_its_proof_is_built_is_named(log: int) -> None:
+    """The owner removes the event between the read of the leaf hashes and the read of its
+    entry: the proof is refused in one sentence."""
+    from django.db import connection
+
+    from secretum.audit.scan import entry_select
+
+    create_checkpoint()
+    removed = [False]
+
+    def remove_before_the_entry(execute: Any, sql: str, params: Any, many: bool, ctx: Any) -> Any:
+        # The entry's own read (the query of scan.entry_select): the event goes just before it.
+        if sql == entry_select(connection.vendor)[0] and not removed[0]:
+            removed[0] = True
+            as_owner("DELETE FROM audit_auditevent WHERE seq = %s", [4])
+        return execute(sql, params, many, ctx)
+
+    with connection.execute_wrapper(remove_before_the_entry):
+        with pytest.raises(CommandError, match="there is no event 4"):
+            _prove(4)
+
+
+def test_the_first_bad_event_is_named_even_when_a_later_one_fails_first(log: int) -> None:
+    """Event 2 rewritten and rehashed without the key, event 6 changed in place: the leaf
+    hashes fail at 6, the codes name 2, the first."""
+    as_owner("UPDATE audit_auditevent SET outcome = %s WHERE seq = %s", ["denied", 2])
+    rehash(2)
+    as_owner("UPDATE audit_auditevent SET resource = %s WHERE seq = %s", ["x", 6])
+    _fails(2, "event 2 is not authentic")

@@ -175,3 +175,79 @@ def test_alerts_show_break_the_glass_and_many_patients(
     html = client_for(auditor).get("/audit/alerts/").content.decode()
     assert 'data-kind="break-the-glass"' in html and 'data-kind="many-patients"' in html
     assert events(resource="audit.Alert")[-1].action == "search"
+
+
+def test_auditor_filters_by_day_and_outcome(auditor: Any, practitioner: Any) -> None:
+    """D2: the period covers whole days (from midnight to midnight), and the outcome filter
+    lists the refusals alone."""
+    from django.utils import timezone
+
+    denied = record_event(actor_for(practitioner), "read", "page", outcome="denied")
+    record_event(actor_for(practitioner), "read", "page")
+    today = timezone.localdate().isoformat()
+    client = client_for(auditor)
+    response = client.post("/audit/", {"since": today, "until": today, "outcome": "denied"})
+    assert denied is not None and _rows(response) == [str(denied.seq)]
+
+
+def test_an_event_whose_detail_was_altered_is_still_listed(auditor: Any) -> None:
+    """An owner rewrote an event's detail into something that is not JSON: the auditor's page
+    still lists it (verification names it as changed), never a server error."""
+    from tests.audit.conftest import as_owner
+
+    event = record_event(Actor.system(), "read", "session", detail={"n": 1})
+    assert event is not None
+    as_owner("UPDATE audit_auditevent SET detail = %s WHERE seq = %s", ["{not json", event.seq])
+    response = client_for(auditor).post("/audit/", {"action": "read"})
+    assert response.status_code == 200 and str(event.seq) in _rows(response)
+
+
+def test_an_export_in_an_unknown_format_is_refused_before_anything_is_read(auditor: Any) -> None:
+    from secretum.audit.services import EventFilter, export_events
+
+    before = AuditEvent.objects.count()
+    with pytest.raises(ValueError, match="unknown export format"):
+        export_events(actor_for(auditor), EventFilter(), "xml")
+    assert AuditEvent.objects.count() == before
+
+
+def test_the_access_report_names_the_system_for_its_own_events(auditor: Any) -> None:
+    """D2: a patient registered by a command (the demo, an import) shows "Secretum (system)",
+    never an empty name."""
+    from secretum.audit.services import patient_access_report
+
+    created = patients.register_patient(Actor.system(), identity())
+    report = patient_access_report(actor_for(auditor), str(created.uid))
+    assert [line.who for line in report.lines] == ["Secretum (system)"]
+
+
+def _pdf_text(data: bytes) -> str:
+    """The text operators of a PDF's content streams (fpdf2 deflates them)."""
+    import re
+    import zlib
+
+    text = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL):
+        try:
+            text.append(zlib.decompress(stream).decode("latin-1"))
+        except zlib.error:
+            continue
+    return "".join(text)
+
+
+def test_the_printed_report_names_the_latest_signed_checkpoint(
+    auditor: Any, two_patients: tuple[Any, Any]
+) -> None:
+    """D2: the paper says up to where the log was sealed when it was printed."""
+    from secretum.audit import pdf, services
+    from secretum.audit.checkpoints import create_checkpoint
+
+    a, _ = two_patients
+    before = _pdf_text(
+        pdf.report_pdf(services.patient_access_report(actor_for(auditor), a.uid), "x")
+    )
+    assert "Latest signed checkpoint" not in before
+    checkpoint, _new = create_checkpoint()
+    report = services.patient_access_report(actor_for(auditor), a.uid)
+    text = _pdf_text(pdf.report_pdf(report, "x"))
+    assert f"Latest signed checkpoint of the log: {checkpoint.tree_size} events" in text

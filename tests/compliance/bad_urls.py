@@ -1,8 +1,8 @@
-"""A URL configuration with the two mistakes G1 and H2 look for: a view that declares no
-permission, and a route that takes a plain integer identifier."""
+"""A URL configuration with the mistakes G1 and H2 look for: a view that declares no
+permission, and routes that take a plain identifier (a converter, or a regular expression)."""
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import path, re_path
 
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
@@ -20,4 +20,5 @@ def by_number(request: HttpRequest, pk: int) -> HttpResponse:
 urlpatterns = [
     path("undeclared/", undeclared),
     path("record/<int:pk>/", by_number),
+    re_path(r"^legacy/(?P<pk>[0-9]+)/$", by_number),
 ]

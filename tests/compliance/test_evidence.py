@@ -6,6 +6,7 @@ and one where it is not; a test fails when a check is registered without both.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import connection
 from django.utils import timezone
 
@@ -166,6 +168,19 @@ def _medical_print_by_secretary(world: World) -> None:
     )
 
 
+def _intervention(world: World) -> None:
+    from tests.maintenance.test_log import record
+
+    record(world.manager)
+
+
+def _intervention_without_consent(world: World) -> None:
+    """E3: a row written past Secretum (its service refuses it)."""
+    from tests.maintenance.test_log import record, write_past_secretum
+
+    write_past_secretum(record(world.manager), on_workstation=True, consent=False)
+
+
 def _nothing(world: World) -> None:
     pass
 
@@ -191,6 +206,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "E1": (_nothing, lambda w: setattr(w.settings, "SECRETUM_IDLE_TIMEOUT", 3600)),
     "E4": (_nothing, lambda w: setattr(w.settings, "MIDDLEWARE", [
         m for m in django_settings.MIDDLEWARE if "SecurityHeaders" not in m])),
+    "E3": (_intervention, _intervention_without_consent),
     "E10": (lambda w: w.patient(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE",
                                                      True)),
     "G1": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
@@ -200,6 +216,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "H2": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
     "H3": (_database_file_private, lambda w: (_database_file_private(w),
                                               setattr(w.settings, "SECRET_KEY", "short"))),
+    "K1": (_intervention, _nothing),
     "L3": (_nothing, _unsafe_report_key),
     "N1": (_nothing, lambda w: setattr(w.settings, "SECURE_REFERRER_POLICY", "unsafe-url")),
     "N2": (_nothing, _unbounded_clinical_field),
@@ -218,7 +235,9 @@ def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:
 
 
 @pytest.fixture
-def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    # A witness of its own: the checkpoints a case signs are rolled back with its database.
+    settings.SECRETUM_AUDIT_WITNESS = tmp_path / "witness" / "audit-checkpoints.log"
     made = World(settings, monkeypatch)
     yield made
     restore = getattr(made, "restore", None)
@@ -302,3 +321,130 @@ def test_a_second_check_for_the_same_measure_is_refused() -> None:
 
     with pytest.raises(ImproperlyConfigured):
         evidence.evidence("E1")(another)
+
+
+# --- every other way a check fails: one fault each, and what the register says about it ---------
+
+
+class Argon2iHasher(Argon2PasswordHasher):
+    """Argon2, but the data-dependent variant (Argon2i), where B2 wants Argon2id."""
+
+    algorithm = "argon2i-test"
+
+    def params(self) -> Any:
+        import argon2
+
+        return dataclasses.replace(super().params(), type=argon2.Type.I)
+
+
+def _no_active_account(world: World) -> None:
+    get_user_model().objects.update(is_active=False)
+
+
+def _validators_without(*names: str) -> Case:
+    def apply(world: World) -> None:
+        world.settings.AUTH_PASSWORD_VALIDATORS = [
+            v
+            for v in django_settings.AUTH_PASSWORD_VALIDATORS
+            if v["NAME"].rsplit(".", 1)[-1] not in names
+        ]
+
+    return apply
+
+
+def _no_instance(world: World) -> None:
+    from secretum import instance
+
+    world.settings.INSTANCE = instance.Instance(Path(world.settings.INSTANCE.home) / "gone")
+
+
+def _plain_patient_name(world: World) -> None:
+    from secretum.patients.models import Patient
+
+    Patient.objects.filter(uid=world.patient().uid).update(family_name=b"Plain")
+
+
+def _exposed_oidc_secret(world: World) -> None:
+    path = Path(world.settings.INSTANCE.home) / "oidc-secret-test"
+    path.write_text("fictitious")
+    path.chmod(0o644)
+    world.monkeypatch.setattr(world, "restore", (path, 0o600), raising=False)
+    world.settings.SECRETUM_OIDC_CLIENT_SECRET_FILE = str(path)
+
+
+def _medical_read_by_identity(world: World) -> None:
+    from secretum.access.classification import READ_PERMISSION, DataClass
+
+    world.monkeypatch.setitem(READ_PERMISSION, DataClass.MEDICAL, Permission.PATIENT_IDENTITY_READ)
+
+
+def _changed_event_behind_restored_triggers(world: World) -> None:
+    from secretum.audit.db import install_triggers
+
+    world.event()
+    _tamper_latest_event()
+    install_triggers(connection)
+
+
+def _forged_checkpoint_signature(world: World) -> None:
+    from secretum.audit.checkpoints import create_checkpoint
+    from secretum.audit.db import install_triggers
+
+    world.event()
+    create_checkpoint()
+    with connection.cursor() as cur:
+        for statement in drop_trigger_statements(connection.vendor):
+            cur.execute(statement)
+        cur.execute("UPDATE audit_auditcheckpoint SET signature = %s", ["AAAA" * 22])
+    install_triggers(connection)
+
+
+def _signer_stopped(world: World) -> None:
+    import time
+
+    world.settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL = 1
+    world.event()
+    time.sleep(3.2)  # three intervals without a checkpoint
+
+
+# (measure, fault, what the summary or its details say)
+FAULTS: dict[str, tuple[str, Case, str]] = {
+    "no-active-account": ("B1", _no_active_account, "No active account"),
+    "argon2i": ("B2", lambda w: setattr(w.settings, "PASSWORD_HASHERS", [
+        f"{__name__}.Argon2iHasher"]), "not Argon2id"),
+    "no-minimum-length": ("B2", _validators_without("MinimumLengthValidator"),
+                          "shorter than 12 characters"),
+    "no-common-password-rule": ("B2", _validators_without("CommonPasswordValidator"),
+                                "the CommonPasswordValidator rule is off"),
+    "nobody-to-enrol": ("B3", _no_active_account, "0 of 0 active users"),
+    "medical-read-by-identity": ("C1", _medical_read_by_identity,
+                                 "medical fields do not require the clinical read permission"),
+    "changed-event": ("D2", _changed_event_behind_restored_triggers, "was changed"),
+    "forged-checkpoint": ("D2", _forged_checkpoint_signature, "has no valid signature"),
+    "signer-stopped": ("D2", _signer_stopped, "the signer is not running"),
+    "no-key-file": ("E10", _no_instance, "No instance"),
+    "unsealed-value": ("E10", _plain_patient_name, "1 of 1 sampled patient records"),
+    "regex-route": ("H2", lambda w: setattr(w.settings, "ROOT_URLCONF",
+                                            "tests.compliance.bad_urls"), "legacy/"),
+    "key-file-missing": ("O2", _no_instance, "key file is missing"),
+    "exposed-oidc-secret": ("O2", _exposed_oidc_secret, "oidc-secret-test"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_each_fault_fails_its_check_and_says_why(world: World, fault: str) -> None:
+    measure_id, make, said = FAULTS[fault]
+    make(world)
+    found = _verdict(measure_id)
+    assert found.verdict == Verdict.NOT_MET, found.summary
+    assert said in " ".join([found.summary, *found.details]), (found.summary, found.details)
+
+
+def test_the_audit_evidence_names_its_latest_signed_checkpoint(world: World) -> None:
+    from secretum.audit.checkpoints import create_checkpoint
+
+    world.event()
+    checkpoint, _new = create_checkpoint()
+    found = _verdict("D2")
+    assert found.verdict == Verdict.MET
+    assert found.details[0].startswith(f"Latest signed checkpoint: {checkpoint.tree_size} events")

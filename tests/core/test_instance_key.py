@@ -353,6 +353,21 @@ def test_check_fails_on_what_group_or_others_may_open(
     assert "chmod" in result.stderr
 
 
+def test_check_on_a_database_not_migrated_yet_names_the_migrations_only(
+    home: Path, tmp_path: Path
+) -> None:
+    """O2, D2: a database file with no table yet (made before `secretum migrate`) holds no key
+    to mismatch and no audit table to protect: `check` names the migrations to run, and no
+    key or trigger problem."""
+    empty = tmp_path / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    empty.chmod(0o600)
+    result = secretum(home, "check", SECRETUM_DATABASE_URL=f"sqlite:///{empty}")
+    assert result.returncode != 0
+    assert "database migrations are not applied" in result.stderr, result.stderr
+    assert "does not belong" not in result.stderr and "append-only" not in result.stderr
+
+
 def test_check_fails_on_a_read_only_sqlite_database(home: Path) -> None:
     """H3, D2: a database Secretum cannot write (every access writes an audit event)."""
     database = home / "secretum.sqlite3"

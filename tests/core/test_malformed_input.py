@@ -511,6 +511,17 @@ class World:
         return breaches.report_breach(self.manager, aware_at=at, what_happened="Fictitious.")
 
     @cached_property
+    def maintenance_entry(self) -> str:
+        from secretum.maintenance import services as maintenance
+        from secretum.maintenance.entries import Intervention
+
+        at = timezone.now() - dt.timedelta(hours=1)
+        done = Intervention(
+            at, "Fictitious Tech", "Server", "Fictitious.", on_workstation=False, consent=False
+        )
+        return maintenance.record_intervention(self.manager, done)
+
+    @cached_property
     def document(self) -> str:
         return documents.attach_document(
             self.manager, "B3", name="evidence.txt", content_type="text/plain", data=b"Test."
@@ -561,6 +572,8 @@ class World:
             return [self.report]
         if "breaches/" in route:
             return [self.breach]
+        if "maintenance/" in route:
+            return [self.maintenance_entry]
         return [self.patient]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from secretum.audit.models import AuditEvent
 from secretum.clinical import services as clinical
 from secretum.crypto import keyring
 from secretum.patients import services as patients
@@ -142,3 +143,65 @@ def test_blind_index_is_keyed_not_a_plain_hash() -> None:
     assert len(token) == 16
     assert token != hashlib.sha256(b"niss\x00" + NISS.encode()).digest()[:16]
     assert keyring.blind_index("name", "dupont") != keyring.blind_index("birth", "dupont")
+
+
+# --- values planted in the database in another format (issue 9: the database, not the key) ---
+
+
+def test_a_value_planted_in_the_baselines_plain_format_is_refused(
+    practitioner: Any, patient: Any
+) -> None:
+    """E10: the benchmark baseline's plain format (a 0x00 marker, then the text) planted in a
+    sealed column is refused on a real instance, never read as the patient's name; the refusal
+    is audited."""
+    Patient.objects.filter(uid=patient.uid).update(family_name=b"\x00Mallory")
+    with pytest.raises(keyring.DecryptionError, match="unknown sealed-value format"):
+        patients.access_patient(actor_for(practitioner), patient.uid)
+    failed = AuditEvent.objects.filter(patient_ref=str(patient.uid), outcome="failure")
+    assert [e.detail for e in failed] == ['{"error":"DecryptionError"}']
+
+
+def test_a_data_key_in_another_format_opens_nothing(practitioner: Any, patient: Any) -> None:
+    """E10: a wrapped data key rewritten with another format byte is refused before any
+    decryption is tried."""
+    row = Patient.objects.get(uid=patient.uid)
+    Patient.objects.filter(pk=row.pk).update(wrapped_key=b"\x02" + bytes(row.wrapped_key)[1:])
+    with pytest.raises(keyring.DecryptionError, match="unknown wrapped-key format"):
+        patients.access_patient(actor_for(practitioner), patient.uid)
+
+
+def test_an_authenticator_seed_planted_in_plain_is_refused() -> None:
+    """O2: an installation secret rewritten without the key file's sealing is refused."""
+    sealed = keyring.seal_secret(b"JBSWY3DPEHPK3PXP", "accounts.Factor.totp:1")
+    assert keyring.open_secret(sealed, "accounts.Factor.totp:1") == b"JBSWY3DPEHPK3PXP"
+    with pytest.raises(keyring.DecryptionError, match="unknown sealed-secret format"):
+        keyring.open_secret(b"\x00JBSWY3DPEHPK3PXP", "accounts.Factor.totp:1")
+
+
+def test_the_benchmark_baseline_writes_plain_values_that_a_real_instance_refuses(
+    practitioner: Any, settings: Any
+) -> None:
+    """E10: the benchmark baseline (SECRETUM_BENCHMARK_BASELINE, for measuring encryption's
+    cost only) stores marked plain text and plain index tokens, and audits nothing; the same
+    rows are refused once the baseline is off, never read as if they were sealed."""
+    settings.SECRETUM_BENCHMARK_BASELINE = True
+    actor = actor_for(practitioner)
+    written = patients.register_patient(actor, identity(family_name=FAMILY, niss=NISS))
+    row = Patient.objects.get(uid=written.uid)
+    assert bytes(row.family_name) == b"\x00" + FAMILY.encode()
+    assert [p.uid for p in patients.search_patients(actor, NISS).patients] == [written.uid]
+    assert patients.access_patient(actor, written.uid).family_name == FAMILY
+    assert not AuditEvent.objects.exists()
+    settings.SECRETUM_BENCHMARK_BASELINE = False
+    assert patients.search_patients(actor, NISS).patients == []
+    with pytest.raises(keyring.DecryptionError):
+        patients.access_patient(actor, written.uid)
+
+
+def test_only_sealed_fields_are_sealed(patient: Any) -> None:
+    """E10: sealing names its fields; a field that is not a sealed column is refused rather than
+    given a ciphertext its readers would not expect."""
+    row = Patient.objects.get(uid=patient.uid)
+    key = keyring.unwrap_data_key(row.wrapped_key, f"patients.Patient:{row.uid}")
+    with pytest.raises(TypeError, match="is not a sealed field"):
+        row.seal(key, wrapped_key="x")

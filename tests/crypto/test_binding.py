@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 from django.core.signals import request_started
-from django.db import close_old_connections, connections
+from django.db import OperationalError, close_old_connections, connection, connections
+from django.utils import timezone
 
 from secretum import init, instance
 from secretum.crypto import binding, checks, keyring
@@ -130,3 +131,88 @@ def test_init_refuses_a_database_that_holds_an_installation(db: Any, patient: An
     """H3: a database with Secretum rows holds an installation; `init` writes no key for it."""
     with pytest.raises(instance.InstanceError, match="already holds a Secretum installation"):
         binding.refuse_installed_database()
+
+
+def test_a_patient_without_a_national_number_still_proves_the_key(practitioner: Any) -> None:
+    """O2: the sample opens a patient with no national number by its data key alone (nothing to
+    look up in the index), and the key file is accepted."""
+    from secretum.patients import services as patients
+    from tests.conftest import actor_for, identity
+
+    patients.register_patient(actor_for(practitioner), identity(niss=""))
+    assert binding.sample_opens() == (2, 2)  # the patient, and the practitioner's seed
+    assert binding.require_key_belongs() is None
+
+
+def test_another_key_recorded_by_a_concurrent_start_is_refused(db: Any) -> None:
+    """O2: two processes adopt a key file at once on a database without a record; the one whose
+    key file is not the one the other recorded meanwhile is refused, and the record kept."""
+    KeyFingerprint.objects.all().delete()
+    theirs = keyring.fingerprint_of(bytes(32), bytes(32))
+    inserting = [False]
+
+    def other_process_first(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        # get_or_create's read (LIMIT 21): the other process's row lands just before it.
+        if '"crypto_keyfingerprint"' in sql and "LIMIT 21" in sql and not inserting[0]:
+            inserting[0] = True
+            KeyFingerprint.objects.create(
+                scheme=keyring.FINGERPRINT_SCHEME,
+                fingerprint=theirs,
+                origin=KeyFingerprint.Origin.INIT,
+                recorded_at=timezone.now(),
+            )
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(other_process_first):
+        with pytest.raises(binding.KeyMismatch, match="fingerprint mismatch"):
+            binding.require_key_belongs(record=True)
+    assert inserting[0] and KeyFingerprint.objects.get().fingerprint == theirs
+
+
+def test_the_check_leaves_a_missing_key_file_to_its_own_check(
+    db: Any, settings: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """O2: with no key file, the binding check says nothing of a mismatch: secretum.E003 names
+    the missing file, once."""
+    from django.core.checks import run_checks
+
+    monkeypatch.setattr(binding, "_verified_in_pid", 0)
+    own = settings.INSTANCE
+    settings.INSTANCE = instance.Instance(tmp_path / "nothing-here")
+    keyring.reset_cache()
+    try:
+        assert checks.key_binding_checks() == []
+        found = {p.id for p in run_checks(include_deployment_checks=True, tags=["secretum"])}
+    finally:
+        settings.INSTANCE = own
+        keyring.reset_cache()
+    assert "secretum.E003" in found and "secretum.E301" not in found
+
+
+def test_the_check_leaves_an_unreachable_database_to_the_command(db: Any, monkeypatch: Any) -> None:
+    """H3: a database that cannot be reached is no key mismatch: the check stays silent (`serve`
+    migrates after its checks; the command names the database in one sentence)."""
+    monkeypatch.setattr(binding, "_verified_in_pid", 0)
+
+    def unreachable(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        raise OperationalError("unable to open database file")
+
+    with connection.execute_wrapper(unreachable):
+        assert checks.key_binding_checks() == []
+    assert binding._verified_in_pid == 0  # nothing was verified: the next start checks again
+
+
+def test_init_accepts_an_empty_database_made_beforehand(db: Any) -> None:
+    """H3: a database that exists but holds no Secretum row (a PostgreSQL database its
+    administrator made for `secretum init`) is no installation: init may bind it."""
+    while (table := binding.installation_table()) is not None:
+        with connection.cursor() as cur:
+            cur.execute(f"DELETE FROM {table}")  # noqa: S608  (a table name of our own models)
+    binding.refuse_installed_database()
+    assert not KeyFingerprint.objects.exists()
+
+
+def test_the_fingerprint_row_never_prints_the_fingerprint(db: Any) -> None:
+    """O2: a row that reaches a log names its origin, never the fingerprint."""
+    row = KeyFingerprint.objects.get()
+    assert str(row) == "KeyFingerprint (init)" and row.fingerprint not in str(row)

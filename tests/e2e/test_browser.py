@@ -49,6 +49,24 @@ def open_chart(page: Any, patient: DemoPatient) -> str:
     return str(page.url)
 
 
+def take_care_if_needed(page: Any) -> None:
+    """C1: a practitioner reads a chart within a care relationship. The demo gives each patient
+    one demo practitioner as their doctor; for another's patient, the practitioner signed in
+    says "I take care of this patient" on the page, as a replacing doctor would."""
+    if page.locator("[data-testid=care-needed]").count():
+        with page.expect_navigation():
+            page.click("[data-testid=declare-care]")
+    expect(page.locator("[data-testid=chart]")).to_be_visible()
+
+
+def open_record(page: Any, patient: DemoPatient) -> str:
+    """Opens the patient's page and their chart (taking care of them when needed); its URL."""
+    url = open_chart(page, patient)
+    take_care_if_needed(page)
+    assert page.url == url
+    return url
+
+
 def patient_uid(chart_url: str) -> str:
     return urlsplit(chart_url).path.rstrip("/").rsplit("/", 1)[-1]
 
@@ -72,6 +90,7 @@ def test_practitioner_finds_patient_and_records_observation(
     chart_url = page.url
     assert CHART_PATH.search(urlsplit(chart_url).path), chart_url
     expect(page.locator("[data-testid=identity]")).to_contain_text(patient.niss)
+    take_care_if_needed(page)
     expect(page.locator("[data-testid=chart]")).to_be_visible()
     expect(page.locator("[data-testid=observations]")).not_to_contain_text("128/82")
 
@@ -94,7 +113,7 @@ def test_implausible_observation_is_refused_with_a_clear_message(
 ) -> None:
     patient = demo_patients[1]
     log_in(page, PRACTITIONER)
-    chart_url = open_chart(page, patient)
+    chart_url = open_record(page, patient)
 
     with page.expect_navigation():
         page.click('a[href$="/observation/new/"]')
@@ -180,7 +199,7 @@ def test_pages_respect_the_content_security_policy(
     page.on("pageerror", lambda error: errors.append(str(error)))
 
     log_in(page, PRACTITIONER)
-    chart_url = open_chart(page, demo_patients[3])
+    chart_url = open_record(page, demo_patients[3])
     response = page.goto(chart_url)
     assert response is not None
     assert response.status == 200
@@ -224,7 +243,7 @@ def test_page_is_usable_on_a_tablet(page: Any, demo_patients: tuple[DemoPatient,
     assert no_horizontal_scroll(page), "the login page scrolls sideways at 768 px"
 
     log_in(page, PRACTITIONER)
-    open_chart(page, demo_patients[0])
+    open_record(page, demo_patients[0])
     expect(page.locator("[data-testid=chart]")).to_be_visible()
     assert page.evaluate("window.innerWidth") == 768
     assert no_horizontal_scroll(page), "the chart page scrolls sideways at 768 px"

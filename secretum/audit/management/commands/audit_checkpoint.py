@@ -60,8 +60,6 @@ class Command(BaseCommand):
         finally:
             if not fail:
                 connections.close_all()  # the long-running signer holds no idle connection
-        if checkpoint is None:
-            return
         if new or fail:
             self.stdout.write(
                 f"audit checkpoint: {checkpoint.tree_size} events, root {checkpoint.root_hash}, "

@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 checkpoint, _new = create_checkpoint()
             except CheckpointError as exc:
                 raise CommandError(f"no checkpoint can be signed: {exc}.") from None
-            if checkpoint is None or checkpoint.tree_size < seq:
+            if checkpoint.tree_size < seq:
                 raise CommandError(f"there is no event {seq} in the audit log.")
             print(f"(signed a new checkpoint of {checkpoint.tree_size} events)", file=sys.stderr)
         try:

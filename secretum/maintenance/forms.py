@@ -1,0 +1,119 @@
+"""The maintenance log's forms (K1, E3, K2): an intervention, and its correction. The services
+check the same rules and say why an entry is refused; the form shows their sentences."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from secretum.lib.dates import check_recent
+from secretum.maintenance.entries import TEXT_LIMITS, EntryView, Intervention
+
+_MOMENT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+_MOMENT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"]
+YES, NO = "yes", "no"
+
+
+class MomentField(forms.DateTimeField):
+    """When the intervention took place: within the last ten years (N2)."""
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value is not None:
+            check_recent(value)
+
+
+def _line(label: Any, name: str, required: bool = True, **kwargs: Any) -> forms.CharField:
+    return forms.CharField(label=label, max_length=TEXT_LIMITS[name], required=required, **kwargs)
+
+
+def _text(label: Any, name: str, rows: int) -> forms.CharField:
+    limit = TEXT_LIMITS[name]
+    return forms.CharField(
+        label=label,
+        max_length=limit,
+        widget=forms.Textarea(attrs={"rows": rows, "maxlength": limit}),
+    )
+
+
+def now_local() -> dt.datetime:
+    return timezone.localtime().replace(second=0, microsecond=0)
+
+
+class InterventionForm(forms.Form):
+    intervened_at = MomentField(label=_("When"), widget=_MOMENT, input_formats=_MOMENT_FORMATS)
+    intervener = _line(_("Who intervened (name)"), "intervener")
+    company = _line(
+        _("Their company"),
+        "company",
+        required=False,
+        help_text=_("Leave empty for someone of the practice."),
+    )
+    supervisor = forms.TypedChoiceField(
+        label=_("Supervised by"),
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text=_("Someone of the practice: required for an outside company (K2)."),
+    )
+    equipment = _line(
+        _("On which equipment"),
+        "equipment",
+        help_text=_("For example: reception computer, Dr Martin's laptop, the server, the router."),
+    )
+    not_workstation = forms.BooleanField(
+        label=_("Not on a user's workstation (the server, the network…)"), required=False
+    )
+    consent = forms.ChoiceField(
+        label=_("Did the user of the workstation consent beforehand?"),
+        choices=[(YES, _("Yes")), (NO, _("No"))],
+        widget=forms.RadioSelect,
+        help_text=_("An intervention on a workstation without its user's consent is refused (E3)."),
+    )
+    consent_by = _line(_("Name of the user who consented"), "consent_by", required=False)
+    what = _text(_("What was done"), "what", rows=4)
+
+    def __init__(self, *args: Any, people: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.TypedChoiceField, self.fields["supervisor"]).choices = [("", "—"), *people]
+
+    def intervention(self) -> Intervention:
+        data = self.cleaned_data
+        return Intervention(
+            intervened_at=data["intervened_at"],
+            intervener=data["intervener"],
+            equipment=data["equipment"],
+            what=data["what"],
+            company=data["company"],
+            supervisor_id=data["supervisor"],
+            on_workstation=not data["not_workstation"],
+            consent=data["consent"] == YES,
+            consent_by=data["consent_by"],
+        )
+
+    @staticmethod
+    def initial_from(entry: EntryView) -> dict[str, Any]:
+        """The fields of an entry, to correct it."""
+        return {
+            "intervened_at": timezone.localtime(entry.intervened_at).replace(second=0),
+            "intervener": entry.intervener,
+            "company": entry.company,
+            "supervisor": entry.supervisor_id,
+            "equipment": entry.equipment,
+            "not_workstation": not entry.on_workstation,
+            "consent": YES if entry.consent else NO,
+            "consent_by": entry.consent_by,
+            "what": entry.what,
+        }
+
+
+class CorrectionForm(InterventionForm):
+    reason = forms.CharField(
+        label=_("Why this correction"),
+        max_length=TEXT_LIMITS["correction_reason"],
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": TEXT_LIMITS["correction_reason"]}),
+    )

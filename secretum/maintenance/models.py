@@ -1,0 +1,57 @@
+"""The maintenance log, the practice's « main courante » (K1): one row per intervention.
+
+Rows are append-only: never changed nor deleted. The model refuses it (``AppendOnly``, as the
+measures register's rows), and so does the database, whoever asks (triggers, ``db.py``). A
+mistake is put right by a new entry that names the one it corrects (``corrects``; at most one
+correction per entry, the database says so).
+
+In clear: the dates, the flags and the links to the practice's users, which the register's
+evidence counts without the key file (K1, E3, K2). Sealed under the instance's key file: the
+people's names and the free text, which may name a colleague or a patient ("restored Dr Martin's
+letters to Mrs X from the backup"): one JSON document, ``sealed`` (``services.TEXT_FIELDS``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from secretum.compliance.models import AppendOnly
+
+
+class MaintenanceEntry(AppendOnly):
+    """K1: one intervention on the practice's equipment. E3: on a user's workstation, only with
+    that user's consent beforehand. K2: by an outside company, supervised by one of the
+    practice's users."""
+
+    class Origin(models.TextChoices):
+        FORM = "form", _("recorded in the log")
+        CONSOLE = "console", _("console session on the server")
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    intervened_at = models.DateTimeField(db_index=True)  # when the intervention took place
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )  # None: Secretum itself (a console session, recorded by the `secretum` command)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.FORM)
+    outside = models.BooleanField()  # by someone from an outside company (K2)
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    on_workstation = models.BooleanField()  # on a user's workstation (E3)
+    consent = models.BooleanField()  # that user consented beforehand (E3)
+    corrects = models.OneToOneField(
+        "self", null=True, on_delete=models.PROTECT, related_name="corrected_by"
+    )
+    sealed = models.BinaryField()  # the names and the text, sealed JSON
+
+    class Meta:
+        ordering = ["-intervened_at", "-id"]
+        verbose_name_plural = "maintenance entries"
+
+    def __str__(self) -> str:
+        return f"MaintenanceEntry {self.uid}"

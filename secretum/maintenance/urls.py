@@ -1,0 +1,11 @@
+from django.urls import path
+
+from secretum.maintenance import views
+
+app_name = "maintenance"
+urlpatterns = [
+    path("", views.log, name="log"),
+    path("new/", views.new_entry, name="new"),
+    path("<uuid:uid>/correct/", views.correct_entry, name="correct"),
+    path("export.csv", views.export, name="export"),
+]
