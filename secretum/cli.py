@@ -27,6 +27,8 @@ USAGE = """usage: secretum COMMAND [options]
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
+  accounts disable-inactive  disable the accounts unused for the practice's limit (serve does
+                             it once a day)
   compliance summary         the measures register's reminders, e-mailed to the managers
   compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
   shell --reason R           Django's shell; dbshell --reason R, the database's own client: on
@@ -52,6 +54,8 @@ ALIASES.update(
 )
 # Whole patient records (E10, G3): `secretum records verify`, `records acknowledge UID`.
 ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge")})
+# Keeping permissions current (C2): `secretum accounts disable-inactive`.
+ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
 OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report"})
 # Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`, and

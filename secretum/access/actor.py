@@ -1,12 +1,21 @@
-"""The acting person behind every service call: who, in which role, from where, and why."""
+"""The acting person behind every service call: who, in which role, from where, and why.
+
+A user's role is decided in one place, :func:`role_of` (C2): a role applies from its start until
+its end, and outside those dates it holds no permission. Every request asks it
+(``Actor.from_request``, through the access middleware), every actor made for a user asks it
+(``Actor.for_user``), and ``Actor.may`` asks it again at each check: a role that ended an instant
+ago, or a role written into an actor by hand, grants nothing.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from secretum.access.policy import Permission, allows
 
@@ -20,6 +29,21 @@ class Purpose(StrEnum):
     MAINTENANCE = "maintenance"
     # Emergency access outside a care relationship; its reason goes in the audit event (D2).
     BREAK_THE_GLASS = "break-the-glass"
+
+
+def role_of(user: Any, at: dt.datetime | None = None) -> str | None:
+    """The role ``user`` holds at ``at`` (now), or None: no user, no role given, a role not yet
+    started (``role_starts_at``) or already ended (``role_ends_at``, excluded) (C2). The dates
+    are the sealed ones of the user row (``accounts.models.User.SEALED_FIELDS``)."""
+    role = getattr(user, "role", None) or None
+    if role is None:
+        return None
+    now = at or timezone.now()
+    starts = getattr(user, "role_starts_at", None)
+    ends = getattr(user, "role_ends_at", None)
+    if (starts is not None and now < starts) or (ends is not None and now >= ends):
+        return None
+    return str(role)
 
 
 class AccessDenied(PermissionDenied):
@@ -41,19 +65,27 @@ class Actor:
     def may(self, permission: Permission) -> bool:
         if self.user is None:
             return True  # the system actor: CLI commands run by the instance's owner
-        return allows(self.role, permission)
+        # C2: the role is decided again at each check (role_of), not only when the actor was made.
+        return self.role == role_of(self.user) and allows(self.role, permission)
+
+    @classmethod
+    def for_user(
+        cls, user: Any, source: str = "", request_id: str = "", purpose: Purpose = Purpose.CARE
+    ) -> Actor:
+        """``user`` acting now, in the role they hold now (``role_of``)."""
+        return cls(user, role_of(user), source, request_id, purpose)
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> Actor:
+        """The request's user, in the role they hold at this request (C2)."""
         user = request.user
+        role = role_of(user)
         return cls(
             user=user,
-            role=getattr(user, "role", None),
+            role=role,
             source=request.META.get("REMOTE_ADDR", ""),
             request_id=getattr(request, "request_id", ""),
-            purpose=Purpose.CARE
-            if getattr(user, "role", "") == "practitioner"
-            else Purpose.ADMINISTRATION,
+            purpose=Purpose.CARE if role == "practitioner" else Purpose.ADMINISTRATION,
         )
 
     @classmethod

@@ -26,7 +26,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from secretum.access.actor import Actor, Purpose
+from secretum.access.actor import Actor, Purpose, role_of
 from secretum.access.guard import guarded
 from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
 from secretum.access.policy import Permission, Role
@@ -59,7 +59,7 @@ def _patient_pk(patient_ref: Any) -> int:
 def record_contact(user: Any, patient_pk: int, origin: str) -> None:
     """A consultation or an appointment with this practitioner: their care relationship with
     the patient starts, or its last contact moves to now. Inside the caller's transaction."""
-    if user is None or getattr(user, "role", "") != Role.PRACTITIONER:
+    if role_of(user) != Role.PRACTITIONER:  # the role held now (C2)
         return
     now = timezone.now()
     # The patient's row is locked first: two contacts at once (two tabs, a booking and a note)
@@ -152,7 +152,7 @@ def _tell_auditors(actor: Actor, grant: GlassBreak) -> None:
     if not settings.SECRETUM_SMTP_HOST:
         return
     auditors = get_user_model().objects.filter(role=Role.AUDITOR, is_active=True).exclude(email="")
-    to = [u.email for u in auditors if intact(u)]
+    to = [u.email for u in auditors if intact(u) and role_of(u) == Role.AUDITOR]  # C2
     if not to:
         return
     when = timezone.localtime(grant.started_at).strftime("%d/%m/%Y %H:%M")

@@ -51,11 +51,12 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "date_joined": A, "role": A, "groups": A, "user_permissions": A,
         "preferred_language": P, "must_change_password": A, "password_changed_at": A,
         "must_enrol_factor": A, "failed_logins": A, "locked_until": A, "last_lockout_at": A,
-        "row_seal": S,
+        "role_starts_at": A, "role_ends_at": A, "enabled_at": A, "disabled_at": A,
+        "disabled_reason": A, "row_seal": S,
     },
     "accounts.PracticeSettings": {
         "id": P, "idle_timeout_minutes": P, "session_lifetime_hours": P,
-        "password_renewal_days": P, "updated_at": P, "row_seal": S,
+        "password_renewal_days": P, "inactive_days": P, "updated_at": P, "row_seal": S,
     },
     "accounts.PasswordHistory": {"id": A, "user": A, "password": S, "created_at": A},
     "accounts.EnrolmentToken": {

@@ -1,7 +1,9 @@
 """Deny by default (G1), then the session's own rules: a session still live (not ended by any
-path), absolute lifetime, idle lock (E1), and the gates a user must pass (second factor, password
-change, charter) before anything else. Every refusal is an audit event with outcome "denied"
-(D1), and no transaction of the view can roll one back (``audit.log.refusals_survive``)."""
+path), a role held at this very request (C2: ``Actor.from_request``, the one place a role is
+decided; a session whose user holds no role now is ended), absolute lifetime, idle lock (E1),
+and the gates a user must pass (second factor, password change, charter) before anything else.
+Every refusal is an audit event with outcome "denied" (D1), and no transaction of the view can
+roll one back (``audit.log.refusals_survive``)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
+from secretum.access.actor import Actor
 from secretum.access.decorators import PUBLIC, declared_gates, declared_permission
-from secretum.access.policy import allows
 from secretum.accounts import flow, services, sessions, throttle
 from secretum.audit.log import record_event, refusals_survive
 from secretum.audit.models import Outcome
@@ -71,7 +73,8 @@ class DenyByDefaultMiddleware:
         stopped = self._session_rules(request, gates)
         if stopped is not None:
             return stopped
-        if not allows(getattr(user, "role", None), permission):  # type: ignore[arg-type]
+        # C2: the role this request holds, decided now (Actor.from_request), never at login.
+        if not Actor.from_request(request).may(permission):  # type: ignore[arg-type]  # a Permission: PUBLIC left above
             _denied(request, view, "role", permission=str(permission))
             return forbidden(request)
         return None
@@ -84,6 +87,14 @@ class DenyByDefaultMiddleware:
             # recorded: whatever identifier it has now, it serves nothing more.
             _denied(request, None, "session-ended", resource="session")
             flow.end(request, "revoked")
+            if _wants_json(request):
+                return JsonResponse({"state": "signed-out"}, status=401)
+            return redirect_to_login(request.get_full_path())
+        if Actor.from_request(request).role is None:
+            # C2: no role at this request (its end passed, its start not reached, none given):
+            # the session serves nothing more, whatever it was allowed a request ago.
+            _denied(request, None, "no-role", resource="session")
+            flow.end(request, "no-role")
             if _wants_json(request):
                 return JsonResponse({"state": "signed-out"}, status=401)
             return redirect_to_login(request.get_full_path())

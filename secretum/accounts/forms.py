@@ -198,7 +198,26 @@ class NameForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=64)
 
 
-class NewUserForm(forms.Form):
+def _moment(label: Any, help_text: Any = "") -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        required=False,
+        help_text=help_text,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
+class RoleDatesForm(forms.Form):
+    """C2: a role and the period it applies in; the service checks the dates (N2)."""
+
+    role = forms.ChoiceField(label=_("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in Role])
+    role_starts_at = _moment(
+        _("Role from"), _("Empty: from now (a new role), or as before (the same role).")
+    )
+    role_ends_at = _moment(_("Role until"), _("Empty: no end. The role holds nothing after it."))
+
+
+class NewUserForm(RoleDatesForm):
     username = forms.RegexField(
         label=_("User name"),
         max_length=150,
@@ -208,22 +227,46 @@ class NewUserForm(forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=150)
     last_name = forms.CharField(label=_("Last name"), max_length=150)
     email = forms.EmailField(label=_("E-mail"), required=False)
-    role = forms.ChoiceField(label=_("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in Role])
+    field_order = [
+        "username", "first_name", "last_name", "email", "role", "role_starts_at", "role_ends_at",
+    ]  # fmt: skip
+
+
+class RoleForm(RoleDatesForm):
+    """C2: change a user's role or its dates (the user chosen in a list: no identifier in a
+    URL, H2)."""
+
+    user = forms.TypedChoiceField(label=_("User"), coerce=int)
+    field_order = ["user", "role", "role_starts_at", "role_ends_at"]
+
+    def __init__(self, *args: Any, users: Any = (), **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "edit_%s")  # beside the new user's form on the same page
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["user"]  # a TypedChoiceField: it has choices
+        field.choices = [(u.pk, f"{u} ({u.username})") for u in users]
 
 
 class PracticeSettingsForm(forms.ModelForm):
     class Meta:
         model = PracticeSettings
-        fields = ["idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days"]
+        fields = [
+            "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days",
+            "inactive_days",
+        ]  # fmt: skip
         labels = {
             "idle_timeout_minutes": _("Lock the screen after this many idle minutes (1–20)"),
             "session_lifetime_hours": _("End any session after this many hours (1–12)"),
             "password_renewal_days": _("Ask for a new password after this many days (0: never)"),
+            "inactive_days": _("Disable accounts nobody signed in to for this many days (30–365)"),
         }
         help_texts = {
             "password_renewal_days": _(
                 "Off by default: NIST SP 800-63B-4 and OWASP ASVS advise against forced "
                 "periodic change; a manager can force a change when a password is compromised."
+            ),
+            "inactive_days": _(
+                "Checked once a day. The last active manager is never disabled this way; a "
+                "manager can enable an account again."
             ),
         }
 

@@ -1,5 +1,6 @@
-"""The practice manager's pages: users (never a password: one-time links), security settings,
-the IT charter (B1, B3, E1, A2)."""
+"""The practice manager's pages: users (never a password: one-time links), their roles and the
+periods they apply in, the report on permissions kept current (C2), security settings, the IT
+charter (B1, B3, E1, A2)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission, Role
 from secretum.accounts import charter as charters
-from secretum.accounts import flow, links, services
+from secretum.accounts import flow, lifecycle, links, services
 from secretum.accounts.forms import (
     CharterForm,
     NewUserForm,
     PracticeSettingsForm,
+    RoleForm,
 )
 from secretum.accounts.web import (
     actor_of,
@@ -36,15 +38,25 @@ from secretum.accounts.web import (
 @requires(Permission.USERS_MANAGE)
 @require_GET
 def users_view(request: HttpRequest) -> HttpResponse:
+    users = services.list_users(actor_of(request))
     return render(
         request,
         "accounts/users.html",
         {
-            "users": services.list_users(actor_of(request)),
+            "users": users,
             "locked": services.locked_accounts(),
             "form": NewUserForm(),
+            "role_form": RoleForm(users=users),
             "link": request.session.pop("sx_enrol_link", None),
         },
+    )
+
+
+def _form_errors(request: HttpRequest, form: Any) -> None:
+    messages.error(
+        request,
+        _("Check the form: %(errors)s")
+        % {"errors": "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())},
     )
 
 
@@ -79,6 +91,8 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
                 first_name=form.cleaned_data["first_name"],
                 last_name=form.cleaned_data["last_name"],
                 email=form.cleaned_data["email"],
+                role_starts_at=form.cleaned_data["role_starts_at"],
+                role_ends_at=form.cleaned_data["role_ends_at"],
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -87,14 +101,41 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
             _show_link(request, user, purpose, token)
             return redirect("accounts:users")
     else:
-        messages.error(
-            request,
-            _("Check the form: %(errors)s")
-            % {
-                "errors": "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
-            },
-        )
+        _form_errors(request, form)
     return redirect("accounts:users")
+
+
+@requires(Permission.USERS_MANAGE)
+@require_POST
+@sudo
+def user_role_view(request: HttpRequest) -> HttpResponse:
+    """C2: a user's role and its dates; applies from that user's next request."""
+    actor = actor_of(request)
+    form = RoleForm(request.POST, users=services.list_users(actor))
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect("accounts:users")
+    try:
+        changed = lifecycle.change_role(
+            actor,
+            form.cleaned_data["user"],
+            Role(form.cleaned_data["role"]),
+            form.cleaned_data["role_starts_at"],
+            form.cleaned_data["role_ends_at"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Role saved.") if changed else _("Nothing to change."))
+    return redirect("accounts:users")
+
+
+@requires(Permission.USERS_MANAGE)
+@require_GET
+def permissions_view(request: HttpRequest) -> HttpResponse:
+    """C2: accounts disabled for inactivity, roles ended or ending, accounts near the limit."""
+    report = lifecycle.permissions_report(actor_of(request))
+    return render(request, "accounts/permissions.html", {"report": report})
 
 
 def _reset_factors(request: HttpRequest, actor: Actor, user_id: int) -> None:

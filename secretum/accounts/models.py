@@ -1,5 +1,5 @@
 """Accounts (B1), passwords (B2), second factors (B3), sessions and the idle lock (E1), the IT
-charter and its acceptances (A1, A2).
+charter and its acceptances (A1, A2), roles given for a period and unused accounts (C2).
 
 No shared or generic account exists in Secretum. Every secret is stored hashed or sealed under
 the instance's key: TOTP seeds sealed, recovery codes and enrolment tokens as keyed hashes.
@@ -7,23 +7,43 @@ the instance's key: TOTP seeds sealed, recovery codes and enrolment tokens as ke
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.sessions.base_session import AbstractBaseSession
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from secretum.access.policy import ROLE_LABELS, Role
 from secretum.crypto.rows import SealedRow
+from secretum.lib.dates import add_years, shown
+
+# N2: a role's dates lie within this many years of today; further, it is a typing error.
+ROLE_DATE_YEARS = 10
 
 
 class User(SealedRow, AbstractUser):
     SEALED_FIELDS = (
         "username", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser",
-        "password", "must_enrol_factor", "must_change_password",
+        "password", "must_enrol_factor", "must_change_password", "role_starts_at", "role_ends_at",
     )  # fmt: skip
     # No default: an account holds no right until a role is given to it.
     role = models.CharField(max_length=32, choices=[(r.value, ROLE_LABELS[r]) for r in Role])
+    # C2: the role applies from its start (by default, when it was given) until its end, if any
+    # (excluded); outside them it holds nothing (access.actor.role_of decides, per request).
+    role_starts_at = models.DateTimeField(default=timezone.now)
+    role_ends_at = models.DateTimeField(null=True, blank=True)
+    # C2: an account unused for the practice's ``inactive_days`` is disabled (accounts.lifecycle):
+    # unused since its last login, its creation or ``enabled_at``, the last time it was enabled
+    # again. Why and when it was last disabled: "inactive" (automatically) or "manager".
+    enabled_at = models.DateTimeField(null=True)
+    disabled_at = models.DateTimeField(null=True)
+    disabled_reason = models.CharField(max_length=16, blank=True)
     preferred_language = models.CharField(max_length=8, blank=True)
     # B2: a manager can flag a password as compromised; renewal (when on) sets it too.
     must_change_password = models.BooleanField(default=False)
@@ -40,11 +60,61 @@ class User(SealedRow, AbstractUser):
     def __str__(self) -> str:
         return self.get_full_name() or self.username
 
+    def give_role(
+        self, role: str, starts_at: dt.datetime | None = None, ends_at: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Give ``role`` from ``starts_at`` until ``ends_at`` (C2), in memory; what changed, as
+        ``{field: [before, after]}`` (moments in ISO 8601, UTC) for the audit event. Without a
+        start, the role starts now if it is new, else keeps its start. ValidationError for an end
+        not after the start, or a date beyond ten years either way (N2)."""
+        now = timezone.now()
+        if starts_at is None:
+            starts_at = self.role_starts_at if role == self.role and self.pk else now
+        first, last = add_years(now, -ROLE_DATE_YEARS), add_years(now, ROLE_DATE_YEARS)
+        for moment in (starts_at, ends_at):
+            if moment is not None and not first <= moment <= last:
+                raise ValidationError(
+                    _("Give dates between %(first)s and %(last)s.")
+                    % {
+                        "first": shown(timezone.localdate(first)),
+                        "last": shown(timezone.localdate(last)),
+                    }
+                )
+        if ends_at is not None and ends_at <= starts_at:
+            raise ValidationError(_("The role must end after it starts."))
+        before = {f: getattr(self, f) for f in ("role", "role_starts_at", "role_ends_at")}
+        self.role, self.role_starts_at, self.role_ends_at = role, starts_at, ends_at
+        return {
+            f: [_plain(old), _plain(getattr(self, f))]
+            for f, old in before.items()
+            if old != getattr(self, f) or self.pk is None
+        }
+
+    def switch_active(self, active: bool, reason: str) -> list[str]:
+        """Enable or disable the account in memory (C2: the moment and, when disabled, why);
+        the fields to save."""
+        now = timezone.now()
+        if active and not self.is_active:
+            self.enabled_at, self.disabled_at, self.disabled_reason = now, None, ""
+        elif not active and self.is_active:
+            self.disabled_at, self.disabled_reason = now, reason[:16]
+        self.is_active = active
+        return ["is_active", "enabled_at", "disabled_at", "disabled_reason"]
+
+
+def _plain(value: Any) -> Any:
+    """A value as an audit event's detail holds it: a moment in ISO 8601, UTC."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="seconds")
+    return str(value) if value is not None else None
+
 
 class PracticeSettings(SealedRow, models.Model):
     """One row: the practice's security settings, within the bounds the checklist sets."""
 
-    SEALED_FIELDS = ("idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days")
+    SEALED_FIELDS = (
+        "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days", "inactive_days",
+    )  # fmt: skip
 
     idle_timeout_minutes = models.PositiveSmallIntegerField(
         default=15,
@@ -56,6 +126,10 @@ class PracticeSettings(SealedRow, models.Model):
     # B2: off by default (NIST SP 800-63B-4, OWASP ASVS 5.0 advise against forced renewal).
     password_renewal_days = models.PositiveSmallIntegerField(
         default=0, validators=[MaxValueValidator(3650)]
+    )
+    # C2: an account unused for this many days is disabled (`secretum accounts disable-inactive`).
+    inactive_days = models.PositiveSmallIntegerField(
+        default=90, validators=[MinValueValidator(30), MaxValueValidator(365)]
     )
     updated_at = models.DateTimeField(auto_now=True)
     # HMAC-SHA256 under the key file over the fields that grant rights (crypto/rows.py).

@@ -99,11 +99,8 @@ def register(request: HttpRequest, user: Any, credential: str, name: str) -> Fac
     user.must_enrol_factor = False
     user.save(update_fields=["must_enrol_factor"])
     record_event(
-        Actor(
-            user=user,
-            role=user.role,
-            source=request.META.get("REMOTE_ADDR", ""),
-            request_id=getattr(request, "request_id", ""),
+        Actor.for_user(
+            user, request.META.get("REMOTE_ADDR", ""), getattr(request, "request_id", "")
         ),
         "create",
         "accounts.Factor",

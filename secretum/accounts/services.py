@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from secretum.access.actor import AccessDenied, Actor
+from secretum.access.actor import AccessDenied, Actor, role_of
 from secretum.access.policy import Permission, Role
 from secretum.accounts import integrity, sessions, throttle, totp
 from secretum.accounts.models import (
@@ -59,7 +59,7 @@ def account_event(  # the accounts modules' one writer of their own audit events
 
 
 def actor_of(user: Any, source: str = "", request_id: str = "") -> Actor:
-    return Actor(user=user, role=getattr(user, "role", None), source=source, request_id=request_id)
+    return Actor.for_user(user, source, request_id)  # the role held now (C2)
 
 
 def _require(actor: Actor, permission: Permission, action: str, ref: Any = "") -> None:
@@ -86,12 +86,15 @@ def update_practice_settings(
     idle_timeout_minutes: int,
     session_lifetime_hours: int,
     password_renewal_days: int,
+    inactive_days: int | None = None,
 ) -> PracticeSettings:
     _require(actor, Permission.SETTINGS_MANAGE, "update")
     current = practice_settings()
     current.idle_timeout_minutes = idle_timeout_minutes
     current.session_lifetime_hours = session_lifetime_hours
     current.password_renewal_days = password_renewal_days
+    if inactive_days is not None:  # C2: 30 to 365 days
+        current.inactive_days = inactive_days
     current.full_clean()  # E1: refuses an idle timeout above 20 minutes
     with transaction.atomic():
         current.save()
@@ -103,6 +106,7 @@ def update_practice_settings(
                 "idle_timeout_minutes": idle_timeout_minutes,
                 "session_lifetime_hours": session_lifetime_hours,
                 "password_renewal_days": password_renewal_days,
+                "inactive_days": current.inactive_days,
             },
         )
     return current
@@ -120,16 +124,18 @@ def create_user(
     first_name: str = "",
     last_name: str = "",
     email: str = "",
+    role_starts_at: dt.datetime | None = None,
+    role_ends_at: dt.datetime | None = None,
 ) -> Any:
-    """A personal account (B1). Without a password, the person enrols through a link."""
+    """A personal account (B1) whose role applies from ``role_starts_at`` (now) until
+    ``role_ends_at`` (C2). Without a password, the person enrols through a link."""
     if actor.user is not None:
         _require(actor, Permission.USERS_MANAGE, "create")
     User = get_user_model()
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError(_("This user name is already taken."))
-    user = User(
-        username=username, role=role, first_name=first_name, last_name=last_name, email=email
-    )
+    user = User(username=username, first_name=first_name, last_name=last_name, email=email)
+    dates = user.give_role(role, role_starts_at, role_ends_at)
     if password is not None:
         password_validation.validate_password(password, user)
         user.set_password(password)
@@ -138,7 +144,8 @@ def create_user(
         user.set_unusable_password()
     with transaction.atomic():
         user.save()
-        account_event(actor, "create", "accounts.User", ref=user.pk, detail={"role": str(role)})
+        detail = {"role": str(role), **{f: v[1] for f, v in dates.items() if f != "role"}}
+        account_event(actor, "create", "accounts.User", ref=user.pk, detail=detail)
     return user
 
 
@@ -160,8 +167,7 @@ def set_active(actor: Actor, user_id: int, active: bool) -> None:
     if user == actor.user and not active:
         raise ValidationError(_("You cannot disable your own account."))
     with transaction.atomic():
-        user.is_active = active
-        user.save(update_fields=["is_active"])
+        user.save(update_fields=user.switch_active(active, "manager"))  # C2: when, and why
         account_event(
             actor,
             "update",
@@ -302,13 +308,15 @@ def check_password_step(
     else:
         ok = user.check_password(password)
     locked = user is not None and throttle.is_locked(user)
-    if ok and user is not None and not locked and user.is_active:
+    # C2: an account whose role has ended, or not started yet, holds nothing to sign in to.
+    if ok and user is not None and not locked and user.is_active and role_of(user) is not None:
         # The failure count is reset only when both factors pass (login_succeeded): knowing the
         # password must not let anyone try second-factor codes without end.
         return PasswordCheck(user)
     with transaction.atomic():
         throttle.record_failure(username, source, known_device=known)
-        reason = "locked" if locked else ("disabled" if ok else "wrong-password")
+        refused = "no-role" if user is not None and user.is_active else "disabled"
+        reason = "locked" if locked else (refused if ok else "wrong-password")
         if user is not None:
             actor = actor_of(user, source, request_id)
             account_event(

@@ -15,11 +15,8 @@ from secretum.audit.models import Action, Outcome
 
 @receiver(user_logged_in)
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    actor = Actor(
-        user=user,
-        role=user.role,
-        source=request.META.get("REMOTE_ADDR", ""),
-        request_id=getattr(request, "request_id", ""),
+    actor = Actor.for_user(
+        user, request.META.get("REMOTE_ADDR", ""), getattr(request, "request_id", "")
     )
     record_event(actor, Action.LOGIN, "session")
 
@@ -28,11 +25,8 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is None:
         return
-    actor = Actor(
-        user=user,
-        role=user.role,
-        source=request.META.get("REMOTE_ADDR", ""),
-        request_id=getattr(request, "request_id", ""),
+    actor = Actor.for_user(
+        user, request.META.get("REMOTE_ADDR", ""), getattr(request, "request_id", "")
     )
     record_event(actor, Action.LOGOUT, "session")
 

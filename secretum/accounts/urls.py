@@ -40,6 +40,8 @@ urlpatterns = [
     path("users/", manage_views.users_view, name="users"),
     path("users/new/", manage_views.user_create_view, name="user_create"),
     path("users/action/", manage_views.user_action_view, name="user_action"),
+    path("users/role/", manage_views.user_role_view, name="user_role"),
+    path("users/permissions/", manage_views.permissions_view, name="permissions"),
     path("settings/", manage_views.settings_view, name="settings"),
     path("settings/charter/", manage_views.charter_publish_view, name="charter_publish"),
 ]

@@ -1,6 +1,8 @@
-"""The yearly access review (C2): the manager reviews every active account, its role, its last
-login and its second factor, and records that it was done. The register's C2 evidence reads
-these rows (``evidence.ACCESS_REVIEW_DAYS``, ``evidence.DORMANT_DAYS``)."""
+"""The yearly access review (C2): the manager reviews every active account, its role and the
+period it applies in, its last login and its second factor, with the report on permissions kept
+current (``accounts.lifecycle``: accounts disabled for inactivity, roles ended or ending, accounts
+near the inactivity limit), and records that it was done. The register's C2 evidence reads
+these rows (``evidence.ACCESS_REVIEW_DAYS``) and the practice's inactivity limit."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from django.utils.translation import gettext as _
 from secretum.access.actor import Actor
 from secretum.access.guard import EventDraft, guarded, require
 from secretum.access.policy import ROLE_LABELS, Permission, Role
+from secretum.accounts import lifecycle
 from secretum.accounts.models import Factor
 from secretum.audit.models import Action
 from secretum.compliance import evidence
@@ -27,9 +30,11 @@ class AccountLine:
     username: str
     name: str
     role: str
+    role_starts_at: dt.datetime
+    role_ends_at: dt.datetime | None
     last_login: dt.datetime | None
     joined: dt.datetime
-    dormant: bool
+    dormant: bool  # past the practice's inactivity limit (C2)
     second_factor: bool
 
 
@@ -46,11 +51,13 @@ class AccessReviewOverview:
     accounts: list[AccountLine]
     reviews: list[AccessReviewView]  # newest first
     next_due: dt.date | None
+    permissions: lifecycle.PermissionsReport
 
 
 def access_review_overview(actor: Actor) -> AccessReviewOverview:
     require(actor, Permission.COMPLIANCE_MANAGE, EventDraft(Action.READ, "compliance.AccessReview"))
-    dormant_before = timezone.now() - dt.timedelta(days=evidence.DORMANT_DAYS)
+    now = timezone.now()
+    permissions = lifecycle.report()
     with_factor = set(
         Factor.objects.filter(confirmed=True).values_list("user_id", flat=True).distinct()
     )
@@ -59,9 +66,11 @@ def access_review_overview(actor: Actor) -> AccessReviewOverview:
             username=u.username,
             name=display_name(u),
             role=str(ROLE_LABELS[Role(u.role)]) if u.role in set(Role) else _("no role"),
+            role_starts_at=u.role_starts_at,
+            role_ends_at=u.role_ends_at,
             last_login=u.last_login,
             joined=u.date_joined,
-            dormant=(u.last_login or u.date_joined) < dormant_before,
+            dormant=lifecycle.limit_at(u, permissions.inactive_days) <= now,
             second_factor=u.pk in with_factor,
         )
         for u in get_user_model().objects.filter(is_active=True).order_by("role", "username")
@@ -80,7 +89,7 @@ def access_review_overview(actor: Actor) -> AccessReviewOverview:
         if rows
         else None
     )
-    return AccessReviewOverview(accounts, reviews, due)
+    return AccessReviewOverview(accounts, reviews, due, permissions)
 
 
 def record_access_review(actor: Actor, note: str = "") -> None:

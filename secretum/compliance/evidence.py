@@ -127,7 +127,6 @@ def day(value: dt.datetime | dt.date) -> str:
 
 PRINT_WINDOW_DAYS = 30
 ACCESS_REVIEW_DAYS = 365
-DORMANT_DAYS = 180
 
 
 @evidence("P1")
@@ -209,18 +208,21 @@ def paper_with_health_data() -> Evidence:
 
 @evidence("C2")
 def access_review() -> Evidence:
-    """C2: a yearly review of every account and its role, and no long-unused account left."""
+    """C2: a yearly review of every account and its role, and no active account past the
+    practice's inactivity limit (`secretum accounts disable-inactive` disables them, except the
+    last active manager)."""
     from django.contrib.auth import get_user_model
 
+    from secretum.accounts import lifecycle, services
     from secretum.compliance.models import AccessReview
 
     now = timezone.now()
     last = AccessReview.objects.order_by("-reviewed_at").first()
-    dormant_before = now - dt.timedelta(days=DORMANT_DAYS)
+    days = services.practice_settings().inactive_days
     dormant = sorted(
         u.username
         for u in get_user_model().objects.filter(is_active=True)
-        if (u.last_login or u.date_joined) < dormant_before
+        if lifecycle.limit_at(u, days) <= now
     )
     if last is None:
         return not_met(
@@ -243,8 +245,11 @@ def access_review() -> Evidence:
                 "%(n)d active accounts unused for %(days)d days or more.",
                 len(dormant),
             )
-            % {"n": len(dormant), "days": DORMANT_DAYS},
-            _("Disable the accounts that are no longer needed (Users)."),
+            % {"n": len(dormant), "days": days},
+            _(
+                "Disable the accounts that are no longer needed (Users); run 'secretum accounts "
+                "disable-inactive' daily (serve does)."
+            ),
             *dormant,
         )
     return met(said)

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from secretum.access.actor import Actor
+from secretum.access.actor import Actor, role_of
 from secretum.access.guard import EventDraft, require
 from secretum.access.policy import ROLE_PERMISSIONS, Permission
 from secretum.audit.models import Action
@@ -144,7 +144,7 @@ def daily_summary() -> Summary:
         {
             u.email
             for u in get_user_model().objects.filter(is_active=True, role__in=roles)
-            if u.email
+            if u.email and role_of(u) is not None  # a role held now (C2)
         }
     )
     attention = len(found.failing) + len(found.overdue) + len(found.breaches)

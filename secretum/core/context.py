@@ -5,12 +5,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from secretum.access.actor import role_of
 from secretum.access.policy import ROLE_LABELS, Permission, Role, allows
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    user = getattr(request, "user", None)
-    role = getattr(user, "role", None)
+    role = role_of(getattr(request, "user", None))  # the role held now (C2)
     return {
         "practice_name": settings.PRACTICE_NAME,
         "can_search": allows(role, Permission.PATIENT_SEARCH),

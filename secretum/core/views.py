@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 
 from secretum.access.actor import Actor
 from secretum.access.decorators import public, requires
-from secretum.access.policy import Permission, allows
+from secretum.access.policy import Permission
 from secretum.accounts import services as accounts
 from secretum.compliance import reminders
 
@@ -16,12 +16,13 @@ from secretum.compliance import reminders
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {}
-    if allows(getattr(request.user, "role", None), Permission.USERS_MANAGE):
+    actor = Actor.from_request(request)
+    if actor.may(Permission.USERS_MANAGE):
         # Managers are told of accounts locked after repeated failed logins.
         context["locked_accounts"] = accounts.locked_accounts()
-    if allows(getattr(request.user, "role", None), Permission.COMPLIANCE_MANAGE):
+    if actor.may(Permission.COMPLIANCE_MANAGE):
         # Failing evidence, declarations past their review date, open breaches (D3).
-        context["compliance_reminders"] = reminders.reminders(Actor.from_request(request))
+        context["compliance_reminders"] = reminders.reminders(actor)
     return render(request, "core/home.html", context)
 
 

@@ -10,6 +10,7 @@ caller refuses it (accounts/integrity.py says how each kind of row is refused).
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 from collections.abc import Sequence
@@ -27,6 +28,9 @@ def label_of(instance: Any) -> str:
 def _encode(value: Any) -> Any:
     if isinstance(value, bytes | memoryview | bytearray):
         return {"b": bytes(value).hex()}
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        # A moment, whatever zone it was typed in: the database gives it back in UTC.
+        return str(value.astimezone(dt.UTC))
     return value
 
 

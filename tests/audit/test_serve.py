@@ -1,4 +1,5 @@
-"""`secretum serve` signs audit checkpoints while it runs and once more at shutdown (D2)."""
+"""`secretum serve` signs audit checkpoints while it runs and once more at shutdown (D2), and
+runs the disabling of unused accounts at start (then once a day, C2)."""
 
 from __future__ import annotations
 
@@ -99,6 +100,9 @@ def test_serve_checkpoints_periodically_and_at_shutdown(tmp_path: Path) -> None:
         if server.poll() is None:
             server.kill()
             server.wait()
+    assert server.stdout is not None
+    # C2: the daily run's first pass, at start (a new instance: nobody to disable).
+    assert "disable-inactive: 0 disabled, 0 spared (limit 90 days)" in server.stdout.read().decode()
     verify = _run(env, "audit", "verify")
     assert verify.returncode == 0, verify.stderr
     size = int(verify.stdout.split("audit log intact: ")[1].split()[0])
