@@ -465,6 +465,8 @@ URLS: dict[tuple[str, str], Row] = {
     # The manager's pages (B1, B2).
     ("GET", "accounts:users"): row(MANAGER, gives()),
     ("POST", "accounts:user_create"): row(MANAGER, gives(MOVED)),
+    ("POST", "accounts:user_role"): row(MANAGER, gives(MOVED)),  # C2: no user named, nothing done
+    ("GET", "accounts:permissions"): row(MANAGER, gives()),
     ("POST", "accounts:user_action"): row(MANAGER, gives(MOVED)),
     ("GET", "accounts:settings"): row(MANAGER, gives()),
     ("POST", "accounts:settings"): row(MANAGER, gives()),
