@@ -102,12 +102,7 @@ def update_practice_settings(
             actor,
             "update",
             "accounts.PracticeSettings",
-            detail={
-                "idle_timeout_minutes": idle_timeout_minutes,
-                "session_lifetime_hours": session_lifetime_hours,
-                "password_renewal_days": password_renewal_days,
-                "inactive_days": current.inactive_days,
-            },
+            detail={name: getattr(current, name) for name in PracticeSettings.SEALED_FIELDS},
         )
     return current
 
@@ -155,11 +150,15 @@ def list_users(actor: Actor) -> list[Any]:
 
 
 def managed_user(actor: Actor, user_id: int, action: str) -> Any:
+    """The account a manager acts on; one altered outside Secretum is refused as it is."""
     _require(actor, Permission.USERS_MANAGE, action, user_id)
     try:
-        return get_user_model().objects.get(pk=user_id)
+        user = get_user_model().objects.get(pk=user_id)
     except get_user_model().DoesNotExist:
         raise ValidationError(_("No such user.")) from None
+    if not integrity.checked(user):  # a save would seal the attacker's values into a valid row
+        raise ValidationError(_("This account was altered outside Secretum: it stays refused."))
+    return user
 
 
 def set_active(actor: Actor, user_id: int, active: bool) -> None:

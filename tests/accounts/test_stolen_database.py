@@ -9,7 +9,9 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
@@ -161,3 +163,22 @@ def test_swapped_user_names_do_not_move_reads_to_another_doctor(doctor: Any) -> 
     assert len(report.lines) == 2  # the registration and the chart read, both the doctor's
     assert {line.who for line in report.lines} == {doctor.username}
     assert all(line.mismatch for line in report.lines)
+
+
+def test_a_managers_action_never_seals_an_altered_account(doctor: Any, manager: Any) -> None:
+    """B1, C1: the secretary made practitioner in the database stays refused: disabling,
+    enabling, resetting her factors or flagging her password would save the row, sealing the
+    attacker's values into a valid one; each is refused and the row keeps its broken seal."""
+    secretary = make_user(Role.SECRETARY, password=PASSWORD)
+    _sql("UPDATE accounts_user SET role = %s WHERE id = %s", "practitioner", secretary.pk)
+    actor = actor_for(manager)
+    for act in (
+        lambda: services.set_active(actor, secretary.pk, False),
+        lambda: services.set_active(actor, secretary.pk, True),
+        lambda: services.reset_factors(actor, secretary.pk),
+        lambda: services.flag_password_compromised(actor, secretary.pk),
+    ):
+        with pytest.raises(ValidationError, match="altered outside Secretum"):
+            act()
+    row = get_user_model().objects.get(pk=secretary.pk)
+    assert row.role == "practitioner" and not rows.intact(row)

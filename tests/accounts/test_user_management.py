@@ -76,7 +76,12 @@ def test_the_practice_settings_change_after_sudo_and_are_audited(
 ) -> None:
     """E1: the idle lock is the practice's choice, within 1 to 20 minutes; the change is
     audited; without a recent confirmation the page asks for one first."""
-    new = {"idle_timeout_minutes": 5, "session_lifetime_hours": 8, "password_renewal_days": 0}
+    new = {
+        "idle_timeout_minutes": 5,
+        "session_lifetime_hours": 8,
+        "password_renewal_days": 0,
+        "inactive_days": 90,
+    }
     saved = manager_client.post("/accounts/settings/", new)
     assert saved["Location"] == "/accounts/settings/"
     assert "Settings saved." in manager_client.get("/accounts/settings/").content.decode()
