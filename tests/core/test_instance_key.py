@@ -500,7 +500,12 @@ def test_init_refuses_a_postgresql_database_that_holds_an_installation(
     assert not fresh.exists() and not (fresh / "secretum.key").exists()
     assert {t: postgres.count(t) for t in WATCHED} == before
     opened = secretum(
-        postgres.home, "shell", "--reason", "test: the key opens every record", "-c", DECRYPT_ALL,
+        postgres.home,
+        "shell",
+        "--reason",
+        "test: the key opens every record",
+        "-c",
+        DECRYPT_ALL,
         **postgres.env(),
     )
     assert opened.returncode == 0, opened.stderr
