@@ -18,7 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from secretum.access.actor import AccessDenied, Actor, role_of
+from secretum.access.actor import Actor, role_of
+from secretum.access.guard import EventDraft, require
 from secretum.access.policy import Permission, Role
 from secretum.accounts import integrity, sessions, throttle, totp
 from secretum.accounts.models import (
@@ -62,10 +63,10 @@ def actor_of(user: Any, source: str = "", request_id: str = "") -> Actor:
     return Actor.for_user(user, source, request_id)  # the role held now (C2)
 
 
-def _require(actor: Actor, permission: Permission, action: str, ref: Any = "") -> None:
-    if not actor.may(permission):
-        account_event(actor, action, "accounts.User", outcome=Outcome.DENIED, ref=ref)
-        raise AccessDenied(f"{actor.role} lacks {permission}")
+def _gate(actor: Actor, permission: Permission, action: str, ref: Any = "") -> None:
+    """The one gate's decision (access.guard.require) for the manager's account pages: a
+    refusal is its "denied" event on the account."""
+    require(actor, permission, EventDraft(action, "accounts.User", resource_ref=str(ref or "")))
 
 
 # --- practice settings ------------------------------------------------------------------------
@@ -88,7 +89,7 @@ def update_practice_settings(
     password_renewal_days: int,
     inactive_days: int | None = None,
 ) -> PracticeSettings:
-    _require(actor, Permission.SETTINGS_MANAGE, "update")
+    _gate(actor, Permission.SETTINGS_MANAGE, "update")
     current = practice_settings()
     current.idle_timeout_minutes = idle_timeout_minutes
     current.session_lifetime_hours = session_lifetime_hours
@@ -125,7 +126,7 @@ def create_user(
     """A personal account (B1) whose role applies from ``role_starts_at`` (now) until
     ``role_ends_at`` (C2). Without a password, the person enrols through a link."""
     if actor.user is not None:
-        _require(actor, Permission.USERS_MANAGE, "create")
+        _gate(actor, Permission.USERS_MANAGE, "create")
     User = get_user_model()
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError(_("This user name is already taken."))
@@ -145,13 +146,13 @@ def create_user(
 
 
 def list_users(actor: Actor) -> list[Any]:
-    _require(actor, Permission.USERS_MANAGE, "read")
+    _gate(actor, Permission.USERS_MANAGE, "read")
     return list(get_user_model().objects.order_by("last_name", "username"))
 
 
 def managed_user(actor: Actor, user_id: int, action: str) -> Any:
     """The account a manager acts on; one altered outside Secretum is refused as it is."""
-    _require(actor, Permission.USERS_MANAGE, action, user_id)
+    _gate(actor, Permission.USERS_MANAGE, action, user_id)
     try:
         user = get_user_model().objects.get(pk=user_id)
     except get_user_model().DoesNotExist:
