@@ -105,7 +105,12 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
                     entries[kind].append(_reveal(kind, row, reader))
                 except DecryptionError:  # moved here from another record: left out, reported
                     unreadable = True
-        altered = unreadable or _entries_altered(patient, current)
+        altered = (
+            unreadable
+            or _entries_altered(patient, current)
+            # the whole record put back from an older copy (writes check it in writable_patient)
+            or records.audited_version(str(patient.uid)) > patient.record_version
+        )
         if altered:  # (an altered identity was reported when the record was opened)
             record_tampered("clinical.Chart", str(patient.uid), patient_ref=str(patient.uid))
         emergency = event.basis if event.basis and event.basis.kind == "break-the-glass" else None
@@ -132,12 +137,10 @@ def _current(patient: Patient) -> dict[str, list[Any]]:
 
 def _entries_altered(patient: Patient, current: dict[str, list[Any]]) -> bool:
     """The entries differ from what Secretum last wrote: one deleted, added, moved, made current
-    again, un-retracted or dated back, or the whole record put back from an older copy."""
+    again, un-retracted or dated back."""
     uid = str(patient.uid)
-    return (
-        not integrity.entries_intact(patient)
-        or not all(integrity.intact(row, uid) for rows in current.values() for row in rows)
-        or records.audited_version(uid) > patient.record_version
+    return not integrity.entries_intact(patient) or not all(
+        integrity.intact(row, uid) for rows in current.values() for row in rows
     )
 
 
