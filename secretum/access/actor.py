@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from secretum.access.policy import Permission, allows
+from secretum.access.policy import CARE_ROLES, Permission, allows
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -85,7 +85,7 @@ class Actor:
             role=role,
             source=request.META.get("REMOTE_ADDR", ""),
             request_id=getattr(request, "request_id", ""),
-            purpose=Purpose.CARE if role == "practitioner" else Purpose.ADMINISTRATION,
+            purpose=Purpose.CARE if role in CARE_ROLES else Purpose.ADMINISTRATION,
         )
 
     @classmethod

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from secretum.access.actor import Actor, Purpose, role_of
 from secretum.access.guard import guarded
 from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
-from secretum.access.policy import Permission, Role
+from secretum.access.policy import CARE_ROLES, Permission, Role
 from secretum.access.relationships import current_relationship, policy, valid_ref
 from secretum.audit.models import Action
 from secretum.crypto.rows import intact
@@ -59,7 +59,7 @@ def _patient_pk(patient_ref: Any) -> int:
 def record_contact(user: Any, patient_pk: int, origin: str) -> None:
     """A consultation or an appointment with this practitioner: their care relationship with
     the patient starts, or its last contact moves to now. Inside the caller's transaction."""
-    if role_of(user) != Role.PRACTITIONER:  # the role held now (C2)
+    if role_of(user) not in CARE_ROLES:  # the role held now (C2)
         return
     now = timezone.now()
     # The patient's row is locked first: two contacts at once (two tabs, a booking and a note)

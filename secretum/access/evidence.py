@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from secretum.access import care
 from secretum.access.classification import READ_PERMISSION, DataClass
 from secretum.access.decorators import declared_permission
-from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role
+from secretum.access.policy import CARE_ROLES, ROLE_PERMISSIONS, Permission, Role
 from secretum.access.relationships import policy
 from secretum.compliance.evidence import Evidence, evidence, met, not_met
 
@@ -38,7 +38,7 @@ def role_profiles() -> Evidence:
     for role in Role:
         held = ROLE_PERMISSIONS.get(role, frozenset())
         medical = sorted(p.value for p in held if p.value.startswith(MEDICAL_SCOPE))
-        if role != Role.PRACTITIONER and medical:
+        if role not in CARE_ROLES and medical:
             problems.append(
                 _("the %(role)s role holds %(perms)s")
                 % {"role": role.value, "perms": ", ".join(medical)}
@@ -47,9 +47,12 @@ def role_profiles() -> Evidence:
         problems.append(_("medical fields do not require the clinical read permission"))
     if problems:
         return not_met(
-            _("Medical data are not reserved to practitioners: %(what)s.")
+            _("Medical data are not reserved to practitioners and nurses: %(what)s.")
             % {"what": "; ".join(problems)},
-            _("Restore secretum/access/policy.py: only practitioners hold clinical permissions."),
+            _(
+                "Restore secretum/access/policy.py: only practitioners and nurses hold clinical "
+                "permissions."
+            ),
         )
     overdue = care.overdue_reviews()
     if overdue:
@@ -67,19 +70,20 @@ def role_profiles() -> Evidence:
     practice = policy()
     if practice.shared_record:
         basis = _(
-            "every practitioner reads every record of the practice (a shared record: the "
+            "every practitioner and nurse reads every record of the practice (a shared record: the "
             "practice's choice, recorded in the audit log)"
         )
     else:
         basis = _(
-            "a practitioner reads a medical record only within a care relationship (it ends "
-            "after %(months)d months without contact) or by breaking the glass (%(hours)d hours, "
-            "with a reason the auditor reviews)"
+            "a practitioner or a nurse reads a medical record only within a care relationship "
+            "(it ends after %(months)d months without contact); a practitioner may also break the "
+            "glass (%(hours)d hours, with a reason the auditor reviews)"
         ) % {"months": practice.relationship_months, "hours": practice.glass_hours}
     return met(
         _(
-            "%(n)d roles; only practitioners hold medical permissions: secretaries see identities "
-            "and the agenda, managers and auditors no patient data; %(basis)s."
+            "%(n)d roles; only practitioners and nurses hold medical permissions: secretaries see "
+            "identities and the agenda; managers, auditors, IT maintainers and outside technicians "
+            "no patient data; %(basis)s."
         )
         % {"n": len(Role), "basis": basis}
     )

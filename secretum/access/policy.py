@@ -13,19 +13,28 @@ from django.utils.translation import gettext_lazy as _
 
 class Role(StrEnum):
     PRACTITIONER = "practitioner"
+    NURSE = "nurse"
     SECRETARY = "secretary"
     MANAGER = "manager"
     AUDITOR = "auditor"
     MAINTAINER = "maintainer"
+    # K2: an outside technician's account, opened by a manager for one maintenance window.
+    TECHNICIAN = "technician"
 
 
 ROLE_LABELS = {
     Role.PRACTITIONER: _("Practitioner"),
+    Role.NURSE: _("Nurse"),
     Role.SECRETARY: _("Secretary"),
     Role.MANAGER: _("Practice manager"),
     Role.AUDITOR: _("Auditor / DPO"),
     Role.MAINTAINER: _("IT maintainer"),
+    Role.TECHNICIAN: _("Outside technician (maintenance access)"),
 }
+
+# C1: the roles that give care. They read and write a patient's medical data only within a
+# basis (access.relationships): a care relationship, the shared record, a break-the-glass grant.
+CARE_ROLES = frozenset({Role.PRACTITIONER, Role.NURSE})
 
 
 class Permission(StrEnum):
@@ -71,6 +80,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE}
         | {Permission.CARE_DECLARE, Permission.GLASS_BREAK}
     ),
+    # C1: a nurse cares within a relationship like a practitioner; breaking the glass, an
+    # emergency outside any relationship, stays a practitioner's decision.
+    Role.NURSE: frozenset(
+        _FRONT_DESK | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE, Permission.CARE_DECLARE}
+    ),
     # C1: the secretary handles identities and appointments, never medical data.
     Role.SECRETARY: frozenset(_FRONT_DESK),
     Role.MANAGER: frozenset(
@@ -89,6 +103,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {Permission.SESSION_OWN, Permission.BREACH_REPORT}
         | {Permission.MAINTENANCE_LOG_READ, Permission.MAINTENANCE_LOG_WRITE}
     ),
+    # K2: an outside technician, for the window a manager opened: their own session and the
+    # maintenance log of their intervention; no patient data, no account, no register.
+    Role.TECHNICIAN: frozenset({Permission.SESSION_OWN, Permission.MAINTENANCE_LOG_WRITE}),
 }
 
 
