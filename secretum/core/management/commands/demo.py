@@ -31,6 +31,7 @@ from secretum.scheduling.services import book_appointment
 DEMO_USERS = [
     ("dr.martin", Role.PRACTITIONER, "Claire", "Martin", "demo-praticien-2026"),
     ("dr.peeters", Role.PRACTITIONER, "Jan", "Peeters", "demo-praticien-2026"),
+    ("inf.claes", Role.NURSE, "Lotte", "Claes", "demo-infirmiere-2026"),
     ("accueil", Role.SECRETARY, "Sophie", "Lambert", "demo-secretaire-2026"),
     ("gestion", Role.MANAGER, "Marc", "Dubois", "demo-manager-2026"),
     ("dpo", Role.AUDITOR, "Anne", "Janssens", "demo-auditeur-2026"),
@@ -109,6 +110,10 @@ class Command(BaseCommand):
         system = Actor.system(Purpose.MAINTENANCE)
         users = self._users(system)
         practitioners = [u for u in users if u.role == Role.PRACTITIONER]
+        nurse = next(u for u in users if u.role == Role.NURSE)
+        as_nurse = Actor(user=nurse, role=nurse.role, source="demo", purpose=Purpose.MAINTENANCE)
+        # Its own draw, so that the patients and charts stay those of earlier demo instances.
+        nurse_rng = random.Random(seed + 7)
         for n in range(count):
             fake = fakers["fr_BE" if rng.random() < 0.6 else "nl_BE"]
             where = fakers["nl_BE"]
@@ -141,6 +146,8 @@ class Command(BaseCommand):
             # C1: the patient's doctor takes care of them; the other doctors open the record only
             # in an emergency (break the glass), as in a real practice.
             declare_care(as_doctor, patient.uid)
+            if nurse_rng.random() < 0.3:  # the nurse cares for some of them too (C1)
+                declare_care(as_nurse, patient.uid)
             self._chart(as_doctor, patient.uid, rng)
             if rng.random() < 0.4:
                 day = timezone.localdate() + dt.timedelta(days=rng.randrange(0, 5))
