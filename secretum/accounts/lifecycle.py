@@ -73,15 +73,10 @@ def change_role(
         raise ValidationError(_("This account was altered outside Secretum: it cannot be changed."))
     changed = user.give_role(role, starts_at, ends_at)
     if changed:
-        with transaction.atomic():
+        with services.managing(actor, user_id, "role") as (user, draft):
+            user.give_role(role, starts_at, ends_at)
             user.save(update_fields=["role", "role_starts_at", "role_ends_at"])
-            services.account_event(
-                actor,
-                Action.UPDATE,
-                "accounts.User",
-                ref=user.pk,
-                detail={"change": "role", "changed": changed},
-            )
+            draft.detail["changed"] = changed
     return changed
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor, role_of
-from secretum.access.guard import EventDraft, require
+from secretum.access.guard import EventDraft, guarded, require
 from secretum.access.policy import Permission, Role
 from secretum.accounts import integrity, sessions, throttle, totp
 from secretum.accounts.models import (
@@ -45,7 +46,7 @@ def _now() -> dt.datetime:
     return timezone.now()
 
 
-def account_event(  # the accounts modules' one writer of their own audit events
+def account_event(  # an account's owner, or someone proving to be them: no permission to check
     actor: Actor,
     action: str,
     resource: str = "session",
@@ -69,6 +70,20 @@ def _gate(actor: Actor, permission: Permission, action: str, ref: Any = "") -> N
     require(actor, permission, EventDraft(action, "accounts.User", resource_ref=str(ref or "")))
 
 
+@contextmanager
+def managing(
+    actor: Actor, user_id: int, change: str, resource: str = "accounts.User", action: str = "update"
+) -> Iterator[tuple[Any, EventDraft]]:
+    """A manager's change to someone's account, through the one gate (G1): the permission, the
+    account (one altered outside Secretum refused as it is), and the audit event the gate writes
+    when the change is done, in its transaction (or the failure, when it fails)."""
+    with guarded(
+        actor, Permission.USERS_MANAGE, action, resource, resource_ref=user_id,
+        detail={"change": change},
+    ) as draft:  # fmt: skip
+        yield _account(user_id), draft
+
+
 # --- practice settings ------------------------------------------------------------------------
 
 
@@ -89,22 +104,16 @@ def update_practice_settings(
     password_renewal_days: int,
     inactive_days: int | None = None,
 ) -> PracticeSettings:
-    _gate(actor, Permission.SETTINGS_MANAGE, "update")
-    current = practice_settings()
-    current.idle_timeout_minutes = idle_timeout_minutes
-    current.session_lifetime_hours = session_lifetime_hours
-    current.password_renewal_days = password_renewal_days
-    if inactive_days is not None:  # C2: 30 to 365 days
-        current.inactive_days = inactive_days
-    current.full_clean()  # E1: refuses an idle timeout above 20 minutes
-    with transaction.atomic():
+    with guarded(actor, Permission.SETTINGS_MANAGE, "update", "accounts.PracticeSettings") as draft:
+        current = practice_settings()
+        current.idle_timeout_minutes = idle_timeout_minutes
+        current.session_lifetime_hours = session_lifetime_hours
+        current.password_renewal_days = password_renewal_days
+        if inactive_days is not None:  # C2: 30 to 365 days
+            current.inactive_days = inactive_days
+        current.full_clean()  # E1: refuses an idle timeout above 20 minutes
         current.save()
-        account_event(
-            actor,
-            "update",
-            "accounts.PracticeSettings",
-            detail={name: getattr(current, name) for name in PracticeSettings.SEALED_FIELDS},
-        )
+        draft.detail.update({name: getattr(current, name) for name in current.SEALED_FIELDS})
     return current
 
 
@@ -125,23 +134,21 @@ def create_user(
 ) -> Any:
     """A personal account (B1) whose role applies from ``role_starts_at`` (now) until
     ``role_ends_at`` (C2). Without a password, the person enrols through a link."""
-    if actor.user is not None:
-        _gate(actor, Permission.USERS_MANAGE, "create")
     User = get_user_model()
-    if User.objects.filter(username__iexact=username).exists():
-        raise ValidationError(_("This user name is already taken."))
-    user = User(username=username, first_name=first_name, last_name=last_name, email=email)
-    dates = user.give_role(role, role_starts_at, role_ends_at)
-    if password is not None:
-        password_validation.validate_password(password, user)
-        user.set_password(password)
-        user.password_changed_at = _now()
-    else:
-        user.set_unusable_password()
-    with transaction.atomic():
+    with guarded(actor, Permission.USERS_MANAGE, "create", "accounts.User") as draft:
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError(_("This user name is already taken."))
+        user = User(username=username, first_name=first_name, last_name=last_name, email=email)
+        dates = user.give_role(role, role_starts_at, role_ends_at)
+        if password is not None:
+            password_validation.validate_password(password, user)
+            user.set_password(password)
+            user.password_changed_at = _now()
+        else:
+            user.set_unusable_password()
         user.save()
-        detail = {"role": str(role), **{f: v[1] for f, v in dates.items() if f != "role"}}
-        account_event(actor, "create", "accounts.User", ref=user.pk, detail=detail)
+        draft.resource_ref = str(user.pk)
+        draft.detail.update(role=str(role), **{f: v[1] for f, v in dates.items() if f != "role"})
     return user
 
 
@@ -153,6 +160,10 @@ def list_users(actor: Actor) -> list[Any]:
 def managed_user(actor: Actor, user_id: int, action: str) -> Any:
     """The account a manager acts on; one altered outside Secretum is refused as it is."""
     _gate(actor, Permission.USERS_MANAGE, action, user_id)
+    return _account(user_id)
+
+
+def _account(user_id: int) -> Any:
     try:
         user = get_user_model().objects.get(pk=user_id)
     except get_user_model().DoesNotExist:
@@ -163,18 +174,10 @@ def managed_user(actor: Actor, user_id: int, action: str) -> Any:
 
 
 def set_active(actor: Actor, user_id: int, active: bool) -> None:
-    user = managed_user(actor, user_id, "update")
-    if user == actor.user and not active:
-        raise ValidationError(_("You cannot disable your own account."))
-    with transaction.atomic():
+    with managing(actor, user_id, "enabled" if active else "disabled") as (user, _draft):
+        if user == actor.user and not active:
+            raise ValidationError(_("You cannot disable your own account."))
         user.save(update_fields=user.switch_active(active, "manager"))  # C2: when, and why
-        account_event(
-            actor,
-            "update",
-            "accounts.User",
-            ref=user.pk,
-            detail={"change": "enabled" if active else "disabled"},
-        )
         if not active:
             end_all_sessions(user, reason="disabled")
 
@@ -183,8 +186,7 @@ def reset_factors(actor: Actor, user_id: int) -> Any:
     """The user's factors and recovery codes are removed and every session ends. The owner gets
     back in only through a new link AND their current password (``links``, purpose "factors"):
     never through the password alone, never through the link alone (B3)."""
-    user = managed_user(actor, user_id, "update")
-    with transaction.atomic():
+    with managing(actor, user_id, "reset", "accounts.Factor") as (user, _draft):
         Factor.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
         # A linked provider identity can stand for a second factor: it goes with the others.
@@ -193,36 +195,20 @@ def reset_factors(actor: Actor, user_id: int) -> Any:
         user.must_enrol_factor = True
         user.save(update_fields=["must_enrol_factor"])
         end_all_sessions(user, reason="factors-reset")
-        account_event(actor, "update", "accounts.Factor", ref=user.pk, detail={"change": "reset"})
     return user
 
 
 def flag_password_compromised(actor: Actor, user_id: int) -> None:
-    user = managed_user(actor, user_id, "update")
-    with transaction.atomic():
+    with managing(actor, user_id, "password-flagged-compromised") as (user, _draft):
         user.must_change_password = True
         user.save(update_fields=["must_change_password"])
         end_all_sessions(user, reason="password-compromised")
-        account_event(
-            actor,
-            "update",
-            "accounts.User",
-            ref=user.pk,
-            detail={"change": "password-flagged-compromised"},
-        )
 
 
 def manager_end_sessions(actor: Actor, user_id: int) -> int:
-    user = managed_user(actor, user_id, "update")
-    with transaction.atomic():
+    with managing(actor, user_id, "ended", "accounts.UserSession", "logout") as (user, draft):
         count = end_all_sessions(user, reason="ended-by-manager")
-        account_event(
-            actor,
-            "logout",
-            "accounts.UserSession",
-            ref=user.pk,
-            detail={"sessions": count, "by": "manager"},
-        )
+        draft.detail.update(sessions=count, by="manager")
     return count
 
 

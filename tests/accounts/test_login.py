@@ -193,7 +193,11 @@ def test_password_policy(db: Any, settings: Any) -> None:
         password="all lowercase words are fine " + "y" * 99,
     )
     assert get_user_model().objects.get(username="newcomer").role == Role.SECRETARY
-    assert events(action="create")[0].resource_ref == str(user.pk)
+    # Each refused password is a failed creation, audited by the gate; then the account (G1).
+    created = events(action="create", resource="accounts.User")
+    assert [e.outcome for e in created] == ["failure"] * (len(created) - 1) + ["success"]
+    assert {e.detail for e in created[:-1]} == {'{"error":"ValidationError"}'}
+    assert created[-1].resource_ref == str(user.pk)
 
 
 def test_last_five_passwords_cannot_be_reused(doctor: Any) -> None:
