@@ -31,9 +31,10 @@ USAGE = """usage: secretum COMMAND [options]
                              it once a day)
   compliance summary         the measures register's reminders, e-mailed to the managers
   compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
-  shell --reason R           Django's shell; dbshell --reason R, the database's own client: on
-                             an instance with patients, only with a reason (10-200 characters),
-                             recorded in the audit log and the maintenance log
+  shell --reason R           Django's shell; dbshell --reason R, the database's own client (and
+                             dumpdata, loaddata): on an instance with patients, only with a
+                             reason (10-200 characters), recorded in the audit log and the
+                             maintenance log; flush is refused there
   help                       this text
 
 Django's management commands (migrate, ...) are available too.
@@ -58,9 +59,14 @@ ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge"
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
 OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report"})
-# Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`, and
-# any alias of them. With patients in the instance, only with `--reason "…"`, and recorded.
-CONSOLE_COMMANDS = frozenset({"shell", "dbshell"})
+# Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`,
+# Django's `dumpdata` (every row, the audit log's and the sealed ones' included) and `loaddata`
+# (rows written past every check). With patients in the instance, only with `--reason "…"`, and
+# recorded.
+CONSOLE_COMMANDS = frozenset({"shell", "dbshell", "dumpdata", "loaddata"})
+# Commands that delete every record (J2: records are kept 30 years; D2: the audit log is never
+# shortened): refused outright on an instance that holds patients, reason or not.
+ERASING_COMMANDS = frozenset({"flush"})
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -130,6 +136,8 @@ def _run(name: str, args: list[str]) -> int:
     if name not in OFFLINE_COMMANDS and name != "secretum_check":
         _require_key_belongs()
     reason = None
+    if name in ERASING_COMMANDS:
+        _refuse_erasing(name)
     if name in CONSOLE_COMMANDS:
         args, reason = _take_reason(args)
     command = load_command_class(commands[name], name)
@@ -191,6 +199,19 @@ def _console(name: str, reason: str | None, execute: Callable[[], object]) -> No
         execute()
     finally:
         console.close_console_session(session)
+
+
+def _refuse_erasing(name: str) -> None:
+    from django.core.management import CommandError
+
+    from secretum.maintenance import console
+
+    if console.holds_patients():
+        raise CommandError(
+            f"'secretum {name}' would delete every patient record and the audit log: refused on "
+            "an instance that holds patients (records are kept 30 years, the audit log is never "
+            "shortened). To start again, make a new instance with 'secretum init'."
+        )
 
 
 def _os_user() -> str:

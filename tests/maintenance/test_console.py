@@ -71,6 +71,37 @@ def test_a_reason_is_ten_to_two_hundred_characters_of_plain_text(home: Path, rea
     assert _console_events(home) == before
 
 
+@pytest.mark.parametrize("command", ["dumpdata", "loaddata"])
+def test_dumping_or_loading_rows_is_a_console_too(home: Path, tmp_path: Path, command: str) -> None:
+    """G1: `dumpdata` reads every table, `loaddata` writes rows past every check: on an
+    instance with patients, refused without a reason; with one, recorded like a console."""
+    fixture = tmp_path / "empty.json"
+    fixture.write_text("[]")
+    args = ["patients"] if command == "dumpdata" else [str(fixture)]
+    before = _console_events(home)
+    refused = run(home, command, *args)
+    assert refused.returncode != 0 and '--reason "…"' in refused.stderr
+    assert "Traceback" not in refused.stderr and refused.stdout == ""
+    assert _console_events(home) == before
+    recorded = run(home, command, *args, "--reason", REASON)
+    assert recorded.returncode == 0, recorded.stderr
+    start, end = _console_events(home)[len(before) :]
+    assert start[3]["command"] == end[3]["command"] == command
+    assert start[3]["reason"] == REASON
+
+
+@pytest.mark.parametrize("reason", [[], ["--reason", REASON]])
+def test_flush_is_refused_on_an_instance_with_patients(home: Path, reason: list[str]) -> None:
+    """J2, D2: deleting every record and the audit log is refused, with a reason or without."""
+    patients = _rows(home, "SELECT count(*) FROM patients_patient")
+    logged = _rows(home, "SELECT count(*) FROM audit_auditevent")
+    result = run(home, "flush", "--no-input", *reason)
+    assert result.returncode != 0 and "refused on an instance that holds patients" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _rows(home, "SELECT count(*) FROM patients_patient") == patients
+    assert _rows(home, "SELECT count(*) FROM audit_auditevent") == logged
+
+
 def test_a_reason_without_its_text_is_one_sentence(home: Path) -> None:
     result = run(home, "shell", "--reason")
     assert result.returncode != 0 and "--reason needs its text" in result.stderr
