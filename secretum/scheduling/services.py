@@ -12,10 +12,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from secretum.access import care
-from secretum.access.actor import Actor
+from secretum.access.actor import Actor, role_of
 from secretum.access.guard import EventDraft, guarded
 from secretum.access.models import CareRelationship
-from secretum.access.policy import Permission, Role
+from secretum.access.policy import CARE_ROLES, Permission
+from secretum.accounts.integrity import checked
 from secretum.audit.models import Action
 from secretum.lib.dates import add_years, shown
 from secretum.patients.services import (
@@ -51,9 +52,16 @@ class PractitionerChoice:
     name: str
 
 
+def _bookable(users: Any) -> list[Any]:
+    """The caregivers one may book (C1): practitioners and nurses, enabled, in the role today
+    (C2: its dates, decided by ``role_of``), as the sealed row says (one altered outside
+    Secretum is left out, and reported)."""
+    found = users.filter(role__in=CARE_ROLES, is_active=True).order_by("last_name", "username")
+    return [u for u in found if role_of(u) in CARE_ROLES and checked(u)]
+
+
 def practitioners() -> list[PractitionerChoice]:
-    users = get_user_model().objects.filter(role=Role.PRACTITIONER, is_active=True)
-    return [PractitionerChoice(u.pk, str(u)) for u in users.order_by("last_name", "username")]
+    return [PractitionerChoice(u.pk, str(u)) for u in _bookable(get_user_model().objects)]
 
 
 def agenda_window() -> tuple[dt.date, dt.date]:
@@ -114,12 +122,10 @@ def book_appointment(
         actor, Permission.APPOINTMENT_WRITE, Action.CREATE, RESOURCE, patient_ref=patient_uid
     ) as event:
         patient, key = open_patient(patient_uid)
-        try:
-            practitioner = get_user_model().objects.get(
-                pk=practitioner_id, role=Role.PRACTITIONER, is_active=True
-            )
-        except get_user_model().DoesNotExist:
+        found = _bookable(get_user_model().objects.filter(pk=practitioner_id))
+        if not found:
             raise ValidationError(_("Choose a practitioner of the practice.")) from None
+        practitioner = found[0]
         end = starts_at + dt.timedelta(minutes=duration_minutes)
         overlapping = [
             a

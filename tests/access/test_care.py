@@ -133,6 +133,36 @@ def test_an_appointment_or_a_declaration_starts_a_relationship(
     assert not CareRelationship.objects.filter(patient__uid=uid).exists()
 
 
+def test_only_caregivers_in_their_role_today_are_booked(
+    record: str, own_doctor: Any, secretary: Any
+) -> None:
+    """C1, C2: a nurse is booked like a practitioner, and the appointment lets her read the
+    record; a practitioner whose role has ended (or not started), a disabled one, a secretary,
+    or one whose role was written in the database are neither offered nor booked."""
+    nurse = make_user(Role.NURSE)
+    ended, future, disabled, forged = (make_user(Role.PRACTITIONER) for _ in range(4))
+    now = timezone.now()
+    ended.role_ends_at = now - dt.timedelta(minutes=1)
+    future.role_starts_at = now + dt.timedelta(days=1)
+    disabled.is_active = False
+    for user in (ended, future, disabled):
+        user.save()
+    _sql("UPDATE accounts_user SET role = 'practitioner' WHERE id = %s", secretary.pk)
+    _sql("UPDATE accounts_user SET last_name = 'Forged' WHERE id = %s", forged.pk)
+    offered = {choice.id for choice in scheduling.practitioners()}
+    assert own_doctor.pk in offered and nurse.pk in offered
+    assert offered.isdisjoint({ended.pk, future.pk, disabled.pk, secretary.pk, forged.pk})
+    assert _tampered("accounts.User")
+    start = now + dt.timedelta(days=2)
+    front_desk = actor_for(make_user(Role.SECRETARY))
+    for refused in (ended, future, disabled, secretary, forged):
+        with pytest.raises(ValidationError, match="Choose a practitioner"):
+            scheduling.book_appointment(front_desk, record, refused.pk, start, 15)
+    assert not _opens(nurse, record)
+    scheduling.book_appointment(front_desk, record, nurse.pk, start, 15)
+    assert _opens(nurse, record)
+
+
 def test_a_relationship_ends_after_the_period_without_contact_and_when_ended(
     record: str, own_doctor: Any, manager: Any
 ) -> None:
