@@ -11,8 +11,29 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from secretum.access.actor import Purpose
-from secretum.audit.models import AuditEvent
+from secretum.audit.models import NO_CARE, TAMPERED, AuditEvent, Outcome
+
+# Why a call was refused or failed, as the auditor reads it (C1, D1): the detail's "problem"
+# (the service's gate), else its "reason" (the page's gate, a login), else the kind of error.
+WHY_LABELS = {
+    NO_CARE: _("no care relationship with this patient"),
+    TAMPERED: _("a row altered outside Secretum"),
+    "field-class": _("a field of a class this role may not read"),
+    "role": _("the role lacks the permission"),
+    "no-role": _("no role at this date"),
+    "no-permission-declared": _("the page declares no permission"),
+    "session-ended": _("the session had ended"),
+    "session-locked": _("the session was locked"),
+    "wrong-password": _("wrong password"),
+    "unknown-account": _("unknown account"),
+    "throttled": _("too many attempts: throttled"),
+    "locked": _("account locked out"),
+    "disabled": _("account disabled"),
+    "invalid-or-expired-link": _("invalid or expired link"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,18 @@ class EventRow:
     @property
     def reason(self) -> str:
         return str(self.detail.get("reason", ""))
+
+    @property
+    def why_not(self) -> str:
+        """Why a refused or failed call was refused ("" for a success), in the reader's
+        language where Secretum knows the word, else as recorded."""
+        if self.outcome == Outcome.SUCCESS:
+            return ""
+        for key in ("problem", "reason", "error"):
+            found = self.detail.get(key)
+            if found:
+                return str(WHY_LABELS.get(str(found), found))
+        return ""
 
     @classmethod
     def of(cls, e: AuditEvent) -> EventRow:

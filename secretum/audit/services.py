@@ -23,7 +23,7 @@ from secretum.access.actor import Actor, Purpose
 from secretum.access.guard import guarded
 from secretum.access.policy import ROLE_LABELS, Permission, Role
 from secretum.audit import alerts, fhir
-from secretum.audit.models import Action, AuditCheckpoint, AuditEvent
+from secretum.audit.models import Action, AuditCheckpoint, AuditEvent, Outcome
 from secretum.audit.rows import EventRow
 from secretum.lib import niss as niss_lib
 from secretum.patients.services import open_patient, patient_ref_for_niss, reveal_identity
@@ -269,8 +269,9 @@ def patient_access_report(actor: Actor, patient: str, *, printed: bool = False) 
                     what=f"{ACTION_LABELS.get(e.action, e.action)} · "
                     f"{RESOURCE_LABELS.get(e.resource, e.resource)}",
                     why=str(PURPOSE_LABELS.get(e.purpose, e.purpose)),
-                    reason=row.reason,
-                    outcome=str(OUTCOME_LABELS.get(e.outcome, e.outcome)),
+                    reason=row.reason if e.outcome == Outcome.SUCCESS else "",
+                    outcome=str(OUTCOME_LABELS.get(e.outcome, e.outcome))
+                    + (f": {row.why_not}" if row.why_not else ""),
                     outcome_code=e.outcome,
                 )
             )

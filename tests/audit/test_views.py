@@ -251,3 +251,29 @@ def test_the_printed_report_names_the_latest_signed_checkpoint(
     report = services.patient_access_report(actor_for(auditor), a.uid)
     text = _pdf_text(pdf.report_pdf(report, "x"))
     assert f"Latest signed checkpoint of the log: {checkpoint.tree_size} events" in text
+
+
+def test_the_auditor_reads_why_a_call_was_refused(
+    auditor: Any, practitioner: Any, two_patients: tuple[Any, Any]
+) -> None:
+    """C1, D1: a colleague without a care relationship opens a chart: the log page and the
+    patient's access report say why the gate refused, in the auditor's words."""
+    from secretum.access.guard import NoCareRelationship
+    from secretum.clinical import services as clinical
+
+    a, _ = two_patients
+    colleague = make_user(Role.PRACTITIONER)
+    with pytest.raises(NoCareRelationship):
+        clinical.access_chart(actor_for(colleague), a.uid)
+    (refused,) = events(actor=colleague, outcome="denied")
+    client = client_for(auditor)
+    page = client.post("/audit/", {"outcome": "denied"}).content.decode()
+    assert f'data-seq="{refused.seq}"' in page
+    assert "no care relationship with this patient" in page
+    report = client.post("/audit/report/", {"patient": a.niss}).content.decode()
+    assert "no care relationship with this patient" in report
+    # A success says no why-not; a word Secretum does not know is shown as it was recorded.
+    allowed = client.post("/audit/", {"outcome": "success"}).content.decode()
+    assert 'data-testid="why-not"' not in allowed
+    record_event(actor_for(colleague), "read", "page", outcome="denied", detail={"error": "Xyz"})
+    assert "Xyz" in client.post("/audit/", {"outcome": "denied"}).content.decode()
