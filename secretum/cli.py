@@ -29,6 +29,8 @@ USAGE = """usage: secretum COMMAND [options]
   records acknowledge UID --reason R   after examining an altered record, make it the reference
   accounts disable-inactive  disable the accounts unused for the practice's limit (serve does
                              it once a day)
+  maintenance close-expired  close the outside technicians' maintenance windows whose end has
+                             come (serve does it every minute)
   compliance summary         the measures register's reminders, e-mailed to the managers
   compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
   shell --reason R           Django's shell; dbshell --reason R, the database's own client (and
@@ -57,6 +59,8 @@ ALIASES.update(
 ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge")})
 # Keeping permissions current (C2): `secretum accounts disable-inactive`.
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
+# Maintenance access (K2): `secretum maintenance close-expired`.
+ALIASES.update({("maintenance", "close-expired"): "maintenance_close_expired"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
 OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report"})
 # Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`,

@@ -179,6 +179,14 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "outside": A, "supervisor": A, "on_workstation": A, "consent": A, "corrects": A,
         "sealed": A,
     },
+    # An outside technician's maintenance window (K2): dates and links in clear (the register
+    # counts them); the technician's name, company, the purpose, the equipment sealed (the
+    # purpose may name a patient), readable through the users permission only.
+    "maintenance.MaintenanceWindow": {
+        "id": A, "uid": A, "account": A, "opened_at": A, "opened_by": A, "supervisor": A,
+        "starts_at": A, "ends_at": A, "sealed": A, "opening_entry": A, "closed_at": A,
+        "closed_by": A, "closing": P, "closing_entry": A,
+    },
 }  # fmt: skip
 
 

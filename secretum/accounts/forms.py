@@ -210,7 +210,11 @@ def _moment(label: Any, help_text: Any = "") -> forms.DateTimeField:
 class RoleDatesForm(forms.Form):
     """C2: a role and the period it applies in; the service checks the dates (N2)."""
 
-    role = forms.ChoiceField(label=_("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in Role])
+    # K2: an outside technician's account comes only with a maintenance window (windows.py).
+    role = forms.ChoiceField(
+        label=_("Role"),
+        choices=[(r.value, ROLE_LABELS[r]) for r in Role if r != Role.TECHNICIAN],
+    )
     role_starts_at = _moment(
         _("Role from"), _("Empty: from now (a new role), or as before (the same role).")
     )

@@ -64,10 +64,19 @@ def change_role(
     """The manager gives ``user_id`` a role (or the same one) from ``starts_at`` until
     ``ends_at``; without a start, a new role starts now and the same role keeps its start. What
     changed, audited as ``{field: [before, after]}``; nothing changed, nothing written. Applies
-    from the user's next request. A manager cannot change their own role (nor end it)."""
+    from the user's next request. A manager cannot change their own role (nor end it). An outside
+    technician's role is a maintenance window (K2): it is neither given, changed nor extended
+    here, only opened and closed under Maintenance access (``maintenance.windows``)."""
     user = services.managed_user(actor, user_id, "update")
     if user == actor.user:
         raise ValidationError(_("You cannot change your own role."))
+    if Role.TECHNICIAN in (user.role, role):
+        raise ValidationError(
+            _(
+                "An outside technician's access is a maintenance window: open a new one, or "
+                "close it, under Maintenance access (K2)."
+            )
+        )
     if not integrity.checked(user, actor.source):
         # A new seal would make the values written outside Secretum valid (accounts.integrity).
         raise ValidationError(_("This account was altered outside Secretum: it cannot be changed."))

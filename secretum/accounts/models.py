@@ -25,6 +25,9 @@ from secretum.lib.dates import add_years, shown
 
 # N2: a role's dates lie within this many years of today; further, it is a typing error.
 ROLE_DATE_YEARS = 10
+# K2: an outside technician's role is one maintenance window: it ends at most this long after it
+# starts (``give_role`` refuses longer, whoever asks; ``maintenance.windows`` opens and closes it).
+TECHNICIAN_HOURS = 8
 
 
 class User(SealedRow, AbstractUser):
@@ -66,7 +69,8 @@ class User(SealedRow, AbstractUser):
         """Give ``role`` from ``starts_at`` until ``ends_at`` (C2), in memory; what changed, as
         ``{field: [before, after]}`` (moments in ISO 8601, UTC) for the audit event. Without a
         start, the role starts now if it is new, else keeps its start. ValidationError for an end
-        not after the start, or a date beyond ten years either way (N2)."""
+        not after the start, a date beyond ten years either way (N2), or an outside technician's
+        role without an end or longer than ``TECHNICIAN_HOURS`` (K2)."""
         now = timezone.now()
         if starts_at is None:
             starts_at = self.role_starts_at if role == self.role and self.pk else now
@@ -82,6 +86,13 @@ class User(SealedRow, AbstractUser):
                 )
         if ends_at is not None and ends_at <= starts_at:
             raise ValidationError(_("The role must end after it starts."))
+        if role == Role.TECHNICIAN and (
+            ends_at is None or ends_at - starts_at > dt.timedelta(hours=TECHNICIAN_HOURS)
+        ):
+            raise ValidationError(
+                _("An outside technician's access lasts at most %(n)d hours.")
+                % {"n": TECHNICIAN_HOURS}
+            )
         before = {f: getattr(self, f) for f in ("role", "role_starts_at", "role_ends_at")}
         self.role, self.role_starts_at, self.role_ends_at = role, starts_at, ends_at
         return {

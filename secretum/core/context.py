@@ -26,6 +26,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_declare_care": allows(role, Permission.CARE_DECLARE),
         "can_break_glass": allows(role, Permission.GLASS_BREAK),
         "can_maintenance": allows(role, Permission.MAINTENANCE_LOG_READ),
+        "can_record_maintenance": allows(role, Permission.MAINTENANCE_LOG_WRITE),
         "charter_available": bool(role),
         # E1: seconds until the idle lock; the page hides itself at that moment (secretum.js).
         "idle_lock_in": getattr(request, "idle_lock_in", None),

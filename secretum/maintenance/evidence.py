@@ -1,16 +1,21 @@
-"""Live evidence of the maintenance log's measures (K1, E3), for the measures register."""
+"""Live evidence of the maintenance log's measures (K1, E3) and of the maintenance access of
+outside technicians (K2), for the measures register."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from secretum.access.policy import Role
 from secretum.compliance.evidence import Evidence, day, evidence, met, not_met
 from secretum.compliance.models import Choice, Declaration
-from secretum.maintenance.models import MaintenanceEntry
+from secretum.crypto.rows import intact
+from secretum.maintenance.models import MaintenanceEntry, MaintenanceWindow
+from secretum.maintenance.windows import LONGEST, TECHNICIAN_HOURS
 
 WINDOW_DAYS = 365  # the practice's last 12 months
 
@@ -89,3 +94,104 @@ def workstation_consent() -> Evidence:
             *(_("entry %(n)d") % {"n": n} for n in without[:10]),
         )
     return met(said + " " + _("The maintenance log refuses one without it."))
+
+
+# The sweep closes a window within a minute of its end (`secretum serve`); later, it is not running.
+SWEEP_LATE = dt.timedelta(minutes=5)
+
+
+def _access_problems(now: dt.datetime) -> list[str]:
+    """What the windows and the technicians' accounts say against K2: each a sentence."""
+    problems = []
+    windows = list(MaintenanceWindow.objects.all())
+    longer = [w for w in windows if w.ends_at - w.starts_at > LONGEST]
+    if longer:
+        problems.append(
+            ngettext(
+                "%(n)d maintenance window lasts more than %(h)d hours: written past Secretum.",
+                "%(n)d maintenance windows last more than %(h)d hours: written past Secretum.",
+                len(longer),
+            )
+            % {"n": len(longer), "h": TECHNICIAN_HOURS}
+        )
+    late = [w for w in windows if w.closed_at is None and w.ends_at <= now - SWEEP_LATE]
+    if late:
+        problems.append(
+            ngettext(
+                "%(n)d maintenance window ended more than 5 minutes ago and is not closed yet: "
+                "is `secretum serve` running?",
+                "%(n)d maintenance windows ended more than 5 minutes ago and are not closed yet: "
+                "is `secretum serve` running?",
+                len(late),
+            )
+            % {"n": len(late)}
+        )
+    with_window = {w.account_id for w in windows}
+    strays = []
+    for user in get_user_model().objects.filter(role=Role.TECHNICIAN).order_by("username"):
+        period = (user.role_ends_at - user.role_starts_at) if user.role_ends_at else None
+        if user.pk not in with_window or not intact(user) or period is None or period > LONGEST:
+            strays.append(user.username)
+    if strays:
+        problems.append(
+            _(
+                "Outside technicians' accounts without a window of at most %(h)d hours, or "
+                "altered outside Secretum: %(names)s."
+            )
+            % {"h": TECHNICIAN_HOURS, "names": ", ".join(strays)}
+        )
+    unsupervised = MaintenanceEntry.objects.filter(
+        outside=True, supervisor__isnull=True, corrected_by__isnull=True
+    ).count()
+    if unsupervised:
+        problems.append(
+            ngettext(
+                "%(n)d outside company's intervention in the maintenance log has no supervisor "
+                "of the practice: written past Secretum.",
+                "%(n)d outside companies' interventions in the maintenance log have no "
+                "supervisor of the practice: written past Secretum.",
+                unsupervised,
+            )
+            % {"n": unsupervised}
+        )
+    return problems
+
+
+@evidence("K2")
+def maintenance_access() -> Evidence:
+    """K2: an outside technician's access is a window a manager opened, after re-authentication,
+    with a purpose and a supervisor of the practice, of at most 8 hours, closed at its end; an
+    outside company's intervention in the log has a supervisor. Read from the windows, the
+    technicians' (sealed) accounts and the log: open windows, none longer than 8 hours, none
+    left open past its end, the last one closed."""
+    now = timezone.now()
+    problems = _access_problems(now)
+    if problems:
+        return not_met(
+            problems[0],
+            _(
+                "Look at Users → Maintenance access and at the audit log; make sure `secretum "
+                "serve` runs (it closes windows every minute)."
+            ),
+            *problems[1:],
+        )
+    open_now = MaintenanceWindow.objects.filter(
+        closed_at__isnull=True, starts_at__lte=now, ends_at__gt=now
+    ).count()
+    said = ngettext(
+        "%(n)d maintenance access of an outside technician open now; none can last more than "
+        "%(h)d hours, each is opened by a manager after re-authentication with a purpose and a "
+        "supervisor of the practice, and closes at its end.",
+        "%(n)d maintenance accesses of outside technicians open now; none can last more than "
+        "%(h)d hours, each is opened by a manager after re-authentication with a purpose and a "
+        "supervisor of the practice, and closes at its end.",
+        open_now,
+    ) % {"n": open_now, "h": TECHNICIAN_HOURS}
+    last = MaintenanceWindow.objects.filter(closed_at__isnull=False).order_by("-closed_at").first()
+    if last is None or last.closed_at is None:
+        return met(said, _("No maintenance access closed yet."))
+    return met(
+        said,
+        _("The latest closed on %(at)s, %(how)s.")
+        % {"at": day(last.closed_at), "how": MaintenanceWindow.Closing(last.closing).label},
+    )

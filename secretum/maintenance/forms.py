@@ -1,9 +1,11 @@
-"""The maintenance log's forms (K1, E3, K2): an intervention, and its correction. The services
-check the same rules and say why an entry is refused; the form shows their sentences."""
+"""The maintenance log's forms (K1, E3, K2): an intervention, and its correction; a maintenance
+window for an outside technician (K2). The services check the same rules and say why an entry or
+a window is refused; the form shows their sentences."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, cast
 
 from django import forms
@@ -12,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from secretum.lib.dates import check_recent
 from secretum.maintenance.entries import TEXT_LIMITS, EntryView, Intervention
+from secretum.maintenance.windows import TEXT_LIMITS as WINDOW_LIMITS
+from secretum.maintenance.windows import WindowRequest
 
 _MOMENT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 _MOMENT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"]
@@ -117,3 +121,71 @@ class CorrectionForm(InterventionForm):
         max_length=TEXT_LIMITS["correction_reason"],
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": TEXT_LIMITS["correction_reason"]}),
     )
+
+
+# K2: "2:00", "8" or "0:45": hours, and minutes after a colon.
+_DURATION = re.compile(r"\s*(\d{1,2})(?::([0-5]\d))?\s*")
+
+
+class WindowForm(forms.Form):
+    """K2: a maintenance window for an outside technician; the service checks the same rules (at
+    most 8 hours, a purpose, a supervisor, E3) and says why a window is refused."""
+
+    technician = forms.CharField(
+        label=_("Technician's name"), max_length=WINDOW_LIMITS["technician"]
+    )
+    company = _line(_("Their company"), "company")
+    purpose = forms.CharField(
+        label=_("Purpose of the intervention"),
+        max_length=WINDOW_LIMITS["purpose"],
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": WINDOW_LIMITS["purpose"]}),
+    )
+    equipment = InterventionForm.base_fields["equipment"]
+    supervisor = forms.TypedChoiceField(
+        label=_("Supervised by"),
+        coerce=int,
+        help_text=_("Someone of the practice, present or reachable during the window (K2)."),
+    )
+    starts_at = MomentField(
+        label=_("From"),
+        widget=_MOMENT,
+        input_formats=_MOMENT_FORMATS,
+        required=False,
+        help_text=_("Empty: now."),
+    )
+    duration = forms.CharField(
+        label=_("For (hours:minutes)"),
+        max_length=8,
+        initial="2:00",
+        help_text=_("At most 8:00. The account holds nothing from the end on."),
+    )
+    not_workstation = InterventionForm.base_fields["not_workstation"]
+    consent = InterventionForm.base_fields["consent"]
+    consent_by = InterventionForm.base_fields["consent_by"]
+
+    def __init__(self, *args: Any, people: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.TypedChoiceField, self.fields["supervisor"]).choices = [("", "—"), *people]
+
+    def clean_duration(self) -> dt.timedelta:
+        found = _DURATION.fullmatch(self.cleaned_data["duration"])
+        if found is None:
+            raise forms.ValidationError(
+                _("Give the duration in hours and minutes, such as 2:00 (at most 8:00).")
+            )
+        return dt.timedelta(hours=int(found.group(1)), minutes=int(found.group(2) or 0))
+
+    def window(self) -> WindowRequest:
+        data = self.cleaned_data
+        return WindowRequest(
+            technician=data["technician"],
+            company=data["company"],
+            purpose=data["purpose"],
+            equipment=data["equipment"],
+            supervisor_id=data["supervisor"],
+            duration=data["duration"],
+            starts_at=data["starts_at"],
+            on_workstation=not data["not_workstation"],
+            consent=data["consent"] == YES,
+            consent_by=data["consent_by"],
+        )

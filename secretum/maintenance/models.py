@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from secretum.compliance.models import AppendOnly
+from secretum.compliance.models import AppendOnly, NoDelete
 
 
 class MaintenanceEntry(AppendOnly):
@@ -30,6 +30,7 @@ class MaintenanceEntry(AppendOnly):
     class Origin(models.TextChoices):
         FORM = "form", _("recorded in the log")
         CONSOLE = "console", _("console session on the server")
+        WINDOW = "window", _("maintenance access of an outside technician")  # K2, windows.py
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     intervened_at = models.DateTimeField(db_index=True)  # when the intervention took place
@@ -55,3 +56,65 @@ class MaintenanceEntry(AppendOnly):
 
     def __str__(self) -> str:
         return f"MaintenanceEntry {self.uid}"
+
+
+class MaintenanceWindow(NoDelete):
+    """K2: a time-limited maintenance access for an outside technician, opened by a practice
+    manager after re-authentication, with a stated purpose and a supervisor of the practice.
+
+    Each window has an account of its own, made for it and never reused (``account``): its role,
+    ``Role.TECHNICIAN``, applies from ``starts_at`` until ``ends_at`` (the account's sealed role
+    dates, which ``access.actor.role_of`` reads at every request), at most
+    ``accounts.models.TECHNICIAN_HOURS``. Closing it (at its end, by ``secretum maintenance
+    close-expired``; or before, by a manager) disables the account and ends its sessions. Opening
+    and closing each append an entry to the maintenance log (K1, E3: its flags say whether it is
+    on a user's workstation and whether that user consented). A window is never deleted.
+
+    In clear: the dates, the links to the practice's users and to the log's entries, which the
+    register's evidence counts without the key file. Sealed under the key file, as the log's
+    entries: the technician's name, their company, the purpose, the equipment and the name of
+    the user who consented (``windows.TEXT_LIMITS``).
+    """
+
+    class Closing(models.TextChoices):
+        EXPIRED = "expired", _("at the end of the window")
+        MANAGER = "manager", _("by a manager, before its end")
+        ALTERED = "altered", _("its account was altered outside Secretum")
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField()
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(db_index=True)
+    sealed = models.BinaryField()  # the names and the text, sealed JSON
+    opening_entry = models.OneToOneField(
+        MaintenanceEntry, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, db_index=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )  # None: Secretum itself, at the window's end
+    closing = models.CharField(max_length=16, choices=Closing.choices, blank=True)
+    closing_entry = models.OneToOneField(
+        MaintenanceEntry, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="maintenance_window_ends_after_it_starts",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"MaintenanceWindow {self.uid}"

@@ -27,9 +27,9 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from secretum.access.actor import Actor
+from secretum.access.actor import Actor, role_of
 from secretum.access.guard import EventDraft, guarded, require
-from secretum.access.policy import Permission
+from secretum.access.policy import Permission, Role
 from secretum.audit.models import Action
 from secretum.compliance.people import acting_user, display_name, display_names, system_name
 from secretum.crypto import keyring
@@ -62,14 +62,17 @@ def _open(blob: Any, uid: Any) -> dict[str, str]:
 # --- what a person records ----------------------------------------------------------------------
 
 
-def practice_users() -> list[tuple[int, str]]:
+def practice_users(*, current: bool = False) -> list[tuple[int, str]]:
     """The active users of the practice, by name: who may have supervised an intervention (K2)
-    or be named as its author. Their names only, as every register shows them."""
-    users = get_user_model().objects.filter(is_active=True).exclude(role="")
-    return sorted(((u.pk, display_name(u)) for u in users), key=lambda pair: pair[1].lower())
+    or be named as its author; with ``current``, only those who hold their role now (C2): who
+    may supervise a maintenance window. Never an outside technician (K2: the practice supervises
+    them). Their names only, as every register shows them."""
+    users = get_user_model().objects.filter(is_active=True).exclude(role__in=("", Role.TECHNICIAN))
+    chosen = [u for u in users if not current or role_of(u) is not None]
+    return sorted(((u.pk, display_name(u)) for u in chosen), key=lambda pair: pair[1].lower())
 
 
-def _checked(data: Intervention) -> tuple[dict[str, str], dict[str, bool]]:
+def check_intervention(data: Intervention) -> tuple[dict[str, str], dict[str, bool]]:
     """The intervention's sealed text and its flags, or a ValidationError naming each field
     wrong (the form's field names), in one sentence each."""
     errors: dict[str, str] = {}
@@ -158,7 +161,7 @@ def record_intervention(actor: Actor, data: Intervention) -> str:
     user (E3) or, for an outside company, without a supervisor of the practice (K2). Returns the
     entry's reference."""
     require(actor, Permission.MAINTENANCE_LOG_WRITE, EventDraft(Action.MAINTENANCE, RESOURCE))
-    texts, flags = _checked(data)
+    texts, flags = check_intervention(data)
     with guarded(
         actor, Permission.MAINTENANCE_LOG_WRITE, Action.MAINTENANCE, RESOURCE, detail=flags
     ) as event:
@@ -180,8 +183,11 @@ def _get(uid: Any, *, lock: bool = False) -> MaintenanceEntry:
 def correct_intervention(actor: Actor, uid: Any, data: Intervention, reason: str) -> str:
     """A correction: a new entry, as the intervention should have been recorded, that names the
     one it corrects and why. The corrected entry stays as it was. An entry is corrected once:
-    a later mistake is corrected on its correction. Returns the new entry's reference."""
-    require(actor, Permission.MAINTENANCE_LOG_WRITE, EventDraft(Action.MAINTENANCE, RESOURCE))
+    a later mistake is corrected on its correction. Only who may read the log corrects it: an
+    outside technician records their intervention, never rewrites the record of their own
+    maintenance window (K2). Returns the new entry's reference."""
+    for permission in (Permission.MAINTENANCE_LOG_WRITE, Permission.MAINTENANCE_LOG_READ):
+        require(actor, permission, EventDraft(Action.MAINTENANCE, RESOURCE))
     reason = str(reason or "").strip()
     limit = TEXT_LIMITS["correction_reason"]
     problems: dict[str, str] = {}
@@ -190,7 +196,7 @@ def correct_intervention(actor: Actor, uid: Any, data: Intervention, reason: str
     elif len(reason) > limit:
         problems["reason"] = _("At most %(n)d characters.") % {"n": limit}
     try:
-        texts, flags = _checked(data)
+        texts, flags = check_intervention(data)
     except ValidationError as exc:
         raise ValidationError({**problems, **exc.message_dict}) from None
     if problems:

@@ -1,6 +1,10 @@
 """The maintenance log's pages (K1): the log, newest first, with each correction above what it
 corrects; the form of an intervention and of its correction; the CSV export for the auditor.
-Every read and write goes through maintenance.services."""
+Every read and write goes through maintenance.services.
+
+The maintenance access of outside technicians (K2): the manager's page of windows, open and past,
+opening one (its enrolment link shown once) and closing one early, both after re-authentication
+(sudo); every read and write goes through maintenance.windows."""
 
 from __future__ import annotations
 
@@ -10,13 +14,16 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
-from secretum.maintenance import forms, services
+from secretum.accounts.web import sudo
+from secretum.maintenance import forms, services, windows
 
 
 @requires(Permission.MAINTENANCE_LOG_READ)
@@ -43,13 +50,16 @@ def new_entry(request: HttpRequest) -> HttpResponse:
         people=services.practice_users(),
     )
     if request.method == "POST" and form.is_valid():
+        actor = Actor.from_request(request)
         try:
-            services.record_intervention(Actor.from_request(request), form.intervention())
+            services.record_intervention(actor, form.intervention())
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             messages.success(request, _("The intervention is recorded in the maintenance log."))
-            return redirect("maintenance:log")
+            # An outside technician writes the log but does not read it (K2).
+            readable = actor.may(Permission.MAINTENANCE_LOG_READ)
+            return redirect("maintenance:log" if readable else "home")
     status = 400 if form.is_bound else 200
     return render(request, "maintenance/form.html", {"form": form}, status=status)
 
@@ -88,3 +98,69 @@ def export(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     response["X-Secretum-Entries"] = str(result.count)
     return response
+
+
+# --- maintenance access of outside technicians (K2) ---------------------------------------------
+
+OPENED = "sx_window_link"  # the window just opened, its link shown once (as accounts' links)
+
+
+def _windows_page(request: HttpRequest, form: forms.WindowForm, status: int = 200) -> HttpResponse:
+    return render(
+        request,
+        "maintenance/windows.html",
+        {
+            "windows": windows.list_windows(Actor.from_request(request)),
+            "form": form,
+            "opened": request.session.pop(OPENED, None),
+            "max_hours": windows.TECHNICIAN_HOURS,
+        },
+        status=status,
+    )
+
+
+@requires(Permission.USERS_MANAGE)
+@require_GET
+def windows_view(request: HttpRequest) -> HttpResponse:
+    """K2: the windows, open and past; the form that opens one."""
+    return _windows_page(request, forms.WindowForm(people=windows.supervisors()))
+
+
+@requires(Permission.USERS_MANAGE)
+@require_POST
+@sudo
+def window_open(request: HttpRequest) -> HttpResponse:
+    """K2: open a window, after re-authentication; its enrolment link is shown once."""
+    form = forms.WindowForm(request.POST, people=windows.supervisors())
+    if form.is_valid():
+        try:
+            opened = windows.open_window(Actor.from_request(request), form.window())
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            request.session[OPENED] = {
+                "username": opened.username,
+                "technician": form.cleaned_data["technician"],
+                "starts_at": f"{timezone.localtime(opened.starts_at):%d/%m/%Y %H:%M}",
+                "ends_at": f"{timezone.localtime(opened.ends_at):%d/%m/%Y %H:%M}",
+                # The token only in the fragment, which browsers never send (H2).
+                "url": request.build_absolute_uri(reverse("accounts:enrol")) + "#" + opened.token,
+            }
+            return redirect("maintenance:windows")
+    return _windows_page(request, form, status=400)
+
+
+@requires(Permission.USERS_MANAGE)
+@require_POST
+@sudo
+def window_close(request: HttpRequest) -> HttpResponse:
+    """K2: close a window before its end, after re-authentication (the window's reference in
+    the POST body, never in a URL: H2)."""
+    if windows.close_window(Actor.from_request(request), request.POST.get("window", "")):
+        messages.success(
+            request,
+            _("The maintenance access is closed: its account is disabled and its sessions ended."),
+        )
+    else:
+        messages.info(request, _("This maintenance access was closed already."))
+    return redirect("maintenance:windows")

@@ -70,6 +70,7 @@ from secretum.access.models import GlassBreak
 from secretum.access.policy import ROLE_PERMISSIONS, Role
 from secretum.accounts import flow, links
 from secretum.accounts import services as accounts
+from secretum.accounts.models import Factor
 from secretum.audit import services as audit
 from secretum.audit.models import NO_CARE as NO_CARE_PROBLEM
 from secretum.audit.models import AuditEvent
@@ -80,7 +81,9 @@ from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
 from secretum.lib import niss
 from secretum.maintenance import services as maintenance
+from secretum.maintenance import windows
 from secretum.maintenance.entries import Intervention
+from secretum.maintenance.models import MaintenanceWindow
 from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
 from secretum.scheduling import services as scheduling
@@ -103,8 +106,12 @@ NO_CARE = "practitioner-nocare"  # the same role, no relationship with this pati
 GLASS = "practitioner-glass"  # no relationship, a break-the-glass access running (C1, C2)
 NURSE = "nurse-care"  # declared "I take care of this patient" (C1); never breaks the glass
 SECRETARY, MANAGER, AUDITOR, MAINTAINER = "secretary", "manager", "auditor", "maintainer"
+# K2: an outside technician, enrolled, in a maintenance window a manager opened (``_technician``).
+TECHNICIAN = "technician"
 ANONYMOUS = "anonymous"
-PERSONAS = (CARE, NO_CARE, GLASS, NURSE, SECRETARY, MANAGER, AUDITOR, MAINTAINER, ANONYMOUS)
+PERSONAS = (
+    CARE, NO_CARE, GLASS, NURSE, SECRETARY, MANAGER, AUDITOR, MAINTAINER, TECHNICIAN, ANONYMOUS,
+)  # fmt: skip
 ROLE_OF = {
     CARE: Role.PRACTITIONER,
     NO_CARE: Role.PRACTITIONER,
@@ -114,12 +121,13 @@ ROLE_OF = {
     MANAGER: Role.MANAGER,
     AUDITOR: Role.AUDITOR,
     MAINTAINER: Role.MAINTAINER,
+    TECHNICIAN: Role.TECHNICIAN,
 }
 PRACTITIONERS = (CARE, NO_CARE, GLASS)
 CARING = (CARE, NURSE)  # within a care relationship: the same cells
 CLINICIANS = (*PRACTITIONERS, NURSE)  # hold the clinical permissions (C1)
 FRONT_DESK = (*CLINICIANS, SECRETARY)
-SIGNED_IN = (*FRONT_DESK, MANAGER, AUDITOR, MAINTAINER)
+SIGNED_IN = (*FRONT_DESK, MANAGER, AUDITOR, MAINTAINER, TECHNICIAN)
 EVERYONE = (*SIGNED_IN, ANONYMOUS)
 
 # What each persona may read of a patient's record (secrets: no one). The classes come from
@@ -134,6 +142,7 @@ READS: dict[str, frozenset[DataClass]] = {
     MANAGER: frozenset(),
     AUDITOR: frozenset(),
     MAINTAINER: frozenset(),
+    TECHNICIAN: frozenset(),
     ANONYMOUS: frozenset(),
 }
 
@@ -222,8 +231,26 @@ class World:
         return client
 
 
+def _technician(manager: Any) -> Any:
+    """K2: an outside technician in a 2-hour window the manager opened now, enrolled (a
+    password and an authenticator, as make_user gives everyone else)."""
+    opened = windows.open_window(
+        actor_for(manager),
+        windows.WindowRequest(
+            "Fictitious Technician", "Fictitious IT sprl", "Fictitious: update the server.",
+            "Server", manager.pk, on_workstation=False, consent=False,
+        ),
+    )  # fmt: skip
+    user = links.redeem_enrol(opened.token, PASSWORD)
+    factor = Factor(user=user, kind=Factor.Kind.TOTP, name="Test app", confirmed=True)
+    accounts.seal_totp_secret(factor, TEST_TOTP_SECRET)
+    factor.save()
+    return user
+
+
 def build_world() -> World:
-    users = {p: make_user(ROLE_OF[p], password=PASSWORD) for p in SIGNED_IN}
+    users = {p: make_user(ROLE_OF[p], password=PASSWORD) for p in SIGNED_IN if p != TECHNICIAN}
+    users[TECHNICIAN] = _technician(users[MANAGER])
     doctor = actor_for(users[CARE])
     uid = patients.register_patient(doctor, IDENTITY).uid  # C1: the doctor takes care of them
     care.declare_care(actor_for(users[NURSE]), uid)  # C1: so does the nurse, declared
@@ -415,6 +442,19 @@ def _intervention() -> dict[str, str]:
     }  # fmt: skip
 
 
+WINDOWS = "maintenance.MaintenanceWindow"
+
+
+def _window_form(w: World) -> dict[str, Any]:
+    """K2: a maintenance window as the manager's form posts it: 2 hours from now."""
+    return {
+        "technician": "Fictitious Technician", "company": "Fictitious IT sprl",
+        "purpose": "Fictitious: replace the server's disk.", "equipment": "Server",
+        "supervisor": w.users[MANAGER].pk, "starts_at": "", "duration": "2:00",
+        "not_workstation": "on", "consent": "no", "consent_by": "",
+    }  # fmt: skip
+
+
 # fmt: off
 URLS: dict[tuple[str, str], Row] = {
     ("GET", "home"): row(SIGNED_IN, gives()),
@@ -596,27 +636,47 @@ URLS: dict[tuple[str, str], Row] = {
     ("GET", "maintenance:log"): row(
         (MANAGER, AUDITOR, MAINTAINER), gives(OK, Ev("search", MAINTENANCE_LOG))
     ),
-    ("GET", "maintenance:new"): row((MANAGER, MAINTAINER), gives()),
+    # K2: the outside technician records their intervention, but neither reads nor corrects.
+    ("GET", "maintenance:new"): row((MANAGER, MAINTAINER, TECHNICIAN), gives()),
     ("POST", "maintenance:new"): row(
-        (MANAGER, MAINTAINER), gives(MOVED, Ev("maintenance", MAINTENANCE_LOG)),
+        (MANAGER, MAINTAINER, TECHNICIAN), gives(MOVED, Ev("maintenance", MAINTENANCE_LOG)),
         data=lambda w, k: _intervention(),
     ),
     ("GET", "maintenance:correct"): row(
-        (MANAGER, MAINTAINER), gives(OK, Ev("read", MAINTENANCE_LOG))
+        (MANAGER, MAINTAINER), gives(OK, Ev("read", MAINTENANCE_LOG)),
+        TECHNICIAN, gives(REFUSED, Ev("read", MAINTENANCE_LOG).denied()),
     ),
     ("POST", "maintenance:correct"): row(
         (MANAGER, MAINTAINER), gives(MOVED, Ev("maintenance", MAINTENANCE_LOG)),
+        TECHNICIAN, gives(REFUSED, Ev("maintenance", MAINTENANCE_LOG).denied()),
         data=lambda w, k: {**_intervention(), "reason": "Fictitious correction."},
     ),
     ("GET", "maintenance:export"): row(
         (MANAGER, AUDITOR, MAINTAINER), gives(OK, Ev("export", MAINTENANCE_LOG))
     ),
+    # K2: the outside technicians' maintenance windows, the manager's (opening: an account, its
+    # link, the window; closing the technician's early: the account disabled, the window).
+    ("GET", "maintenance:windows"): row(MANAGER, gives(OK, Ev("search", WINDOWS))),
+    ("POST", "maintenance:window_open"): row(
+        MANAGER, gives(MOVED, Ev("create", "accounts.User"),
+                       Ev("update", "accounts.EnrolmentToken"), Ev("maintenance", WINDOWS)),
+        data=lambda w, k: _window_form(w),
+    ),
+    ("POST", "maintenance:window_close"): row(
+        MANAGER, gives(MOVED, Ev("update", "accounts.User"), Ev("maintenance", WINDOWS)),
+        data=lambda w, k: {
+            "window": str(MaintenanceWindow.objects.get(account=w.users[TECHNICIAN]).uid)
+        },
+    ),
     # The breach register (D3): everyone reports, the manager and the auditor read it.
     ("GET", "breaches:help"): row(SIGNED_IN, gives()),
     ("GET", "breaches:breaches"): row((MANAGER, AUDITOR), gives()),
-    ("GET", "breaches:breach_report"): row(SIGNED_IN, gives()),
+    ("GET", "breaches:breach_report"): row(
+        SIGNED_IN, gives(), TECHNICIAN, gives(REFUSED, Ev("read", "page").denied("role")),
+    ),
     ("POST", "breaches:breach_report"): row(
         SIGNED_IN, gives(MOVED, Ev("create", "breaches.Breach")),
+        TECHNICIAN, gives(REFUSED, Ev("update", "page").denied("role")),
         data=lambda w, k: {
             "aware_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
             "what_happened": "Fictitious: a laptop left on a train.",

@@ -1,5 +1,6 @@
 """`secretum serve` signs audit checkpoints while it runs and once more at shutdown (D2), and
-runs the disabling of unused accounts at start (then once a day, C2)."""
+runs the disabling of unused accounts at start (then once a day, C2) and the closing of
+maintenance windows at start (then every minute, K2)."""
 
 from __future__ import annotations
 
@@ -101,8 +102,11 @@ def test_serve_checkpoints_periodically_and_at_shutdown(tmp_path: Path) -> None:
             server.kill()
             server.wait()
     assert server.stdout is not None
+    output = server.stdout.read().decode()
     # C2: the daily run's first pass, at start (a new instance: nobody to disable).
-    assert "disable-inactive: 0 disabled, 0 spared (limit 90 days)" in server.stdout.read().decode()
+    assert "disable-inactive: 0 disabled, 0 spared (limit 90 days)" in output
+    # K2: the closing of maintenance windows, at start then every minute.
+    assert "close-expired: 0 closed" in output
     verify = _run(env, "audit", "verify")
     assert verify.returncode == 0, verify.stderr
     size = int(verify.stdout.split("audit log intact: ")[1].split()[0])

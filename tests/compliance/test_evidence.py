@@ -181,6 +181,21 @@ def _intervention_without_consent(world: World) -> None:
     write_past_secretum(record(world.manager), on_workstation=True, consent=False)
 
 
+def _maintenance_window(world: World) -> None:
+    """K2: an outside technician's window, opened and closed by the manager."""
+    from secretum.maintenance import windows
+    from tests.maintenance.test_windows import open_for
+
+    windows.close_window(actor_for(world.manager), open_for(world.manager).uid)
+
+
+def _window_left_open(world: World) -> None:
+    """K2: a window past its end that nothing closed (the sweep is not running)."""
+    from tests.maintenance.test_windows import elapse, open_for
+
+    elapse(open_for(world.manager).uid, dt.timedelta(hours=3))
+
+
 def _nothing(world: World) -> None:
     pass
 
@@ -217,6 +232,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "H3": (_database_file_private, lambda w: (_database_file_private(w),
                                               setattr(w.settings, "SECRET_KEY", "short"))),
     "K1": (_intervention, _nothing),
+    "K2": (_maintenance_window, _window_left_open),
     "L3": (_nothing, _unsafe_report_key),
     "N1": (_nothing, lambda w: setattr(w.settings, "SECURE_REFERRER_POLICY", "unsafe-url")),
     "N2": (_nothing, _unbounded_clinical_field),

@@ -332,7 +332,8 @@ WRITERS = (Role.MANAGER, Role.MAINTAINER)
 @pytest.mark.parametrize("role", list(Role))
 def test_who_reads_and_writes_the_log(db: Any, role: Role) -> None:
     """Manager and IT maintainer keep the log; the auditor reads it; nobody else sees it (and
-    a refusal is a "denied" event, D1)."""
+    a refusal is a "denied" event, D1). An outside technician records their intervention but
+    neither reads nor corrects the log (K2: never the record of their own window)."""
     uid = record(make_user(Role.MANAGER))
     actor = actor_for(make_user(role))
     if role in READERS:
@@ -346,6 +347,12 @@ def test_who_reads_and_writes_the_log(db: Any, role: Role) -> None:
     if role in WRITERS:
         services.record_intervention(actor, intervention())
         services.correct_intervention(actor, uid, intervention(), "A fictitious correction.")
+    elif role == Role.TECHNICIAN:
+        services.record_intervention(actor, intervention())
+        with pytest.raises(AccessDenied):
+            services.correct_intervention(actor, uid, intervention(), "A correction.")
+        assert events(outcome="denied")[-1].resource == RESOURCE
+        assert not MaintenanceEntry.objects.filter(corrects__isnull=False).exists()
     else:
         denied = len(events(outcome="denied"))
         with pytest.raises(AccessDenied):
@@ -364,6 +371,7 @@ def test_who_reads_and_writes_the_log(db: Any, role: Role) -> None:
         (Role.AUDITOR, 200, 403),
         (Role.PRACTITIONER, 403, 403),
         (Role.SECRETARY, 403, 403),
+        (Role.TECHNICIAN, 403, 200),  # K2: records their intervention, reads nothing
     ],
 )
 def test_the_pages_and_the_menu_per_role(db: Any, role: Role, log: int, new: int) -> None:

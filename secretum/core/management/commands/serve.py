@@ -7,10 +7,11 @@ The serving path (G4, issue 8):
 The front (``secretum.lib.front``) terminates TLS and reads each request head and body within
 deadlines and size limits before a worker sees it, so slow clients cannot hold the workers'
 threads; connections are limited per client address and in total. Beside it run the plain-HTTP
-redirect (``secretum.lib.redirect``, H1), the audit checkpoint signer (D2) and the daily
-disabling of unused accounts (C2), each a process of its own. At shutdown (SIGTERM, SIGINT,
-SIGHUP): the front stops accepting and lets the requests in progress end, then the workers stop,
-then the redirect and the daily run, and the signer signs its last checkpoint after all of them.
+redirect (``secretum.lib.redirect``, H1), the audit checkpoint signer (D2) and the periodic
+tasks (``PERIODIC``: the daily disabling of unused accounts, C2; the closing of maintenance
+windows every minute, K2), each a process of its own. At shutdown (SIGTERM, SIGINT, SIGHUP): the
+front stops accepting and lets the requests in progress end, then the workers stop, then the
+redirect and the periodic tasks, and the signer signs its last checkpoint after all of them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from secretum.accounts.management.commands.accounts_disable_inactive import DAY
+from secretum.maintenance.management.commands.maintenance_close_expired import MINUTE
+
+# The periodic tasks: the `secretum` command's words and how often it runs (``--every``), once at
+# start, then at that interval until serve stops (``secretum.lib.periodic``).
+PERIODIC: tuple[tuple[tuple[str, ...], int], ...] = (
+    # C2: accounts unused for the practice's limit are disabled, once a day.
+    (("accounts", "disable-inactive"), DAY),
+    # K2: a maintenance window is closed (account disabled, sessions ended) within a minute of
+    # its end; from its end on, its account already holds no role.
+    (("maintenance", "close-expired"), MINUTE),
+)
 
 
 def tls_context(conf: Any, default_ssl_context_factory: Any = None) -> ssl.SSLContext:
@@ -136,20 +148,14 @@ class Command(BaseCommand):
             env=os.environ.copy(),
             process_group=0,
         )
-        # C2: accounts unused for the practice's limit are disabled at start, then once a day.
-        inactive = subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
-            [
-                sys.executable,
-                "-m",
-                "secretum.cli",
-                "accounts",
-                "disable-inactive",
-                "--every",
-                str(DAY),
-            ],
-            env=os.environ.copy(),
-            process_group=0,
-        )
+        periodic = [
+            subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
+                [sys.executable, "-m", "secretum.cli", *words, "--every", str(every)],
+                env=os.environ.copy(),
+                process_group=0,
+            )
+            for words, every in PERIODIC
+        ]
         self.stdout.write(
             f"Secretum serving https://{bind_host}:{port}/ "
             + (f"(http://{bind_host}:{options['http_port']}/ redirects there)" if redirect else "")
@@ -163,11 +169,13 @@ class Command(BaseCommand):
             if redirect is not None:
                 redirect.terminate()
                 redirect.wait(timeout=5)
-            inactive.terminate()
-            try:
-                inactive.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                inactive.kill()
+            for task in periodic:
+                task.terminate()
+            for task in periodic:
+                try:
+                    task.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    task.kill()
             # After the workers have stopped: the signer's last checkpoint covers every event.
             signer.terminate()
             try:
