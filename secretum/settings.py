@@ -29,6 +29,18 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
+def env_ports(name: str) -> set[int]:
+    """A set of TCP ports: "21,2121" (empty: none)."""
+    ports = set()
+    for item in os.environ.get(name, "").split(","):
+        if item.strip():
+            port = int(item)
+            if not 0 < port < 65536:
+                raise ValueError(f"{name}: {port} is not a TCP port")
+            ports.add(port)
+    return ports
+
+
 def env_str(name: str, default: str = "") -> str:
     """A string setting; ``NAME_FILE`` names a file holding it (for secrets)."""
     path = os.environ.get(name + "_FILE")
@@ -125,6 +137,13 @@ DATABASES = {
     else dburl.sqlite_config(INSTANCE.database)
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- the host's listening ports (H3) ------------------------------------------------------------
+# Nothing may listen on a port that carries passwords or data in clear: FTP and Telnet, and
+# whatever a site adds. On a plain-HTTP port only Secretum's own redirect to HTTPS may listen.
+# A site adds ports to either list; it cannot remove the defaults.
+SECRETUM_FORBIDDEN_PORTS = sorted({21, 23} | env_ports("SECRETUM_FORBIDDEN_PORTS"))
+SECRETUM_PLAIN_HTTP_PORTS = sorted({80, 8000, 8080} | env_ports("SECRETUM_PLAIN_HTTP_PORTS"))
 
 # --- audit log (D1, D2) ----------------------------------------------------------------------
 # The witness: an append-only file on another path (another disk, ideally another machine's

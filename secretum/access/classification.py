@@ -147,7 +147,8 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     },
     "compliance.EvidenceDocument": {
         "id": A, "uid": A, "measure": P, "name": A, "content_type": A, "size": A, "sha256": A,
-        "sealed": A, "uploaded_at": A, "uploaded_by": A,
+        "sealed": A, "uploaded_at": A, "uploaded_by": A, "record": A, "subcontractor": A,
+        "performed_on": A,
     },
     "compliance.AccessReview": {
         "id": A, "reviewed_at": A, "reviewed_by": A, "active_users": A, "note": A,

@@ -1,4 +1,11 @@
-"""Live evidence of the access measures (C1, G1, H2), for the register."""
+"""Evidence of the access measures (C1, G1, H2), for the register.
+
+C1 has two proofs: the separation of medical data by role is a property of the code (by
+construction: ``access/policy.py`` and ``access/classification.py``, proven by the tests named
+below), and who may open a medical record now (care relationships, the practice's shared-record
+choice, emergency accesses the auditor must review) is the installation's live state. G1 and
+the opaque routes of H2 are properties of the code; H2's access log is checked live in
+``core/evidence.py``."""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from secretum.access.classification import READ_PERMISSION, DataClass
 from secretum.access.decorators import declared_permission
 from secretum.access.policy import CARE_ROLES, ROLE_PERMISSIONS, Permission, Role
 from secretum.access.relationships import policy
-from secretum.compliance.evidence import Evidence, evidence, met, not_met
+from secretum.compliance.evidence import Evidence, Proof, evidence, met, not_met
 
 MEDICAL_SCOPE = "clinical:"
 
@@ -30,10 +37,20 @@ def _patterns(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any, Any
     return out
 
 
-@evidence("C1")
-def role_profiles() -> Evidence:
-    """Administrative and medical data are separated by role; medical fields need the clinical
-    read permission."""
+@evidence(
+    "C1",
+    proof=Proof.BY_CONSTRUCTION,
+    tests=(
+        "tests/access/test_policy.py::test_secretary_holds_no_medical_permission",
+        "tests/access/test_policy.py::test_manager_auditor_and_maintainer_see_no_patient_data",
+        "tests/access/test_matrix.py::test_reads_follow_the_classification",
+        "tests/access/test_fields.py::"
+        "test_a_medical_field_is_never_opened_for_a_role_without_medical_access",
+    ),
+)
+def role_separation() -> Evidence:
+    """C1: administrative and medical data are separated by role; medical fields need the
+    clinical read permission (the permission table and the classification, in the code)."""
     problems = []
     for role in Role:
         held = ROLE_PERMISSIONS.get(role, frozenset())
@@ -54,6 +71,20 @@ def role_profiles() -> Evidence:
                 "permissions."
             ),
         )
+    return met(
+        _(
+            "%(n)d roles; only practitioners and nurses hold medical permissions: secretaries see "
+            "identities and the agenda; managers, auditors, IT maintainers and outside technicians "
+            "no patient data."
+        )
+        % {"n": len(Role)}
+    )
+
+
+@evidence("C1", proof=Proof.LIVE)
+def role_profiles() -> Evidence:
+    """C1: who may open a medical record in this practice now (its care-relationship settings
+    or shared record), and no emergency access left unreviewed by the auditor."""
     overdue = care.overdue_reviews()
     if overdue:
         return not_met(
@@ -80,16 +111,20 @@ def role_profiles() -> Evidence:
             "glass (%(hours)d hours, with a reason the auditor reviews)"
         ) % {"months": practice.relationship_months, "hours": practice.glass_hours}
     return met(
-        _(
-            "%(n)d roles; only practitioners and nurses hold medical permissions: secretaries see "
-            "identities and the agenda; managers, auditors, IT maintainers and outside technicians "
-            "no patient data; %(basis)s."
-        )
-        % {"n": len(Role), "basis": basis}
+        _("In this practice, %(basis)s; no emergency access waits for review.") % {"basis": basis}
     )
 
 
-@evidence("G1")
+@evidence(
+    "G1",
+    proof=Proof.BY_CONSTRUCTION,
+    tests=(
+        "tests/access/test_policy.py::test_every_url_pattern_declares_a_permission",
+        "tests/access/test_policy.py::"
+        "test_a_view_without_permission_is_refused_even_to_a_practitioner",
+        "tests/access/test_matrix.py::test_every_url_has_a_row",
+    ),
+)
 def declared_permissions() -> Evidence:
     """Every page declares who may use it; administration pages need a manager's permission."""
     routes = _patterns(get_resolver().url_patterns)
@@ -119,9 +154,16 @@ def declared_permissions() -> Evidence:
     )
 
 
-@evidence("H2")
+@evidence(
+    "H2",
+    proof=Proof.BY_CONSTRUCTION,
+    tests=(
+        "tests/patients/test_views.py::test_url_patterns_take_only_opaque_identifiers",
+        "tests/patients/test_views.py::test_search_is_posted_so_no_identifier_reaches_a_url",
+    ),
+)
 def opaque_urls() -> Evidence:
-    """Routes take only opaque identifiers (uuid) and kinds (slug); searches are posted."""
+    """H2: routes take only opaque identifiers (uuid) and kinds (slug); searches are posted."""
     wrong = []
     for route, _view, pattern in _patterns(get_resolver().url_patterns):
         converters = getattr(pattern, "converters", {})
@@ -140,8 +182,5 @@ def opaque_urls() -> Evidence:
             *sorted(set(wrong)),
         )
     return met(
-        _(
-            "Every address takes only opaque references (uuid) or kinds (slug); searches are "
-            "posted; the access log omits query strings."
-        )
+        _("Every address takes only opaque references (uuid) or kinds (slug); searches are posted.")
     )

@@ -1,4 +1,5 @@
-"""Live evidence of the accounts measures (B1, B2, B3, E1, A1, A2), for the register."""
+"""Live evidence of the accounts measures (B1, B2, B3, E1, A1, A2), for the register: each
+reads the accounts, the practice's settings and the server's configuration now."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from secretum.access.policy import Role
-from secretum.compliance.evidence import Evidence, day, evidence, met, not_met
+from secretum.compliance.evidence import Evidence, Proof, day, evidence, met, not_met
 
 # Names that say "a function, not a person": an account so named is shared or generic (B1).
 GENERIC_NAMES = frozenset(
@@ -25,7 +26,7 @@ def _active() -> list[Any]:
     return list(get_user_model().objects.filter(is_active=True).order_by("username"))
 
 
-@evidence("B1")
+@evidence("B1", proof=Proof.LIVE)
 def personal_accounts() -> Evidence:
     """Every active account is one person's: a role, a person's name, no generic name."""
     users = _active()
@@ -65,10 +66,13 @@ def personal_accounts() -> Evidence:
     )
 
 
-@evidence("B2")
+@evidence("B2", proof=Proof.LIVE)
 def password_policy() -> Evidence:
-    """Argon2id, at least 12 characters, common (100,000 most used, offline), predictable
-    (walks, sequences, repeats) and personal passwords refused, history."""
+    """B2: Argon2id, at least 12 characters, common (100,000 most used, offline), predictable
+    (walks, sequences, repeats) and personal passwords refused, history; and renewal. The
+    checklist asks for renewal; with the practice's renewal off (NIST SP 800-63B-4 advises
+    against forced periodic change) B2 is met only when the practice has recorded that as an
+    equivalent measure, with its justification (a declaration "equivalent measure")."""
     problems: list[str] = []
     hasher = get_hasher("default")
     if not isinstance(hasher, Argon2PasswordHasher):
@@ -106,16 +110,9 @@ def password_policy() -> Evidence:
             % {"n": len(weak)}
         )
     from secretum.accounts.services import practice_settings
+    from secretum.compliance.declarations import current_declaration
+    from secretum.compliance.models import Choice
 
-    renewal = practice_settings().password_renewal_days
-    renewal_text = (
-        _("renewal every %(n)d days") % {"n": renewal}
-        if renewal
-        else _(
-            "no forced periodic renewal (NIST SP 800-63B-4; a compromised password can be "
-            "flagged for change)"
-        )
-    )
     if problems:
         return not_met(
             _("The password policy is weaker than Secretum's: %(what)s.")
@@ -126,6 +123,28 @@ def password_policy() -> Evidence:
             ),
             *weak,
         )
+    renewal = practice_settings().password_renewal_days
+    declared = current_declaration("B2")
+    if renewal:
+        renewal_text = _("renewal every %(n)d days") % {"n": renewal}
+    elif declared is not None and declared.choice == Choice.EQUIVALENT:
+        renewal_text = _(
+            "no forced periodic renewal (NIST SP 800-63B-4; a compromised password can be "
+            "flagged for change), recorded as an equivalent measure on %(day)s"
+        ) % {"day": day(declared.recorded_at)}
+    else:
+        return not_met(
+            _(
+                "Passwords are never renewed (the practice's setting), and no equivalent measure "
+                "is recorded."
+            ),
+            _(
+                "The checklist asks for renewal. Either set a renewal period (Settings), or "
+                "declare B2 an equivalent measure with its justification (NIST SP 800-63B-4 "
+                "advises against forced periodic change; a compromised password is flagged "
+                "for change)."
+            ),
+        )
     return met(
         _(
             "Argon2id; at least %(n)d characters; common passwords, the user's own names and the "
@@ -135,7 +154,7 @@ def password_policy() -> Evidence:
     )
 
 
-@evidence("B3")
+@evidence("B3", proof=Proof.LIVE)
 def second_factor() -> Evidence:
     from secretum.accounts.models import Factor
 
@@ -162,7 +181,7 @@ def second_factor() -> Evidence:
     return met(said, _("Every login asks for a second factor; SMS and e-mail are not factors."))
 
 
-@evidence("E1")
+@evidence("E1", proof=Proof.LIVE)
 def idle_lock() -> Evidence:
     from secretum.accounts.services import practice_settings
 
@@ -187,7 +206,7 @@ def idle_lock() -> Evidence:
     )
 
 
-@evidence("A1", "A2")
+@evidence("A1", "A2", proof=Proof.LIVE)
 def charter() -> Evidence:
     from secretum.accounts.charter import current_charter
     from secretum.accounts.models import CharterAcceptance

@@ -10,10 +10,10 @@ from django.utils.translation import ngettext
 
 from secretum.breaches.entries import BREACH_HOURS
 from secretum.breaches.models import Breach
-from secretum.compliance.evidence import Evidence, day, evidence, met, not_met
+from secretum.compliance.evidence import Evidence, Proof, day, evidence, met, not_met
 
 
-@evidence("D3")
+@evidence("D3", proof=Proof.LIVE)
 def breach_procedure() -> Evidence:
     """D3: the procedure is shown to every user (help menu, charter) and no breach has passed
     its 72-hour deadline without a decision."""

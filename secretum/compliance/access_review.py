@@ -2,7 +2,7 @@
 period it applies in, its last login and its second factor, with the report on permissions kept
 current (``accounts.lifecycle``: accounts disabled for inactivity, roles ended or ending, accounts
 near the inactivity limit), and records that it was done. The register's C2 evidence reads
-these rows (``evidence.ACCESS_REVIEW_DAYS``) and the practice's inactivity limit."""
+these rows (``own_evidence.ACCESS_REVIEW_DAYS``) and the practice's inactivity limit."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from secretum.access.policy import ROLE_LABELS, Permission, Role
 from secretum.accounts import lifecycle
 from secretum.accounts.models import Factor
 from secretum.audit.models import Action
-from secretum.compliance import evidence
+from secretum.compliance import own_evidence
 from secretum.compliance.models import TEXT_MAX, AccessReview
 from secretum.compliance.people import acting_user, display_name, display_names
 
@@ -85,7 +85,7 @@ def access_review_overview(actor: Actor) -> AccessReviewOverview:
     ]
     due = (
         timezone.localtime(rows[0].reviewed_at).date()
-        + dt.timedelta(days=evidence.ACCESS_REVIEW_DAYS)
+        + dt.timedelta(days=own_evidence.ACCESS_REVIEW_DAYS)
         if rows
         else None
     )

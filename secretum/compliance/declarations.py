@@ -1,9 +1,13 @@
 """The practice's declarations on the measures (adopted, equivalent measure, not needed), each
 with its owner and its next review date.
 
-A declaration is never changed in place: every change, and every review that confirms it, is a
-new version; the earlier ones are kept and shown with the fields they changed. Every write is one
-transaction with its audit event (``access.guard.guarded``).
+A declaration is never changed in place: every change, every review that confirms it, and its
+withdrawal, is a new version; the earlier ones are kept and shown with the fields they changed.
+Every write is one transaction with its audit event (``access.guard.guarded``).
+
+A declaration never hides evidence (issue 11): when the measure's check fails, the register
+shows the declaration as *contradicted* and the measure as not met (``status.decide``), until the
+check passes or the declaration is withdrawn (``withdraw``).
 """
 
 from __future__ import annotations
@@ -71,11 +75,26 @@ def declaration_history(measure_id: str | None = None) -> dict[str, list[Declara
                 next_review=r.next_review,
                 recorded_at=r.recorded_at,
                 recorded_by=names.get(r.recorded_by_id or 0, system_name()),
-                overdue=r.next_review < today,
+                overdue=r.next_review < today and r.change != Declaration.Change.WITHDRAWN,
                 changed_fields=changed,
+                withdrawn=r.change == Declaration.Change.WITHDRAWN,
             )
         )
     return out
+
+
+def current_declaration(measure_id: str) -> DeclarationView | None:
+    """The practice's declaration on this measure as it stands (None: none, or withdrawn).
+    Unchecked: for the register's services and the evidence checks that read it (B2, K1, L3)."""
+    versions = declaration_history(measure_id).get(measure_id)
+    return current_of(versions or [])
+
+
+def current_of(versions: list[DeclarationView]) -> DeclarationView | None:
+    """The declaration that stands, from its versions (oldest first)."""
+    if not versions or versions[-1].withdrawn:
+        return None
+    return versions[-1]
 
 
 def owner_choices(actor: Actor) -> list[tuple[int, str]]:
@@ -97,17 +116,8 @@ def _check_next_review(next_review: dt.date) -> None:
         raise ValidationError(_("Review a declaration at least every three years."))
 
 
-def _new_version(
-    actor: Actor,
-    measure_id: str,
-    *,
-    choice: str,
-    justification: str,
-    owner_id: int,
-    next_review: dt.date,
-    review_only: bool = False,
-) -> DeclarationView:
-    measure = measure_or_404(measure_id)
+def _check_content(choice: str, justification: str, owner_id: int, next_review: dt.date) -> str:
+    """The content of a declaration, checked; its justification, stripped."""
     if choice not in Choice.values:
         raise ValidationError(_("Choose adopted, equivalent measure or not needed."))
     justification = (justification or "").strip()
@@ -120,22 +130,41 @@ def _new_version(
             _("An equivalent measure, or a measure not needed, needs its justification.")
         )
     _check_next_review(next_review)
-    owner = get_user_model().objects.filter(pk=owner_id, is_active=True).first()
-    if owner is None:
+    if not get_user_model().objects.filter(pk=owner_id, is_active=True).exists():
         raise ValidationError(_("Choose an owner among the practice's active users."))
+    return justification
+
+
+def _new_version(
+    actor: Actor,
+    measure_id: str,
+    *,
+    choice: str,
+    justification: str,
+    owner_id: int,
+    next_review: dt.date,
+    change: Declaration.Change,
+) -> DeclarationView:
+    """Record a new version, ``change`` saying what it is. The content is checked, except for
+    a withdrawal, which keeps the content it withdraws as it was."""
+    measure = measure_or_404(measure_id)
     latest = Declaration.objects.filter(measure=measure.id).order_by("-version").first()
-    if review_only and latest is None:
-        raise ValidationError(_("There is no declaration to review yet."))
+    standing = latest is not None and latest.change != Declaration.Change.WITHDRAWN
+    if change in (Declaration.Change.REVIEWED, Declaration.Change.WITHDRAWN) and not standing:
+        require(
+            actor, Permission.COMPLIANCE_MANAGE, EventDraft(Action.UPDATE, "compliance.Declaration")
+        )
+        if change == Declaration.Change.REVIEWED:
+            raise ValidationError(_("There is no declaration to review yet."))
+        raise ValidationError(_("There is no declaration to withdraw."))
+    if change != Declaration.Change.WITHDRAWN:
+        justification = _check_content(choice, justification, owner_id, next_review)
     if latest is None:
-        change, action = Declaration.Change.DECLARED, Action.CREATE
-    elif review_only:
-        change, action = Declaration.Change.REVIEWED, Action.UPDATE
-    else:
-        change, action = Declaration.Change.CHANGED, Action.UPDATE
+        change = Declaration.Change.DECLARED
     with guarded(
         actor,
         Permission.COMPLIANCE_MANAGE,
-        action,
+        Action.CREATE if latest is None else Action.UPDATE,
         "compliance.Declaration",
         resource_ref=measure.id,
     ) as event:
@@ -148,7 +177,7 @@ def _new_version(
                     change=change,
                     choice=choice,
                     justification=justification,
-                    owner=owner,
+                    owner_id=owner_id,
                     next_review=next_review,
                     recorded_at=timezone.now(),
                     recorded_by=acting_user(actor),
@@ -185,24 +214,36 @@ def declare(
         justification=justification,
         owner_id=owner_id,
         next_review=next_review,
+        change=Declaration.Change.CHANGED,
+    )
+
+
+def _again(
+    actor: Actor, measure_id: str, change: Declaration.Change, next_review: dt.date | None = None
+) -> DeclarationView:
+    """A new version with the latest one's content: a review (with its next date) or a
+    withdrawal (refused, by ``_new_version``, when no declaration stands)."""
+    measure = measure_or_404(measure_id)
+    latest = Declaration.objects.filter(measure=measure.id).order_by("-version").first()
+    return _new_version(
+        actor,
+        measure.id,
+        choice=latest.choice if latest else "",
+        justification=latest.justification if latest else "",
+        owner_id=latest.owner_id if latest else 0,
+        next_review=next_review or (latest.next_review if latest else timezone.localdate()),
+        change=change,
     )
 
 
 def confirm_review(actor: Actor, measure_id: str, *, next_review: dt.date) -> DeclarationView:
     """The declaration was reviewed and still holds: a new version, same content, next date."""
-    measure = measure_or_404(measure_id)
-    latest = Declaration.objects.filter(measure=measure.id).order_by("-version").first()
-    if latest is None:
-        require(
-            actor, Permission.COMPLIANCE_MANAGE, EventDraft(Action.UPDATE, "compliance.Declaration")
-        )
-        raise ValidationError(_("There is no declaration to review yet."))
-    return _new_version(
-        actor,
-        measure.id,
-        choice=latest.choice,
-        justification=latest.justification,
-        owner_id=latest.owner_id,
-        next_review=next_review,
-        review_only=True,
-    )
+    return _again(actor, measure_id, Declaration.Change.REVIEWED, next_review)
+
+
+def withdraw(actor: Actor, measure_id: str) -> DeclarationView:
+    """The practice no longer makes its declaration on this measure: a new version says so
+    (the earlier ones are kept), and the measure is decided by its evidence alone. This is how
+    a declaration that live evidence contradicts stops counting, short of making the check
+    pass."""
+    return _again(actor, measure_id, Declaration.Change.WITHDRAWN)

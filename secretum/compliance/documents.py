@@ -1,6 +1,10 @@
 """Evidence documents attached to a measure (a contract, a certificate, a photo of the shredder),
 sealed under the instance's key (E10): never on disk or in the database in clear.
 
+On L3 a document may be the practice's record of a security audit or a visit of a subcontractor:
+the subcontractor, the date it took place and its report. L3's evidence reads these records
+(``subcontractor_records``), never the mere existence of a report of the register.
+
 Attaching one is a write with its audit event; opening one is an audited read, since a document
 may hold personal data. A document is served with its own type only when that type is safe to
 show; anything else is served as bytes to download, never rendered.
@@ -25,13 +29,16 @@ from secretum.access.guard import guarded
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
 from secretum.compliance.catalogue import measure_or_404
-from secretum.compliance.models import EvidenceDocument
+from secretum.compliance.models import EvidenceDocument, Record
 from secretum.compliance.people import acting_user, display_names
 from secretum.crypto import keyring
 
 DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
 # Served with their own type; anything else is served as bytes to download, never rendered.
 SAFE_DOCUMENT_TYPES = {"application/pdf", "image/png", "image/jpeg", "text/plain"}
+# The measure whose evidence is the practice's records of audits and visits of subcontractors.
+RECORDS_MEASURE = "L3"
+RECORD_OLDEST = dt.date(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,10 @@ class DocumentView:
     sha256: str
     uploaded_at: dt.datetime
     uploaded_by: str
+    record: str = Record.DOCUMENT
+    record_label: str = ""
+    subcontractor: str = ""
+    performed_on: dt.date | None = None
 
 
 def documents(measure_id: str | None = None) -> list[DocumentView]:
@@ -52,7 +63,19 @@ def documents(measure_id: str | None = None) -> list[DocumentView]:
     qs = EvidenceDocument.objects.defer("sealed").order_by("-uploaded_at", "-id")
     if measure_id is not None:
         qs = qs.filter(measure=measure_id)
-    rows = list(qs)
+    return _views(list(qs))
+
+
+def subcontractor_records() -> list[DocumentView]:
+    """The practice's records of audits and visits of its subcontractors (L3), the most recent
+    first. Unchecked: for L3's evidence."""
+    qs = EvidenceDocument.objects.defer("sealed").filter(
+        measure=RECORDS_MEASURE, record__in=(Record.AUDIT, Record.VISIT)
+    )
+    return _views(list(qs.order_by("-performed_on", "-uploaded_at", "-id")))
+
+
+def _views(rows: list[EvidenceDocument]) -> list[DocumentView]:
     names = display_names({d.uploaded_by_id for d in rows if d.uploaded_by_id})
     return [
         DocumentView(
@@ -64,6 +87,10 @@ def documents(measure_id: str | None = None) -> list[DocumentView]:
             sha256=d.sha256,
             uploaded_at=d.uploaded_at,
             uploaded_by=names.get(d.uploaded_by_id or 0, "?"),
+            record=d.record,
+            record_label=str(Record(d.record).label),
+            subcontractor=d.subcontractor,
+            performed_on=d.performed_on,
         )
         for d in rows
     ]
@@ -80,10 +107,50 @@ def _clean_filename(name: str) -> str:
     return name or "document"
 
 
+def _check_record(
+    measure_id: str, record: str, subcontractor: str, performed_on: dt.date | None
+) -> str:
+    """A record of an audit or a visit (L3): a subcontractor and a past date; its subcontractor,
+    stripped. A plain document has neither."""
+    if record not in Record.values:
+        raise ValidationError(_("Choose what the document records."))
+    subcontractor = (subcontractor or "").strip()
+    if record == Record.DOCUMENT:
+        if subcontractor or performed_on is not None:
+            raise ValidationError(
+                _("A subcontractor and a date belong to a record of an audit or a visit.")
+            )
+        return ""
+    if measure_id != RECORDS_MEASURE:
+        raise ValidationError(
+            _("Audits and visits of subcontractors are recorded on measure %(id)s.")
+            % {"id": RECORDS_MEASURE}
+        )
+    if not subcontractor or len(subcontractor) > 200:
+        raise ValidationError(_("Name the subcontractor (at most 200 characters)."))
+    if performed_on is None or not RECORD_OLDEST <= performed_on <= timezone.localdate():
+        raise ValidationError(
+            _("Give the date of the audit or visit: a past date, from %(year)d on.")
+            % {"year": RECORD_OLDEST.year}
+        )
+    return subcontractor
+
+
 def attach_document(
-    actor: Actor, measure_id: str, *, name: str, content_type: str, data: bytes
+    actor: Actor,
+    measure_id: str,
+    *,
+    name: str,
+    content_type: str,
+    data: bytes,
+    record: str = Record.DOCUMENT,
+    subcontractor: str = "",
+    performed_on: dt.date | None = None,
 ) -> DocumentView:
+    """Attach a document to a measure, sealed; on L3, possibly the record of an audit or a visit
+    of a subcontractor (``record``, ``subcontractor``, ``performed_on``)."""
     measure = measure_or_404(measure_id)
+    subcontractor = _check_record(measure.id, record, subcontractor, performed_on)
     if not data:
         raise ValidationError(_("The file is empty."))
     if len(data) > DOCUMENT_MAX_BYTES:
@@ -95,7 +162,7 @@ def attach_document(
         Permission.COMPLIANCE_MANAGE,
         Action.CREATE,
         "compliance.EvidenceDocument",
-        detail={"measure": measure.id, "size": len(data)},
+        detail={"measure": measure.id, "size": len(data), "record": str(record)},
     ) as event:
         uid = uuid.uuid4()
         EvidenceDocument.objects.create(
@@ -108,6 +175,9 @@ def attach_document(
             sealed=keyring.seal_secret(data, _document_aad(uid)),
             uploaded_at=timezone.now(),
             uploaded_by=acting_user(actor),
+            record=record,
+            subcontractor=subcontractor,
+            performed_on=performed_on if record != Record.DOCUMENT else None,
         )
         event.resource_ref = str(uid)
         return next(d for d in documents(measure.id) if d.uid == str(uid))

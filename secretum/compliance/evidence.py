@@ -1,25 +1,43 @@
-"""Live evidence: small functions that prove a measure from the system's own state.
+"""Evidence: small functions that prove a measure, each labelled with how it proves it.
 
 Each app registers the checks of its own measures in its ``evidence.py`` (``secretum/accounts/
 evidence.py`` proves B1, B2, B3, E1, A1, A2), which the compliance app imports when Django
-starts. Adding a check is one function and one line::
+starts. Adding a check is one function and one line, and the line says how the check proves its
+measure (issue 11: the register says only what it checked)::
 
-    @evidence("E1")
+    @evidence("E1", proof=Proof.LIVE)
     def idle_lock() -> Evidence:
         ...
         return met(_("Idle lock %(n)d min, enforced on the server.") % {"n": minutes})
+
+    @evidence("N2", proof=Proof.BY_CONSTRUCTION,
+              tests=("tests/clinical/test_services.py::test_note_fields_are_bounded",))
+    def bounded_fields() -> Evidence: ...
+
+- *live*: the check reads the installation's state (the database, the files, the host, the
+  settings) and can fail at run time; ``tests/compliance/test_evidence.py`` shows each failing.
+- *by construction*: a property of Secretum's code. The check still looks at the running code,
+  but only a change of the code can make it fail; it names the tests that prove the property,
+  and the register shows their names.
+
+There is no default: a check registered without ``proof`` is refused (a ``TypeError`` at
+import), one by construction without its tests too. A measure has at most one check of each
+kind; when it has both (C1, H2) the register shows both, and the measure is met only when both
+pass.
 
 A check reads; it never writes, and it takes well under a second. A measure with no registered
 check is "not met: not provided by this installation" unless the practice declares it: the
 register never pretends.
 
-This module also holds the compliance app's own checks (P1, C2, C3, L3), at the end.
+The compliance app's own checks (P1, C2, C3, L3) are in ``compliance/own_evidence.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,7 +45,7 @@ from enum import StrEnum
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy
 
 from secretum.compliance import catalogue
 
@@ -39,6 +57,21 @@ class Verdict(StrEnum):
     NOT_MET = "not-met"
 
 
+class Proof(StrEnum):
+    """How a check proves its measure."""
+
+    LIVE = "live"  # reads the installation's state now: can fail at run time
+    BY_CONSTRUCTION = "by-construction"  # a property of the code, proven by named tests
+
+
+PROOF_LABELS = {
+    Proof.LIVE: gettext_lazy("live"),
+    Proof.BY_CONSTRUCTION: gettext_lazy("by construction"),
+}
+# A test named by a proof by construction: "tests/<path>.py::test_<name>".
+TEST_NAME = re.compile(r"^tests/[\w/]+\.py::test_\w+$")
+
+
 @dataclass(frozen=True)
 class Evidence:
     verdict: Verdict
@@ -46,10 +79,26 @@ class Evidence:
     details: tuple[str, ...] = ()
     action: str = ""  # what to do, when not met
     verified_at: dt.datetime = field(default_factory=timezone.now)
+    proof: Proof | None = None  # set by ``run`` from the check's registration
+    tests: tuple[str, ...] = ()  # by construction: the tests that prove it
+    parts: tuple[Evidence, ...] = ()  # a measure proved by two checks: each of them
 
     @property
     def met(self) -> bool:
         return self.verdict == Verdict.MET
+
+    @property
+    def proofs(self) -> tuple[Evidence, ...]:
+        """Each check's own evidence, labelled (one, or two for C1 and H2)."""
+        return self.parts or (self,)
+
+    @property
+    def proof_label(self) -> str:
+        return str(PROOF_LABELS[self.proof]) if self.proof is not None else ""
+
+    @property
+    def live(self) -> bool:
+        return self.proof == Proof.LIVE
 
 
 def met(summary: str, *details: str) -> Evidence:
@@ -61,58 +110,122 @@ def not_met(summary: str, action: str = "", *details: str) -> Evidence:
 
 
 Check = Callable[[], Evidence]
-_CHECKS: dict[str, Check] = {}
 
 
-def evidence(*measure_ids: str) -> Callable[[Check], Check]:
-    """Register ``check`` as the live evidence of these measures."""
+@dataclass(frozen=True)
+class Registration:
+    """One check of one or more measures, and how it proves them."""
+
+    check: Check
+    proof: Proof
+    tests: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.check.__module__}.{self.check.__qualname__}"
+
+
+_CHECKS: dict[str, dict[Proof, Registration]] = {}
+
+
+def evidence(
+    *measure_ids: str, proof: Proof | str, tests: Iterable[str] = ()
+) -> Callable[[Check], Check]:
+    """Register ``check`` as the evidence of these measures, proved ``proof``-wise.
+
+    ``proof`` has no default: every check says whether it is live or by construction. A check
+    by construction names the tests that prove it ("tests/<file>.py::test_<name>"); a live one
+    names none (its failing case is in ``tests/compliance/test_evidence.py``)."""
+    try:
+        kind = Proof(proof)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"evidence for {', '.join(measure_ids)}: proof must be one of "
+            f"{', '.join(p.value for p in Proof)}, not {proof!r}"
+        ) from None
+    named = tuple(tests)
+    if kind == Proof.BY_CONSTRUCTION and not named:
+        raise ImproperlyConfigured(
+            f"evidence by construction for {', '.join(measure_ids)} names no test that proves it"
+        )
+    if kind == Proof.LIVE and named:
+        raise ImproperlyConfigured(
+            f"live evidence for {', '.join(measure_ids)} names tests: a live check reads state"
+        )
+    for test in named:
+        if not TEST_NAME.match(test):
+            raise ImproperlyConfigured(f"{test!r} is not 'tests/<file>.py::test_<name>'")
 
     def register(check: Check) -> Check:
+        entry = Registration(check, kind, named)
         for measure_id in measure_ids:
             if measure_id not in catalogue.BY_ID:
                 raise ImproperlyConfigured(f"evidence for unknown measure {measure_id!r}")
-            known = _CHECKS.get(measure_id)
-            if known is not None and known.__qualname__ != check.__qualname__:
+            known = _CHECKS.get(measure_id, {}).get(kind)
+            if known is not None and known.check.__qualname__ != check.__qualname__:
                 raise ImproperlyConfigured(
-                    f"measure {measure_id} has two evidence checks: "
-                    f"{known.__module__}.{known.__qualname__} and "
-                    f"{check.__module__}.{check.__qualname__}"
+                    f"measure {measure_id} has two {kind} evidence checks: {known.name} and "
+                    f"{entry.name}"
                 )
-            _CHECKS[measure_id] = check
+            _CHECKS.setdefault(measure_id, {})[kind] = entry
         return check
 
     return register
 
 
-def registered() -> dict[str, Check]:
-    """Measure ID -> its check (a copy)."""
-    return dict(_CHECKS)
+def registered() -> dict[str, tuple[Registration, ...]]:
+    """Measure ID -> its checks (by construction first, then live)."""
+    order = list(Proof)[::-1]
+    return {
+        m: tuple(sorted(found.values(), key=lambda r: order.index(r.proof)))
+        for m, found in _CHECKS.items()
+    }
 
 
-def run(check: Check) -> Evidence:
-    """Run one check; a check that breaks says so instead of breaking the register."""
+def run(entry: Registration) -> Evidence:
+    """Run one check, labelled; a check that breaks says so instead of breaking the register."""
     try:
-        return check()
+        found = entry.check()
     except Exception as exc:  # a broken check is a failed proof, never a crash of the page
-        log.exception("evidence check %s failed", getattr(check, "__qualname__", check))
-        return not_met(
+        log.exception("evidence check %s failed", entry.name)
+        found = not_met(
             _("The check could not run (%(error)s).") % {"error": type(exc).__name__},
             _("Run 'secretum check' on the server and look at its log."),
         )
+    return dataclasses.replace(found, proof=entry.proof, tests=entry.tests)
+
+
+def combine(parts: tuple[Evidence, ...]) -> Evidence:
+    """One measure's evidence from its checks: met only when every one is; when not, what the
+    failing ones say (every part stays in ``parts``, shown with its label)."""
+    if len(parts) == 1:
+        return parts[0]
+    failing = tuple(p for p in parts if not p.met)
+    said = failing or parts
+    return Evidence(
+        Verdict.NOT_MET if failing else Verdict.MET,
+        " ".join(p.summary for p in said),
+        tuple(d for p in said for d in p.details),
+        " ".join(p.action for p in failing if p.action),
+        min(p.verified_at for p in parts),
+        parts=parts,
+    )
 
 
 def gather(measure_ids: Iterable[str] | None = None) -> dict[str, Evidence]:
     """The evidence of these measures (default: all with a check), each check run once."""
-    wanted = list(_CHECKS if measure_ids is None else measure_ids)
-    done: dict[Check, Evidence] = {}
+    checks = registered()
+    wanted = list(checks if measure_ids is None else measure_ids)
+    done: dict[Registration, Evidence] = {}
     out: dict[str, Evidence] = {}
     for measure_id in wanted:
-        check = _CHECKS.get(measure_id)
-        if check is None:
+        entries = checks.get(measure_id)
+        if not entries:
             continue
-        if check not in done:
-            done[check] = run(check)
-        out[measure_id] = done[check]
+        for entry in entries:
+            if entry not in done:
+                done[entry] = run(entry)
+        out[measure_id] = combine(tuple(done[e] for e in entries))
     return out
 
 
@@ -121,154 +234,3 @@ def day(value: dt.datetime | dt.date) -> str:
     if isinstance(value, dt.datetime):
         value = timezone.localtime(value).date()
     return value.isoformat()
-
-
-# --- the compliance app's own measures -------------------------------------------------------
-
-PRINT_WINDOW_DAYS = 30
-ACCESS_REVIEW_DAYS = 365
-
-
-@evidence("P1")
-def printed_documents() -> Evidence:
-    """P1: every print of a patient document is logged, carries the "destroy by shredding"
-    footer and a watermark (the shredder itself is the practice's declaration)."""
-    from secretum.audit.models import AuditEvent
-    from secretum.compliance.models import PrintLog
-
-    since = timezone.now() - dt.timedelta(days=PRINT_WINDOW_DAYS)
-    logged = {
-        str(u) for u in PrintLog.objects.filter(printed_at__gte=since).values_list("uid", flat=True)
-    }
-    # Each print's audit event names the print log row (resource_ref), same transaction.
-    audited = set(
-        AuditEvent.objects.filter(
-            action="print", outcome="success", resource_ref__in=logged
-        ).values_list("resource_ref", flat=True)
-    )
-    unaudited = sorted(logged - audited)
-    if unaudited:
-        return not_met(
-            ngettext(
-                "%(n)d print of the last %(days)d days has no audit event.",
-                "%(n)d prints of the last %(days)d days have no audit event.",
-                len(unaudited),
-            )
-            % {"n": len(unaudited), "days": PRINT_WINDOW_DAYS},
-            _("Run 'secretum audit verify' and look for a changed or removed event."),
-            *unaudited[:10],
-        )
-    return met(
-        ngettext(
-            "%(n)d print in the last %(days)d days, each logged, watermarked with the user and "
-            'the time, and footed "confidential — destroy by shredding after use".',
-            "%(n)d prints in the last %(days)d days, each logged, watermarked with the user and "
-            'the time, and footed "confidential — destroy by shredding after use".',
-            len(logged),
-        )
-        % {"n": len(logged), "days": PRINT_WINDOW_DAYS}
-    )
-
-
-@evidence("C3")
-def paper_with_health_data() -> Evidence:
-    """C3: only roles that may read medical data can print it (a secretary's print holds the
-    identity only)."""
-    from django.contrib.auth import get_user_model
-
-    from secretum.access.policy import Permission, allows
-    from secretum.compliance.models import PrintLog
-
-    medical = PrintLog.objects.filter(scope=PrintLog.Scope.MEDICAL)
-    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=medical.values("user_id"))}
-    wrong = sorted(
-        {
-            users[p.user_id].username
-            for p in medical.only("user_id")
-            if not allows(users[p.user_id].role, Permission.CLINICAL_READ)
-        }
-    )
-    if wrong:
-        return not_met(
-            _(
-                "Documents with health data were printed by users whose role holds no medical "
-                "access: %(users)s."
-            )
-            % {"users": ", ".join(wrong)},
-            _("Review these accounts' roles (C1) and the printed documents."),
-        )
-    return met(
-        _(
-            "Only roles with medical access print health data (%(n)d such prints); other roles "
-            "print the identity only."
-        )
-        % {"n": medical.count()}
-    )
-
-
-@evidence("C2")
-def access_review() -> Evidence:
-    """C2: a yearly review of every account and its role, and no active account past the
-    practice's inactivity limit (`secretum accounts disable-inactive` disables them, except the
-    last active manager)."""
-    from django.contrib.auth import get_user_model
-
-    from secretum.accounts import lifecycle, services
-    from secretum.compliance.models import AccessReview
-
-    now = timezone.now()
-    last = AccessReview.objects.order_by("-reviewed_at").first()
-    days = services.practice_settings().inactive_days
-    dormant = sorted(
-        u.username
-        for u in get_user_model().objects.filter(is_active=True)
-        if lifecycle.limit_at(u, days) <= now
-    )
-    if last is None:
-        return not_met(
-            _("No access review recorded yet."),
-            _("Review every account and its role (Compliance → Access review), then record it."),
-        )
-    due = last.reviewed_at + dt.timedelta(days=ACCESS_REVIEW_DAYS)
-    said = _("Last access review %(last)s, next due %(due)s.") % {
-        "last": day(last.reviewed_at),
-        "due": day(due),
-    }
-    if due < now:
-        return not_met(said, _("The yearly review is overdue: review every account and record it."))
-    if dormant:
-        return not_met(
-            said
-            + " "
-            + ngettext(
-                "%(n)d active account unused for %(days)d days or more.",
-                "%(n)d active accounts unused for %(days)d days or more.",
-                len(dormant),
-            )
-            % {"n": len(dormant), "days": days},
-            _(
-                "Disable the accounts that are no longer needed (Users); run 'secretum accounts "
-                "disable-inactive' daily (serve does)."
-            ),
-            *dormant,
-        )
-    return met(said)
-
-
-@evidence("L3")
-def signed_report() -> Evidence:
-    """L3: the register can be exported as a signed report that an auditor can check."""
-    from secretum.compliance import signing
-    from secretum.compliance.models import ReportExport
-
-    problem = signing.key_problem()
-    if problem:
-        return not_met(problem, _("Run 'chmod 600' on the report signing key, or remove it."))
-    last = ReportExport.objects.order_by("-created_at").first()
-    if last is None:
-        return met(
-            _("Signed report available (Ed25519); none issued yet."),
-        )
-    return met(
-        _("Signed report available (Ed25519); last issued %(at)s.") % {"at": day(last.created_at)}
-    )

@@ -9,7 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from secretum.compliance.documents import DOCUMENT_MAX_BYTES
-from secretum.compliance.models import TEXT_MAX, Choice, Hosting
+from secretum.compliance.models import TEXT_MAX, Choice, Hosting, Record
 
 _DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -48,8 +48,30 @@ class ReviewForm(forms.Form):
     next_review = forms.DateField(label=_("Next review"), widget=_DATE)
 
 
+RECORD_FIELDS = ("record", "subcontractor", "performed_on")
+
+
 class DocumentForm(forms.Form):
     document = forms.FileField(label=_("Evidence document (PDF, image, text; at most 10 MB)"))
+    # L3 only (``records=True``): the document may be the record of an audit or a visit.
+    record = forms.ChoiceField(
+        label=_("What it records"),
+        choices=Record.choices,
+        initial=Record.DOCUMENT,
+        widget=forms.RadioSelect,
+    )
+    subcontractor = forms.CharField(
+        label=_("Subcontractor (for an audit or a visit)"), required=False, max_length=200
+    )
+    performed_on = forms.DateField(
+        label=_("Date of the audit or visit"), required=False, widget=_DATE
+    )
+
+    def __init__(self, *args: Any, records: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not records:
+            for name in RECORD_FIELDS:
+                del self.fields[name]
 
     def clean_document(self) -> Any:
         upload = self.cleaned_data["document"]

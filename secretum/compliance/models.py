@@ -1,6 +1,7 @@
 """The measures register's own state: the practice's profile, its declarations (kept with their
-history), evidence documents (sealed), access reviews (C2), signed reports (L3) and the print log
-(P1, C3). The breach register (D3) is its own app, ``secretum.breaches``, on the same bases.
+history), evidence documents (sealed) and records of subcontractor audits and visits (L3),
+access reviews (C2), signed reports (L3) and the print log (P1, C3). The breach register (D3)
+is its own app, ``secretum.breaches``, on the same bases.
 
 Declarations and print log rows are append-only: a change is a new row, never an update in
 place, and nothing here is ever deleted (the services offer no way to, and the models refuse it:
@@ -89,6 +90,9 @@ class Declaration(AppendOnly):
         DECLARED = "declared", _("declared")
         CHANGED = "changed", _("changed")
         REVIEWED = "reviewed", _("reviewed, unchanged")
+        # The practice no longer makes this declaration (e.g. one that live evidence
+        # contradicts): the measure is then decided by its evidence alone.
+        WITHDRAWN = "withdrawn", _("withdrawn")
 
     measure = models.CharField(max_length=4, db_index=True)
     version = models.PositiveIntegerField()
@@ -111,11 +115,22 @@ class Declaration(AppendOnly):
         return f"Declaration {self.measure} v{self.version}"
 
 
+class Record(models.TextChoices):
+    """What an evidence document records. L3 is met only by an audit or a visit of a
+    subcontractor, dated, with its report attached."""
+
+    DOCUMENT = "document", _("A document")
+    AUDIT = "audit", _("A security audit of a subcontractor")
+    VISIT = "visit", _("A visit of a subcontractor")
+
+
 class EvidenceDocument(AppendOnly):
-    """A document attached to a measure (a contract, a certificate, a photo of the shredder).
+    """A document attached to a measure (a contract, a certificate, a photo of the shredder), or
+    the practice's record of an audit or a visit of a subcontractor, with its report (L3).
 
     ``sealed`` is AES-256-GCM under the instance's key-encryption key with associated data
-    naming this row: the file is never on disk or in the database in clear (E10)."""
+    naming this row: the file is never on disk or in the database in clear (E10). A record's
+    subcontractor and date stay in clear: the register checks them without the key."""
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     measure = models.CharField(max_length=4, db_index=True)
@@ -128,6 +143,9 @@ class EvidenceDocument(AppendOnly):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
+    record = models.CharField(max_length=16, choices=Record.choices, default=Record.DOCUMENT)
+    subcontractor = models.CharField(max_length=200, blank=True)  # a company, for a record
+    performed_on = models.DateField(null=True, blank=True)  # when the audit or visit took place
 
     def __str__(self) -> str:
         return f"EvidenceDocument {self.uid}"

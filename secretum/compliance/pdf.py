@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from fpdf import FPDF
 
 from secretum.audit.pdf import latin1
 from secretum.compliance import catalogue
 
 if TYPE_CHECKING:
+    from secretum.compliance.evidence import Evidence
     from secretum.compliance.register import Register
     from secretum.patients.services import PatientIdentity
 
@@ -103,6 +105,16 @@ def register_pdf(
             "not_met": counts["not_met"],
             "na": counts["not_applicable"],
         },
+        ngettext(
+            "Declarations contradicted by failing evidence, counted as not met: %(n)d.",
+            "Declarations contradicted by failing evidence, counted as not met: %(n)d.",
+            counts["contradicted"],
+        )
+        % {"n": counts["contradicted"]},
+        _(
+            "Live evidence reads the installation at the moment of issue; evidence by "
+            "construction is a property of Secretum's code, proven by the tests it names."
+        ),
         _(
             "Signed with the practice's Ed25519 report key %(key)s: check this file with "
             "'secretum compliance verify-report FILE.pdf FILE.pdf.sig --public-key KEY.pem'."
@@ -126,9 +138,7 @@ def register_pdf(
         ) as table:
             table.row([latin1(h) for h in headings])
             for row in rows:
-                said = row.reason
-                if row.evidence is not None and row.evidence.details:
-                    said += " (" + "; ".join(row.evidence.details[:6]) + ")"
+                said = row.reason + "".join(_proof_text(p, shown) for p, shown in row.proof_lines)
                 if row.declaration is not None:
                     d = row.declaration
                     said += " " + _(
@@ -156,6 +166,18 @@ def register_pdf(
                     ]
                 )
     return bytes(pdf.output())
+
+
+def _proof_text(proof: Evidence, shown: bool) -> str:
+    """One check's evidence in the report: its kind and verdict, always (issue 11)."""
+    kind = _("live evidence") if proof.live else _("by construction")
+    verdict = _("passes") if proof.met else _("fails")
+    text = f" [{kind}: {verdict}]" + (f" {proof.summary}" if shown else "")
+    if proof.details:
+        text += " (" + "; ".join(proof.details[:6]) + ")"
+    if not proof.live:
+        text += " " + _("Tests:") + " " + ", ".join(proof.tests)
+    return text
 
 
 # --- printed patient documents (P1, C3) --------------------------------------------------------

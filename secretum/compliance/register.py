@@ -22,7 +22,7 @@ from secretum.access.policy import Permission
 from secretum.audit.models import Action
 from secretum.compliance import catalogue, evidence
 from secretum.compliance.catalogue import Category, Part, measure_or_404
-from secretum.compliance.declarations import declaration_history
+from secretum.compliance.declarations import current_of, declaration_history
 from secretum.compliance.documents import DocumentView, documents
 from secretum.compliance.models import EvidenceDocument, Hosting, PracticeProfile
 from secretum.compliance.people import acting_user
@@ -81,6 +81,8 @@ class Register:
         for row in self.rows:
             out[row.status.value.replace("-", "_")] += 1
         out["total"] = len(self.rows)
+        # Of the not met: declarations that failing evidence contradicts (issue 11).
+        out["contradicted"] = sum(1 for row in self.rows if row.contradicted)
         return out
 
     @property
@@ -96,7 +98,7 @@ def build_register() -> Register:
     profile = practice_profile()
     parts = HOSTING_PARTS[Hosting(profile.hosting)]
     found = evidence.gather()
-    current = {m: versions[-1] for m, versions in declaration_history().items()}
+    current = {m: current_of(versions) for m, versions in declaration_history().items()}
     counted: dict[str, int] = {}
     for measure_id in EvidenceDocument.objects.values_list("measure", flat=True):
         counted[measure_id] = counted.get(measure_id, 0) + 1
@@ -137,12 +139,11 @@ def measure_detail(actor: Actor, measure_id: str) -> MeasureDetail:
     parts = HOSTING_PARTS[Hosting(profile.hosting)]
     history = declaration_history(measure.id).get(measure.id, [])
     attached = documents(measure.id)
-    check = evidence.registered().get(measure.id)
     row = decide(
         measure,
         parts,
-        evidence.run(check) if check is not None else None,
-        history[-1] if history else None,
+        evidence.gather([measure.id]).get(measure.id),
+        current_of(history),
         len(attached),
     )
     texts = {code: measure.text(code) for code in ("fr", "nl", "en")}

@@ -1,14 +1,18 @@
-"""How a measure's status follows from the practice's profile, the live evidence and the
-practice's declaration. Pure: no database, no request; the services feed it.
+"""How a measure's status follows from the practice's profile, the evidence and the practice's
+declaration. Pure: no database, no request; the services feed it.
 
 1. A measure of a part that does not apply to the practice (a cloud measure for a practice that
    hosts locally only) is *not applicable*; it stays listed.
-2. A declaration of an *equivalent measure* or of *not needed*, with its justification, is the
-   status: the checklist asks the practitioner exactly that.
-3. Live evidence decides the rest: *met* or *not met* with the reason and what to do. A measure
+2. A declaration never hides failing evidence (issue 11): when the measure's check fails, any
+   declaration on it (adopted, equivalent measure, not needed) is *contradicted*, and the measure
+   is *not met*, with the evidence's reason, until the check passes or the declaration is
+   withdrawn. It stays among the reminders, in the daily summary and in the signed report.
+3. A declaration of an *equivalent measure* or of *not needed*, with its justification, is the
+   status: the checklist asks the practitioner exactly that. The evidence still shows beside it.
+4. The evidence decides the rest: *met* or *not met* with the reason and what to do. A measure
    whose software part does not cover its organisational part (``also_declare``) also needs the
    practice's declaration to be met.
-4. Without evidence: *declared* (adopted) when the practice declared it, otherwise *not met*:
+5. Without evidence: *declared* (adopted) when the practice declared it, otherwise *not met*:
    "no declaration yet" (organisational measures) or "not provided by this installation".
 
 A declaration past its next review date is flagged overdue (a reminder), whatever the status.
@@ -40,6 +44,7 @@ STATUS_LABELS = {
     Status.DECLARED: gettext_lazy("declared"),
     Status.NOT_APPLICABLE: gettext_lazy("not applicable"),
 }
+CONTRADICTED_LABEL = gettext_lazy("not met: declaration contradicted by the evidence")
 KIND_LABELS = {
     Kind.ENFORCE: gettext_lazy("enforced by Secretum"),
     Kind.SUPPORT: gettext_lazy("supported by Secretum"),
@@ -63,6 +68,7 @@ class DeclarationView:
     recorded_by: str
     overdue: bool
     changed_fields: tuple[str, ...] = ()  # against the previous version
+    withdrawn: bool = False  # this version withdraws the declaration
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ class MeasureRow:
     declaration: DeclarationView | None
     documents: int
     last_verified: dt.datetime | None
+    # A declaration that the failing evidence contradicts: counted as not met.
+    contradicted: bool = False
 
     @property
     def id(self) -> str:
@@ -85,6 +93,8 @@ class MeasureRow:
 
     @property
     def status_label(self) -> str:
+        if self.contradicted:
+            return str(CONTRADICTED_LABEL)
         if self.status == Status.DECLARED and self.declaration is not None:
             return f"{STATUS_LABELS[self.status]}: {self.declaration.choice_label.lower()}"
         return str(STATUS_LABELS[self.status])
@@ -111,6 +121,15 @@ class MeasureRow:
     def needs_attention(self) -> bool:
         return self.failing_evidence or self.overdue
 
+    @property
+    def proof_lines(self) -> list[tuple[Evidence, bool]]:
+        """Each check's evidence, labelled live or by construction, and whether its summary
+        needs saying (not when the row's reason already is that summary)."""
+        if self.evidence is None:
+            return []
+        proofs = self.evidence.proofs
+        return [(p, len(proofs) > 1 or p.summary != self.reason) for p in proofs]
+
 
 PART_NAMES = {
     Part.LOCAL: gettext_lazy("local hosting (part 1)"),
@@ -126,7 +145,11 @@ def decide(
     documents: int = 0,
 ) -> MeasureRow:
     def row(
-        status: Status, reason: str, action: str = "", verified: dt.datetime | None = None
+        status: Status,
+        reason: str,
+        action: str = "",
+        verified: dt.datetime | None = None,
+        contradicted: bool = False,
     ) -> MeasureRow:
         return MeasureRow(
             measure=measure,
@@ -140,6 +163,7 @@ def decide(
             declaration=declaration,
             documents=documents,
             last_verified=verified,
+            contradicted=contradicted,
         )
 
     applies = bool(measure.parts & parts)
@@ -149,6 +173,28 @@ def decide(
         return row(
             Status.NOT_APPLICABLE,
             _("Applies to %(parts)s only, which this practice does not use.") % {"parts": only},
+        )
+    if declaration is not None and evidence is not None and not evidence.met:
+        return row(
+            Status.NOT_MET,
+            _(
+                "Contradicted: the practice declared “%(choice)s”, but the evidence fails: "
+                "%(summary)s"
+            )
+            % {"choice": declaration.choice_label.lower(), "summary": evidence.summary},
+            " ".join(
+                a
+                for a in (
+                    evidence.action,
+                    _(
+                        "The declaration does not count while the evidence fails: make the "
+                        "check pass, or withdraw the declaration."
+                    ),
+                )
+                if a
+            ),
+            evidence.verified_at,
+            contradicted=True,
         )
     if declaration is not None and declaration.choice != "adopted":
         return row(

@@ -10,6 +10,7 @@ urlpatterns = [
     path("measures/<slug:measure>/", views.measure, name="measure"),
     path("measures/<slug:measure>/declare/", views.declare, name="declare"),
     path("measures/<slug:measure>/review/", views.review, name="review"),
+    path("measures/<slug:measure>/withdraw/", views.withdraw, name="withdraw"),
     path("measures/<slug:measure>/documents/", views.attach, name="attach"),
     path("documents/<uuid:uid>/", views.document, name="document"),
     path("access-review/", views.access_review, name="access_review"),

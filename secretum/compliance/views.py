@@ -101,7 +101,8 @@ def _measure_page(
             review_form=forms.ReviewForm(
                 initial={"next_review": declarations.default_next_review()}
             ),
-            document_form=forms_given.get("document_form") or forms.DocumentForm(),
+            document_form=forms_given.get("document_form")
+            or forms.DocumentForm(records=detail.row.id == documents.RECORDS_MEASURE),
         )
     return render(request, "compliance/measure.html", context, status=status)
 
@@ -154,6 +155,19 @@ def review(request: HttpRequest, measure: str) -> HttpResponse:
 
 
 @requires(Permission.COMPLIANCE_MANAGE)
+@require_POST
+def withdraw(request: HttpRequest, measure: str) -> HttpResponse:
+    """The practice withdraws its declaration (a new version; the earlier ones are kept)."""
+    try:
+        declarations.withdraw(Actor.from_request(request), measure)
+    except ValidationError as exc:
+        _fail(request, exc)
+    else:
+        messages.success(request, _("Declaration withdrawn; the earlier versions are kept."))
+    return redirect("compliance:measure", measure=measure.lower())
+
+
+@requires(Permission.COMPLIANCE_MANAGE)
 @csrf_exempt  # checked below, once the upload handlers are set (csrf_protect)
 @require_POST
 def attach(request: HttpRequest, measure: str) -> HttpResponse:
@@ -167,7 +181,8 @@ def attach(request: HttpRequest, measure: str) -> HttpResponse:
 
 @csrf_protect
 def _attach(request: HttpRequest, measure: str) -> HttpResponse:
-    form = forms.DocumentForm(request.POST, request.FILES)
+    records = measure.upper() == documents.RECORDS_MEASURE
+    form = forms.DocumentForm(request.POST, request.FILES, records=records)
     if form.is_valid():
         upload = form.cleaned_data["document"]
         try:
@@ -177,6 +192,8 @@ def _attach(request: HttpRequest, measure: str) -> HttpResponse:
                 name=upload.name,
                 content_type=upload.content_type or "",
                 data=upload.read(),
+                # On L3: what the document records (an audit or a visit), by whom, when.
+                **{k: v for k, v in form.cleaned_data.items() if k in forms.RECORD_FIELDS},
             )
         except ValidationError as exc:
             form.add_error("document", exc)

@@ -1,27 +1,37 @@
-"""Live evidence of the server's own measures (E4, H1, H3, N1, N3), for the register."""
+"""Evidence of the server's own measures (E4, H1, H2, H3, N1, N3), for the register.
+
+Live: the certificate and the transport settings (H1), the access log format in use (H2), the
+database's credentials and the host's listening ports (H3). By construction: no caching (E4),
+privacy-friendly defaults (N1) and fictitious data (N3), properties of the code proven by the
+tests each names.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
+import re
 import ssl
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from secretum.compliance.evidence import Evidence, day, evidence, met, not_met
+from secretum.compliance.evidence import Evidence, Proof, day, evidence, met, not_met
+from secretum.lib import listening
 
 HSTS_MIN_SECONDS = 365 * 24 * 3600
 CERT_MIN_DAYS = 30
 DB_PASSWORD_MIN = 16
 
 
-@evidence("H1")
+@evidence("H1", proof=Proof.LIVE)
 def transport_security() -> Evidence:
     from cryptography import x509
 
@@ -71,8 +81,40 @@ def transport_security() -> Evidence:
     )
 
 
-@evidence("H3")
+# H3: what listens on the forbidden ports is named by its protocol where it has a usual one.
+PORT_NAMES = {21: "FTP", 23: "Telnet"}
+REDIRECT_MODULE = "secretum.lib.redirect"  # Secretum's own plain-HTTP redirect (H1)
+
+
+def listening_problems() -> tuple[list[str], list[str]]:
+    """H3: (what listens where it must not, Secretum's redirects on the plain-HTTP ports), from
+    the host's listening sockets. Raises ``listening.Unavailable`` when they cannot be read."""
+    forbidden = set(settings.SECRETUM_FORBIDDEN_PORTS)
+    plain = set(settings.SECRETUM_PLAIN_HTTP_PORTS) - forbidden
+    found = [s for s in listening.listeners() if s.port in forbidden | plain]
+    owners = listening.owners({s.inode for s in found if s.port in plain})
+    wrong, redirects = [], []
+    for socket in found:
+        argv = owners.get(socket.inode, ())
+        if socket.port in plain and REDIRECT_MODULE in argv:
+            redirects.append(socket.where)
+        elif socket.port in plain:
+            # The program's name only: its arguments may hold a secret.
+            program = Path(argv[0]).name if argv and argv[0] else _("owner unknown")
+            wrong.append(
+                _("%(where)s: plain HTTP (%(owner)s)") % {"where": socket.where, "owner": program}
+            )
+        else:
+            name = PORT_NAMES.get(socket.port, _("a forbidden port"))
+            wrong.append(_("%(where)s: %(name)s") % {"where": socket.where, "name": name})
+    return wrong, redirects
+
+
+@evidence("H3", proof=Proof.LIVE)
 def database_credentials() -> Evidence:
+    """H3: strong credentials for the database, and no service on the host that carries
+    passwords in clear (FTP, Telnet, plain HTTP other than Secretum's redirect to HTTPS), read
+    from the host's listening sockets."""
     problems = []
     db = settings.DATABASES["default"]
     if connection.vendor == "sqlite":
@@ -96,15 +138,118 @@ def database_credentials() -> Evidence:
         )
     if len(settings.SECRET_KEY) < 50:
         problems.append(_("the application's secret key is missing or short"))
+    try:
+        wrong, redirects = listening_problems()
+    except listening.Unavailable:
+        wrong, redirects = [], []
+        unreadable = _(
+            "The host's listening ports cannot be read (no /proc/net/tcp): nothing says that no "
+            "service listens in clear."
+        )
+    else:
+        unreadable = ""
+    ports = ", ".join(str(p) for p in sorted(settings.SECRETUM_FORBIDDEN_PORTS))
+    http = ", ".join(str(p) for p in sorted(settings.SECRETUM_PLAIN_HTTP_PORTS))
     if problems:
         return not_met(
             _("Weak credentials: %(what)s.") % {"what": "; ".join(problems)},
             _("Use a generated password of at least 16 characters, and 'chmod 600' the files."),
+            *wrong,
         )
-    return met(said, _("No FTP service: Secretum offers none."))
+    if unreadable:
+        return not_met(unreadable, _("Run Secretum on Linux, where the register reads them."))
+    if wrong:
+        return not_met(
+            _(
+                "A service listens on this host where passwords would travel in clear (ports "
+                "%(ports)s, and plain HTTP on %(http)s other than Secretum's redirect)."
+            )
+            % {"ports": ports, "http": http},
+            _(
+                "Stop these services (FTP, Telnet, plain HTTP), or move them behind TLS (SFTP, "
+                "SSH, HTTPS)."
+            ),
+            *wrong,
+        )
+    return met(
+        said,
+        _(
+            "Nothing listens on this host's ports %(ports)s (FTP, Telnet) nor on plain HTTP "
+            "(%(http)s) but Secretum's redirect to HTTPS."
+        )
+        % {"ports": ports, "http": http},
+        *(_("%(where)s: Secretum's redirect to HTTPS") % {"where": w} for w in redirects),
+    )
 
 
-@evidence("E4")
+# H2: gunicorn's access log atoms (its documentation, "access_log_format") that hold neither a
+# query string nor personal data. The client's address is kept, as in the audit log (D1).
+SAFE_LOG_ATOMS = frozenset("h l t m U s B b M D L T p H".split())
+SAFE_LOG_HEADERS = frozenset({"x-request-id", "content-type", "content-length"})
+LOG_ATOM = re.compile(r"%\((\{([^}]*)\}([ieo])|[^)]*)\)s")
+UNSAFE_LOG_ATOMS = {
+    "r": gettext_lazy("the request line, with its query string"),
+    "q": gettext_lazy("the query string"),
+    "f": gettext_lazy("the referring address, with its query string"),
+    "u": gettext_lazy("the user's name"),
+    "a": gettext_lazy("the browser's description (a fingerprint of the person's device)"),
+}
+
+
+def access_log_problems(log_format: str, logging: dict[str, Any]) -> list[str]:
+    """H2: what this access log format (gunicorn's atoms) and Django's ``LOGGING`` would write
+    beyond the path: a query string, a header, a user's name."""
+    found = []
+    for atom in LOG_ATOM.finditer(log_format):
+        whole, name, where = atom.group(1), (atom.group(2) or "").lower(), atom.group(3)
+        if (where in ("i", "o") and name in SAFE_LOG_HEADERS) or whole in SAFE_LOG_ATOMS:
+            continue
+        if where in ("i", "o"):
+            found.append(_("the header %(name)s") % {"name": name})
+        elif where == "e":
+            found.append(_("the variable %(name)s") % {"name": name})
+        else:
+            found.append(str(UNSAFE_LOG_ATOMS.get(whole, whole)))
+        found[-1] = f"%({whole})s: {found[-1]}"
+    for name, formatter in (logging.get("formatters") or {}).items():
+        text = str(formatter.get("format", "")) if isinstance(formatter, dict) else ""
+        if "request" in text:  # Django's request: the whole address, query string included
+            found.append(_("the log formatter %(name)s writes the request") % {"name": name})
+    return found
+
+
+@evidence("H2", proof=Proof.LIVE)
+def access_log() -> Evidence:
+    """H2: the access log format the workers are given (``lib.workers.config``, which serve
+    uses) and Django's LOGGING write the path, never a query string, a header or a name."""
+    from secretum.lib import workers
+
+    log_format = workers.config(Path(settings.INSTANCE.home), 1, 1, 1)["access_log_format"]
+    problems = access_log_problems(log_format, settings.LOGGING)
+    if problems:
+        return not_met(
+            _("The access log writes more than the path: a query string or personal data."),
+            _(
+                "Unset %(variable)s (Secretum's format logs the path alone), and remove the "
+                "request from the log formatters (secretum/settings.py LOGGING)."
+            )
+            % {"variable": workers.ACCESS_LOG_FORMAT_VARIABLE},
+            *problems,
+        )
+    return met(
+        _(
+            "The access log writes the client's address, the method, the path without its query "
+            "string, the status, the size and the duration: no identifier, token or name."
+        ),
+        log_format,
+    )
+
+
+@evidence(
+    "E4",
+    proof=Proof.BY_CONSTRUCTION,
+    tests=("tests/core/test_headers.py::test_pages_carry_strict_security_headers",),
+)
 def nothing_cached_on_devices() -> Evidence:
     from secretum.core.middleware import SecurityHeadersMiddleware
 
@@ -123,7 +268,16 @@ def nothing_cached_on_devices() -> Evidence:
     )
 
 
-@evidence("N1")
+@evidence(
+    "N1",
+    proof=Proof.BY_CONSTRUCTION,
+    tests=(
+        "tests/core/test_headers.py::test_pages_carry_strict_security_headers",
+        "tests/core/test_privacy_defaults.py::test_no_device_or_other_site_is_reached_by_default",
+        "tests/accounts/test_attacks.py::"
+        "test_every_cookie_is_host_prefixed_secure_httponly_and_strict",
+    ),
+)
 def privacy_by_default() -> Evidence:
     from secretum.core.middleware import CONTENT_SECURITY_POLICY, PERMISSIONS_POLICY
 
@@ -152,7 +306,14 @@ def privacy_by_default() -> Evidence:
     )
 
 
-@evidence("N3")
+@evidence(
+    "N3",
+    proof=Proof.BY_CONSTRUCTION,
+    tests=(
+        "tests/core/test_privacy_defaults.py::test_demo_identities_are_fictitious",
+        "tests/core/test_cli.py::test_demo_is_deterministic_and_prints_patients",
+    ),
+)
 def fictitious_test_data() -> Evidence:
     from faker import Faker
 

@@ -12,10 +12,11 @@ Run as ``python -m secretum.lib.workers`` by the front, in a process of its own.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,16 @@ from secretum.lib.http1 import MAX_REQUEST_LINE
 SOCKET_NAME = "workers.sock"
 
 # No query string in the access log: the path alone (H2). The front writes its own refusals
-# in the same format.
+# in the same format. A site may set another (SECRETUM_SERVE_ACCESS_LOG_FORMAT): the register's
+# H2 evidence reads the one in use (``access_log_format``) and says when it logs too much.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+ACCESS_LOG_FORMAT_VARIABLE = "SECRETUM_SERVE_ACCESS_LOG_FORMAT"
+
+
+def access_log_format(environ: Mapping[str, str] = os.environ) -> str:
+    """The access log format the workers are given: the site's, or Secretum's own."""
+    return environ.get(ACCESS_LOG_FORMAT_VARIABLE, "").strip() or ACCESS_LOG_FORMAT
+
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -63,7 +72,7 @@ def config(home: Path, workers: int, threads: int, graceful_timeout: float) -> d
         "timeout": 60,
         "graceful_timeout": int(graceful_timeout),
         "accesslog": "-",
-        "access_log_format": ACCESS_LOG_FORMAT,
+        "access_log_format": access_log_format(),
         # The client's address comes in the PROXY protocol v1 line the front writes first; gunicorn
         # trusts it from a Unix socket peer, and only the front is one.
         "proxy_protocol": "v1",

@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from secretum.access.policy import Role
-from secretum.compliance.evidence import Evidence, day, evidence, met, not_met
+from secretum.compliance.declarations import current_declaration
+from secretum.compliance.evidence import Evidence, Proof, day, evidence, met, not_met
 from secretum.compliance.models import Choice, Declaration
 from secretum.crypto.rows import intact
 from secretum.maintenance.models import MaintenanceEntry, MaintenanceWindow
@@ -24,7 +25,7 @@ def _since() -> dt.datetime:
     return timezone.now() - dt.timedelta(days=WINDOW_DAYS)
 
 
-@evidence("K1")
+@evidence("K1", proof=Proof.LIVE)
 def maintenance_log() -> Evidence:
     """K1: the log is in use (an intervention within the last 12 months), or the practice
     declared, within the last 12 months, that none was needed (measure K1: "not needed")."""
@@ -43,7 +44,7 @@ def maintenance_log() -> Evidence:
             )
             % {"n": count, "at": day(latest)}
         )
-    declared = Declaration.objects.filter(measure="K1").order_by("-version").first()
+    declared = current_declaration("K1")  # None when withdrawn
     if (
         declared is not None
         and declared.choice == Choice.NOT_NEEDED
@@ -65,7 +66,7 @@ def maintenance_log() -> Evidence:
     )
 
 
-@evidence("E3")
+@evidence("E3", proof=Proof.LIVE)
 def workstation_consent() -> Evidence:
     """E3: the share of the last 12 months' interventions on a user's workstation made with that
     user's consent beforehand. The log refuses one without it; a row without it was written
@@ -157,7 +158,7 @@ def _access_problems(now: dt.datetime) -> list[str]:
     return problems
 
 
-@evidence("K2")
+@evidence("K2", proof=Proof.LIVE)
 def maintenance_access() -> Evidence:
     """K2: an outside technician's access is a window a manager opened, after re-authentication,
     with a purpose and a supervisor of the practice, of at most 8 hours, closed at its end; an

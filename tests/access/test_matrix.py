@@ -608,6 +608,7 @@ URLS: dict[tuple[str, str], Row] = {
     ("GET", "compliance:measure"): row((MANAGER, AUDITOR), gives()),
     ("POST", "compliance:declare"): row(MANAGER, gives(BAD)),
     ("POST", "compliance:review"): row(MANAGER, gives(MOVED)),
+    ("POST", "compliance:withdraw"): row(MANAGER, gives(MOVED)),
     ("POST", "compliance:attach"): row(MANAGER, gives(BAD)),
     ("GET", "compliance:document"): row(
         (MANAGER, AUDITOR), gives(OK, Ev("read", "compliance.EvidenceDocument")),

@@ -100,8 +100,12 @@ def test_a_breach_written_before_the_move_reads_back_after_it(manager: Any) -> N
         uid = _write_as_before(manager)
         before = _schema()
 
+        # The move itself: up to compliance 0002 (later compliance migrations are not the move).
+        moved = [n for n in head if n[0] != "compliance"] + [
+            ("compliance", "0002_breaches_own_app")
+        ]
         executor = _executor()
-        plan = executor.migration_plan(head)
+        plan = executor.migration_plan(moved)
         assert {(m.app_label, m.name) for m, _backwards in plan} == {
             ("breaches", "0001_initial"),
             ("compliance", "0002_breaches_own_app"),

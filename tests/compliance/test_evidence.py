@@ -1,7 +1,11 @@
 """Every evidence check, made to pass and made to fail (A1…O2).
 
 Each registered check has a case below that puts the system in a state where the measure is met,
-and one where it is not; a test fails when a check is registered without both.
+and one where it is not; a test fails when a check is registered without both. A live check
+fails here from the installation's state (the database, the files, the settings, the host's
+sockets); a check by construction only when the code is changed (monkeypatched here), and names
+the tests that prove its property (``test_proofs.py``). A measure proved both ways (C1, H2) has a
+fault below for each of its two checks.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from secretum.audit.db import drop_trigger_statements
 from secretum.audit.log import record_event
 from secretum.breaches import services as breaches
 from secretum.compliance import access_review, declarations, evidence, printing, register, signing
-from secretum.compliance.evidence import Verdict
+from secretum.compliance.evidence import Proof, Registration, Verdict
 from secretum.compliance.models import PrintLog
 from tests.conftest import actor_for, identity, make_user
 
@@ -79,6 +83,14 @@ def _tamper_latest_event() -> None:
             "audit_auditevent)",
             ['{"changed":true}'],
         )
+
+
+def _readable_database_file(world: World) -> None:
+    name = Path(str(connection.settings_dict["NAME"]))
+    if connection.vendor != "sqlite" or not name.is_file():
+        pytest.skip("an embedded database file is SQLite's")
+    _no_listener_on_the_forbidden_ports(world)
+    _chmod(world, name, 0o644)
 
 
 def _database_file_private(world: World) -> None:
@@ -200,13 +212,75 @@ def _nothing(world: World) -> None:
     pass
 
 
+def _renewal_as_equivalent_measure(world: World) -> None:
+    """B2: renewal is off (the default); the practice records the equivalent measure."""
+    from tests.compliance.test_contradictions import JUSTIFICATION, _declare
+
+    _declare(world.manager, "B2", choice="equivalent", justification=JUSTIFICATION)
+
+
+def _subcontractor_audit(world: World, days_ago: int = 30) -> None:
+    """L3: the practice records an audit of its subcontractor, with the report."""
+    from secretum.compliance import documents
+
+    documents.attach_document(
+        actor_for(world.manager),
+        "L3",
+        name="audit-report.pdf",
+        content_type="application/pdf",
+        data=b"%PDF-1.4 fictitious audit report of Zorbatova Hosting",
+        record="audit",
+        subcontractor="Zorbatova Hosting",
+        performed_on=timezone.localdate() - dt.timedelta(days=days_ago),
+    )
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the kernel's choice)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _no_listener_on_the_forbidden_ports(world: World) -> None:
+    """H3: the forbidden lists name ports nothing on this host listens on, whatever runs here
+    (a site adds its own ports the same way: SECRETUM_FORBIDDEN_PORTS)."""
+    _database_file_private(world)
+    world.settings.SECRETUM_FORBIDDEN_PORTS = [free_port()]
+    world.settings.SECRETUM_PLAIN_HTTP_PORTS = [free_port()]
+
+
+def listen(world: World, port: int = 0) -> int:
+    """A real listening socket on this host, closed when the test ends."""
+    import socket
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    world.sockets = [*getattr(world, "sockets", []), sock]
+    return int(sock.getsockname()[1])
+
+
+def _ftp_like_listener(world: World) -> None:
+    """H3: a service listens on a port of the forbidden list (the list's configurable part, so
+    that the test needs no root to bind port 21)."""
+    _no_listener_on_the_forbidden_ports(world)
+    world.settings.SECRETUM_FORBIDDEN_PORTS = [
+        *world.settings.SECRETUM_FORBIDDEN_PORTS,
+        listen(world),
+    ]
+
+
 Case = Callable[[World], None]
 # measure: (make it pass, make it fail)
 CASES: dict[str, tuple[Case, Case]] = {
     "A1": (lambda w: _charter(w, everyone=True), lambda w: _charter(w, everyone=False)),
     "A2": (lambda w: _charter(w, everyone=True), _nothing),  # no charter published at all
     "B1": (_nothing, lambda w: get_user_model().objects.create(username="admin", role="")),
-    "B2": (_nothing, lambda w: setattr(
+    "B2": (_renewal_as_equivalent_measure, lambda w: setattr(
         w.settings, "PASSWORD_HASHERS", ["django.contrib.auth.hashers.PBKDF2PasswordHasher"])),
     "B3": (_nothing, lambda w: make_user(Role.PRACTITIONER, factor=False)),
     "C1": (_nothing, _secretary_with_medical_rights),
@@ -229,11 +303,10 @@ CASES: dict[str, tuple[Case, Case]] = {
                                                     True)),
     "H1": (_nothing, lambda w: setattr(w.settings, "SECURE_HSTS_SECONDS", 0)),
     "H2": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
-    "H3": (_database_file_private, lambda w: (_database_file_private(w),
-                                              setattr(w.settings, "SECRET_KEY", "short"))),
+    "H3": (_no_listener_on_the_forbidden_ports, _ftp_like_listener),
     "K1": (_intervention, _nothing),
     "K2": (_maintenance_window, _window_left_open),
-    "L3": (_nothing, _unsafe_report_key),
+    "L3": (_subcontractor_audit, _nothing),
     "N1": (_nothing, lambda w: setattr(w.settings, "SECURE_REFERRER_POLICY", "unsafe-url")),
     "N2": (_nothing, _unbounded_clinical_field),
     "N3": (_nothing, _demo_without_faker),
@@ -259,6 +332,8 @@ def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     restore = getattr(made, "restore", None)
     if restore:
         os.chmod(*restore)
+    for sock in getattr(made, "sockets", []):
+        sock.close()
 
 
 def _verdict(measure_id: str) -> evidence.Evidence:
@@ -283,7 +358,10 @@ def test_check_passes(world: World, measure_id: str) -> None:
             next_review=timezone.localdate() + dt.timedelta(days=100),
         )
     register.set_hosting(actor_for(world.manager), "both")
-    assert register.build_register().row(measure_id).status == "met"
+    # B2 with renewal off passes as the practice's equivalent measure: declared, its evidence
+    # beside it.
+    expected = "declared" if measure_id == "B2" else "met"
+    assert register.build_register().row(measure_id).status == expected
 
 
 @pytest.mark.parametrize("measure_id", sorted(CASES))
@@ -317,7 +395,7 @@ def test_a_broken_check_is_not_met_and_the_register_still_renders(
     def broken() -> evidence.Evidence:
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(evidence._CHECKS, "E1", broken)
+    monkeypatch.setitem(evidence._CHECKS, "E1", {Proof.LIVE: Registration(broken, Proof.LIVE)})
     row = register.build_register().row("E1")
     assert row.status == "not-met" and "RuntimeError" in row.reason
 
@@ -326,7 +404,7 @@ def test_registering_a_check_for_an_unknown_measure_is_refused() -> None:
     from django.core.exceptions import ImproperlyConfigured
 
     with pytest.raises(ImproperlyConfigured):
-        evidence.evidence("Z9")(lambda: evidence.met("never"))
+        evidence.evidence("Z9", proof=Proof.LIVE)(lambda: evidence.met("never"))
 
 
 def test_a_second_check_for_the_same_measure_is_refused() -> None:
@@ -336,7 +414,7 @@ def test_a_second_check_for_the_same_measure_is_refused() -> None:
         return evidence.met("never")
 
     with pytest.raises(ImproperlyConfigured):
-        evidence.evidence("E1")(another)
+        evidence.evidence("E1", proof=Proof.LIVE)(another)
 
 
 # --- every other way a check fails: one fault each, and what the register says about it ---------
@@ -423,6 +501,22 @@ def _signer_stopped(world: World) -> None:
     time.sleep(3.2)  # three intervals without a checkpoint
 
 
+def _overdue_emergency_review(world: World) -> None:
+    """C1, live: an emergency access left unreviewed by the auditor for more than 7 days."""
+    from secretum.access import care
+    from secretum.access.models import GlassBreak
+
+    patient = world.patient()
+    care.break_the_glass(actor_for(world.practitioner), patient.uid, "replacement",
+                         "Fictitious emergency: the patient's own doctor is away.")  # fmt: skip
+    GlassBreak.objects.update(started_at=timezone.now() - dt.timedelta(days=8))
+
+
+def _query_strings_in_the_access_log(world: World) -> None:
+    """H2, live: the site sets an access log format that writes the request line."""
+    world.monkeypatch.setenv("SECRETUM_SERVE_ACCESS_LOG_FORMAT", '%(h)s "%(r)s" %(s)s')
+
+
 # (measure, fault, what the summary or its details say)
 FAULTS: dict[str, tuple[str, Case, str]] = {
     "no-active-account": ("B1", _no_active_account, "No active account"),
@@ -444,7 +538,23 @@ FAULTS: dict[str, tuple[str, Case, str]] = {
                                             "tests.compliance.bad_urls"), "legacy/"),
     "key-file-missing": ("O2", _no_instance, "key file is missing"),
     "exposed-oidc-secret": ("O2", _exposed_oidc_secret, "oidc-secret-test"),
+    "exposed-report-key": ("O2", _unsafe_report_key, "report-signing.key"),
+    "emergency-access-unreviewed": ("C1", _overdue_emergency_review,
+                                    "waited more than 7 days for the auditor's review"),
+    "query-strings-logged": ("H2", _query_strings_in_the_access_log,
+                             "%(r)s: the request line, with its query string"),
+    "weak-secret-key": ("H3", lambda w: (_no_listener_on_the_forbidden_ports(w),
+                                         setattr(w.settings, "SECRET_KEY", "short")),
+                        "secret key is missing or short"),
+    "readable-database-file": ("H3", _readable_database_file, "database file is readable"),
 }  # fmt: skip
+# A measure proved by two checks: which of them each of its faults fails.
+FAULT_PROOFS = {
+    "medical-read-by-identity": Proof.BY_CONSTRUCTION,
+    "emergency-access-unreviewed": Proof.LIVE,
+    "regex-route": Proof.BY_CONSTRUCTION,
+    "query-strings-logged": Proof.LIVE,
+}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -454,6 +564,19 @@ def test_each_fault_fails_its_check_and_says_why(world: World, fault: str) -> No
     found = _verdict(measure_id)
     assert found.verdict == Verdict.NOT_MET, found.summary
     assert said in " ".join([found.summary, *found.details]), (found.summary, found.details)
+    if fault in FAULT_PROOFS:  # the one check it breaks fails; the other still passes
+        verdicts = {p.proof: p.verdict for p in found.proofs}
+        assert verdicts == {
+            FAULT_PROOFS[fault]: Verdict.NOT_MET,
+            ({*Proof} - {FAULT_PROOFS[fault]}).pop(): Verdict.MET,
+        }
+
+
+def test_each_check_of_a_measure_proved_twice_has_a_fault_of_its_own() -> None:
+    twice = {m for m, checks in evidence.registered().items() if len(checks) > 1}
+    assert twice == {"C1", "H2"}
+    covered = {(FAULTS[f][0], proof) for f, proof in FAULT_PROOFS.items()}
+    assert covered == {(m, p) for m in twice for p in Proof}
 
 
 def test_the_audit_evidence_names_its_latest_signed_checkpoint(world: World) -> None:

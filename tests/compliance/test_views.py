@@ -68,19 +68,19 @@ def test_declaring_through_the_form(manager: Any) -> None:
     client = client_for(manager)
     data = {
         "choice": "not-needed",
-        "justification": "Solo practice: no shared IT resources (A2 is for group practices).",
+        "justification": "No tablet or phone in the practice: nothing to separate or lend.",
         "owner": str(manager.pk),
         "next_review": (timezone.localdate() + dt.timedelta(days=365)).isoformat(),
     }
-    response = client.post("/compliance/measures/a2/declare/", data)
-    assert response.status_code == 302 and response["Location"] == "/compliance/measures/a2/"
-    page = client.get("/compliance/measures/a2/").content.decode()
-    assert 'data-status="declared"' in page and "Solo practice" in page
-    bad = client.post("/compliance/measures/a2/declare/", {**data, "justification": ""})
+    response = client.post("/compliance/measures/e8/declare/", data)
+    assert response.status_code == 302 and response["Location"] == "/compliance/measures/e8/"
+    page = client.get("/compliance/measures/e8/").content.decode()
+    assert 'data-status="declared"' in page and "No tablet or phone" in page
+    bad = client.post("/compliance/measures/e8/declare/", {**data, "justification": ""})
     assert bad.status_code == 400
-    assert Declaration.objects.filter(measure="A2").count() == 1
-    assert client.post("/compliance/measures/a2/review/", {"next_review": data["next_review"]})
-    assert Declaration.objects.filter(measure="A2").count() == 2
+    assert Declaration.objects.filter(measure="E8").count() == 1
+    assert client.post("/compliance/measures/e8/review/", {"next_review": data["next_review"]})
+    assert Declaration.objects.filter(measure="E8").count() == 2
 
 
 def test_an_unknown_measure_is_not_found(manager: Any) -> None:
