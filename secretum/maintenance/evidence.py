@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 from secretum.access.policy import Role
 from secretum.compliance.declarations import current_declaration
 from secretum.compliance.evidence import Evidence, Proof, day, evidence, met, not_met
-from secretum.compliance.models import Choice, Declaration
+from secretum.compliance.models import Choice
 from secretum.crypto.rows import intact
 from secretum.maintenance.models import MaintenanceEntry, MaintenanceWindow
 from secretum.maintenance.windows import LONGEST, TECHNICIAN_HOURS
