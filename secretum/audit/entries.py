@@ -47,6 +47,10 @@ FIELDS = (
     "detail",
 )
 SEPARATORS = len(FIELDS)  # one after the version, one between each two fields
+# The fields kept as the text they were written with (every one after seq, at and actor_id):
+# the canonical entry, the database's own entry query (audit/scan.py), the writer's limits
+# (audit/log.py) and the auditor's rows (audit/rows.py) all read them from here.
+TEXT_FIELDS = FIELDS[3:]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _sha256 = hashlib.sha256
@@ -73,18 +77,7 @@ def event_values(e: Any) -> list[str]:
         str(e.seq),
         time_text(e.at),
         "" if e.actor_id is None else str(e.actor_id),
-        e.actor_name,
-        e.role,
-        e.on_behalf_of,
-        e.patient_ref,
-        e.action,
-        e.resource,
-        e.resource_ref,
-        e.purpose,
-        e.outcome,
-        e.source,
-        e.request_id,
-        e.detail,
+        *(getattr(e, name) for name in TEXT_FIELDS),
     ]
 
 

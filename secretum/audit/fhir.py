@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 from typing import Any
 
 from secretum.audit.models import Action
@@ -170,24 +171,23 @@ def to_json(resource: dict[str, Any]) -> str:
     return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
 
 
-CSV_COLUMNS = (
-    "seq",
-    "recorded_utc",
-    "user",
-    "role",
-    "on_behalf_of",
-    "patient_ref",
-    "action",
-    "resource",
-    "resource_ref",
-    "purpose",
-    "reason",
-    "outcome",
-    "source",
-    "request_id",
-    "detail",
-    "leaf_hash",
+# The CSV export's columns, each with what it holds of an event: the header and the cells come
+# from this one list. "user" is the recorded name; "reason" a break-the-glass reason.
+_CSV: tuple[tuple[str, Callable[[EventRow], Any]], ...] = (
+    ("seq", lambda r: r.seq),
+    ("recorded_utc", lambda r: r.at.isoformat(timespec="microseconds").replace("+00:00", "Z")),
+    ("user", lambda r: r.actor_name),
+    *((name, attrgetter(name)) for name in ("role", "on_behalf_of", "patient_ref", "action")),
+    *((name, attrgetter(name)) for name in ("resource", "resource_ref", "purpose", "reason")),
+    *((name, attrgetter(name)) for name in ("outcome", "source", "request_id")),
+    (
+        "detail",
+        lambda r: json.dumps(r.detail, ensure_ascii=False, sort_keys=True) if r.detail else "",
+    ),
+    ("leaf_hash", lambda r: r.leaf_hash),
 )
+CSV_COLUMNS = tuple(name for name, _value in _CSV)
+_FREE_TEXT = frozenset(CSV_COLUMNS) - {"seq", "recorded_utc", "leaf_hash"}
 
 
 def _cell(value: Any) -> str:
@@ -210,30 +210,6 @@ def csv_lines(rows: Iterable[EventRow]) -> Iterator[str]:
     yield flush()
     for r in rows:
         writer.writerow(
-            [
-                r.seq,
-                r.at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-                *(
-                    _cell(v)
-                    for v in (
-                        r.actor_name,
-                        r.role,
-                        r.on_behalf_of,
-                        r.patient_ref,
-                        r.action,
-                        r.resource,
-                        r.resource_ref,
-                        r.purpose,
-                        r.reason,
-                        r.outcome,
-                        r.source,
-                        r.request_id,
-                        json.dumps(r.detail, ensure_ascii=False, sort_keys=True)
-                        if r.detail
-                        else "",
-                    )
-                ),
-                r.leaf_hash,
-            ]
+            [_cell(value(r)) if name in _FREE_TEXT else value(r) for name, value in _CSV]
         )
         yield flush()

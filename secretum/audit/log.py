@@ -38,9 +38,11 @@ _PG_LOCK_AND_LAST = (
 
 _INSERT_FIELDS: list[Field[Any, Any]] = [
     f
-    for name in ("seq", "at", "actor", *entries.FIELDS[3:], "leaf_hash", "mac")
+    for name in ("seq", "at", "actor", *entries.TEXT_FIELDS, "leaf_hash", "mac")
     if isinstance(f := AuditEvent._meta.get_field(name), Field)
 ]
+# How long each text field may be: the model's columns say it (the detail has no limit).
+_LIMITS = {f.name: f.max_length for f in _INSERT_FIELDS if f.name in entries.TEXT_FIELDS}
 _INSERT_SQL = (  # the model's own table and columns; values are parameters
     f"INSERT INTO {AuditEvent._meta.db_table} "  # noqa: S608
     f"({', '.join(str(f.column) for f in _INSERT_FIELDS)}) "
@@ -99,19 +101,22 @@ def record_event(
         return None
     clean = entries.clean
     user = actor.user
+    texts = {
+        "actor_name": actor.name,
+        "role": actor.role or "",
+        "on_behalf_of": on_behalf_of,
+        "patient_ref": patient_ref,
+        "action": action,
+        "resource": resource,
+        "resource_ref": resource_ref,
+        "purpose": actor.purpose if purpose is None else purpose,
+        "outcome": outcome,
+        "source": actor.source,
+        "request_id": actor.request_id,
+    }
     event = AuditEvent(
         actor=user if user is not None and user.pk else None,
-        actor_name=clean(actor.name)[:150],
-        role=clean(actor.role or "")[:32],
-        on_behalf_of=clean(on_behalf_of)[:150],
-        patient_ref=clean(str(patient_ref))[:36],
-        action=clean(str(action))[:16],
-        resource=clean(resource)[:64],
-        resource_ref=clean(str(resource_ref))[:36],
-        purpose=clean(str(actor.purpose if purpose is None else purpose))[:16],
-        outcome=clean(str(outcome))[:16],
-        source=clean(actor.source)[:64],
-        request_id=clean(actor.request_id)[:36],
+        **{name: clean(str(value))[: _LIMITS[name]] for name, value in texts.items()},
         # JSON escapes control characters, so the detail never holds the entry separator.
         detail=_canonical(detail).decode() if detail else "",
     )

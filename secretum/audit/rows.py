@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -81,20 +81,9 @@ class EventRow:
             detail = json.loads(e.detail) if e.detail else {}
         except ValueError:
             detail = {"unreadable": True}
-        return cls(
-            e.seq,
-            e.at,
-            e.actor_name,
-            e.role,
-            e.on_behalf_of,
-            e.patient_ref,
-            e.action,
-            e.resource,
-            e.resource_ref,
-            e.purpose,
-            e.outcome,
-            e.source,
-            e.request_id,
-            detail if isinstance(detail, dict) else {"value": detail},
-            e.leaf_hash,
-        )
+        values = {name: getattr(e, name) for name in _RECORDED}
+        return cls(**values, detail=detail if isinstance(detail, dict) else {"value": detail})
+
+
+# The fields an EventRow takes as they were recorded (all but the decoded detail).
+_RECORDED = tuple(f.name for f in fields(EventRow) if f.name != "detail")

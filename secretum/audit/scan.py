@@ -28,10 +28,7 @@ PARALLEL_FROM = 200_000  # events; below that one process is faster than two
 # The canonical entry of each event (audit/entries.py), put together by the database engine in
 # one call per row (SQLite's printf, PostgreSQL's concat_ws, schema-qualified so no function of
 # the same name elsewhere on the search path can stand in).
-_TEXT_COLUMNS = (
-    "actor_name, role, on_behalf_of, patient_ref, action, resource, resource_ref, purpose, "
-    "outcome, source, request_id, detail"
-)
+_TEXT_COLUMNS = ", ".join(entries.TEXT_FIELDS)
 _SQLITE_TEXT = (
     "printf(%s, seq, CASE WHEN length(at) = 19 THEN at || '.000000' ELSE CAST(at AS TEXT) "
     f"END, actor_id, {_TEXT_COLUMNS})"
@@ -253,6 +250,10 @@ def read_leaves(size: int, workers: int) -> tuple[list[bytes], str, int]:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(workers) as pool:
             parts = pool.starmap(_scan_range, itertools.pairwise(bounds))
+            # The workers end on their own, never by the SIGTERM the pool's exit sends: a handler
+            # of the process forked (coverage's, a server's) could wait on a lock held at the fork.
+            pool.close()
+            pool.join()
         leaves: list[bytes] = []
         for buf, problem, seq in parts:
             leaves.extend([buf[i : i + 32] for i in range(0, len(buf), 32)])

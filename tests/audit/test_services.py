@@ -197,3 +197,21 @@ def test_one_vocabulary_of_actions_for_writers_filters_and_exports(db: Any) -> N
     for action in Action:
         assert ACTION_LABELS[action] and choices[action.value]
         assert action in fhir._ACTIONS
+
+
+def test_an_events_fields_are_listed_once() -> None:
+    """One list of an audit event's fields (entries.FIELDS): the model holds exactly them (and
+    the leaf hash and code), the writer limits each text field to its column, the auditor's rows
+    and the CSV export show every one of them."""
+    from dataclasses import fields
+
+    from secretum.audit import fhir, log
+    from secretum.audit.rows import EventRow
+
+    model = {f.attname for f in AuditEvent._meta.concrete_fields} - {"id", "leaf_hash", "mac"}
+    assert model == set(entries.FIELDS)
+    assert set(entries.TEXT_FIELDS) <= set(log._LIMITS)
+    shown = {f.name for f in fields(EventRow)}
+    assert set(entries.FIELDS) - {"actor_id"} <= shown
+    names = {"actor_name": "user", "at": "recorded_utc"}
+    assert {names.get(n, n) for n in shown} <= set(fhir.CSV_COLUMNS)
