@@ -248,3 +248,30 @@ def test_secretum_refuses_a_bad_log_setting_in_one_sentence(tmp_path: Path) -> N
         "secretum: SECRETUM_LOG_MAX_BYTES must be a whole number (0: never rotate), not 'ten'.\n"
     )
     assert not (tmp_path / "var").exists()
+
+
+def test_a_stack_is_kept_on_its_line(logger: logging.Logger, tmp_path: Path) -> None:
+    logger.warning("where", stack_info=True)
+    (line,) = _lines(tmp_path / "logs" / "secretum.log")
+    assert "test_a_stack_is_kept_on_its_line" in str(line["stack"])
+
+
+def test_a_log_that_cannot_be_written_never_breaks_the_caller(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk or a folder gone wrong costs the line, not the request that logs it."""
+    (tmp_path / "not-a-folder").write_text("")
+    handler = logs.SharedRotatingFileHandler(tmp_path / "not-a-folder" / "secretum.log", 1000, 1)
+    handler.setFormatter(logs.JsonFormatter())
+    record = logging.LogRecord("xylo", logging.ERROR, __file__, 1, "lost", None, None)
+    handler.handle(record)  # no exception
+    assert "Logging error" in capsys.readouterr().err
+    handler.close()
+
+
+def test_gunicorn_s_values_are_typed_for_json() -> None:
+    from secretum.lib.gunicorn_log import _typed
+
+    assert [_typed(v) for v in ("200", 1234, "-", None, "GET", "/a")] == [
+        *(200, 1234, None, None, "GET", "/a")
+    ]
