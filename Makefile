@@ -13,7 +13,18 @@ DEMO_SEED ?= 2026
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(BIN)/secretum: requirements.txt requirements-dev.txt pyproject.toml
+# Installs the Debian packages listed in $$missing: as root with apt-get, else prints the command.
+APT_INSTALL = if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing$$missing (Debian packages)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "Secretum needs:$$missing — run: sudo apt-get install$$missing"; exit 1; fi
+
+# The tools and the demo (requirements-dev.txt includes requirements-demo.txt: Faker). A production
+# install is `pip install .` alone: no Faker, no tool.
+$(BIN)/secretum: requirements.txt requirements-dev.txt requirements-demo.txt pyproject.toml
+	@missing=""; $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing=" python3-venv"; \
+	if [ -n "$$missing" ]; then $(APT_INSTALL); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -23,19 +34,16 @@ $(BIN)/secretum: requirements.txt requirements-dev.txt pyproject.toml
 venv: $(BIN)/secretum ## install Secretum and its pinned dependencies into .venv
 
 # What the tests need from Debian beside Python: Chromium for the browser tests (Playwright drives
-# it; it never downloads a browser) and pg_dump for the dump test. Installed when missing and
-# when we may (root on Debian); otherwise the command to run is printed.
-system-deps: ## install Debian's chromium and postgresql-client when missing (needs root)
+# it; it never downloads a browser), pg_dump for the dump test (E10) and the sqlite3 client for
+# `secretum dbshell` (G1). tests/test_make.py checks that every program a test looks for is here.
+# Installed when missing and when we may (root on Debian); otherwise the command to run is printed.
+TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3
+system-deps: ## install Debian's chromium, postgresql-client and sqlite3 when missing (needs root)
 	@missing=""; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing$$missing (Debian packages)"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else echo "The tests need:$$missing — run: sudo apt-get install$$missing"; exit 1; fi; \
-	fi
+	for pair in $(TEST_PROGRAMS); do \
+	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then $(APT_INSTALL); fi
 
 demo: venv ## create a demo instance (first time only) and serve it at https://127.0.0.1:8443
 	@if [ ! -f "$(SECRETUM_HOME)/secretum.key" ]; then \

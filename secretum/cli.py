@@ -110,8 +110,9 @@ def _sentence(exc: BaseException) -> str:
 
     from secretum.instance import InstanceError
     from secretum.lib.dburl import DatabaseUrlError
+    from secretum.lib.logs import LogSettingError
 
-    if isinstance(exc, CommandError | InstanceError | DatabaseUrlError):
+    if isinstance(exc, CommandError | InstanceError | DatabaseUrlError | LogSettingError):
         return str(exc)
     from django.core.exceptions import ValidationError
 

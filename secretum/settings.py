@@ -13,6 +13,7 @@ from pathlib import Path
 from secretum import init as _init
 from secretum import instance as _instance
 from secretum.lib import dburl
+from secretum.lib import logs as _logs
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -276,12 +277,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # no collectstatic step for a single-server practice
 WHITENOISE_AUTOREFRESH = DEBUG
 
-# Logs never carry a patient identifier, a token or a secret (H2): requests are logged by
-# request id and path, and paths hold opaque identifiers only.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("SECRETUM_LOG_LEVEL", "WARNING")},
-}
+# Logs (secretum.lib.logs): JSON lines with the request id on each, never a query string, a
+# form's values or a name (H2); secretum.log and access.log in the instance's logs/ folder (0600),
+# rotated by size. SECRETUM_LOG_DIR, SECRETUM_LOG_LEVEL, SECRETUM_LOG_MAX_BYTES, _BACKUPS.
+LOGGING = _logs.dict_config(_logs.LogSettings.from_env(os.environ, SECRETUM_HOME))

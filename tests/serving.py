@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -75,10 +76,21 @@ class Served:
     port: int
     http_port: int  # 0: no redirect
     home: Path
-    log: Path  # the server's output: the front's and the workers' access lines
+    log: Path  # the server's output: what it says at start, and errors before its logs are open
     env: dict[str, str]
     process: subprocess.Popen[bytes]
     context: ssl.SSLContext  # trusts the instance's own self-signed certificate, nothing else
+
+    @property
+    def logs(self) -> Path:
+        """The instance's logs folder: secretum.log and access.log (JSON lines)."""
+        return self.home / "logs"
+
+    def access_lines(self) -> list[dict[str, Any]]:
+        """The access log so far, one object per request: the front's and the workers'."""
+        path = self.logs / "access.log"
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
 
     def connect(self, timeout: float, source: str = "127.0.0.1") -> http.client.HTTPSConnection:
         """A connection from ``source`` (any 127.0.0.0/8 address), opened by its first request."""
@@ -133,7 +145,11 @@ def serving(
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not _healthy(served):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("`secretum serve` did not start:\n" + log.read_text()[-3000:])
+                raise RuntimeError(
+                    "`secretum serve` did not start:\n"
+                    + log.read_text()[-3000:]
+                    + _tail(home / "logs" / "secretum.log")
+                )
             time.sleep(0.2)
         yield served
     finally:
@@ -143,6 +159,10 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _tail(path: Path) -> str:
+    return f"\n{path}:\n" + path.read_text()[-3000:] if path.exists() else ""
 
 
 def _healthy(served: Served) -> bool:

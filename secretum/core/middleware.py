@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+
+from secretum.lib import logs
 
 # A strict policy: no inline script or style anywhere, nothing from another origin.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -25,14 +26,29 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 
 
 class RequestIdMiddleware:
+    """The request's id (``secretum.lib.logs``): the one the workers made (``behind_front``), or
+    a new one. Every line logged while the request runs carries it (``logs.REQUEST_ID``), its
+    audit events too (``Actor.request_id``), and the answer names it in X-Request-Id.
+
+    The id stays set until the request is over (``request_over``, on Django's request_finished):
+    Django logs a 4xx or 5xx answer after the last middleware has returned.
+    """
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.request_id = str(uuid.uuid4())  # type: ignore[attr-defined]
+        request_id = request.META.get(logs.ENVIRON_KEY) or logs.new_request_id()
+        request.request_id = request_id  # type: ignore[attr-defined]
+        logs.REQUEST_ID.set(request_id)
         response = self.get_response(request)
-        response["X-Request-Id"] = request.request_id  # type: ignore[attr-defined]
+        response[logs.RESPONSE_HEADER] = request_id
         return response
+
+
+def request_over(**kwargs: object) -> None:
+    """Lines this thread writes after a request belong to no request (request_finished)."""
+    logs.REQUEST_ID.set(None)
 
 
 class SecurityHeadersMiddleware:

@@ -36,6 +36,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import logging.config
 import os
 import signal
 import socket
@@ -45,9 +47,9 @@ import subprocess
 import sys
 from http import HTTPStatus
 from pathlib import Path
-from typing import TextIO, cast
+from typing import cast
 
-from secretum.lib import http1, relay, workers
+from secretum.lib import http1, logs, relay, workers
 from secretum.lib.http1 import Refusal
 from secretum.lib.incoming import READ_SIZE, ClientGone, Incoming, read_request_head
 from secretum.lib.limits import (
@@ -97,15 +99,13 @@ class Client:
 class Front:
     """The event loop's server: TLS, whole requests, limits; the workers behind a Unix socket."""
 
-    def __init__(
-        self, context: ssl.SSLContext, upstream: Path, limits: Limits, out: TextIO = sys.stdout
-    ) -> None:
+    def __init__(self, context: ssl.SSLContext, upstream: Path, limits: Limits) -> None:
         self.context = context
         self.upstream = str(upstream)
         self.limits = limits
-        self.out = out
+        self.access_lines = logging.getLogger(logs.ACCESS_LOGGER)
         self.slots = Slots(limits.max_per_client, limits.max_connections)
-        self.refused = Refused(out)
+        self.refused = Refused(logging.getLogger("secretum.front"))
         self.bodies = BodyMemory(limits.body_memory, limits.max_body)
         self.clients: dict[asyncio.Task[None], Client] = {}
         self.stopping = False
@@ -134,10 +134,12 @@ class Front:
     def log(
         self, client: Client, method: str, path: str, status: int, size: int, t0: float
     ) -> None:
-        """The access log of the front's own answers, in the workers' format: path only (H2)."""
+        """The access line of the front's own answers, with the workers' fields (path only, H2)
+        and a request id of its own: the request never reached the application."""
         ms = int((asyncio.get_running_loop().time() - t0) * 1000)
-        self.out.write(f'{client.address} "{method} {path}" {status} {size} {ms}ms\n')
-        self.out.flush()
+        fields: dict[str, object] = {"client": client.address, "method": method, "path": path}
+        fields.update(status=int(status), bytes=size, duration_ms=ms)
+        logs.log_access(self.access_lines, logs.new_request_id(), fields)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -426,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
+    logging.config.dictConfig(logs.dict_config(logs.LogSettings.from_env(os.environ, args.home)))
     limits = limits_from_env(os.environ)
     run(args.home.resolve(), args.host, args.port, limits, args.workers, args.threads)
     return 0

@@ -8,12 +8,13 @@ operator may set (SECRETUM_SERVE_*). ``Slots`` counts the connections each clien
 
 from __future__ import annotations
 
+import logging
 import resource
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any, TextIO
+from typing import Any
 
 from secretum.lib.http1 import Refusal
 
@@ -124,8 +125,8 @@ class Slots:
 class Refused:
     """Connections refused over a limit, logged as one line a minute, not one per connection."""
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log
         self.per_client: dict[str, int] = {}
         self.overall = 0
         self.since = time.monotonic()
@@ -141,12 +142,13 @@ class Refused:
     def flush(self) -> None:
         if self.overall or self.per_client:
             worst = sorted(self.per_client.items(), key=lambda kv: -kv[1])[:3]
-            self.out.write(
-                f"secretum front: refused {sum(self.per_client.values())} connections over the "
-                f"per-client limit ({', '.join(f'{k}: {n}' for k, n in worst) or 'none'}) and "
-                f"{self.overall} over the overall limit\n"
+            self.log.warning(
+                "refused %d connections over the per-client limit (%s) and %d over the overall "
+                "limit",
+                sum(self.per_client.values()),
+                ", ".join(f"{k}: {n}" for k, n in worst) or "none",
+                self.overall,
             )
-            self.out.flush()
         self.per_client, self.overall, self.since = {}, 0, time.monotonic()
 
 

@@ -12,6 +12,7 @@ Run as ``python -m secretum.lib.workers`` by the front, in a process of its own.
 from __future__ import annotations
 
 import argparse
+import logging.config
 import os
 import signal
 import subprocess
@@ -20,21 +21,22 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from secretum.lib import logs
 from secretum.lib.http1 import MAX_REQUEST_LINE
 
 SOCKET_NAME = "workers.sock"
 
-# No query string in the access log: the path alone (H2). The front writes its own refusals
-# in the same format. A site may set another (SECRETUM_SERVE_ACCESS_LOG_FORMAT): the register's
-# H2 evidence reads the one in use (``access_log_format``) and says when it logs too much.
-ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# No query string in the access log: the path alone (H2). Its fields are ``logs.ACCESS_FIELDS``,
+# written as JSON lines by ``lib.gunicorn_log``; the front writes its own refusals with the same.
+# A site may set another format (SECRETUM_SERVE_ACCESS_LOG_FORMAT): the register's H2 evidence
+# reads the one in use (``access_log_format``) and says when it logs too much.
+ACCESS_LOG_FORMAT = logs.ACCESS_LOG_FORMAT
 ACCESS_LOG_FORMAT_VARIABLE = "SECRETUM_SERVE_ACCESS_LOG_FORMAT"
 
 
 def access_log_format(environ: Mapping[str, str] = os.environ) -> str:
     """The access log format the workers are given: the site's, or Secretum's own."""
     return environ.get(ACCESS_LOG_FORMAT_VARIABLE, "").strip() or ACCESS_LOG_FORMAT
-
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -46,16 +48,28 @@ def behind_front(app: WSGIApp) -> WSGIApp:
     gunicorn sees a plain Unix socket, so it would call the request plain HTTP; the scheme is
     set here rather than through a forwarded header a client could also send. SERVER_NAME and
     SERVER_PORT are the front's own address, as gunicorn gave them when it listened itself.
+
+    The request's id is made here, where it enters the application (``secretum.lib.logs``):
+    every line logged while it runs, its access line and its audit events carry it, and every
+    answer names it in X-Request-Id (static files and redirects included).
     """
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request_id = environ[logs.ENVIRON_KEY] = logs.new_request_id()
+        logs.REQUEST_ID.set(request_id)  # cleared by the access line (lib.gunicorn_log)
+
+        def answer(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            if not any(name.lower() == "x-request-id" for name, _ in headers):
+                headers.append((logs.RESPONSE_HEADER, request_id))
+            return start_response(status, headers, *exc_info)
+
         if environ.get("PROXY_PROTOCOL") not in ("TCP4", "TCP6"):
-            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            answer("400 Bad Request", [("Content-Type", "text/plain")])
             return [b"400 Bad Request\n"]
         environ["wsgi.url_scheme"] = "https"
         environ["SERVER_NAME"] = environ.get("PROXY_ADDR", environ.get("SERVER_NAME", ""))
         environ["SERVER_PORT"] = environ.get("PROXY_PORT", environ.get("SERVER_PORT", ""))
-        return app(environ, start_response)
+        return app(environ, answer)
 
     return application
 
@@ -71,6 +85,9 @@ def config(home: Path, workers: int, threads: int, graceful_timeout: float) -> d
         "worker_class": "gthread",
         "timeout": 60,
         "graceful_timeout": int(graceful_timeout),
+        # JSON lines in the instance's logs, the request id on each (secretum.lib.logs).
+        "logger_class": "secretum.lib.gunicorn_log.JsonLogger",
+        "loglevel": logs.LogSettings.from_env(os.environ, home).level.lower(),
         "accesslog": "-",
         "access_log_format": access_log_format(),
         # The client's address comes in the PROXY protocol v1 line the front writes first; gunicorn
@@ -133,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--graceful-timeout", type=float, default=20.0)
     args = parser.parse_args(argv)
+    # gunicorn's master logs before any worker reads Django's settings: the same logs.
+    logging.config.dictConfig(logs.dict_config(logs.LogSettings.from_env(os.environ, args.home)))
     settings = config(args.home, args.workers, args.threads, args.graceful_timeout)
 
     class Pool(BaseApplication):

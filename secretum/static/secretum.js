@@ -2,6 +2,8 @@
 //  - E1: the idle lock. The server tells the page how long until it locks the session
 //    (data-lock-in); at that moment the page empties itself and goes to the unlock page, so no
 //    patient data stays on a screen left open. Activity is reported to the server (ping).
+//  - E6: the privacy screen. One key or one click hides the page at once; the same shows it
+//    again, as it was (privacyScreen).
 //  - Enrolment: the one-time token travels in the URL fragment, never sent to a server (H2).
 //  - WebAuthn: security keys and passkeys (B3).
 "use strict";
@@ -55,6 +57,9 @@ function idleLock() {
   }
 
   function activity() {
+    // E6: nobody works behind the privacy screen; its idle time still counts, so that the lock
+    // comes at its time and wins over the screen.
+    if (document.documentElement.classList.contains("privacy")) return;
     if (locked || pinging || Date.now() - lastPing < PING_EVERY || Date.now() >= deadline) return;
     pinging = true;
     postJSON(body.dataset.pingUrl)
@@ -68,6 +73,105 @@ function idleLock() {
   document.addEventListener("visibilitychange", () => { if (Date.now() >= deadline) lock(); });
   window.addEventListener("pageshow", () => { if (Date.now() >= deadline) lock(); });
   tick();
+}
+
+// E6: the privacy screen. Ctrl+Alt+H (or Escape twice within ESCAPE_TWICE ms) or the header's
+// button hides the page at once: an opaque cover with a neutral message over the whole window,
+// the page blurred beneath it and inert (no focus, no screen reader reaches it), the tab's title
+// neutral. Ctrl+Alt+H or the cover's button shows it again, as it was: nothing reloaded, what was
+// typed still there, the focus back where it was. Escape twice never shows it: a hurried double
+// press cannot undo itself. It is no lock: showing needs no password (the idle lock, E1, is the
+// lock: activity behind the screen does not postpone it, and when it fires it wins).
+// Optionally also when the window loses focus: a choice of this browser on this computer
+// (localStorage, set on "My account"), since who can see a screen depends on where it stands.
+const PRIVACY_ON_BLUR = "secretum.privacy-screen.on-blur";
+const ESCAPE_TWICE = 600;
+
+function privacyScreen() {
+  const cover = document.querySelector("[data-privacy-cover]");
+  if (!cover) return;
+  const status = document.querySelector("[data-privacy-status]");
+  const parts = () => document.querySelectorAll("body > header, body > main, body > footer");
+  let hidden = false;
+  let title = "";
+  let focusBefore = null;
+  let lastEscape = 0;
+
+  function announce(text) {
+    if (status) status.textContent = text || "";
+  }
+
+  function hide() {
+    if (hidden) return;
+    hidden = true;
+    focusBefore = document.activeElement;
+    title = document.title;
+    document.documentElement.classList.add("privacy");
+    parts().forEach((el) => { el.inert = true; });
+    cover.hidden = false;
+    document.title = "Secretum";
+    cover.querySelector("[data-privacy-toggle]").focus();
+    announce(status && status.dataset.saidHidden);
+  }
+
+  function show() {
+    if (!hidden) return;
+    hidden = false;
+    cover.hidden = true;
+    parts().forEach((el) => { el.inert = false; });
+    document.documentElement.classList.remove("privacy");
+    document.title = title;
+    const back = focusBefore && focusBefore.isConnected && focusBefore !== document.body
+      ? focusBefore : document.querySelector("header [data-privacy-toggle]");
+    if (back) back.focus({ preventScroll: true });
+    announce(status && status.dataset.saidShown);
+  }
+
+  document.querySelectorAll("[data-privacy-toggle]").forEach((button) =>
+    button.addEventListener("click", () => (hidden ? show() : hide())));
+  // Captured on the window: no handler of the page can keep the key from hiding it.
+  window.addEventListener("keydown", (event) => {
+    const key = (event.key || "").toLowerCase();
+    if (event.ctrlKey && event.altKey && !event.shiftKey && !event.metaKey &&
+        !event.getModifierState("AltGraph") && (event.code === "KeyH" || key === "h")) {
+      event.preventDefault();
+      if (hidden) show(); else hide();
+    } else if (event.key === "Escape" && !event.repeat && !hidden) {
+      const now = Date.now();
+      if (now - lastEscape <= ESCAPE_TWICE) { lastEscape = 0; hide(); } else lastEscape = now;
+    }
+  }, true);
+  window.addEventListener("blur", () => {
+    if (!privacyOnBlur()) return;
+    // A file chooser or a security key's prompt takes the focus without leaving the screen.
+    const active = document.activeElement;
+    if (active && (active.type === "file" || active.hasAttribute("data-webauthn"))) return;
+    hide();
+  });
+}
+
+function privacyOnBlur() {
+  try { return window.localStorage.getItem(PRIVACY_ON_BLUR) === "1"; } catch (err) { return false; }
+}
+
+// "My account": this browser's choice of hiding the screen when the window loses focus.
+function privacySettings() {
+  const section = document.querySelector("[data-privacy-settings]");
+  if (!section) return;
+  const box = section.querySelector("[data-privacy-on-blur]");
+  const saved = section.querySelector("[data-privacy-saved]");
+  box.checked = privacyOnBlur();
+  box.addEventListener("change", () => {
+    try {
+      if (box.checked) window.localStorage.setItem(PRIVACY_ON_BLUR, "1");
+      else window.localStorage.removeItem(PRIVACY_ON_BLUR);
+      saved.textContent = saved.dataset.saved;
+    } catch (err) {
+      saved.textContent = saved.dataset.failed;
+      box.checked = privacyOnBlur();
+    }
+  });
+  section.hidden = false;
 }
 
 function enrolToken() {
@@ -119,6 +223,8 @@ function webauthnButtons() {
 
 document.addEventListener("DOMContentLoaded", () => {
   idleLock();
+  privacyScreen();
+  privacySettings();
   enrolToken();
   webauthnButtons();
 });

@@ -141,9 +141,10 @@ def _unbounded_clinical_field(world: World) -> None:
 
 
 def _demo_without_faker(world: World) -> None:
+    """The demo would draw its names from Faker's American locale: not Belgian fictitious ones."""
     from secretum.core.management.commands import demo
 
-    world.monkeypatch.setattr(demo, "Faker", object())
+    world.monkeypatch.setattr(demo, "LOCALES", ("en_US",))
 
 
 def _missing_library(world: World) -> None:

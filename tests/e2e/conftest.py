@@ -183,9 +183,11 @@ def running_server(folder: Path, **extra_env: str) -> Iterator[Server]:
                     if process.poll() is not None
                     else f"did not answer /healthz within {STARTUP_TIMEOUT:.0f} s"
                 )
+                app_log = folder / "var" / "logs" / "secretum.log"
                 raise RuntimeError(
-                    f"`secretum serve` {why}. Its log ({log}):\n"
+                    f"`secretum serve` {why}. Its output ({log}):\n"
                     + log.read_text(encoding="utf-8", errors="replace")
+                    + (f"\n{app_log}:\n" + app_log.read_text()[-3000:] if app_log.exists() else "")
                 )
             time.sleep(0.2)
         yield Server(base_url, patients, log)

@@ -2,6 +2,10 @@
 
 Names, addresses and phone numbers come from Faker's fr_BE and nl_BE locales; national numbers
 are built with valid check digits from fictitious birth dates. No real person is involved.
+
+Faker is the demo's alone: it is an optional dependency (``pip install 'secretum[demo]'``, or
+requirements-demo.txt, which ``make`` installs), imported when the command runs, never by the
+application a practice serves.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from faker import Faker
 
 from secretum.access.actor import Actor, Purpose
 from secretum.access.care import declare_care
@@ -26,6 +29,13 @@ from secretum.clinical.services import record_entry
 from secretum.lib import niss
 from secretum.patients.services import register_patient
 from secretum.scheduling.services import book_appointment
+
+# Faker's locales for Belgian names (fr_BE) and Belgian addresses and phone numbers (nl_BE).
+LOCALES = ("fr_BE", "nl_BE")
+INSTALL_FAKER = (
+    "The demo needs Faker, which a production install leaves out: install it with "
+    '"pip install \'secretum[demo]\'" (or "pip install -r requirements-demo.txt").'
+)
 
 # Demo accounts: documented in the README. Demo passwords for a demo instance only.
 DEMO_USERS = [
@@ -78,6 +88,18 @@ def demo_totp_secret(username: str) -> str:
     return base64.b32encode(digest).decode()
 
 
+def fakers(seed: int) -> dict[str, Any]:
+    """A seeded Faker per locale (LOCALES). CommandError, in one sentence, without Faker."""
+    try:
+        from faker import Faker
+    except ImportError:
+        raise CommandError(INSTALL_FAKER) from None
+    out = {loc: Faker(loc) for loc in LOCALES}
+    for i, fake in enumerate(out.values()):
+        fake.seed_instance(seed + i)
+    return out
+
+
 def enrol_demo_totp(user: Any) -> None:
     factor = Factor(
         user=user, kind=Factor.Kind.TOTP, name="Demo authenticator", confirmed=True, is_demo=True
@@ -104,9 +126,7 @@ class Command(BaseCommand):
         if not 0 <= count <= 100_000:
             raise CommandError("--patients must be between 0 and 100000.")
         rng = random.Random(seed)
-        fakers = {loc: Faker(loc) for loc in ("fr_BE", "nl_BE")}
-        for i, f in enumerate(fakers.values()):
-            f.seed_instance(seed + i)
+        fake_by_locale = fakers(seed)  # before anything is written: no half-made practice
         system = Actor.system(Purpose.MAINTENANCE)
         users = self._users(system)
         practitioners = [u for u in users if u.role == Role.PRACTITIONER]
@@ -115,8 +135,8 @@ class Command(BaseCommand):
         # Its own draw, so that the patients and charts stay those of earlier demo instances.
         nurse_rng = random.Random(seed + 7)
         for n in range(count):
-            fake = fakers["fr_BE" if rng.random() < 0.6 else "nl_BE"]
-            where = fakers["nl_BE"]
+            fake = fake_by_locale["fr_BE" if rng.random() < 0.6 else "nl_BE"]
+            where = fake_by_locale["nl_BE"]
             sex = rng.choice(["female", "male"])
             birth = dt.date(1930, 1, 1) + dt.timedelta(days=rng.randrange(0, 33000))
             serial = rng.randrange(1, 997)

@@ -1,0 +1,74 @@
+"""`make test` on a fresh Debian machine installs what the suite needs beside Python (issue 11):
+`make system-deps`, which `make unit` runs first, names every program a test looks for."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAKE = shutil.which("make")
+# Needed before `make` can run at all (the README's prerequisite), or essential on Debian.
+ALWAYS_THERE = {"make", "id"}
+
+
+def _test_programs() -> dict[str, str]:
+    """TEST_PROGRAMS of the Makefile: {program: Debian package}."""
+    found = re.search(r"^TEST_PROGRAMS := (.*)$", (ROOT / "Makefile").read_text(), re.M)
+    assert found
+    return dict(pair.split(":") for pair in found.group(1).split())
+
+
+def test_every_program_a_test_looks_for_is_installed_by_system_deps() -> None:
+    """A test that skips or fails without a program (shutil.which, a fixed path) must find it
+    installed by `make system-deps`: otherwise the README's `make test` quietly tests less."""
+    looked_for = set()
+    for path in (ROOT / "tests").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        looked_for |= set(re.findall(r"""shutil\.which\(["']([\w.-]+)["']\)""", text))
+        looked_for |= set(re.findall(r"""Path\(["']/usr/bin/([\w.-]+)["']\)""", text))
+    assert {"chromium", "pg_dump", "sqlite3"} <= looked_for  # what the suite uses today
+    missing = looked_for - ALWAYS_THERE - set(_test_programs())
+    assert not missing, f"add {missing} to TEST_PROGRAMS in the Makefile"
+
+
+def test_unit_tests_install_the_system_deps_first() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    (unit,) = re.findall(r"^unit: ([^#]*)##", makefile, re.M)
+    assert unit.split() == ["venv", "system-deps"]
+    assert re.search(r"^test: .*\bunit\b", makefile, re.M)
+
+
+def _system_deps(tmp_path: Path, programs: list[str]) -> subprocess.CompletedProcess[str]:
+    """`make system-deps` where only ``programs`` (and `id`) exist: no apt-get to install with."""
+    assert MAKE is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "id").symlink_to(shutil.which("id") or "/usr/bin/id")
+    for name in programs:
+        (bin_dir / name).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / name).chmod(0o755)
+    return subprocess.run(
+        [MAKE, "--no-print-directory", "-C", str(ROOT), "system-deps"],
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_system_deps_names_each_missing_package_and_the_command_to_run(tmp_path: Path) -> None:
+    done = _system_deps(tmp_path, [])
+    assert done.returncode != 0
+    assert done.stdout == (
+        "Secretum needs: chromium postgresql-client sqlite3 — "
+        "run: sudo apt-get install chromium postgresql-client sqlite3\n"
+    )
+
+
+def test_system_deps_is_silent_when_everything_is_there(tmp_path: Path) -> None:
+    done = _system_deps(tmp_path, list(_test_programs()))
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
