@@ -76,7 +76,7 @@ def test_the_path_the_status_and_the_request_id_are_safe() -> None:
 
 def test_a_log_formatter_that_writes_the_request_fails_h2(settings: Any, db: Any) -> None:
     logging = copy.deepcopy(settings.LOGGING)
-    logging["formatters"]["plain"]["format"] = "%(asctime)s %(message)s %(request)s"
+    logging["formatters"]["plain"] = {"format": "%(asctime)s %(message)s %(request)s"}
     settings.LOGGING = logging
     found = _live_h2()
     assert not found.met
