@@ -6,4 +6,4 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        from secretum.core import checks  # noqa: F401  (registers the system checks)
+        from secretum.core import checks, host_checks  # noqa: F401  (register the system checks)

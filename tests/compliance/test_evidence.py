@@ -185,6 +185,12 @@ def _nothing(world: World) -> None:
     pass
 
 
+def _practice_networks(world: World) -> None:
+    """F1, F4: the practice's LAN and its VPN's range."""
+    world.settings.SECRETUM_ALLOWED_NETWORKS = ["192.168.1.0/24"]
+    world.settings.SECRETUM_REMOTE_NETWORKS = ["10.8.0.0/24"]
+
+
 Case = Callable[[World], None]
 # measure: (make it pass, make it fail)
 CASES: dict[str, tuple[Case, Case]] = {
@@ -207,6 +213,8 @@ CASES: dict[str, tuple[Case, Case]] = {
     "E4": (_nothing, lambda w: setattr(w.settings, "MIDDLEWARE", [
         m for m in django_settings.MIDDLEWARE if "SecurityHeaders" not in m])),
     "E3": (_intervention, _intervention_without_consent),
+    "F1": (_practice_networks, _nothing),  # nothing configured: every address may connect
+    "F4": (_practice_networks, _nothing),
     "E10": (lambda w: w.patient(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE",
                                                      True)),
     "G1": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
@@ -225,9 +233,9 @@ CASES: dict[str, tuple[Case, Case]] = {
     "O2": (_nothing, _unsafe_tls_key),
     "P1": (_print, _print_without_audit_event),
 }  # fmt: skip
-# The software part of P1 and C3 passes; the practice declares the rest (the shredder, who
-# receives paper copies): declared in the passing test.
-ALSO_DECLARED = {"P1", "C3"}
+# The software part of P1, C3, F1 and F4 passes; the practice declares the rest (the shredder,
+# who receives paper copies, the guests' devices, the VPN itself): declared in the passing test.
+ALSO_DECLARED = {"P1", "C3", "F1", "F4"}
 
 
 def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:
