@@ -243,6 +243,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The certificate `serve` presents and its key: the self-signed pair `init` made, or the
+# practice's own or an ACME client's, by path; `serve` loads renewed files without a restart.
+SECRETUM_TLS_CERT_FILE = Path(os.environ.get("SECRETUM_TLS_CERT_FILE") or INSTANCE.tls_cert)
+SECRETUM_TLS_KEY_FILE = Path(os.environ.get("SECRETUM_TLS_KEY_FILE") or INSTANCE.tls_key)
 # Behind a TLS-terminating proxy (one that a provider runs), trust its header only when told.
 if env_bool("SECRETUM_BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

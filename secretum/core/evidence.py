@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import inspect
 import ssl
 from pathlib import Path
@@ -15,33 +14,45 @@ from django.test import RequestFactory
 from django.utils.translation import gettext as _
 
 from secretum.compliance.evidence import Evidence, day, evidence, met, not_met
+from secretum.lib import certificates
 
 HSTS_MIN_SECONDS = 365 * 24 * 3600
-CERT_MIN_DAYS = 30
 DB_PASSWORD_MIN = 16
 
 
 @evidence("H1")
 def transport_security() -> Evidence:
-    from cryptography import x509
-
+    """H1: the certificate serve presents (the instance's own, or the practice's by path) is
+    readable, matches its key, is not expired nor within 14 days of it, and is not self-signed on
+    an instance other machines reach; TLS 1.2+, HSTS, HTTP redirected, secure cookies."""
     from secretum.core.management.commands.serve import tls_context
 
-    inst = settings.INSTANCE
-    problems = []
-    try:
-        cert = x509.load_pem_x509_certificate(inst.tls_cert.read_bytes())
-    except (OSError, ValueError):
+    certfile, keyfile = settings.SECRETUM_TLS_CERT_FILE, settings.SECRETUM_TLS_KEY_FILE
+    cert = certificates.inspect(certfile)
+    if cert.problem:
         return not_met(
-            _("No readable TLS certificate at %(path)s.") % {"path": inst.tls_cert},
+            _("No readable TLS certificate at %(path)s.") % {"path": certfile},
             _("Install the practice's certificate (or run 'secretum init' on a new instance)."),
         )
-    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
-    if left.days < CERT_MIN_DAYS:
+    problems = []
+    until = {"day": day(cert.not_after)}
+    if cert.expired:
+        problems.append(_("the certificate expired on %(day)s") % until)
+    elif cert.expires_soon:
         problems.append(
-            _("the certificate expires on %(day)s") % {"day": day(cert.not_valid_after_utc)}
+            _("the certificate expires on %(day)s, in less than 14 days: its renewal failed")
+            % until
         )
-    if inst.tls_key.exists() and inst.tls_key.stat().st_mode & 0o077:
+    hosts = certificates.network_hosts(settings.ALLOWED_HOSTS)
+    if cert.self_signed and hosts:
+        problems.append(
+            _(
+                "the certificate is self-signed while other machines reach this instance "
+                "(%(hosts)s): their browsers cannot tell it from an attacker's"
+            )
+            % {"hosts": ", ".join(hosts)}
+        )
+    if keyfile.exists() and keyfile.stat().st_mode & 0o077:
         problems.append(_("the TLS private key is readable by others"))
     if settings.SECURE_HSTS_SECONDS < HSTS_MIN_SECONDS:
         problems.append(_("HSTS is shorter than a year"))
@@ -50,9 +61,7 @@ def transport_security() -> Evidence:
     if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
         problems.append(_("cookies may travel without TLS"))
     try:
-        context = tls_context(
-            SimpleNamespace(certfile=str(inst.tls_cert), keyfile=str(inst.tls_key)), None
-        )
+        context = tls_context(SimpleNamespace(certfile=str(certfile), keyfile=str(keyfile)), None)
         if context.minimum_version < ssl.TLSVersion.TLSv1_2:
             problems.append(_("TLS versions older than 1.2 are accepted"))
     except (OSError, ssl.SSLError):
@@ -60,14 +69,23 @@ def transport_security() -> Evidence:
     if problems:
         return not_met(
             _("TLS is not set up as it should be: %(what)s.") % {"what": "; ".join(problems)},
-            _("Renew the certificate, or restore the transport settings (secretum/settings.py)."),
+            _(
+                "Install the practice's certificate or an ACME client's and name it with "
+                "SECRETUM_TLS_CERT_FILE and SECRETUM_TLS_KEY_FILE (serve loads a renewed one "
+                "without a restart); restore the transport settings of secretum/settings.py."
+            ),
         )
+    kind = (
+        _("self-signed, for this machine only")
+        if cert.self_signed
+        else _("issued by a certificate authority")
+    )
     return met(
         _(
             "TLS 1.2+ only with forward-secret AEAD suites; HSTS for a year; HTTP redirected; "
-            "certificate valid until %(day)s."
+            "certificate %(kind)s, valid until %(day)s."
         )
-        % {"day": day(cert.not_valid_after_utc)}
+        % {"kind": kind, **until}
     )
 
 

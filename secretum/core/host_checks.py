@@ -1,19 +1,23 @@
-"""System checks of the network (F1, F4), and what ``secretum check`` prints about it.
+"""System checks of the network and the certificate (F1, F4, H1), and what ``secretum check``
+prints about them.
 
-Errors stop ``serve`` (a setting that holds no network); warnings make ``check`` fail while
-``serve`` goes on (a network that holds outsiders). What is only not set up yet (no allowed
-networks) is said in ``status()`` and shown as not met in the register: a fresh instance still
-passes ``check``.
+Errors stop ``serve`` (a setting that holds no network, a certificate that cannot serve);
+warnings make ``check`` fail while ``serve`` goes on (a self-signed certificate on an instance
+other machines reach, one about to expire). What is only not set up yet (no allowed networks)
+is said in ``status()`` and shown as not met in the register: a fresh instance still passes
+``check``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from secretum.access import networks
+from secretum.lib import certificates
 from secretum.lib.networks import too_broad
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -21,7 +25,7 @@ SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
 @register("secretum", deploy=True)
 def host_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    return _network_checks()
+    return [*_network_checks(), *_tls_checks()]
 
 
 def _network_checks() -> list[Any]:
@@ -59,9 +63,81 @@ def _network_checks() -> list[Any]:
     return problems
 
 
+def _tls_checks() -> list[Any]:
+    """H1: a certificate that serves, is not about to expire, and is not self-signed where other
+    machines connect."""
+    given = [n for n in ("SECRETUM_TLS_CERT_FILE", "SECRETUM_TLS_KEY_FILE") if os.environ.get(n)]
+    if len(given) == 1:
+        return [
+            Error(
+                f"{given[0]} is set alone: name both the certificate and its key "
+                "(SECRETUM_TLS_CERT_FILE, SECRETUM_TLS_KEY_FILE).",
+                id="secretum.E404",
+            )
+        ]
+    path = settings.SECRETUM_TLS_CERT_FILE
+    cert = certificates.inspect(path)
+    if cert.problem:
+        return [
+            Error(f"No readable TLS certificate at {path} ({cert.problem}).", id="secretum.E006")
+        ]
+    until = cert.not_after.date().isoformat()
+    if cert.expired:
+        return [Error(f"The TLS certificate {path} expired on {until}.", id="secretum.E007")]
+    problems: list[Any] = []
+    if cert.expires_soon:
+        problems.append(
+            Warning(
+                f"The TLS certificate {path} expires in {cert.days_left} days ({until}).",
+                hint="ACME clients renew 30 days ahead: look at the client's log, or install "
+                "the renewed certificate (serve loads it without a restart).",
+                id="secretum.W001",
+            )
+        )
+    hosts = certificates.network_hosts(settings.ALLOWED_HOSTS)
+    if cert.self_signed and hosts:
+        problems.append(
+            Warning(
+                f"The TLS certificate {path} is self-signed, and other machines reach this "
+                f"instance ({', '.join(hosts)}): their browsers cannot tell it from an "
+                "attacker's.",
+                hint="Install the practice's certificate or an ACME client's and name it with "
+                "SECRETUM_TLS_CERT_FILE and SECRETUM_TLS_KEY_FILE.",
+                id="secretum.W402",
+            )
+        )
+    if not _loads(path, settings.SECRETUM_TLS_KEY_FILE):
+        problems.append(
+            Error(
+                f"The TLS certificate {path} does not load with the key "
+                f"{settings.SECRETUM_TLS_KEY_FILE}.",
+                hint="Name the key that belongs to the certificate (readable by this user only).",
+                id="secretum.E403",
+            )
+        )
+    return problems
+
+
+def _loads(certfile: Any, keyfile: Any) -> bool:
+    import ssl
+
+    from secretum.lib.front import tls_context
+
+    try:
+        tls_context(certfile, keyfile)
+    except (OSError, ssl.SSLError):
+        return False
+    return True
+
+
 def status() -> list[str]:
-    """What ``secretum check`` tells beside the problems: the allowed networks."""
+    """What ``secretum check`` tells beside the problems: the certificate, the allowed
+    networks."""
     lines: list[str] = []
+    cert = certificates.inspect(settings.SECRETUM_TLS_CERT_FILE)
+    if not cert.problem:
+        kind = "self-signed" if cert.self_signed else "issued by a certificate authority"
+        lines.append(f"TLS certificate: {cert.path} ({kind}), valid until {cert.not_after.date()}.")
     try:
         policy = networks.policy()
     except ValueError:

@@ -191,6 +191,17 @@ def _practice_networks(world: World) -> None:
     world.settings.SECRETUM_REMOTE_NETWORKS = ["10.8.0.0/24"]
 
 
+def _practice_certificate(world: World) -> None:
+    """H1: a certificate authority's certificate for the name other machines use."""
+    from tests.certificates import authority, install, server
+
+    ca = authority()
+    folder = Path(world.settings.SECRETUM_HOME).parent / "practice-tls"
+    world.settings.ALLOWED_HOSTS = ["secretum.cabinet-fictif.example", "testserver"]
+    cert, key = install(folder, server(ca, names=("secretum.cabinet-fictif.example",)), ca)
+    world.settings.SECRETUM_TLS_CERT_FILE, world.settings.SECRETUM_TLS_KEY_FILE = cert, key
+
+
 Case = Callable[[World], None]
 # measure: (make it pass, make it fail)
 CASES: dict[str, tuple[Case, Case]] = {
@@ -220,7 +231,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "G1": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
     "G3": (lambda w: w.patient(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE",
                                                     True)),
-    "H1": (_nothing, lambda w: setattr(w.settings, "SECURE_HSTS_SECONDS", 0)),
+    "H1": (_practice_certificate, lambda w: setattr(w.settings, "SECURE_HSTS_SECONDS", 0)),
     "H2": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
     "H3": (_database_file_private, lambda w: (_database_file_private(w),
                                               setattr(w.settings, "SECRET_KEY", "short"))),
