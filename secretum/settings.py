@@ -260,6 +260,13 @@ SECRETUM_ALLOWED_NETWORKS = env_list("SECRETUM_ALLOWED_NETWORKS")
 SECRETUM_REMOTE_NETWORKS = env_list("SECRETUM_REMOTE_NETWORKS")
 SECRETUM_TRUSTED_PROXIES = env_list("SECRETUM_TRUSTED_PROXIES")
 
+# --- updates (G2): secretum.core.updates ------------------------------------------------------
+# The offline vulnerability database: OSV advisories for PyPI (a folder of JSON files or the
+# zip osv.dev publishes), updated by the practice or its provider at least every 30 days.
+SECRETUM_VULNERABILITY_DB = Path(
+    os.environ.get("SECRETUM_VULNERABILITY_DB", "").strip() or SECRETUM_HOME / "vulnerabilities"
+)
+
 # --- languages -------------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("nl", "Nederlands"), ("en", "English")]

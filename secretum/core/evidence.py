@@ -1,4 +1,4 @@
-"""Live evidence of the server's own measures (E4, H1, H3, N1, N3), for the register."""
+"""Live evidence of the server's own measures (E4, G2, H1, H3, N1, N3), for the register."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import inspect
 import ssl
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from secretum.compliance.evidence import Evidence, day, evidence, met, not_met
 from secretum.lib import certificates
@@ -190,3 +192,84 @@ def fictitious_test_data() -> Evidence:
             "generated national numbers; no real person's data."
         )
     )
+
+
+@evidence("G2")
+def known_vulnerabilities() -> Evidence:
+    """G2: Secretum's version and the installation's age; the installed packages checked against
+    the offline vulnerability database, itself updated within 30 days; no HIGH or CRITICAL
+    finding (those are the managers' reminder until the fixed versions are installed)."""
+    from secretum.core import updates
+
+    found = updates.state()
+    about = _about_installation(found)
+    update = _(
+        "Download %(url)s into %(path)s (or copy a recent copy there) at least every %(days)d "
+        "days; 'secretum vulns' then lists what needs updating."
+    ) % {"url": updates.OSV_PYPI_URL, "path": found.database, "days": updates.STALE_DAYS}
+    if found.updated_at is None:
+        return not_met(
+            _(
+                "No vulnerability database at %(path)s: the installed packages are not checked "
+                "for known vulnerabilities."
+            )
+            % {"path": found.database},
+            update,
+            about,
+        )
+    if found.problem or found.scan is None:
+        return not_met(
+            _("The vulnerability database %(path)s cannot be read (%(problem)s).")
+            % {"path": found.database, "problem": found.problem},
+            update,
+            about,
+        )
+    if found.stale:
+        return not_met(
+            _(
+                "The vulnerability database was last updated on %(day)s, %(n)d days ago: older "
+                "than %(max)d days, it misses the latest advisories."
+            )
+            % {"day": day(found.updated_at), "n": found.database_days, "max": updates.STALE_DAYS},
+            update,
+            about,
+        )
+    lines = [updates.describe(f) for f in found.scan.findings]
+    if found.serious:
+        return not_met(
+            ngettext(
+                "%(n)d known HIGH or CRITICAL vulnerability in the installed packages: %(what)s.",
+                "%(n)d known HIGH or CRITICAL vulnerabilities in the installed packages: %(what)s.",
+                len(found.serious),
+            )
+            % {
+                "n": len(found.serious),
+                "what": ", ".join(f"{f.package} {f.version}" for f in found.serious),
+            },
+            _(
+                "Install the fixed versions now (the provider's update of Secretum, or "
+                "'pip install' of the versions named below), then restart Secretum."
+            ),
+            about,
+            *lines,
+        )
+    return met(
+        _(
+            "%(n)d installed packages checked against a vulnerability database updated on "
+            "%(day)s: no known HIGH or CRITICAL vulnerability."
+        )
+        % {"n": len(updates.installed()), "day": day(found.updated_at)},
+        about,
+        *lines,
+    )
+
+
+def _about_installation(found: Any) -> str:
+    if found.installed_at is None:
+        return _("Secretum %(version)s; installation date unknown.") % {"version": found.version}
+    n = found.age_days
+    return ngettext(
+        "Secretum %(version)s, installed on %(day)s (%(n)d day ago).",
+        "Secretum %(version)s, installed on %(day)s (%(n)d days ago).",
+        n,
+    ) % {"version": found.version, "day": day(found.installed_at), "n": n}

@@ -1,11 +1,11 @@
-"""System checks of the network and the certificate (F1, F4, H1), and what ``secretum check``
-prints about them.
+"""System checks of the network, the certificate and the updates (F1, F4, H1, G2), and what
+``secretum check`` prints about them.
 
 Errors stop ``serve`` (a setting that holds no network, a certificate that cannot serve);
 warnings make ``check`` fail while ``serve`` goes on (a self-signed certificate on an instance
-other machines reach, one about to expire). What is only not set up yet (no allowed networks)
-is said in ``status()`` and shown as not met in the register: a fresh instance still passes
-``check``.
+other machines reach, one about to expire, a known HIGH or CRITICAL vulnerability). What is
+only not set up yet (no allowed networks, no vulnerability database) is said in ``status()``
+and shown as not met in the register: a fresh instance still passes ``check``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from secretum.access import networks
+from secretum.core import updates
 from secretum.lib import certificates
 from secretum.lib.networks import too_broad
 
@@ -25,7 +26,7 @@ SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
 @register("secretum", deploy=True)
 def host_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    return [*_network_checks(), *_tls_checks()]
+    return [*_network_checks(), *_tls_checks(), *_update_checks()]
 
 
 def _network_checks() -> list[Any]:
@@ -130,10 +131,39 @@ def _loads(certfile: Any, keyfile: Any) -> bool:
     return True
 
 
+def _update_checks() -> list[Any]:
+    """G2: no known HIGH or CRITICAL vulnerability in what is installed; a database that reads."""
+    found = updates.state()
+    if found.problem:
+        return [
+            Warning(
+                f"The vulnerability database cannot be read: {found.problem}.",
+                hint=updates.how_to_update(found.database).capitalize() + ".",
+                id="secretum.W404",
+            )
+        ]
+    if found.serious:
+        return [
+            Warning(
+                f"{len(found.serious)} known HIGH or CRITICAL vulnerabilities in the installed "
+                "packages: " + "; ".join(updates.describe(f) for f in found.serious),
+                hint="Install the fixed versions now ('secretum vulns' lists them).",
+                id="secretum.W403",
+            )
+        ]
+    return []
+
+
 def status() -> list[str]:
-    """What ``secretum check`` tells beside the problems: the certificate, the allowed
-    networks."""
-    lines: list[str] = []
+    """What ``secretum check`` tells beside the problems: the version and age of the
+    installation, the certificate, the allowed networks, the vulnerability database."""
+    found = updates.state()
+    since = (
+        f"installed {found.installed_at.date().isoformat()} ({found.age_days} days ago)"
+        if found.installed_at is not None
+        else "installation date unknown"
+    )
+    lines = [f"Secretum {found.version}, {since}."]
     cert = certificates.inspect(settings.SECRETUM_TLS_CERT_FILE)
     if not cert.problem:
         kind = "self-signed" if cert.self_signed else "issued by a certificate authority"
@@ -158,4 +188,27 @@ def status() -> list[str]:
             "Allowed networks: not configured, every address may connect (F1 and F4 not met): "
             "set SECRETUM_ALLOWED_NETWORKS and SECRETUM_REMOTE_NETWORKS."
         )
+    lines.append(_database_line(found))
     return lines
+
+
+def _database_line(found: updates.UpdateState) -> str:
+    if found.updated_at is None:
+        return (
+            f"Vulnerability database: none at {found.database} (G2 not met): "
+            + updates.how_to_update(found.database)
+            + "."
+        )
+    if found.problem:
+        return f"Vulnerability database: {found.database} cannot be read ({found.problem})."
+    said = (
+        f"Vulnerability database: {found.database}, updated {found.updated_at.date()} "
+        f"({found.database_days} days ago)"
+    )
+    scan = found.scan
+    if found.stale or scan is None:
+        return said + f", too old (G2 not met): {updates.how_to_update(found.database)}."
+    return said + (
+        f"; {scan.advisories} advisories, {len(scan.findings)} known vulnerabilities in the "
+        f"{len(updates.installed())} installed packages ({len(scan.serious)} HIGH or CRITICAL)."
+    )

@@ -191,6 +191,14 @@ def _practice_networks(world: World) -> None:
     world.settings.SECRETUM_REMOTE_NETWORKS = ["10.8.0.0/24"]
 
 
+def _current_vulnerability_database(world: World) -> None:
+    """G2: fixture advisories, none of which covers an installed version, downloaded today."""
+    from tests.core.test_updates import HARMLESS, database
+
+    folder = Path(world.settings.SECRETUM_HOME).parent / "osv-current"
+    world.settings.SECRETUM_VULNERABILITY_DB = database(folder, HARMLESS)
+
+
 def _practice_certificate(world: World) -> None:
     """H1: a certificate authority's certificate for the name other machines use."""
     from tests.certificates import authority, install, server
@@ -226,6 +234,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "E3": (_intervention, _intervention_without_consent),
     "F1": (_practice_networks, _nothing),  # nothing configured: every address may connect
     "F4": (_practice_networks, _nothing),
+    "G2": (_current_vulnerability_database, _nothing),  # no vulnerability database
     "E10": (lambda w: w.patient(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE",
                                                      True)),
     "G1": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
