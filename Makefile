@@ -8,7 +8,7 @@ SECRETUM_HOME ?= $(CURDIR)/var
 DEMO_PATIENTS ?= 50
 DEMO_SEED ?= 2026
 
-.PHONY: help venv system-deps demo serve test lint typecheck unit e2e test-postgresql bench clean
+.PHONY: help venv sbom system-deps demo serve test lint typecheck unit e2e test-postgresql bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,9 +29,13 @@ $(BIN)/secretum: requirements.txt requirements-dev.txt requirements-demo.txt pyp
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m secretum.lib.sbom --output sbom.cdx.json
 	@touch $@
 
 venv: $(BIN)/secretum ## install Secretum and its pinned dependencies into .venv
+
+sbom: venv ## write sbom.cdx.json, the CycloneDX bill of materials of .venv (G2)
+	$(BIN)/python -m secretum.lib.sbom --output sbom.cdx.json
 
 # What the tests need from Debian beside Python: Chromium for the browser tests (Playwright drives
 # it; it never downloads a browser), pg_dump for the dump test (E10) and the sqlite3 client for

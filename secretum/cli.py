@@ -21,6 +21,8 @@ USAGE = """usage: secretum COMMAND [options]
   demo --patients N --seed S fill the instance with fictitious patients (add --print to list them)
   serve --host H --port P    serve over HTTPS (TLS 1.2+), HTTP redirected to HTTPS
   check                      configuration and security self-check (non-zero exit when unsafe)
+  vulns [--db PATH] [--json] known vulnerabilities of the installed packages, from an offline
+                             OSV database (non-zero exit when one is HIGH or CRITICAL, G2)
   audit verify               verify the audit log: hashes, codes, signed checkpoints, witness
   audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
   audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
@@ -62,7 +64,7 @@ ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # Maintenance access (K2): `secretum maintenance close-expired`.
 ALIASES.update({("maintenance", "close-expired"): "maintenance_close_expired"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
-OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report"})
+OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report", "vulns"})
 # Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`,
 # Django's `dumpdata` (every row, the audit log's and the sealed ones' included) and `loaddata`
 # (rows written past every check). With patients in the instance, only with `--reason "…"`, and

@@ -50,6 +50,11 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def env_list(name: str) -> list[str]:
+    """A comma-separated setting, its entries stripped, empty ones left out."""
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
+
+
 # --- the instance ----------------------------------------------------------------------------
 if "PYTEST_VERSION" in os.environ and "SECRETUM_HOME" not in os.environ:
     # A bare `pytest` gets a throwaway instance of its own, never the demo's keys.
@@ -95,9 +100,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "secretum.crypto.middleware.KeyBindingMiddleware",  # O2: this key file, this database
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "secretum.core.middleware.RequestIdMiddleware",
     "secretum.core.middleware.SecurityHeadersMiddleware",
+    # F1, F4: a request from outside the allowed networks stops here, before any session.
+    "secretum.access.networks.ClientNetworkMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -256,9 +263,29 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The certificate `serve` presents and its key: the self-signed pair `init` made, or the
+# practice's own or an ACME client's, by path; `serve` loads renewed files without a restart.
+SECRETUM_TLS_CERT_FILE = Path(os.environ.get("SECRETUM_TLS_CERT_FILE") or INSTANCE.tls_cert)
+SECRETUM_TLS_KEY_FILE = Path(os.environ.get("SECRETUM_TLS_KEY_FILE") or INSTANCE.tls_key)
 # Behind a TLS-terminating proxy (one that a provider runs), trust its header only when told.
 if env_bool("SECRETUM_BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- client networks (F1, F4): secretum.access.networks ------------------------------------
+# Comma-separated networks (CIDR, IPv4 or IPv6) that may reach Secretum: the practice's own, and
+# the VPN's range for devices away from it. Both empty: every address may (`check` and the
+# register say so). A proxy of SECRETUM_TRUSTED_PROXIES is believed about the client's address
+# (X-Forwarded-For); no other is. `serve` and `check` refuse an entry that is not a network.
+SECRETUM_ALLOWED_NETWORKS = env_list("SECRETUM_ALLOWED_NETWORKS")
+SECRETUM_REMOTE_NETWORKS = env_list("SECRETUM_REMOTE_NETWORKS")
+SECRETUM_TRUSTED_PROXIES = env_list("SECRETUM_TRUSTED_PROXIES")
+
+# --- updates (G2): secretum.core.updates ------------------------------------------------------
+# The offline vulnerability database: OSV advisories for PyPI (a folder of JSON files or the
+# zip osv.dev publishes), updated by the practice or its provider at least every 30 days.
+SECRETUM_VULNERABILITY_DB = Path(
+    os.environ.get("SECRETUM_VULNERABILITY_DB", "").strip() or SECRETUM_HOME / "vulnerabilities"
+)
 
 # --- languages -------------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

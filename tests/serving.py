@@ -112,12 +112,17 @@ def trusting(home: Path) -> ssl.SSLContext:
 
 @contextlib.contextmanager
 def serving(
-    folder: Path, *options: str, redirect: bool = False, settings: Mapping[str, str] | None = None
+    folder: Path,
+    *options: str,
+    redirect: bool = False,
+    settings: Mapping[str, str] | None = None,
+    trust: Path | None = None,
 ) -> Iterator[Served]:
     """`secretum init`, then `secretum serve OPTIONS` on free ports, in ``folder``; yields once
     /healthz answers 200 and stops the server (SIGTERM, then SIGKILL after 60 s) on the way out.
 
     ``settings`` are SECRETUM_* variables; none of the caller's own reach the instance.
+    ``trust``: the CA file clients trust (default: the instance's own self-signed certificate).
     RuntimeError, with the server's output, when it does not start.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
@@ -140,7 +145,8 @@ def serving(
             stderr=subprocess.STDOUT,
         )
     home = folder / "var"
-    served = Served(port, http_port, home, log, env, process, trusting(home))
+    context = trusting(home) if trust is None else ssl.create_default_context(cafile=str(trust))
+    served = Served(port, http_port, home, log, env, process, context)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not _healthy(served):

@@ -1,4 +1,4 @@
-"""Evidence of the access measures (C1, G1, H2), for the register.
+"""Evidence of the access measures (C1, F1, F4, G1, H2), for the register.
 
 C1 has two proofs: the separation of medical data by role is a property of the code (by
 construction: ``access/policy.py`` and ``access/classification.py``, proven by the tests named
@@ -9,6 +9,7 @@ the opaque routes of H2 are properties of the code; H2's access log is checked l
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.urls import URLResolver, get_resolver
@@ -16,12 +17,13 @@ from django.urls.converters import SlugConverter, UUIDConverter
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from secretum.access import care
+from secretum.access import care, networks
 from secretum.access.classification import READ_PERMISSION, DataClass
 from secretum.access.decorators import declared_permission
 from secretum.access.policy import CARE_ROLES, ROLE_PERMISSIONS, Permission, Role
 from secretum.access.relationships import policy
 from secretum.compliance.evidence import Evidence, Proof, evidence, met, not_met
+from secretum.lib.networks import Network, NetworkPolicy, too_broad
 
 MEDICAL_SCOPE = "clinical:"
 
@@ -183,4 +185,160 @@ def opaque_urls() -> Evidence:
         )
     return met(
         _("Every address takes only opaque references (uuid) or kinds (slug); searches are posted.")
+    )
+
+
+# --- allowed networks (F1, F4) -----------------------------------------------------------------
+
+# Documentation addresses (RFC 5737, RFC 3849): no practice's network holds them, so one of them
+# stands for "somewhere else" when the middleware is put to the test.
+OUTSIDE_PROBES = ("192.0.2.1", "198.51.100.1", "203.0.113.1", "2001:db8::1")
+REFUSALS_WINDOW_DAYS = 30
+
+
+def _answer(address: str) -> int:
+    """The status the network check gives a login page request from ``address`` (nothing is
+    recorded: a check never writes)."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/accounts/login/", REMOTE_ADDR=address)
+    check = networks.ClientNetworkMiddleware(lambda r: HttpResponse(), record=False)
+    return check(request).status_code
+
+
+def _network_state() -> tuple[NetworkPolicy | None, list[str]]:
+    """The policy the settings give (None when one is not a network), and why it is not enforced
+    as it should be: the middleware's place, networks too broad, and the middleware itself put to
+    the test with an address outside and one inside."""
+    from django.conf import settings
+
+    try:
+        rules = networks.policy()
+    except ValueError as exc:
+        return None, [str(exc)]
+    if not rules.configured:
+        return rules, []
+    problems = []
+    chain = list(settings.MIDDLEWARE)
+    session = "django.contrib.sessions.middleware.SessionMiddleware"
+    if networks.MIDDLEWARE not in chain or (
+        session in chain and chain.index(networks.MIDDLEWARE) > chain.index(session)
+    ):
+        problems.append(_("the check is not in the request chain before the session"))
+    broad = [str(n) for n in (*rules.allowed, *rules.remote) if too_broad(n)]
+    if broad:
+        problems.append(
+            _("%(networks)s hold addresses of people outside the practice")
+            % {"networks": ", ".join(broad)}
+        )
+    outside = next((a for a in OUTSIDE_PROBES if not rules.permits(a)), None)
+    if outside is None:
+        problems.append(_("even the documentation addresses are let in"))
+    elif _answer(outside) != 403:
+        problems.append(_("a request from %(address)s was not refused") % {"address": outside})
+    return rules, problems
+
+
+def _network_failure(unconfigured: str) -> tuple[NetworkPolicy, Evidence | None]:
+    """F1 and F4 fail alike: nothing configured (``unconfigured`` says what that means for the
+    measure), or configured but not enforced as it should be."""
+    rules, problems = _network_state()
+    if rules is not None and not rules.configured:
+        return rules, not_met(unconfigured, _networks_action())
+    if rules is None or problems:
+        return NetworkPolicy(), not_met(
+            _("The allowed networks are not enforced as they should be: %(what)s.")
+            % {"what": "; ".join(problems)},
+            _networks_action(),
+        )
+    return rules, None
+
+
+def _recorded_refusals() -> str:
+    from django.utils import timezone
+
+    from secretum.audit.models import AuditEvent, Outcome
+
+    since = timezone.now() - dt.timedelta(days=REFUSALS_WINDOW_DAYS)
+    n = AuditEvent.objects.filter(
+        resource=networks.REASON, outcome=Outcome.DENIED, at__gte=since
+    ).count()
+    return ngettext(
+        "%(n)d refusal of an address outside them recorded in the last %(days)d days (at most "
+        "one a minute per address).",
+        "%(n)d refusals of addresses outside them recorded in the last %(days)d days (at most "
+        "one a minute per address).",
+        n,
+    ) % {"n": n, "days": REFUSALS_WINDOW_DAYS}
+
+
+def _networks_named(found: tuple[Network, ...]) -> str:
+    return ", ".join(str(n) for n in found)
+
+
+def _networks_action() -> str:
+    return _(
+        "Set SECRETUM_ALLOWED_NETWORKS to the practice's networks and SECRETUM_REMOTE_NETWORKS to "
+        "the VPN's address range (README, Configuration), then restart Secretum."
+    )
+
+
+@evidence("F1", proof=Proof.LIVE)
+def allowed_networks() -> Evidence:
+    """F1: only the practice's networks (and its VPN) reach Secretum: the setting, the
+    middleware's place before the session, and the middleware refusing an outside address."""
+    rules, failed = _network_failure(
+        _(
+            "No allowed networks are configured: every address that reaches the server may use "
+            "Secretum, from any device."
+        )
+    )
+    if failed is not None:
+        return failed
+    said = {"allowed": _networks_named(rules.allowed), "remote": _networks_named(rules.remote)}
+    if rules.allowed and rules.remote:
+        summary = _(
+            "Only the practice's networks (%(allowed)s) and its VPN (%(remote)s) reach Secretum; "
+            "any other address is refused before any page, the login included."
+        )
+    elif rules.allowed:
+        summary = _(
+            "Only the practice's networks (%(allowed)s) reach Secretum; any other address is "
+            "refused before any page, the login included."
+        )
+    else:
+        summary = _(
+            "Only the VPN (%(remote)s) reaches Secretum; any other address is refused before any "
+            "page, the login included."
+        )
+    return met(summary % said, _recorded_refusals())
+
+
+@evidence("F4", proof=Proof.LIVE)
+def remote_access_through_vpn() -> Evidence:
+    """F4: a device away from the practice reaches Secretum only through the VPN's range, or not
+    at all; the same enforcement as F1."""
+    rules, failed = _network_failure(
+        _(
+            "No allowed networks are configured: a device away from the practice reaches "
+            "Secretum from anywhere, without the VPN."
+        )
+    )
+    if failed is not None:
+        return failed
+    if rules.remote:
+        return met(
+            _(
+                "Remote access only through the VPN (%(remote)s): any other address outside the "
+                "practice's networks is refused."
+            )
+            % {"remote": _networks_named(rules.remote)}
+        )
+    return met(
+        _(
+            "Remote access is refused: only the practice's networks (%(allowed)s) reach Secretum "
+            "(no VPN range is configured)."
+        )
+        % {"allowed": _networks_named(rules.allowed)}
     )

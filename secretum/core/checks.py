@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import stat
 from pathlib import Path
@@ -44,7 +43,6 @@ def instance_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="secretum.E004",
             )
         )
-    errors.extend(_tls_checks(inst))
     errors.extend(_private_folder_checks(inst))
     errors.extend(_database_file_checks())
     errors.extend(_database_password_checks())
@@ -52,23 +50,6 @@ def instance_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if len(settings.SECRET_KEY) < 50:
         errors.append(Error("The Django secret key is missing or short.", id="secretum.E005"))
     return errors
-
-
-def _tls_checks(inst: Any) -> list[Any]:
-    from cryptography import x509
-
-    try:
-        cert = x509.load_pem_x509_certificate(inst.tls_cert.read_bytes())
-    except FileNotFoundError:
-        return [Error(f"No TLS certificate at {inst.tls_cert}.", id="secretum.E006")]
-    except ValueError:
-        return [Error(f"The TLS certificate {inst.tls_cert} cannot be read.", id="secretum.E006")]
-    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
-    if left.total_seconds() <= 0:
-        return [Error("The TLS certificate has expired.", id="secretum.E007")]
-    if left.days < 30:
-        return [Warning(f"The TLS certificate expires in {left.days} days.", id="secretum.W001")]
-    return []
 
 
 def _private_folder_checks(inst: Any) -> list[Any]:
@@ -79,7 +60,7 @@ def _private_folder_checks(inst: Any) -> list[Any]:
         problems += _owner_only(
             folder, f"The folder {folder} is open to group or others", "secretum.E009"
         )
-    key = inst.tls_key
+    key = settings.SECRETUM_TLS_KEY_FILE  # the instance's own, or the practice's (H1)
     problems += _owner_only(
         key, f"The TLS private key {key} is readable by others", "secretum.E008"
     )

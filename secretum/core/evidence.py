@@ -1,14 +1,13 @@
-"""Evidence of the server's own measures (E4, H1, H2, H3, N1, N3), for the register.
+"""Evidence of the server's own measures (E4, G2, H1, H2, H3, N1, N3), for the register.
 
-Live: the certificate and the transport settings (H1), the access log format in use (H2), the
-database's credentials and the host's listening ports (H3). By construction: no caching (E4),
-privacy-friendly defaults (N1) and fictitious data (N3), properties of the code proven by the
-tests each names.
+Live: the installed software against the vulnerability database (G2), the certificate and the
+transport settings (H1), the access log format in use (H2), the database's credentials and the
+host's listening ports (H3). By construction: no caching (E4), privacy-friendly defaults (N1)
+and fictitious data (N3), properties of the code proven by the tests each names.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import inspect
 import re
 import ssl
@@ -21,37 +20,48 @@ from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from secretum.compliance.evidence import Evidence, Proof, day, evidence, met, not_met
-from secretum.lib import listening
+from secretum.lib import certificates, listening
 
 HSTS_MIN_SECONDS = 365 * 24 * 3600
-CERT_MIN_DAYS = 30
 DB_PASSWORD_MIN = 16
 
 
 @evidence("H1", proof=Proof.LIVE)
 def transport_security() -> Evidence:
-    from cryptography import x509
-
+    """H1: the certificate serve presents (the instance's own, or the practice's by path) is
+    readable, matches its key, is not expired nor within 14 days of it, and is not self-signed on
+    an instance other machines reach; TLS 1.2+, HSTS, HTTP redirected, secure cookies."""
     from secretum.core.management.commands.serve import tls_context
 
-    inst = settings.INSTANCE
-    problems = []
-    try:
-        cert = x509.load_pem_x509_certificate(inst.tls_cert.read_bytes())
-    except (OSError, ValueError):
+    certfile, keyfile = settings.SECRETUM_TLS_CERT_FILE, settings.SECRETUM_TLS_KEY_FILE
+    cert = certificates.inspect(certfile)
+    if cert.problem:
         return not_met(
-            _("No readable TLS certificate at %(path)s.") % {"path": inst.tls_cert},
+            _("No readable TLS certificate at %(path)s.") % {"path": certfile},
             _("Install the practice's certificate (or run 'secretum init' on a new instance)."),
         )
-    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
-    if left.days < CERT_MIN_DAYS:
+    problems = []
+    until = {"day": day(cert.not_after)}
+    if cert.expired:
+        problems.append(_("the certificate expired on %(day)s") % until)
+    elif cert.expires_soon:
         problems.append(
-            _("the certificate expires on %(day)s") % {"day": day(cert.not_valid_after_utc)}
+            _("the certificate expires on %(day)s, in less than 14 days: its renewal failed")
+            % until
         )
-    if inst.tls_key.exists() and inst.tls_key.stat().st_mode & 0o077:
+    hosts = certificates.network_hosts(settings.ALLOWED_HOSTS)
+    if cert.self_signed and hosts:
+        problems.append(
+            _(
+                "the certificate is self-signed while other machines reach this instance "
+                "(%(hosts)s): their browsers cannot tell it from an attacker's"
+            )
+            % {"hosts": ", ".join(hosts)}
+        )
+    if keyfile.exists() and keyfile.stat().st_mode & 0o077:
         problems.append(_("the TLS private key is readable by others"))
     if settings.SECURE_HSTS_SECONDS < HSTS_MIN_SECONDS:
         problems.append(_("HSTS is shorter than a year"))
@@ -60,9 +70,7 @@ def transport_security() -> Evidence:
     if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
         problems.append(_("cookies may travel without TLS"))
     try:
-        context = tls_context(
-            SimpleNamespace(certfile=str(inst.tls_cert), keyfile=str(inst.tls_key)), None
-        )
+        context = tls_context(SimpleNamespace(certfile=str(certfile), keyfile=str(keyfile)), None)
         if context.minimum_version < ssl.TLSVersion.TLSv1_2:
             problems.append(_("TLS versions older than 1.2 are accepted"))
     except (OSError, ssl.SSLError):
@@ -70,14 +78,23 @@ def transport_security() -> Evidence:
     if problems:
         return not_met(
             _("TLS is not set up as it should be: %(what)s.") % {"what": "; ".join(problems)},
-            _("Renew the certificate, or restore the transport settings (secretum/settings.py)."),
+            _(
+                "Install the practice's certificate or an ACME client's and name it with "
+                "SECRETUM_TLS_CERT_FILE and SECRETUM_TLS_KEY_FILE (serve loads a renewed one "
+                "without a restart); restore the transport settings of secretum/settings.py."
+            ),
         )
+    kind = (
+        _("self-signed, for this machine only")
+        if cert.self_signed
+        else _("issued by a certificate authority")
+    )
     return met(
         _(
             "TLS 1.2+ only with forward-secret AEAD suites; HSTS for a year; HTTP redirected; "
-            "certificate valid until %(day)s."
+            "certificate %(kind)s, valid until %(day)s."
         )
-        % {"day": day(cert.not_valid_after_utc)}
+        % {"kind": kind, **until}
     )
 
 
@@ -332,3 +349,84 @@ def fictitious_test_data() -> Evidence:
             "generated national numbers; no real person's data."
         )
     )
+
+
+@evidence("G2", proof=Proof.LIVE)
+def known_vulnerabilities() -> Evidence:
+    """G2: Secretum's version and the installation's age; the installed packages checked against
+    the offline vulnerability database, itself updated within 30 days; no HIGH or CRITICAL
+    finding (those are the managers' reminder until the fixed versions are installed)."""
+    from secretum.core import updates
+
+    found = updates.state()
+    about = _about_installation(found)
+    update = _(
+        "Download %(url)s into %(path)s (or copy a recent copy there) at least every %(days)d "
+        "days; 'secretum vulns' then lists what needs updating."
+    ) % {"url": updates.OSV_PYPI_URL, "path": found.database, "days": updates.STALE_DAYS}
+    if found.updated_at is None:
+        return not_met(
+            _(
+                "No vulnerability database at %(path)s: the installed packages are not checked "
+                "for known vulnerabilities."
+            )
+            % {"path": found.database},
+            update,
+            about,
+        )
+    if found.problem or found.scan is None:
+        return not_met(
+            _("The vulnerability database %(path)s cannot be read (%(problem)s).")
+            % {"path": found.database, "problem": found.problem},
+            update,
+            about,
+        )
+    if found.stale:
+        return not_met(
+            _(
+                "The vulnerability database was last updated on %(day)s, %(n)d days ago: older "
+                "than %(max)d days, it misses the latest advisories."
+            )
+            % {"day": day(found.updated_at), "n": found.database_days, "max": updates.STALE_DAYS},
+            update,
+            about,
+        )
+    lines = [updates.describe(f) for f in found.scan.findings]
+    if found.serious:
+        return not_met(
+            ngettext(
+                "%(n)d known HIGH or CRITICAL vulnerability in the installed packages: %(what)s.",
+                "%(n)d known HIGH or CRITICAL vulnerabilities in the installed packages: %(what)s.",
+                len(found.serious),
+            )
+            % {
+                "n": len(found.serious),
+                "what": ", ".join(f"{f.package} {f.version}" for f in found.serious),
+            },
+            _(
+                "Install the fixed versions now (the provider's update of Secretum, or "
+                "'pip install' of the versions named below), then restart Secretum."
+            ),
+            about,
+            *lines,
+        )
+    return met(
+        _(
+            "%(n)d installed packages checked against a vulnerability database updated on "
+            "%(day)s: no known HIGH or CRITICAL vulnerability."
+        )
+        % {"n": len(updates.installed()), "day": day(found.updated_at)},
+        about,
+        *lines,
+    )
+
+
+def _about_installation(found: Any) -> str:
+    if found.installed_at is None:
+        return _("Secretum %(version)s; installation date unknown.") % {"version": found.version}
+    n = found.age_days
+    return ngettext(
+        "Secretum %(version)s, installed on %(day)s (%(n)d day ago).",
+        "Secretum %(version)s, installed on %(day)s (%(n)d days ago).",
+        n,
+    ) % {"version": found.version, "day": day(found.installed_at), "n": n}

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import cast
 
 from secretum.lib import http1, logs, relay, workers
+from secretum.lib.certificates import ReloadingContext
 from secretum.lib.http1 import Refusal
 from secretum.lib.incoming import READ_SIZE, ClientGone, Incoming, read_request_head
 from secretum.lib.limits import (
@@ -97,10 +98,12 @@ class Client:
 
 
 class Front:
-    """The event loop's server: TLS, whole requests, limits; the workers behind a Unix socket."""
+    """The event loop's server: TLS, whole requests, limits; the workers behind a Unix socket.
+    Each new connection gets the TLS context as ``tls`` has it now: renewed certificate files
+    are served without a restart (H1)."""
 
-    def __init__(self, context: ssl.SSLContext, upstream: Path, limits: Limits) -> None:
-        self.context = context
+    def __init__(self, tls: ReloadingContext, upstream: Path, limits: Limits) -> None:
+        self.tls = tls
         self.upstream = str(upstream)
         self.limits = limits
         self.access_lines = logging.getLogger(logs.ACCESS_LOGGER)
@@ -157,7 +160,9 @@ class Front:
         try:
             # No await before start_tls: the ClientHello must reach the TLS layer, not the
             # plain stream's buffer.
-            await writer.start_tls(self.context, ssl_handshake_timeout=self.limits.header_timeout)
+            await writer.start_tls(
+                self.tls.current(), ssl_handshake_timeout=self.limits.header_timeout
+            )
             # Room for RESPONSE_BUFFER bytes of an answer before a worker has to wait for a slow
             # reader (relay): set once on the TLS transport, for every request of the connection.
             writer.transport.set_write_buffer_limits(high=RESPONSE_BUFFER)
@@ -370,7 +375,7 @@ async def _wait_for_workers(path: Path, pool: subprocess.Popen[bytes], timeout: 
 
 async def _run_front(
     listener: socket.socket,
-    context: ssl.SSLContext,
+    tls: ReloadingContext,
     upstream: Path,
     limits: Limits,
     pool: subprocess.Popen[bytes],
@@ -381,7 +386,7 @@ async def _run_front(
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     await _wait_for_workers(upstream, pool, 60)
-    front = Front(context, upstream, limits)
+    front = Front(tls, upstream, limits)
     await front.start(listener)
     while not stop.is_set() and pool.poll() is None:
         with contextlib.suppress(TimeoutError):
@@ -400,11 +405,14 @@ def run(
     worker_count: int,
     threads: int,
     graceful_timeout: float = 20.0,
+    certificate: tuple[Path, Path] | None = None,
 ) -> None:
     """Serve the instance in ``home`` until SIGTERM, SIGINT or SIGHUP, then stop in order:
-    the front stops accepting and lets requests in progress end, then the workers stop."""
+    the front stops accepting and lets requests in progress end, then the workers stop.
+    ``certificate``: the certificate and key files (default: the instance's own, from init)."""
     ensure_descriptors(limits)
-    context = tls_context(home / "tls" / "cert.pem", home / "tls" / "key.pem")
+    certfile, keyfile = certificate or (home / "tls" / "cert.pem", home / "tls" / "key.pem")
+    tls = ReloadingContext(certfile, keyfile, tls_context)
     listener = listen(host, port)
     upstream = home / workers.SOCKET_NAME
     with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
@@ -413,7 +421,7 @@ def run(
             raise RuntimeError(f"another 'secretum serve' is running on {home}")
     pool = workers.start(home, worker_count, threads, graceful_timeout)
     try:
-        asyncio.run(_run_front(listener, context, upstream, limits, pool, graceful_timeout))
+        asyncio.run(_run_front(listener, tls, upstream, limits, pool, graceful_timeout))
     finally:
         listener.close()
         workers.stop(pool, graceful_timeout + 10)

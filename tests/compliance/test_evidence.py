@@ -273,6 +273,29 @@ def _ftp_like_listener(world: World) -> None:
         *world.settings.SECRETUM_FORBIDDEN_PORTS,
         listen(world),
     ]
+def _practice_networks(world: World) -> None:
+    """F1, F4: the practice's LAN and its VPN's range."""
+    world.settings.SECRETUM_ALLOWED_NETWORKS = ["192.168.1.0/24"]
+    world.settings.SECRETUM_REMOTE_NETWORKS = ["10.8.0.0/24"]
+
+
+def _current_vulnerability_database(world: World) -> None:
+    """G2: fixture advisories, none of which covers an installed version, downloaded today."""
+    from tests.core.test_updates import HARMLESS, database
+
+    folder = Path(world.settings.SECRETUM_HOME).parent / "osv-current"
+    world.settings.SECRETUM_VULNERABILITY_DB = database(folder, HARMLESS)
+
+
+def _practice_certificate(world: World) -> None:
+    """H1: a certificate authority's certificate for the name other machines use."""
+    from tests.certificates import authority, install, server
+
+    ca = authority()
+    folder = Path(world.settings.SECRETUM_HOME).parent / "practice-tls"
+    world.settings.ALLOWED_HOSTS = ["secretum.cabinet-fictif.example", "testserver"]
+    cert, key = install(folder, server(ca, names=("secretum.cabinet-fictif.example",)), ca)
+    world.settings.SECRETUM_TLS_CERT_FILE, world.settings.SECRETUM_TLS_KEY_FILE = cert, key
 
 
 Case = Callable[[World], None]
@@ -297,12 +320,15 @@ CASES: dict[str, tuple[Case, Case]] = {
     "E4": (_nothing, lambda w: setattr(w.settings, "MIDDLEWARE", [
         m for m in django_settings.MIDDLEWARE if "SecurityHeaders" not in m])),
     "E3": (_intervention, _intervention_without_consent),
+    "F1": (_practice_networks, _nothing),  # nothing configured: every address may connect
+    "F4": (_practice_networks, _nothing),
+    "G2": (_current_vulnerability_database, _nothing),  # no vulnerability database
     "E10": (lambda w: w.patient(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE",
                                                      True)),
     "G1": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
     "G3": (lambda w: w.patient(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE",
                                                     True)),
-    "H1": (_nothing, lambda w: setattr(w.settings, "SECURE_HSTS_SECONDS", 0)),
+    "H1": (_practice_certificate, lambda w: setattr(w.settings, "SECURE_HSTS_SECONDS", 0)),
     "H2": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
     "H3": (_no_listener_on_the_forbidden_ports, _ftp_like_listener),
     "K1": (_intervention, _nothing),
@@ -315,9 +341,9 @@ CASES: dict[str, tuple[Case, Case]] = {
     "O2": (_nothing, _unsafe_tls_key),
     "P1": (_print, _print_without_audit_event),
 }  # fmt: skip
-# The software part of P1 and C3 passes; the practice declares the rest (the shredder, who
-# receives paper copies): declared in the passing test.
-ALSO_DECLARED = {"P1", "C3"}
+# The software part of P1, C3, F1 and F4 passes; the practice declares the rest (the shredder,
+# who receives paper copies, the guests' devices, the VPN itself): declared in the passing test.
+ALSO_DECLARED = {"P1", "C3", "F1", "F4"}
 
 
 def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:

@@ -13,7 +13,11 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from secretum.core.host_checks import status
+
         found = checks.run_checks(include_deployment_checks=True)
+        for line in status():  # version, age, certificate, networks, vulnerabilities (G2, F1)
+            self.stdout.write(line)
         problems = [m for m in found if m.level >= checks.WARNING and not m.is_silenced()]
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())

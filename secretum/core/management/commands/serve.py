@@ -162,7 +162,16 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         try:
-            front.run(inst.home, host, port, limits, options["workers"], options["threads"])
+            front.run(
+                inst.home,
+                host,
+                port,
+                limits,
+                options["workers"],
+                options["threads"],
+                # H1: the practice's (or an ACME client's) certificate, reloaded on renewal.
+                certificate=(settings.SECRETUM_TLS_CERT_FILE, settings.SECRETUM_TLS_KEY_FILE),
+            )
         except RuntimeError as exc:
             raise CommandError(str(exc)) from None
         finally:
