@@ -38,6 +38,7 @@ def access_log_format(environ: Mapping[str, str] = os.environ) -> str:
     """The access log format the workers are given: the site's, or Secretum's own."""
     return environ.get(ACCESS_LOG_FORMAT_VARIABLE, "").strip() or ACCESS_LOG_FORMAT
 
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 

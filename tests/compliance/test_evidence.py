@@ -273,6 +273,8 @@ def _ftp_like_listener(world: World) -> None:
         *world.settings.SECRETUM_FORBIDDEN_PORTS,
         listen(world),
     ]
+
+
 def _practice_networks(world: World) -> None:
     """F1, F4: the practice's LAN and its VPN's range."""
     world.settings.SECRETUM_ALLOWED_NETWORKS = ["192.168.1.0/24"]
