@@ -25,7 +25,7 @@ from secretum.audit.log import record_tampered
 from secretum.audit.models import Action
 from secretum.clinical import integrity, rules
 from secretum.clinical.models import MODELS, ClinicalEntry
-from secretum.crypto.fields import SealedField
+from secretum.crypto.fields import SealedField, uid_text
 from secretum.crypto.keyring import DataKey, DecryptionError
 from secretum.lib.rawrows import Loader, columns
 from secretum.patients import integrity as records
@@ -70,14 +70,19 @@ def _model(kind: str) -> Any:
         raise Http404("No such kind of entry.") from None
 
 
+@cache
+def _shown(kind: str) -> tuple[str, ...]:
+    """The fields of an entry of this kind that are shown."""
+    return tuple(s.name for s in rules.SPECS[kind]) + (("unit",) if kind == "observation" else ())
+
+
 def _reveal(kind: str, row: ClinicalEntry, reader: FieldReader) -> Entry:
-    names = [s.name for s in rules.SPECS[kind]] + (["unit"] if kind == "observation" else [])
     return Entry(
         kind=kind,
-        uid=str(row.uid),
+        uid=uid_text(row),
         recorded_at=row.recorded_at,
         author=str(row.author),
-        values={n: reader.open(row, n) for n in names},
+        values={n: reader.open(row, n) for n in _shown(kind)},
         corrected=getattr(row, "supersedes_id", None) is not None,
         current=row.superseded_at is None and not row.retracted,
         retracted=row.retracted,

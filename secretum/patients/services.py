@@ -26,6 +26,7 @@ from secretum.access.policy import Permission
 from secretum.audit.log import record_tampered
 from secretum.audit.models import Action
 from secretum.crypto import keyring
+from secretum.crypto.fields import uid_text
 from secretum.crypto.keyring import DataKey
 from secretum.lib import niss as niss_lib
 from secretum.lib.dates import shown
@@ -82,7 +83,7 @@ class SearchResult:
 
 
 def _key_aad(patient: Patient) -> str:
-    return f"{Patient._meta.label}:{patient.uid}"
+    return f"{Patient._meta.label}:{uid_text(patient)}"
 
 
 def open_patient(uid: Any) -> tuple[Patient, DataKey]:
@@ -166,7 +167,7 @@ def reveal_identity(
     }
     birth = values.pop("birth_date")
     return PatientIdentity(
-        uid=str(patient.uid),
+        uid=uid_text(patient),
         birth_date=dt.date.fromisoformat(birth) if birth else None,
         altered=not integrity.intact(patient),
         **values,
