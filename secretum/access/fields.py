@@ -27,14 +27,34 @@ class FieldRefused(AccessDenied):
 
 
 class FieldReader:
-    __slots__ = ("_actor", "_key", "_medical")
+    """Opens the fields of one patient (whose data key it holds) for one audited call.
 
-    def __init__(self, actor: Actor, key: DataKey, *, medical: bool) -> None:
+    ``decided``: the call's decisions so far, by (model, field), shared by the readers of one
+    call (a search opens many patients): each field's class is decided once per call, by the
+    role the gate found at its start, never carried into another call."""
+
+    __slots__ = ("_actor", "_decided", "_key", "_medical")
+
+    def __init__(
+        self,
+        actor: Actor,
+        key: DataKey,
+        *,
+        medical: bool,
+        decided: dict[tuple[str, str], bool] | None = None,
+    ) -> None:
         self._actor = actor
         self._key = key
         self._medical = medical  # the gate found a basis for this patient's medical record
+        self._decided = {} if decided is None else decided
 
     def may(self, label: str, name: str) -> bool:
+        decided = self._decided.get((label, name))
+        if decided is None:
+            decided = self._decided[label, name] = self._decide(label, name)
+        return decided
+
+    def _decide(self, label: str, name: str) -> bool:
         data_class = FIELDS[label][name]
         if data_class == DataClass.SECRET:
             return False

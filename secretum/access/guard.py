@@ -50,6 +50,8 @@ class EventDraft:
     detail: dict[str, Any] = field(default_factory=dict)
     basis: Basis | None = None  # on what basis a medical record was opened
     actor: Actor | None = None  # who acts, as the event records them
+    # What this call's readers decided, by (model, field): decided once per call, never kept.
+    decided: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     def reader(self, key: DataKey) -> FieldReader:
         """What this call may decrypt of the patient whose data key this is (access/fields.py):
@@ -57,7 +59,7 @@ class EventDraft:
         if self.actor is None:
             raise RuntimeError("a reader is handed out inside a guarded call only")
         medical = self.basis is not None or self.actor.user is None
-        return FieldReader(self.actor, key, medical=medical)
+        return FieldReader(self.actor, key, medical=medical, decided=self.decided)
 
 
 def _record(actor: Actor, draft: EventDraft, outcome: Outcome) -> None:

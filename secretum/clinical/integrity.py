@@ -28,7 +28,10 @@ from django.db import connection
 
 from secretum.clinical.models import MODELS
 from secretum.crypto import keyring
-from secretum.crypto.fields import SealedField
+from secretum.crypto.fields import SealedField, uid_text
+
+# json.dumps(value, separators=(",", ":")), without making an encoder at each call.
+_CANONICAL = json.JSONEncoder(separators=(",", ":"))
 
 
 @cache
@@ -49,18 +52,17 @@ def seal_of(row: Any, patient_uid: str, fields: Iterable[str] | None = None) -> 
     cipher = [
         None if (v := getattr(row, n)) is None else hashlib.sha256(v).hexdigest() for n in names
     ]
-    canonical = json.dumps(
+    canonical = _CANONICAL.encode(
         [
             str(patient_uid),
-            str(row.uid),
+            uid_text(row),
             row.author_id,
             _when(row.recorded_at),
             row.supersedes_id,
             _when(row.superseded_at),
             bool(row.retracted),
             cipher,
-        ],
-        separators=(",", ":"),
+        ]
     )
     return keyring.secret_digest("row:" + label, canonical)
 

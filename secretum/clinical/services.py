@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,7 +25,9 @@ from secretum.audit.log import record_tampered
 from secretum.audit.models import Action
 from secretum.clinical import integrity, rules
 from secretum.clinical.models import MODELS, ClinicalEntry
+from secretum.crypto.fields import SealedField, uid_text
 from secretum.crypto.keyring import DataKey, DecryptionError
+from secretum.lib.rawrows import Loader, columns
 from secretum.patients import integrity as records
 from secretum.patients.models import Patient
 from secretum.patients.services import (
@@ -65,14 +70,19 @@ def _model(kind: str) -> Any:
         raise Http404("No such kind of entry.") from None
 
 
+@cache
+def _shown(kind: str) -> tuple[str, ...]:
+    """The fields of an entry of this kind that are shown."""
+    return tuple(s.name for s in rules.SPECS[kind]) + (("unit",) if kind == "observation" else ())
+
+
 def _reveal(kind: str, row: ClinicalEntry, reader: FieldReader) -> Entry:
-    names = [s.name for s in rules.SPECS[kind]] + (["unit"] if kind == "observation" else [])
     return Entry(
         kind=kind,
-        uid=str(row.uid),
+        uid=uid_text(row),
         recorded_at=row.recorded_at,
         author=str(row.author),
-        values={n: reader.open(row, n) for n in names},
+        values={n: reader.open(row, n) for n in _shown(kind)},
         corrected=getattr(row, "supersedes_id", None) is not None,
         current=row.superseded_at is None and not row.retracted,
         retracted=row.retracted,
@@ -123,16 +133,58 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
         )
 
 
-def _current(patient: Patient) -> dict[str, list[Any]]:
-    """The current entries of each kind, newest first, as many as the chart shows."""
-    return {
-        kind: list(
-            model.objects.filter(patient=patient, superseded_at__isnull=True, retracted=False)
-            .select_related("author")
-            .order_by("-recorded_at", "-id")[:CHART_LIMIT]
+# The names an entry's author is shown by (``User.__str__``), loaded with each entry.
+_AUTHOR_FIELDS = ("id", "first_name", "last_name", "username")
+
+
+@cache
+def _current_query() -> tuple[str, dict[str, Loader], Loader]:
+    """One query for the current entries of the five kinds, each with its author's names: the
+    newest of each kind, as many as the chart shows (the tables' own names; the patient and
+    the limit are parameters). Five querysets with their authors cost the ORM more to build than
+    the database to run."""
+    quote = connection.ops.quote_name
+    user = get_user_model()
+    author = columns(user, _AUTHOR_FIELDS, "u")
+    width = max(len(model._meta.concrete_fields) for model in MODELS.values())
+    # The kinds have more or fewer sealed fields: the others' places hold a NULL of their type
+    # (PostgreSQL would take an untyped NULL for text).
+    null = f"CAST(NULL AS {SealedField().db_type(connection) or 'BLOB'})"
+    parts = []
+    for kind, model in MODELS.items():
+        own = columns(model, alias="e")
+        padding = [null] * (width - len(own))
+        parts.append(
+            f"SELECT * FROM (SELECT '{kind}', {', '.join(author + own + padding)} "  # noqa: S608
+            f"FROM {quote(model._meta.db_table)} e JOIN {quote(user._meta.db_table)} u "
+            f"ON {columns(user, ('id',), 'u')[0]} = e.author_id "
+            "WHERE e.patient_id = %s AND e.superseded_at IS NULL AND e.retracted = %s "
+            f"ORDER BY e.recorded_at DESC, e.id DESC LIMIT %s) AS {kind}"
         )
-        for kind, model in MODELS.items()
-    }
+    loaders = {kind: Loader(model) for kind, model in MODELS.items()}
+    return " UNION ALL ".join(parts), loaders, Loader(user, _AUTHOR_FIELDS)
+
+
+def _current(patient: Patient) -> dict[str, list[Any]]:
+    """The current entries of each kind, newest first, as many as the chart shows (one query)."""
+    sql, loaders, author_of = _current_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [patient.pk, False, CHART_LIMIT] * len(MODELS))
+        fetched = cursor.fetchall()
+    current: dict[str, list[Any]] = {kind: [] for kind in MODELS}
+    authors: dict[Any, Any] = {}
+    names = len(_AUTHOR_FIELDS)
+    for values in fetched:
+        kind = values[0]
+        author = authors.get(values[1])
+        if author is None:
+            author = authors[values[1]] = author_of(values[1 : 1 + names])
+        row = loaders[kind](values[1 + names : 1 + names + loaders[kind].fields])
+        row.author = author
+        current[kind].append(row)
+    for rows in current.values():  # the order of a union's parts is not guaranteed
+        rows.sort(key=lambda row: (row.recorded_at, row.pk), reverse=True)
+    return current
 
 
 def _entries_altered(patient: Patient, current: dict[str, list[Any]]) -> bool:

@@ -10,6 +10,17 @@ from django.db import models
 from secretum.crypto.keyring import DataKey
 
 
+def uid_text(row: Any) -> str:
+    """``str(row.uid)``, formatted once for the uid the row holds: the associated data of each
+    of its sealed values and its seal name it, and a list of patients opens hundreds. A uid
+    set anew is formatted anew."""
+    uid = row.uid
+    known = row.__dict__.get("_uid_text")
+    if known is None or known[0] is not uid:
+        known = row.__dict__["_uid_text"] = (uid, str(uid))
+    return str(known[1])
+
+
 class SealedField(models.BinaryField):
     """AES-256-GCM ciphertext of one value (see keyring). Never filtered on, never ordered by:
     search goes through blind indexes."""
@@ -30,7 +41,7 @@ class SealedModel(models.Model):
 
     def aad(self, field: str) -> str:
         # Binds a ciphertext to its model, field and row.
-        return f"{self._meta.label}.{field}:{self.uid}"
+        return f"{self._meta.label}.{field}:{uid_text(self)}"
 
     def seal(self, key: DataKey, **values: str | None) -> None:
         for name, value in values.items():

@@ -20,6 +20,10 @@ from django.db import transaction
 
 from secretum.crypto import keyring
 
+# json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str), without making an
+# encoder at each call.
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
 
 def label_of(instance: Any) -> str:
     return f"{instance._meta.app_label}.{instance._meta.object_name}"
@@ -37,12 +41,7 @@ def _encode(value: Any) -> Any:
 def seal_of(label: str, pk: Any, values: Sequence[Any]) -> bytes:
     """The seal of a row of model ``label`` with primary key ``pk`` whose sealed fields hold
     ``values``, in the order of its ``SEALED_FIELDS``."""
-    canonical = json.dumps(
-        [pk, [_encode(v) for v in values]],
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
+    canonical = _CANONICAL.encode([pk, [_encode(v) for v in values]])
     return keyring.secret_digest("row:" + label, canonical)
 
 

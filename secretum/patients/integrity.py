@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from secretum.audit.models import AuditEvent, Outcome
 from secretum.crypto import keyring
+from secretum.crypto.fields import uid_text
 from secretum.patients.models import IDENTITY_FIELDS
 
 DOMAIN = "record:patients.Patient"
@@ -42,26 +43,32 @@ DOMAIN = "record:patients.Patient"
 VERSION_KEY = "record_version"
 
 
+# json.dumps(value, separators=(",", ":")), without making an encoder at each call.
+_CANONICAL = json.JSONEncoder(separators=(",", ":"))
+
 # The entries digest of a record that has none yet (clinical/integrity.py's digest of no entry).
 NO_ENTRIES = hashlib.sha256(b"").digest()
 
 
 def _hash(value: bytes | memoryview | None) -> str | None:
-    return None if value is None else hashlib.sha256(bytes(value)).hexdigest()
+    return None if value is None else hashlib.sha256(value).hexdigest()
 
 
 def seal_of(patient: Any) -> bytes:
     """The seal a patient row must carry, from its current values."""
     digest = patient.entries_digest
-    canonical = json.dumps(
+    sha256 = hashlib.sha256
+    canonical = _CANONICAL.encode(
         [
-            str(patient.uid),
+            uid_text(patient),
             patient.record_version,
             _hash(patient.wrapped_key),
-            [_hash(getattr(patient, name)) for name in IDENTITY_FIELDS],
+            [
+                None if (v := getattr(patient, n)) is None else sha256(v).hexdigest()
+                for n in IDENTITY_FIELDS
+            ],
             None if digest is None else bytes(digest).hex(),
-        ],
-        separators=(",", ":"),
+        ]
     )
     return keyring.secret_digest(DOMAIN, canonical)
 

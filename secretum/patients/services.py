@@ -26,10 +26,11 @@ from secretum.access.policy import Permission
 from secretum.audit.log import record_tampered
 from secretum.audit.models import Action
 from secretum.crypto import keyring
+from secretum.crypto.fields import uid_text
 from secretum.crypto.keyring import DataKey
 from secretum.lib import niss as niss_lib
 from secretum.lib.dates import shown
-from secretum.patients import integrity
+from secretum.patients import integrity, queries
 from secretum.patients.models import IDENTITY_FIELDS, Patient, SearchToken
 
 RESOURCE = "patients.Patient"
@@ -82,14 +83,14 @@ class SearchResult:
 
 
 def _key_aad(patient: Patient) -> str:
-    return f"{Patient._meta.label}:{patient.uid}"
+    return f"{Patient._meta.label}:{uid_text(patient)}"
 
 
 def open_patient(uid: Any) -> tuple[Patient, DataKey]:
     """The patient row and its unwrapped data key. For services only, never for views. A row
     that no longer matches its record seal is still returned (a doctor must see what is there),
     and its opening is reported to the auditor."""
-    patient, key = _load(Patient.objects.select_for_update(), uid)
+    patient, key = _load(uid)
     if not integrity.intact(patient):
         _unreadable(patient)
     return patient, key
@@ -99,7 +100,7 @@ def writable_patient(uid: Any) -> tuple[Patient, DataKey]:
     """The patient row, locked until the write commits, and its data key; ValidationError if
     the record was altered outside Secretum (a new seal would launder the alteration) or put
     back from an older copy."""
-    patient, key = _load(Patient.objects.select_for_update(), uid)
+    patient, key = _load(uid)
     if not integrity.intact(patient) or integrity.audited_version(str(patient.uid)) > (
         patient.record_version
     ):
@@ -108,11 +109,14 @@ def writable_patient(uid: Any) -> tuple[Patient, DataKey]:
     return patient, key
 
 
-def _load(rows: Any, uid: Any) -> tuple[Patient, DataKey]:
+def _load(uid: Any) -> tuple[Patient, DataKey]:
+    """The patient row, locked until the transaction ends (``select_for_update``), and its key."""
     try:
-        patient = rows.get(uid=uid)
-    except (Patient.DoesNotExist, ValidationError, ValueError):
-        raise Http404("No such patient.") from None
+        patient = queries.by_uid(uid, lock=True)
+    except (ValidationError, ValueError):
+        patient = None
+    if patient is None:
+        raise Http404("No such patient.")
     return patient, patient_key(patient)
 
 
@@ -163,7 +167,7 @@ def reveal_identity(
     }
     birth = values.pop("birth_date")
     return PatientIdentity(
-        uid=str(patient.uid),
+        uid=uid_text(patient),
         birth_date=dt.date.fromisoformat(birth) if birth else None,
         altered=not integrity.intact(patient),
         **values,
@@ -348,22 +352,13 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
             ids: set[int] | None = None
             for term in value.split():
                 token = keyring.blind_index("name", term[:NAME_PREFIX_MAX])
-                found = set(
-                    SearchToken.objects.filter(kind=SearchToken.Kind.NAME, token=token).values_list(
-                        "patient_id", flat=True
-                    )
-                )
+                found = queries.token_holders(SearchToken.Kind.NAME, token)
                 ids = found if ids is None else ids & found
         else:
-            token = keyring.blind_index(kind, value)
-            ids = set(
-                SearchToken.objects.filter(kind=kind, token=token).values_list(
-                    "patient_id", flat=True
-                )
-            )
+            ids = queries.token_holders(kind, keyring.blind_index(kind, value))
         chosen = sorted(ids or ())
         patients, unreadable = [], 0
-        for row in Patient.objects.filter(id__in=chosen[: SEARCH_LIMIT * 2]):
+        for row in queries.by_ids(chosen[: SEARCH_LIMIT * 2]):
             try:
                 identity = reveal_identity(row, event.reader(patient_key(row)), LISTED_FIELDS)
             except keyring.DecryptionError:

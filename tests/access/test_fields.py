@@ -129,3 +129,29 @@ def test_a_secret_is_never_opened_and_the_system_reads_the_rest(
 
     with pytest.raises(RuntimeError):
         EventDraft("read", "test").reader(key)
+
+
+def test_a_readers_decisions_are_its_calls_own(chart: tuple[str, Any], practitioner: Any) -> None:
+    """Each field's class is decided once per call (a search opens many patients through
+    readers that share the call's decisions), never carried into another call: the same doctor
+    reads the allergy within the chart's call, then not through an identity read that follows,
+    and the secretary's next call decides for the secretary."""
+    uid, allergy = chart
+    doctor = actor_for(practitioner)
+    with guarded(
+        doctor, Permission.CLINICAL_READ, Action.READ, "test.Fields", patient_ref=uid
+    ) as e:
+        _patient, key = patients.open_patient(uid)
+        first, second = e.reader(key), e.reader(key)
+        assert first.open(allergy, "substance") == second.open(allergy, "substance") == "Sésame"
+        assert e.decided == {("clinical.Allergy", "substance"): True}
+    with pytest.raises(FieldRefused):
+        _read(doctor, Permission.PATIENT_IDENTITY_READ, uid, allergy, "substance")
+    with pytest.raises(FieldRefused):
+        _read(
+            actor_for(make_user(Role.SECRETARY)),
+            Permission.PATIENT_IDENTITY_READ,
+            uid,
+            allergy,
+            "substance",
+        )

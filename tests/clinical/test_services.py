@@ -139,3 +139,40 @@ def test_secretary_is_denied_every_clinical_service(
     denied = events(outcome="denied")
     assert len(denied) == len(calls)
     assert {e.patient_ref for e in denied} == {patient.uid}
+
+
+def test_the_chart_shows_the_newest_current_entries_of_each_kind_with_their_authors(
+    practitioner: Any, patient: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One query reads a chart's current entries (issue 10, "Performance"): per kind the newest
+    first, as many as the chart shows, each with its own author; never an entry corrected,
+    retracted, or of another patient."""
+    from secretum.access import care
+    from secretum.access.policy import Role
+    from secretum.patients import services as patients
+    from tests.conftest import identity, make_user
+
+    monkeypatch.setattr(services, "CHART_LIMIT", 3)
+    doctor, colleague = actor_for(practitioner), actor_for(make_user(Role.PRACTITIONER))
+    care.declare_care(colleague, patient.uid)
+    codes = [f"K8{n}" for n in range(5)]
+    for code in codes:
+        services.record_entry(doctor, patient.uid, "problem", {"code": code, "label": "HTA"})
+    latex, pollen = ({"substance": s, "severity": "mild"} for s in ("Latex", "Pollen"))
+    services.record_entry(colleague, patient.uid, "allergy", latex)
+    gone = services.record_entry(doctor, patient.uid, "allergy", pollen)
+    services.retract_entry(doctor, "allergy", gone.uid)
+    drug = {"dose": "1", "frequency": "1x/j", "duration": "5 j"}
+    old = services.record_entry(doctor, patient.uid, "medication", {"drug": "A", **drug})
+    services.correct_entry(colleague, "medication", old.uid, {"drug": "B", **drug})
+    other = patients.register_patient(doctor, identity()).uid
+    services.record_entry(doctor, other, "observation", {"code": "weight", "value": "80"})
+    chart = services.access_chart(doctor, patient.uid)
+    assert [e.values["code"] for e in chart.entries["problem"]] == ["K84", "K83", "K82"]
+    assert [e.author for e in chart.entries["problem"]] == [str(practitioner)] * 3
+    (allergy,) = chart.entries["allergy"]
+    assert allergy.values["substance"] == "Latex" and allergy.author == str(colleague.user)
+    (medication,) = chart.entries["medication"]
+    assert medication.values["drug"] == "B" and medication.corrected
+    assert chart.entries["observation"] == chart.entries["encounter"] == []
+    assert not chart.altered

@@ -120,3 +120,16 @@ def test_unknown_patient_is_not_found(practitioner: Any) -> None:
         services.access_patient(actor_for(practitioner), "00000000-0000-0000-0000-000000000000")
     (event,) = events(action="read")
     assert event.outcome == "failure"
+
+
+@pytest.mark.parametrize("ref", ["not-a-uid", "1; DROP TABLE patients_patient", 12, ""])
+def test_a_malformed_reference_is_not_found_and_never_reaches_the_database_as_sql(
+    practitioner: Any, ref: Any
+) -> None:
+    from django.http import Http404
+
+    from secretum.patients.models import Patient
+
+    with pytest.raises(Http404):
+        services.open_patient(ref)
+    assert Patient.objects.count() == 0

@@ -1,0 +1,70 @@
+"""Model instances from the rows of a hand-written query, converted as the ORM converts them.
+
+On the pages read most often (a chart, a search), building the SQL of a queryset costs the ORM
+more than SQLite needs to run it. Those few queries are written once, from the models' own
+tables and columns (``columns``), and their rows become model instances through ``Loader``:
+each value passes through the converters the ORM itself would apply (the database backend's,
+then the field's: a moment made aware, a UUID parsed, a boolean from SQLite's 0 and 1), then
+``Model.from_db``, as a queryset builds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import DEFERRED
+
+
+def columns(model: Any, names: Sequence[str] | None = None, alias: str = "") -> list[str]:
+    """The quoted columns of ``names`` (by default every concrete field), in the model's order,
+    prefixed by ``alias`` (or the model's table)."""
+    quote = connection.ops.quote_name
+    table = alias or quote(model._meta.db_table)
+    fields = _fields(model, names)
+    return [f"{table}.{quote(f.column)}" for f in fields]
+
+
+def _fields(model: Any, names: Sequence[str] | None) -> list[Any]:
+    """The fields named, in the model's order (``Model.from_db`` takes them in that order)."""
+    wanted = set(names) if names is not None else None
+    return [f for f in model._meta.concrete_fields if wanted is None or f.name in wanted]
+
+
+class Loader:
+    """Instances of ``model`` from rows holding the values of ``names`` (by default every
+    concrete field) in the model's order, as ``columns`` lists them."""
+
+    __slots__ = ("_attnames", "_converters", "_model", "_slots", "fields")
+
+    def __init__(self, model: Any, names: Sequence[str] | None = None) -> None:
+        fields = _fields(model, names)
+        concrete = list(model._meta.concrete_fields)
+        self._model = model
+        self.fields = len(fields)
+        self._attnames = [f.attname for f in concrete]
+        # Where each value read goes among the model's fields (the others stay deferred); None
+        # when every field is read.
+        self._slots = None if fields == concrete else [concrete.index(f) for f in fields]
+        converters: list[tuple[int, list[Callable[..., Any]], Any]] = []
+        for i, field in enumerate(fields):
+            column = field.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if found:
+                converters.append((i, found, column))
+        self._converters = converters
+
+    def __call__(self, values: Sequence[Any]) -> Any:
+        read = list(values)
+        for i, found, column in self._converters:
+            value = read[i]
+            for convert in found:
+                value = convert(value, column, connection)
+            read[i] = value
+        if self._slots is None:
+            return self._model.from_db(connection.alias, self._attnames, read)
+        row = [DEFERRED] * len(self._attnames)
+        for slot, value in zip(self._slots, read, strict=True):
+            row[slot] = value
+        return self._model.from_db(connection.alias, self._attnames, row)

@@ -1,0 +1,73 @@
+"""The patient rows and search tokens the most frequent pages read (a chart, a search), in SQL
+written once from the models' own tables and columns (lib/rawrows.py): the ORM takes longer to
+build these queries than the database takes to run them. Values are always parameters, each
+prepared by its own field as the ORM prepares it. Reads only: every check, decryption and audit
+event stays with the services that call them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from django.db import connection
+
+from secretum.lib.rawrows import Loader, columns
+from secretum.patients.models import Patient, SearchToken
+
+# What a list of patients reads of each row: all but the moments it was created and changed,
+# which a list never shows (and which cost a conversion each). Such rows are never saved.
+_LISTED = tuple(
+    f.name for f in Patient._meta.concrete_fields if f.name not in ("created_at", "updated_at")
+)
+
+
+@cache
+def _patients(names: tuple[str, ...] | None = None) -> tuple[str, Loader]:
+    table = connection.ops.quote_name(Patient._meta.db_table)
+    select = f"SELECT {', '.join(columns(Patient, names))} FROM {table} WHERE "  # noqa: S608
+    return select, Loader(Patient, names)
+
+
+def by_uid(uid: Any, *, lock: bool = False) -> Any:
+    """The patient with this uid, or None; ``lock``: locked until the transaction ends where the
+    database locks rows (``select_for_update``). ValidationError for a malformed uid."""
+    select, load = _patients()
+    value = Patient._meta.get_field("uid").get_db_prep_value(uid, connection)
+    sql = select + f"{connection.ops.quote_name('uid')} = %s"
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        found = cursor.fetchone()
+    return None if found is None else load(found)
+
+
+def by_ids(ids: Iterable[int]) -> list[Any]:
+    """The patients with these primary keys (in no particular order), for a list: read only,
+    without their moments of creation and change."""
+    wanted = list(ids)
+    if not wanted:
+        return []
+    select, load = _patients(_LISTED)
+    sql = select + f"{connection.ops.quote_name('id')} IN ({', '.join(['%s'] * len(wanted))})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, wanted)
+        return [load(values) for values in cursor.fetchall()]
+
+
+@cache
+def _token_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT {quote('patient_id')} FROM {quote(SearchToken._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('kind')} = %s AND {quote('token')} = %s"
+    )
+
+
+def token_holders(kind: str, token: bytes) -> set[int]:
+    """The primary keys of the patients whose index holds this token."""
+    value = SearchToken._meta.get_field("token").get_db_prep_value(token, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_token_sql(), [str(kind), value])
+        return {row[0] for row in cursor.fetchall()}

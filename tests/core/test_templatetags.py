@@ -1,0 +1,65 @@
+"""The display helpers of the pages read most often (issue 10, "Performance"): dates and links
+made quickly, and exactly as Django's own ``date`` filter and ``{% url %}`` tag make them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.urls import set_script_prefix
+from django.utils import timezone
+
+MOMENTS = [
+    dt.datetime(2026, 3, 29, 0, 59, 59, tzinfo=dt.UTC),  # the night summer time starts
+    dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC),  # and ends
+    dt.datetime(1999, 12, 31, 23, 5, tzinfo=dt.UTC),  # the next day in Brussels
+    dt.datetime(1900, 1, 1, 9, 0, tzinfo=dt.UTC),
+    dt.datetime(2026, 11, 30, 8, 7),  # naive: shown as it is
+]
+
+
+def _render(text: str, **context: Any) -> str:
+    return Template("{% load secretum %}" + text).render(Context(context))
+
+
+@pytest.mark.parametrize("zone", ["Europe/Brussels", "UTC", "Pacific/Kiritimati"])
+def test_day_and_moment_show_what_the_date_filter_shows(zone: str) -> None:
+    with timezone.override(zone):
+        for value in [*MOMENTS, dt.date(1971, 3, 4), dt.date(2026, 12, 31), None, ""]:
+            assert _render("{{ v|day }}", v=value) == _render('{{ v|date:"d/m/Y" }}', v=value)
+        for value in [*MOMENTS, None]:
+            assert _render("{{ v|moment }}", v=value) == _render(
+                '{{ v|date:"d/m/Y H:i" }}', v=value
+            )
+
+
+@pytest.mark.parametrize("prefix", ["/", "/cabinet/"])
+def test_uid_url_makes_the_links_url_makes(prefix: str, rf: RequestFactory) -> None:
+    """Reversed once per request for each route (the script prefix included), the same link as
+    ``{% url %}`` for every uid; a value that is not a uid is refused, never put in a link."""
+    set_script_prefix(prefix)
+    try:
+        uids = [uuid.uuid4() for _ in range(3)]
+        request = rf.get("/")
+        for context in ({"request": request}, {}):
+            for uid in [*uids, str(uids[0]).upper()]:
+                plain = str(uuid.UUID(str(uid)))
+                ours = _render("{% uid_url 'patients:detail' u %}", u=uid, **context)
+                assert ours == _render("{% url 'patients:detail' u %}", u=plain)
+                for route in ("clinical:correct", "clinical:history"):
+                    ours = _render(f"{{% uid_url '{route}' 'allergy' u %}}", u=uid, **context)
+                    theirs = _render(f"{{% url '{route}' 'allergy' u %}}", u=plain)
+                    assert ours == theirs and ours.startswith(prefix)
+        assert set(request._secretum_uid_urls) == {
+            ("patients:detail",),
+            ("clinical:correct", "allergy"),
+            ("clinical:history", "allergy"),
+        }
+        with pytest.raises(ValueError):
+            _render("{% uid_url 'patients:detail' u %}", u="../../admin", request=request)
+    finally:
+        set_script_prefix("/")

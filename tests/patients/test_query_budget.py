@@ -1,0 +1,87 @@
+"""The pages read most often make a fixed number of round trips to the database (issue 10,
+"Performance"): a chart open and a search, every check included (the session and the role, the
+care relationship and the practice's policy, the record and row seals, the audit event). The
+number does not grow with the entries of a chart or the patients a search finds, and may not
+grow past its budget unnoticed: a query added to these pages must be worth its cost, and the
+budget is raised on purpose, in the same commit. bench/ measures the time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from secretum.clinical import services as clinical
+from secretum.patients import services as patients
+from tests.conftest import actor_for, client_for, identity
+
+# Every statement sent, SAVEPOINTs of the test's own transaction included (measured, then fixed).
+CHART_BUDGET = 22
+SEARCH_BUDGET = 10
+
+ENTRIES = {
+    "encounter": {"reason": "Contrôle", "plan": "Revoir"},
+    "problem": {"code": "K86", "label": "HTA"},
+    "allergy": {"substance": "Pollen", "severity": "mild"},
+    "medication": {"drug": "Paracétamol 1 g", "dose": "1", "frequency": "3x/j", "duration": "5 j"},
+    "observation": {"code": "weight", "value": "70"},
+}
+
+
+def _queries(request: Any) -> tuple[Any, list[str]]:
+    with CaptureQueriesContext(connection) as captured:
+        response = request()
+    return response, [q["sql"] for q in captured.captured_queries]
+
+
+def _open_chart(client: Any, uid: str) -> list[str]:
+    response, sql = _queries(lambda: client.get(f"/patients/{uid}/"))
+    assert response.status_code == 200 and b'data-testid="chart"' in response.content
+    return sql
+
+
+def test_a_chart_open_makes_the_same_few_queries_however_long_the_chart(
+    practitioner: Any,
+) -> None:
+    doctor = actor_for(practitioner)
+    uid = patients.register_patient(doctor, identity()).uid
+    client = client_for(practitioner)
+    client.get(f"/patients/{uid}/")  # the session's first request writes its activity
+    empty = _open_chart(client, uid)
+    for kind, values in ENTRIES.items():
+        clinical.record_entry(doctor, uid, kind, values)
+    short = _open_chart(client, uid)
+    for kind, values in ENTRIES.items():
+        for _ in range(3):
+            clinical.record_entry(doctor, uid, kind, values)
+    first = clinical.access_chart(doctor, uid).entries["problem"][0]
+    clinical.correct_entry(doctor, "problem", first.uid, {"code": "K87", "label": "HTA"})
+    clinical.retract_entry(
+        doctor, "allergy", clinical.access_chart(doctor, uid).entries["allergy"][0].uid
+    )
+    long = _open_chart(client, uid)
+    assert len(empty) == len(short) == len(long), "\n".join(long)
+    assert len(long) <= CHART_BUDGET, "\n".join(long)
+
+
+def _search(client: Any, query: str) -> tuple[Any, list[str]]:
+    return _queries(lambda: client.post("/patients/", {"q": query}))
+
+
+def test_a_search_makes_the_same_few_queries_however_many_patients_it_finds(
+    practitioner: Any,
+) -> None:
+    doctor = actor_for(practitioner)
+    one = patients.register_patient(doctor, identity(family_name="Quervanne"))
+    client = client_for(practitioner)
+    client.post("/patients/", {"q": "Quer"})  # the session's first request writes its activity
+    response, alone = _search(client, "Quer")
+    assert response.content.count(one.uid.encode()) >= 1
+    for n in range(5):
+        patients.register_patient(doctor, identity(family_name=f"Quervanne-{n}"))
+    response, many = _search(client, "Quer")
+    assert response.content.decode().count("QUERVANNE") == 6
+    _, by_number = _search(client, one.niss)
+    assert len(alone) == len(many) == len(by_number), "\n".join(many)
+    assert len(many) <= SEARCH_BUDGET, "\n".join(many)
