@@ -29,20 +29,8 @@ from secretum.clinical import services as clinical
 from secretum.patients import services as patients
 from secretum.patients.models import Patient
 from secretum.scheduling import services as scheduling
+from tests.access.conftest import ALLERGY, REASON
 from tests.conftest import actor_for, client_for, events, identity, make_user
-
-ALLERGY = {"substance": "Arachide", "reaction": "œdème", "severity": "severe"}
-REASON = "Patient unconscious in the waiting room"
-
-
-@pytest.fixture
-def own_doctor(db: Any) -> Any:
-    return make_user(Role.PRACTITIONER)
-
-
-@pytest.fixture
-def colleague(db: Any) -> Any:
-    return make_user(Role.PRACTITIONER)
 
 
 @pytest.fixture
@@ -51,15 +39,6 @@ def auditor(db: Any) -> Any:
     user.email = "dpo@example.invalid"
     user.save()
     return user
-
-
-@pytest.fixture
-def record(own_doctor: Any) -> str:
-    """A patient registered by their own doctor (who thereby takes care of them), with an
-    allergy on the chart."""
-    uid = patients.register_patient(actor_for(own_doctor), identity()).uid
-    clinical.record_entry(actor_for(own_doctor), uid, "allergy", ALLERGY)
-    return uid
 
 
 def _opens(user: Any, uid: str) -> bool:

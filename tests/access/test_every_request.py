@@ -8,45 +8,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pytest
 from django.utils import timezone
 
 from secretum.access import care, relationships
 from secretum.access.models import CareRelationship, GlassBreak
-from secretum.access.policy import Role
-from secretum.clinical import services as clinical
-from secretum.patients import services as patients
-from tests.conftest import actor_for, client_for, identity, make_user
-
-ALLERGY = {"substance": "Cacahuète", "reaction": "œdème", "severity": "severe"}
-REASON = "Patient unconscious in the waiting room"
-
-
-@pytest.fixture
-def own_doctor(db: Any) -> Any:
-    return make_user(Role.PRACTITIONER)
-
-
-@pytest.fixture
-def record(own_doctor: Any) -> str:
-    uid = patients.register_patient(actor_for(own_doctor), identity()).uid
-    clinical.record_entry(actor_for(own_doctor), uid, "allergy", ALLERGY)
-    return uid
+from tests.access.conftest import REASON
+from tests.conftest import actor_for, client_for
 
 
 def _chart_shown(browser: Any, uid: str) -> bool:
     page = browser.get(f"/patients/{uid}/")
     assert page.status_code == 200
     shown = 'data-testid="chart"' in page.text
-    assert shown == ("Cacahuète" in page.text)  # no medical value without the chart
+    assert shown == ("Arachide" in page.text)  # no medical value without the chart
     assert shown != ('data-testid="care-needed"' in page.text)
     return shown
 
 
 def test_a_policy_change_applies_to_the_very_next_page(
-    record: str, own_doctor: Any, manager: Any
+    record: str, own_doctor: Any, colleague: Any, manager: Any
 ) -> None:
-    colleague = make_user(Role.PRACTITIONER)
     browser = client_for(colleague)
     assert not _chart_shown(browser, record)
     care.set_policy(actor_for(manager), shared_record=True, relationship_months=18, glass_hours=4)
@@ -74,8 +55,9 @@ def test_a_relationship_ended_between_two_pages_closes_the_next(
     assert _chart_shown(browser, record)
 
 
-def test_an_emergency_access_closes_on_the_first_page_after_its_end(record: str) -> None:
-    colleague = make_user(Role.PRACTITIONER)
+def test_an_emergency_access_closes_on_the_first_page_after_its_end(
+    record: str, colleague: Any
+) -> None:
     browser = client_for(colleague)
     care.break_the_glass(actor_for(colleague), record, "emergency", REASON)
     assert _chart_shown(browser, record)
