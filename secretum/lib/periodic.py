@@ -45,7 +45,7 @@ def run_every(
     if every <= 0:
         once()
         return
-    wait = stop.wait if stop is not None else _until_signalled()
+    wait = stop.wait if stop is not None else until_signalled()
     while True:
         try:
             once()
@@ -57,7 +57,7 @@ def run_every(
             return
 
 
-def _until_signalled() -> Callable[[float], bool]:
+def until_signalled() -> Callable[[float], bool]:
     """A wait of so many seconds that SIGTERM or SIGINT ends at once, even one that came before
     it began: True when signalled."""
     readable, writable = os.pipe()

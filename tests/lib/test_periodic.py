@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from secretum.lib.periodic import _until_signalled, run_every
+from secretum.lib.periodic import run_every, until_signalled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def test_a_signal_stops_it_between_two_runs(sig: signal.Signals) -> None:
     """Without an event of its own, SIGTERM (serve stopping) or SIGINT stops it: a real process."""
     code = (
         "from django.conf import settings; settings.configure()\n"
-        "from secretum.lib.periodic import _until_signalled, run_every\n"
+        "from secretum.lib.periodic import until_signalled, run_every\n"
         "run_every(3600, lambda: print('ran', flush=True), 'task')\n"
         "print('stopped', flush=True)\n"
     )
@@ -85,13 +85,13 @@ def own_handlers() -> Any:
 def test_a_signal_ends_the_wait_whenever_it_comes() -> None:
     """Before the wait (during a run) or during it, from another thread: the wait ends at once,
     and a signal is never lost nor waited upon by its own handler (the deadlock of an Event)."""
-    wait = _until_signalled()
+    wait = until_signalled()
     assert wait(0.01) is False
     os.kill(os.getpid(), signal.SIGTERM)  # during a run: the next wait ends at once
     assert wait(60) is True
     assert wait(60) is True  # and stays ended
 
-    wait = _until_signalled()
+    wait = until_signalled()
     threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
     started = time.monotonic()
     assert wait(60) is True
@@ -102,7 +102,7 @@ def test_a_signal_during_a_run_lets_it_finish() -> None:
     code = (
         "import time\n"
         "from django.conf import settings; settings.configure()\n"
-        "from secretum.lib.periodic import _until_signalled, run_every\n"
+        "from secretum.lib.periodic import until_signalled, run_every\n"
         "def once():\n"
         "    print('start', flush=True); time.sleep(1); print('end', flush=True)\n"
         "run_every(3600, once, 'task')\n"
