@@ -1,0 +1,22 @@
+"""The text a PDF shows, read by poppler's `pdftotext` (Debian's poppler-utils), as any reader
+of the document would: the test does not depend on how Secretum's PDFs encode their text."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+PDFTOTEXT = shutil.which("pdftotext")
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of every page in drawing order (``-raw``), whitespace runs folded to one space."""
+    assert PDFTOTEXT, "pdftotext is missing: `make system-deps` installs poppler-utils"
+    done = subprocess.run(
+        [PDFTOTEXT, "-raw", "-enc", "UTF-8", "-", "-"],
+        input=data,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return " ".join(done.stdout.decode("utf-8").split())
