@@ -94,3 +94,19 @@ def test_the_register_report_names_the_practice_as_written(manager: Any, setting
     issued = reports.issue_report(actor_for(manager))
     text = pdf_text(reports.report_file(actor_for(manager), issued.uid, "pdf").data)
     assert "Cabinet Œnone – Ełk" in text
+
+
+def test_the_fonts_travel_with_a_production_install() -> None:
+    """`pip install .` installs the package data its patterns name: the fonts must be among it."""
+    import tomllib
+    from pathlib import Path
+
+    import secretum.lib.pdf
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["*"]
+    package = Path(secretum.lib.pdf.__file__).parent
+    shipped = {path for pattern in patterns for path in package.glob(pattern)}
+    assert {package / "fonts/DejaVuSans.ttf", package / "fonts/DejaVuSans-Bold.ttf"} <= shipped
