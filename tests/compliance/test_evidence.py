@@ -102,9 +102,8 @@ def _database_file_private(world: World) -> None:
 def _dormant_account(world: World) -> None:
     access_review.record_access_review(actor_for(world.manager), "reviewed")
     old = make_user(Role.SECRETARY)
-    get_user_model().objects.filter(pk=old.pk).update(
-        date_joined=timezone.now() - dt.timedelta(days=400), last_login=None
-    )
+    old.date_joined, old.last_login = timezone.now() - dt.timedelta(days=400), None
+    old.save()  # through the model: its dates of use are sealed (C2)
 
 
 def _late_breach(world: World) -> None:
