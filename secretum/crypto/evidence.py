@@ -25,6 +25,7 @@ LIBRARIES = (
     ("pyotp", "TOTP, RFC 6238"),
     ("webauthn", "WebAuthn"),
     ("PyJWT", "OpenID Connect ID tokens, over cryptography"),
+    ("pycryptodome", "Shamir secret sharing of the key file's recovery key"),
 )
 
 
