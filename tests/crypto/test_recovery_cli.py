@@ -44,7 +44,7 @@ def _fast_and_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
 def _backup(out: Path, **options: Any) -> list[Path]:
     stdout = io.StringIO()
     call_command("keys_backup", out=str(out), stdout=stdout, **options)
-    return [Path(line) for line in stdout.getvalue().splitlines() if line.startswith("/")]
+    return [Path(line) for line in stdout.getvalue().splitlines() if line.endswith(".txt")]
 
 
 def test_backup_with_a_passphrase_from_the_environment(
@@ -242,7 +242,8 @@ def test_a_lost_key_file_is_recovered_with_the_real_command(tmp_path: Path) -> N
     made = _run(home, "keys", "backup", "--passphrase", "--out", str(out),
                 SECRETUM_RECOVERY_PASSPHRASE=PASSPHRASE)  # fmt: skip
     assert made.returncode == 0, made.stderr
-    (written,) = out.iterdir()
+    written, sheet = sorted(out.iterdir(), key=lambda p: p.suffix != ".txt")
+    assert sheet.read_bytes().startswith(b"%PDF") and written.suffix == ".txt"
     cost, _salt = custody.from_text(written.read_text()).cost()
     assert cost == custody.Cost(time=3, memory_kib=256 * 1024, lanes=4)
     (home / "secretum.key").unlink()

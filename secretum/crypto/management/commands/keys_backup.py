@@ -54,7 +54,7 @@ class Command(BaseCommand):
             for piece in pieces:
                 written.append(write_piece(out, piece))
         for path in written:
-            self.stdout.write(str(path))
+            self.stdout.write(f"{path}\n{path.with_suffix('.pdf')}")
         self.stdout.write(
             f"Recovery material {pieces[0].material_id} of instance {pieces[0].instance_id}: "
             "print it, keep it away from the server, and test it with 'secretum keys "
@@ -63,7 +63,8 @@ class Command(BaseCommand):
 
 
 def write_piece(out: Path, piece: custody.Material) -> Path:
-    """One piece as a text file (owner-only, never over another file)."""
+    """One piece as a text file and a printable PDF sheet with its QR code (owner-only, never
+    over another file); the text file's path."""
     if piece.kind == custody.Kind.PASSPHRASE:
         stem = f"secretum-recovery-{piece.material_id}-passphrase"
     else:
@@ -71,4 +72,5 @@ def write_piece(out: Path, piece: custody.Material) -> Path:
         stem = f"secretum-recovery-{piece.material_id}-share-{piece.index}-of-{n}"
     path = out / f"{stem}.txt"
     write_private(path, custody.to_text(piece, sheets.instructions(piece)).encode())
+    write_private(out / f"{stem}.pdf", sheets.pdf(piece))
     return path
