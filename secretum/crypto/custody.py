@@ -96,7 +96,8 @@ class RecoveryError(InstanceError):
     """Recovery material refused or unusable: one sentence saying why (never a traceback)."""
 
 
-def _id_text(data: bytes) -> str:
+def id_text(data: bytes) -> str:
+    """An instance or material id as people read it: hex in groups of four."""
     text = data.hex()
     return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
 
@@ -125,7 +126,7 @@ class Material:
 
     @property
     def instance_id(self) -> str:
-        return _id_text(self.instance)
+        return id_text(self.instance)
 
     @property
     def material_id(self) -> str:

@@ -68,12 +68,25 @@ def read_material(name: str) -> Material:
         raise RecoveryError(f"{name}: {exc}") from None
 
 
-def open_pieces(files: list[str], passphrase_file: str | None) -> tuple[list[Material], str]:
-    """The pieces named and the key file's text they rebuild (the passphrase asked if needed)."""
-    pieces = [read_material(name) for name in files]
+def rebuild(pieces: list[Material], passphrase_file: str | None) -> str:
+    """The key file's text the pieces rebuild (the passphrase asked if they need one)."""
     needs = bool(pieces) and pieces[0].kind == Kind.PASSPHRASE
     passphrase = read_passphrase(passphrase_file) if needs else None
-    return pieces, open_material(pieces, passphrase)
+    return open_material(pieces, passphrase)
+
+
+def open_pieces(files: list[str], passphrase_file: str | None) -> tuple[list[Material], str]:
+    """The pieces named and the key file's text they rebuild."""
+    pieces = [read_material(name) for name in files]
+    return pieces, rebuild(pieces, passphrase_file)
+
+
+def os_user() -> str:
+    """Who runs the command, as the system names them (as ``secretum.cli`` says it)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a user id without a name (a container): the number says who
+        return f"uid-{os.getuid()}"
 
 
 def recover(argv: list[str]) -> int:

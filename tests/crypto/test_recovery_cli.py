@@ -18,6 +18,8 @@ from secretum.crypto import custody, recovery_io
 from secretum.crypto.custody import RecoveryError
 from tests.crypto.test_custody import FAST, PASSPHRASE
 
+pytestmark = pytest.mark.django_db
+
 PASSPHRASE_VARS = (recovery_io.PASSPHRASE_ENV, recovery_io.PASSPHRASE_FILE_ENV)
 
 
@@ -263,3 +265,15 @@ def test_a_lost_key_file_is_recovered_with_the_real_command(tmp_path: Path) -> N
     weak = _run(home, "keys", "backup", "--passphrase", "--out", str(out),
                 SECRETUM_RECOVERY_PASSPHRASE="short")  # fmt: skip
     assert weak.returncode != 0 and "too short" in weak.stderr and "Traceback" not in weak.stderr
+
+
+def test_who_made_the_material_is_named_even_without_a_user_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert recovery_io.os_user()
+
+    def nameless() -> str:
+        raise KeyError("uid not in passwd")
+
+    monkeypatch.setattr(recovery_io.getpass, "getuser", nameless)
+    assert recovery_io.os_user() == f"uid-{os.getuid()}"

@@ -6,7 +6,6 @@ import io
 import re
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 import segno
@@ -62,9 +61,8 @@ def test_latin1_folds_what_the_built_in_fonts_lack() -> None:
     assert sheets._latin1("l’œuvre « clé » ☃") == "l'oeuvre « clé » ?"
 
 
-def test_backup_writes_a_pdf_sheet_beside_each_text_file(
-    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.django_db
+def test_backup_writes_a_pdf_sheet_beside_each_text_file(tmp_path: Path) -> None:
     call_command("keys_backup", shares="2-of-2", out=str(tmp_path), stdout=io.StringIO())
     names = sorted(p.suffix for p in tmp_path.iterdir())
     assert names == [".pdf", ".pdf", ".txt", ".txt"]

@@ -11,7 +11,7 @@ from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import translation
 
-from secretum.crypto import custody, recovery_io, sheets
+from secretum.crypto import custody, custody_records, recovery_io, sheets
 from secretum.instance import write_private
 
 
@@ -53,6 +53,7 @@ class Command(BaseCommand):
         with translation.override(settings.LANGUAGE_CODE):
             for piece in pieces:
                 written.append(write_piece(out, piece))
+        custody_records.record_made(pieces[0], recovery_io.os_user())
         for path in written:
             self.stdout.write(f"{path}\n{path.with_suffix('.pdf')}")
         self.stdout.write(
