@@ -384,30 +384,41 @@ def to_text(material: Material, comments: list[str]) -> str:
     return "\n".join([*body, *lines(material), qr_text(material)]) + "\n"
 
 
+def check_line(raw: str) -> tuple[int, int, str] | None:
+    """One numbered line typed off a sheet: (its number, the number of lines, its base32);
+    None for a blank line, a comment or the QR form. A line whose checksum does not match is
+    refused, by its number."""
+    line = raw.strip()
+    if not line or line.startswith("#") or line.upper().startswith(QR_PREFIX):
+        return None
+    words = line.upper().split()
+    head = words[0].split("/")
+    if len(words) < 3 or len(head) != 2 or not all(h.isdigit() for h in head):
+        raise RecoveryError(
+            f"this line is not a recovery line ('NN/TT ABCDE ... XY'): {line[:20]!r}…"
+        )
+    number, of = int(head[0]), int(head[1])
+    body = "".join(words[1:-1]).translate(_LOOKALIKE)
+    if _line_check(number, body) != words[-1].translate(_LOOKALIKE):
+        raise RecoveryError(
+            f"line {number:02d} has a typing mistake (its checksum {words[-1]} does not "
+            "match): read it again on the sheet."
+        )
+    return number, of, body
+
+
 def from_text(text: str) -> Material:
     """Recovery material from a file or from lines typed off a sheet: the QR form when
     present, otherwise the numbered lines, each checked (a mistyped line is named)."""
     found: dict[int, str] = {}
     total = None
     for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
+        if raw.strip().upper().startswith(QR_PREFIX):
+            return Material.from_bytes(_b32_decode(raw.strip()[len(QR_PREFIX) :].strip()))
+        checked = check_line(raw)
+        if checked is None:
             continue
-        if line.upper().startswith(QR_PREFIX):
-            return Material.from_bytes(_b32_decode(line[len(QR_PREFIX) :].strip()))
-        words = line.upper().split()
-        head = words[0].split("/")
-        if len(words) < 3 or len(head) != 2 or not all(h.isdigit() for h in head):
-            raise RecoveryError(
-                f"this line is not a recovery line ('NN/TT ABCDE ... XY'): {line[:20]!r}…"
-            )
-        number, of = int(head[0]), int(head[1])
-        body = "".join(words[1:-1]).translate(_LOOKALIKE)
-        if _line_check(number, body) != words[-1].translate(_LOOKALIKE):
-            raise RecoveryError(
-                f"line {number:02d} has a typing mistake (its checksum {words[-1]} does not "
-                "match): read it again on the sheet."
-            )
+        number, of, body = checked
         if total not in (None, of):
             raise RecoveryError(f"line {number:02d} says {of} lines, an earlier one {total}.")
         total, found[number] = of, body

@@ -15,7 +15,14 @@ import os
 import sys
 from pathlib import Path
 
-from secretum.crypto.custody import Kind, Material, RecoveryError, from_text, open_material
+from secretum.crypto.custody import (
+    Kind,
+    Material,
+    RecoveryError,
+    check_line,
+    from_text,
+    open_material,
+)
 from secretum.instance import Instance, home_from_env, write_private
 
 # Names of environment variables, not passphrases.
@@ -49,15 +56,7 @@ def read_material(name: str) -> Material:
     """Recovery material from a file, or from standard input for '-' (lines typed off a
     sheet, or the text a QR code reader gives)."""
     if name == "-":
-        if sys.stdin.isatty():
-            print("Type the lines of the sheet, then an empty line:", file=sys.stderr)
-            typed = []
-            for line in iter(sys.stdin.readline, ""):
-                if not line.strip():
-                    break
-                typed.append(line)
-            return from_text("".join(typed))
-        return from_text(sys.stdin.read())
+        return from_text(_typed() if sys.stdin.isatty() else sys.stdin.read())
     try:
         text = Path(name).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -73,6 +72,22 @@ def rebuild(pieces: list[Material], passphrase_file: str | None) -> str:
     needs = bool(pieces) and pieces[0].kind == Kind.PASSPHRASE
     passphrase = read_passphrase(passphrase_file) if needs else None
     return open_material(pieces, passphrase)
+
+
+def _typed() -> str:
+    """Lines typed off a sheet, each checked as it is typed: a mistyped line is asked again."""
+    print("Type the lines of the sheet, then an empty line:", file=sys.stderr)
+    typed = []
+    for line in iter(sys.stdin.readline, ""):
+        if not line.strip():
+            break
+        try:
+            check_line(line)
+        except RecoveryError as exc:
+            print(f"{exc} Type it again:", file=sys.stderr)
+            continue
+        typed.append(line)
+    return "".join(typed)
 
 
 def open_pieces(files: list[str], passphrase_file: str | None) -> tuple[list[Material], str]:

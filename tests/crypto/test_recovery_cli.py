@@ -162,16 +162,20 @@ def test_recover_refuses_a_wrong_passphrase_or_a_flipped_byte_and_writes_nothing
 
 
 def test_recover_from_shares_typed_or_in_files(
-    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     first, _second, third = _backup(tmp_path, shares="2-of-3")
     home = tmp_path / "var"
     with pytest.raises(RecoveryError, match="1 share given, 2 needed"):
         recovery_io.recover(["--share", str(first), "--home", str(home)])
-    # The third person types their sheet's lines at the keyboard ('-').
-    typed = "\n".join(custody.lines(custody.from_text(third.read_text()))) + "\n\nignored\n"
+    # The third person types their sheet's lines at the keyboard ('-'): a mistyped line is
+    # named by its number and typed again.
+    lines = custody.lines(custody.from_text(third.read_text()))
+    mistyped = lines[1][:-2] + ("AA" if not lines[1].endswith("AA") else "BB")
+    typed = "\n".join([lines[0], mistyped, *lines[1:]]) + "\n\nignored\n"
     monkeypatch.setattr(sys, "stdin", Terminal(typed))
     assert recovery_io.recover(["--share", str(first), "--share", "-", "--home", str(home)]) == 0
+    assert "line 02 has a typing mistake" in capsys.readouterr().err
     assert (home / "secretum.key").read_text() == settings.INSTANCE.key_file.read_text()
     (home / "secretum.key").unlink()
     monkeypatch.setattr(sys, "stdin", Pipe(third.read_text()))
@@ -277,3 +281,22 @@ def test_who_made_the_material_is_named_even_without_a_user_name(
 
     monkeypatch.setattr(recovery_io.getpass, "getuser", nameless)
     assert recovery_io.os_user() == f"uid-{os.getuid()}"
+
+
+def test_another_instances_key_file_recovered_here_is_refused_by_every_command(
+    tmp_path: Path,
+) -> None:
+    """The attacker (or a mix-up) brings shares of another instance: the key file they rebuild
+    is not this database's, and Secretum refuses to run with it (binding, O2)."""
+    mine, theirs, out = tmp_path / "mine", tmp_path / "theirs", tmp_path / "out"
+    out.mkdir()
+    for home in (mine, theirs):
+        assert _run(home, "init").returncode == 0
+    made = _run(theirs, "keys", "backup", "--shares", "2-of-2", "--out", str(out))
+    assert made.returncode == 0, made.stderr
+    shares = sorted(str(p) for p in out.glob("*.txt"))
+    (mine / "secretum.key").unlink()
+    done = _run(mine, "keys", "recover", "--share", shares[0], "--share", shares[1])
+    assert done.returncode == 0, done.stderr
+    refused = _run(mine, "check")
+    assert refused.returncode != 0 and "does not belong to the database" in refused.stderr
