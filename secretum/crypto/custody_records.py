@@ -58,6 +58,17 @@ def record_tested(piece: custody.Material, by: str) -> RecoveryMaterial:
     return found
 
 
+# The audit log's resource for recovery material (its events are written by the commands,
+# which stand above both this module and the audit log).
+RESOURCE = "crypto.RecoveryMaterial"
+
+
+def event_detail(piece: custody.Material, os_user: str, **more: str) -> dict[str, str]:
+    """What an audit event says of recovery material: its scheme and who ran the command;
+    never the material nor a key."""
+    return {"scheme": _scheme(piece), "os_user": os_user[:150], **more}
+
+
 @dataclass(frozen=True)
 class Status:
     made_at: dt.datetime | None  # the newest material of this key file

@@ -15,6 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from secretum.audit.models import AuditEvent
 from secretum.compliance import evidence
 from secretum.crypto import custody, custody_records, recovery_io
 from secretum.crypto.models import RecoveryMaterial
@@ -61,6 +62,15 @@ def test_a_fresh_instance_has_no_recovery_material_then_backup_and_test_meet_o2_
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".pdf", ".txt"]
     found = _verdicts()
     assert found["O2"].met and found["I2"].met, (found["O2"].summary, found["I2"].summary)
+    # D1: each step left its audit event, naming the set and who ran it, never a key.
+    events = AuditEvent.objects.filter(resource=custody_records.RESOURCE).order_by("seq")
+    assert [(e.action, e.resource_ref) for e in events] == [
+        ("export", made.material),
+        ("review", made.material),
+    ]
+    details = [json.loads(e.detail) for e in events]
+    assert [d["scheme"] for d in details] == ["passphrase", "passphrase"]
+    assert details[1]["phase"] == "test-recovery" and details[0]["os_user"]
     today = timezone.localdate().isoformat()
     assert found["I2"].summary == (
         f"Recovery material of the key file last made on {today}, last proven to rebuild it on "

@@ -1,5 +1,7 @@
 """`secretum keys backup --passphrase | --shares K-of-N [--out DIR]`: the key file as recovery
-material, written apart from the data (O2, I2; ``secretum.crypto.custody``)."""
+material, written apart from the data (O2, I2; ``secretum.crypto.custody``). Recorded with
+its audit event (D1): who made which set, never the material. A command stands above the
+audit log; the rest of ``secretum.crypto`` stands below it."""
 
 from __future__ import annotations
 
@@ -9,8 +11,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from django.utils import translation
 
+from secretum.access.actor import Actor
+from secretum.audit.log import record_event
+from secretum.audit.models import Action
 from secretum.crypto import custody, custody_records, recovery_io, sheets
 from secretum.instance import write_private
 
@@ -53,7 +59,16 @@ class Command(BaseCommand):
         with translation.override(settings.LANGUAGE_CODE):
             for piece in pieces:
                 written.append(write_piece(out, piece))
-        custody_records.record_made(pieces[0], recovery_io.os_user())
+        who = recovery_io.os_user()
+        with transaction.atomic():  # the record and its audit event together (D1)
+            made = custody_records.record_made(pieces[0], who)
+            record_event(
+                Actor.system(),
+                Action.EXPORT,
+                custody_records.RESOURCE,
+                resource_ref=made.material,
+                detail=custody_records.event_detail(pieces[0], who),
+            )
         for path in written:
             self.stdout.write(f"{path}\n{path.with_suffix('.pdf')}")
         self.stdout.write(

@@ -1,5 +1,6 @@
 """`secretum keys test-recovery FILE | --share A --share B`: prove that recovery material
-rebuilds this instance's key file, writing no key file; record the date (O2, I2)."""
+rebuilds this instance's key file, writing no key file; record the date and its audit event
+(O2, I2, D1)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from django.utils import timezone
 
+from secretum.access.actor import Actor
+from secretum.audit.log import record_event
+from secretum.audit.models import Action
 from secretum.crypto import custody, custody_records, recovery_io
 
 
@@ -41,7 +46,16 @@ class Command(BaseCommand):
                 f"the {pieces[0].describe()} rebuilds an earlier version of this key file, not "
                 "the present one: make new recovery material with 'secretum keys backup'."
             )
-        custody_records.record_tested(pieces[0], recovery_io.os_user())
+        who = recovery_io.os_user()
+        with transaction.atomic():  # the record and its audit event together (D1)
+            tested = custody_records.record_tested(pieces[0], who)
+            record_event(
+                Actor.system(),
+                Action.REVIEW,
+                custody_records.RESOURCE,
+                resource_ref=tested.material,
+                detail=custody_records.event_detail(pieces[0], who, phase="test-recovery"),
+            )
         self.stdout.write(
             f"The {pieces[0].describe()} rebuilds this instance's key file (nothing written); "
             f"test recorded on {timezone.localdate().isoformat()}."
