@@ -248,3 +248,15 @@ def test_material_describes_itself(key_text: str) -> None:
     assert share.describe().startswith("share 3 of 3 (2 needed)")
     assert sealed.threshold == (1, 1) and len(sealed.instance_id) == 39
     assert sealed.made_at.year >= 2026
+
+
+def test_a_flipped_byte_anywhere_in_a_share_is_refused(key_text: str) -> None:
+    first, second = custody.seal_with_shares(key_text, 2, 2)
+    raw = first.to_bytes()
+    for at in range(len(raw)):
+        try:
+            piece = custody.Material.from_bytes(_flip(raw, at))
+            custody.open_material([piece, second])
+        except RecoveryError:
+            continue
+        raise AssertionError(f"a flipped byte at {at} of a share was not refused")
