@@ -9,8 +9,9 @@ import subprocess
 PDFTOTEXT = shutil.which("pdftotext")
 
 
-def pdf_text(data: bytes) -> str:
-    """The text of every page in drawing order (``-raw``), whitespace runs folded to one space."""
+def pdf_text(data: bytes, *, lines: bool = False) -> str:
+    """The text of every page in drawing order (``-raw``), whitespace runs folded to one space;
+    ``lines``: line by line, as printed."""
     assert PDFTOTEXT, "pdftotext is missing: `make system-deps` installs poppler-utils"
     done = subprocess.run(
         [PDFTOTEXT, "-raw", "-enc", "UTF-8", "-", "-"],
@@ -19,4 +20,5 @@ def pdf_text(data: bytes) -> str:
         timeout=60,
         check=True,
     )
-    return " ".join(done.stdout.decode("utf-8").split())
+    text = done.stdout.decode("utf-8")
+    return text if lines else " ".join(text.split())

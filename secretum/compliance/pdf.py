@@ -7,6 +7,7 @@ uncompressed: these documents are small, and an auditor can read them with any t
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
@@ -36,6 +37,14 @@ class _Document(Document):
         # readable on any copy, hiding nothing of the text.
         with self.local_context(text_color=(205, 205, 205)):
             self.set_font(FAMILY, style="B", size=22)
+            # Smaller if need be, so that the whole line lies on the paper (a long name).
+            room = min(
+                (self.w - 20) / math.cos(math.radians(35)),
+                (self.h - 20) / math.sin(math.radians(35)),
+            )
+            width = self.get_string_width(self.watermark)
+            if width > room:
+                self.set_font_size(22 * room / width)
             with self.rotation(angle=35, x=self.w / 2, y=self.h / 2):
                 width = self.get_string_width(self.watermark)
                 self.text(self.w / 2 - width / 2, self.h / 2, self.watermark)

@@ -4,20 +4,19 @@ Each piece of recovery material (a passphrase recovery file, or one person's sha
 as a text file whose comment lines say, in the practice's language, what it is, for which
 instance, when it was made and how to recover with it; then its numbered lines (each with its
 checksum) and its QR code form (``secretum.crypto.custody``); and as a one-page PDF to print
-(fpdf2, built-in fonts, uncompressed so its text can be read back) with the same text and the QR
-code (segno), which a phone's QR reader turns back into the material.
+(``lib.pdf``: every letter of the practice's language printed as written; uncompressed) with the
+same text and the QR code (segno), which a phone's QR reader turns back into the material.
 """
 
 from __future__ import annotations
 
 import io
-import unicodedata
 
 import segno
 from django.utils.translation import gettext as _
-from fpdf import FPDF
 
 from secretum.crypto.custody import Kind, Material, lines, qr_text
+from secretum.lib.pdf import Document
 
 
 def title(material: Material) -> str:
@@ -70,28 +69,18 @@ def qr_png(material: Material) -> bytes:
     return out.getvalue()
 
 
-def _latin1(text: str) -> str:
-    """fpdf2's built-in fonts are Latin-1: typographic quotes and ligatures folded to it."""
-    folded = unicodedata.normalize("NFKC", text).translate({0x2019: "'", 0x0153: "oe"})
-    return folded.encode("latin-1", "replace").decode("latin-1")
-
-
 def pdf(material: Material) -> bytes:
     """One A4 page: what it is and what to do, the numbered lines, the QR code."""
-    doc = FPDF(format="A4")
+    doc = Document("portrait", title(material))
     doc.set_compression(False)
-    doc.set_creator("Secretum")
-    doc.set_title(_latin1(title(material)))
     doc.set_margins(15, 15, 15)
     doc.add_page()
     said = instructions(material)
-    doc.set_font("Helvetica", style="B", size=13)
-    doc.multi_cell(0, 7, _latin1(said[0]), new_x="LMARGIN", new_y="NEXT")
-    doc.set_font("Helvetica", size=10)
+    doc.paragraph(said[0], size=13, style="B", height=7)
     for line in said[1:]:
-        doc.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+        doc.paragraph(line)
     doc.ln(4)
-    doc.set_font("Courier", size=11)
+    doc.set_font("Courier", size=11)  # the lines to type: a fixed width, ASCII only
     for line in lines(material):
         doc.cell(0, 5.5, line, new_x="LMARGIN", new_y="NEXT")
     doc.ln(4)

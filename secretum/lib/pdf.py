@@ -36,6 +36,8 @@ class Document(FPDF):
         self.set_auto_page_break(True, margin=16)
 
     def footer(self) -> None:
+        if not self.footer_text:
+            return
         self.set_y(-12)
         self.set_font(FAMILY, size=7)
         self.set_text_color(90, 100, 110)

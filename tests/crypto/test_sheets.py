@@ -16,6 +16,7 @@ from PIL import Image
 from secretum.crypto import custody, sheets
 from secretum.init import create
 from tests.crypto.test_custody import FAST, PASSPHRASE
+from tests.pdf import pdf_text
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +24,11 @@ def key_text(tmp_path_factory: pytest.TempPathFactory) -> str:
     return create(tmp_path_factory.mktemp("sheets") / "var").key_file.read_text()
 
 
-def _pdf_text(pdf: bytes) -> str:
-    found = re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", pdf)
-    return "\n".join(re.sub(rb"\\(.)", rb"\1", m).decode("latin-1") for m in found)
-
-
 def test_a_share_sheet_says_what_it_is_and_holds_every_line(key_text: str) -> None:
     share = custody.seal_with_shares(key_text, 2, 3)[1]
     with translation.override("en"):
         pdf = sheets.pdf(share)
-    text = _pdf_text(pdf)
+    text = pdf_text(pdf, lines=True)
     assert "share 2 of 3 (2 shares are needed)" in text
     assert share.instance_id in text and share.made_at.strftime("%Y-%m-%d") in text
     assert "secretum keys recover --share FILE_1 --share FILE_2" in text
@@ -52,13 +48,22 @@ def test_the_qr_code_holds_the_material_in_alphanumeric_mode(key_text: str) -> N
     assert code.mode == "alphanumeric" and code.error == "M"
     assert image.size == code.symbol_size(scale=4, border=4)
     with translation.override("en"):
-        text = _pdf_text(sheets.pdf(sealed))
+        text = pdf_text(sheets.pdf(sealed))
     assert "sealed under the practice's passphrase" in text
     assert "and the passphrase" in text and "THIS_FILE" in text
 
 
-def test_latin1_folds_what_the_built_in_fonts_lack() -> None:
-    assert sheets._latin1("l’œuvre « clé » ☃") == "l'oeuvre « clé » ?"
+def test_a_sheet_prints_its_language_as_written(key_text: str) -> None:
+    """The instructions print every letter of the practice's language (no fold to Latin-1), and
+    the PDF says which language it is in."""
+    sealed = custody.seal_with_passphrase(key_text, PASSPHRASE, FAST)
+    with translation.override("fr"):
+        said = sheets.instructions(sealed)
+        data = sheets.pdf(sealed)
+    text = pdf_text(data)
+    for line in said:
+        assert " ".join(line.split()) in text
+    assert b"/Lang (fr)" in data
 
 
 @pytest.mark.django_db
