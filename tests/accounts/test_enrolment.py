@@ -337,3 +337,27 @@ def test_a_factor_is_never_renamed_to_nothing(db: Any) -> None:
     factor = services.list_factors(doctor)[0]
     with pytest.raises(ValidationError, match="Give the factor a name"):
         services.rename_factor(doctor, factor.pk, "   ")
+    # Nor is someone else's factor renamed through one's own account: no such factor, no event.
+    other = services.list_factors(make_user(Role.PRACTITIONER))[0]
+    before = len(events())
+    with pytest.raises(ValidationError, match="No such factor"):
+        services.rename_factor(doctor, other.pk, "Mine now")
+    other.refresh_from_db()
+    assert other.name == "Test app" and len(events()) == before
+
+
+def test_the_manager_publishes_a_charter_from_the_settings_page(manager_user: Any) -> None:
+    """A2: a charter in the three languages, published from the settings page (after sudo):
+    its version said, the publication audited, and every user asked to accept it."""
+    from tests.accounts.test_attacks import _sudo
+
+    client = client_for(manager_user)
+    _sudo(client)
+    texts = {f"text_{lang}": f"Charte fictive ({lang})" for lang in ("fr", "nl", "en")}
+    page = client.post("/accounts/settings/charter/", texts, follow=True)
+    assert "Charter version 1 published: every user accepts it at next login." in page.text
+    published = charters.current_charter()
+    assert published is not None and published.version == 1
+    assert published.text_en == "Charte fictive (en)"
+    assert events(action="create", resource="accounts.Charter")[-1].outcome == "success"
+    assert charters.charter_pending(make_user(Role.SECRETARY)) == published
