@@ -40,7 +40,7 @@ def test_a_class_based_view_declared_on_its_class_is_refused() -> None:
 
 
 def test_a_change_that_changes_nothing_writes_no_event_and_only_a_change_may(
-    own_doctor: Any, record: str
+    practitioner: Any, record: str
 ) -> None:
     """D1: a change block that finds nothing to change (``unchanged``) ends without a "success"
     event, and writes nothing else; a failure after it is still audited. A read, a search, a
@@ -71,7 +71,7 @@ def test_a_change_that_changes_nothing_writes_no_event_and_only_a_change_may(
         ):
             draft.unchanged()
         assert events(resource="test.Guard", action=action)[-1].outcome == "failure"
-    doctor = actor_for(own_doctor)
+    doctor = actor_for(practitioner)
     with (
         pytest.raises(RuntimeError, match="always recorded"),
         guarded(
