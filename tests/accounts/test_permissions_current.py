@@ -602,10 +602,11 @@ def _executor() -> MigrationExecutor:
 
 
 @pytest.mark.django_db(transaction=True)  # migrations run outside the test's transaction
-def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
+@pytest.mark.parametrize("settings_altered", [False, True])
+def test_the_upgrade_dates_existing_roles_and_seals_them_again(settings_altered: bool) -> None:
     """An account made before roles had dates holds its role since it joined and stays intact,
-    as do the practice's settings (90 days); one altered before the upgrade stays refused: the
-    migration never launders it into a valid seal."""
+    as do the practice's settings (90 days); one altered before the upgrade stays refused, and
+    so do settings altered before it: the migration never launders a row into a valid seal."""
     sealed_before = importlib.import_module("secretum.accounts.migrations.0004_row_seals")
     head = _executor().loader.graph.leaf_nodes()
     joined = _now() - 400 * DAY
@@ -623,6 +624,8 @@ def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
             rows.stamp(row, sealed_before.SEALED_FIELDS[rows.label_of(row)])
             type(row).objects.filter(pk=row.pk).update(row_seal=row.row_seal)
         type(written[1]).objects.filter(pk=written[1].pk).update(role="manager")
+        if settings_altered:  # a longer idle lock written in the database
+            type(written[2]).objects.filter(pk=1).update(idle_timeout_minutes=600)
         _executor().migrate(head)
     finally:
         _executor().migrate(head)  # the next tests need the database at the head
@@ -631,4 +634,4 @@ def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
     assert rows.intact(kept) and role_of(kept) == Role.SECRETARY
     assert not rows.intact(get_user_model().objects.get(username="altered"))
     practice = PracticeSettings.objects.get(pk=1)
-    assert practice.inactive_days == 90 and rows.intact(practice)
+    assert practice.inactive_days == 90 and rows.intact(practice) != settings_altered
