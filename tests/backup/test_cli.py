@@ -1,0 +1,237 @@
+"""Backups as an operator runs them (I1, I3, I4): real processes, a real instance, real files.
+
+The attacker holds a backup (or the backup folder) but not the key file: a flipped byte anywhere,
+a file cut short, another instance's backup, a wrong key file, are each refused with one sentence
+and change nothing; a backup process killed with SIGKILL leaves no file that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_cli import run
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("backup") / "var"
+    assert run(home, "init").returncode == 0
+    assert run(home, "demo", "--patients", "6", "--seed", "5").returncode == 0
+    assert run(home, "audit", "checkpoint").returncode == 0  # a witness line to back up
+    return home
+
+
+@pytest.fixture(scope="module")
+def backup(home: Path) -> Path:
+    made = run(home, "backup", "create", "--to", str(home.parent / "backups"))
+    assert made.returncode == 0, made.stderr
+    path = Path(made.stdout.strip())
+    assert path.parent == home.parent / "backups" and path.name.endswith(".scbk")
+    return path
+
+
+def test_create_prints_the_path_of_an_owner_only_encrypted_file(home: Path, backup: Path) -> None:
+    """I1, I4: nothing of the database is in clear in the file."""
+    assert (backup.stat().st_mode & 0o777) == 0o600
+    data = backup.read_bytes()
+    assert data.startswith(b"SECRETUM-BACKUP\n")
+    assert b"SQLite format 3" not in data and b"audit_auditevent" not in data
+    assert b"PRIVATE KEY" not in data
+    assert not list(backup.parent.glob(".*partial"))
+
+
+def test_verify_checks_signature_and_every_part(home: Path, backup: Path) -> None:
+    done = run(home, "backup", "verify", str(backup))
+    assert done.returncode == 0, done.stderr
+    assert "backup intact" in done.stdout and "database.sqlite3" in done.stdout
+    assert "config.tar" in done.stdout
+
+
+def _damaged(backup: Path, tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("where", [0, 20, 60, 300, 0.5, -200, -40, -1])
+def test_a_flipped_byte_anywhere_is_refused(
+    home: Path, backup: Path, tmp_path: Path, where: float
+) -> None:
+    """I4: the marker, the header, a part's chunk, the manifest, its tag."""
+    data = bytearray(backup.read_bytes())
+    at = int(len(data) * where) if isinstance(where, float) else where
+    data[at] ^= 0x01
+    path = _damaged(backup, tmp_path, "flipped.scbk", bytes(data))
+    before = _files(home)
+    done = run(home, "backup", "verify", str(path))
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert any(w in done.stderr for w in ("damaged", "not a Secretum backup", "another")), (
+        done.stderr
+    )
+    assert _files(home) == before
+
+
+@pytest.mark.parametrize("keep", [10, 100, 0.5, -30, -1])
+def test_a_truncated_backup_is_refused(
+    home: Path, backup: Path, tmp_path: Path, keep: float
+) -> None:
+    data = backup.read_bytes()
+    cut = int(len(data) * keep) if isinstance(keep, float) else keep
+    path = _damaged(backup, tmp_path, "cut.scbk", data[:cut])
+    done = run(home, "backup", "verify", str(path))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "truncated" in done.stderr or "damaged" in done.stderr, done.stderr
+
+
+def test_bytes_after_the_manifest_are_refused(home: Path, backup: Path, tmp_path: Path) -> None:
+    path = _damaged(backup, tmp_path, "longer.scbk", backup.read_bytes() + b"\x00")
+    done = run(home, "backup", "verify", str(path))
+    assert done.returncode != 0 and "bytes follow its signed manifest" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    other = tmp_path_factory.mktemp("other") / "var"
+    assert run(other, "init").returncode == 0
+    return other
+
+
+def test_another_instances_backup_is_refused(home: Path, other: Path, backup: Path) -> None:
+    done = run(other, "backup", "verify", str(backup))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "backup of another instance" in done.stderr
+
+
+def test_a_backup_under_another_key_posing_as_ours_is_refused(
+    home: Path, other: Path, backup: Path, tmp_path: Path
+) -> None:
+    """An attacker rewrites another instance's backup header to name this instance."""
+    theirs = run(other, "backup", "create", "--to", str(tmp_path))
+    assert theirs.returncode == 0, theirs.stderr
+    data = Path(theirs.stdout.strip()).read_bytes()
+    ours = json.loads(backup.read_bytes()[20 : 20 + int.from_bytes(backup.read_bytes()[16:20])])
+    length = int.from_bytes(data[16:20])
+    header = json.loads(data[20 : 20 + length])
+    header["instance"] = ours["instance"]
+    raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    forged = data[:16] + len(raw).to_bytes(4) + raw + data[20 + length :]
+    path = _damaged(backup, tmp_path, "forged.scbk", forged)
+    done = run(home, "backup", "verify", str(path))
+    assert done.returncode != 0 and "another backup key" in done.stderr
+
+
+def test_restore_drill_restores_opens_and_records(home: Path, backup: Path) -> None:
+    """I3: restored into a scratch folder, opened, counts, audit log, a sample decrypted."""
+    done = run(home, "backup", "verify", str(backup), "--restore-drill")
+    assert done.returncode == 0, done.stderr
+    assert "restore drill passed" in done.stdout and "audit log intact" in done.stdout
+    assert "6 patient records decrypted" in done.stdout
+    assert not list(home.glob(".drill-*"))  # the scratch folder is gone
+    with sqlite3.connect(home / "secretum.sqlite3") as db:
+        rows = db.execute("SELECT kind, ok FROM backup_backuprecord ORDER BY id").fetchall()
+    assert ("drill", 1) in rows
+
+
+def test_restore_makes_a_working_instance(home: Path, backup: Path, tmp_path: Path) -> None:
+    new = tmp_path / "restored"
+    done = run(
+        tmp_path / "nowhere", "restore", str(backup), "--home", str(new),
+        "--key-file", str(home / "secretum.key"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "restored into" in done.stdout and "audit log intact" in done.stdout
+    assert (new / "secretum.sqlite3").is_file() and (new / "audit" / "event-mac.key").is_file()
+    assert (new / "witness" / "audit-checkpoints.log").is_file()
+    assert (new / "secretum.key").stat().st_mode & 0o077 == 0
+    verify = run(new, "audit", "verify")
+    assert verify.returncode == 0 and "audit log intact" in verify.stdout
+    records = run(new, "records", "verify")
+    assert records.returncode == 0, records.stderr
+
+
+@pytest.mark.parametrize("fault", ["wrong-key", "flipped", "truncated", "not-empty"])
+def test_restore_refuses_and_changes_nothing(
+    home: Path, other: Path, backup: Path, tmp_path: Path, fault: str
+) -> None:
+    key = home / "secretum.key"
+    path = backup
+    new = tmp_path / "restored"
+    if fault == "wrong-key":
+        key = other / "secretum.key"
+    elif fault == "flipped":
+        data = bytearray(backup.read_bytes())
+        data[len(data) // 2] ^= 0x80
+        path = _damaged(backup, tmp_path, "flipped.scbk", bytes(data))
+    elif fault == "truncated":
+        path = _damaged(backup, tmp_path, "cut.scbk", backup.read_bytes()[:-100])
+    else:
+        new.mkdir()
+        (new / "something").write_text("kept")
+    done = run(
+        tmp_path / "nowhere", "restore", str(path), "--home", str(new), "--key-file", str(key)
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    expected = {
+        "wrong-key": "another instance than the key file",
+        "flipped": "fails authentication",
+        "truncated": "truncated",
+        "not-empty": "is not empty",
+    }[fault]
+    assert expected in done.stderr, done.stderr
+    if fault == "not-empty":
+        assert _files(new) == {"something": hashlib.sha256(b"kept").hexdigest()}
+    else:
+        assert not new.exists()
+
+
+def test_a_killed_backup_leaves_no_file_that_looks_complete(tmp_path: Path) -> None:
+    """A backup killed with SIGKILL midway: only a hidden partial file, which verify refuses."""
+    home = tmp_path / "var"
+    assert run(home, "init").returncode == 0
+    with sqlite3.connect(home / "secretum.sqlite3") as db:  # 150 MB that do not compress
+        db.execute("CREATE TABLE filler (data BLOB)")
+        for _ in range(150):
+            db.execute("INSERT INTO filler VALUES (?)", (os.urandom(1 << 20),))
+    out = tmp_path / "backups"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
+    env["SECRETUM_HOME"] = str(home)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "secretum.cli", "backup", "create", "--to", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partial = list(out.glob(".*.partial")) if out.exists() else []
+        if partial and partial[0].stat().st_size > 20 << 20:
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("the backup never got underway")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not list(out.glob("*.scbk"))
+    (left,) = list(out.glob(".*.partial"))
+    done = run(home, "backup", "verify", str(left))
+    assert done.returncode != 0 and "truncated" in done.stderr
