@@ -293,3 +293,47 @@ def test_a_backup_taken_while_writes_run_restores_row_for_row(tmp_path: Path) ->
     assert compared > len(restored_log)
     records = run(new, "records", "verify")
     assert records.returncode == 0, records.stderr
+
+
+def test_backup_drill_and_restore_on_postgresql(tmp_path: Path) -> None:
+    """I1, I3 on PostgreSQL: pg_dump of an exported snapshot, restored with pg_restore into a
+    scratch database (the drill) and into a new, empty one (`secretum restore`); a database
+    that is not empty is refused."""
+    import secrets
+
+    from tests.core.test_instance_key import _admin, _server
+
+    server = _server()
+    names = [f"hbak_cli_{secrets.token_hex(3)}" for _ in range(2)]
+    host = f"{server['HOST'] or '127.0.0.1'}:{server['PORT'] or 5432}"
+    urls = [f"postgresql://{server['USER']}@{host}/{n}" for n in names]
+    with _admin(server) as admin:
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        home = tmp_path / "var"
+        env = {"SECRETUM_DATABASE_URL": urls[0]}
+        assert run(home, "init", **env).returncode == 0
+        assert run(home, "demo", "--patients", "4", "--seed", "6", **env).returncode == 0
+        made = run(home, "backup", "create", "--to", str(tmp_path / "out"), **env)
+        assert made.returncode == 0, made.stderr
+        drill = run(home, "backup", "verify", made.stdout.strip(), "--restore-drill", **env)
+        assert drill.returncode == 0 and "4 patient records decrypted" in drill.stdout
+        for n, new in enumerate(("restored", "again")):
+            done = run(
+                tmp_path / "nowhere", "restore", made.stdout.strip(), "--home",
+                str(tmp_path / new), "--key-file", str(home / "secretum.key"),
+                SECRETUM_DATABASE_URL=urls[1],
+            )  # fmt: skip
+            if n == 0:
+                assert done.returncode == 0, done.stderr
+                assert "audit log intact" in done.stdout
+            else:
+                assert done.returncode != 0 and "is not empty" in done.stderr
+                assert not (tmp_path / new).exists()
+        verify = run(tmp_path / "restored", "audit", "verify", SECRETUM_DATABASE_URL=urls[1])
+        assert verify.returncode == 0, verify.stderr
+    finally:
+        with _admin(server) as admin:
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
