@@ -337,3 +337,28 @@ def test_backup_drill_and_restore_on_postgresql(tmp_path: Path) -> None:
         with _admin(server) as admin:
             for name in names:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_scheduled_backup_runs_until_stopped(home: Path, tmp_path: Path) -> None:
+    """I1: `secretum backup create --every SECONDS`, as `serve` starts it: a backup at once,
+    copied to the second target, then it waits; SIGTERM stops it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
+    env.update(SECRETUM_HOME=str(home), SECRETUM_BACKUP_COPY_TO=str(tmp_path / "copy"))
+    out = tmp_path / "scheduled"
+    args = ("backup", "create", "--every", "3600", "--to", str(out))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "secretum.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "copy").glob("*.scbk")):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert f"copied to {tmp_path / 'copy'}" in stdout
+    assert len(list(out.glob("*.scbk"))) == 1
