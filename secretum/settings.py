@@ -296,6 +296,10 @@ SECRETUM_BACKUP_DIR = Path(
     os.environ.get("SECRETUM_BACKUP_DIR", "").strip() or SECRETUM_HOME / "backups"
 )
 SECRETUM_BACKUP_COPY_TO = os.environ.get("SECRETUM_BACKUP_COPY_TO", "").strip()
+# The second target may be an SFTP server: sftp://user@host[:port]/folder, with the server's own
+# private key and a known_hosts file holding the remote host's key (never learnt on first use).
+SECRETUM_BACKUP_SFTP_KEY = os.environ.get("SECRETUM_BACKUP_SFTP_KEY", "").strip()
+SECRETUM_BACKUP_SFTP_KNOWN_HOSTS = os.environ.get("SECRETUM_BACKUP_SFTP_KNOWN_HOSTS", "").strip()
 # Seconds between two scheduled backups while `secretum serve` runs (0: none).
 SECRETUM_BACKUP_EVERY = env_int("SECRETUM_BACKUP_EVERY", 24 * 3600)
 # Grandfather-father-son retention in SECRETUM_BACKUP_DIR: the newest backup of each of the last

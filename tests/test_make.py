@@ -64,8 +64,9 @@ def test_system_deps_names_each_missing_package_and_the_command_to_run(tmp_path:
     done = _system_deps(tmp_path, [])
     assert done.returncode != 0
     assert done.stdout == (
-        "Secretum needs: chromium postgresql-client sqlite3 — "
-        "run: sudo apt-get install chromium postgresql-client sqlite3\n"
+        "Secretum needs: chromium postgresql-client sqlite3 openssh-server openssh-client — "
+        "run: sudo apt-get install chromium postgresql-client sqlite3 openssh-server "
+        "openssh-client\n"
     )
 
 

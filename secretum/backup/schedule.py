@@ -1,6 +1,7 @@
 """Scheduled backups under ``secretum serve`` (I1): a backup every SECRETUM_BACKUP_EVERY seconds
 (default daily), grandfather-father-son retention in the backup folder, a copy to the second
-target (SECRETUM_BACKUP_COPY_TO, never pruned by the server), and the managers alerted by e-mail
+target (SECRETUM_BACKUP_COPY_TO: a folder, or an SFTP server, ``backup.sftp``; never pruned by the
+server), and the managers alerted by e-mail
 when a backup or its copy fails. Whether a good backup is younger than 48 hours
 (``backup_is_fresh``) is what /healthz and the register (I1) read.
 
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from secretum.access.actor import role_of
 from secretum.access.policy import ROLE_PERMISSIONS, Permission
-from secretum.backup import archive, service
+from secretum.backup import archive, service, sftp
 from secretum.backup.archive import BackupError
 from secretum.backup.models import BackupRecord
 
@@ -96,6 +97,19 @@ def copy(path: Path, target: Path) -> Path:
     return final
 
 
+def copy_to(path: Path, target: str) -> str:
+    """Copy a backup to the second target: a folder, or an SFTP server (``sftp://…``)."""
+    remote = sftp.parse(target)
+    if remote is None:
+        return str(copy(path, Path(target)))
+    return sftp.upload(
+        path,
+        remote,
+        Path(settings.SECRETUM_BACKUP_SFTP_KEY),
+        Path(settings.SECRETUM_BACKUP_SFTP_KNOWN_HOSTS),
+    )
+
+
 def run_scheduled(to: Path | None = None) -> list[str]:
     """One scheduled run: backup, retention, copy; failures recorded, alerted, then raised."""
     folder = Path(to or settings.SECRETUM_BACKUP_DIR)
@@ -110,7 +124,7 @@ def run_scheduled(to: Path | None = None) -> list[str]:
     if target:
         at = timezone.now()
         try:
-            copied = copy(made.path, Path(target))
+            copied = copy_to(made.path, target)
         except Exception as exc:
             message = f"the copy of {made.path.name} to {target} failed: {exc}"
             BackupRecord.objects.create(
@@ -121,7 +135,7 @@ def run_scheduled(to: Path | None = None) -> list[str]:
             raise BackupError(message) from None
         BackupRecord.objects.create(
             kind=BackupRecord.Kind.COPY, ok=True, at=at, scheduled=True,
-            path=str(copied), size=made.size,
+            path=copied, size=made.size,
         )  # fmt: skip
         lines.append(f"copied to {copied}")
     return lines
