@@ -20,7 +20,7 @@ from secretum.backup.models import BackupRecord
 from secretum.compliance import evidence
 from secretum.core.management.commands import serve
 from secretum.patients import services as patients
-from tests.conftest import actor_for, identity, make_user
+from tests.conftest import actor_for, events, identity, make_user
 
 
 def record_backup(folder: Path, at: dt.datetime | None = None) -> BackupRecord:
@@ -54,6 +54,8 @@ def test_backup_and_restore_drill_on_this_database(tmp_path: Path) -> None:
     assert _verdict("I1").verdict == "not-met" and _verdict("I3").verdict == "not-met"
     made = service.create(tmp_path, progress=False)
     assert made.tables["patients_patient"] == 3
+    (exported,) = events(action="export", resource="backup.Backup")
+    assert made.path.name.startswith(exported.resource_ref)  # D1: the export is audited
     reading = service.verify(made.path, progress=False)
     assert reading.header["engine"] == snapshot.engine()
     opened = restore.drill(made.path, progress=False)
