@@ -7,7 +7,8 @@ when a backup or its copy fails. Whether a good backup is younger than 48 hours
 
 Retention keeps, in the backup folder, the newest backup of each of the last KEEP_DAILY days,
 KEEP_WEEKLY ISO weeks and KEEP_MONTHLY months (UTC) that hold one; every other complete backup
-there is deleted. Partial files of a backup in progress are never touched.
+there is deleted. A partial file (``.NAME.partial``) is left while it is younger than a day (a
+backup may be writing it), and deleted after: what a killed backup left.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from secretum.access.policy import ROLE_PERMISSIONS, Permission
 from secretum.backup import archive, service, sftp
 from secretum.backup.archive import BackupError
 from secretum.backup.models import BackupRecord
+
+STALE_PARTIAL = 24 * 3600  # seconds after which a partial file is what a killed backup left
 
 
 def created_at(path: Path) -> dt.datetime | None:
@@ -72,6 +75,8 @@ def prune(folder: Path) -> list[Path]:
         settings.SECRETUM_BACKUP_KEEP_MONTHLY,
     )
     gone = [p for p, _ in dated if p not in keep]
+    stale = timezone.now().timestamp() - STALE_PARTIAL
+    gone += [p for p in folder.glob(".*.partial") if p.stat().st_mtime < stale]
     for path in gone:
         path.unlink(missing_ok=True)
     return gone

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,15 @@ def test_scheduled_backups_are_pruned_copied_and_failures_alerted(
     old = record_backup(tmp_path, timezone.now() - dt.timedelta(days=3))
     folder.mkdir()
     Path(old.path).rename(folder / Path(old.path).name)
+    killed, writing = folder / ".killed.scbk.partial", folder / ".writing.scbk.partial"
+    killed.write_bytes(b"left by a killed backup")
+    writing.write_bytes(b"being written")
+    yesterday = (timezone.now() - dt.timedelta(hours=25)).timestamp()
+    os.utime(killed, (yesterday, yesterday))
     lines = schedule.run_scheduled(folder)
     assert lines[0].startswith(str(folder)) and any("retention: deleted" in x for x in lines)
     assert [p.name for p in service.listed(folder)] == [Path(lines[0]).name]
+    assert not killed.exists() and writing.exists()
     assert [p.name for p in service.listed(tmp_path / "copies")] == [Path(lines[0]).name]
     assert schedule.backup_is_fresh()
     assert _verdict("I1").verdict == "met"
