@@ -103,7 +103,7 @@ class Writer:
     """Writes one backup file to an open binary file: header, parts, then the signed manifest."""
 
     def __init__(
-        self, out: BinaryIO, backup_key: bytes, header: dict[str, Any], level: int = 3
+        self, out: BinaryIO, backup_key: bytes, header: dict[str, Any], level: int = 1
     ) -> None:
         self._out = out
         self._salt = os.urandom(32)
@@ -144,10 +144,17 @@ class Writer:
         self._out.write(struct.pack(">I", len(sealed) | (_FINAL if final else 0)) + sealed)
         return 4 + len(sealed)
 
-    def add(self, name: str, source: IO[bytes], progress: Callable[[int], None] = _ignore) -> Part:
-        """Add a part read from ``source`` to its end, compressed then encrypted."""
+    def add(
+        self,
+        name: str,
+        source: IO[bytes],
+        progress: Callable[[int], None] = _ignore,
+        level: int | None = None,
+    ) -> Part:
+        """Add a part read from ``source`` to its end, compressed (zlib ``level``, 0: stored)
+        then encrypted."""
         digest, size = hashlib.sha256(), 0
-        packer = zlib.compressobj(self._level)
+        packer = zlib.compressobj(self._level if level is None else level)
 
         def pieces() -> Iterator[bytes]:
             nonlocal size
@@ -175,6 +182,18 @@ class Writer:
         signed = {"manifest": body, "signature": signature}
         self._chunks(_MANIFEST, "manifest", iter([canonical(signed)]))
         return signed
+
+
+def level_for(source: IO[bytes], size: int) -> int:
+    """The zlib level for a seekable part: 0 (stored) when samples of it do not compress, as
+    a database of sealed values mostly does not, else 1 (as small as higher levels on
+    Secretum's text, several times faster)."""
+    sample = b""
+    for share in (0.25, 0.5, 0.75):
+        source.seek(int(size * share))
+        sample += source.read(256 * 1024)
+    source.seek(0)
+    return 0 if len(zlib.compress(sample, 1)) > 0.9 * len(sample) else 1
 
 
 @dataclass

@@ -133,7 +133,8 @@ def _create(folder: Path, at: dt.datetime, progress: bool) -> Made:
             writer = archive.Writer(out, backup_key, header)
             with snapshot.database(folder) as (name, source, counts, size):
                 bar = Progress("backup", size) if progress else None
-                writer.add(name, source, bar or (lambda n: None))
+                level = archive.level_for(source, size) if size else None
+                writer.add(name, source, bar or (lambda n: None), level)
             writer.add(snapshot.CONFIG_PART, io.BytesIO(snapshot.config_tar(inst.home)))
             signed = writer.finish({"tables": counts}, signer)
             out.flush()

@@ -146,6 +146,23 @@ def test_a_backup_key_is_256_bit() -> None:
         Writer(io.BytesIO(), b"short", {})
 
 
+def test_what_does_not_compress_is_stored_not_compressed(tmp_path: Path) -> None:
+    sealed = os.urandom(4 << 20)  # as sealed values are
+    text = b"insert into audit_auditevent values (1, 'read', 'patients.Patient');" * 60000
+    assert archive.level_for(io.BytesIO(sealed), len(sealed)) == 0
+    assert archive.level_for(io.BytesIO(text), len(text)) == 1
+    with open(tmp_path / "b", "wb") as out:
+        writer = Writer(out, KEY, {"instance": "test"})
+        stored = writer.add("sealed", io.BytesIO(sealed), level=0)
+        packed = writer.add("text", io.BytesIO(text))
+        writer.finish({}, SIGNER)
+    assert len(sealed) < stored.stored < len(sealed) + 1024 and packed.stored < len(text) // 10
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    _read(tmp_path / "b", out_dir)
+    assert (out_dir / "sealed").read_bytes() == sealed and (out_dir / "text").read_bytes() == text
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
