@@ -168,7 +168,19 @@ def restore(
     url = os.environ.get("SECRETUM_DATABASE_URL", "").strip()
     password_file = os.environ.get("SECRETUM_DATABASE_PASSWORD_FILE", "").strip()
     conf = dburl.parse(url, password_file) if url else None
-    if conf is not None and conf["ENGINE"].endswith("postgresql") and not _pg_is_empty(conf):
+    header = archive.read_header(path)
+    postgresql = conf is not None and conf["ENGINE"].endswith("postgresql")
+    if header.get("engine") == "postgresql" and not postgresql:
+        raise BackupError(
+            "This backup is of a PostgreSQL database: set SECRETUM_DATABASE_URL to the new, empty "
+            "PostgreSQL database to restore it into."
+        )
+    if header.get("engine") != "postgresql" and conf is not None:
+        raise BackupError(
+            "This backup is of a SQLite database, restored into the new instance folder: unset "
+            "SECRETUM_DATABASE_URL."
+        )
+    if conf is not None and postgresql and not _pg_is_empty(conf):
         raise BackupError(f"The database {conf['NAME']} is not empty: restore into a new one.")
     made = not home.exists()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -179,7 +191,6 @@ def restore(
             raise BackupError(f"The key file {key_file} cannot be read ({exc.strerror}).") from None
         inst = Instance(home)
         backup_key, instance_id = snapshot.keys_of(inst)
-        header = archive.read_header(path)
         if header.get("instance") != instance_id:
             raise BackupError(
                 f"{path} is a backup of another instance than the key file {key_file} "

@@ -168,7 +168,9 @@ def test_restore_makes_a_working_instance(home: Path, backup: Path, tmp_path: Pa
     assert records.returncode == 0, records.stderr
 
 
-@pytest.mark.parametrize("fault", ["wrong-key", "flipped", "truncated", "not-empty"])
+@pytest.mark.parametrize(
+    "fault", ["wrong-key", "flipped", "truncated", "not-empty", "not-a-backup", "engine"]
+)
 def test_restore_refuses_and_changes_nothing(
     home: Path, other: Path, backup: Path, tmp_path: Path, fault: str
 ) -> None:
@@ -183,18 +185,22 @@ def test_restore_refuses_and_changes_nothing(
         path = _damaged(backup, tmp_path, "flipped.scbk", bytes(data))
     elif fault == "truncated":
         path = _damaged(backup, tmp_path, "cut.scbk", backup.read_bytes()[:-100])
-    else:
+    elif fault == "not-a-backup":
+        path = _damaged(backup, tmp_path, "notes.txt", b"just some notes")
+    elif fault == "not-empty":
         new.mkdir()
         (new / "something").write_text("kept")
-    done = run(
-        tmp_path / "nowhere", "restore", str(path), "--home", str(new), "--key-file", str(key)
-    )
+    args = ("restore", str(path), "--home", str(new), "--key-file", str(key))
+    env = {"SECRETUM_DATABASE_URL": "postgresql://x@127.0.0.1:1/x"} if fault == "engine" else {}
+    done = run(tmp_path / "nowhere", *args, **env)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     expected = {
         "wrong-key": "another instance than the key file",
         "flipped": "fails authentication",
         "truncated": "truncated",
         "not-empty": "is not empty",
+        "not-a-backup": "is not a Secretum backup",
+        "engine": "This backup is of a SQLite database",
     }[fault]
     assert expected in done.stderr, done.stderr
     if fault == "not-empty":
