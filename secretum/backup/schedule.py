@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from secretum.access.actor import role_of
 from secretum.access.policy import ROLE_PERMISSIONS, Permission
@@ -162,8 +163,8 @@ def alert(problem: str) -> bool:
     if not settings.SECRETUM_SMTP_HOST or not recipients:
         return False
     send_mail(
-        f"Secretum: backup problem at {settings.PRACTICE_NAME}",
-        f"{problem}\n\nThe measures register (I1) shows the state of the backups.\n",
+        _("Secretum: backup problem at %(practice)s") % {"practice": settings.PRACTICE_NAME},
+        problem + "\n\n" + _("The measures register (I1) shows the state of the backups.") + "\n",
         settings.DEFAULT_FROM_EMAIL,
         recipients,
     )
