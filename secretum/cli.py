@@ -27,6 +27,11 @@ USAGE = """usage: secretum COMMAND [options]
   audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
   audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
+  keys backup --passphrase | --shares 2-of-3 [--out DIR]   the key file as recovery material:
+                             sealed under a passphrase (Argon2id), or split between 2 or 3
+                             people; printable sheets with a QR code (O2, I2)
+  keys recover FILE | --share A --share B [--home DIR]   rebuild a lost key file from it
+  keys test-recovery FILE | --share A --share B   prove the material rebuilds this key file
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
   accounts disable-inactive  disable the accounts unused for the practice's limit (serve does
@@ -67,6 +72,9 @@ ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge"
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # Maintenance access (K2): `secretum maintenance close-expired`.
 ALIASES.update({("maintenance", "close-expired"): "maintenance_close_expired"})
+# Key custody (O2, I2): `secretum keys backup`, `keys test-recovery` (`keys recover` runs
+# before Django, like `init`: the key file it rebuilds is lost).
+ALIASES.update({("keys", w): "keys_" + w.replace("-", "_") for w in ("backup", "test-recovery")})
 # Backups (I1, I3, I4): `secretum backup create`, `backup verify FILE`, `restore FILE ...`.
 ALIASES.update({("backup", w): "backup_" + w.replace("-", "_") for w in ("create", "verify")})
 ALIASES.update({("backup", "drill-check"): "backup_drill_check", ("restore",): "backup_restore"})
@@ -108,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[0] == "init":
             return _init(argv[1:])
+        if argv[:2] == ["keys", "recover"]:
+            from secretum.crypto import recovery_io
+
+            return recovery_io.recover(argv[2:])
         return _run(*_command_name(argv))
     except KeyboardInterrupt:
         return 130
