@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -368,3 +369,30 @@ def test_the_scheduled_backup_runs_until_stopped(home: Path, tmp_path: Path) -> 
     assert process.returncode == 0, stderr
     assert f"copied to {tmp_path / 'copy'}" in stdout
     assert len(list(out.glob("*.scbk"))) == 1
+
+
+def test_a_lost_machine_comes_back_from_its_recovery_sheet_and_its_backup(tmp_path: Path) -> None:
+    """I3 with key custody (O2, I2): the server is gone; on a new machine the key file is rebuilt
+    from its passphrase recovery file (`secretum keys recover`), and the backup restored with it."""
+    home, safe = tmp_path / "old" / "var", tmp_path / "safe"
+    safe.mkdir()
+    passphrase = {"SECRETUM_RECOVERY_PASSPHRASE": "orbit lantern meadow copper violin harbour"}
+    assert run(home, "init").returncode == 0
+    assert run(home, "demo", "--patients", "3", "--seed", "4").returncode == 0
+    made = run(home, "keys", "backup", "--passphrase", "--out", str(safe), **passphrase)
+    assert made.returncode == 0, made.stderr
+    backup = run(home, "backup", "create", "--to", str(tmp_path / "disk"))
+    assert backup.returncode == 0, backup.stderr
+    (recovery,) = safe.glob("*.txt")
+    shutil.rmtree(tmp_path / "old")  # the machine is lost
+    recovered = tmp_path / "recovered"
+    done = run(recovered, "keys", "recover", str(recovery), "--home", str(recovered), **passphrase)
+    assert done.returncode == 0, done.stderr
+    new = tmp_path / "new" / "var"
+    restored = run(
+        tmp_path / "nowhere", "restore", backup.stdout.strip(), "--home", str(new),
+        "--key-file", str(recovered / "secretum.key"),
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    assert "3 patient records decrypted" in restored.stdout
+    assert run(new, "check").returncode == 0
