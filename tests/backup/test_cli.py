@@ -396,3 +396,26 @@ def test_a_lost_machine_comes_back_from_its_recovery_sheet_and_its_backup(tmp_pa
     assert restored.returncode == 0, restored.stderr
     assert "3 patient records decrypted" in restored.stdout
     assert run(new, "check").returncode == 0
+
+
+@pytest.mark.parametrize("alteration", ["moved", "resealed"])
+def test_a_drill_names_records_altered_before_the_backup(tmp_path: Path, alteration: str) -> None:
+    """I3: a backup is only as good as what it holds: a drill of a database where someone moved
+    a sealed value to another patient, or changed a row past its record seal, fails and says so."""
+    home = tmp_path / "var"
+    assert run(home, "init").returncode == 0
+    assert run(home, "demo", "--patients", "2", "--seed", "9").returncode == 0
+    with sqlite3.connect(home / "secretum.sqlite3") as db:
+        (first, a), (second, _b) = db.execute(
+            "SELECT id, family_name FROM patients_patient ORDER BY id"
+        ).fetchall()
+        if alteration == "moved":
+            db.execute("UPDATE patients_patient SET family_name = ? WHERE id = ?", (a, second))
+        else:
+            db.execute("UPDATE patients_patient SET record_version = 99 WHERE id = ?", (first,))
+    made = run(home, "backup", "create", "--to", str(tmp_path / "out"))
+    assert made.returncode == 0, made.stderr
+    drill = run(home, "backup", "verify", made.stdout.strip(), "--restore-drill")
+    assert drill.returncode != 0 and "Traceback" not in drill.stderr
+    expected = "does not decrypt" if alteration == "moved" else "does not match its record seal"
+    assert "restore drill failed" in drill.stderr and expected in drill.stderr, drill.stderr
