@@ -38,6 +38,10 @@ USAGE = """usage: secretum COMMAND [options]
                              it once a day)
   maintenance close-expired  close the outside technicians' maintenance windows whose end has
                              come (serve does it every minute)
+  backup create [--to DIR]   an encrypted, signed backup, taken while the server serves (I1, I4)
+  backup verify FILE         check a backup's signature and every part's SHA-256; with
+                             --restore-drill, restore it into a scratch folder and check it (I3)
+  restore FILE --home NEWDIR --key-file KEYFILE   a new instance from a backup (I3)
   compliance summary         the measures register's reminders, e-mailed to the managers
   compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
   shell --reason R           Django's shell; dbshell --reason R, the database's own client (and
@@ -71,8 +75,14 @@ ALIASES.update({("maintenance", "close-expired"): "maintenance_close_expired"})
 # Key custody (O2, I2): `secretum keys backup`, `keys test-recovery` (`keys recover` runs
 # before Django, like `init`: the key file it rebuilds is lost).
 ALIASES.update({("keys", w): "keys_" + w.replace("-", "_") for w in ("backup", "test-recovery")})
+# Backups (I1, I3, I4): `secretum backup create`, `backup verify FILE`, `restore FILE ...`.
+ALIASES.update({("backup", w): "backup_" + w.replace("-", "_") for w in ("create", "verify")})
+ALIASES.update({("backup", "drill-check"): "backup_drill_check", ("restore",): "backup_restore"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
-OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report", "vulns"})
+# `secretum restore` makes a new instance from a backup and the key file it is given.
+OFFLINE_COMMANDS = frozenset(
+    {"audit_check_proof", "compliance_verify_report", "vulns", "backup_restore"}
+)
 # Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`,
 # Django's `dumpdata` (every row, the audit log's and the sealed ones' included) and `loaddata`
 # (rows written past every check). With patients in the instance, only with `--reason "…"`, and

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "secretum.breaches",
     "secretum.maintenance",
     "secretum.compliance",
+    "secretum.backup",
 ]
 
 MIDDLEWARE = [
@@ -288,6 +289,29 @@ SECRETUM_TRUSTED_PROXIES = env_list("SECRETUM_TRUSTED_PROXIES")
 SECRETUM_VULNERABILITY_DB = Path(
     os.environ.get("SECRETUM_VULNERABILITY_DB", "").strip() or SECRETUM_HOME / "vulnerabilities"
 )
+
+# --- backups (I1, I3, I4): secretum.backup ------------------------------------------------------
+# Where `secretum backup create` and the scheduled backups of `secretum serve` write (default the
+# instance's backups/ folder), and a second target folder (another disk, a mount of another
+# machine) each scheduled backup is copied to; the server never deletes there.
+SECRETUM_BACKUP_DIR = Path(
+    os.environ.get("SECRETUM_BACKUP_DIR", "").strip() or SECRETUM_HOME / "backups"
+)
+SECRETUM_BACKUP_COPY_TO = os.environ.get("SECRETUM_BACKUP_COPY_TO", "").strip()
+# The second target may be an SFTP server: sftp://user@host[:port]/folder, with the server's own
+# private key and a known_hosts file holding the remote host's key (never learnt on first use).
+SECRETUM_BACKUP_SFTP_KEY = os.environ.get("SECRETUM_BACKUP_SFTP_KEY", "").strip()
+SECRETUM_BACKUP_SFTP_KNOWN_HOSTS = os.environ.get("SECRETUM_BACKUP_SFTP_KNOWN_HOSTS", "").strip()
+# Seconds between two scheduled backups while `secretum serve` runs (0: none).
+SECRETUM_BACKUP_EVERY = env_int("SECRETUM_BACKUP_EVERY", 24 * 3600)
+# Grandfather-father-son retention in SECRETUM_BACKUP_DIR: the newest backup of each of the last
+# so many days, ISO weeks and months is kept; the others are deleted after a scheduled backup.
+SECRETUM_BACKUP_KEEP_DAILY = env_int("SECRETUM_BACKUP_KEEP_DAILY", 7)
+SECRETUM_BACKUP_KEEP_WEEKLY = env_int("SECRETUM_BACKUP_KEEP_WEEKLY", 4)
+SECRETUM_BACKUP_KEEP_MONTHLY = env_int("SECRETUM_BACKUP_KEEP_MONTHLY", 12)
+# Managers are alerted when no good backup is younger than this, or no restore drill than that.
+SECRETUM_BACKUP_MAX_AGE_HOURS = env_int("SECRETUM_BACKUP_MAX_AGE_HOURS", 48)
+SECRETUM_BACKUP_DRILL_DAYS = env_int("SECRETUM_BACKUP_DRILL_DAYS", 90)
 
 # --- languages -------------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

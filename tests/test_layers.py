@@ -58,6 +58,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "secretum.maintenance",  # the maintenance log (K1) and the console's record (G1)
         ),
     ),
+    # Backups, restores and their drills (I1, I3, I4): read the whole instance.
+    ("backups", ("secretum.backup",)),
     (
         "pages and commands",
         (

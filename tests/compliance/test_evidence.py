@@ -45,6 +45,7 @@ class World:
         self.manager = make_user(Role.MANAGER)
         self.practitioner = make_user(Role.PRACTITIONER)
         self.secretary = make_user(Role.SECRETARY)
+        self.tmp_path = Path()  # the case's own folder (the fixture sets it)
 
     def patient(self) -> Any:
         from secretum.patients import services as patients
@@ -347,7 +348,24 @@ def _practice_certificate(world: World) -> None:
 
 
 Case = Callable[[World], None]
+
+
 # measure: (make it pass, make it fail)
+def _backup_made(world: World) -> None:
+    """I1, I4: a backup file, written and signed as `secretum backup create` does, recorded."""
+    from tests.backup.test_service import record_backup
+
+    record_backup(world.tmp_path)
+
+
+def _drill_passed(world: World) -> None:
+    from secretum.backup.models import BackupRecord
+
+    BackupRecord.objects.create(
+        kind="drill", ok=True, at=timezone.now(), message="45 tables as in the manifest"
+    )
+
+
 CASES: dict[str, tuple[Case, Case]] = {
     "A1": (lambda w: _charter(w, everyone=True), lambda w: _charter(w, everyone=False)),
     "A2": (lambda w: _charter(w, everyone=True), _nothing),  # no charter published at all
@@ -381,6 +399,9 @@ CASES: dict[str, tuple[Case, Case]] = {
     "H1": (_practice_certificate, lambda w: setattr(w.settings, "SECURE_HSTS_SECONDS", 0)),
     "H2": (_nothing, lambda w: setattr(w.settings, "ROOT_URLCONF", "tests.compliance.bad_urls")),
     "H3": (_no_listener_on_the_forbidden_ports, _ftp_like_listener),
+    "I1": (_backup_made, _nothing),  # no backup at all
+    "I3": (_drill_passed, _nothing),  # no restore drill
+    "I4": (_backup_made, _nothing),
     "K1": (_intervention, _nothing),
     "K2": (_maintenance_window, _window_left_open),
     "L3": (_subcontractor_audit, _nothing),
@@ -407,6 +428,7 @@ def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     # A witness of its own: the checkpoints a case signs are rolled back with its database.
     settings.SECRETUM_AUDIT_WITNESS = tmp_path / "witness" / "audit-checkpoints.log"
     made = World(settings, monkeypatch)
+    made.tmp_path = tmp_path
     yield made
     restore = getattr(made, "restore", None)
     if restore:

@@ -175,14 +175,20 @@ def test_a_deleted_fingerprint_does_not_let_another_key_in(home: Path, tmp_path:
     assert sqlite_rows(database) == before  # still no fingerprint, and nothing else
 
 
+def _before_fingerprints(conn: sqlite3.Connection) -> None:
+    """The database as Secretum left it before issue 9: none of the crypto app's tables."""
+    for table in ("crypto_keyfingerprint", "crypto_recoverymaterial"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DELETE FROM django_migrations WHERE app = 'crypto'")
+
+
 def test_an_instance_made_before_fingerprints_adopts_its_own_key_once(home: Path) -> None:
     """O2 (upgrade): a database with Secretum data but no fingerprint table yet, as every instance
     made before issue 9: the first start records the key file's fingerprint, once, saying so,
     because the database's sealed values open under it; later starts say nothing."""
     database = home / "secretum.sqlite3"
     with sqlite3.connect(database) as conn:
-        conn.execute("DROP TABLE crypto_keyfingerprint")
-        conn.execute("DELETE FROM django_migrations WHERE app = 'crypto'")
+        _before_fingerprints(conn)
     conn.close()
     first = secretum(home, "migrate")
     assert first.returncode == 0, first.stderr
@@ -206,8 +212,7 @@ def test_an_instance_made_before_fingerprints_refuses_another_key(
     runs first) is refused before it creates anything, and no fingerprint is recorded."""
     database = home / "secretum.sqlite3"
     with sqlite3.connect(database) as conn:
-        conn.execute("DROP TABLE crypto_keyfingerprint")
-        conn.execute("DELETE FROM django_migrations WHERE app = 'crypto'")
+        _before_fingerprints(conn)
     conn.close()
     put_key_file(home, other_key_file(tmp_path))
     line = one_sentence(secretum(home, "migrate"))

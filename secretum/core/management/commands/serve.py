@@ -9,9 +9,10 @@ deadlines and size limits before a worker sees it, so slow clients cannot hold t
 threads; connections are limited per client address and in total. Beside it run the plain-HTTP
 redirect (``secretum.lib.redirect``, H1), the audit checkpoint signer (D2) and the periodic
 tasks (``PERIODIC``: the daily disabling of unused accounts, C2; the closing of maintenance
-windows every minute, K2), each a process of its own. At shutdown (SIGTERM, SIGINT, SIGHUP): the
-front stops accepting and lets the requests in progress end, then the workers stop, then the
-redirect and the periodic tasks, and the signer signs its last checkpoint after all of them.
+windows every minute, K2; and the daily backup, I1), each a process of its own. At shutdown
+(SIGTERM, SIGINT, SIGHUP): the front stops accepting and lets the requests in progress end,
+then the workers stop, then the redirect and the periodic tasks, and the signer signs its last
+checkpoint after all of them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ PERIODIC: tuple[tuple[tuple[str, ...], int], ...] = (
     # its end; from its end on, its account already holds no role.
     (("maintenance", "close-expired"), MINUTE),
 )
+
+
+def periodic_tasks() -> tuple[tuple[tuple[str, ...], int], ...]:
+    """``PERIODIC``, and the scheduled backup (I1: every SECRETUM_BACKUP_EVERY seconds, default
+    daily; retention and the copy to the second target follow each one) unless it is 0."""
+    every = settings.SECRETUM_BACKUP_EVERY
+    return (*PERIODIC, (("backup", "create"), every)) if every > 0 else PERIODIC
 
 
 def tls_context(conf: Any, default_ssl_context_factory: Any = None) -> ssl.SSLContext:
@@ -154,7 +162,7 @@ class Command(BaseCommand):
                 env=os.environ.copy(),
                 process_group=0,
             )
-            for words, every in PERIODIC
+            for words, every in periodic_tasks()
         ]
         self.stdout.write(
             f"Secretum serving https://{bind_host}:{port}/ "

@@ -1,0 +1,194 @@
+"""What a backup holds and the keys it is made with (I1, I4).
+
+The backup key is not the database's key: HKDF-SHA256 (RFC 5869) derives it from the key file's
+two 256-bit keys with an ``info`` used for nothing else, so it exists wherever the key file does
+(key custody recovers both at once) and is never stored; knowing it reveals neither the KEK nor
+the blind-index key (HKDF is one-way). The instance id is the first 128 bits of the key file's
+fingerprint (``keyring.fingerprint_of``), which the database records too. The manifest is signed
+with the instance's Ed25519 key, the audit log's checkpoint signing key.
+
+The database, consistently while the server keeps serving:
+
+- SQLite: the online backup API (``sqlite3.Connection.backup``) in one step, a read transaction
+  of its own: in WAL mode writers go on, and the copy is the database at one instant;
+- PostgreSQL: ``pg_dump`` (custom format) of a snapshot exported by a REPEATABLE READ, READ ONLY
+  transaction (``pg_export_snapshot``), in which the rows of every table are counted too: the
+  dump and the manifest's counts are of the same instant.
+
+The configuration part is a tar of the instance folder's ``tls/``, ``audit/`` (the audit log's
+keys, without which its events cannot be checked), the audit witness and the ``SECRETUM_*``
+settings of the environment that are not secrets. The key file is not in it: key custody keeps
+it apart (``secretum keys backup``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, cast
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db import connection, transaction
+
+from secretum.audit import keys as audit_keys
+from secretum.backup.archive import BackupError
+from secretum.crypto import keyring
+from secretum.instance import KEY_BYTES, Instance
+
+_BACKUP_KEY_INFO = b"secretum/backup-encryption-key/v1"
+SQLITE_PART = "database.sqlite3"
+PG_PART = "database.pgdump"
+CONFIG_PART = "config.tar"
+WITNESS_NAME = "witness/audit-checkpoints.log"
+# Settings that name secrets are left out of the configuration part.
+_SECRET_WORDS = ("PASSWORD", "SECRET", "KEY", "TOKEN")
+
+
+def keys_of(inst: Instance) -> tuple[bytes, str]:
+    """The backup key and the instance id of the instance's key file."""
+    found = inst.read_keys()
+    kek, index_key = cast(bytes, found["kek"]), cast(bytes, found["blind_index_key"])
+    backup_key = HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_BACKUP_KEY_INFO
+    ).derive(kek + index_key)
+    return backup_key, keyring.fingerprint_of(kek, index_key)[:32]
+
+
+def signing_key(home: Path) -> Ed25519PrivateKey:
+    return audit_keys.load_signing_key(audit_keys.AuditKeyPaths(home))
+
+
+def public_key(home: Path) -> Ed25519PublicKey:
+    return audit_keys.load_public_key_pem(audit_keys.AuditKeyPaths(home).public_key.read_bytes())
+
+
+def config_tar(home: Path) -> bytes:
+    """The instance's configuration, as a tar (no key file)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for folder in ("tls", "audit"):
+            if (home / folder).is_dir():
+                tar.add(home / folder, arcname=folder)
+        witness = Path(settings.SECRETUM_AUDIT_WITNESS)
+        if witness.is_file():
+            tar.add(witness, arcname=WITNESS_NAME)
+        environment = {
+            k: v
+            for k, v in sorted(os.environ.items())
+            if k.startswith("SECRETUM_")
+            and not any(w in k for w in _SECRET_WORDS)
+            and "://" not in v  # a database URL may hold a password
+        }
+        data = json.dumps(environment, indent=2).encode()
+        info = tarfile.TarInfo("environment.json")
+        info.size, info.mode = len(data), 0o600
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def extract_config(data: Path, home: Path) -> None:
+    """Put a configuration part's files into a new instance folder (owner-only)."""
+    with tarfile.open(data) as tar:
+        tar.extractall(home, filter="data")
+    for path in [home, *home.rglob("*")]:
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def engine() -> str:
+    return "postgresql" if connection.vendor == "postgresql" else "sqlite"
+
+
+@contextlib.contextmanager
+def database(scratch: Path) -> Iterator[tuple[str, IO[bytes], dict[str, int], int]]:
+    """The database at one instant: (part name, its bytes to read, rows per table, size or 0)."""
+    if engine() == "postgresql":
+        with _postgresql() as found:
+            yield found
+        return
+    copy = scratch / f".snapshot-{os.getpid()}.sqlite3"
+    try:
+        source = sqlite3.connect(f"file:{connection.settings_dict['NAME']}?mode=ro", uri=True)
+        target = sqlite3.connect(copy)
+        try:
+            source.backup(target)  # all pages in one step: one read transaction, one instant
+            counts = table_counts(target)
+        finally:
+            target.close()
+            source.close()
+        with open(copy, "rb") as f:
+            yield SQLITE_PART, f, counts, copy.stat().st_size
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def table_counts(db: sqlite3.Connection) -> dict[str, int]:
+    names = [
+        r[0]
+        for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+    ]
+    query = 'SELECT COUNT(*) FROM "{}"'  # the schema's own table names
+    return {n: int(db.execute(query.format(n)).fetchone()[0]) for n in names}
+
+
+def pg_environment(conf: dict[str, Any]) -> dict[str, str]:
+    """libpq's variables for ``conf`` (a DATABASES entry): the password never on a command line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(
+        PGHOST=str(conf.get("HOST") or ""),
+        PGPORT=str(conf.get("PORT") or ""),
+        PGUSER=str(conf.get("USER") or ""),
+        PGDATABASE=str(conf["NAME"]),
+        PGPASSWORD=str(conf.get("PASSWORD") or ""),
+    )
+    sslmode = (conf.get("OPTIONS") or {}).get("sslmode")
+    if sslmode:
+        env["PGSSLMODE"] = str(sslmode)
+    return {k: v for k, v in env.items() if v != ""}
+
+
+@contextlib.contextmanager
+def _postgresql() -> Iterator[tuple[str, IO[bytes], dict[str, int], int]]:
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cur.execute("SELECT pg_export_snapshot()")
+        snapshot = cur.fetchone()[0]
+        counts = {}
+        for name in sorted(connection.introspection.table_names(cur)):
+            cur.execute(f'SELECT COUNT(*) FROM "{name}"')  # noqa: S608  (the schema's names)
+            counts[name] = int(cur.fetchone()[0])
+        try:
+            dump = subprocess.Popen(  # noqa: S603  (fixed arguments, no shell)
+                [
+                    *("pg_dump", "--snapshot", snapshot, "--format=custom", "--compress=0"),
+                    *("--no-owner", "--no-privileges"),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=pg_environment(connection.settings_dict),
+            )
+        except FileNotFoundError:
+            raise BackupError(
+                "pg_dump is not installed: install PostgreSQL's client (Debian: "
+                "postgresql-client) of the server's version."
+            ) from None
+        assert dump.stdout is not None  # noqa: S101  (stdout=PIPE)
+        try:
+            yield PG_PART, dump.stdout, counts, 0
+        finally:
+            dump.stdout.close()
+            error = dump.stderr.read().decode(errors="replace") if dump.stderr else ""
+            if dump.wait() != 0:
+                raise BackupError(f"pg_dump failed: {error.strip()[:300]}")
