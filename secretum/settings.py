@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "secretum.patients",
     "secretum.clinical",
     "secretum.scheduling",
+    "secretum.documents",
     "secretum.breaches",
     "secretum.maintenance",
     "secretum.compliance",
@@ -286,6 +287,18 @@ SECRETUM_TRUSTED_PROXIES = env_list("SECRETUM_TRUSTED_PROXIES")
 SECRETUM_VULNERABILITY_DB = Path(
     os.environ.get("SECRETUM_VULNERABILITY_DB", "").strip() or SECRETUM_HOME / "vulnerabilities"
 )
+
+# --- documents attached to a patient (D4) and their antivirus scan (E2): secretum.documents ---
+# The largest document accepted (bytes); the TLS front's SECRETUM_SERVE_MAX_BODY (16 MiB) must
+# hold it in its multipart envelope. Held in memory until sealed, never in a temporary file.
+SECRETUM_DOCUMENT_MAX_BYTES = env_int("SECRETUM_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024)
+# The ClamAV daemon's local socket (Debian's clamav-daemon: LocalSocket in /etc/clamav/clamd.conf).
+SECRETUM_CLAMD_SOCKET = env_str("SECRETUM_CLAMD_SOCKET", "/var/run/clamav/clamd.ctl")
+# When clamd does not answer: 0 refuses the upload at once (the default), N waits up to N seconds
+# for it (a daemon restarting after an update) before refusing. Never accepted unscanned.
+SECRETUM_SCANNER_WAIT = env_int("SECRETUM_SCANNER_WAIT", 0)
+# The register's E2 is met while clamd's signature database is at most this many days old.
+SECRETUM_SIGNATURES_MAX_AGE_DAYS = env_int("SECRETUM_SIGNATURES_MAX_AGE_DAYS", 3)
 
 # --- languages -------------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

@@ -34,6 +34,7 @@ from secretum.compliance import access_review, declarations, evidence, printing,
 from secretum.compliance.evidence import Proof, Registration, Verdict
 from secretum.compliance.models import PrintLog
 from tests.conftest import actor_for, identity, make_user
+from tests.documents import version_reply
 
 
 class World:
@@ -300,6 +301,18 @@ def _practice_certificate(world: World) -> None:
     world.settings.SECRETUM_TLS_CERT_FILE, world.settings.SECRETUM_TLS_KEY_FILE = cert, key
 
 
+def _fresh_signatures(w: World) -> None:
+    """E2: clamd answers with signatures built yesterday (see tests/documents/version_reply)."""
+    built = (timezone.now() - dt.timedelta(days=1)).astimezone(dt.UTC)
+    w.settings.SECRETUM_CLAMD_SOCKET = version_reply.answering(
+        f"ClamAV 1.4.6/27478/{built:%a %b %d %H:%M:%S %Y}"
+    )
+
+
+def _no_scanner(w: World) -> None:
+    w.settings.SECRETUM_CLAMD_SOCKET = "/nonexistent/clamd.ctl"
+
+
 Case = Callable[[World], None]
 # measure: (make it pass, make it fail)
 CASES: dict[str, tuple[Case, Case]] = {
@@ -322,6 +335,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "E4": (_nothing, lambda w: setattr(w.settings, "MIDDLEWARE", [
         m for m in django_settings.MIDDLEWARE if "SecurityHeaders" not in m])),
     "E3": (_intervention, _intervention_without_consent),
+    "E2": (_fresh_signatures, _no_scanner),
     "F1": (_practice_networks, _nothing),  # nothing configured: every address may connect
     "F4": (_practice_networks, _nothing),
     "G2": (_current_vulnerability_database, _nothing),  # no vulnerability database
@@ -343,9 +357,10 @@ CASES: dict[str, tuple[Case, Case]] = {
     "O2": (_nothing, _unsafe_tls_key),
     "P1": (_print, _print_without_audit_event),
 }  # fmt: skip
-# The software part of P1, C3, F1 and F4 passes; the practice declares the rest (the shredder,
-# who receives paper copies, the guests' devices, the VPN itself): declared in the passing test.
-ALSO_DECLARED = {"P1", "C3", "F1", "F4"}
+# The software part of P1, C3, E2, F1 and F4 passes; the practice declares the rest (the
+# shredder, who receives paper copies, the antivirus on the workstations, the guests' devices,
+# the VPN itself): declared in the passing test.
+ALSO_DECLARED = {"P1", "C3", "E2", "F1", "F4"}
 
 
 def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:
