@@ -299,6 +299,10 @@ SECRETUM_CLAMD_SOCKET = env_str("SECRETUM_CLAMD_SOCKET", "/var/run/clamav/clamd.
 SECRETUM_SCANNER_WAIT = env_int("SECRETUM_SCANNER_WAIT", 0)
 # The register's E2 is met while clamd's signature database is at most this many days old.
 SECRETUM_SIGNATURES_MAX_AGE_DAYS = env_int("SECRETUM_SIGNATURES_MAX_AGE_DAYS", 3)
+# The scan intake (D4): the folder the practice's scanner drops files in (empty: none), emptied by
+# `secretum documents intake --every N`; a file left longer than this many minutes is reported.
+SECRETUM_INTAKE_DIR = env_str("SECRETUM_INTAKE_DIR").strip()
+SECRETUM_INTAKE_WARN_MINUTES = env_int("SECRETUM_INTAKE_WARN_MINUTES", 60)
 
 # --- languages -------------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

@@ -49,3 +49,36 @@ def antivirus_signatures() -> Evidence:
     except clamav.ScannerUnavailable:
         found = None
     return assess(found, timezone.now())
+
+
+@evidence("D4", proof=Proof.LIVE)
+def intake_folder_empty() -> Evidence:
+    """D4: the scan intake folder holds no file left longer than the set time."""
+    from secretum.documents import intake
+
+    folder = intake.intake_folder()
+    if folder is None:
+        return not_met(
+            _("No scan intake folder is set: scans may be left on a shared folder."),
+            _(
+                "Set SECRETUM_INTAKE_DIR to the scanner's folder and run "
+                "'secretum documents intake --every 60'."
+            ),
+        )
+    if not folder.is_dir():
+        return not_met(
+            _("The scan intake folder %(folder)s does not exist.") % {"folder": folder},
+            _("Create it, or correct SECRETUM_INTAKE_DIR."),
+        )
+    old = intake.left_too_long(folder)
+    if old:
+        return not_met(
+            _("%(n)d files have been left in the scan intake folder for more than %(m)d minutes.")
+            % {"n": len(old), "m": settings.SECRETUM_INTAKE_WARN_MINUTES},
+            _("Run 'secretum documents intake' and remove what it cannot import."),
+            *old,
+        )
+    return met(
+        _("The scan intake folder %(folder)s holds no file older than %(m)d minutes.")
+        % {"folder": folder, "m": settings.SECRETUM_INTAKE_WARN_MINUTES}
+    )

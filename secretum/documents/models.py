@@ -45,3 +45,21 @@ class Document(SealedModel):
 
     def content_aad(self) -> str:
         return f"{self._meta.label}.content:{uid_text(self)}:{self.status}:{self.content_type}"
+
+
+class UnfiledDocument(SealedModel):
+    """A file of the scan intake (D4) whose name named no patient: sealed under the key file
+    (``keyring.seal_secret``) until someone files it; scanned like any upload (E2)."""
+
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=12, choices=Document.Status.choices, default=Document.Status.CLEAN
+    )
+    signature = models.CharField(max_length=200, blank=True)
+    title = SealedField()
+    content = SealedField()
+
+    def content_aad(self) -> str:
+        return f"{self._meta.label}.content:{uid_text(self)}:{self.status}:{self.content_type}"

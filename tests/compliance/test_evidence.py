@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -313,6 +315,18 @@ def _no_scanner(w: World) -> None:
     w.settings.SECRETUM_CLAMD_SOCKET = "/nonexistent/clamd.ctl"
 
 
+def _empty_intake(w: World) -> None:
+    """D4: the scan intake folder is empty."""
+    w.settings.SECRETUM_INTAKE_DIR = tempfile.mkdtemp(prefix="intake-")
+
+
+def _scan_left_in_intake(w: World) -> None:
+    _empty_intake(w)
+    left = Path(w.settings.SECRETUM_INTAKE_DIR) / "scan.pdf"
+    left.write_bytes(b"%PDF-1.4 fictitious")
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
+
+
 Case = Callable[[World], None]
 # measure: (make it pass, make it fail)
 CASES: dict[str, tuple[Case, Case]] = {
@@ -336,6 +350,7 @@ CASES: dict[str, tuple[Case, Case]] = {
         m for m in django_settings.MIDDLEWARE if "SecurityHeaders" not in m])),
     "E3": (_intervention, _intervention_without_consent),
     "E2": (_fresh_signatures, _no_scanner),
+    "D4": (_empty_intake, _scan_left_in_intake),
     "F1": (_practice_networks, _nothing),  # nothing configured: every address may connect
     "F4": (_practice_networks, _nothing),
     "G2": (_current_vulnerability_database, _nothing),  # no vulnerability database
