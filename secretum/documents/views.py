@@ -54,9 +54,10 @@ def attach(request: HttpRequest, patient: UUID) -> HttpResponse:
 @csrf_protect
 def _attach(request: HttpRequest, patient: UUID, handler: MemoryOnlyUploadHandler) -> HttpResponse:
     actor = Actor.from_request(request)
-    form = DocumentForm(request.POST or None, request.FILES or None)
+    posted = request.method == "POST"
+    form = DocumentForm(request.POST, request.FILES) if posted else DocumentForm()
     status = 200
-    if request.method == "POST":
+    if posted:
         if form.is_valid():
             upload = form.cleaned_data["document"]
             try:

@@ -48,10 +48,8 @@ def test_files_are_filed_to_their_patient_or_the_tray_and_removed(
     assert list(folder.iterdir()) == []
     documents = services.patient_documents(actor_for(practitioner), patient.uid)
     titles = sorted(d.title for d in documents)
-    assert titles == [
-        f"{niss.formatted(patient.niss)} lettre Dr Quz.pdf",
-        f"{patient.uid}_scan.png",
-    ]
+    number = niss.formatted(patient.niss)
+    assert titles == sorted([f"{number} lettre Dr Quz.pdf", f"{patient.uid}_scan.png"])
     assert {d.author for d in documents} == {"scan intake"}
     assert all(d.source == Document.Source.INTAKE for d in Document.objects.all())
     tray = UnfiledDocument.objects.order_by("id")
@@ -134,3 +132,30 @@ def test_the_register_reads_the_folder(db: Any, settings: Any, tmp_path: Path) -
     assert "does not exist" in evidence.intake_folder_empty().summary
     (tmp_path / "nowhere").mkdir()
     assert evidence.intake_folder_empty().met
+
+
+def test_a_file_too_large_is_left(scanner: str, folder: Path, settings: Any) -> None:
+    settings.SECRETUM_DOCUMENT_MAX_BYTES = 1000
+    _drop(folder, "big.pdf", samples.pdf(padding=2000))
+    report = intake.import_folder(folder)
+    assert report.left == ["big.pdf: The file is larger than 1000\xa0bytes."]
+    assert [p.name for p in folder.iterdir()] == ["big.pdf"]
+
+
+def test_every_runs_again_until_stopped(
+    scanner: str, folder: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    from secretum.documents.management.commands import documents_intake
+
+    waits: list[float] = []
+
+    def stop_after_two(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(documents_intake.time, "sleep", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("documents_intake", "--every", "10")
+    assert waits == [10, 10]
+    assert capsys.readouterr().out.count("intake ") == 2

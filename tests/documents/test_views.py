@@ -171,3 +171,10 @@ def test_the_memory_handler_keeps_what_it_received() -> None:
         handler.receive_data_chunk(b"abc", 0)
     assert handler.too_large
     assert isinstance(handler.buffer, BytesIO)
+
+
+def test_a_post_without_a_file_asks_for_one(practitioner: Any, patient: Any) -> None:
+    response = client_for(practitioner).post(f"/documents/{patient.uid}/attach/", {})
+    assert response.status_code == 400
+    assert '<div class="field invalid">' in response.content.decode()
+    assert not Document.objects.exists()
