@@ -83,6 +83,22 @@ def test_attach_open_and_refuse_a_virus(
     assert shown.headers["x-content-type-options"] == "nosniff"
     assert shown.headers["content-disposition"].startswith("inline;")
 
+    # A PDF opens in Chromium's own viewer, sandboxed all the same (looked at: it renders).
+    with page.expect_navigation():
+        page.click("[data-testid=add-document]")
+    letter = tmp_path / "Lettre.pdf"
+    letter.write_bytes(samples.pdf("Quzletter"))
+    page.set_input_files("#id_document", str(letter))
+    with page.expect_navigation():
+        page.click("[data-testid=attach-document] button[type=submit]")
+    pdf = listed.locator("a[target=_blank]", has_text="Lettre.pdf").get_attribute("href")
+    served = page.request.get(pdf)
+    assert served.headers["content-type"] == "application/pdf"
+    assert served.headers["content-security-policy"].startswith("sandbox;")
+    page.goto(pdf)
+    page.wait_for_timeout(1000)
+    _shoot(page, "documents-pdf")
+
     for code in ("fr", "nl"):
         _language(page, docs_server.base_url, code)
         page.goto(chart_url)
