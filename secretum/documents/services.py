@@ -25,6 +25,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor
+from secretum.access.fields import FieldReader
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission
 from secretum.audit.log import record_tampered
@@ -189,24 +190,29 @@ def patient_documents(actor: Actor, patient_uid: Any) -> list[DocumentInfo]:
         resource_ref=patient_uid,
     ) as event:
         patient, key = open_patient(patient_uid)
-        reader = event.reader(key)
-        rows = (
-            Document.objects.filter(patient=patient, status=Document.Status.CLEAN)
-            .select_related("author")
-            .defer("content")
-            .order_by("-recorded_at", "-id")
+        return listed(patient, event.reader(key))
+
+
+def listed(patient: Any, reader: FieldReader) -> list[DocumentInfo]:
+    """The documents of a patient already opened by a guarded call (the chart lists them within
+    its own read, clinical.services.access_chart): one query, the contents left in the database."""
+    rows = (
+        Document.objects.filter(patient=patient, status=Document.Status.CLEAN)
+        .select_related("author")
+        .defer("content")
+        .order_by("-recorded_at", "-id")
+    )
+    return [
+        DocumentInfo(
+            uid=uid_text(row),
+            title=reader.open(row, "title") or "",
+            content_type=row.content_type,
+            size=row.size,
+            recorded_at=row.recorded_at,
+            author=str(row.author) if row.author else _("scan intake"),
         )
-        return [
-            DocumentInfo(
-                uid=uid_text(row),
-                title=reader.open(row, "title") or "",
-                content_type=row.content_type,
-                size=row.size,
-                recorded_at=row.recorded_at,
-                author=str(row.author) if row.author else _("scan intake"),
-            )
-            for row in rows
-        ]
+        for row in rows
+    ]
 
 
 def _document(uid: Any) -> Document:

@@ -17,7 +17,6 @@ from secretum.access.decorators import requires
 from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Permission
 from secretum.clinical import services as clinical
-from secretum.documents import services as documents
 from secretum.patients import services
 from secretum.patients.forms import PatientForm, SearchForm
 from secretum.scheduling import services as scheduling
@@ -71,7 +70,6 @@ def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:
             context.update(patient=services.access_patient(actor, uid), care_needed=True)
         else:
             context.update(patient=chart.patient, chart=chart)
-            context["documents"] = documents.patient_documents(actor, uid)  # D4
     else:
         context["patient"] = services.access_patient(actor, uid)
     context["appointments"] = scheduling.patient_appointments(actor, uid)

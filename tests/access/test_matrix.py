@@ -545,10 +545,10 @@ URLS: dict[tuple[str, str], Row] = {
         FRONT_DESK, gives(MOVED, Ev("create", PATIENT)), data=lambda w, k: _identity_form(),
     ),
     ("GET", "patients:detail"): row(
-        CARING, gives(OK, Ev("read", CHART), Ev("search", DOC), Ev("search", APPOINTMENT),
-                      shows={A, I, M}),
-        GLASS, gives(OK, Ev("read", CHART, purpose=BTG), Ev("search", DOC, purpose=BTG),
-                     Ev("search", APPOINTMENT), shows={A, I, M}),
+        # The chart lists the record's documents (D4) within its own read.
+        CARING, gives(OK, Ev("read", CHART), Ev("search", APPOINTMENT), shows={A, I, M}),
+        GLASS, gives(OK, Ev("read", CHART, purpose=BTG), Ev("search", APPOINTMENT),
+                     shows={A, I, M}),
         # C1: the identity, and the ways into the record; the refusal says why.
         NO_CARE, gives(OK, Ev("read", CHART).denied(NO_CARE_PROBLEM), Ev("read", PATIENT),
                        Ev("search", APPOINTMENT), shows={A, I}),
