@@ -42,6 +42,8 @@ USAGE = """usage: secretum COMMAND [options]
   backup verify FILE         check a backup's signature and every part's SHA-256; with
                              --restore-drill, restore it into a scratch folder and check it (I3)
   restore FILE --home NEWDIR --key-file KEYFILE   a new instance from a backup (I3)
+  documents intake [--every N]  import the scan intake folder (D4): each file scanned (E2),
+                             filed to its patient or the unfiled tray, removed from the folder
   compliance summary         the measures register's reminders, e-mailed to the managers
   compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
   shell --reason R           Django's shell; dbshell --reason R, the database's own client (and
@@ -70,6 +72,8 @@ ALIASES.update(
 ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge")})
 # Keeping permissions current (C2): `secretum accounts disable-inactive`.
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
+# The scan intake (D4): `secretum documents intake --every N`.
+ALIASES.update({("documents", "intake"): "documents_intake"})
 # Maintenance access (K2): `secretum maintenance close-expired`.
 ALIASES.update({("maintenance", "close-expired"): "maintenance_close_expired"})
 # Key custody (O2, I2): `secretum keys backup`, `keys test-recovery` (`keys recover` runs

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "secretum.patients",
     "secretum.clinical",
     "secretum.scheduling",
+    "secretum.documents",
     "secretum.breaches",
     "secretum.maintenance",
     "secretum.compliance",
@@ -312,6 +313,21 @@ SECRETUM_BACKUP_KEEP_MONTHLY = env_int("SECRETUM_BACKUP_KEEP_MONTHLY", 12)
 # Managers are alerted when no good backup is younger than this, or no restore drill than that.
 SECRETUM_BACKUP_MAX_AGE_HOURS = env_int("SECRETUM_BACKUP_MAX_AGE_HOURS", 48)
 SECRETUM_BACKUP_DRILL_DAYS = env_int("SECRETUM_BACKUP_DRILL_DAYS", 90)
+# --- documents attached to a patient (D4) and their antivirus scan (E2): secretum.documents ---
+# The largest document accepted (bytes); the TLS front's SECRETUM_SERVE_MAX_BODY (16 MiB) must
+# hold it in its multipart envelope. Held in memory until sealed, never in a temporary file.
+SECRETUM_DOCUMENT_MAX_BYTES = env_int("SECRETUM_DOCUMENT_MAX_BYTES", 10 * 1024 * 1024)
+# The ClamAV daemon's local socket (Debian's clamav-daemon: LocalSocket in /etc/clamav/clamd.conf).
+SECRETUM_CLAMD_SOCKET = env_str("SECRETUM_CLAMD_SOCKET", "/var/run/clamav/clamd.ctl")
+# When clamd does not answer: 0 refuses the upload at once (the default), N waits up to N seconds
+# for it (a daemon restarting after an update) before refusing. Never accepted unscanned.
+SECRETUM_SCANNER_WAIT = env_int("SECRETUM_SCANNER_WAIT", 0)
+# The register's E2 is met while clamd's signature database is at most this many days old.
+SECRETUM_SIGNATURES_MAX_AGE_DAYS = env_int("SECRETUM_SIGNATURES_MAX_AGE_DAYS", 3)
+# The scan intake (D4): the folder the practice's scanner drops files in (empty: none), emptied by
+# `secretum documents intake --every N`; a file left longer than this many minutes is reported.
+SECRETUM_INTAKE_DIR = env_str("SECRETUM_INTAKE_DIR").strip()
+SECRETUM_INTAKE_WARN_MINUTES = env_int("SECRETUM_INTAKE_WARN_MINUTES", 60)
 
 # --- languages -------------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("secretum.accounts.urls")),
     path("patients/", include("secretum.patients.urls")),
     path("clinical/", include("secretum.clinical.urls")),
+    path("documents/", include("secretum.documents.urls")),
     path("agenda/", include("secretum.scheduling.urls")),
     path("audit/", include("secretum.audit.urls")),
     path("compliance/", include("secretum.compliance.urls")),

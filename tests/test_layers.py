@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("audit log", ("secretum.audit",)),
     ("the gate", ("secretum.access",)),
     ("accounts and patients", ("secretum.accounts", "secretum.patients")),
-    ("care", ("secretum.clinical", "secretum.scheduling")),
+    ("care", ("secretum.clinical", "secretum.scheduling", "secretum.documents")),
     (
         "the auditor's reads",
         (

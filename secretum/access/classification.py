@@ -104,6 +104,17 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         **_CLINICAL_BASE, "drug": M, "dose": M, "frequency": M, "duration": M,
     },
     "clinical.Observation": {**_CLINICAL_BASE, "code": M, "value": M, "unit": M},
+    # Documents attached to a patient (D4): the name and the content sealed, medical; the type,
+    # the size and the scanner's verdict administrative (E2).
+    "documents.Document": {
+        "id": A, "uid": A, "patient": A, "author": A, "recorded_at": A, "content_type": A,
+        "size": A, "status": A, "source": P, "signature": A, "title": M, "content": M,
+    },
+    # The scan intake's unfiled tray (D4): sealed under the key file until filed to a patient.
+    "documents.UnfiledDocument": {
+        "id": A, "uid": A, "received_at": A, "content_type": A, "size": A, "status": A,
+        "signature": A, "title": M, "content": M,
+    },
     # Who may open which record (access): links and dates, a reason that never holds a medical
     # detail (the form says so), seals.
     "access.AccessPolicy": {

@@ -74,3 +74,11 @@ class FieldReader:
         if not self.may(label, name):
             raise FieldRefused(label, name)
         return row.unseal(self._key, name)
+
+    def open_bytes(self, row: Any, name: str, aad: str) -> bytes:
+        """The bytes of a sealed field (a document's content, D4), decided as ``open``;
+        ``aad``: the associated data the row sealed them under."""
+        label = row._meta.label
+        if not self.may(label, name):
+            raise FieldRefused(label, name)
+        return self._key.open_bytes(getattr(row, name), aad)

@@ -16,7 +16,8 @@ log already holds, so an alert cannot be deleted without breaking the log.
 * ``failed-logins``: many failed logins from one address (password guessing);
 * ``integrity``: the checkpoint signer refused to sign (the log was tampered with);
 * ``tampered``: a row that grants rights (a user, a factor, the practice settings) was found
-  altered outside Secretum, and refused (``accounts.integrity``).
+  altered outside Secretum, and refused (``accounts.integrity``);
+* ``virus``: the antivirus found a file infected; it was refused and quarantined (E2).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from secretum.access.actor import SYSTEM
-from secretum.audit.models import NO_CARE, TAMPERED, AuditEvent
+from secretum.audit.models import INFECTED, NO_CARE, TAMPERED, AuditEvent
 
 RECORD_READS = ("patients.Patient", "clinical.Chart")
 REFUSALS = 5
@@ -42,7 +43,7 @@ FAILED_LOGINS = 10
 @dataclass(frozen=True)
 class Alert:
     # break-the-glass | many-patients | refusals | link-misuse | failed-logins | integrity |
-    # tampered
+    # tampered | virus
     kind: str
     severity: str  # high | medium
     at: dt.datetime
@@ -163,6 +164,13 @@ def detect(since: dt.datetime) -> list[Alert]:
                 reason=f"{resource} {ref}",
             )
         )
+
+    # E2: each file the antivirus refused, with what it found and whose record it came for.
+    for seq, at, who, patient, detail in recent.filter(
+        outcome="success", detail__contains=INFECTED
+    ).values_list("seq", "at", "actor_name", "patient_ref", "detail"):
+        found = json.loads(detail).get("signature", "")
+        alerts.append(Alert("virus", "high", at, at, who, 1, seq, patient, found))
 
     alerts.sort(key=lambda a: (a.at, a.first_seq), reverse=True)
     return alerts

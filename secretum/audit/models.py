@@ -45,6 +45,9 @@ TAMPERED = "row-altered-outside-secretum"
 # The detail's "problem" of a medical record refused for want of a care relationship (C1):
 # the alerts leave it out of probing.
 NO_CARE = "no-care-relationship"
+# The detail's "problem" of an upload the antivirus found infected, quarantined (E2): the
+# auditor's "virus" alert reads it.
+INFECTED = "infected-file-quarantined"
 
 
 class Outcome(models.TextChoices):

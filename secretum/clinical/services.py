@@ -27,6 +27,7 @@ from secretum.clinical import integrity, rules
 from secretum.clinical.models import MODELS, ClinicalEntry
 from secretum.crypto.fields import SealedField, uid_text
 from secretum.crypto.keyring import DataKey, DecryptionError
+from secretum.documents import services as documents
 from secretum.lib.rawrows import Loader, columns
 from secretum.patients import integrity as records
 from secretum.patients.models import Patient
@@ -61,6 +62,8 @@ class Chart:
     # Opened in an emergency, without a care relationship: until when, and why (C1).
     emergency_until: dt.datetime | None = None
     emergency_reason: str = ""
+    # The documents attached to the record (D4), listed within the chart's own read.
+    documents: list[Any] = field(default_factory=list)
 
 
 def _model(kind: str) -> Any:
@@ -130,6 +133,7 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
             altered or identity.altered,
             emergency.until if emergency else None,
             emergency.reason if emergency else "",
+            documents.listed(patient, reader),
         )
 
 

@@ -108,23 +108,29 @@ class DataKey:
     def seal(self, value: str | None, aad: str) -> bytes | None:
         if value is None:
             return None
-        data = value.encode()
+        return self.seal_bytes(value.encode(), aad)
+
+    def open(self, blob: bytes | memoryview | None, aad: str) -> str | None:
+        if blob is None:
+            return None
+        return self.open_bytes(blob, aad).decode()
+
+    def seal_bytes(self, data: bytes, aad: str) -> bytes:
+        """Seal bytes (a document's content, D4) as a field's value is sealed."""
         if _baseline():
             return _PLAIN + data
         nonce = os.urandom(_NONCE_BYTES)
         return _VERSION + nonce + self._aead.encrypt(nonce, data, aad.encode())
 
-    def open(self, blob: bytes | memoryview | None, aad: str) -> str | None:
-        if blob is None:
-            return None
+    def open_bytes(self, blob: bytes | memoryview, aad: str) -> bytes:
         blob = bytes(blob)
         if blob[:1] == _PLAIN and _baseline():
-            return blob[1:].decode()
+            return blob[1:]
         if blob[:1] != _VERSION:
             raise DecryptionError("unknown sealed-value format")
         nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
         try:
-            return self._aead.decrypt(nonce, body, aad.encode()).decode()
+            return self._aead.decrypt(nonce, body, aad.encode())
         except InvalidTag:
             raise DecryptionError("sealed value failed authentication") from None
 

@@ -55,6 +55,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.http import Http404
 from django.test import override_settings
@@ -78,7 +79,8 @@ from secretum.clinical import records
 from secretum.clinical import services as clinical
 from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
-from secretum.lib import niss
+from secretum.documents import services as medical_documents
+from secretum.lib import clamav, niss
 from secretum.maintenance import services as maintenance
 from secretum.maintenance import windows
 from secretum.maintenance.entries import Intervention
@@ -87,6 +89,7 @@ from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
 from secretum.scheduling import services as scheduling
 from tests.conftest import TEST_TOTP_SECRET, SecureClient, actor_for, client_for, make_user
+from tests.documents.samples import png
 from tests.pdf import pdf_text
 
 SECRETUM = Path(__file__).resolve().parents[2] / "secretum"
@@ -194,6 +197,8 @@ ENUMERATED = {"sex", "severity", "code:observation", "unit"}
 # here for the cells that show it, and reported (issue 10).
 NAMES_THE_PATIENT = frozenset({(I, "family_name"), (I, "given_name"), (I, "birth_date")})
 GLASS_REASON = "Fictitious: unconscious in the waiting room."
+DOCUMENT_TITLE = "Quzdoctitle.png"  # a document's name and content are medical (D4)
+DOCUMENT_TEXT = "Quzdoccontent"
 
 
 def _bytes_forms(value: bytes) -> list[str]:
@@ -212,6 +217,7 @@ class World:
     document: str
     report: str
     maintenance: str  # a maintenance log entry (K1)
+    medical_document: str  # a document attached to the patient's record (D4)
     planted: dict[DataClass, dict[str, list[str]]] = field(default_factory=dict)
 
     def actor(self, persona: str) -> Actor:
@@ -262,6 +268,15 @@ def build_world() -> World:
         doctor, "observation", entries["observation"], {"code": "height", "value": CORRECTED_HEIGHT}
     )
     entries["observation"] = corrected.uid
+    # D4: a scan attached to the record, stored as the upload stores one once clamd passed it
+    # (the matrix runs no clamd: tests/documents/ prove the scan).
+    row, key = patients.open_patient(uid)
+    medical_document = str(
+        medical_documents.store(
+            row, key, title=DOCUMENT_TITLE, kind="image/png", data=png(DOCUMENT_TEXT),
+            verdict=clamav.Verdict(clean=True), author=users[CARE],
+        ).uid
+    )  # fmt: skip
     start = (timezone.localtime() + dt.timedelta(days=3)).replace(
         hour=6, minute=47, second=0, microsecond=0
     )
@@ -307,6 +322,8 @@ def build_world() -> World:
             "problem.onset": ["1999-04-17", "17/04/1999"],
             "observation.value": [CORRECTED_HEIGHT],
             "observation.value (earlier version)": [ENTRIES["observation"]["value"]],
+            "document.title": [DOCUMENT_TITLE],
+            "document.content": [DOCUMENT_TEXT],
         },
         A: {"appointment.starts_at": [f"{start:%d/%m/%Y %H:%M}", f"{start:%Y-%m-%dT%H:%M}"]},
         S: {
@@ -324,7 +341,7 @@ def build_world() -> World:
     }
     return World(
         users, uid, entries, appointment, start.date(), grant, breach, document, report,
-        maintenance_entry, planted,
+        maintenance_entry, medical_document, planted,
     )  # fmt: skip
 
 
@@ -375,6 +392,7 @@ PATIENT = "patients.Patient"
 CHART = "clinical.Chart"
 APPOINTMENT = "scheduling.Appointment"
 ENTRY = "clinical.{Kind}"  # the kind of the URL's entry
+DOC = "documents.Document"
 BTG = "break-the-glass"  # the purpose of what a practitioner does under a break-the-glass access
 
 
@@ -527,6 +545,7 @@ URLS: dict[tuple[str, str], Row] = {
         FRONT_DESK, gives(MOVED, Ev("create", PATIENT)), data=lambda w, k: _identity_form(),
     ),
     ("GET", "patients:detail"): row(
+        # The chart lists the record's documents (D4) within its own read.
         CARING, gives(OK, Ev("read", CHART), Ev("search", APPOINTMENT), shows={A, I, M}),
         GLASS, gives(OK, Ev("read", CHART, purpose=BTG), Ev("search", APPOINTMENT),
                      shows={A, I, M}),
@@ -568,6 +587,27 @@ URLS: dict[tuple[str, str], Row] = {
         CARING, gives(OK, Ev("read", ENTRY), shows={M}),
         GLASS, gives(OK, Ev("read", ENTRY, purpose=BTG), shows={M}),
         NO_CARE, gives(REFUSED, Ev("read", ENTRY).denied(NO_CARE_PROBLEM)),
+    ),
+    # Documents (D4, E2): medical, within a basis. The upload posted is no document of an
+    # allowed type: refused after the gate, audited as a failure (the upload itself is proven
+    # with a real clamd in tests/documents/).
+    ("GET", "documents:attach"): row(CLINICIANS, gives(OK, Ev("read", PATIENT), shows={I})),
+    ("POST", "documents:attach"): row(
+        CARING, gives(BAD, Ev("create", DOC, "failure"), Ev("read", PATIENT), shows={I}),
+        GLASS, gives(BAD, Ev("create", DOC, "failure", purpose=BTG), Ev("read", PATIENT),
+                     shows={I}),
+        NO_CARE, gives(REFUSED, Ev("create", DOC).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: {"document": SimpleUploadedFile("x.pdf", b"<html>Fictitious</html>")},
+    ),
+    ("GET", "documents:show"): row(
+        CARING, gives(OK, Ev("read", DOC), shows={M}),
+        GLASS, gives(OK, Ev("read", DOC, purpose=BTG), shows={M}),
+        NO_CARE, gives(REFUSED, Ev("read", DOC).denied(NO_CARE_PROBLEM)),
+    ),
+    ("GET", "documents:download"): row(
+        CARING, gives(OK, Ev("export", DOC), shows={M}),
+        GLASS, gives(OK, Ev("export", DOC, purpose=BTG), shows={M}),
+        NO_CARE, gives(REFUSED, Ev("export", DOC).denied(NO_CARE_PROBLEM)),
     ),
     # The agenda: administrative data and the patient's name, for the front desk.
     ("GET", "scheduling:agenda"): row(
@@ -867,6 +907,29 @@ SERVICES: dict[str, Service] = {
         GLASS, _under_glass(Ev("update", PATIENT)),
         NO_CARE, _no_basis(Ev("update", PATIENT)),
     ),
+    # Documents (D4): medical, within a basis; an empty file is refused after the gate.
+    "documents.services.attach_document": service(
+        lambda w, a: medical_documents.attach_document(a, w.patient, name="x.pdf", data=b""),
+        Ev("create", DOC), (),
+        CLINICIANS, gives("ValidationError ['The file is empty.']", Ev("create", DOC, "failure")),
+        GLASS, gives("ValidationError ['The file is empty.']",
+                     Ev("create", DOC, "failure", purpose=BTG)),
+        NO_CARE, _no_basis(Ev("create", DOC)),
+    ),
+    "documents.services.patient_documents": service(
+        lambda w, a: medical_documents.patient_documents(a, w.patient),
+        Ev("search", DOC), CLINICIANS,
+        CARING, gives(RETURNS, Ev("search", DOC), shows={M}),
+        GLASS, _under_glass(Ev("search", DOC), shows={M}),
+        NO_CARE, _no_basis(Ev("search", DOC)),
+    ),
+    "documents.services.open_document": service(
+        lambda w, a: medical_documents.open_document(a, w.medical_document),
+        Ev("read", DOC), CLINICIANS,
+        CARING, gives(RETURNS, Ev("read", DOC), shows={M}),
+        GLASS, _under_glass(Ev("read", DOC), shows={M}),
+        NO_CARE, _no_basis(Ev("read", DOC)),
+    ),
     # Appointments: administrative data and the patient's name, for the front desk.
     "scheduling.services.book_appointment": service(
         lambda w, a: scheduling.book_appointment(
@@ -1026,6 +1089,8 @@ class UrlCase:
                 return w.maintenance
             if name.startswith("clinical:"):
                 return w.entries[self.kind]
+            if name.startswith("documents:"):
+                return w.medical_document
             for part, uid in (("documents/", w.document), ("reports/", w.report),
                               ("breaches/", w.breach)):  # fmt: skip
                 if part in route:
@@ -1210,7 +1275,7 @@ def test_every_url_has_a_row() -> None:
 
 SERVICE_MODULES = (
     "patients.services", "clinical.services", "clinical.records", "scheduling.services",
-    "access.care", "audit.services", "compliance.printing",
+    "access.care", "audit.services", "compliance.printing", "documents.services",
 )  # fmt: skip
 PATIENT_PACKAGES = ("secretum.patients", "secretum.clinical", "secretum.scheduling")
 NOT_SERVICES = ("views", "forms", "models", "urls", "apps", "admin")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from secretum.compliance import access_review, declarations, evidence, printing,
 from secretum.compliance.evidence import Proof, Registration, Verdict
 from secretum.compliance.models import PrintLog
 from tests.conftest import actor_for, identity, make_user
+from tests.documents import version_reply
 
 
 class World:
@@ -347,6 +350,30 @@ def _practice_certificate(world: World) -> None:
     world.settings.SECRETUM_TLS_CERT_FILE, world.settings.SECRETUM_TLS_KEY_FILE = cert, key
 
 
+def _fresh_signatures(w: World) -> None:
+    """E2: clamd answers with signatures built yesterday (see tests/documents/version_reply)."""
+    built = (timezone.now() - dt.timedelta(days=1)).astimezone(dt.UTC)
+    w.settings.SECRETUM_CLAMD_SOCKET = version_reply.answering(
+        f"ClamAV 1.4.6/27478/{built:%a %b %d %H:%M:%S %Y}"
+    )
+
+
+def _no_scanner(w: World) -> None:
+    w.settings.SECRETUM_CLAMD_SOCKET = "/nonexistent/clamd.ctl"
+
+
+def _empty_intake(w: World) -> None:
+    """D4: the scan intake folder is empty."""
+    w.settings.SECRETUM_INTAKE_DIR = tempfile.mkdtemp(prefix="intake-")
+
+
+def _scan_left_in_intake(w: World) -> None:
+    _empty_intake(w)
+    left = Path(w.settings.SECRETUM_INTAKE_DIR) / "scan.pdf"
+    left.write_bytes(b"%PDF-1.4 fictitious")
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
+
+
 Case = Callable[[World], None]
 
 
@@ -388,6 +415,8 @@ CASES: dict[str, tuple[Case, Case]] = {
     "E3": (_intervention, _intervention_without_consent),
     "E9": (_default_deny_firewall, _open_firewall),
     "F3": (_default_deny_firewall, _open_firewall),
+    "E2": (_fresh_signatures, _no_scanner),
+    "D4": (_empty_intake, _scan_left_in_intake),
     "F1": (_practice_networks, _nothing),  # nothing configured: every address may connect
     "F4": (_practice_networks, _nothing),
     "G2": (_current_vulnerability_database, _nothing),  # no vulnerability database
@@ -413,10 +442,11 @@ CASES: dict[str, tuple[Case, Case]] = {
     "I2": (_recovery_tested, _nothing),  # no recovery material of the key file
     "P1": (_print, _print_without_audit_event),
 }  # fmt: skip
-# The software part of P1, C3, F1, F3, F4 and I2 passes; the practice declares the rest (the
-# shredder, who receives paper copies, the guests' devices, the flows between the practice's
-# machines, the VPN itself, where the backup media are kept): declared in the passing test.
-ALSO_DECLARED = {"P1", "C3", "F1", "F3", "F4", "I2"}
+# The software part of P1, C3, E2, F1, F3, F4 and I2 passes; the practice declares the rest (the
+# shredder, who receives paper copies, the antivirus on the workstations, the guests' devices, the
+# flows between the practice's machines, the VPN itself, where the backup media are kept):
+# declared in the passing test.
+ALSO_DECLARED = {"P1", "C3", "E2", "F1", "F3", "F4", "I2"}
 
 
 def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:

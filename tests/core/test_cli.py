@@ -91,6 +91,13 @@ def test_serve_refuses_the_benchmark_baseline(home: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_serve_refuses_a_document_limit_its_front_cannot_carry(home: Path) -> None:
+    """D4: a patient's document larger than the front's largest body could never arrive."""
+    result = run(home, "serve", "--port", "0", SECRETUM_DOCUMENT_MAX_BYTES=str(20 * 1024 * 1024))
+    assert result.returncode != 0 and "SECRETUM_SERVE_MAX_BODY must be at least" in result.stderr
+    assert "SECRETUM_DOCUMENT_MAX_BYTES" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_demo_is_deterministic_and_prints_patients(tmp_path: Path) -> None:
     outputs = []
     for n in (1, 2):

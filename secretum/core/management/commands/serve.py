@@ -102,11 +102,14 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         # The largest body the application accepts must get through the front (G4).
-        largest = max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0, DOCUMENT_MAX_BYTES + 65536)
+        # A patient's document (D4) comes in a multipart envelope, as an evidence document does.
+        documents = max(DOCUMENT_MAX_BYTES, settings.SECRETUM_DOCUMENT_MAX_BYTES) + 65536
+        largest = max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0, documents)
         if limits.max_body < largest:
             raise CommandError(
                 f"SECRETUM_SERVE_MAX_BODY must be at least {largest} bytes: the application "
-                "accepts evidence documents of 10 MB."
+                "accepts evidence documents of 10 MB and patients' documents of "
+                f"SECRETUM_DOCUMENT_MAX_BYTES ({settings.SECRETUM_DOCUMENT_MAX_BYTES} bytes)."
             )
         if not options["no_migrate"]:
             call_command("migrate", verbosity=0, interactive=False)

@@ -1,0 +1,246 @@
+"""Documents attached to a patient (D4, E2): every read and write through the gate, audited.
+
+Attaching one: the type is told by the content's magic bytes against an allowlist (documents/
+types.py), the content is scanned by the ClamAV daemon (lib/clamav.py) before anything is kept,
+and kept sealed under the patient's data key (E10). A file the scanner finds infected is
+refused and quarantined: sealed all the same, never served, its audit event names what was
+found and raises the auditor's "virus" alert. When the scanner does not answer the upload is
+refused (or waits, SECRETUM_SCANNER_WAIT): never kept unscanned.
+
+Documents are medical (access/classification.py): practitioners and nurses within a basis for
+the patient, never the secretary. Listing, viewing and downloading are each an audit event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
+
+from secretum.access.actor import Actor
+from secretum.access.fields import FieldReader
+from secretum.access.guard import guarded
+from secretum.access.policy import Permission
+from secretum.audit.log import record_tampered
+from secretum.audit.models import INFECTED, Action
+from secretum.crypto.fields import uid_text
+from secretum.crypto.keyring import DecryptionError
+from secretum.documents import types
+from secretum.documents.models import Document
+from secretum.lib import clamav
+from secretum.patients.services import open_patient, writable_patient
+
+RESOURCE = "documents.Document"
+TITLE_MAX = 200
+QUARANTINE_TYPE = "application/octet-stream"  # an infected file of no allowed type
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    uid: str
+    title: str
+    content_type: str
+    size: int
+    recorded_at: dt.datetime
+    author: str
+
+    @property
+    def inline(self) -> bool:
+        return self.content_type in types.ALLOWED
+
+
+@dataclass(frozen=True)
+class Attached:
+    """What an upload became: kept, or refused and quarantined (``signature`` says why)."""
+
+    uid: str
+    quarantined: bool
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class OpenedDocument:
+    title: str
+    content_type: str
+    data: bytes
+    patient_uid: str
+
+    @property
+    def filename(self) -> str:
+        """A safe file name for the browser: printable, no quotes, the type's own extension."""
+        stem = "".join(c for c in self.title if c.isalnum() or c in " -_.()").strip() or "document"
+        extension = "." + types.EXTENSIONS[self.content_type]
+        return stem if stem.lower().endswith(extension) else stem + extension
+
+
+def clean_title(name: str) -> str:
+    """The file's name without a path, printable, at most TITLE_MAX characters."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in unicodedata.normalize("NFC", name) if c.isprintable())
+    return name.strip()[:TITLE_MAX] or _("Document")
+
+
+def check_size(data: bytes) -> None:
+    if not data:
+        raise ValidationError(_("The file is empty."))
+    if len(data) > settings.SECRETUM_DOCUMENT_MAX_BYTES:
+        raise ValidationError(
+            _("The file is larger than %(size)s.")
+            % {"size": filesizeformat(settings.SECRETUM_DOCUMENT_MAX_BYTES)}
+        )
+
+
+def check_type(data: bytes) -> str:
+    """The content's type from its magic bytes; ValidationError for any other (D4)."""
+    kind = types.detect(data)
+    if kind is None:
+        raise ValidationError(
+            _("Only PDF, PNG and JPEG documents are accepted (told by their content).")
+        )
+    return kind
+
+
+def scan(data: bytes) -> clamav.Verdict:
+    """The scanner's verdict (E2); ValidationError when it gives none in time."""
+    try:
+        return clamav.scan_waiting(
+            settings.SECRETUM_CLAMD_SOCKET, data, float(settings.SECRETUM_SCANNER_WAIT)
+        )
+    except clamav.ScannerUnavailable:
+        raise ValidationError(
+            _(
+                "The antivirus scanner is not available: the document was not attached. Try "
+                "again later, or ask the practice's IT maintainer to start clamd."
+            )
+        ) from None
+
+
+def store(
+    patient: Any,
+    key: Any,
+    *,
+    title: str,
+    kind: str,
+    data: bytes,
+    verdict: clamav.Verdict,
+    author: Any,
+    source: str = Document.Source.UPLOAD,
+) -> Document:
+    """The document's row, sealed under the patient's key (a quarantined one too). For the
+    services of this app, inside their guarded call."""
+    row = Document(
+        patient=patient,
+        author=author,
+        content_type=kind,
+        size=len(data),
+        source=source,
+        status=Document.Status.CLEAN if verdict.clean else Document.Status.QUARANTINED,
+        signature=verdict.signature[:200],
+    )
+    row.seal(key, title=title)
+    row.content = key.seal_bytes(data, row.content_aad())
+    row.save()
+    return row
+
+
+def attach_document(actor: Actor, patient_uid: Any, *, name: str, data: bytes) -> Attached:
+    """Attach a document to a patient's record (D4), scanned first (E2). An infected one is
+    quarantined and the call says so; a refused one raises ValidationError (audited)."""
+    with guarded(
+        actor, Permission.CLINICAL_WRITE, Action.CREATE, RESOURCE, patient_ref=patient_uid
+    ) as event:
+        check_size(data)
+        verdict = scan(data)  # E2: every upload, whatever its type
+        # A quarantined file is kept whatever it is; a clean one only of an allowed type.
+        kind = check_type(data) if verdict.clean else types.detect(data) or QUARANTINE_TYPE
+        patient, key = writable_patient(patient_uid)
+        row = store(
+            patient,
+            key,
+            title=clean_title(name),
+            kind=kind,
+            data=data,
+            verdict=verdict,
+            author=actor.user,
+        )
+        event.resource_ref = uid_text(row)
+        event.detail["type"] = kind
+        event.detail["size"] = len(data)
+        if not verdict.clean:  # E2: the auditor's "virus" alert reads this
+            event.detail["problem"] = INFECTED
+            event.detail["signature"] = row.signature
+        return Attached(uid_text(row), not verdict.clean, verdict.signature)
+
+
+def patient_documents(actor: Actor, patient_uid: Any) -> list[DocumentInfo]:
+    """The patient's documents that passed the scanner, newest first (their names are medical)."""
+    with guarded(
+        actor,
+        Permission.CLINICAL_READ,
+        Action.SEARCH,
+        RESOURCE,
+        patient_ref=patient_uid,
+        resource_ref=patient_uid,
+    ) as event:
+        patient, key = open_patient(patient_uid)
+        return listed(patient, event.reader(key))
+
+
+def listed(patient: Any, reader: FieldReader) -> list[DocumentInfo]:
+    """The documents of a patient already opened by a guarded call (the chart lists them within
+    its own read, clinical.services.access_chart): one query, the contents left in the database."""
+    rows = (
+        Document.objects.filter(patient=patient, status=Document.Status.CLEAN)
+        .select_related("author")
+        .defer("content")
+        .order_by("-recorded_at", "-id")
+    )
+    return [
+        DocumentInfo(
+            uid=uid_text(row),
+            title=reader.open(row, "title") or "",
+            content_type=row.content_type,
+            size=row.size,
+            recorded_at=row.recorded_at,
+            author=str(row.author) if row.author else _("scan intake"),
+        )
+        for row in rows
+    ]
+
+
+def _document(uid: Any) -> Document:
+    try:
+        return Document.objects.select_related("patient").get(uid=uid, status=Document.Status.CLEAN)
+    except (Document.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such document.") from None
+
+
+def open_document(actor: Actor, uid: Any, *, download: bool = False) -> OpenedDocument:
+    """One document's content, to show (a read) or to download (an export): audited either way.
+    A quarantined document is never served."""
+    row = _document(uid)
+    patient_uid = str(row.patient.uid)
+    try:
+        with guarded(
+            actor,
+            Permission.CLINICAL_READ,
+            Action.EXPORT if download else Action.READ,
+            RESOURCE,
+            patient_ref=patient_uid,
+            resource_ref=uid,
+        ) as event:
+            _patient, key = open_patient(patient_uid)
+            reader = event.reader(key)
+            data = reader.open_bytes(row, "content", row.content_aad())
+            title = reader.open(row, "title") or ""
+    except DecryptionError:  # marked clean, given another type or moved outside Secretum
+        record_tampered(RESOURCE, str(uid), patient_ref=patient_uid)
+        raise Http404("No such document.") from None
+    return OpenedDocument(title, row.content_type, data, patient_uid)

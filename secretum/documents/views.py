@@ -1,0 +1,116 @@
+"""Document pages (D4, E2). Every read and write goes through documents.services."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
+
+from secretum.access.actor import Actor
+from secretum.access.decorators import requires
+from secretum.access.policy import Permission
+from secretum.documents import services
+from secretum.documents.forms import DocumentForm
+from secretum.documents.uploads import MemoryOnlyUploadHandler
+from secretum.patients import services as patients
+
+# The served file is a document of its own, never part of Secretum's pages: no script, no form,
+# no plugin of its own origin (sandbox), nothing fetched but itself (D4).
+DOCUMENT_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+
+
+def _too_large() -> str:
+    return _("The file is larger than %(size)s.") % {
+        "size": filesizeformat(settings.SECRETUM_DOCUMENT_MAX_BYTES)
+    }
+
+
+@requires(Permission.CLINICAL_WRITE)
+@csrf_exempt  # checked below, once the upload handlers are set (csrf_protect)
+@require_http_methods(["GET", "POST"])
+def attach(request: HttpRequest, patient: UUID) -> HttpResponse:
+    # D4, E10: the document stays in memory until it is sealed, never in a temporary file.
+    handler = MemoryOnlyUploadHandler(request)
+    request.upload_handlers = [handler]
+    if (
+        request.method == "POST"
+        and int(request.META.get("CONTENT_LENGTH") or 0)
+        > settings.SECRETUM_DOCUMENT_MAX_BYTES + 65536
+    ):  # refused before reading the body
+        messages.error(request, _too_large())
+        return redirect("documents:attach", patient=patient)
+    return _attach(request, patient, handler)
+
+
+@csrf_protect
+def _attach(request: HttpRequest, patient: UUID, handler: MemoryOnlyUploadHandler) -> HttpResponse:
+    actor = Actor.from_request(request)
+    posted = request.method == "POST"
+    form = DocumentForm(request.POST, request.FILES) if posted else DocumentForm()
+    status = 200
+    if posted:
+        if form.is_valid():
+            upload = form.cleaned_data["document"]
+            try:
+                attached = services.attach_document(
+                    actor, patient, name=upload.name, data=upload.read()
+                )
+            except ValidationError as exc:
+                form.add_error("document", exc)
+            else:
+                if not attached.quarantined:
+                    messages.success(request, _("Document attached, scanned and encrypted."))
+                    return redirect("patients:detail", uid=patient)
+                form.add_error(
+                    "document",
+                    _(
+                        "The antivirus found %(name)s in this file: it was refused and "
+                        "quarantined, and the practice's auditor has been alerted."
+                    )
+                    % {"name": attached.signature},
+                )
+        elif handler.too_large:
+            form.errors["document"] = form.error_class([_too_large()])
+        status = 400
+    identity = patients.access_patient(actor, patient)
+    return render(
+        request,
+        "documents/attach.html",
+        {
+            "form": form,
+            "patient": identity,
+            "max_size": settings.SECRETUM_DOCUMENT_MAX_BYTES,
+        },
+        status=status,
+    )
+
+
+def _served(request: HttpRequest, uid: UUID, *, download: bool) -> HttpResponse:
+    found = services.open_document(Actor.from_request(request), uid, download=download)
+    response = HttpResponse(found.data, content_type=found.content_type)
+    response["Content-Disposition"] = content_disposition_header(download, found.filename) or ""
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = DOCUMENT_CSP
+    return response
+
+
+@requires(Permission.CLINICAL_READ)
+@require_GET
+def show(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """The document in the browser's own viewer (PDF, images), sandboxed."""
+    return _served(request, uid, download=False)
+
+
+@requires(Permission.CLINICAL_READ)
+@require_GET
+def download(request: HttpRequest, uid: UUID) -> HttpResponse:
+    return _served(request, uid, download=True)
