@@ -151,13 +151,34 @@ def _run(name: str, args: list[str]) -> int:
     parser = command.create_parser("secretum", name)
     options = vars(parser.parse_args(args))
     positional = options.pop("args", ())
+    code = 0
     try:
         if name in CONSOLE_COMMANDS:
             _console(name, reason, lambda: command.execute(*positional, **options))
         else:
             command.execute(*positional, **options)
     except CommandError as exc:
-        return _fail(str(exc), exc.returncode or 1)
+        code = _fail(str(exc), exc.returncode or 1)
+    signed = _sign_at_end() if name not in OFFLINE_COMMANDS else 0
+    return code or signed
+
+
+def _sign_at_end() -> int:
+    """D2, no blind window: a command that appended audit events ends with a signed checkpoint
+    of the log (its tree heads synced to the witness first), so that none of its events can be
+    cut off the end of the log unnoticed once it has returned."""
+    from secretum.audit import heads, log
+
+    if log.events_written() == 0:
+        return 0
+    from secretum.audit.checkpoints import CheckpointError, create_checkpoint
+
+    heads.sync()
+    try:
+        create_checkpoint()
+    except CheckpointError as exc:
+        log.record_integrity_failure("checkpoint", str(exc))
+        return _fail(f"audit checkpoint refused: {exc}.", 1)
     return 0
 
 
@@ -276,6 +297,7 @@ def _init(args: list[str]) -> int:
         text_nl=charter_default.TEXT_NL,
         text_en=charter_default.TEXT_EN,
     )
+    _sign_at_end()  # D2: the charter's events, and the migrations', signed before anything
     print(f"Created a Secretum instance in {home}:")
     print(f"  key file     {inst.key_file} (owner-only; keep a copy apart from backups)")
     print(f"  certificate  {inst.tls_cert} (self-signed)")

@@ -29,7 +29,7 @@ import json
 import os
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from secretum.audit import entries, keys, merkle
+from secretum.audit import entries, heads, keys, merkle
 from secretum.audit.models import AuditCheckpoint, AuditEvent
 
 NOTE_HEADER = "secretum-audit-checkpoint-1"
@@ -134,8 +134,13 @@ def append_to_witness(checkpoint: Checkpoint, path: Path | None = None) -> None:
 @dataclass(frozen=True)
 class WitnessReading:
     checkpoints: list[Checkpoint]
-    bad_lines: list[int]  # line numbers that are not a checkpoint at all
+    bad_lines: list[int]  # line numbers that are neither a checkpoint nor a tree head
     exists: bool
+    tree_heads: list[heads.Head] = field(default_factory=list)  # unsigned, one per commit
+
+    @property
+    def latest_head(self) -> heads.Head | None:
+        return max(self.tree_heads, key=lambda h: (h.tree_size, h.at), default=None)
 
 
 def read_witness(path: Path | None = None) -> WitnessReading:
@@ -144,15 +149,22 @@ def read_witness(path: Path | None = None) -> WitnessReading:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return WitnessReading([], [], False)
-    found, bad = [], []
+    found, bad, seen = [], [], []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
+            continue
+        if line.startswith(heads.HEAD_WORD):
+            head = heads.parse(line)
+            if head is None:
+                bad.append(number)
+            else:
+                seen.append(head)
             continue
         try:
             found.append(from_dict(json.loads(line), "witness"))
         except (ValueError, KeyError, TypeError):
             bad.append(number)
-    return WitnessReading(found, bad, True)
+    return WitnessReading(found, bad, True, seen)
 
 
 def send_to_syslog(checkpoint: Checkpoint) -> None:

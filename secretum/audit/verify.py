@@ -47,6 +47,10 @@ class VerifyResult:
     bad_seq: int | None = None
     covered: Checkpoint | None = None  # the longest signed checkpoint that matches
     notes: list[str] = field(default_factory=list)
+    # The remaining windows (D2): events newer than the latest matching signed checkpoint, and
+    # newer than the latest tree head or checkpoint in the witness.
+    unsigned: int = 0
+    unwitnessed: int = 0
 
 
 def _log_shape() -> tuple[int, int, int]:
@@ -132,6 +136,28 @@ def verify_log(*, workers: int | None = None) -> VerifyResult:
             f"database holds {size}; event {size + 1} onwards is missing",
             size + 1,
         )
+    head = witness.latest_head
+    if head is not None and head.tree_size > size:
+        return VerifyResult(
+            False,
+            size,
+            f"the log was truncated: the witness saw {head.tree_size} events at {head.at_text} "
+            f"(tree head), the database holds {size}; events {size + 1} to {head.tree_size} "
+            "were cut off the end of the log",
+            size + 1,
+        )
+    tail_heads = [h for h in witness.tree_heads if h.tree_size > tail]
+    if head is not None:
+        tail_heads.append(head)
+    for h in tail_heads:
+        if h.tree_size and merkle.prefix_root(tree, h.tree_size).hex() != h.root_hash:
+            return VerifyResult(
+                False,
+                tail,
+                f"the first {h.tree_size} events do not match the tree head witnessed at "
+                f"{h.at_text}: the log was rewritten",
+                None,
+            )
     if forged:
         c = forged[0]
         return VerifyResult(
@@ -171,7 +197,18 @@ def verify_log(*, workers: int | None = None) -> VerifyResult:
             f"events {good.tree_size + 1} to {size} are newer than the latest checkpoint: "
             "checked by their authentication codes"
         )
-    return VerifyResult(True, size, covered=good, notes=notes)
+    witnessed_size = max(
+        [h.tree_size for h in witness.tree_heads] + [c.tree_size for c in witness.checkpoints],
+        default=0,
+    )
+    return VerifyResult(
+        True,
+        size,
+        covered=good,
+        notes=notes,
+        unsigned=size - tail,
+        unwitnessed=size - witnessed_size,
+    )
 
 
 # --- inclusion proofs ------------------------------------------------------------------------

@@ -31,12 +31,17 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _write_events(env: dict[str, str], n: int) -> subprocess.CompletedProcess[str]:
-    code = (
-        "from secretum.access.actor import Actor\n"
-        "from secretum.audit.log import record_event\n"
-        f"for _ in range({n}): record_event(Actor.system(), 'read', 'session')\n"
+    """Events from another process, as a web worker writes them: no checkpoint at its end (the
+    `secretum` command would sign one)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "audit" / "_writer.py"), str(n), "0", "worker"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    return _run(env, "shell", "-c", code)
 
 
 def _free_port() -> int:
@@ -48,7 +53,8 @@ def _free_port() -> int:
 def _witnessed(path: Path) -> list[int]:
     if not path.exists():
         return []
-    return [json.loads(line)["tree_size"] for line in path.read_text().splitlines()]
+    lines = path.read_text().splitlines()
+    return [json.loads(line)["tree_size"] for line in lines if not line.startswith("head ")]
 
 
 def test_serve_checkpoints_periodically_and_at_shutdown(tmp_path: Path) -> None:

@@ -38,5 +38,10 @@ class Command(BaseCommand):
             f"audit log intact: {result.checked} events verified (hashes, authentication codes, "
             f"Merkle tree); {signed}."
         )
+        # D2: what no signature and no witness covers yet, in events.
+        self.stdout.write(
+            f"window: {result.unsigned} event(s) newer than the latest signed checkpoint, "
+            f"{result.unwitnessed} newer than the witness's latest tree head."
+        )
         for note in result.notes:
             self.stdout.write(f"note: {note}")
