@@ -301,6 +301,14 @@ def _init(args: list[str]) -> int:
     print(f"Created a Secretum instance in {home}:")
     print(f"  key file     {inst.key_file} (owner-only; keep a copy apart from backups)")
     print(f"  certificate  {inst.tls_cert} (self-signed)")
+    from secretum.audit import entries, keys
+
+    audit_key = keys.fingerprint(keys.load_public_key(entries.key_paths()))
+    print(f"  audit key    {audit_key}")
+    print(
+        "               (the checkpoint key's fingerprint: keep it away from this machine; "
+        "'secretum audit verify --expect-key' checks the log against it)"
+    )
     where = binding.database_name()
     print(f"  database     {where} (bound to this key file: Secretum refuses any other)")
     print("Next: 'secretum demo --patients 50' for fictitious data, then 'secretum serve'.")

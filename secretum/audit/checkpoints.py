@@ -187,6 +187,27 @@ def send_to_syslog(checkpoint: Checkpoint) -> None:
 # --- signing ---------------------------------------------------------------------------------
 
 
+def expected_fingerprint(given: str | None = None) -> str | None:
+    """The checkpoint key recorded outside the instance (D2): ``given`` (``audit verify
+    --expect-key``), else SECRETUM_AUDIT_KEY_FINGERPRINT; None when neither is set. ValueError
+    when it is not a fingerprint."""
+    text = given or settings.SECRETUM_AUDIT_KEY_FINGERPRINT
+    return keys.normalise_fingerprint(text) if text else None
+
+
+def key_problem(public: Ed25519PublicKey, expected: str | None) -> str:
+    """Why checkpoints under ``public`` prove nothing: it is not the expected key ("" if it is,
+    or if no key is expected). Whoever holds the instance folder can make a new key pair, rewrite
+    the log and sign it again; the fingerprint the practice kept elsewhere cannot be rewritten."""
+    found = keys.fingerprint(public)
+    if expected is None or found == expected:
+        return ""
+    return (
+        f"the checkpoint key beside the log ({found}) is not the expected key ({expected}): the "
+        "log may have been rewritten and signed again with a new key pair"
+    )
+
+
 def public_key() -> Ed25519PublicKey:
     return keys.load_public_key(entries.key_paths())
 
@@ -234,6 +255,12 @@ def create_checkpoint(*, force: bool = False) -> tuple[Checkpoint, bool]:
 
     key = _signing_key()
     public = key.public_key()
+    try:
+        wrong_key = key_problem(public, expected_fingerprint())
+    except ValueError as exc:
+        raise CheckpointError(f"SECRETUM_AUDIT_KEY_FINGERPRINT: {exc}") from None
+    if wrong_key:
+        raise CheckpointError(wrong_key)
     size = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     base_size, frontier = _trusted_base(public)
     # Only the checkpoints from the trusted base on matter here (signatures are checked for

@@ -24,6 +24,8 @@ def audit_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         keys.load_public_key(paths)
     except (keys.AuditKeyError, ValueError) as exc:
         problems.append(Error(str(exc), id="secretum.E101"))
+    else:
+        problems.extend(_expected_key(paths))
     interval = settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL
     if not 1 <= interval <= 300:
         problems.append(
@@ -35,6 +37,29 @@ def audit_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         )
     problems.extend(_database_checks())
     return problems
+
+
+def _expected_key(paths: keys.AuditKeyPaths) -> list[Any]:
+    """D2: the checkpoint key is the one whose fingerprint the practice kept outside."""
+    pinned = settings.SECRETUM_AUDIT_KEY_FINGERPRINT
+    if not pinned:
+        return []
+    try:
+        expected = keys.normalise_fingerprint(pinned)
+    except ValueError as exc:
+        return [Error(f"SECRETUM_AUDIT_KEY_FINGERPRINT: {exc}.", id="secretum.E104")]
+    found = keys.fingerprint(keys.load_public_key(paths))
+    if found != expected:
+        return [
+            Error(
+                f"The checkpoint key {paths.public_key} ({found}) is not the one "
+                f"SECRETUM_AUDIT_KEY_FINGERPRINT names ({expected}): the audit log may have been "
+                "rewritten and signed again with a new key pair.",
+                hint="Run 'secretum audit verify' and follow docs/audit.md.",
+                id="secretum.E104",
+            )
+        ]
+    return []
 
 
 def _database_checks() -> list[Any]:

@@ -11,7 +11,9 @@ Verification reads every event once, in sequence order, and checks, naming the f
    name the event (changed, inserted or renumbered by someone who recomputed the hashes but
    lacks the key; if every MAC holds, the key has leaked and the range is named);
 5. the log's length against the longest signed checkpoint (truncated or rolled back);
-6. every checkpoint's signature, and every line of the witness.
+6. every checkpoint's signature, and every line of the witness;
+7. the log's length and root against the witness's tree heads, one per commit (D2: no blind
+   window), and, given a fingerprint kept outside the instance, the checkpoint key against it.
 
 A million events take a few seconds: the database puts each event's entry together and joins
 5,000 of them into one value, Python hashes them with one-shot calls and compares them in bulk,
@@ -51,6 +53,7 @@ class VerifyResult:
     # newer than the latest tree head or checkpoint in the witness.
     unsigned: int = 0
     unwitnessed: int = 0
+    key_checked: str = ""  # the expected fingerprint the checkpoint key matched, if one was given
 
 
 def _log_shape() -> tuple[int, int, int]:
@@ -71,10 +74,16 @@ def _duplicate() -> int | None:
     return int(row[0]) if row else None
 
 
-def verify_log(*, workers: int | None = None) -> VerifyResult:
-    """Check every event against its hashes, the signed checkpoints and the witness."""
+def verify_log(*, workers: int | None = None, expect_key: str | None = None) -> VerifyResult:
+    """Check every event against its hashes, the signed checkpoints and the witness; with
+    ``expect_key`` (or SECRETUM_AUDIT_KEY_FINGERPRINT), the checkpoint key against that
+    fingerprint first. ValueError when the fingerprint given is not one."""
     workers = workers or min(2, os.cpu_count() or 1)
     public = checkpoints.public_key()
+    expected = checkpoints.expected_fingerprint(expect_key)
+    wrong_key = checkpoints.key_problem(public, expected)
+    if wrong_key:
+        return VerifyResult(False, 0, wrong_key, None)
     notes: list[str] = []
 
     in_db = [checkpoints.from_row(r) for r in AuditCheckpoint.objects.all()]
@@ -208,6 +217,7 @@ def verify_log(*, workers: int | None = None) -> VerifyResult:
         notes=notes,
         unsigned=size - tail,
         unwitnessed=size - witnessed_size,
+        key_checked=expected or "",
     )
 
 

@@ -233,10 +233,15 @@ def test_init_and_demo_end_with_a_checkpoint_and_the_last_event_cannot_be_cut(
     from tests.core.test_cli import run
 
     home = tmp_path / "var"
-    assert run(home, "init").returncode == 0
+    init = run(home, "init")
+    assert init.returncode == 0
+    # The fingerprint the practice keeps elsewhere (`audit verify --expect-key`).
+    kept = init.stdout.split("audit key    ")[1].split()[0]
+    assert kept.startswith("SHA256:") and len(kept) == 7 + 64
     assert run(home, "demo", "--patients", "2", "--seed", "3").returncode == 0
-    verify = run(home, "audit", "verify")
+    verify = run(home, "audit", "verify", "--expect-key", kept)
     assert verify.returncode == 0, verify.stderr
+    assert f"checkpoint key: {kept} (the expected key)." in verify.stdout
     size = int(verify.stdout.split("audit log intact: ")[1].split()[0])
     assert f"the first {size} match the checkpoint" in verify.stdout
     assert "window: 0 event(s) newer than the latest signed checkpoint, 0 newer" in verify.stdout
