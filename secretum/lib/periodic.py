@@ -4,11 +4,19 @@
 with ``--every SECONDS``: the disabling of unused accounts once a day (C2), the closing of
 maintenance windows every minute (K2). A failing run is told on standard error and the next one
 still happens; the database connections are closed between runs (a long-running process holds
-no idle connection). SIGTERM and SIGINT stop it between two runs.
+no idle connection). SIGTERM and SIGINT stop it between two runs: one arriving during a run lets
+that run finish.
+
+The signal handler only writes a byte to a pipe that the wait between runs selects on. It must
+not set a ``threading.Event``: the handler runs in the main thread, which may be inside
+``Event.wait`` holding the event's own (non-reentrant) lock, and ``set`` would wait on it forever.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import signal
 import sys
 import threading
@@ -37,10 +45,7 @@ def run_every(
     if every <= 0:
         once()
         return
-    if stop is None:
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+    wait = stop.wait if stop is not None else until_signalled()
     while True:
         try:
             once()
@@ -48,5 +53,25 @@ def run_every(
             print(f"secretum: {name} failed: {exc}", file=sys.stderr, flush=True)
         finally:
             connections.close_all()
-        if stop.wait(every):
+        if wait(every):
             return
+
+
+def until_signalled() -> Callable[[float], bool]:
+    """A wait of so many seconds that SIGTERM or SIGINT ends at once, even one that came before
+    it began: True when signalled."""
+    readable, writable = os.pipe()
+    os.set_blocking(writable, False)
+
+    def handler(*_: Any) -> None:
+        with contextlib.suppress(BlockingIOError):  # a full pipe already tells a signal
+            os.write(writable, b"\0")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+    def wait(seconds: float) -> bool:
+        ready, _, _ = select.select([readable], [], [], seconds)
+        return bool(ready)
+
+    return wait

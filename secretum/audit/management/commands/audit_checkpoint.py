@@ -7,9 +7,7 @@ SIGINT), after the web workers have ended.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,6 +15,7 @@ from django.db import connections
 
 from secretum.audit.checkpoints import CheckpointError, create_checkpoint
 from secretum.audit.log import record_integrity_failure
+from secretum.lib.periodic import until_signalled
 
 
 class Command(BaseCommand):
@@ -39,11 +38,9 @@ class Command(BaseCommand):
         if every <= 0:
             self._once(options["force"], fail=True)
             return
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+        stopped = until_signalled()
         self._once(False, fail=False)
-        while not stop.wait(every):
+        while not stopped(every):
             self._once(False, fail=False)
         self._once(False, fail=False)  # at shutdown
         connections.close_all()
