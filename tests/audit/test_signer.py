@@ -76,6 +76,7 @@ def test_under_serve_the_signer_ignores_sigterm_and_stops_when_its_input_closes(
         record_event(Actor.system(), "read", "session")  # a worker's last event
         os.write(writable, b"x")  # anything but the end goes unnoticed
         time.sleep(1.3)  # past the interval: a periodic checkpoint
+        time.sleep(1.1)  # and another interval, with nothing new to sign
         record_event(Actor.system(), "read", "session")
         os.close(writable)
 
