@@ -142,6 +142,16 @@ def _catch_up(tree: merkle.TreeBuilder | None, size: int) -> merkle.TreeBuilder:
     return tree
 
 
+def root_of(size: int) -> str:
+    """The root of the first ``size`` events of the log, from the latest checkpoint's frontier
+    and the leaves since (the D2 evidence compares it with the witness); "" when an event is
+    missing."""
+    try:
+        return _catch_up(None, size).root().hex()
+    except ValueError:
+        return ""
+
+
 def _from_checkpoint(size: int) -> merkle.TreeBuilder:
     from secretum.audit.models import AuditCheckpoint
 

@@ -22,6 +22,7 @@ from secretum.accounts.models import SessionData, UserSession
 from secretum.audit.models import AuditEvent
 from secretum.core import host_checks
 from secretum.lib.networks import RefusalThrottle
+from tests.audit.elsewhere import witness_elsewhere
 from tests.conftest import SecureClient, client_for, events, make_user
 
 LAN, VPN, OUTSIDE = "192.168.1.0/24", "10.8.0.0/24", "203.0.113.9"
@@ -386,6 +387,8 @@ def test_serve_and_check_refuse_a_setting_that_is_not_a_network(tmp_path: Any) -
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(SECRETUM_HOME=str(tmp_path / "var"), PYTHONPATH=str(ROOT))
+    # D2: the witness on another file system than the instance's (`check` warns otherwise).
+    env["SECRETUM_AUDIT_WITNESS"] = str(witness_elsewhere(str(tmp_path)))
     assert secretum(env, "init").returncode == 0
     bad = {**env, "SECRETUM_ALLOWED_NETWORKS": "192.168.1.5/24"}
     said = (

@@ -230,6 +230,7 @@ def test_init_and_demo_end_with_a_checkpoint_and_the_last_event_cannot_be_cut(
     import subprocess
     import sys
 
+    from tests.audit.elsewhere import witness_elsewhere
     from tests.core.test_cli import run
 
     home = tmp_path / "var"
@@ -247,7 +248,11 @@ def test_init_and_demo_end_with_a_checkpoint_and_the_last_event_cannot_be_cut(
     assert "window: 0 event(s) newer than the latest signed checkpoint, 0 newer" in verify.stdout
     # A web worker's event: no command ends after it, only its tree head reaches the witness.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
-    env.update(SECRETUM_HOME=str(home), DJANGO_SETTINGS_MODULE="secretum.settings")
+    env.update(
+        SECRETUM_HOME=str(home),
+        SECRETUM_AUDIT_WITNESS=str(witness_elsewhere(str(home))),  # as `run` sets it
+        DJANGO_SETTINGS_MODULE="secretum.settings",
+    )
     writer = Path(__file__).with_name("_writer.py")
     subprocess.run([sys.executable, str(writer), "1", "0", "w"], env=env, check=True)
     verify = run(home, "audit", "verify")
@@ -258,3 +263,11 @@ def test_init_and_demo_end_with_a_checkpoint_and_the_last_event_cannot_be_cut(
     verify = run(home, "audit", "verify")
     assert verify.returncode == 1 and "Traceback" not in verify.stderr
     assert f"events {size + 1} to {size + 1} were cut off the end of the log" in verify.stderr
+
+
+def test_the_root_of_a_log_with_a_hole_is_none(db: Any) -> None:
+    for _ in range(3):
+        record_event(Actor.system(), "read", "session")
+    assert heads.root_of(3) == _root()
+    as_owner("DELETE FROM audit_auditevent WHERE seq = 2")
+    assert heads.root_of(3) == ""
