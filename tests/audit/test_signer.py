@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from secretum.access.actor import Actor
 from secretum.audit import signer
@@ -78,6 +79,7 @@ def test_under_serve_the_signer_ignores_sigterm_and_stops_when_its_input_closes(
         time.sleep(1.3)  # past the interval: a periodic checkpoint
         time.sleep(1.1)  # and another interval, with nothing new to sign
         record_event(Actor.system(), "read", "session")
+        connection.close()  # this thread's own
         os.close(writable)
 
     worker = threading.Thread(target=serve)
