@@ -271,3 +271,39 @@ def test_the_root_of_a_log_with_a_hole_is_none(db: Any) -> None:
     assert heads.root_of(3) == _root()
     as_owner("DELETE FROM audit_auditevent WHERE seq = 2")
     assert heads.root_of(3) == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_at_once_leaves_the_head_of_its_last_event(tmp_path: Path) -> None:
+    """kill -9 right after a commit (no atexit, no fsync): the head is already in the kernel's
+    hands, so the event the worker wrote last cannot be cut unnoticed."""
+    import subprocess
+    import sys
+
+    from django.conf import settings
+    from django.db import connection
+
+    code = (
+        "import os, signal, django\n"
+        "django.setup()\n"
+        "from secretum.access.actor import Actor\n"
+        "from secretum.audit.log import record_event\n"
+        "for _ in range(5): record_event(Actor.system(), 'read', 'session')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "SECRETUM_AUDIT_WITNESS": str(settings.SECRETUM_AUDIT_WITNESS)}
+    env["SECRETUM_DATABASE_URL"] = _url_of(connection.settings_dict)
+    env["DJANGO_SETTINGS_MODULE"] = "secretum.settings"
+    killed = subprocess.run([sys.executable, "-c", code], env=env, check=False)
+    assert killed.returncode == -9
+    assert verify_log().ok
+    as_owner("DELETE FROM audit_auditevent WHERE seq = 5")
+    assert "events 5 to 5 were cut off the end of the log" in verify_log().problem
+
+
+def _url_of(database: dict[str, Any]) -> str:
+    """The test database, for another process (SQLite's is a file)."""
+    if "sqlite" in database["ENGINE"]:
+        return f"sqlite:///{database['NAME']}"
+    host = database["HOST"] or "127.0.0.1"
+    return f"postgresql://{database['USER']}@{host}:{database['PORT'] or 5432}/{database['NAME']}"
