@@ -27,6 +27,8 @@ USAGE = """usage: secretum COMMAND [options]
   audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
   audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
+  audit reanchor --backup B --user M   after restoring an older database: a manager, asked
+                             for password and code again, re-anchors the audit log (D2)
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
   accounts disable-inactive  disable the accounts unused for the practice's limit (serve does
@@ -54,7 +56,7 @@ ALIASES.update(
 ALIASES.update(
     {
         ("audit", word): "audit_" + word.replace("-", "_")
-        for word in ("checkpoint", "prove", "check-proof", "grant", "keygen", "protect")
+        for word in ("checkpoint", "prove", "check-proof", "grant", "keygen", "protect", "reanchor")
     }
 )
 # Whole patient records (E10, G3): `secretum records verify`, `records acknowledge UID`.

@@ -121,7 +121,7 @@ def _witness_problem(high: int) -> str:
     from secretum.audit.models import AuditEvent
 
     path = checkpoints.witness_path()
-    reading = checkpoints.read_witness()
+    reading = checkpoints.read_witness(public=checkpoints.public_key())
     if not reading.exists:
         return _("The audit witness %(path)s is missing.") % {"path": path}
     beside = witness_beside_database()

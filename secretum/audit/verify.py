@@ -87,7 +87,7 @@ def verify_log(*, workers: int | None = None, expect_key: str | None = None) -> 
     notes: list[str] = []
 
     in_db = [checkpoints.from_row(r) for r in AuditCheckpoint.objects.all()]
-    witness = checkpoints.read_witness()
+    witness = checkpoints.read_witness(public=public)
     forged = [c for c in in_db + witness.checkpoints if not c.valid_under(public)]
     signed = [c for c in in_db + witness.checkpoints if c.valid_under(public)]
 
@@ -198,6 +198,12 @@ def verify_log(*, workers: int | None = None, expect_key: str | None = None) -> 
         notes.append(
             f"{len(missing)} checkpoint(s) of the database are not in the witness "
             f"(first: {missing[0].tree_size} events)"
+        )
+    for anchor in witness.anchors:
+        notes.append(
+            f"the log was restored from backup {anchor.backup!r} and re-anchored at "
+            f"{anchor.signed_at_text} ({anchor.tree_size} events, signed); what the witness "
+            "holds before it is superseded"
         )
     if good is None:
         notes.append("no signed checkpoint yet: run 'secretum audit checkpoint'")
