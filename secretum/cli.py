@@ -26,6 +26,7 @@ USAGE = """usage: secretum COMMAND [options]
   audit verify               verify the audit log: hashes, codes, signed checkpoints, witness
   audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
   audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
+  audit consistency M [N]    print an RFC 9162 consistency proof between two signed checkpoints
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
   audit reanchor --backup B --user M   after restoring an older database: a manager, asked
                              for password and code again, re-anchors the audit log (D2)
@@ -56,7 +57,16 @@ ALIASES.update(
 ALIASES.update(
     {
         ("audit", word): "audit_" + word.replace("-", "_")
-        for word in ("checkpoint", "prove", "check-proof", "grant", "keygen", "protect", "reanchor")
+        for word in (
+            "checkpoint",
+            "prove",
+            "check-proof",
+            "grant",
+            "keygen",
+            "protect",
+            "reanchor",
+            "consistency",
+        )
     }
 )
 # Whole patient records (E10, G3): `secretum records verify`, `records acknowledge UID`.

@@ -300,3 +300,36 @@ def covering_checkpoint(seq: int) -> Checkpoint | None:
     public = checkpoints.public_key()
     found = [c for c in checkpoints.known_checkpoints(public) if c.tree_size >= seq]
     return checkpoints.latest(found)
+
+
+CONSISTENCY_FORMAT = "secretum-audit-consistency-proof-1"
+
+
+def build_consistency(first: Checkpoint, second: Checkpoint) -> dict[str, Any]:
+    """An RFC 9162 consistency proof (2.1.4) that the tree of signed checkpoint ``first`` is a
+    prefix of the tree of signed checkpoint ``second``: what an outside witness checks, with
+    ``audit/merkle.py`` alone, before it co-signs the newer one. ValueError when the sizes are
+    not in order or the log no longer matches either checkpoint."""
+    if not 0 < first.tree_size <= second.tree_size:
+        raise ValueError(
+            "the first checkpoint must cover at least one event, and no more than the second"
+        )
+    leaves = _leaf_hashes(second.tree_size)
+    tree = merkle.levels(leaves)
+    for c in (first, second):
+        if merkle.prefix_root(tree, c.tree_size).hex() != c.root_hash:
+            raise ValueError(
+                f"the log does not match its checkpoint of {c.tree_size} events; run "
+                "'secretum audit verify'"
+            )
+    return {
+        "format": CONSISTENCY_FORMAT,
+        "first": {"tree_size": first.tree_size, "root_hash": first.root_hash},
+        "second": {"tree_size": second.tree_size, "root_hash": second.root_hash},
+        "consistency_path": [h.hex() for h in merkle.consistency_path(first.tree_size, leaves)],
+        "checkpoints": [
+            {"note": c.note().decode(), "signature": c.signature, "key_id": c.key_id}
+            for c in (first, second)
+        ],
+        "public_key": entries.key_paths().public_key.read_text(),
+    }
