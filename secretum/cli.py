@@ -24,7 +24,8 @@ USAGE = """usage: secretum COMMAND [options]
   vulns [--db PATH] [--json] known vulnerabilities of the installed packages, from an offline
                              OSV database (non-zero exit when one is HIGH or CRITICAL, G2)
   audit verify               verify the audit log: hashes, codes, signed checkpoints, witness
-  audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
+  audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min;
+                             --signed-note also prints it as a C2SP signed note)
   audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
   audit consistency M [N]    print an RFC 9162 consistency proof between two signed checkpoints
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows

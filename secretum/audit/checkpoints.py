@@ -240,7 +240,8 @@ def public_key() -> Ed25519PublicKey:
     return keys.load_public_key(entries.key_paths())
 
 
-def _signing_key() -> Ed25519PrivateKey:
+def signing_key() -> Ed25519PrivateKey:
+    """The checkpoint signing key: only the signer and the command line ever read it."""
     return keys.load_signing_key(entries.key_paths())
 
 
@@ -290,7 +291,7 @@ def create_checkpoint(*, force: bool = False, restored_from: str = "") -> tuple[
     """
     from secretum.audit.scan import PARALLEL_FROM, earliest, mac_scan, read_leaves, scan_rows
 
-    key = _signing_key()
+    key = signing_key()
     public = key.public_key()
     try:
         wrong_key = key_problem(public, expected_fingerprint())

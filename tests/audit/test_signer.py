@@ -134,6 +134,8 @@ def test_a_child_that_will_not_stop_is_killed_and_one_that_keeps_dying_waits(
     dying = Supervised(
         lambda: subprocess.Popen([sys.executable, "-c", "pass"]), lambda code: None, poll=0.05
     )
-    time.sleep(0.5)  # dies, waits 0.05 s, dies, waits 0.1 s, ...
+    deadline = time.monotonic() + 10
+    while dying.restarts < 2 and time.monotonic() < deadline:  # dies, waits 0.05 s, dies, ...
+        time.sleep(0.05)
     dying.stop(lambda p: None, timeout=5)
-    assert 1 <= dying.restarts <= 4
+    assert dying.restarts >= 2

@@ -16,13 +16,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from secretum.audit import signer
-from secretum.audit.checkpoints import CheckpointError, create_checkpoint
+from secretum.audit.checkpoints import Checkpoint, CheckpointError, create_checkpoint, signing_key
 from secretum.audit.log import record_integrity_failure
 from secretum.lib.periodic import until_signalled
 
@@ -42,6 +42,12 @@ class Command(BaseCommand):
             "--force", action="store_true", help="sign even when no event was added"
         )
         parser.add_argument(
+            "--signed-note",
+            action="store_true",
+            help="print the checkpoint as a C2SP signed note (tlog-checkpoint), and its "
+            "verifier key, for a standard witness",
+        )
+        parser.add_argument(
             "--until-closed",
             action="store_true",
             help="with --every: ignore SIGTERM and SIGINT, stop when standard input closes "
@@ -51,7 +57,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         every = options["every"]
         if every <= 0:
-            self._once(options["force"], fail=True)
+            signed = self._once(options["force"], fail=True)
+            if options["signed_note"]:
+                self._signed_note(cast(Checkpoint, signed))  # fail=True: signed, or raised
             return
         if options["until_closed"]:
             # Under `serve`: a SIGTERM sent to every process at once (systemd's default) must
@@ -73,7 +81,17 @@ class Command(BaseCommand):
         signer.stop_beating()
         connections.close_all()
 
-    def _once(self, force: bool, *, fail: bool) -> None:
+    def _signed_note(self, checkpoint: Checkpoint) -> None:
+        """D2: the checkpoint, signed anew as a C2SP note by the same key."""
+        from secretum.audit import note
+
+        key = signing_key()
+        name = note.origin(checkpoint.key_id)
+        self.stdout.write(note.verifier_key(name, key.public_key()))
+        root = bytes.fromhex(checkpoint.root_hash)
+        self.stdout.write(note.sign_note(key, name, checkpoint.tree_size, root), ending="")
+
+    def _once(self, force: bool, *, fail: bool) -> Checkpoint | None:
         try:
             checkpoint, new = create_checkpoint(force=force)
         except CheckpointError as exc:
@@ -81,7 +99,7 @@ class Command(BaseCommand):
             if fail:
                 raise CommandError(f"checkpoint refused: {exc}.") from None
             print(f"secretum: audit checkpoint refused: {exc}.", file=sys.stderr, flush=True)
-            return
+            return None
         finally:
             if not fail:
                 connections.close_all()  # the long-running signer holds no idle connection
@@ -91,6 +109,7 @@ class Command(BaseCommand):
                 f"signed at {checkpoint.signed_at_text}" + ("" if new else " (unchanged)")
             )
             self.stdout.flush()
+        return checkpoint
 
 
 def until_closed(fd: int) -> Callable[[float], bool]:
