@@ -39,10 +39,10 @@ sbom: venv ## write sbom.cdx.json, the CycloneDX bill of materials of .venv (G2)
 
 # What the tests need from Debian beside Python: Chromium for the browser tests (Playwright drives
 # it; it never downloads a browser), pg_dump for the dump test (E10) and the sqlite3 client for
-# `secretum dbshell` (G1). tests/test_make.py checks that every program a test looks for is here.
+# `secretum dbshell` (G1), pdftotext to read PDFs back as a reader would. tests/test_make.py checks that every program a test looks for is here.
 # Installed when missing and when we may (root on Debian); otherwise the command to run is printed.
-TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3
-system-deps: ## install Debian's chromium, postgresql-client and sqlite3 when missing (needs root)
+TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3 pdftotext:poppler-utils
+system-deps: ## install Debian's chromium, postgresql-client, sqlite3 and poppler-utils when missing (needs root)
 	@missing=""; \
 	for pair in $(TEST_PROGRAMS); do \
 	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \

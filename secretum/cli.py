@@ -31,6 +31,11 @@ USAGE = """usage: secretum COMMAND [options]
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
   audit reanchor --backup B --user M   after restoring an older database: a manager, asked
                              for password and code again, re-anchors the audit log (D2)
+  keys backup --passphrase | --shares 2-of-3 [--out DIR]   the key file as recovery material:
+                             sealed under a passphrase (Argon2id), or split between 2 or 3
+                             people; printable sheets with a QR code (O2, I2)
+  keys recover FILE | --share A --share B [--home DIR]   rebuild a lost key file from it
+  keys test-recovery FILE | --share A --share B   prove the material rebuilds this key file
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
   accounts disable-inactive  disable the accounts unused for the practice's limit (serve does
@@ -76,6 +81,9 @@ ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge"
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # Maintenance access (K2): `secretum maintenance close-expired`.
 ALIASES.update({("maintenance", "close-expired"): "maintenance_close_expired"})
+# Key custody (O2, I2): `secretum keys backup`, `keys test-recovery` (`keys recover` runs
+# before Django, like `init`: the key file it rebuilds is lost).
+ALIASES.update({("keys", w): "keys_" + w.replace("-", "_") for w in ("backup", "test-recovery")})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
 OFFLINE_COMMANDS = frozenset({"audit_check_proof", "compliance_verify_report", "vulns"})
 # Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`,
@@ -111,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[0] == "init":
             return _init(argv[1:])
+        if argv[:2] == ["keys", "recover"]:
+            from secretum.crypto import recovery_io
+
+            return recovery_io.recover(argv[2:])
         return _run(*_command_name(argv))
     except KeyboardInterrupt:
         return 130

@@ -168,6 +168,8 @@ SECRETUM_AUDIT_CHECKPOINT_INTERVAL = env_int("SECRETUM_AUDIT_CHECKPOINT_INTERVAL
 # Alert when one user opens this many different patients' records within this many minutes.
 SECRETUM_AUDIT_ALERT_PATIENTS = env_int("SECRETUM_AUDIT_ALERT_PATIENTS", 20)
 SECRETUM_AUDIT_ALERT_MINUTES = env_int("SECRETUM_AUDIT_ALERT_MINUTES", 15)
+# Key custody (O2, I2): the key file's recovery material is tested at least this often (days).
+SECRETUM_RECOVERY_TEST_DAYS = env_int("SECRETUM_RECOVERY_TEST_DAYS", 365)
 
 # --- accounts and passwords (B1, B2) ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -95,6 +95,11 @@ def manager(db: Any) -> Any:
     return make_user(Role.MANAGER)
 
 
+@pytest.fixture
+def auditor(db: Any) -> Any:
+    return make_user(Role.AUDITOR)
+
+
 def actor_for(user: Any) -> Actor:
     return Actor(user=user, role=user.role, source="127.0.0.1", request_id="test")
 

@@ -29,7 +29,7 @@ def test_every_program_a_test_looks_for_is_installed_by_system_deps() -> None:
         text = path.read_text(encoding="utf-8")
         looked_for |= set(re.findall(r"""shutil\.which\(["']([\w.-]+)["']\)""", text))
         looked_for |= set(re.findall(r"""Path\(["']/usr/bin/([\w.-]+)["']\)""", text))
-    assert {"chromium", "pg_dump", "sqlite3"} <= looked_for  # what the suite uses today
+    assert {"chromium", "pg_dump", "sqlite3", "pdftotext"} <= looked_for  # what the suite uses today
     missing = looked_for - ALWAYS_THERE - set(_test_programs())
     assert not missing, f"add {missing} to TEST_PROGRAMS in the Makefile"
 
@@ -64,8 +64,8 @@ def test_system_deps_names_each_missing_package_and_the_command_to_run(tmp_path:
     done = _system_deps(tmp_path, [])
     assert done.returncode != 0
     assert done.stdout == (
-        "Secretum needs: chromium postgresql-client sqlite3 — "
-        "run: sudo apt-get install chromium postgresql-client sqlite3\n"
+        "Secretum needs: chromium postgresql-client sqlite3 poppler-utils — "
+        "run: sudo apt-get install chromium postgresql-client sqlite3 poppler-utils\n"
     )
 
 

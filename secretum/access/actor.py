@@ -22,6 +22,10 @@ from secretum.access.policy import CARE_ROLES, Permission, allows
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
+# The name the audit log gives an actor with no user: a command of the instance's owner, or a
+# request of no one signed in (refused from outside the allowed networks, F1).
+SYSTEM = "system"
+
 
 class Purpose(StrEnum):
     CARE = "care"
@@ -60,7 +64,7 @@ class Actor:
 
     @property
     def name(self) -> str:
-        return self.user.username if self.user is not None else "system"
+        return self.user.username if self.user is not None else SYSTEM
 
     def may(self, permission: Permission) -> bool:
         if self.user is None:

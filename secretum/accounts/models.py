@@ -31,9 +31,13 @@ TECHNICIAN_HOURS = 8
 
 
 class User(SealedRow, AbstractUser):
+    # The dates of use are sealed too: bumping ``last_login``, ``date_joined`` or ``enabled_at``
+    # would keep a dormant account from being disabled (C2), and emptying ``last_login`` would
+    # open a new account's enrolment link again (B1).
     SEALED_FIELDS = (
         "username", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser",
         "password", "must_enrol_factor", "must_change_password", "role_starts_at", "role_ends_at",
+        "date_joined", "last_login", "enabled_at",
     )  # fmt: skip
     # No default: an account holds no right until a role is given to it.
     role = models.CharField(max_length=32, choices=[(r.value, ROLE_LABELS[r]) for r in Role])

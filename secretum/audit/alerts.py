@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q
 
+from secretum.access.actor import SYSTEM
 from secretum.audit.models import NO_CARE, TAMPERED, AuditEvent
 
 RECORD_READS = ("patients.Patient", "clinical.Chart")
@@ -46,7 +47,7 @@ class Alert:
     severity: str  # high | medium
     at: dt.datetime
     until: dt.datetime
-    who: str  # user name, or source address for failed logins
+    who: str  # user name, or source address for failed logins and refusals of no one
     count: int
     first_seq: int
     patient_ref: str = ""
@@ -112,14 +113,15 @@ def detect(since: dt.datetime) -> list[Alert]:
         alerts.append(Alert("link-misuse", "high", at, at, who, 1, seq, reason=target))
 
     refused: dict[str, list[tuple[dt.datetime, int, str]]] = defaultdict(list)
-    for seq, at, who in (
+    for seq, at, who, source in (
         recent.filter(outcome="denied")
         .exclude(resource="session")
         .exclude(detail__contains=NO_CARE)
         .order_by("seq")
-        .values_list("seq", "at", "actor_name")
+        .values_list("seq", "at", "actor_name", "source")
     ):
-        refused[who].append((at, seq, str(seq)))
+        # No one signed in (a request from outside the allowed networks, F1): the address is who.
+        refused[source if who == SYSTEM and source else who].append((at, seq, str(seq)))
     for who, items in refused.items():
         for start, end, n, first in _bursts(items, REFUSALS, window):
             alerts.append(Alert("refusals", "medium", start, end, who, n, first))

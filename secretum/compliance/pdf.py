@@ -1,22 +1,21 @@
 """PDF documents of the register: the signed report (L3) and printed patient summaries (P1, C3).
 
-fpdf2 with its built-in fonts (Latin-1, folded by ``audit.pdf.latin1``): no font file on the
-server matters. Streams are left uncompressed: these documents are small, and an auditor (or a
-test) can read their text with any tool.
+Every name printed as written (``lib.pdf``: an embedded Unicode font). Streams are left
+uncompressed: these documents are small, and an auditor can read them with any tool.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from fpdf import FPDF
 
-from secretum.audit.pdf import latin1
 from secretum.compliance import catalogue
+from secretum.lib.pdf import FAMILY, Document
 
 if TYPE_CHECKING:
     from secretum.compliance.evidence import Evidence
@@ -28,8 +27,7 @@ def _local(at: dt.datetime) -> str:
     return timezone.localtime(at).strftime("%d/%m/%Y %H:%M")
 
 
-class _Document(FPDF):
-    footer_text = ""
+class _Document(Document):
     watermark = ""
 
     def header(self) -> None:
@@ -38,32 +36,25 @@ class _Document(FPDF):
         # Drawn first on every page, so the page's content lies over it. Diagonal, light grey:
         # readable on any copy, hiding nothing of the text.
         with self.local_context(text_color=(205, 205, 205)):
-            self.set_font("Helvetica", style="B", size=22)
+            self.set_font(FAMILY, style="B", size=22)
+            # Smaller if need be, so that the whole line lies on the paper (a long name).
+            room = min(
+                (self.w - 20) / math.cos(math.radians(35)),
+                (self.h - 20) / math.sin(math.radians(35)),
+            )
+            width = self.get_string_width(self.watermark)
+            if width > room:
+                self.set_font_size(22 * room / width)
             with self.rotation(angle=35, x=self.w / 2, y=self.h / 2):
                 width = self.get_string_width(self.watermark)
                 self.text(self.w / 2 - width / 2, self.h / 2, self.watermark)
         self.set_xy(self.l_margin, self.t_margin)
 
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("Helvetica", size=7)
-        self.set_text_color(90, 100, 110)
-        self.cell(0, 5, latin1(f"{self.footer_text} - {self.page_no()}/{{nb}}"), align="C")
-
 
 def _new(orientation: str, title: str) -> _Document:
-    pdf = _Document(orientation=orientation, format="A4")
+    pdf = _Document(orientation, title)
     pdf.set_compression(False)
-    pdf.set_title(latin1(title))
-    pdf.set_creator("Secretum")
-    pdf.set_margins(12, 12, 12)
-    pdf.set_auto_page_break(True, margin=16)
     return pdf
-
-
-def _line(pdf: FPDF, text: str, size: float = 10, style: str = "", height: float = 5) -> None:
-    pdf.set_font("Helvetica", style=style, size=size)
-    pdf.multi_cell(0, height, latin1(text), new_x="LMARGIN", new_y="NEXT")
 
 
 # --- the register report (L3) ------------------------------------------------------------------
@@ -79,7 +70,7 @@ def register_pdf(
         "at": _local(issued_at),
     }
     pdf.add_page()
-    _line(pdf, title, size=15, style="B", height=8)
+    pdf.paragraph(title, size=15, style="B", height=8)
     counts = register.counts
     for text in (
         practice,
@@ -121,22 +112,22 @@ def register_pdf(
         )
         % {"key": key_id},
     ):
-        _line(pdf, text)
+        pdf.paragraph(text)
     headings = (
         _("ID"), _("Measure"), _("Part"), _("Status"), _("Evidence or justification"),
         _("Last verified"),
     )  # fmt: skip
     for category, rows in register.groups:
         pdf.ln(3)
-        _line(pdf, category.label(), size=11, style="B", height=6)
-        pdf.set_font("Helvetica", size=8)
+        pdf.paragraph(category.label(), size=11, style="B", height=6)
+        pdf.set_font(FAMILY, size=8)
         with pdf.table(
             col_widths=(11, 80, 11, 31, 113, 27),
             text_align="LEFT",
             line_height=4,
             first_row_as_headings=True,
         ) as table:
-            table.row([latin1(h) for h in headings])
+            table.row(list(headings))
             for row in rows:
                 said = row.reason + "".join(_proof_text(p, shown) for p, shown in row.proof_lines)
                 if row.declaration is not None:
@@ -158,10 +149,10 @@ def register_pdf(
                 table.row(
                     [
                         row.id,
-                        latin1(row.text),
+                        row.text,
                         row.measure.parts_label,
-                        latin1(row.status_label),
-                        latin1(said),
+                        row.status_label,
+                        said,
                         row.last_verified.strftime("%d/%m/%Y") if row.last_verified else "-",
                     ]
                 )
@@ -194,15 +185,15 @@ def patient_summary_pdf(
     """The summary and its number of pages. ``entries`` is empty for an identity-only print."""
     utc = printed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     pdf = _new("portrait", _("Patient summary"))
-    pdf.watermark = latin1(f"{printed_by} - {utc}")
+    pdf.watermark = f"{printed_by} - {utc}"
     pdf.footer_text = (
         _("Confidential — destroy by shredding after use")
         + " - "
         + _("printed by %(who)s on %(at)s") % {"who": printed_by, "at": utc}
     )
     pdf.add_page()
-    _line(pdf, practice, size=9)
-    _line(pdf, _("Patient summary"), size=15, style="B", height=8)
+    pdf.paragraph(practice, size=9)
+    pdf.paragraph(_("Patient summary"), size=15, style="B", height=8)
     born = identity.birth_date.strftime("%d/%m/%Y") if identity.birth_date else "-"
     for text in (
         identity.display_name,
@@ -212,7 +203,7 @@ def patient_summary_pdf(
         _("Health insurer: %(insurer)s %(number)s")
         % {"insurer": identity.insurer or "-", "number": identity.insurer_number},
     ):
-        _line(pdf, text, size=10)
+        pdf.paragraph(text, size=10)
     sections = (
         ("allergy", _("Allergies"), lambda v: f"{v.get('substance')} - {v.get('reaction') or ''} "
          f"({v.get('severity') or ''})"),
@@ -224,13 +215,13 @@ def patient_summary_pdf(
     if entries:
         for kind, heading, shown in sections:
             pdf.ln(3)
-            _line(pdf, heading, size=12, style="B", height=7)
+            pdf.paragraph(heading, size=12, style="B", height=7)
             items = entries.get(kind) or []
             for item in items:
-                _line(pdf, "- " + shown(item.values), size=10)
+                pdf.paragraph("- " + shown(item.values), size=10)
             if not items:
-                _line(pdf, "-", size=10)
+                pdf.paragraph("-", size=10)
     pdf.ln(4)
-    _line(pdf, _("Printed %(at)s by %(who)s.") % {"at": utc, "who": printed_by}, size=8)
+    pdf.paragraph(_("Printed %(at)s by %(who)s.") % {"at": utc, "who": printed_by}, size=8)
     data = bytes(pdf.output())
     return data, pdf.pages_count

@@ -1,6 +1,8 @@
-"""Evidence of encryption at rest and key custody (E10, G3, O1, O2), for the register.
+"""Evidence of encryption at rest and key custody (E10, G3, O1, O2, I2), for the register.
 
-E10, G3 and O2 are live (the key file, the stored rows, the files' modes); O1, recognised
+E10, G3 and O2 are live (the key file, the stored rows, the files' modes, the key file's
+recovery material: made, and tested within the year); I2 is live too (the recovery material,
+kept apart from the server: the practice declares where); O1, recognised
 libraries only, is a property of the code (by construction), proven by the tests it names; the
 check still lists the versions installed."""
 
@@ -10,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from secretum.compliance.evidence import Evidence, Proof, evidence, met, not_met
@@ -25,6 +28,7 @@ LIBRARIES = (
     ("pyotp", "TOTP, RFC 6238"),
     ("webauthn", "WebAuthn"),
     ("PyJWT", "OpenID Connect ID tokens, over cryptography"),
+    ("pycryptodome", "Shamir secret sharing of the key file's recovery key"),
 )
 
 
@@ -83,8 +87,62 @@ def secret_files() -> list[Path]:
     return [Path(p) for p in found]
 
 
+def recovery_material() -> Evidence:
+    """Whether the key file's recovery material exists and was proven within the limit."""
+    from secretum.crypto import custody_records
+
+    try:
+        settings.INSTANCE.read_keys()  # the key file itself first: missing, exposed, damaged
+        found = custody_records.status()
+    except InstanceError as exc:
+        return not_met(str(exc), _("Restore the instance's key file (mode 600)."))
+    again = _(
+        "Run 'secretum keys test-recovery' with the recovery file or the shares (nothing is "
+        "written)."
+    )
+    if found.made_at is None:
+        return not_met(
+            _("No recovery material of the key file: losing it would lose every record."),
+            _(
+                "Run 'secretum keys backup --passphrase' (or --shares 2-of-3), keep the sheets "
+                "away from the server, then 'secretum keys test-recovery'."
+            ),
+        )
+    made = timezone.localtime(found.made_at).date().isoformat()
+    if found.tested_at is None:
+        return not_met(
+            _("Recovery material of the key file made on %(made)s, never tested.") % {"made": made},
+            again,
+        )
+    tested = timezone.localtime(found.tested_at).date().isoformat()
+    if found.overdue:
+        return not_met(
+            _(
+                "The key file's recovery material was last tested on %(tested)s, more than "
+                "%(days)d days ago."
+            )
+            % {"tested": tested, "days": found.limit_days},
+            again,
+        )
+    return met(
+        _(
+            "Recovery material of the key file last made on %(made)s, last proven to rebuild it "
+            "on %(tested)s."
+        )
+        % {"made": made, "tested": tested}
+    )
+
+
+@evidence("I2", proof=Proof.LIVE)
+def key_recovery_material() -> Evidence:
+    """I2: the key file's recovery material is kept apart from the server (the practice
+    declares where), made and tested (``secretum keys test-recovery``)."""
+    return recovery_material()
+
+
 @evidence("O2", proof=Proof.LIVE)
 def key_custody() -> Evidence:
+    """O2: every key file owner-only, and the key file recoverable (``recovery_material``)."""
     files = [p for p in secret_files() if p.exists()]
     exposed = [str(p) for p in files if p.stat().st_mode & 0o077]
     if not settings.INSTANCE.key_file.exists():
@@ -95,12 +153,16 @@ def key_custody() -> Evidence:
             _("Run 'chmod 600' on each of them."),
             *exposed,
         )
+    recovery = recovery_material()
+    if not recovery.met:
+        return recovery
     return met(
         _(
             "%(n)d key files, each readable by its owner only, generated on the server and never "
             "in the database or its backups."
         )
-        % {"n": len(files)}
+        % {"n": len(files)},
+        recovery.summary,
     )
 
 

@@ -34,3 +34,20 @@ class KeyFingerprint(models.Model):
 
     def __str__(self) -> str:
         return f"KeyFingerprint ({self.origin})"  # never the fingerprint: str() may reach a log
+
+
+class RecoveryMaterial(models.Model):
+    """Recovery material made of the key file (O2, I2), and when it was last proven to rebuild
+    it (``secretum keys test-recovery``). Never the material itself, nor any key: its id, its
+    scheme and the instance id it names (``secretum.crypto.custody``)."""
+
+    material = models.CharField(max_length=16, unique=True)  # the material id, 16 hex digits
+    scheme = models.CharField(max_length=10)  # "passphrase", "2-of-3", ...
+    instance = models.CharField(max_length=32)  # the instance id, 32 hex digits
+    made_at = models.DateTimeField()
+    made_by = models.CharField(max_length=150)  # who ran the command (the system's user name)
+    tested_at = models.DateTimeField(null=True)
+    tested_by = models.CharField(max_length=150, blank=True)
+
+    def __str__(self) -> str:
+        return f"RecoveryMaterial {self.material} ({self.scheme})"

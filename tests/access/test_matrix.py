@@ -46,7 +46,6 @@ import inspect
 import json
 import re
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -88,6 +87,7 @@ from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
 from secretum.scheduling import services as scheduling
 from tests.conftest import TEST_TOTP_SECRET, SecureClient, actor_for, client_for, make_user
+from tests.pdf import pdf_text
 
 SECRETUM = Path(__file__).resolve().parents[2] / "secretum"
 A, I, M, S = (
@@ -1069,19 +1069,12 @@ SERVICE_CASES = [
 
 # --- the checks ------------------------------------------------------------------------------
 
-_STREAM = re.compile(rb"stream\r?\n(.*?)endstream", re.DOTALL)
-
 
 def _readable(data: bytes) -> str:
-    """The text of an answer, without case; a PDF's compressed streams opened."""
-    parts = [data]
+    """The text of an answer, without case; a PDF's as its reader sees it."""
     if data.startswith(b"%PDF"):
-        for raw in _STREAM.findall(data):
-            try:
-                parts.append(zlib.decompressobj().decompress(raw))
-            except zlib.error:
-                pass  # an image, or a stream left uncompressed (already in ``data``)
-    return b"\n".join(parts).decode("latin-1").lower()
+        return pdf_text(data).lower()
+    return data.decode("latin-1").lower()
 
 
 def _planted_in(text: str, w: World, persona: str, cell: Cell) -> tuple[list[str], list[str]]:

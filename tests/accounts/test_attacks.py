@@ -19,6 +19,7 @@ from secretum.access.policy import Role
 from secretum.accounts import flow, links, services, throttle
 from secretum.accounts.models import EnrolmentToken, Factor, SessionData, UserSession
 from secretum.audit import alerts
+from secretum.crypto import rows
 from tests.conftest import (
     TEST_TOTP_SECRET,
     SecureClient,
@@ -479,11 +480,45 @@ def test_an_account_with_nothing_to_prove_gets_no_link(manager: Any) -> None:
     """B1: an account that was used but has neither a password nor a factor is never handed
     over by a link: the manager creates a new account."""
     used = services.create_user(actor_for(manager), username="usedup", role=Role.SECRETARY)
-    type(used).objects.filter(pk=used.pk).update(last_login=timezone.now())
-    used.refresh_from_db()
+    used.last_login = timezone.now()  # as Django's login writes it: sealed again (C2)
+    used.save(update_fields=["last_login"])
     assert links.purpose_for(used) is None
     with pytest.raises(ValidationError, match="neither a password nor a second factor"):
         links.issue(actor_for(manager), used.pk)
+
+
+def test_emptying_the_last_login_opens_no_enrolment_link(manager: Any) -> None:
+    """B1, as an attacker holding the database: a used account with its last login emptied
+    would look new and get an enrolment link (no password asked). The date is sealed: refused."""
+    used = services.create_user(actor_for(manager), username="wasused", role=Role.SECRETARY)
+    used.last_login = timezone.now()
+    used.save(update_fields=["last_login"])
+    type(used).objects.filter(pk=used.pk).update(last_login=None)
+    with pytest.raises(ValidationError, match="altered outside Secretum"):
+        links.issue(actor_for(manager), used.pk)
+
+
+def test_a_login_seals_its_date_over_the_row_as_stored_never_a_stale_copy(
+    manager: Any, rf: Any
+) -> None:
+    """C2: the last login is written on the locked row as the database holds it. A copy read
+    before a manager's change logs in: the row stays intact with the change. A row altered
+    outside Secretum is left as found: its date is not written, no new seal launders it."""
+    from django.contrib.auth.signals import user_logged_in
+
+    user = make_user(Role.SECRETARY)
+    stale = type(user).objects.get(pk=user.pk)
+    services.flag_password_compromised(actor_for(manager), user.pk)
+    user_logged_in.send(sender=type(user), request=rf.get("/"), user=stale)
+    user.refresh_from_db()
+    assert user.must_change_password and user.last_login is not None
+    assert rows.intact(user) and stale.last_login == user.last_login
+
+    type(user).objects.filter(pk=user.pk).update(role=Role.MANAGER)
+    before = user.last_login
+    user_logged_in.send(sender=type(user), request=rf.get("/"), user=stale)
+    user.refresh_from_db()
+    assert user.last_login == before and not rows.intact(user)
 
 
 def test_a_link_works_only_on_its_own_page(manager: Any) -> None:
@@ -607,10 +642,9 @@ def test_a_code_of_the_wrong_shape_is_a_counted_wrong_code(doctor: Any) -> None:
 
 def test_the_owner_is_told_at_login_that_the_account_was_locked(doctor: Any) -> None:
     """B3: a lock-out since the last login is told to the owner, who may not have caused it."""
-    type(doctor).objects.filter(pk=doctor.pk).update(
-        last_login=timezone.now() - dt.timedelta(days=2),
-        last_lockout_at=timezone.now() - dt.timedelta(days=1),
-    )
+    doctor.last_login = timezone.now() - dt.timedelta(days=2)
+    doctor.last_lockout_at = timezone.now() - dt.timedelta(days=1)
+    doctor.save(update_fields=["last_login", "last_lockout_at"])
     client = sign_in(doctor)
     assert "Your account was locked after repeated failed logins" in client.get("/").text
 

@@ -385,6 +385,22 @@ def test_an_altered_account_is_left_as_found_by_the_run(manager: Any) -> None:
     assert any(TAMPERED in e.detail for e in events())
 
 
+@pytest.mark.parametrize("field", ["last_login", "date_joined", "enabled_at"])
+def test_a_dormant_account_made_to_look_used_is_not_kept_by_the_run(
+    manager: Any, field: str
+) -> None:
+    """C2, as an attacker holding the database but not the key file: bumping a dormant
+    account's date of use to today would keep it from being disabled. The dates are sealed: the
+    row no longer matches, the run leaves it as found and says so, and every login refuses it."""
+    victim = _unused(make_user(Role.SECRETARY), 100)
+    _sql(f"UPDATE accounts_user SET {field} = %s WHERE id = %s", _now(), victim.pk)  # noqa: S608 (a test's own names)
+    output = _run()
+    victim.refresh_from_db()
+    assert not rows.intact(victim)
+    assert f"left as found {victim.username}" in output
+    assert any(TAMPERED in e.detail for e in events())
+
+
 def test_the_command_has_its_secretum_name() -> None:
     """`secretum accounts disable-inactive`, like the other commands' aliases."""
     from secretum import cli

@@ -33,3 +33,33 @@ def test_the_rows_of_an_older_instance_are_sealed_at_the_upgrade() -> None:
     assert doctor.last_name == "Renamed" and integrity.intact(doctor)
     assert integrity.intact(Factor.objects.get(user=doctor))
     assert integrity.intact(PracticeSettings.objects.get())
+
+
+# What Secretum sealed of an account before the dates of use were (migration 0008).
+SEALED_IN_0007 = (
+    "username", "first_name", "last_name", "role", "is_active", "is_staff", "is_superuser",
+    "password", "must_enrol_factor", "must_change_password", "role_starts_at", "role_ends_at",
+)  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dates_of_use_are_sealed_at_the_upgrade_an_altered_row_stays_refused() -> None:
+    """C2, B1: an account of an instance made before the dates of use were sealed keeps working;
+    one whose sealed fields were altered before the upgrade is not laundered by it."""
+    from secretum.crypto.rows import seal_of
+
+    kept, altered = make_user(Role.PRACTITIONER), make_user(Role.SECRETARY)
+    _migrate(("accounts", "0007_nurse_and_technician"))
+    try:
+        with connection.cursor() as cur:  # the older Secretum sealed its rows without the dates
+            for user in (kept, altered):
+                user.refresh_from_db()
+                old = seal_of("accounts.User", user.pk, [getattr(user, f) for f in SEALED_IN_0007])
+                cur.execute("UPDATE accounts_user SET row_seal = %s WHERE id = %s", [old, user.pk])
+            cur.execute("UPDATE accounts_user SET role = 'manager' WHERE id = %s", [altered.pk])
+    finally:
+        _migrate()
+    kept.refresh_from_db()
+    altered.refresh_from_db()
+    assert integrity.intact(kept)
+    assert not integrity.intact(altered)

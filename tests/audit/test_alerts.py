@@ -134,3 +134,14 @@ def test_a_record_outside_ones_care_is_no_probing(db: Any) -> None:
             detail={"problem": "no-care-relationship"},
         )  # fmt: skip
     assert _kinds() == []
+
+
+def test_refusals_of_no_one_signed_in_are_told_by_address(db: Any) -> None:
+    """F1: requests refused from outside the allowed networks have no user: each probing address
+    is its own alert, named by the address, never one "system" alert mixing every address."""
+    for source in ("198.51.100.7", "203.0.113.9"):
+        for n in range(6):
+            _read(source, f"p-{n}", outcome="denied")
+    _read("192.0.2.1", "p-1", outcome="denied")  # one refusal is no probing
+    refusals = [a for a in alerts.detect(_since()) if a.kind == "refusals"]
+    assert sorted((a.who, a.count) for a in refusals) == [("198.51.100.7", 6), ("203.0.113.9", 6)]

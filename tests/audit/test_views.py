@@ -17,13 +17,9 @@ from secretum.audit.log import record_event
 from secretum.audit.models import AuditEvent
 from secretum.patients import services as patients
 from tests.conftest import actor_for, client_for, events, identity, make_user
+from tests.pdf import pdf_text
 
 AUDIT_URLS = ["/audit/", "/audit/report/", "/audit/alerts/"]
-
-
-@pytest.fixture
-def auditor(db: Any) -> Any:
-    return make_user(Role.AUDITOR)
 
 
 @pytest.fixture
@@ -221,20 +217,6 @@ def test_the_access_report_names_the_system_for_its_own_events(auditor: Any) -> 
     assert [line.who for line in report.lines] == ["Secretum (system)"]
 
 
-def _pdf_text(data: bytes) -> str:
-    """The text operators of a PDF's content streams (fpdf2 deflates them)."""
-    import re
-    import zlib
-
-    text = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL):
-        try:
-            text.append(zlib.decompress(stream).decode("latin-1"))
-        except zlib.error:
-            continue
-    return "".join(text)
-
-
 def test_the_printed_report_names_the_latest_signed_checkpoint(
     auditor: Any, two_patients: tuple[Any, Any]
 ) -> None:
@@ -243,13 +225,13 @@ def test_the_printed_report_names_the_latest_signed_checkpoint(
     from secretum.audit.checkpoints import create_checkpoint
 
     a, _ = two_patients
-    before = _pdf_text(
+    before = pdf_text(
         pdf.report_pdf(services.patient_access_report(actor_for(auditor), a.uid), "x")
     )
     assert "Latest signed checkpoint" not in before
     checkpoint, _new = create_checkpoint()
     report = services.patient_access_report(actor_for(auditor), a.uid)
-    text = _pdf_text(pdf.report_pdf(report, "x"))
+    text = pdf_text(pdf.report_pdf(report, "x"))
     assert f"Latest signed checkpoint of the log: {checkpoint.tree_size} events" in text
 
 

@@ -20,8 +20,8 @@ from secretum.access.actor import AccessDenied
 from secretum.access.policy import Role
 from secretum.compliance import access_review, declarations, register, reminders, reports
 from secretum.compliance.models import Declaration
-from tests.compliance.test_proofs import pdf_text
 from tests.conftest import actor_for, client_for, events, make_user
+from tests.pdf import pdf_text
 
 NOT_NEEDED = "We are two colleagues who trust each other: no review is needed."
 
@@ -165,7 +165,7 @@ def test_the_signed_report_says_a_declaration_is_contradicted(manager: Any) -> N
     text = pdf_text(reports.report_file(actor, issued.uid, "pdf").data)
     assert "Declarations contradicted by failing evidence, counted as not met: 1." in text
     assert "not met: declaration contradicted by the evidence" in text
-    assert 'Contradicted: the practice declared "not needed", but the evidence fails' in text
+    assert "Contradicted: the practice declared “not needed”, but the evidence fails" in text
     assert issued.met == register.build_register().counts["met"]  # C2 not among the met
 
 

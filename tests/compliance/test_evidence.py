@@ -160,9 +160,8 @@ def _database_file_private(world: World) -> None:
 def _dormant_account(world: World) -> None:
     access_review.record_access_review(actor_for(world.manager), "reviewed")
     old = make_user(Role.SECRETARY)
-    get_user_model().objects.filter(pk=old.pk).update(
-        date_joined=timezone.now() - dt.timedelta(days=400), last_login=None
-    )
+    old.date_joined, old.last_login = timezone.now() - dt.timedelta(days=400), None
+    old.save()  # through the model: its dates of use are sealed (C2)
 
 
 def _late_breach(world: World) -> None:
@@ -176,6 +175,31 @@ def _late_breach(world: World) -> None:
 def _unsafe_report_key(world: World) -> None:
     signing.signing_key()
     _chmod(world, signing.key_path(), 0o644)
+
+
+def _recovery_tested(world: World, days_ago: int = 0, instance: bytes | None = None) -> None:
+    """O2, I2: the key file's recovery material made and proven (``keys test-recovery``)."""
+    from secretum.crypto import custody, custody_records
+    from secretum.crypto.models import RecoveryMaterial
+
+    piece = custody.seal_with_shares(django_settings.INSTANCE.key_file.read_text(), 2, 3)[0]
+    if instance is not None:
+        piece = dataclasses.replace(piece, instance=instance)
+    custody_records.record_made(piece, "test")
+    custody_records.record_tested(piece, "test")
+    RecoveryMaterial.objects.update(tested_at=timezone.now() - dt.timedelta(days=days_ago))
+
+
+def _recovery_made_untested(world: World) -> None:
+    from secretum.crypto import custody, custody_records
+
+    piece = custody.seal_with_shares(django_settings.INSTANCE.key_file.read_text(), 2, 2)[0]
+    custody_records.record_made(piece, "test")
+
+
+def _recovery_test_older_than_the_setting(world: World) -> None:
+    world.settings.SECRETUM_RECOVERY_TEST_DAYS = 30
+    _recovery_tested(world, days_ago=31)
 
 
 def _unsafe_tls_key(world: World) -> None:
@@ -398,12 +422,13 @@ CASES: dict[str, tuple[Case, Case]] = {
     "N2": (_nothing, _unbounded_clinical_field),
     "N3": (_nothing, _demo_without_faker),
     "O1": (_nothing, _missing_library),
-    "O2": (_nothing, _unsafe_tls_key),
+    "O2": (_recovery_tested, _unsafe_tls_key),
+    "I2": (_recovery_tested, _nothing),  # no recovery material of the key file
     "P1": (_print, _print_without_audit_event),
 }  # fmt: skip
 # The software part of P1, C3, F1 and F4 passes; the practice declares the rest (the shredder,
 # who receives paper copies, the guests' devices, the VPN itself): declared in the passing test.
-ALSO_DECLARED = {"P1", "C3", "F1", "F4"}
+ALSO_DECLARED = {"P1", "C3", "F1", "F4", "I2"}
 
 
 def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:
@@ -634,6 +659,15 @@ FAULTS: dict[str, tuple[str, Case, str]] = {
     "key-file-missing": ("O2", _no_instance, "key file is missing"),
     "exposed-oidc-secret": ("O2", _exposed_oidc_secret, "oidc-secret-test"),
     "exposed-report-key": ("O2", _unsafe_report_key, "report-signing.key"),
+    "no-recovery-material": ("O2", _nothing, "No recovery material of the key file"),
+    "recovery-never-tested": ("I2", _recovery_made_untested, "never tested"),
+    "recovery-test-overdue": ("I2", lambda w: _recovery_tested(w, days_ago=366),
+                              "more than 365 days ago"),
+    "recovery-test-overdue-by-setting": ("O2", _recovery_test_older_than_the_setting,
+                                         "more than 30 days ago"),
+    "recovery-of-another-key-file": ("I2", lambda w: _recovery_tested(w, instance=bytes(16)),
+                                     "No recovery material of the key file"),
+    "recovery-without-key-file": ("I2", _no_instance, "No instance"),
     "emergency-access-unreviewed": ("C1", _overdue_emergency_review,
                                     "waited more than 7 days for the auditor's review"),
     "query-strings-logged": ("H2", _query_strings_in_the_access_log,

@@ -3,7 +3,6 @@ those who may read it."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from secretum.clinical import services as clinical
 from secretum.compliance import printing
 from secretum.compliance.models import PrintLog
 from tests.conftest import actor_for, client_for, events, make_user
+from tests.pdf import pdf_text
 
 
 @pytest.fixture
@@ -32,22 +32,16 @@ def chart(practitioner: Any, patient: Any) -> Any:
     return patient
 
 
-def _text(pdf: bytes) -> str:
-    """The text shown by an uncompressed PDF made with a core font: its string literals."""
-    found = re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", pdf)
-    return " ".join(re.sub(rb"\\(.)", rb"\1", m).decode("latin-1") for m in found)
-
-
 def test_a_practitioner_prints_the_summary_with_footer_and_watermark(
     practitioner: Any, chart: Any
 ) -> None:
     printed = printing.print_patient_summary(actor_for(practitioner), chart.uid)
     assert printed.data.startswith(b"%PDF")
-    text = _text(printed.data)
+    text = pdf_text(printed.data)
     assert chart.family_name.upper() in text
     assert "Pénicilline" in text
     assert "Hypertension" in text and "Amlodipine 5 mg" in text
-    assert "Confidential - destroy by shredding after use" in text
+    assert "Confidential — destroy by shredding after use" in text
     # The watermark (drawn first on the page, under the text): who printed it, and when (UTC).
     assert text.startswith(f"{practitioner.get_full_name()} ({practitioner.username}) - ")
     assert " UTC" in text.split("Patient summary")[0]
@@ -70,7 +64,7 @@ def test_a_print_is_logged_and_audited_in_one_transaction(practitioner: Any, cha
 
 def test_a_secretary_prints_the_identity_only(secretary: Any, chart: Any) -> None:
     printed = printing.print_patient_summary(actor_for(secretary), chart.uid)
-    text = _text(printed.data)
+    text = pdf_text(printed.data)
     assert chart.family_name.upper() in text
     assert "Hypertension" not in text and "Amlodipine" not in text  # C1, C3
     assert PrintLog.objects.get().scope == "identity"

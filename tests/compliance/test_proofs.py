@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from secretum.compliance import evidence, register
 from secretum.compliance.evidence import Proof
 from tests.conftest import actor_for, client_for
+from tests.pdf import pdf_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ BY_CONSTRUCTION = {"C1", "E4", "G1", "H2", "N1", "N2", "N3", "O1"}
 LIVE = {
     "A1", "A2", "B1", "B2", "B3", "C1", "C2", "C3", "D1", "D2", "D3", "E1", "E3", "E10", "F1", "F4",
     "G2", "G3",
-    "H1", "H2", "H3", "K1", "K2", "L3", "O2", "P1",
+    "H1", "H2", "H3", "I2", "K1", "K2", "L3", "O2", "P1",
 }  # fmt: skip
 
 
@@ -121,12 +122,3 @@ def test_the_signed_report_labels_each_proof(manager: Any) -> None:
     assert "tests/clinical/test_rules.py::test_every_clinical_field_is_bounded" in html
     text = pdf_text(reports.report_file(actor_for(manager), issued.uid, "pdf").data)
     assert "[by construction: passes]" in text and "[live evidence: passes]" in text
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The text an uncompressed PDF draws (fpdf2's ``(text) Tj``), in order, lines joined."""
-    import re
-
-    found = re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", pdf)
-    lines = [re.sub(rb"\\(.)", rb"\1", m).decode("latin-1").strip() for m in found]
-    return " ".join(" ".join(lines).split())

@@ -15,12 +15,7 @@ from secretum.access.policy import Role
 from secretum.compliance import catalogue, reports, signing
 from tests.compliance.test_catalogue import EXPECTED_IDS
 from tests.conftest import actor_for, client_for, events, make_user
-
-
-def _pdf_cells(pdf: bytes) -> set[str]:
-    """Every string drawn in an uncompressed PDF (fpdf2 core fonts: ``(text) Tj``)."""
-    found = re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", pdf)
-    return {re.sub(rb"\\(.)", rb"\1", m).decode("latin-1").strip() for m in found}
+from tests.pdf import pdf_text
 
 
 @pytest.fixture
@@ -31,7 +26,7 @@ def issued(manager: Any) -> reports.ReportView:
 def test_the_pdf_holds_every_measure_id(manager: Any, issued: reports.ReportView) -> None:
     pdf = reports.report_file(actor_for(manager), issued.uid, "pdf").data
     assert pdf.startswith(b"%PDF")
-    cells = _pdf_cells(pdf)
+    cells = set(pdf_text(pdf).split())
     assert set(EXPECTED_IDS) <= cells
     assert set(catalogue.IDS) <= cells
     assert issued.measures == 59

@@ -77,11 +77,6 @@ def maintainer(db: Any) -> Any:
     return make_user(Role.MAINTAINER)
 
 
-@pytest.fixture
-def auditor(db: Any) -> Any:
-    return make_user(Role.AUDITOR)
-
-
 def _refused(user: Any, **overrides: Any) -> dict[str, list[str]]:
     before = MaintenanceEntry.objects.count(), AuditEvent.objects.count()
     with pytest.raises(ValidationError) as caught:

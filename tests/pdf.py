@@ -1,0 +1,24 @@
+"""The text a PDF shows, read by poppler's `pdftotext` (Debian's poppler-utils), as any reader
+of the document would: the test does not depend on how Secretum's PDFs encode their text."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+PDFTOTEXT = shutil.which("pdftotext")
+
+
+def pdf_text(data: bytes, *, lines: bool = False) -> str:
+    """The text of every page in drawing order (``-raw``), whitespace runs folded to one space;
+    ``lines``: line by line, as printed."""
+    assert PDFTOTEXT, "pdftotext is missing: `make system-deps` installs poppler-utils"
+    done = subprocess.run(
+        [PDFTOTEXT, "-raw", "-enc", "UTF-8", "-", "-"],
+        input=data,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    text = done.stdout.decode("utf-8")
+    return text if lines else " ".join(text.split())
