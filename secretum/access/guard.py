@@ -10,7 +10,11 @@ relationship, the practice's shared record, or a break-the-glass access running
 (access/relationships.py); without one the call is refused as ``NoCareRelationship``.
 
 A denied call leaves a "denied" event; a call that fails leaves a "failure" event; a call that
-succeeds leaves one "success" event committed in the same transaction as its data.
+succeeds leaves one "success" event committed in the same transaction as its data. A change that
+turns out to change nothing (``event.unchanged()``: the same role given again) writes no event:
+there is nothing to account for. Only a change may end so: a read, a search, a print, an export
+or a medical record opened on a basis is always recorded (D1), and the block that asks for it
+anyway fails, audited as a failure.
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ from secretum.access.fields import FieldReader, FieldRefused
 from secretum.access.policy import Permission
 from secretum.access.relationships import Basis
 from secretum.audit.log import record_event
-from secretum.audit.models import NO_CARE, Outcome
+from secretum.audit.models import NO_CARE, Action, Outcome
 from secretum.crypto.keyring import DataKey
+
+# The actions whose block may end with nothing changed, and then write no event (``unchanged``).
+CHANGES = frozenset({Action.CREATE, Action.UPDATE, Action.RETRACT, Action.DELETE})
 
 
 class NoCareRelationship(AccessDenied):
@@ -52,6 +59,16 @@ class EventDraft:
     actor: Actor | None = None  # who acts, as the event records them
     # What this call's readers decided, by (model, field): decided once per call, never kept.
     decided: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+    quiet: bool = False  # the block changed nothing: no "success" event (``unchanged``)
+
+    def unchanged(self) -> None:
+        """The block wrote nothing: it ends without a "success" event. Refused (RuntimeError,
+        audited as the block's failure) for a call that discloses something (a read, a search, a
+        print, an export, a send) or opened a medical record on a basis: those are always
+        recorded (D1)."""
+        if self.action not in CHANGES or self.basis is not None:
+            raise RuntimeError(f"a {self.action} is always recorded")
+        self.quiet = True
 
     def reader(self, key: DataKey) -> FieldReader:
         """What this call may decrypt of the patient whose data key this is (access/fields.py):
@@ -117,7 +134,8 @@ def guarded(
     try:
         with transaction.atomic():
             yield draft
-            _record(actor, draft, Outcome.SUCCESS)
+            if not draft.quiet:
+                _record(actor, draft, Outcome.SUCCESS)
     except FieldRefused as refused:  # a service asked for a field the caller may not read
         draft.detail["problem"] = "field-class"
         draft.detail["field"] = refused.field

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
 from secretum.access.actor import Actor, Purpose
 from secretum.audit.log import record_tampered
 from secretum.crypto.rows import intact, label_of
@@ -36,3 +39,13 @@ def checked(instance: Any, source: str = "") -> bool:
         return True
     report(instance, source)
     return False
+
+
+class AlteredAccount(ValidationError):
+    """A user's row altered outside Secretum, refused as it is: never saved again, since a save
+    would seal the values written outside into a valid row. Its refuser reports it (``report``)
+    once outside the transaction that the refusal rolls back."""
+
+    def __init__(self, user: Any) -> None:
+        super().__init__(_("This account was altered outside Secretum: it stays refused."))
+        self.user = user

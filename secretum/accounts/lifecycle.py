@@ -67,23 +67,22 @@ def change_role(
     from the user's next request. A manager cannot change their own role (nor end it). An outside
     technician's role is a maintenance window (K2): it is neither given, changed nor extended
     here, only opened and closed under Maintenance access (``maintenance.windows``)."""
-    user = services.managed_user(actor, user_id, "update")
-    if user == actor.user:
-        raise ValidationError(_("You cannot change your own role."))
-    if Role.TECHNICIAN in (user.role, role):
-        raise ValidationError(
-            _(
-                "An outside technician's access is a maintenance window: open a new one, or "
-                "close it, under Maintenance access (K2)."
+    with services.managing(actor, user_id, "role") as (user, draft):
+        # One gate, one read of the account, one check of its seal (``services._account``): an
+        # account altered outside Secretum is refused, a new seal would make its values valid.
+        if user == actor.user:
+            raise ValidationError(_("You cannot change your own role."))
+        if Role.TECHNICIAN in (user.role, role):
+            raise ValidationError(
+                _(
+                    "An outside technician's access is a maintenance window: open a new one, or "
+                    "close it, under Maintenance access (K2)."
+                )
             )
-        )
-    if not integrity.checked(user, actor.source):
-        # A new seal would make the values written outside Secretum valid (accounts.integrity).
-        raise ValidationError(_("This account was altered outside Secretum: it cannot be changed."))
-    changed = user.give_role(role, starts_at, ends_at)
-    if changed:
-        with services.managing(actor, user_id, "role") as (user, draft):
-            user.give_role(role, starts_at, ends_at)
+        changed = user.give_role(role, starts_at, ends_at)
+        if not changed:
+            draft.unchanged()  # nothing written, nothing to audit
+        else:
             user.save(update_fields=["role", "role_starts_at", "role_ends_at"])
             draft.detail["changed"] = changed
     return changed

@@ -35,6 +35,7 @@ from secretum.accounts.models import (
 from secretum.audit.log import record_event
 from secretum.audit.models import Outcome
 from secretum.crypto import keyring
+from secretum.crypto.rows import intact
 
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
@@ -75,13 +76,19 @@ def managing(
     actor: Actor, user_id: int, change: str, resource: str = "accounts.User", action: str = "update"
 ) -> Iterator[tuple[Any, EventDraft]]:
     """A manager's change to someone's account, through the one gate (G1): the permission, the
-    account (one altered outside Secretum refused as it is), and the audit event the gate writes
-    when the change is done, in its transaction (or the failure, when it fails)."""
-    with guarded(
-        actor, Permission.USERS_MANAGE, action, resource, resource_ref=user_id,
-        detail={"change": change},
-    ) as draft:  # fmt: skip
-        yield _account(user_id), draft
+    account read once and its seal checked once (one altered outside Secretum refused as it is),
+    and the audit event the gate writes when the change is done, in its transaction (or the
+    failure, when it fails; nothing when the block finds nothing to change, ``unchanged``)."""
+    try:
+        with guarded(
+            actor, Permission.USERS_MANAGE, action, resource, resource_ref=user_id,
+            detail={"change": change},
+        ) as draft:  # fmt: skip
+            yield _account(user_id), draft
+    except integrity.AlteredAccount as altered:
+        # Reported once the block's transaction is rolled back: the auditor's record stays.
+        integrity.report(altered.user, actor.source)
+        raise
 
 
 # --- practice settings ------------------------------------------------------------------------
@@ -160,16 +167,21 @@ def list_users(actor: Actor) -> list[Any]:
 def managed_user(actor: Actor, user_id: int, action: str) -> Any:
     """The account a manager acts on; one altered outside Secretum is refused as it is."""
     _gate(actor, Permission.USERS_MANAGE, action, user_id)
-    return _account(user_id)
+    try:
+        return _account(user_id)
+    except integrity.AlteredAccount as altered:
+        integrity.report(altered.user, actor.source)
+        raise
 
 
 def _account(user_id: int) -> Any:
+    """The account, its seal checked (``integrity.AlteredAccount``: the caller reports it)."""
     try:
         user = get_user_model().objects.get(pk=user_id)
     except get_user_model().DoesNotExist:
         raise ValidationError(_("No such user.")) from None
-    if not integrity.checked(user):  # a save would seal the attacker's values into a valid row
-        raise ValidationError(_("This account was altered outside Secretum: it stays refused."))
+    if not intact(user):
+        raise integrity.AlteredAccount(user)
     return user
 
 

@@ -1,9 +1,10 @@
-"""Evidence of the server's own measures (E4, G2, H1, H2, H3, N1, N3), for the register.
+"""Evidence of the server's own measures (E4, E9, F3, G2, H1, H2, H3, N1, N3), for the register.
 
 Live: the installed software against the vulnerability database (G2), the certificate and the
 transport settings (H1), the access log format in use (H2), the database's credentials and the
-host's listening ports (H3). By construction: no caching (E4), privacy-friendly defaults (N1)
-and fictitious data (N3), properties of the code proven by the tests each names.
+host's listening ports (H3), the host's firewall (E9, F3). By construction: no caching (E4),
+privacy-friendly defaults (N1) and fictitious data (N3), properties of the code proven by the
+tests each names.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from secretum.compliance.evidence import Evidence, Proof, day, evidence, met, not_met
-from secretum.lib import certificates, listening
+from secretum.lib import certificates, firewall, listening
 
 HSTS_MIN_SECONDS = 365 * 24 * 3600
 DB_PASSWORD_MIN = 16
@@ -196,6 +197,54 @@ def database_credentials() -> Evidence:
         )
         % {"ports": ports, "http": http},
         *(_("%(where)s: Secretum's redirect to HTTPS") % {"where": w} for w in redirects),
+    )
+
+
+@evidence("E9", "F3", proof=Proof.LIVE)
+def host_firewall() -> Evidence:
+    """E9, F3: the host's firewall drops by default what comes in (IPv4, and IPv6 where the
+    host has it), read from nftables and iptables (``lib.firewall``); "cannot tell" when this
+    user may not read them is said as such, never met."""
+    return firewall_evidence(firewall.read())
+
+
+def firewall_evidence(found: firewall.Reading) -> Evidence:
+    """What the register says of this reading of the host's firewall (E9, F3)."""
+    details = [
+        *(_("Read: %(source)s.") % {"source": s} for s in found.read),
+        *(_("Not read: %(why)s.") % {"why": w} for w in found.unread),
+    ]
+    if found.state == firewall.State.DENY:
+        return met(
+            _(
+                "A firewall is active on this host: what comes in is dropped unless a rule "
+                "accepts it (a default-deny input policy)."
+            ),
+            *details,
+        )
+    if found.state == firewall.State.OPEN:
+        return not_met(
+            _(
+                "No firewall drops by default what comes in to this host: every port that "
+                "listens is reachable."
+            ),
+            _(
+                "Turn on the host's firewall with a default-deny input policy that lets in "
+                "HTTPS (and SSH for its administrator), e.g. 'ufw default deny incoming', "
+                "'ufw allow 443/tcp', 'ufw enable'."
+            ),
+            *details,
+        )
+    return not_met(
+        _(
+            "Cannot tell whether a firewall protects this host: its rules can be read only by "
+            "root, or the tools that print them are missing. Nothing here says it is active."
+        ),
+        _(
+            "Run 'secretum check' as root on the server to read the firewall, and make sure "
+            "its input policy drops by default."
+        ),
+        *details,
     )
 
 

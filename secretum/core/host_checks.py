@@ -1,11 +1,13 @@
-"""System checks of the network, the certificate and the updates (F1, F4, H1, G2), and what
-``secretum check`` prints about them.
+"""System checks of the network, the certificate, the updates and the host's firewall (F1, F3,
+F4, E9, H1, G2), and what ``secretum check`` prints about them.
 
 Errors stop ``serve`` (a setting that holds no network, a certificate that cannot serve);
 warnings make ``check`` fail while ``serve`` goes on (a self-signed certificate on an instance
 other machines reach, one about to expire, a known HIGH or CRITICAL vulnerability). What is
 only not set up yet (no allowed networks, no vulnerability database) is said in ``status()``
-and shown as not met in the register: a fresh instance still passes ``check``.
+and shown as not met in the register: a fresh instance still passes ``check``. The host's
+firewall (E9, F3): one read that drops nothing by default is a warning; one this user may not
+read (not root) is said in ``status()`` as "cannot tell", never as active.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from django.core.checks import Error, Warning, register
 
 from secretum.access import networks
 from secretum.core import updates
-from secretum.lib import certificates
+from secretum.lib import certificates, firewall
 from secretum.lib.networks import too_broad
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -26,7 +28,7 @@ SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
 @register("secretum", deploy=True)
 def host_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    return [*_network_checks(), *_tls_checks(), *_update_checks()]
+    return [*_network_checks(), *_tls_checks(), *_update_checks(), *_firewall_checks()]
 
 
 def _network_checks() -> list[Any]:
@@ -154,9 +156,39 @@ def _update_checks() -> list[Any]:
     return []
 
 
+def _firewall_checks(found: firewall.Reading | None = None) -> list[Any]:
+    """E9, F3: the host's firewall, read, drops by default what comes in."""
+    found = found or firewall.read()
+    if found.state != firewall.State.OPEN:
+        return []
+    return [
+        Warning(
+            "No firewall on this host drops by default what comes in (read: "
+            f"{', '.join(found.read)}): every port that listens is reachable (E9, F3).",
+            hint="Turn on a default-deny input policy that lets in HTTPS (and SSH for the "
+            "administrator), e.g. 'ufw default deny incoming', 'ufw allow 443/tcp', 'ufw enable'.",
+            id="secretum.W405",
+        )
+    ]
+
+
+def firewall_line(found: firewall.Reading) -> str:
+    """What ``secretum check`` says of the host's firewall (E9, F3)."""
+    if found.state == firewall.State.DENY:
+        return f"Firewall: active, default-deny input policy (read: {', '.join(found.read)})."
+    if found.state == firewall.State.OPEN:
+        return f"Firewall: none drops by default (read: {', '.join(found.read)}): E9, F3 not met."
+    return (
+        "Firewall: cannot tell, E9 and F3 not met ("
+        + "; ".join(found.unread)
+        + "): run 'secretum check' as root to read it."
+    )
+
+
 def status() -> list[str]:
     """What ``secretum check`` tells beside the problems: the version and age of the
-    installation, the certificate, the allowed networks, the vulnerability database."""
+    installation, the certificate, the allowed networks, the host's firewall, the vulnerability
+    database."""
     found = updates.state()
     since = (
         f"installed {found.installed_at.date().isoformat()} ({found.age_days} days ago)"
@@ -188,6 +220,7 @@ def status() -> list[str]:
             "Allowed networks: not configured, every address may connect (F1 and F4 not met): "
             "set SECRETUM_ALLOWED_NETWORKS and SECRETUM_REMOTE_NETWORKS."
         )
+    lines.append(firewall_line(firewall.read()))
     lines.append(_database_line(found))
     return lines
 

@@ -44,6 +44,20 @@ def _text(label: Any, name: str, rows: int) -> forms.CharField:
     )
 
 
+def _who_where_consent(data: dict[str, Any]) -> dict[str, Any]:
+    """What an intervention and a maintenance window say alike, as the services take it: the
+    company (K2), the equipment, the supervisor (K2), and whether the workstation's user
+    consented beforehand (E3)."""
+    return {
+        "company": data["company"],
+        "equipment": data["equipment"],
+        "supervisor_id": data["supervisor"],
+        "on_workstation": not data["not_workstation"],
+        "consent": data["consent"] == YES,
+        "consent_by": data["consent_by"],
+    }
+
+
 def now_local() -> dt.datetime:
     return timezone.localtime().replace(second=0, microsecond=0)
 
@@ -90,13 +104,8 @@ class InterventionForm(forms.Form):
         return Intervention(
             intervened_at=data["intervened_at"],
             intervener=data["intervener"],
-            equipment=data["equipment"],
             what=data["what"],
-            company=data["company"],
-            supervisor_id=data["supervisor"],
-            on_workstation=not data["not_workstation"],
-            consent=data["consent"] == YES,
-            consent_by=data["consent_by"],
+            **_who_where_consent(data),
         )
 
     @staticmethod
@@ -179,13 +188,8 @@ class WindowForm(forms.Form):
         data = self.cleaned_data
         return WindowRequest(
             technician=data["technician"],
-            company=data["company"],
             purpose=data["purpose"],
-            equipment=data["equipment"],
-            supervisor_id=data["supervisor"],
             duration=data["duration"],
             starts_at=data["starts_at"],
-            on_workstation=not data["not_workstation"],
-            consent=data["consent"] == YES,
-            consent_by=data["consent_by"],
+            **_who_where_consent(data),
         )

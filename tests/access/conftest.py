@@ -1,5 +1,6 @@
-"""The people and the record the care tests share: a patient registered by their own doctor
-(who thereby takes care of them), with an allergy on the chart, and a colleague who does not."""
+"""The record the care tests share: the shared ``patient``, registered by the shared
+``practitioner`` (who thereby takes care of them), with an allergy on the chart; and a colleague
+who does not take care of them."""
 
 from __future__ import annotations
 
@@ -9,16 +10,10 @@ import pytest
 
 from secretum.access.policy import Role
 from secretum.clinical import services as clinical
-from secretum.patients import services as patients
-from tests.conftest import actor_for, identity, make_user
+from tests.conftest import actor_for, make_user
 
 ALLERGY = {"substance": "Arachide", "reaction": "œdème", "severity": "severe"}
 REASON = "Patient unconscious in the waiting room"
-
-
-@pytest.fixture
-def own_doctor(db: Any) -> Any:
-    return make_user(Role.PRACTITIONER)
 
 
 @pytest.fixture
@@ -27,9 +22,7 @@ def colleague(db: Any) -> Any:
 
 
 @pytest.fixture
-def record(own_doctor: Any) -> str:
-    """A patient registered by their own doctor (who thereby takes care of them), with an
-    allergy on the chart."""
-    uid = patients.register_patient(actor_for(own_doctor), identity()).uid
-    clinical.record_entry(actor_for(own_doctor), uid, "allergy", ALLERGY)
-    return uid
+def record(practitioner: Any, patient: Any) -> str:
+    """The patient's uid, an allergy on their chart written by their own doctor."""
+    clinical.record_entry(actor_for(practitioner), patient.uid, "allergy", ALLERGY)
+    return str(patient.uid)

@@ -113,7 +113,7 @@ def test_an_appointment_or_a_declaration_starts_a_relationship(
 
 
 def test_only_caregivers_in_their_role_today_are_booked(
-    record: str, own_doctor: Any, secretary: Any
+    record: str, practitioner: Any, secretary: Any
 ) -> None:
     """C1, C2: a nurse is booked like a practitioner, and the appointment lets her read the
     record; a practitioner whose role has ended (or not started), a disabled one, a secretary,
@@ -129,7 +129,7 @@ def test_only_caregivers_in_their_role_today_are_booked(
     _sql("UPDATE accounts_user SET role = 'practitioner' WHERE id = %s", secretary.pk)
     _sql("UPDATE accounts_user SET last_name = 'Forged' WHERE id = %s", forged.pk)
     offered = {choice.id for choice in scheduling.practitioners()}
-    assert own_doctor.pk in offered and nurse.pk in offered
+    assert practitioner.pk in offered and nurse.pk in offered
     assert offered.isdisjoint({ended.pk, future.pk, disabled.pk, secretary.pk, forged.pk})
     assert _tampered("accounts.User")
     start = now + dt.timedelta(days=2)
@@ -143,27 +143,27 @@ def test_only_caregivers_in_their_role_today_are_booked(
 
 
 def test_a_relationship_ends_after_the_period_without_contact_and_when_ended(
-    record: str, own_doctor: Any, manager: Any
+    record: str, practitioner: Any, manager: Any
 ) -> None:
     """C2: a relationship with no contact for ``relationship_months`` no longer opens the record,
     from the very next request; an appointment starts it again; ending it closes it at once."""
     care.set_policy(actor_for(manager), shared_record=False, relationship_months=6, glass_hours=4)
-    row = CareRelationship.objects.get(patient__uid=record, practitioner=own_doctor)
+    row = CareRelationship.objects.get(patient__uid=record, practitioner=practitioner)
     row.last_contact_at = relationships.months_before(timezone.now(), 7)
     row.save()  # through Secretum: the seal matches, only the time has passed
-    assert not _opens(own_doctor, record)
+    assert not _opens(practitioner, record)
     start = timezone.now() + dt.timedelta(hours=2)
-    scheduling.book_appointment(actor_for(own_doctor), record, own_doctor.pk, start, 15)
-    assert _opens(own_doctor, record)
-    care.end_care(actor_for(own_doctor), record)
-    assert not _opens(own_doctor, record)
-    care.end_care(actor_for(own_doctor), record)  # nothing left to end: nothing happens
+    scheduling.book_appointment(actor_for(practitioner), record, practitioner.pk, start, 15)
+    assert _opens(practitioner, record)
+    care.end_care(actor_for(practitioner), record)
+    assert not _opens(practitioner, record)
+    care.end_care(actor_for(practitioner), record)  # nothing left to end: nothing happens
     # A new appointment starts it again, from that day.
     scheduling.book_appointment(
-        actor_for(own_doctor), record, own_doctor.pk, start + dt.timedelta(days=1), 15
+        actor_for(practitioner), record, practitioner.pk, start + dt.timedelta(days=1), 15
     )
-    row = CareRelationship.objects.get(patient__uid=record, practitioner=own_doctor)
-    assert _opens(own_doctor, record) and row.origin == "appointment" and row.ended_at is None
+    row = CareRelationship.objects.get(patient__uid=record, practitioner=practitioner)
+    assert _opens(practitioner, record) and row.origin == "appointment" and row.ended_at is None
 
 
 def test_months_before_keeps_the_day_or_the_last_of_a_shorter_month() -> None:
@@ -310,15 +310,15 @@ def test_a_relationship_written_in_the_database_opens_nothing(record: str, colle
 
 
 def test_an_ended_relationship_revived_in_the_database_opens_nothing(
-    record: str, own_doctor: Any
+    record: str, practitioner: Any
 ) -> None:
-    care.end_care(actor_for(own_doctor), record)
+    care.end_care(actor_for(practitioner), record)
     _sql("UPDATE access_carerelationship SET ended_at = NULL")
-    assert not _opens(own_doctor, record)
+    assert not _opens(practitioner, record)
     # Nor does a contact refresh it into a valid one: the altered row stays refused.
     start = timezone.now() + dt.timedelta(days=1)
-    scheduling.book_appointment(actor_for(own_doctor), record, own_doctor.pk, start, 15)
-    assert not _opens(own_doctor, record)
+    scheduling.book_appointment(actor_for(practitioner), record, practitioner.pk, start, 15)
+    assert not _opens(practitioner, record)
 
 
 def test_a_shared_record_switched_on_in_the_database_is_ignored(

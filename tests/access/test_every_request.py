@@ -26,7 +26,7 @@ def _chart_shown(browser: Any, uid: str) -> bool:
 
 
 def test_a_policy_change_applies_to_the_very_next_page(
-    record: str, own_doctor: Any, colleague: Any, manager: Any
+    record: str, practitioner: Any, colleague: Any, manager: Any
 ) -> None:
     browser = client_for(colleague)
     assert not _chart_shown(browser, record)
@@ -35,23 +35,23 @@ def test_a_policy_change_applies_to_the_very_next_page(
     care.set_policy(actor_for(manager), shared_record=False, relationship_months=18, glass_hours=4)
     assert not _chart_shown(browser, record)
     # The period of a relationship too: the own doctor's last contact was 7 months ago.
-    row = CareRelationship.objects.get(patient__uid=record, practitioner=own_doctor)
+    row = CareRelationship.objects.get(patient__uid=record, practitioner=practitioner)
     row.last_contact_at = relationships.months_before(timezone.now(), 7)
     row.save()
-    doctor = client_for(own_doctor)
+    doctor = client_for(practitioner)
     assert _chart_shown(doctor, record)
     care.set_policy(actor_for(manager), shared_record=False, relationship_months=6, glass_hours=4)
     assert not _chart_shown(doctor, record)
 
 
 def test_a_relationship_ended_between_two_pages_closes_the_next(
-    record: str, own_doctor: Any
+    record: str, practitioner: Any
 ) -> None:
-    browser = client_for(own_doctor)
+    browser = client_for(practitioner)
     assert _chart_shown(browser, record)
-    care.end_care(actor_for(own_doctor), record)
+    care.end_care(actor_for(practitioner), record)
     assert not _chart_shown(browser, record)
-    care.declare_care(actor_for(own_doctor), record)
+    care.declare_care(actor_for(practitioner), record)
     assert _chart_shown(browser, record)
 
 

@@ -337,3 +337,64 @@ def test_a_factor_is_never_renamed_to_nothing(db: Any) -> None:
     factor = services.list_factors(doctor)[0]
     with pytest.raises(ValidationError, match="Give the factor a name"):
         services.rename_factor(doctor, factor.pk, "   ")
+    # Nor is someone else's factor renamed through one's own account: no such factor, no event.
+    other = services.list_factors(make_user(Role.PRACTITIONER))[0]
+    before = len(events())
+    with pytest.raises(ValidationError, match="No such factor"):
+        services.rename_factor(doctor, other.pk, "Mine now")
+    other.refresh_from_db()
+    assert other.name == "Test app" and len(events()) == before
+
+
+def test_the_manager_publishes_a_charter_from_the_settings_page(manager_user: Any) -> None:
+    """A2: a charter in the three languages, published from the settings page (after sudo):
+    its version said, the publication audited, and every user asked to accept it."""
+    from tests.accounts.test_attacks import _sudo
+
+    client = client_for(manager_user)
+    _sudo(client)
+    texts = {f"text_{lang}": f"Charte fictive ({lang})" for lang in ("fr", "nl", "en")}
+    page = client.post("/accounts/settings/charter/", texts, follow=True)
+    assert "Charter version 1 published: every user accepts it at next login." in page.text
+    published = charters.current_charter()
+    assert published is not None and published.version == 1
+    assert published.text_en == "Charte fictive (en)"
+    assert events(action="create", resource="accounts.Charter")[-1].outcome == "success"
+    assert charters.charter_pending(make_user(Role.SECRETARY)) == published
+
+
+def test_a_factor_is_renamed_from_its_page_and_never_someone_elses(db: Any) -> None:
+    """B3: the owner renames a factor from the factors page; another user's factor is "no such
+    factor", said on the page, and keeps its name."""
+    doctor = make_user(Role.PRACTITIONER)
+    mine = services.list_factors(doctor)[0]
+    other = services.list_factors(make_user(Role.PRACTITIONER))[0]
+    client = client_for(doctor)
+    done = client.post("/accounts/factors/rename/", {"factor": mine.pk, "name": "Phone"})
+    assert done["Location"] == "/accounts/"  # the factors page
+    mine.refresh_from_db()
+    assert mine.name == "Phone"
+    page = client.post(
+        "/accounts/factors/rename/", {"factor": other.pk, "name": "Mine now"}, follow=True
+    )
+    assert "No such factor." in page.text
+    other.refresh_from_db()
+    assert other.name == "Test app"
+
+
+def test_the_forms_say_what_a_code_and_a_new_password_look_like(db: Any) -> None:
+    """N2, B2: a code of another shape, two different new passwords, an app's code that is not 6
+    digits: each form refuses, saying what it wants."""
+    from secretum.accounts.forms import NewPasswordForm, TotpConfirmForm, second_factor_code
+
+    with pytest.raises(ValidationError, match="Type the 6 digits"):
+        second_factor_code("12 34")
+    assert second_factor_code(" 123-456 ") == "123456"
+    differ = NewPasswordForm(
+        data={"new_password1": "fictitious horse 12", "new_password2": "fictitious horse 13"}
+    )
+    assert not differ.is_valid()
+    assert differ.errors["new_password2"] == ["The two passwords differ."]
+    app = TotpConfirmForm(data={"factor": 1, "name": "", "code": "12345"})
+    assert not app.is_valid()
+    assert app.errors["code"] == ["Type the 6 digits (0 to 9) your authenticator app shows now."]

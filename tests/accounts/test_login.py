@@ -266,3 +266,37 @@ def test_the_demo_code_command_serves_demo_accounts_only(db: Any) -> None:
     assert out.getvalue().strip() == pyotp.TOTP(TEST_TOTP_SECRET).now()
     with pytest.raises(CommandError, match="no demo authenticator"):
         call_command("demo_code", make_user(Role.SECRETARY).username)
+
+
+def test_the_code_page_asks_and_refuses_a_malformed_code_without_counting_it(
+    doctor: Any,
+) -> None:
+    """B3, N2: after the password, the code page is shown; a code that is no code at all (not
+    6 ASCII digits nor a recovery code's shape) is refused by its form, said plainly, and counts
+    as no attempt; a wrong code of the right shape counts."""
+    client = SecureClient()
+    first = client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    page = client.get(first["Location"])
+    assert page.status_code == 200 and 'name="code"' in page.text
+    before = len(events(action="login-failed"))
+    refused = client.post(first["Location"], {"code": "²²²²²²"})
+    assert refused.status_code == 200 and "Type the 6 digits your authenticator" in refused.text
+    assert len(events(action="login-failed")) == before
+    doctor.refresh_from_db()
+    assert doctor.failed_logins == 0
+    client.post(first["Location"], {"code": "000000"})
+    doctor.refresh_from_db()
+    assert doctor.failed_logins == 1
+
+
+def test_a_throttled_security_key_is_told_to_wait(doctor: Any) -> None:
+    """B3: a security key is throttled like a code: while the account's delay runs, the
+    browser's assertion is not even looked at (429, the seconds to wait)."""
+    client = SecureClient()
+    first = client.post("/accounts/login/", {"username": doctor.username, "password": PASSWORD})
+    for _ in range(3):  # wrong codes until the account's delay starts
+        client.post(first["Location"], {"code": "000000"})
+    answer = client.post("/accounts/login/webauthn/", "{}", content_type="application/json")
+    assert answer.status_code == 429
+    assert "Too many attempts: wait" in answer.json()["error"]
+    assert SecureClient().post("/accounts/login/webauthn/").status_code == 401  # no login begun

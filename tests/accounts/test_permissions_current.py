@@ -108,6 +108,19 @@ def test_a_role_past_its_end_stops_at_the_very_next_request(doctor: Any) -> None
     assert _details(action="login-failed")[-1]["reason"] == "no-role"
 
 
+def test_a_role_past_its_end_stops_a_script_with_a_plain_answer(doctor: Any) -> None:
+    """C2: a page's script (asking JSON: the idle lock's poll) whose session's role ended is told
+    it is signed out (401), not sent a login page; the session is ended all the same."""
+    client = client_for(doctor)
+    assert client.get("/", HTTP_ACCEPT="application/json").status_code == 200
+    _set(doctor, role_ends_at=_now() - dt.timedelta(seconds=1))
+    answer = client.get("/", HTTP_ACCEPT="application/json")
+    assert answer.status_code == 401 and answer.json() == {"state": "signed-out"}
+    (record,) = UserSession.objects.filter(user=doctor)
+    assert record.ended_at is not None and record.end_reason == "no-role"
+    assert _signed_out(client.get("/"))
+
+
 def test_a_role_past_its_end_stops_at_the_next_service_call(doctor: Any) -> None:
     """C2: an actor made while the role held refuses the next call once it has ended: the role is
     decided at each check, not when the actor was made (nor at login)."""
@@ -267,6 +280,14 @@ def test_the_manager_cannot_give_impossible_dates_nor_change_their_own_role(
         lifecycle.change_role(actor, doctor.pk, Role.PRACTITIONER, None, _now() + 4000 * DAY)
     with pytest.raises(ValidationError, match="your own role"):
         lifecycle.change_role(actor, manager.pk, Role.MANAGER, None, _now() + DAY)
+    # Each refusal is the attempt's one event, a failure, on the account it aimed at (D1).
+    refused = events(action="update", resource="accounts.User")
+    assert [(e.outcome, e.resource_ref) for e in refused] == [
+        ("failure", str(doctor.pk)),
+        ("failure", str(doctor.pk)),
+        ("failure", str(manager.pk)),
+    ]
+    assert all('"error":"ValidationError"' in e.detail for e in refused)
     before = len(events())
     assert lifecycle.change_role(actor, doctor.pk, Role.PRACTITIONER) == {}
     assert len(events()) == before
@@ -277,6 +298,20 @@ def test_the_manager_cannot_give_impossible_dates_nor_change_their_own_role(
         "/accounts/users/role/", {"user": doctor.pk, "role": "practitioner"}, follow=True
     )
     assert "Nothing to change." in page.text
+    page = client.post(
+        "/accounts/users/role/", {"user": manager.pk, "role": "secretary"}, follow=True
+    )
+    assert "You cannot change your own role." in page.text
+    manager.refresh_from_db()
+    assert manager.role == Role.MANAGER and rows.intact(manager)
+    # K2: an outside technician's role is a maintenance window, never given here, and never
+    # longer than its hours whoever sets it.
+    with pytest.raises(ValidationError, match="maintenance window"):
+        lifecycle.change_role(actor, doctor.pk, Role.TECHNICIAN, None, _now() + DAY / 4)
+    with pytest.raises(ValidationError, match="at most 8 hours"):
+        doctor.give_role(Role.TECHNICIAN, None, None)
+    doctor.refresh_from_db()
+    assert doctor.role == Role.PRACTITIONER and rows.intact(doctor)
     with pytest.raises(AccessDenied):
         lifecycle.change_role(actor_for(doctor), doctor.pk, Role.MANAGER)
 
@@ -284,10 +319,15 @@ def test_the_manager_cannot_give_impossible_dates_nor_change_their_own_role(
 def test_an_altered_account_is_not_laundered_by_a_role_change(manager: Any, doctor: Any) -> None:
     """A new seal would make what was written outside Secretum valid: refused."""
     _sql("UPDATE accounts_user SET role = 'manager' WHERE id = %s", doctor.pk)
+    manager_actor = Actor.for_user(manager, "192.0.2.7")
     with pytest.raises(ValidationError, match="altered outside Secretum"):
-        lifecycle.change_role(actor_for(manager), doctor.pk, Role.MANAGER, None, _now() + DAY)
+        lifecycle.change_role(manager_actor, doctor.pk, Role.MANAGER, None, _now() + DAY)
     doctor.refresh_from_db()
     assert not rows.intact(doctor)
+    # The seal is checked once: one refusal reported to the auditor, from where it came.
+    (tampered,) = [e for e in events(resource_ref=str(doctor.pk)) if TAMPERED in e.detail]
+    assert tampered.source == "192.0.2.7"
+    assert events(action="update", resource="accounts.User")[-1].outcome == "failure"
 
 
 # --- unused accounts are disabled -----------------------------------------------------------------
@@ -368,9 +408,41 @@ def test_a_manager_who_enables_an_account_again_restarts_its_clock(manager: Any)
     old.refresh_from_db()
     assert old.is_active and old.enabled_at is not None and old.disabled_reason == ""
     assert rows.intact(old)
+    enabled_at = old.enabled_at
+    services.set_active(actor_for(manager), old.pk, True)  # enabled already: its clock stays
+    old.refresh_from_db()
+    assert old.is_active and old.enabled_at == enabled_at and rows.intact(old)
     assert "0 disabled" in _run()
     old.refresh_from_db()
     assert old.is_active
+
+
+def test_an_account_used_while_the_run_works_is_left_active(manager: Any) -> None:
+    """C2: the run reads each account again, locked, before disabling it: one signed in to
+    since the run made its list (here while it disabled an older one) is no longer unused and
+    stays active, unaudited."""
+    from django.db.models.signals import post_save
+
+    from secretum.accounts.signals import record_last_login
+
+    older, busy = _unused(make_user(Role.SECRETARY), 200), _unused(make_user(Role.AUDITOR), 100)
+    User = get_user_model()
+
+    def signs_in_meanwhile(sender: Any, instance: Any, **kwargs: Any) -> None:
+        if instance.pk == older.pk and not instance.is_active:  # the run disabled the older one
+            record_last_login(User, None, User.objects.get(pk=busy.pk))  # as a login writes it
+
+    post_save.connect(signs_in_meanwhile, sender=User)
+    try:
+        output = _run()
+    finally:
+        post_save.disconnect(signs_in_meanwhile, sender=User)
+    assert "disable-inactive: 1 disabled, 0 spared" in output
+    busy.refresh_from_db()
+    older.refresh_from_db()
+    assert busy.is_active and rows.intact(busy) and not older.is_active
+    refs = [e.resource_ref for e in events(action="update", resource="accounts.User")]
+    assert refs == [str(older.pk)]
 
 
 def test_an_altered_account_is_left_as_found_by_the_run(manager: Any) -> None:
@@ -548,10 +620,11 @@ def _executor() -> MigrationExecutor:
 
 
 @pytest.mark.django_db(transaction=True)  # migrations run outside the test's transaction
-def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
+@pytest.mark.parametrize("settings_altered", [False, True])
+def test_the_upgrade_dates_existing_roles_and_seals_them_again(settings_altered: bool) -> None:
     """An account made before roles had dates holds its role since it joined and stays intact,
-    as do the practice's settings (90 days); one altered before the upgrade stays refused: the
-    migration never launders it into a valid seal."""
+    as do the practice's settings (90 days); one altered before the upgrade stays refused, and
+    so do settings altered before it: the migration never launders a row into a valid seal."""
     sealed_before = importlib.import_module("secretum.accounts.migrations.0004_row_seals")
     head = _executor().loader.graph.leaf_nodes()
     joined = _now() - 400 * DAY
@@ -569,6 +642,8 @@ def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
             rows.stamp(row, sealed_before.SEALED_FIELDS[rows.label_of(row)])
             type(row).objects.filter(pk=row.pk).update(row_seal=row.row_seal)
         type(written[1]).objects.filter(pk=written[1].pk).update(role="manager")
+        if settings_altered:  # a longer idle lock written in the database
+            type(written[2]).objects.filter(pk=1).update(idle_timeout_minutes=600)
         _executor().migrate(head)
     finally:
         _executor().migrate(head)  # the next tests need the database at the head
@@ -577,4 +652,4 @@ def test_the_upgrade_dates_existing_roles_and_seals_them_again() -> None:
     assert rows.intact(kept) and role_of(kept) == Role.SECRETARY
     assert not rows.intact(get_user_model().objects.get(username="altered"))
     practice = PracticeSettings.objects.get(pk=1)
-    assert practice.inactive_days == 90 and rows.intact(practice)
+    assert practice.inactive_days == 90 and rows.intact(practice) != settings_altered

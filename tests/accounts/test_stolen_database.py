@@ -16,8 +16,8 @@ from django.db import connection
 from django.utils import timezone
 
 from secretum.access.policy import Role
-from secretum.accounts import services
-from secretum.accounts.models import Factor, PracticeSettings
+from secretum.accounts import links, services
+from secretum.accounts.models import EnrolmentToken, Factor, PracticeSettings
 from secretum.audit import alerts
 from secretum.audit.models import TAMPERED
 from secretum.crypto import rows
@@ -177,8 +177,16 @@ def test_a_managers_action_never_seals_an_altered_account(doctor: Any, manager: 
         lambda: services.set_active(actor, secretary.pk, True),
         lambda: services.reset_factors(actor, secretary.pk),
         lambda: services.flag_password_compromised(actor, secretary.pk),
+        lambda: links.issue(actor, secretary.pk),
     ):
         with pytest.raises(ValidationError, match="altered outside Secretum"):
             act()
     row = get_user_model().objects.get(pk=secretary.pk)
     assert row.role == "practitioner" and not rows.intact(row)
+    # Each refusal reaches the auditor (the tampered alert), though the refused change's own
+    # transaction is rolled back; and each attempt is its failure event.
+    refs = [e.resource_ref for e in events(outcome="failure") if TAMPERED in e.detail]
+    assert refs == [str(secretary.pk)] * 5
+    attempts = [e for e in events(outcome="failure") if "AlteredAccount" in e.detail]
+    assert len(attempts) == 4  # the link is refused before any change begins
+    assert not EnrolmentToken.objects.filter(user_id=secretary.pk).exists()

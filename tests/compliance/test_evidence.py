@@ -357,6 +357,28 @@ def _ftp_like_listener(world: World) -> None:
     ]
 
 
+def _firewall(world: World, ruleset: str) -> None:
+    """E9, F3: the host's firewall tools print this nftables ruleset (tests/core/test_firewall.py:
+    real programs first on PATH, printing what `nft list ruleset` prints)."""
+    from tests.core.test_firewall import tools
+
+    folder = Path(world.settings.SECRETUM_HOME).parent / "firewall-tools"
+    tools(folder, world.monkeypatch, nft=ruleset)
+
+
+def _default_deny_firewall(world: World) -> None:
+    from tests.core.test_firewall import NFT_DENY
+
+    _firewall(world, NFT_DENY)
+
+
+def _open_firewall(world: World) -> None:
+    """Debian's ruleset as installed: every chain accepts (or, not root: cannot tell)."""
+    from tests.core.test_firewall import NFT_OPEN
+
+    _firewall(world, NFT_OPEN)
+
+
 def _practice_networks(world: World) -> None:
     """F1, F4: the practice's LAN and its VPN's range."""
     world.settings.SECRETUM_ALLOWED_NETWORKS = ["192.168.1.0/24"]
@@ -404,6 +426,8 @@ CASES: dict[str, tuple[Case, Case]] = {
     "E4": (_nothing, lambda w: setattr(w.settings, "MIDDLEWARE", [
         m for m in django_settings.MIDDLEWARE if "SecurityHeaders" not in m])),
     "E3": (_intervention, _intervention_without_consent),
+    "E9": (_default_deny_firewall, _open_firewall),
+    "F3": (_default_deny_firewall, _open_firewall),
     "F1": (_practice_networks, _nothing),  # nothing configured: every address may connect
     "F4": (_practice_networks, _nothing),
     "G2": (_current_vulnerability_database, _nothing),  # no vulnerability database
@@ -426,9 +450,10 @@ CASES: dict[str, tuple[Case, Case]] = {
     "I2": (_recovery_tested, _nothing),  # no recovery material of the key file
     "P1": (_print, _print_without_audit_event),
 }  # fmt: skip
-# The software part of P1, C3, F1 and F4 passes; the practice declares the rest (the shredder,
-# who receives paper copies, the guests' devices, the VPN itself): declared in the passing test.
-ALSO_DECLARED = {"P1", "C3", "F1", "F4", "I2"}
+# The software part of P1, C3, F1, F3, F4 and I2 passes; the practice declares the rest (the
+# shredder, who receives paper copies, the guests' devices, the flows between the practice's
+# machines, the VPN itself, where the backup media are kept): declared in the passing test.
+ALSO_DECLARED = {"P1", "C3", "F1", "F3", "F4", "I2"}
 
 
 def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:

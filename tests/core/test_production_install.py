@@ -10,6 +10,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from tests.core.test_cli import run
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Every module of the package imported, Django set up as the workers do (secretum.wsgi), every
@@ -49,32 +51,23 @@ print(json.dumps({"attempts": attempts, "modules": len(modules), "patterns": len
 """
 
 
-def _env(tmp_path: Path, *front: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env["SECRETUM_HOME"] = str(tmp_path / "var")
-    env["PYTHONPATH"] = os.pathsep.join([*map(str, front), str(ROOT)])
-    return env
-
-
-def _secretum(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "secretum.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def _path(*front: Path) -> str:
+    """PYTHONPATH: these folders first, then the repository."""
+    return os.pathsep.join([*map(str, front), str(ROOT)])
 
 
 def test_the_application_never_imports_faker(tmp_path: Path) -> None:
-    env = _env(tmp_path)
-    assert _secretum(env, "init").returncode == 0
+    home = tmp_path / "var"
+    assert run(home, "init").returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_EVERYTHING],
-        env={**env, "DJANGO_SETTINGS_MODULE": "secretum.settings"},
+        env={
+            **env,
+            "SECRETUM_HOME": str(home),
+            "PYTHONPATH": _path(),
+            "DJANGO_SETTINGS_MODULE": "secretum.settings",
+        },
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -95,16 +88,16 @@ def test_without_faker_the_demo_says_how_to_install_it_and_writes_nothing(tmp_pa
     (absent / "faker" / "__init__.py").write_text(
         'raise ModuleNotFoundError("No module named \'faker\'", name="faker")\n'
     )
-    env = _env(tmp_path, absent)
-    assert _secretum(env, "init").returncode == 0
-    done = _secretum(env, "demo", "--patients", "3")
+    home, path = tmp_path / "var", _path(absent)
+    assert run(home, "init", PYTHONPATH=path).returncode == 0
+    done = run(home, "demo", "--patients", "3", PYTHONPATH=path)
     assert done.returncode == 1
     assert done.stderr == (
         "secretum: The demo needs Faker, which a production install leaves out: install it with "
         '"pip install \'secretum[demo]\'" (or "pip install -r requirements-demo.txt").\n'
     )
     # Nothing was made: no demo account (the accounts come before the patients).
-    code = _secretum(env, "demo_code", "dr.martin")
+    code = run(home, "demo_code", "dr.martin", PYTHONPATH=path)
     assert code.returncode == 1 and "has no demo authenticator" in code.stderr
 
 

@@ -98,6 +98,18 @@ def _assert_shown(page: Any, title: str) -> dict[str, Any]:
     return state
 
 
+def _hide_and_show(
+    page: Any, patient: DemoPatient, *, click: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Hide the screen (the key, or a click on its button) and find it hidden; show it again the
+    same way and find it as it was, its title back: both states."""
+    title = page.title()
+    page.click("[data-testid=privacy-hide]") if click else page.keyboard.press(HIDE_KEY)
+    hidden = _assert_hidden(page, patient)
+    page.click("[data-testid=privacy-show]") if click else page.keyboard.press(HIDE_KEY)
+    return hidden, _assert_shown(page, title)
+
+
 def test_the_key_hides_the_chart_and_shows_it_again_as_it_was(
     page: Any, demo_patients: tuple[DemoPatient, ...]
 ) -> None:
@@ -110,12 +122,9 @@ def test_the_key_hides_the_chart_and_shows_it_again_as_it_was(
     page.evaluate("window.scrollTo(0, 200)")
     scrolled = page.evaluate("window.scrollY")
     assert scrolled > 0
-    page.keyboard.press(HIDE_KEY)
-    state = _assert_hidden(page, patient)
-    assert state["status"] == _said(page, "The screen is hidden.")
-    page.keyboard.press(HIDE_KEY)
-    state = _assert_shown(page, title)
-    assert state["status"] == _said(page, "The screen is shown again.")
+    hidden, shown = _hide_and_show(page, patient)
+    assert hidden["status"] == _said(page, "The screen is hidden.")
+    assert shown["status"] == _said(page, "The screen is shown again.")
     assert page.url == chart_url
     assert page.evaluate("window.scrollY") == scrolled  # where the reader was
 
@@ -127,10 +136,7 @@ def test_the_key_hides_the_chart_and_shows_it_again_as_it_was(
     page.select_option("select[name=code]", "bp")
     page.click("input[name=value]")
     page.keyboard.type("128/")
-    page.keyboard.press(HIDE_KEY)
-    _assert_hidden(page, patient)
-    page.keyboard.press(HIDE_KEY)
-    assert _assert_shown(page, page.title())["focus"] == "value"
+    assert _hide_and_show(page, patient)[1]["focus"] == "value"
     page.keyboard.type("82")
     assert page.input_value("input[name=value]") == "128/82"
     assert page.input_value("select[name=code]") == "bp"
@@ -143,12 +149,8 @@ def test_one_click_hides_and_one_click_shows(
     patient = demo_patients[2]
     sign_in(page, PRACTITIONER)
     open_record(page, patient)
-    title = page.title()
-    page.click("[data-testid=privacy-hide]")
-    _assert_hidden(page, patient)
-    page.click("[data-testid=privacy-show]")
-    state = _assert_shown(page, title)
-    assert state["focus"] == "privacy-hide"  # back on the button that hid it
+    _hidden, shown = _hide_and_show(page, patient, click=True)
+    assert shown["focus"] == "privacy-hide"  # back on the button that hid it
 
 
 def test_a_hidden_screen_looks_the_same_whatever_it_hides(
