@@ -31,7 +31,7 @@ def test_the_signed_note_follows_the_c2sp_rules(db: Any) -> None:
     body = f"{name}\n4\n{base64.b64encode(root).decode()}\n"
     assert text.startswith(body + "\n\u2014 " + name + " ")
     # The verifier key: name+keyhash+base64(0x01 || key); the key hash per signed-note.
-    key_name, key_hash_hex, encoded = vkey.split("+")
+    key_name, key_hash_hex, encoded = vkey.split("+", 2)  # base64 may hold "+" too
     raw = base64.b64decode(encoded)
     assert key_name == name and raw[0] == 1
     assert bytes.fromhex(key_hash_hex) == hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
