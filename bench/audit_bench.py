@@ -75,12 +75,30 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+HEAD_TIMES: list[float] = []
+
+
+def _timed_heads() -> None:
+    """Time the tree head's trip to the witness (D2), run by each commit's hook."""
+    from secretum.audit import heads
+
+    committed = heads.committed
+
+    def timed(seq: int, leaf: bytes) -> None:
+        t0 = time.perf_counter()
+        committed(seq, leaf)
+        HEAD_TIMES.append((time.perf_counter() - t0) * 1000)
+
+    heads.committed = timed
+
+
 def bench_append(n: int) -> tuple[float, float, float]:
     from django.db import transaction
 
     from secretum.access.actor import Actor
     from secretum.audit.log import record_event
 
+    _timed_heads()
     actor = Actor(user=None, role="practitioner", source="127.0.0.1", request_id="bench")
     inside, commit = [], []
     for i in range(n + 50):
@@ -187,6 +205,11 @@ def main() -> int:
             f"p95 {p95:.3f} ms  [target p95 <= {TARGET_APPEND_P95_MS} ms: {ok}]"
         )
         print(f"  (the request's own BEGIN+COMMIT, not added by the event: p50 {commit:.3f} ms)")
+        heads_ms = HEAD_TIMES[50:]
+        print(
+            f"  tree head to the witness after each commit (write(2), fsync batched): "
+            f"p50 {pct(heads_ms, 50):.3f} ms, p95 {pct(heads_ms, 95):.3f} ms"
+        )
         built = bulk_events(args.events)
         print(f"built {args.events:,} events with bulk inserts in {built:.1f} s")
         t0 = time.perf_counter()

@@ -24,9 +24,13 @@ USAGE = """usage: secretum COMMAND [options]
   vulns [--db PATH] [--json] known vulnerabilities of the installed packages, from an offline
                              OSV database (non-zero exit when one is HIGH or CRITICAL, G2)
   audit verify               verify the audit log: hashes, codes, signed checkpoints, witness
-  audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min)
+  audit checkpoint           sign a checkpoint of the audit log now (serve does it every 5 min;
+                             --signed-note also prints it as a C2SP signed note)
   audit prove N              print an inclusion proof of event N (check-proof FILE checks one)
+  audit consistency M [N]    print an RFC 9162 consistency proof between two signed checkpoints
   audit grant --role R       PostgreSQL: the app role may only INSERT and SELECT audit rows
+  audit reanchor --backup B --user M   after restoring an older database: a manager, asked
+                             for password and code again, re-anchors the audit log (D2)
   keys backup --passphrase | --shares 2-of-3 [--out DIR]   the key file as recovery material:
                              sealed under a passphrase (Argon2id), or split between 2 or 3
                              people; printable sheets with a QR code (O2, I2)
@@ -65,7 +69,16 @@ ALIASES.update(
 ALIASES.update(
     {
         ("audit", word): "audit_" + word.replace("-", "_")
-        for word in ("checkpoint", "prove", "check-proof", "grant", "keygen", "protect")
+        for word in (
+            "checkpoint",
+            "prove",
+            "check-proof",
+            "grant",
+            "keygen",
+            "protect",
+            "reanchor",
+            "consistency",
+        )
     }
 )
 # Whole patient records (E10, G3): `secretum records verify`, `records acknowledge UID`.
@@ -177,13 +190,34 @@ def _run(name: str, args: list[str]) -> int:
     parser = command.create_parser("secretum", name)
     options = vars(parser.parse_args(args))
     positional = options.pop("args", ())
+    code = 0
     try:
         if name in CONSOLE_COMMANDS:
             _console(name, reason, lambda: command.execute(*positional, **options))
         else:
             command.execute(*positional, **options)
     except CommandError as exc:
-        return _fail(str(exc), exc.returncode or 1)
+        code = _fail(str(exc), exc.returncode or 1)
+    signed = _sign_at_end() if name not in OFFLINE_COMMANDS else 0
+    return code or signed
+
+
+def _sign_at_end() -> int:
+    """D2, no blind window: a command that appended audit events ends with a signed checkpoint
+    of the log (its tree heads synced to the witness first), so that none of its events can be
+    cut off the end of the log unnoticed once it has returned."""
+    from secretum.audit import heads, log
+
+    if log.events_written() == 0:
+        return 0
+    from secretum.audit.checkpoints import CheckpointError, create_checkpoint
+
+    heads.sync()
+    try:
+        create_checkpoint()
+    except CheckpointError as exc:
+        log.record_integrity_failure("checkpoint", str(exc))
+        return _fail(f"audit checkpoint refused: {exc}.", 1)
     return 0
 
 
@@ -302,9 +336,18 @@ def _init(args: list[str]) -> int:
         text_nl=charter_default.TEXT_NL,
         text_en=charter_default.TEXT_EN,
     )
+    _sign_at_end()  # D2: the charter's events, and the migrations', signed before anything
     print(f"Created a Secretum instance in {home}:")
     print(f"  key file     {inst.key_file} (owner-only; keep a copy apart from backups)")
     print(f"  certificate  {inst.tls_cert} (self-signed)")
+    from secretum.audit import entries, keys
+
+    audit_key = keys.fingerprint(keys.load_public_key(entries.key_paths()))
+    print(f"  audit key    {audit_key}")
+    print(
+        "               (the checkpoint key's fingerprint: keep it away from this machine; "
+        "'secretum audit verify --expect-key' checks the log against it)"
+    )
     where = binding.database_name()
     print(f"  database     {where} (bound to this key file: Secretum refuses any other)")
     print("Next: 'secretum demo --patients 50' for fictitious data, then 'secretum serve'.")

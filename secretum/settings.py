@@ -162,6 +162,9 @@ SECRETUM_AUDIT_WITNESS = Path(
     env_str("SECRETUM_AUDIT_WITNESS", str(SECRETUM_HOME / "witness" / "audit-checkpoints.log"))
 )
 SECRETUM_AUDIT_SYSLOG = env_str("SECRETUM_AUDIT_SYSLOG")  # host:port (UDP), empty: none
+# The checkpoint key's fingerprint as `secretum init` printed it, kept outside the instance: a
+# log re-signed with another key pair is then refused (verify, the signer, `check`). Empty: none.
+SECRETUM_AUDIT_KEY_FINGERPRINT = env_str("SECRETUM_AUDIT_KEY_FINGERPRINT")
 # Seconds between two checkpoints while `secretum serve` runs (at most 300, `check` refuses more).
 SECRETUM_AUDIT_CHECKPOINT_INTERVAL = env_int("SECRETUM_AUDIT_CHECKPOINT_INTERVAL", 300)
 # Alert when one user opens this many different patients' records within this many minutes.

@@ -29,7 +29,7 @@ import json
 import os
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from secretum.audit import entries, keys, merkle
+from secretum.audit import entries, heads, keys, merkle
 from secretum.audit.models import AuditCheckpoint, AuditEvent
 
 NOTE_HEADER = "secretum-audit-checkpoint-1"
+# A re-anchoring after a restore (D2): the same lines, then "restored from backup <label>".
+ANCHOR_HEADER = "secretum-audit-reanchor-1"
 _PG_CHECKPOINT_LOCK = 0x5EC7E7A2
 
 
@@ -57,9 +59,10 @@ class Checkpoint:
     key_id: str
     signature: str  # base64
     where: str = "database"  # or "witness"
+    backup: str = ""  # a re-anchoring: the backup the log was restored from
 
     def note(self) -> bytes:
-        return note_text(self.key_id, self.tree_size, self.root_hash, self.signed_at)
+        return note_text(self.key_id, self.tree_size, self.root_hash, self.signed_at, self.backup)
 
     def valid_under(self, public: Ed25519PublicKey) -> bool:
         try:
@@ -69,13 +72,16 @@ class Checkpoint:
         return self.key_id == keys.key_id(public)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "tree_size": self.tree_size,
             "root_hash": self.root_hash,
             "signed_at": _time(self.signed_at),
             "key_id": self.key_id,
             "signature": self.signature,
         }
+        if self.backup:
+            found["restored_from"] = self.backup
+        return found
 
     def witness_line(self) -> str:
         return json.dumps(self.as_dict(), separators=(",", ":"), sort_keys=True)
@@ -89,8 +95,13 @@ def _time(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def note_text(key_id: str, tree_size: int, root_hash: str, signed_at: dt.datetime) -> bytes:
-    return f"{NOTE_HEADER}\n{key_id}\n{tree_size}\n{root_hash}\n{_time(signed_at)}\n".encode()
+def note_text(
+    key_id: str, tree_size: int, root_hash: str, signed_at: dt.datetime, backup: str = ""
+) -> bytes:
+    lines = [key_id, str(tree_size), root_hash, _time(signed_at)]
+    if backup:
+        return "\n".join([ANCHOR_HEADER, *lines, f"restored from backup {backup}", ""]).encode()
+    return "\n".join([NOTE_HEADER, *lines, ""]).encode()
 
 
 def from_dict(data: dict[str, Any], where: str) -> Checkpoint:
@@ -103,6 +114,7 @@ def from_dict(data: dict[str, Any], where: str) -> Checkpoint:
         key_id=str(data["key_id"]),
         signature=str(data["signature"]),
         where=where,
+        backup=str(data.get("restored_from", "")),
     )
 
 
@@ -134,25 +146,53 @@ def append_to_witness(checkpoint: Checkpoint, path: Path | None = None) -> None:
 @dataclass(frozen=True)
 class WitnessReading:
     checkpoints: list[Checkpoint]
-    bad_lines: list[int]  # line numbers that are not a checkpoint at all
+    bad_lines: list[int]  # line numbers that are neither a checkpoint nor a tree head
     exists: bool
+    tree_heads: list[heads.Head] = field(default_factory=list)  # unsigned, one per commit
+    # Re-anchorings after a restore; read with the public key, what came before the latest valid
+    # one is superseded and left out of the lists above (D2).
+    anchors: list[Checkpoint] = field(default_factory=list)
+
+    @property
+    def latest_head(self) -> heads.Head | None:
+        return max(self.tree_heads, key=lambda h: (h.tree_size, h.at), default=None)
 
 
-def read_witness(path: Path | None = None) -> WitnessReading:
+def read_witness(
+    path: Path | None = None, public: Ed25519PublicKey | None = None
+) -> WitnessReading:
+    """The witness's lines; with ``public``, only those after its latest valid re-anchoring."""
     path = path or witness_path()
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return WitnessReading([], [], False)
-    found, bad = [], []
+    found: list[tuple[int, Checkpoint]] = []
+    seen: list[tuple[int, heads.Head]] = []
+    bad: list[int] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        if line.startswith(heads.HEAD_WORD):
+            head = heads.parse(line)
+            if head is None:
+                bad.append(number)
+            else:
+                seen.append((number, head))
+            continue
         try:
-            found.append(from_dict(json.loads(line), "witness"))
+            found.append((number, from_dict(json.loads(line), "witness")))
         except (ValueError, KeyError, TypeError):
             bad.append(number)
-    return WitnessReading(found, bad, True)
+    anchors = [(n, c) for n, c in found if c.backup and public and c.valid_under(public)]
+    since = anchors[-1][0] if anchors else 0
+    return WitnessReading(
+        [c for n, c in found if n >= since],
+        bad,
+        True,
+        [h for n, h in seen if n > since],
+        [c for _, c in anchors],
+    )
 
 
 def send_to_syslog(checkpoint: Checkpoint) -> None:
@@ -175,18 +215,44 @@ def send_to_syslog(checkpoint: Checkpoint) -> None:
 # --- signing ---------------------------------------------------------------------------------
 
 
+def expected_fingerprint(given: str | None = None) -> str | None:
+    """The checkpoint key recorded outside the instance (D2): ``given`` (``audit verify
+    --expect-key``), else SECRETUM_AUDIT_KEY_FINGERPRINT; None when neither is set. ValueError
+    when it is not a fingerprint."""
+    text = given or settings.SECRETUM_AUDIT_KEY_FINGERPRINT
+    return keys.normalise_fingerprint(text) if text else None
+
+
+def key_problem(public: Ed25519PublicKey, expected: str | None) -> str:
+    """Why checkpoints under ``public`` prove nothing: it is not the expected key ("" if it is,
+    or if no key is expected). Whoever holds the instance folder can make a new key pair, rewrite
+    the log and sign it again; the fingerprint the practice kept elsewhere cannot be rewritten."""
+    found = keys.fingerprint(public)
+    if expected is None or found == expected:
+        return ""
+    return (
+        f"the checkpoint key beside the log ({found}) is not the expected key ({expected}): the "
+        "log may have been rewritten and signed again with a new key pair"
+    )
+
+
 def public_key() -> Ed25519PublicKey:
     return keys.load_public_key(entries.key_paths())
 
 
-def _signing_key() -> Ed25519PrivateKey:
+def signing_key() -> Ed25519PrivateKey:
+    """The checkpoint signing key: only the signer and the command line ever read it."""
     return keys.load_signing_key(entries.key_paths())
 
 
-def sign(key: Ed25519PrivateKey, tree_size: int, root: bytes, at: dt.datetime) -> Checkpoint:
+def sign(
+    key: Ed25519PrivateKey, tree_size: int, root: bytes, at: dt.datetime, backup: str = ""
+) -> Checkpoint:
     kid = keys.key_id(key.public_key())
-    signature = key.sign(note_text(kid, tree_size, root.hex(), at))
-    return Checkpoint(tree_size, root.hex(), at, kid, base64.b64encode(signature).decode())
+    signature = key.sign(note_text(kid, tree_size, root.hex(), at, backup))
+    return Checkpoint(
+        tree_size, root.hex(), at, kid, base64.b64encode(signature).decode(), backup=backup
+    )
 
 
 def _trusted_base(public: Ed25519PublicKey) -> tuple[int, list[bytes]]:
@@ -204,30 +270,42 @@ def _trusted_base(public: Ed25519PublicKey) -> tuple[int, list[bytes]]:
     return 0, []
 
 
-def known_checkpoints(public: Ed25519PublicKey) -> list[Checkpoint]:
-    """Every validly signed checkpoint, from the database and the witness."""
+def known_checkpoints(public: Ed25519PublicKey, *, witness: bool = True) -> list[Checkpoint]:
+    """Every validly signed checkpoint, from the database and (unless told not to) the witness."""
     found = [from_row(r) for r in AuditCheckpoint.objects.all()]
-    found += read_witness().checkpoints
+    if witness:
+        found += read_witness(public=public).checkpoints
     return [c for c in found if c.valid_under(public)]
 
 
-def create_checkpoint(*, force: bool = False) -> tuple[Checkpoint, bool]:
+def create_checkpoint(*, force: bool = False, restored_from: str = "") -> tuple[Checkpoint, bool]:
     """Sign a checkpoint of the whole log as it is now: (checkpoint, whether it is new).
 
     Without ``force``, nothing is signed when no event was added since the last checkpoint
     (the last one is returned). Raises CheckpointError when the log does not extend what was
     signed before, or an event since then fails its checks.
+
+    ``restored_from`` (``secretum audit reanchor``, after a restore of an older database): what
+    the witness holds is superseded, the log is checked against the database's own checkpoints
+    only, and a re-anchoring naming the backup is signed into the witness before the checkpoint.
     """
     from secretum.audit.scan import PARALLEL_FROM, earliest, mac_scan, read_leaves, scan_rows
 
-    key = _signing_key()
+    key = signing_key()
     public = key.public_key()
+    try:
+        wrong_key = key_problem(public, expected_fingerprint())
+    except ValueError as exc:
+        raise CheckpointError(f"SECRETUM_AUDIT_KEY_FINGERPRINT: {exc}") from None
+    if wrong_key:
+        raise CheckpointError(wrong_key)
     size = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     base_size, frontier = _trusted_base(public)
     # Only the checkpoints from the trusted base on matter here (signatures are checked for
     # those alone: a year of checkpoints is not re-verified every five minutes).
+    witnessed = [] if restored_from else read_witness(public=public).checkpoints
     candidates = [from_row(r) for r in AuditCheckpoint.objects.filter(tree_size__gt=base_size)] + [
-        c for c in read_witness().checkpoints if c.tree_size >= base_size
+        c for c in witnessed if c.tree_size >= base_size
     ]
     signed = [c for c in candidates if c.valid_under(public)]
     if base_size:
@@ -242,7 +320,7 @@ def create_checkpoint(*, force: bool = False) -> tuple[Checkpoint, bool]:
         # The database lost checkpoints that the witness keeps: start again from the first leaf,
         # comparing the tree with every checkpoint on the way.
         base_size, frontier = 0, []
-        signed = known_checkpoints(public)
+        signed = known_checkpoints(public, witness=not restored_from)
     if size == base_size and not force and longest is not None:
         return longest, False
     builder = merkle.TreeBuilder(base_size, frontier)
@@ -269,7 +347,8 @@ def create_checkpoint(*, force: bool = False) -> tuple[Checkpoint, bool]:
             builder.append(leaf)
             if builder.size in expected:
                 _compare(builder, expected)
-    checkpoint = sign(key, size, builder.root(), dt.datetime.now(dt.UTC))
+    at = dt.datetime.now(dt.UTC)
+    checkpoint = sign(key, size, builder.root(), at)
     try:
         with transaction.atomic():
             if connection.vendor == "postgresql":
@@ -285,6 +364,8 @@ def create_checkpoint(*, force: bool = False) -> tuple[Checkpoint, bool]:
                 signature=checkpoint.signature,
                 frontier=json.dumps([h.hex() for h in builder.frontier]),
             )
+            if restored_from:
+                append_to_witness(sign(key, size, builder.root(), at, restored_from))
             append_to_witness(checkpoint)
     except IntegrityError:
         row = AuditCheckpoint.objects.get(tree_size=size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +26,8 @@ def audit_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         keys.load_public_key(paths)
     except (keys.AuditKeyError, ValueError) as exc:
         problems.append(Error(str(exc), id="secretum.E101"))
+    else:
+        problems.extend(_expected_key(paths))
     interval = settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL
     if not 1 <= interval <= 300:
         problems.append(
@@ -34,7 +38,79 @@ def audit_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     problems.extend(_database_checks())
+    beside = None
+    with contextlib.suppress(DatabaseError):  # no database yet: `serve` migrates after its checks
+        beside = witness_beside_database()
+    if beside is not None:
+        problems.append(
+            Warning(
+                f"The audit witness {settings.SECRETUM_AUDIT_WITNESS} shares a file system with "
+                f"the database ({beside}): whoever can cut the log can cut its witness too.",
+                hint="Set SECRETUM_AUDIT_WITNESS to another disk or another machine's mount "
+                "(docs/audit.md).",
+                id="secretum.W102",
+            )
+        )
     return problems
+
+
+_LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
+
+
+def witness_beside_database() -> Path | None:
+    """D2: what the witness shares a file system with, the instance folder or the database
+    (its file, or a local PostgreSQL's data directory when the role may read where that is);
+    None when it is elsewhere or that cannot be told."""
+    witness = Path(settings.SECRETUM_AUDIT_WITNESS).absolute()
+    home = Path(settings.INSTANCE.home).absolute()
+    if witness.is_relative_to(home):
+        return home
+    folder = witness
+    while not folder.exists():  # the witness (and its folder) may not exist yet
+        folder = folder.parent
+    for database in _database_paths():
+        try:
+            if folder.stat().st_dev == database.stat().st_dev:
+                return database
+        except OSError:  # not a file (an in-memory database), or not ours to see
+            continue
+    return None
+
+
+def _database_paths() -> list[Path]:
+    if connection.vendor == "sqlite":
+        return [Path(str(connection.settings_dict["NAME"]))]
+    host = str(connection.settings_dict.get("HOST") or "")
+    if host not in _LOCAL_HOSTS and not host.startswith("/"):
+        return []  # another host: another file system
+    # Readable by a superuser or a member of pg_read_all_settings; hidden from other roles.
+    with connection.cursor() as cur:
+        cur.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+        row = cur.fetchone()
+    return [Path(row[0])] if row else []
+
+
+def _expected_key(paths: keys.AuditKeyPaths) -> list[Any]:
+    """D2: the checkpoint key is the one whose fingerprint the practice kept outside."""
+    pinned = settings.SECRETUM_AUDIT_KEY_FINGERPRINT
+    if not pinned:
+        return []
+    try:
+        expected = keys.normalise_fingerprint(pinned)
+    except ValueError as exc:
+        return [Error(f"SECRETUM_AUDIT_KEY_FINGERPRINT: {exc}.", id="secretum.E104")]
+    found = keys.fingerprint(keys.load_public_key(paths))
+    if found != expected:
+        return [
+            Error(
+                f"The checkpoint key {paths.public_key} ({found}) is not the one "
+                f"SECRETUM_AUDIT_KEY_FINGERPRINT names ({expected}): the audit log may have been "
+                "rewritten and signed again with a new key pair.",
+                hint="Run 'secretum audit verify' and follow docs/audit.md.",
+                id="secretum.E104",
+            )
+        ]
+    return []
 
 
 def _database_checks() -> list[Any]:

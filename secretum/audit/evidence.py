@@ -88,6 +88,15 @@ def audit_log_protected() -> Evidence:
                 "'secretum audit checkpoint'."
             ),
         )
+    witness_problem = _witness_problem(high)
+    if witness_problem:
+        return not_met(
+            witness_problem,
+            _(
+                "Put SECRETUM_AUDIT_WITNESS on another disk or another machine's mount, run "
+                "'secretum audit verify' and follow docs/audit.md."
+            ),
+        )
     said = _(
         "The %(n)d most recent events match their hashes and authentication codes; triggers "
         "refuse changes; signed checkpoints every %(m)d min and a witness outside the database."
@@ -102,3 +111,44 @@ def audit_log_protected() -> Evidence:
             },
         )
     return met(said, *notes)
+
+
+def _witness_problem(high: int) -> str:
+    """D2, no blind window: the witness exists, lives outside the database's file system, has
+    seen the log's events (within a checkpoint interval) and matches the log ("" when so)."""
+    from secretum.audit import checkpoints, heads
+    from secretum.audit.checks import witness_beside_database
+    from secretum.audit.models import AuditEvent
+
+    path = checkpoints.witness_path()
+    reading = checkpoints.read_witness(public=checkpoints.public_key())
+    if not reading.exists:
+        return _("The audit witness %(path)s is missing.") % {"path": path}
+    beside = witness_beside_database()
+    if beside is not None:
+        return _(
+            "The audit witness %(path)s shares a file system with the database (%(beside)s): "
+            "whoever can cut the log can cut its witness too."
+        ) % {"path": path, "beside": beside}
+    seen = [(h.tree_size, h.root_hash) for h in reading.tree_heads]
+    seen += [(c.tree_size, c.root_hash) for c in reading.checkpoints]
+    size, root = max(seen, default=(0, ""))
+    if size > high:
+        return _("The audit witness saw %(n)d events; the log holds %(m)d: it was truncated.") % {
+            "n": size,
+            "m": high,
+        }
+    unseen = (
+        AuditEvent.objects.filter(seq__gt=size).order_by("seq").values_list("at", flat=True)
+    ).first()
+    allowed = dt.timedelta(seconds=settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL)
+    if unseen is not None and unseen < timezone.now() - allowed:
+        return _("The audit witness has not seen the events since %(at)s: it is stale.") % {
+            "at": timezone.localtime(unseen).strftime("%Y-%m-%d %H:%M")
+        }
+    if size and heads.root_of(size) != root:
+        return _(
+            "The first %(n)d events of the audit log do not match its witness: the log was "
+            "rewritten."
+        ) % {"n": size}
+    return ""

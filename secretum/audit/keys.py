@@ -142,3 +142,27 @@ def key_id(public: Ed25519PublicKey) -> str:
     """A short name for a public key: the first 8 bytes of SHA-256 of its raw form, in hex."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+FINGERPRINT_PREFIX = "SHA256:"
+
+
+def fingerprint(public: Ed25519PublicKey) -> str:
+    """The checkpoint key's fingerprint (D2): SHA-256 of its raw form, in hex. `secretum init`
+    prints it for the practice to keep away from the instance; `secretum audit verify
+    --expect-key` and SECRETUM_AUDIT_KEY_FINGERPRINT check checkpoints against it."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return FINGERPRINT_PREFIX + hashlib.sha256(raw).hexdigest()
+
+
+def normalise_fingerprint(text: str) -> str:
+    """A fingerprint as a person may copy it (any case, with or without ``SHA256:``, colons or
+    spaces), in the form :func:`fingerprint` gives; ValueError when it is not one."""
+    digits = text.strip().lower().removeprefix(FINGERPRINT_PREFIX.lower())
+    digits = digits.replace(":", "").replace(" ", "")
+    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+        raise ValueError(
+            f"{text!r} is not a checkpoint key fingerprint (SHA256: and 64 hexadecimal digits, "
+            "as 'secretum init' printed it)"
+        )
+    return FINGERPRINT_PREFIX + digits

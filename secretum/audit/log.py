@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from secretum.access.actor import Actor, Purpose
-from secretum.audit import entries
+from secretum.audit import entries, heads
 from secretum.audit.models import TAMPERED, Action, AuditEvent, Outcome
 
 # Any 64-bit constant: one lock that serialises appends on PostgreSQL, across every process.
@@ -72,6 +73,14 @@ def refusals_survive() -> Iterator[None]:
         for args, kwargs, pk, leaf_hash in watched:
             if not AuditEvent.objects.filter(pk=pk, leaf_hash=leaf_hash).exists():
                 record_event(*args, **kwargs)
+
+
+# Events this process appended: the command line signs a checkpoint at its end if any (D2).
+_written = [0]
+
+
+def events_written() -> int:
+    return _written[0]
 
 
 def _canonical(fields: dict[str, Any]) -> bytes:
@@ -147,6 +156,9 @@ def record_event(
             cur.execute(_INSERT_SQL, params)
             event.pk = cur.lastrowid
         event._state.adding = False
+        # D2: once this transaction commits, the tree head reaches the witness.
+        transaction.on_commit(partial(heads.committed, event.seq, bytes.fromhex(event.leaf_hash)))
+    _written[0] += 1
     watched = _WATCHED.get()
     if watched is not None and event.outcome != Outcome.SUCCESS:
         watched.append(

@@ -186,3 +186,56 @@ def path_from_levels(tree_levels: list[list[bytes]], index: int) -> list[bytes]:
             path.append(level[sibling])
         index >>= 1
     return path
+
+
+def consistency_path(first: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """RFC 9162 section 2.1.4.1: the proof that the tree of the first ``first`` leaves is a
+    prefix of the tree of all ``leaves`` (0 < first <= len(leaves); empty when equal)."""
+    if not 0 < first <= len(leaves):
+        raise ValueError("a consistency proof needs 0 < first <= second")
+
+    def subproof(m: int, lo: int, hi: int, whole: bool) -> list[bytes]:
+        n = hi - lo
+        if m == n:
+            return [] if whole else [root(leaves[lo:hi])]
+        k = _split(n)
+        if m <= k:
+            return [*subproof(m, lo, lo + k, whole), root(leaves[lo + k : hi])]
+        return [*subproof(m - k, lo + k, hi, False), root(leaves[lo : lo + k])]
+
+    return subproof(first, 0, len(leaves), True)
+
+
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, path: Sequence[bytes]
+) -> bool:
+    """RFC 9162 section 2.1.4.2: does ``path`` prove the tree of ``first`` leaves (root
+    ``first_root``) a prefix of the tree of ``second`` leaves (root ``second_root``)?"""
+    if not 0 < first <= second:
+        return False
+    if first == second:
+        return not path and first_root == second_root
+    nodes = list(path)
+    if first & (first - 1) == 0:  # an exact power of two: its root is the first node
+        nodes.insert(0, first_root)
+    if not nodes:
+        return False
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = nodes[0]
+    for c in nodes[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root

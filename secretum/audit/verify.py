@@ -11,7 +11,9 @@ Verification reads every event once, in sequence order, and checks, naming the f
    name the event (changed, inserted or renumbered by someone who recomputed the hashes but
    lacks the key; if every MAC holds, the key has leaked and the range is named);
 5. the log's length against the longest signed checkpoint (truncated or rolled back);
-6. every checkpoint's signature, and every line of the witness.
+6. every checkpoint's signature, and every line of the witness;
+7. the log's length and root against the witness's tree heads, one per commit (D2: no blind
+   window), and, given a fingerprint kept outside the instance, the checkpoint key against it.
 
 A million events take a few seconds: the database puts each event's entry together and joins
 5,000 of them into one value, Python hashes them with one-shot calls and compares them in bulk,
@@ -47,6 +49,11 @@ class VerifyResult:
     bad_seq: int | None = None
     covered: Checkpoint | None = None  # the longest signed checkpoint that matches
     notes: list[str] = field(default_factory=list)
+    # The remaining windows (D2): events newer than the latest matching signed checkpoint, and
+    # newer than the latest tree head or checkpoint in the witness.
+    unsigned: int = 0
+    unwitnessed: int = 0
+    key_checked: str = ""  # the expected fingerprint the checkpoint key matched, if one was given
 
 
 def _log_shape() -> tuple[int, int, int]:
@@ -67,14 +74,20 @@ def _duplicate() -> int | None:
     return int(row[0]) if row else None
 
 
-def verify_log(*, workers: int | None = None) -> VerifyResult:
-    """Check every event against its hashes, the signed checkpoints and the witness."""
+def verify_log(*, workers: int | None = None, expect_key: str | None = None) -> VerifyResult:
+    """Check every event against its hashes, the signed checkpoints and the witness; with
+    ``expect_key`` (or SECRETUM_AUDIT_KEY_FINGERPRINT), the checkpoint key against that
+    fingerprint first. ValueError when the fingerprint given is not one."""
     workers = workers or min(2, os.cpu_count() or 1)
     public = checkpoints.public_key()
+    expected = checkpoints.expected_fingerprint(expect_key)
+    wrong_key = checkpoints.key_problem(public, expected)
+    if wrong_key:
+        return VerifyResult(False, 0, wrong_key, None)
     notes: list[str] = []
 
     in_db = [checkpoints.from_row(r) for r in AuditCheckpoint.objects.all()]
-    witness = checkpoints.read_witness()
+    witness = checkpoints.read_witness(public=public)
     forged = [c for c in in_db + witness.checkpoints if not c.valid_under(public)]
     signed = [c for c in in_db + witness.checkpoints if c.valid_under(public)]
 
@@ -132,6 +145,28 @@ def verify_log(*, workers: int | None = None) -> VerifyResult:
             f"database holds {size}; event {size + 1} onwards is missing",
             size + 1,
         )
+    head = witness.latest_head
+    if head is not None and head.tree_size > size:
+        return VerifyResult(
+            False,
+            size,
+            f"the log was truncated: the witness saw {head.tree_size} events at {head.at_text} "
+            f"(tree head), the database holds {size}; events {size + 1} to {head.tree_size} "
+            "were cut off the end of the log",
+            size + 1,
+        )
+    tail_heads = [h for h in witness.tree_heads if h.tree_size > tail]
+    if head is not None:
+        tail_heads.append(head)
+    for h in tail_heads:
+        if h.tree_size and merkle.prefix_root(tree, h.tree_size).hex() != h.root_hash:
+            return VerifyResult(
+                False,
+                tail,
+                f"the first {h.tree_size} events do not match the tree head witnessed at "
+                f"{h.at_text}: the log was rewritten",
+                None,
+            )
     if forged:
         c = forged[0]
         return VerifyResult(
@@ -164,6 +199,12 @@ def verify_log(*, workers: int | None = None) -> VerifyResult:
             f"{len(missing)} checkpoint(s) of the database are not in the witness "
             f"(first: {missing[0].tree_size} events)"
         )
+    for anchor in witness.anchors:
+        notes.append(
+            f"the log was restored from backup {anchor.backup!r} and re-anchored at "
+            f"{anchor.signed_at_text} ({anchor.tree_size} events, signed); what the witness "
+            "holds before it is superseded"
+        )
     if good is None:
         notes.append("no signed checkpoint yet: run 'secretum audit checkpoint'")
     elif good.tree_size < size:
@@ -171,7 +212,19 @@ def verify_log(*, workers: int | None = None) -> VerifyResult:
             f"events {good.tree_size + 1} to {size} are newer than the latest checkpoint: "
             "checked by their authentication codes"
         )
-    return VerifyResult(True, size, covered=good, notes=notes)
+    witnessed_size = max(
+        [h.tree_size for h in witness.tree_heads] + [c.tree_size for c in witness.checkpoints],
+        default=0,
+    )
+    return VerifyResult(
+        True,
+        size,
+        covered=good,
+        notes=notes,
+        unsigned=size - tail,
+        unwitnessed=size - witnessed_size,
+        key_checked=expected or "",
+    )
 
 
 # --- inclusion proofs ------------------------------------------------------------------------
@@ -247,3 +300,36 @@ def covering_checkpoint(seq: int) -> Checkpoint | None:
     public = checkpoints.public_key()
     found = [c for c in checkpoints.known_checkpoints(public) if c.tree_size >= seq]
     return checkpoints.latest(found)
+
+
+CONSISTENCY_FORMAT = "secretum-audit-consistency-proof-1"
+
+
+def build_consistency(first: Checkpoint, second: Checkpoint) -> dict[str, Any]:
+    """An RFC 9162 consistency proof (2.1.4) that the tree of signed checkpoint ``first`` is a
+    prefix of the tree of signed checkpoint ``second``: what an outside witness checks, with
+    ``audit/merkle.py`` alone, before it co-signs the newer one. ValueError when the sizes are
+    not in order or the log no longer matches either checkpoint."""
+    if not 0 < first.tree_size <= second.tree_size:
+        raise ValueError(
+            "the first checkpoint must cover at least one event, and no more than the second"
+        )
+    leaves = _leaf_hashes(second.tree_size)
+    tree = merkle.levels(leaves)
+    for c in (first, second):
+        if merkle.prefix_root(tree, c.tree_size).hex() != c.root_hash:
+            raise ValueError(
+                f"the log does not match its checkpoint of {c.tree_size} events; run "
+                "'secretum audit verify'"
+            )
+    return {
+        "format": CONSISTENCY_FORMAT,
+        "first": {"tree_size": first.tree_size, "root_hash": first.root_hash},
+        "second": {"tree_size": second.tree_size, "root_hash": second.root_hash},
+        "consistency_path": [h.hex() for h in merkle.consistency_path(first.tree_size, leaves)],
+        "checkpoints": [
+            {"note": c.note().decode(), "signature": c.signature, "key_id": c.key_id}
+            for c in (first, second)
+        ],
+        "public_key": entries.key_paths().public_key.read_text(),
+    }

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -38,8 +38,18 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 @public
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
-    """For a load balancer: says the process answers, nothing else."""
-    return HttpResponse("ok", content_type="text/plain")
+    """For a load balancer or monitoring: the process answers, and the audit checkpoint signer
+    that `serve` supervises is alive (D2): 200, or 503 when its heartbeat is late. JSON, no
+    personal data, no login. ``none``: no signer was started for this instance (a server run
+    without `serve`)."""
+    from secretum.audit import signer
+
+    state = signer.state()
+    healthy = state != signer.STOPPED
+    return JsonResponse(
+        {"status": "ok" if healthy else "unhealthy", "audit_signer": state},
+        status=200 if healthy else 503,
+    )
 
 
 @public

@@ -31,12 +31,17 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _write_events(env: dict[str, str], n: int) -> subprocess.CompletedProcess[str]:
-    code = (
-        "from secretum.access.actor import Actor\n"
-        "from secretum.audit.log import record_event\n"
-        f"for _ in range({n}): record_event(Actor.system(), 'read', 'session')\n"
+    """Events from another process, as a web worker writes them: no checkpoint at its end (the
+    `secretum` command would sign one)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "audit" / "_writer.py"), str(n), "0", "worker"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    return _run(env, "shell", "-c", code)
 
 
 def _free_port() -> int:
@@ -48,7 +53,8 @@ def _free_port() -> int:
 def _witnessed(path: Path) -> list[int]:
     if not path.exists():
         return []
-    return [json.loads(line)["tree_size"] for line in path.read_text().splitlines()]
+    lines = path.read_text().splitlines()
+    return [json.loads(line)["tree_size"] for line in lines if not line.startswith("head ")]
 
 
 def test_serve_checkpoints_periodically_and_at_shutdown(tmp_path: Path) -> None:
@@ -124,3 +130,56 @@ def test_serve_refuses_a_checkpoint_interval_beyond_five_minutes(
     env["SECRETUM_AUDIT_CHECKPOINT_INTERVAL"] = interval
     result = _run(env, "serve", "--port", "0", "--http-port", "0")
     assert result.returncode != 0 and "at least every 5 minutes" in result.stderr
+
+
+def test_serve_restarts_a_dead_signer_and_outlives_a_sigterm_to_every_process(
+    tmp_path: Path,
+) -> None:
+    """D2: a signer killed is restarted (and told); a SIGTERM sent to every process at once, as
+    systemd does, leaves the signer to sign after the workers: no window is left."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
+    home = tmp_path / "var"
+    env.update(SECRETUM_HOME=str(home), PYTHONPATH=str(ROOT))
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    assert _run(env, "init").returncode == 0
+    heartbeat = home / "run" / "audit-signer.alive"
+    command = ["serve", "--port", str(_free_port()), "--http-port", "0", "--workers", "1"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "secretum.cli", *command],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+    def signer_pid(other_than: int = 0) -> int:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if heartbeat.exists() and (text := heartbeat.read_text().strip()):
+                if int(text) != other_than:
+                    return int(text)
+            time.sleep(0.2)
+        raise AssertionError("no signer beats")
+
+    try:
+        first = signer_pid()
+        os.kill(first, signal.SIGTERM)  # ignored: only serve stops it
+        time.sleep(1)
+        os.kill(first, 0)  # still there
+        os.kill(first, signal.SIGKILL)
+        second = signer_pid(other_than=first)
+        assert _write_events(env, 3).returncode == 0  # a worker's events
+        for pid in (server.pid, second):  # every process at once
+            os.kill(pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.stdout is not None
+    output = server.stdout.read().decode()
+    assert "the audit checkpoint signer stopped (exit code -9); restarting it" in output
+    assert not heartbeat.exists()
+    verify = _run(env, "audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+    assert "window: 0 event(s) newer than the latest signed checkpoint" in verify.stdout

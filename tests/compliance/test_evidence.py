@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,13 @@ from django.utils import timezone
 from secretum.access.actor import Actor
 from secretum.access.policy import ROLE_PERMISSIONS, Permission, Role
 from secretum.accounts import charter as charters
-from secretum.audit.db import drop_trigger_statements
+from secretum.audit.db import drop_trigger_statements, install_triggers
 from secretum.audit.log import record_event
 from secretum.breaches import services as breaches
 from secretum.compliance import access_review, declarations, evidence, printing, register, signing
 from secretum.compliance.evidence import Proof, Registration, Verdict
 from secretum.compliance.models import PrintLog
+from tests.audit.elsewhere import witness_elsewhere
 from tests.conftest import actor_for, identity, make_user
 from tests.documents import version_reply
 
@@ -87,6 +89,62 @@ def _tamper_latest_event() -> None:
             "audit_auditevent)",
             ['{"changed":true}'],
         )
+
+
+def _witnessed_event(world: World) -> None:
+    """D2: an event, then a signed checkpoint of the log in the witness."""
+    from secretum.audit.checkpoints import create_checkpoint
+
+    world.event()
+    create_checkpoint()
+
+
+def _witness_missing(world: World) -> None:
+    _witnessed_event(world)
+    Path(world.settings.SECRETUM_AUDIT_WITNESS).unlink()
+
+
+def _witness_beside_the_database(world: World) -> None:
+    """The default: the witness in the instance folder, beside the database."""
+    world.settings.SECRETUM_AUDIT_WITNESS = (
+        Path(world.settings.INSTANCE.home) / "witness" / f"{uuid.uuid4().hex}.log"
+    )
+    _witnessed_event(world)
+
+
+def _witness_stale(world: World) -> None:
+    """Events the witness never saw (no head written, no checkpoint) for a whole interval."""
+    import time
+
+    _witnessed_event(world)
+    world.settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL = 1
+    world.event()
+    time.sleep(1.2)
+
+
+def _log_cut_behind_the_witness(world: World) -> None:
+    from tests.audit.conftest import as_owner
+
+    world.event()
+    _witnessed_event(world)
+    as_owner("DELETE FROM audit_auditevent WHERE seq = (SELECT MAX(seq) FROM audit_auditevent)")
+    install_triggers(connection)  # put back: only the witness can tell
+
+
+def _log_rewritten_behind_the_witness(world: World) -> None:
+    """The newest event, witnessed by its tree head, rewritten by someone holding the MAC key."""
+    from secretum.audit import heads
+    from secretum.audit.models import AuditEvent
+    from tests.audit.conftest import as_owner, rehash
+
+    _witnessed_event(world)
+    world.event()
+    latest = AuditEvent.objects.order_by("-seq").first()
+    assert latest is not None
+    heads.committed(latest.seq, bytes.fromhex(latest.leaf_hash))  # as its commit would
+    as_owner("UPDATE audit_auditevent SET source = 'elsewhere' WHERE seq = %s", [latest.seq])
+    rehash(latest.seq, with_mac_key=True)
+    install_triggers(connection)  # put back: only the witness can tell
 
 
 def _readable_database_file(world: World) -> None:
@@ -405,7 +463,7 @@ CASES: dict[str, tuple[Case, Case]] = {
            _dormant_account),
     "C3": (_print, _medical_print_by_secretary),
     "D1": (lambda w: w.event(), lambda w: setattr(w.settings, "SECRETUM_BENCHMARK_BASELINE", True)),
-    "D2": (lambda w: w.event(), lambda w: (w.event(), _tamper_latest_event())),
+    "D2": (_witnessed_event, lambda w: (_witnessed_event(w), _tamper_latest_event())),
     "D3": (lambda w: breaches.report_breach(
         actor_for(w.secretary), aware_at=timezone.now(), what_happened="Fictitious test."),
         _late_breach),
@@ -455,8 +513,9 @@ def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:
 
 @pytest.fixture
 def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    # A witness of its own: the checkpoints a case signs are rolled back with its database.
-    settings.SECRETUM_AUDIT_WITNESS = tmp_path / "witness" / "audit-checkpoints.log"
+    # A witness of its own: the checkpoints a case signs are rolled back with its database. On
+    # another file system than the instance's and the database's (D2).
+    settings.SECRETUM_AUDIT_WITNESS = witness_elsewhere(str(tmp_path))
     made = World(settings, monkeypatch)
     made.tmp_path = tmp_path
     yield made
@@ -663,6 +722,13 @@ FAULTS: dict[str, tuple[str, Case, str]] = {
     "changed-event": ("D2", _changed_event_behind_restored_triggers, "was changed"),
     "forged-checkpoint": ("D2", _forged_checkpoint_signature, "has no valid signature"),
     "signer-stopped": ("D2", _signer_stopped, "the signer is not running"),
+    "witness-missing": ("D2", _witness_missing, "witness.log is missing"),
+    "witness-beside-database": ("D2", _witness_beside_the_database,
+                                "shares a file system with the database"),
+    "witness-stale": ("D2", _witness_stale, "it is stale"),
+    "log-cut-behind-witness": ("D2", _log_cut_behind_the_witness, "it was truncated"),
+    "log-rewritten-behind-witness": ("D2", _log_rewritten_behind_the_witness,
+                                     "do not match its witness"),
     "no-key-file": ("E10", _no_instance, "No instance"),
     "unsealed-value": ("E10", _plain_patient_name, "1 of 1 sampled patient records"),
     "regex-route": ("H2", lambda w: setattr(w.settings, "ROOT_URLCONF",

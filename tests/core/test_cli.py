@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.audit.elsewhere import witness_elsewhere
+
 
 def run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {
@@ -17,7 +19,11 @@ def run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         for k, v in os.environ.items()
         if not k.startswith("SECRETUM_") and k != "DJANGO_SETTINGS_MODULE"
     }
-    environ.update(SECRETUM_HOME=str(home), **env)
+    # D2: the witness on another file system than the instance's (`check` warns otherwise).
+    environ.update(
+        SECRETUM_HOME=str(home), SECRETUM_AUDIT_WITNESS=str(witness_elsewhere(str(home)))
+    )
+    environ.update(env)
     return subprocess.run(
         [sys.executable, "-m", "secretum.cli", *args],
         env=environ,

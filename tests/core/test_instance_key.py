@@ -28,6 +28,7 @@ from django.conf import settings
 
 from secretum import init, instance
 from secretum.lib import dburl
+from tests.audit.elsewhere import witness_elsewhere
 
 ROOT = Path(__file__).resolve().parents[2]
 _SCRIPT = Path(sys.executable).with_name("secretum")
@@ -42,7 +43,11 @@ def secretum(home: Path, *args: str, timeout: int = 120, **env: str) -> subproce
         for k, v in os.environ.items()
         if not k.startswith("SECRETUM_") and k not in ("DJANGO_SETTINGS_MODULE", "PYTEST_VERSION")
     }
-    environ.update(SECRETUM_HOME=str(home), **env)
+    # D2: the witness on another file system than the instance's (`check` warns otherwise).
+    environ.update(
+        SECRETUM_HOME=str(home), SECRETUM_AUDIT_WITNESS=str(witness_elsewhere(str(home)))
+    )
+    environ.update(env)
     return subprocess.run(
         [*SECRETUM, *args],
         env=environ,

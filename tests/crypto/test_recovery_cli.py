@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 
 from secretum.crypto import custody, recovery_io
 from secretum.crypto.custody import RecoveryError
+from tests.audit.elsewhere import witness_elsewhere
 from tests.crypto.test_custody import FAST, PASSPHRASE
 
 pytestmark = pytest.mark.django_db
@@ -230,7 +231,10 @@ def test_recover_defaults_to_secretum_home(tmp_path: Path, monkeypatch: pytest.M
 def _run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith("SECRETUM_") and k != "DJANGO_SETTINGS_MODULE"}  # fmt: skip
-    environ.update(SECRETUM_HOME=str(home), **env)
+    # D2: the witness on another file system than the instance's (`check` warns otherwise).
+    witness = witness_elsewhere(str(home))
+    environ.update(SECRETUM_HOME=str(home), SECRETUM_AUDIT_WITNESS=str(witness))
+    environ.update(env)
     return subprocess.run(
         [sys.executable, "-m", "secretum.cli", *args],
         env=environ, capture_output=True, text=True, timeout=180, check=False,

@@ -10,9 +10,11 @@ threads; connections are limited per client address and in total. Beside it run 
 redirect (``secretum.lib.redirect``, H1), the audit checkpoint signer (D2) and the periodic
 tasks (``PERIODIC``: the daily disabling of unused accounts, C2; the closing of maintenance
 windows every minute, K2; and the daily backup, I1), each a process of its own. At shutdown
-(SIGTERM, SIGINT, SIGHUP): the front stops accepting and lets the requests in progress end,
-then the workers stop, then the redirect and the periodic tasks, and the signer signs its last
-checkpoint after all of them.
+(SIGTERM, SIGINT, SIGHUP): the front stops accepting and lets the requests in progress end, then
+the workers stop, then the redirect and the periodic tasks, and the signer signs its last
+checkpoint after all of them: it ignores SIGTERM (systemd sends it to every process of the
+service at once) and stops when serve closes its standard input. The signer is supervised:
+restarted if it dies, each death recorded as an integrity alert; ``/healthz`` reports it (D2).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from secretum.accounts.management.commands.accounts_disable_inactive import DAY
+from secretum.lib.supervise import Supervised
 from secretum.maintenance.management.commands.maintenance_close_expired import MINUTE
 
 # The periodic tasks: the `secretum` command's words and how often it runs (``--every``), once at
@@ -145,20 +148,10 @@ class Command(BaseCommand):
                 process_group=0,  # stopped by serve, in order, not by a terminal's Ctrl-C
             )
         # D2: the audit checkpoint signer, a process of its own (the only one that reads the
-        # signing key): signs at start, every SECRETUM_AUDIT_CHECKPOINT_INTERVAL, and at shutdown.
-        signer = subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
-            [
-                sys.executable,
-                "-m",
-                "secretum.cli",
-                "audit",
-                "checkpoint",
-                "--every",
-                str(settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL),
-            ],
-            env=os.environ.copy(),
-            process_group=0,
-        )
+        # signing key): signs at start, every SECRETUM_AUDIT_CHECKPOINT_INTERVAL, and once more
+        # when its standard input closes (after the workers; it ignores SIGTERM). Supervised:
+        # restarted if it dies, each death recorded as an alert.
+        signer = Supervised(_start_signer, _signer_died)
         periodic = [
             subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
                 [sys.executable, "-m", "secretum.cli", *words, "--every", str(every)],
@@ -197,8 +190,39 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     task.kill()
             # After the workers have stopped: the signer's last checkpoint covers every event.
-            signer.terminate()
-            try:
-                signer.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                signer.kill()
+            signer.stop(_close_stdin, timeout=60)
+
+
+def _start_signer() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
+        [
+            sys.executable,
+            "-m",
+            "secretum.cli",
+            "audit",
+            "checkpoint",
+            "--every",
+            str(settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL),
+            "--until-closed",
+        ],
+        env=os.environ.copy(),
+        stdin=subprocess.PIPE,
+        process_group=0,
+    )
+
+
+def _signer_died(code: int) -> None:
+    """D2: the signer's death, told on standard error and recorded as an integrity alert."""
+    from django.db import connection
+
+    from secretum.audit.log import record_integrity_failure
+
+    problem = f"the audit checkpoint signer stopped (exit code {code}); restarting it"
+    print(f"secretum: {problem}", file=sys.stderr, flush=True)
+    record_integrity_failure("signer", problem)
+    connection.close()  # this thread's own
+
+
+def _close_stdin(process: subprocess.Popen[bytes]) -> None:
+    if process.stdin is not None:
+        process.stdin.close()
