@@ -6,20 +6,41 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django import template
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from secretum.clinical.rules import OBSERVATION_CODES, SEVERITIES
+from secretum.access.forms import CATEGORIES
+from secretum.audit.vocabulary import VOCABULARIES
+from secretum.breaches.entries import FIELD_LABELS, PEOPLE_CATEGORIES, RECORD_CATEGORIES
+from secretum.breaches.models import Breach
+from secretum.clinical.rules import OBSERVATION_CODES, SEVERITIES, SPECS
 from secretum.patients.forms import SEXES
 
 register = template.Library()
 
-_LABELS = {
+# Issue 16, "no raw codes on screen": every vocabulary whose codes a page shows, by name. The
+# audit log's own (action, resource, purpose, outcome, role) are in ``audit.vocabulary``.
+_LABELS: dict[str, Mapping[str, Any]] = {
+    **VOCABULARIES,
     "observation": dict(OBSERVATION_CODES),
     "severity": dict(SEVERITIES),
     "sex": dict(SEXES),
+    "breach-field": FIELD_LABELS,
+    "breach-risk": dict(Breach.Risk.choices),
+    "breach-people": PEOPLE_CATEGORIES,
+    "breach-records": RECORD_CATEGORIES,
+    "glass-category": dict(CATEGORIES),
+}
+# The breach fields whose stored value is a code, or codes separated by commas.
+_BREACH_CODED = {
+    "risk": "breach-risk",
+    "people_categories": "breach-people",
+    "record_categories": "breach-records",
 }
 
 
@@ -29,6 +50,39 @@ def label(code: str | None, vocabulary: str) -> str:
     if not code:
         return ""
     return str(_LABELS.get(vocabulary, {}).get(code, code))
+
+
+@register.simple_tag
+def entry_value(kind: str, name: str, values: dict[str, Any]) -> str:
+    """A clinical entry's field as a person reads it: a coded field (an observation's code, an
+    allergy's severity) by its label, not its code (issue 16)."""
+    value = values.get(name)
+    if value in (None, ""):
+        return "—"
+    for spec in SPECS.get(kind, ()):
+        if spec.name == name and spec.choices:
+            return str(dict(spec.choices).get(value, value))
+    return str(value)
+
+
+@register.filter
+def breach_value(value: Any, name: str) -> str:
+    """A value of a breach entry's history as a person reads it (issue 16): a moment stored in
+    ISO 8601 as a local date and time, a code or a list of codes by their labels."""
+    if value is None or value == "":
+        return "—"
+    if name in _BREACH_CODED:
+        return ", ".join(label(code, _BREACH_CODED[name]) for code in str(value).split(",") if code)
+    if name.endswith("_at") and isinstance(value, str):
+        try:
+            when = parse_datetime(value)
+        except ValueError:
+            when = None
+        if when is not None:
+            if timezone.is_aware(when):
+                when = timezone.localtime(when)
+            return moment(when)
+    return str(value)
 
 
 @register.filter
