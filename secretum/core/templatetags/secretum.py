@@ -127,3 +127,10 @@ def uid_url(context: Any, name: str, *args: Any) -> str:
     if shape is None:
         shape = shapes[key] = reverse(name, args=[*leading, _UID_SLOT])
     return str(shape).replace(_UID_SLOT, text)
+
+
+@register.filter
+def has_required(form: Any) -> bool:
+    """Whether a form shows a required field: its asterisk is then explained once, above the
+    fields (WCAG 3.3.2)."""
+    return any(f.field.required and not f.is_hidden for f in form)
