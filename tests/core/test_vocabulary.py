@@ -307,3 +307,24 @@ def test_the_default_practice_name_is_in_the_readers_language(
     settings.PRACTICE_NAME = "Groepspraktijk De Linde"
     html = SecureClient().get("/accounts/login/", headers={"Accept-Language": language})
     assert '<span class="practice">Groepspraktijk De Linde</span>' in html.content.decode()
+
+
+def test_entry_name_names_each_kind_of_entry() -> None:
+    """SC 2.4.4: the hidden words of a chart's "correct" links: the entry, then its moment."""
+    from types import SimpleNamespace
+
+    from secretum.core.templatetags.secretum import entry_name
+
+    at = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
+
+    def named(kind: str, **values: str) -> str:
+        return entry_name(SimpleNamespace(kind=kind, values=values, recorded_at=at))
+
+    with timezone.override("Europe/Brussels"):
+        weight = named("observation", code="weight", value="71", unit="kg")
+        assert weight == f"{show('weight', 'observation')} 71 kg, 01/06/2026 12:00"
+        assert named("problem", code="K86", label="HTA").startswith("HTA, ")
+        assert named("allergy", substance="Latex", severity="severe").startswith("Latex, ")
+        assert named("encounter", reason="Toux").startswith("Toux, ")
+        assert named("observation") == "01/06/2026 12:00"
+    assert entry_name(SimpleNamespace(kind="unknown", values={}, recorded_at=None)) == ""

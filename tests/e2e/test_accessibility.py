@@ -4,6 +4,10 @@
   identification, SC 3.3.2 labels or instructions, SC 2.4.2 page titled): after a refused submit
   the focus is on an error summary at the top of the form, the title starts with "Error:", and
   each invalid field's ``aria-describedby`` resolves to the visible text of its error.
+- Bypass blocks and structure (SC 2.4.1 bypass blocks, SC 1.3.1, SC 2.4.4 link purpose in
+  context, SC 4.1.2 name, role, value): a skip link is the first stop of the keyboard and leads
+  to the content; the current language is ``aria-current``; the observations and second-factor
+  tables have header cells; each "correct" link of a chart names its entry.
 
 Elements are found by role, id, name or data attribute, never by visible text (the interface is
 translated); the pages are the demo's, with its fictitious patients (N3).
@@ -16,7 +20,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import SECRETARY, sign_in
+from tests.e2e.conftest import PRACTITIONER, SECRETARY, DemoPatient, sign_in
+from tests.e2e.test_browser import open_record
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +104,79 @@ def test_a_refused_patient_form_focuses_the_summary_and_ties_each_error_to_its_f
     target = first.get_attribute("href")
     first.click()
     expect(page.locator(str(target))).to_be_focused()
+
+
+def test_the_skip_link_is_the_first_stop_and_leads_to_the_content(page: Any) -> None:
+    """SC 2.4.1: one Tab, Enter, and the focus is on the main content, past the header."""
+    sign_in(page, SECRETARY)
+    for path in ("/", "/accounts/"):  # pages without an autofocus field
+        page.goto(path)
+        page.keyboard.press("Tab")
+        skip = page.locator("a.skip-link")
+        expect(skip).to_be_focused()
+        expect(skip).to_be_visible()  # shown when focused
+        assert skip.get_attribute("href") == "#main"
+        page.keyboard.press("Enter")
+        expect(page.locator("main#main")).to_be_focused()
+    # On a page whose search field takes the focus, the link still comes first in the order.
+    page.goto("/patients/")
+    first = page.evaluate(
+        "() => [...document.querySelectorAll('a[href], button, input:not([type=hidden])')]"
+        ".find((e) => e.tabIndex >= 0).className"
+    )
+    assert first == "skip-link"
+
+
+def test_the_current_language_is_marked_for_assistive_technology(page: Any) -> None:
+    """SC 1.3.1, 4.1.2: not by bold alone."""
+    page.goto("/accounts/login/")
+    current = page.locator("form.lang button[aria-current=true]")
+    expect(current).to_have_count(1)
+    expect(current).to_have_attribute("value", str(page.locator("html").get_attribute("lang")))
+    with page.expect_navigation():
+        page.click("form.lang button[value=nl]")
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    current = page.locator("form.lang button[aria-current=true]")
+    expect(current).to_have_count(1)
+    expect(current).to_have_attribute("value", "nl")
+
+
+def _headers(page: Any, table: str) -> list[str]:
+    return list(
+        page.locator(f"{table} thead th[scope=col]").evaluate_all(
+            "e => e.map(x => x.id || x.innerText)"
+        )
+    )
+
+
+def test_chart_tables_have_headers_and_each_correct_link_names_its_entry(
+    page: Any, demo_patients: tuple[DemoPatient, ...]
+) -> None:
+    """SC 1.3.1: header cells in the observations table; SC 2.4.4: the chart's "correct" links
+    each have their own accessible name (the entry, then when it was recorded)."""
+    sign_in(page, PRACTITIONER)
+    open_record(page, demo_patients[3])
+    for code, value in (("weight", "71"), ("weight", "72"), ("bp", "120/80")):
+        with page.expect_navigation():
+            page.click('a[href$="/observation/new/"]')
+        page.select_option("select[name=code]", code)
+        page.fill("input[name=value]", value)
+        with page.expect_navigation():
+            page.click("form.form button[type=submit]")
+    assert len(_headers(page, "[data-testid=observations] table")) == 4
+    links = page.locator("[data-testid=chart] a[href$='/correct/']")
+    assert links.count() >= 3
+    names = [
+        " ".join(str(name).split()) for name in links.evaluate_all("e => e.map(a => a.textContent)")
+    ]
+    hidden = links.first.locator(".visually-hidden")
+    expect(hidden).to_have_count(1)
+    assert len(set(names)) == len(names), names  # no two links with the same name
+
+
+def test_the_second_factor_table_has_header_cells(page: Any) -> None:
+    """SC 1.3.1: the account page's tables say what each column holds."""
+    sign_in(page, SECRETARY)
+    page.goto("/accounts/")
+    assert len(_headers(page, "[data-testid=factors] table")) == 4
+    assert len(_headers(page, "[data-testid=sessions] table")) == 5

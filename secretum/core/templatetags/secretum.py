@@ -134,3 +134,26 @@ def has_required(form: Any) -> bool:
     """Whether a form shows a required field: its asterisk is then explained once, above the
     fields (WCAG 3.3.2)."""
     return any(f.field.required and not f.is_hidden for f in form)
+
+
+@register.simple_tag
+def entry_name(entry: Any) -> str:
+    """A few words naming a clinical entry (its main field, then when it was recorded): the
+    hidden part of its "correct" and "corrected" links, so that the eight "correct" links of a
+    chart each say which entry they correct (WCAG 2.4.4). The main field is the entry's first,
+    or its label when the first is a bare code (a problem's ICPC-2 code); a coded first field is
+    followed by the next one (an observation's value and unit)."""
+    specs = SPECS.get(getattr(entry, "kind", ""), ())
+    values = getattr(entry, "values", {}) or {}
+    main = ""
+    for place, spec in enumerate(specs):
+        if spec.name == "code" and not spec.choices:
+            continue
+        main = entry_value(entry.kind, spec.name, values)
+        if spec.choices and place + 1 < len(specs):  # "Weight 71 kg", not only "Weight"
+            following = specs[place + 1].name
+            shown = " ".join(str(values.get(n) or "") for n in (following, "unit")).strip()
+            main = f"{main} {shown}".strip()
+        break
+    when = moment(timezone.localtime(entry.recorded_at)) if entry.recorded_at else ""
+    return ", ".join(part for part in (main, when) if part and part != "—")
