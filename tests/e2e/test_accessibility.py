@@ -8,6 +8,8 @@
   context, SC 4.1.2 name, role, value): a skip link is the first stop of the keyboard and leads
   to the content; the current language is ``aria-current``; the observations and second-factor
   tables have header cells; each "correct" link of a chart names its entry.
+- Reflow (SC 1.4.10): at 320 CSS px, the main pages of each role scroll only vertically; a wide
+  table scrolls sideways in its own box; no field, term or value is cut by its card.
 
 Elements are found by role, id, name or data attribute, never by visible text (the interface is
 translated); the pages are the demo's, with its fictitious patients (N3).
@@ -21,6 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import PRACTITIONER, SECRETARY, DemoPatient, sign_in
+from tests.e2e.test_audit_ui import AUDITOR
 from tests.e2e.test_browser import open_record
 
 pytestmark = pytest.mark.e2e
@@ -180,3 +183,65 @@ def test_the_second_factor_table_has_header_cells(page: Any) -> None:
     page.goto("/accounts/")
     assert len(_headers(page, "[data-testid=factors] table")) == 4
     assert len(_headers(page, "[data-testid=sessions] table")) == 5
+
+
+MANAGER = ("gestion", "demo-manager-2026")
+
+# What sticks out at the current width: the page itself scrolling sideways; any element, outside
+# a table, that passes the right edge of its card (or of the header, or of the page's main
+# part), where a card's scroll box would cut it; a table that is wider than its box without a
+# box that scrolls.
+_OVERFLOW = """() => {
+  const found = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > window.innerWidth + 1) found.push('the page: ' + root.scrollWidth + ' px');
+  for (const e of document.querySelectorAll('main *, header *')) {
+    if (e.closest('table, .visually-hidden')) continue;
+    const r = e.getBoundingClientRect();
+    if (!r.width) continue;
+    const box = e.parentElement.closest('.card, main, header').getBoundingClientRect();
+    if (r.right > box.right + 1 || r.right > window.innerWidth + 1)
+      found.push(e.tagName + ' ' + (e.textContent || '').trim().slice(0, 40));
+  }
+  for (const table of document.querySelectorAll('main table')) {
+    if (table.getBoundingClientRect().width <= table.parentElement.clientWidth + 1) continue;
+    let box = table.parentElement;
+    const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+    while (box && !scrolls(box)) box = box.parentElement;
+    if (!box || box === document.body || box === root) found.push('a table outside a scroll box');
+  }
+  return found;
+}"""
+
+_PAGES = {
+    "practitioner": (
+        PRACTITIONER, ["/", "/patients/", "/scheduling/", "/accounts/", "/breaches/help/"]
+    ),
+    "secretary": (SECRETARY, ["/", "/patients/new/", "/scheduling/"]),
+    "manager": (
+        MANAGER,
+        ["/", "/accounts/users/", "/accounts/settings/", "/compliance/", "/breaches/breaches/",
+         "/maintenance/", "/access/policy/"],
+    ),
+    "auditor": (AUDITOR, ["/", "/audit/", "/audit/report/", "/audit/alerts/", "/access/reviews/"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("role", sorted(_PAGES))
+def test_the_main_pages_reflow_at_320_px(
+    page: Any, demo_patients: tuple[DemoPatient, ...], role: str
+) -> None:
+    """SC 1.4.10: 320 CSS px wide (1,280 px at 400 % zoom), no sideways scrolling of the page,
+    nothing cut; tables scroll in their own box. The chart too, for the practitioner."""
+    account, paths = _PAGES[role]
+    page.set_viewport_size({"width": 320, "height": 800})
+    page.goto("/accounts/login/")
+    assert page.evaluate(_OVERFLOW) == [], "/accounts/login/"
+    sign_in(page, account)
+    assert page.evaluate("window.innerWidth") == 320
+    for path in paths:
+        page.goto(path)
+        assert page.evaluate(_OVERFLOW) == [], path
+    if role == "practitioner":
+        open_record(page, demo_patients[4])
+        assert page.evaluate(_OVERFLOW) == [], "the chart"
