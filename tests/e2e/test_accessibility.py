@@ -156,7 +156,8 @@ def test_chart_tables_have_headers_and_each_correct_link_names_its_entry(
     page: Any, demo_patients: tuple[DemoPatient, ...]
 ) -> None:
     """SC 1.3.1: header cells in the observations table; SC 2.4.4: the chart's "correct" links
-    each have their own accessible name (the entry, then when it was recorded)."""
+    each have their own accessible name (the entry, then when it was recorded); SC 1.4.10: the
+    observations card no longer clips its links."""
     sign_in(page, PRACTITIONER)
     open_record(page, demo_patients[3])
     for code, value in (("weight", "71"), ("weight", "72"), ("bp", "120/80")):
@@ -175,6 +176,11 @@ def test_chart_tables_have_headers_and_each_correct_link_names_its_entry(
     hidden = links.first.locator(".visually-hidden")
     expect(hidden).to_have_count(1)
     assert len(set(names)) == len(names), names  # no two links with the same name
+    # SC 1.4.10: at 1,280 and 1,024 px the observations card shows its links whole.
+    for width in (1280, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        card = page.locator("[data-testid=observations]")
+        assert card.evaluate("c => c.scrollWidth <= c.clientWidth"), width
 
 
 def test_the_second_factor_table_has_header_cells(page: Any) -> None:
