@@ -216,6 +216,9 @@ def test_the_audit_log_shows_labels_in_the_readers_language(
     for raw in ("login-failed", "patients.Patient", "clinical.Observation", "Cabinet médical"):
         assert raw not in visible
     assert ">Resource<" not in html  # the column's header is translated words too
+    # SC 2.4.4: a patient's link says where it leads, not only a cut-off identifier.
+    links = re.findall(r'data-testid="patient-link">(.*?)</a>', html)
+    assert links and all(link.startswith('<span class="visually-hidden">') for link in links)
 
 
 @pytest.mark.parametrize("language", ["fr", "nl"])
