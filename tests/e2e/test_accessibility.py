@@ -251,3 +251,21 @@ def test_the_main_pages_reflow_at_320_px(
     if role == "practitioner":
         open_record(page, demo_patients[4])
         assert page.evaluate(_OVERFLOW) == [], "the chart"
+
+
+def test_a_refused_form_not_called_form_still_titles_the_page_error(page: Any) -> None:
+    """SC 3.3.1, 2.4.2: the breach page holds five forms; the refused one shows its summary,
+    focused, and the script puts "Error:" first in the title."""
+    sign_in(page, MANAGER)
+    page.goto("/compliance/breaches/new/")
+    page.fill("textarea[name=what_happened]", "Fictitious: a test of the error summary.")
+    with page.expect_navigation():
+        page.click("[data-testid=submit-breach]")
+    assert not page.title().startswith("Error")
+    page.fill("input[name=people_count]", "-4")
+    with page.expect_navigation():
+        page.click("[data-testid=save-assessment]")
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_have_count(1)
+    expect(summary).to_be_focused()
+    assert page.title().startswith(str(summary.get_attribute("data-error-summary")) + " ")
