@@ -42,7 +42,7 @@ def axe_source(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("axe")
     for name in ("package.json", "package-lock.json"):
         shutil.copy(PINNED / name, folder / name)
-    done = subprocess.run(  # noqa: S603  (npm, with fixed arguments)
+    done = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
         cwd=folder,
         capture_output=True,
