@@ -91,7 +91,8 @@ def test_no_wcag_violation_on_the_pages_of_every_role(
 ) -> None:
     """SC 1.1.1 to 4.1.2 as axe checks them: every page each role reaches from the menu, a
     chart, and the login, patient, observation and audit-filter forms refused."""
-    page, found = page_in, {}
+    page = page_in
+    found: dict[str, list[str]] = {}
     page.goto("/accounts/login/")
     _check(page, axe_source, "login", found)
     page.fill("#id_username", "nobody-axe")
