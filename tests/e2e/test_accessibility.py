@@ -8,6 +8,8 @@
   context, SC 4.1.2 name, role, value): a skip link is the first stop of the keyboard and leads
   to the content; the current language is ``aria-current``; the observations and second-factor
   tables have header cells; each "correct" link of a chart names its entry.
+- Keyboard (SC 2.1.1, 2.4.3, 2.4.7): a practitioner logs in, searches, opens a chart and records
+  an observation with the keyboard alone, the focus ring shown at each stop.
 - Reflow (SC 1.4.10): at 320 CSS px, the main pages of each role scroll only vertically; a wide
   table scrolls sideways in its own box; no field, term or value is cut by its card.
 
@@ -269,3 +271,68 @@ def test_a_refused_form_not_called_form_still_titles_the_page_error(page: Any) -
     expect(summary).to_have_count(1)
     expect(summary).to_be_focused()
     assert page.title().startswith(str(summary.get_attribute("data-error-summary")) + " ")
+
+
+def _tab_to(page: Any, selector: str, most: int = 80) -> None:
+    """Press Tab until the focus is on ``selector`` (SC 2.1.1: reachable by the keyboard)."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            # SC 2.4.7: the focus shows (the browser's ring: no style of ours removes it).
+            assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+            return
+    raise AssertionError(f"{selector} not reached with {most} presses of Tab on {page.url}")
+
+
+def _enter(page: Any) -> None:
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def test_keyboard_alone_logs_in_searches_opens_a_chart_and_records_an_observation(
+    page: Any, demo_patients: tuple[DemoPatient, ...]
+) -> None:
+    """SC 2.1.1 keyboard, SC 2.4.3 focus order, SC 2.4.7 focus visible: no mouse from the login
+    to a recorded observation."""
+    from tests.e2e.conftest import totp_code
+
+    patient = demo_patients[2]
+    page.goto("/accounts/login/")
+    expect(page.locator("#id_username")).to_be_focused()  # the field takes the focus
+    page.keyboard.type(PRACTITIONER[0])
+    page.keyboard.press("Tab")
+    page.keyboard.type(PRACTITIONER[1])
+    _enter(page)
+    if not page.evaluate("document.activeElement.id === 'id_code'"):
+        _tab_to(page, "#id_code")
+    page.keyboard.type(totp_code(PRACTITIONER[0]))
+    _enter(page)
+    if page.locator("form:has(input[name=version]) button[type=submit]").count():
+        _tab_to(page, "form:has(input[name=version]) button[type=submit]")
+        _enter(page)
+    expect(page.locator("[data-testid=who]")).to_be_visible()
+
+    _tab_to(page, "header nav a[href='/patients/']")
+    _enter(page)
+    expect(page.locator("input[name=q]")).to_be_focused()
+    page.keyboard.type(patient.niss)
+    _enter(page)
+    _tab_to(page, "[data-testid=results] a[href^='/patients/']")
+    _enter(page)
+    if page.locator("[data-testid=declare-care]").count():
+        _tab_to(page, "[data-testid=declare-care]")
+        _enter(page)
+    expect(page.locator("[data-testid=chart]")).to_be_visible()
+
+    _tab_to(page, 'a[href$="/observation/new/"]')
+    _enter(page)
+    _tab_to(page, "select[name=code]")
+    for _ in range(12):  # the list's arrow keys, until blood pressure is chosen
+        if page.evaluate("document.activeElement.value") == "bp":
+            break
+        page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.value") == "bp"
+    _tab_to(page, "input[name=value]")
+    page.keyboard.type("131/84")
+    _enter(page)
+    expect(page.locator("[data-testid=observations]")).to_contain_text("131/84")
