@@ -336,3 +336,18 @@ def test_keyboard_alone_logs_in_searches_opens_a_chart_and_records_an_observatio
     page.keyboard.type("131/84")
     _enter(page)
     expect(page.locator("[data-testid=observations]")).to_contain_text("131/84")
+
+
+def test_switching_language_keeps_the_page_state(page: Any) -> None:
+    """SC 3.2.2 on input, 3.1.2: changing the language keeps the agenda's day; it changes the
+    language of the page, nothing else."""
+    sign_in(page, SECRETARY)
+    page.goto("/scheduling/?day=2026-12-03")
+    with page.expect_navigation():
+        page.click("form.lang button[value=nl]")
+    assert page.url.endswith("/scheduling/?day=2026-12-03"), page.url
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    with page.expect_navigation():
+        page.click("form.lang button[value=fr]")
+    assert page.url.endswith("/scheduling/?day=2026-12-03"), page.url
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
