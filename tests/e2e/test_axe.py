@@ -109,7 +109,7 @@ def test_no_wcag_violation_on_the_pages_of_every_role(
 
     page.context.clear_cookies()
     sign_in(page, PRACTITIONER)
-    open_record(page, demo_patients[7])
+    open_record(page, demo_patients[1])
     _check(page, axe_source, "chart", found)
     _submit(page, 'a[href$="/observation/new/"]')
     page.select_option("select[name=code]", "bp")
