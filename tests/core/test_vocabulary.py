@@ -147,6 +147,8 @@ def test_an_unknown_code_is_shown_as_recorded_and_no_code_as_nothing() -> None:
     assert label("action", None) == label("action", "") == ""
     with translation.override("fr"):
         assert label("outcome", "success") == str(OUTCOME_LABELS["success"])
+    assert show(None, "resource") == show("", "observation") == ""
+    assert show("weight", "no-such-vocabulary") == "weight"
 
 
 class _Cells(HTMLParser):

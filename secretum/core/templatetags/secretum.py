@@ -85,11 +85,6 @@ def breach_value(value: Any, name: str) -> str:
     return str(value)
 
 
-@register.filter
-def get_item(mapping: dict[str, str | None], key: str) -> str | None:
-    return mapping.get(key)
-
-
 @register.filter(expects_localtime=True)
 def day(value: dt.date | None) -> str:
     """``{{ value|day }}``: as ``{{ value|date:"d/m/Y" }}`` (a moment in the current time zone),
