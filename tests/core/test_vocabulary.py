@@ -149,6 +149,9 @@ def test_an_unknown_code_is_shown_as_recorded_and_no_code_as_nothing() -> None:
         assert label("outcome", "success") == str(OUTCOME_LABELS["success"])
     assert show(None, "resource") == show("", "observation") == ""
     assert show("weight", "no-such-vocabulary") == "weight"
+    from secretum.core.templatetags.secretum import get_item
+
+    assert get_item({"a": "1"}, "a") == "1" and get_item({}, "a") is None
 
 
 class _Cells(HTMLParser):

@@ -85,6 +85,12 @@ def breach_value(value: Any, name: str) -> str:
     return str(value)
 
 
+@register.filter
+def get_item(mapping: dict[str, str | None], key: str) -> str | None:
+    """``{{ values|get_item:name }}`` (kept for templates of other branches)."""
+    return mapping.get(key)
+
+
 @register.filter(expects_localtime=True)
 def day(value: dt.date | None) -> str:
     """``{{ value|day }}``: as ``{{ value|date:"d/m/Y" }}`` (a moment in the current time zone),
