@@ -25,6 +25,12 @@ from secretum.access.policy import ROLE_LABELS, Permission, Role
 from secretum.audit import alerts, fhir
 from secretum.audit.models import Action, AuditCheckpoint, AuditEvent, Outcome
 from secretum.audit.rows import EventRow
+from secretum.audit.vocabulary import (
+    ACTION_LABELS,
+    OUTCOME_LABELS,
+    PURPOSE_LABELS,
+    RESOURCE_LABELS,
+)
 from secretum.lib import niss as niss_lib
 from secretum.patients.services import open_patient, patient_ref_for_niss, reveal_identity
 
@@ -155,31 +161,6 @@ def export_events(actor: Actor, f: EventFilter, fmt: str) -> Export:
 
 
 # --- the patient access report (GDPR art. 15) -------------------------------------------------
-
-RESOURCE_LABELS = {
-    "patients.Patient": _("identity and contact details"),
-    "clinical.Chart": _("chart (identity and medical record)"),
-    "clinical.Encounter": _("consultation note"),
-    "clinical.Problem": _("problem / diagnosis"),
-    "clinical.Allergy": _("allergy"),
-    "clinical.Medication": _("medication"),
-    "clinical.Observation": _("observation"),
-    "scheduling.Appointment": _("appointments"),
-    "audit.AuditEvent": _("audit log"),
-    "audit.AccessReport": _("access report"),
-}
-ACTION_LABELS = dict(Action.choices)  # the one vocabulary's labels (audit/models.py)
-PURPOSE_LABELS = {
-    "care": _("care"),
-    "break-the-glass": _("emergency access (break the glass)"),
-    "administration": _("administration"),
-    "maintenance": _("maintenance"),
-}
-OUTCOME_LABELS = {
-    "success": _("done"),
-    "denied": _("refused"),
-    "failure": _("failed"),
-}
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,20 @@ function webauthnButtons() {
   });
 }
 
+// WCAG 3.3.1, 2.4.2: after a refused submit, the focus goes to the form's error summary (its
+// links lead to each field) and the tab's title starts with "Error:" (the server writes it when
+// the page's form is called `form`; this adds it for the others). Focused before the page's
+// autofocus runs, which then leaves the focus where it is.
+function errorSummary() {
+  const summary = document.querySelector("[data-error-summary]");
+  if (!summary) return;
+  const prefix = summary.dataset.errorSummary || "";
+  if (prefix && !document.title.startsWith(prefix)) document.title = prefix + " " + document.title;
+  summary.focus();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  errorSummary();
   idleLock();
   privacyScreen();
   privacySettings();

@@ -97,7 +97,9 @@ def test_new_session_identifier_at_login(doctor: Any) -> None:
 
 
 def _failure_message(response: Any) -> str:
-    return response.content.decode().split('role="alert">')[1].split("<")[0]
+    """The form's error, as its error summary lists it (issue 16, WCAG 3.3.1)."""
+    summary = response.content.decode().split("data-error-summary")[1]
+    return summary.split("<li>")[1].split("<")[0]
 
 
 def test_failure_does_not_reveal_whether_the_account_exists(doctor: Any) -> None:

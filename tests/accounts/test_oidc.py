@@ -101,7 +101,11 @@ def oidc_login(client: SecureClient, provider: Provider, **login: Any) -> Any:
 
 
 def _failure_message(response: Any) -> str:
-    return unescape(response.content.decode().split('role="alert">')[1].split("<")[0])
+    """The page's alert, or the login form's error as its error summary lists it (WCAG 3.3.1)."""
+    html = response.content.decode()
+    if "data-error-summary" in html:
+        return unescape(html.split("data-error-summary")[1].split("<li>")[1].split("<")[0])
+    return unescape(html.split('role="alert">')[1].split("<")[0])
 
 
 def _signed_in(client: SecureClient) -> bool:

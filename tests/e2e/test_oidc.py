@@ -140,7 +140,8 @@ def test_link_then_log_in_through_the_provider(
     # An identity nobody linked: the same answer as a wrong password, no account made.
     _log_in_with_provider(page, provider, Login(subject="a-stranger", acr=EIDAS_HIGH))
     assert _path(page) == "/accounts/oidc/complete/"
-    expect(page.locator("[role=alert]")).to_be_visible()
+    expect(page.locator("[data-error-summary]")).to_be_visible()  # the login form's, focused
+    expect(page.locator("[data-error-summary]")).to_be_focused()
     page.goto("/")
     assert _path(page) == "/accounts/login/"
 

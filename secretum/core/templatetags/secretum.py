@@ -6,20 +6,41 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django import template
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from secretum.clinical.rules import OBSERVATION_CODES, SEVERITIES
+from secretum.access.forms import CATEGORIES
+from secretum.audit.vocabulary import VOCABULARIES
+from secretum.breaches.entries import FIELD_LABELS, PEOPLE_CATEGORIES, RECORD_CATEGORIES
+from secretum.breaches.models import Breach
+from secretum.clinical.rules import OBSERVATION_CODES, SEVERITIES, SPECS
 from secretum.patients.forms import SEXES
 
 register = template.Library()
 
-_LABELS = {
+# Issue 16, "no raw codes on screen": every vocabulary whose codes a page shows, by name. The
+# audit log's own (action, resource, purpose, outcome, role) are in ``audit.vocabulary``.
+_LABELS: dict[str, Mapping[str, Any]] = {
+    **VOCABULARIES,
     "observation": dict(OBSERVATION_CODES),
     "severity": dict(SEVERITIES),
     "sex": dict(SEXES),
+    "breach-field": FIELD_LABELS,
+    "breach-risk": dict(Breach.Risk.choices),
+    "breach-people": PEOPLE_CATEGORIES,
+    "breach-records": RECORD_CATEGORIES,
+    "glass-category": dict(CATEGORIES),
+}
+# The breach fields whose stored value is a code, or codes separated by commas.
+_BREACH_CODED = {
+    "risk": "breach-risk",
+    "people_categories": "breach-people",
+    "record_categories": "breach-records",
 }
 
 
@@ -31,8 +52,42 @@ def label(code: str | None, vocabulary: str) -> str:
     return str(_LABELS.get(vocabulary, {}).get(code, code))
 
 
+@register.simple_tag
+def entry_value(kind: str, name: str, values: dict[str, Any]) -> str:
+    """A clinical entry's field as a person reads it: a coded field (an observation's code, an
+    allergy's severity) by its label, not its code (issue 16)."""
+    value = values.get(name)
+    if value in (None, ""):
+        return "—"
+    for spec in SPECS.get(kind, ()):
+        if spec.name == name and spec.choices:
+            return str(dict(spec.choices).get(value, value))
+    return str(value)
+
+
+@register.filter
+def breach_value(value: Any, name: str) -> str:
+    """A value of a breach entry's history as a person reads it (issue 16): a moment stored in
+    ISO 8601 as a local date and time, a code or a list of codes by their labels."""
+    if value is None or value == "":
+        return "—"
+    if name in _BREACH_CODED:
+        return ", ".join(label(code, _BREACH_CODED[name]) for code in str(value).split(",") if code)
+    if name.endswith("_at") and isinstance(value, str):
+        try:
+            when = parse_datetime(value)
+        except ValueError:
+            when = None
+        if when is not None:
+            if timezone.is_aware(when):
+                when = timezone.localtime(when)
+            return moment(when)
+    return str(value)
+
+
 @register.filter
 def get_item(mapping: dict[str, str | None], key: str) -> str | None:
+    """``{{ values|get_item:name }}`` (kept for templates of other branches)."""
     return mapping.get(key)
 
 
@@ -73,3 +128,33 @@ def uid_url(context: Any, name: str, *args: Any) -> str:
     if shape is None:
         shape = shapes[key] = reverse(name, args=[*leading, _UID_SLOT])
     return str(shape).replace(_UID_SLOT, text)
+
+
+@register.filter
+def has_required(form: Any) -> bool:
+    """Whether a form shows a required field: its asterisk is then explained once, above the
+    fields (WCAG 3.3.2)."""
+    return any(f.field.required and not f.is_hidden for f in form)
+
+
+@register.simple_tag
+def entry_name(entry: Any) -> str:
+    """A few words naming a clinical entry (its main field, then when it was recorded): the
+    hidden part of its "correct" and "corrected" links, so that the eight "correct" links of a
+    chart each say which entry they correct (WCAG 2.4.4). The main field is the entry's first,
+    or its label when the first is a bare code (a problem's ICPC-2 code); a coded first field is
+    followed by the next one (an observation's value and unit)."""
+    specs = SPECS.get(getattr(entry, "kind", ""), ())
+    values = getattr(entry, "values", {}) or {}
+    main = ""
+    for place, spec in enumerate(specs):
+        if spec.name == "code" and not spec.choices:
+            continue
+        main = entry_value(entry.kind, spec.name, values)
+        if spec.choices and place + 1 < len(specs):  # "Weight 71 kg", not only "Weight"
+            following = specs[place + 1].name
+            shown = " ".join(str(values.get(n) or "") for n in (following, "unit")).strip()
+            main = f"{main} {shown}".strip()
+        break
+    when = moment(timezone.localtime(entry.recorded_at)) if entry.recorded_at else ""
+    return ", ".join(part for part in (main, when) if part and part != "—")
