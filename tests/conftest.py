@@ -47,6 +47,14 @@ def _test_host_and_language(settings: Any) -> Any:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _own_witness(settings: Any, tmp_path: Any) -> None:
+    """D2: every committed audit write leaves its tree head in the witness. The database is
+    rolled back or flushed after each test, so each test has a witness of its own: one test's
+    heads never say that the next test's log lost events."""
+    settings.SECRETUM_AUDIT_WITNESS = tmp_path / "witness" / "audit-checkpoints.log"
+
+
 # Fictitious TOTP seed of test users: tests compute codes with pyotp (B3).
 TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 

@@ -19,6 +19,7 @@ from secretum.access.decorators import requires
 from secretum.access.policy import Permission
 from secretum.audit import pdf, services
 from secretum.audit.forms import EventFilterForm, ReportForm
+from secretum.lib.practice import practice_name
 
 
 @requires(Permission.AUDIT_READ)
@@ -84,9 +85,7 @@ def report(request: HttpRequest, patient: UUID) -> HttpResponse:
 @require_GET
 def report_pdf(request: HttpRequest, patient: UUID) -> HttpResponse:
     found = services.patient_access_report(Actor.from_request(request), str(patient), printed=True)
-    response = HttpResponse(
-        pdf.report_pdf(found, settings.PRACTICE_NAME), content_type="application/pdf"
-    )
+    response = HttpResponse(pdf.report_pdf(found, practice_name()), content_type="application/pdf")
     response["Content-Disposition"] = 'attachment; filename="access-report.pdf"'
     return response
 

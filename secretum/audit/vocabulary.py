@@ -70,6 +70,11 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "maintenance.MaintenanceEntry": _("maintenance log entry"),
     "maintenance.MaintenanceWindow": _("maintenance window"),
     "maintenance.ConsoleSession": _("maintenance console session"),
+    "backup.Backup": _("backup"),
+    "backup.BackupRecord": _("backup record"),
+    "crypto.RecoveryMaterial": _("recovery material of the key file"),
+    "documents.Document": _("document"),
+    "documents.UnfiledDocument": _("unfiled scanned document"),
 }
 
 PURPOSE_LABELS: dict[str, str | Promise] = {

@@ -30,6 +30,7 @@ from secretum.access.policy import ROLE_PERMISSIONS, Permission
 from secretum.backup import archive, service, sftp
 from secretum.backup.archive import BackupError
 from secretum.backup.models import BackupRecord
+from secretum.lib.practice import practice_name
 
 STALE_PARTIAL = 24 * 3600  # seconds after which a partial file is what a killed backup left
 
@@ -163,7 +164,7 @@ def alert(problem: str) -> bool:
     if not settings.SECRETUM_SMTP_HOST or not recipients:
         return False
     send_mail(
-        _("Secretum: backup problem at %(practice)s") % {"practice": settings.PRACTICE_NAME},
+        _("Secretum: backup problem at %(practice)s") % {"practice": practice_name()},
         problem + "\n\n" + _("The measures register (I1) shows the state of the backups.") + "\n",
         settings.DEFAULT_FROM_EMAIL,
         recipients,

@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
@@ -40,6 +39,7 @@ from secretum.breaches.models import Breach, BreachUpdate
 from secretum.compliance.people import acting_user, display_names, system_name
 from secretum.crypto import keyring
 from secretum.lib.dates import check_recent
+from secretum.lib.practice import practice_name
 
 # The audit events' resource. Events written before the breach register was an app of its own
 # keep theirs: "compliance.Breach".
@@ -364,6 +364,6 @@ def breach_drafts(actor: Actor, uid: Any) -> BreachDrafts:
         detail={"view": "drafts"},
     ):
         view = _breach_view(_get_breach(uid))
-        practice = settings.PRACTICE_NAME
+        practice = practice_name()
         letter = notification.patient_letter(view, practice) if view.letter_needed else ""
         return BreachDrafts(view, notification.authority_notification(view, practice), letter)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from secretum.access import relationships
@@ -20,6 +19,7 @@ from secretum.clinical import services as clinical
 from secretum.compliance import pdf
 from secretum.compliance.models import PrintLog
 from secretum.compliance.people import acting_user, display_name
+from secretum.lib.practice import practice_name
 from secretum.patients import services as patients
 
 
@@ -59,7 +59,7 @@ def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
         data, pages = pdf.patient_summary_pdf(
             identity,
             entries,
-            practice=settings.PRACTICE_NAME,
+            practice=practice_name(),
             printed_by=f"{display_name(actor.user)} ({actor.user.username})",
             printed_at=now,
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,6 +20,7 @@ from secretum.breaches.entries import BreachView
 from secretum.breaches.services import open_breaches
 from secretum.compliance.register import build_register
 from secretum.compliance.status import MeasureRow
+from secretum.lib.practice import practice_name
 
 DUE_SOON_DAYS = 30
 
@@ -79,7 +79,7 @@ def daily_summary() -> Summary:
     today = timezone.localdate()
     lines = [
         _("Secretum — security measures register of %(practice)s, %(day)s")
-        % {"practice": settings.PRACTICE_NAME, "day": today.isoformat()},
+        % {"practice": practice_name(), "day": today.isoformat()},
         "",
     ]
 

@@ -27,6 +27,7 @@ from secretum.compliance import catalogue, pdf, signing
 from secretum.compliance.models import ReportExport
 from secretum.compliance.people import acting_user, display_name, display_names, system_name
 from secretum.compliance.register import Register, build_register
+from secretum.lib.practice import practice_name
 
 REPORT_PARTS = {
     "pdf": ("pdf", "application/pdf"),
@@ -69,7 +70,7 @@ def report_context(
     """What the report's HTML template shows (the signed HTML and the printable page)."""
     return {
         "register": reg,
-        "practice": settings.PRACTICE_NAME,
+        "practice": practice_name(),
         "issued_at": issued_at,
         "issued_by": issued_by,
         "key_id": key_id,
@@ -88,7 +89,7 @@ def issue_report(actor: Actor) -> ReportView:
         kid = signing.key_id(key.public_key())
         by = display_name(acting_user(actor))
         pdf_bytes = pdf.register_pdf(
-            reg, practice=settings.PRACTICE_NAME, issued_at=now, issued_by=by, key_id=kid
+            reg, practice=practice_name(), issued_at=now, issued_by=by, key_id=kid
         )
         html = render_to_string(
             "compliance/report_document.html", report_context(reg, now, by, kid)

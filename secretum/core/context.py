@@ -2,29 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
 
 from secretum.access.actor import role_of
 from secretum.access.policy import ROLE_LABELS, Permission, Role, allows
-
-# What ``SECRETUM_PRACTICE_NAME`` defaults to (settings.py) when the practice gave no name: that
-# default is shown in the reader's language, not in French in every language (issue 16).
-UNNAMED_PRACTICE = "Cabinet médical"
-
-
-def practice_name() -> str | Promise:
-    """The practice's name as configured, or the translated words for "medical practice"."""
-    name = settings.PRACTICE_NAME
-    return _("Medical practice") if name in ("", UNNAMED_PRACTICE) else name
+from secretum.lib.practice import practice_name
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     role = role_of(getattr(request, "user", None))  # the role held now (C2)
     return {
-        "practice_name": practice_name(),
+        "practice_name": practice_name(),  # in the reader's language when unnamed
         "can_search": allows(role, Permission.PATIENT_SEARCH),
         "can_register": allows(role, Permission.PATIENT_IDENTITY_WRITE),
         "can_read_clinical": allows(role, Permission.CLINICAL_READ),

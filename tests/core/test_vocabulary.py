@@ -38,6 +38,7 @@ from secretum.breaches import services as breaches
 from secretum.clinical import services as clinical
 from secretum.clinical.rules import SEVERITIES
 from secretum.core.templatetags.secretum import label as show
+from secretum.lib.practice import practice_name
 from secretum.patients import services as patients
 from tests.conftest import SecureClient, actor_for, client_for, identity, make_user
 
@@ -218,8 +219,10 @@ def test_the_audit_log_shows_labels_in_the_readers_language(
             vocabulary = next(v for v in VOCABULARIES.values() if code in v)
             assert text.startswith(str(vocabulary[code])), (code, text)
     visible = " ".join(read.text)
-    for raw in ("login-failed", "patients.Patient", "clinical.Observation", "Cabinet médical"):
+    for raw in ("login-failed", "patients.Patient", "clinical.Observation"):
         assert raw not in visible
+    with translation.override(language):  # an unnamed practice, in the reader's language
+        assert practice_name() in visible and (language == "fr") == ("Cabinet médical" in visible)
     assert ">Resource<" not in html  # the column's header is translated words too
     # SC 2.4.4: a patient's link says where it leads, not only a cut-off identifier.
     links = re.findall(r'data-testid="patient-link">(.*?)</a>', html)

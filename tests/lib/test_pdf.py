@@ -110,3 +110,14 @@ def test_the_fonts_travel_with_a_production_install() -> None:
     package = Path(secretum.lib.pdf.__file__).parent
     shipped = {path for pattern in patterns for path in package.glob(pattern)}
     assert {package / "fonts/DejaVuSans.ttf", package / "fonts/DejaVuSans-Bold.ttf"} <= shipped
+
+
+def test_an_unnamed_practice_prints_in_the_readers_language(
+    practitioner: Any, unusual: Any, settings: Any
+) -> None:
+    """Issue 16: no name configured: the summary names "Medische praktijk" in Dutch, not the
+    French default in every language."""
+    settings.PRACTICE_NAME = ""
+    with translation.override("nl"):
+        printed = printing.print_patient_summary(actor_for(practitioner), unusual.uid)
+    assert "Medische praktijk" in pdf_text(printed.data)
