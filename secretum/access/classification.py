@@ -134,6 +134,17 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     "crypto.KeyFingerprint": {
         "id": A, "scheme": P, "fingerprint": P, "origin": P, "recorded_at": A,
     },
+    # The key file's recovery material (O2, I2): ids, scheme and dates; never a key or a share.
+    "crypto.RecoveryMaterial": {
+        "id": A, "material": P, "scheme": P, "instance": P, "made_at": A, "made_by": A,
+        "tested_at": A, "tested_by": A,
+    },
+    # Backups made and restore drills (I1, I3): where, when, how big, and the signed manifest's
+    # counts and hashes; never a row of the data.
+    "backup.BackupRecord": {
+        "id": A, "kind": P, "ok": P, "at": A, "scheduled": P, "path": A, "size": A,
+        "message": A, "manifest": A,
+    },
     "scheduling.Appointment": {
         "id": A, "uid": A, "patient": A, "practitioner": A, "starts_at": A,
         "duration_minutes": A, "status": A, "booked_by": A, "created_at": A,
