@@ -315,6 +315,8 @@ SECRETUM_BACKUP_KEEP_WEEKLY = env_int("SECRETUM_BACKUP_KEEP_WEEKLY", 4)
 SECRETUM_BACKUP_KEEP_MONTHLY = env_int("SECRETUM_BACKUP_KEEP_MONTHLY", 12)
 # Managers are alerted when no good backup is younger than this, or no restore drill than that.
 SECRETUM_BACKUP_MAX_AGE_HOURS = env_int("SECRETUM_BACKUP_MAX_AGE_HOURS", 48)
+# G4: /healthz answers 503 when the instance folder's file system has less free space than this.
+SECRETUM_HEALTH_MIN_FREE_MB = env_int("SECRETUM_HEALTH_MIN_FREE_MB", 512)
 SECRETUM_BACKUP_DRILL_DAYS = env_int("SECRETUM_BACKUP_DRILL_DAYS", 90)
 # --- documents attached to a patient (D4) and their antivirus scan (E2): secretum.documents ---
 # The largest document accepted (bytes); the TLS front's SECRETUM_SERVE_MAX_BODY (16 MiB) must

@@ -38,18 +38,13 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 @public
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
-    """For a load balancer or monitoring: the process answers, and the audit checkpoint signer
-    that `serve` supervises is alive (D2): 200, or 503 when its heartbeat is late. JSON, no
-    personal data, no login. ``none``: no signer was started for this instance (a server run
-    without `serve`)."""
-    from secretum.audit import signer
+    """For a load balancer or monitoring (G4): the database writable, the key file readable, the
+    audit signer that `serve` supervises alive (D2), disk space, a recent good backup
+    (``core.health``): 200, or 503 when one of them is not. JSON, words only, no login."""
+    from secretum.core import health
 
-    state = signer.state()
-    healthy = state != signer.STOPPED
-    return JsonResponse(
-        {"status": "ok" if healthy else "unhealthy", "audit_signer": state},
-        status=200 if healthy else 503,
-    )
+    found = health.report()
+    return JsonResponse(found, status=200 if found["status"] == "ok" else 503)
 
 
 @public

@@ -4,6 +4,7 @@ without a restart."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ def _presented(served: Served) -> bytes:
     conn = served.connect(timeout=10)
     try:
         conn.request("GET", "/healthz")
-        assert conn.getresponse().read() == b"ok"
+        assert json.loads(conn.getresponse().read())["status"] == "ok"
         der = conn.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
         assert der is not None
         return der
@@ -38,7 +39,7 @@ def test_serve_presents_a_renewed_certificate_without_a_restart(tmp_path: Path) 
         assert _presented(served) == first.der
         kept = served.connect(timeout=10)  # a connection open before the renewal
         kept.request("GET", "/healthz")
-        assert kept.getresponse().read() == b"ok"
+        assert json.loads(kept.getresponse().read())["status"] == "ok"
         install(tmp_path / "acme" / "live", renewed, chain=ca)
         deadline = time.monotonic() + 15
         while (seen := _presented(served)) != renewed.der and time.monotonic() < deadline:
@@ -46,7 +47,7 @@ def test_serve_presents_a_renewed_certificate_without_a_restart(tmp_path: Path) 
         assert seen == renewed.der
         # The connection opened before goes on with the certificate it was shown.
         kept.request("GET", "/healthz")
-        assert kept.getresponse().read() == b"ok"
+        assert json.loads(kept.getresponse().read())["status"] == "ok"
         assert kept.sock.getpeercert(binary_form=True) == first.der  # type: ignore[union-attr]
         kept.close()
         assert served.process.poll() is None
