@@ -33,7 +33,8 @@ def test_every_program_a_test_looks_for_is_installed_by_system_deps() -> None:
         looked_for |= set(re.findall(r"""shutil\.which\(["']([\w.-]+)["']\)""", text))
         looked_for |= set(re.findall(r"""Path\(["']/usr/bin/([\w.-]+)["']\)""", text))
     # What the suite uses today.
-    assert {"chromium", "pg_dump", "sqlite3", "pdftotext", "sshd", "sftp", "clamd"} <= looked_for
+    used = {"chromium", "pg_dump", "sqlite3", "pdftotext", "sshd", "sftp", "clamd", "npm"}
+    assert used <= looked_for
     missing = looked_for - ALWAYS_THERE - HOST_AS_FOUND - set(_test_programs())
     assert not missing, f"add {missing} to TEST_PROGRAMS in the Makefile"
 
@@ -69,8 +70,8 @@ def test_system_deps_names_each_missing_package_and_the_command_to_run(tmp_path:
     assert done.returncode != 0
     assert done.stdout == (
         "Secretum needs: chromium postgresql-client sqlite3 poppler-utils openssh-server "
-        "openssh-client clamav-daemon — run: sudo apt-get install chromium postgresql-client "
-        "sqlite3 poppler-utils openssh-server openssh-client clamav-daemon\n"
+        "openssh-client clamav-daemon npm — run: sudo apt-get install chromium "
+        "postgresql-client sqlite3 poppler-utils openssh-server openssh-client clamav-daemon npm\n"
     )
 
 

@@ -115,12 +115,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def _get(served: Served, path: str) -> tuple[int, str]:
+    status, request_id, _body = _fetch(served, path)
+    return status, request_id
+
+
+def _fetch(served: Served, path: str) -> tuple[int, str, bytes]:
     conn = served.connect(timeout=10)
     try:
         conn.request("GET", path)
         response = conn.getresponse()
-        response.read()
-        return response.status, response.getheader("X-Request-Id", "")
+        body = response.read()
+        return response.status, response.getheader("X-Request-Id", ""), body
     finally:
         conn.close()
 
@@ -137,7 +142,7 @@ def _access_line(served: Served, request_id: str) -> dict[str, Any]:
 
 
 def test_each_request_is_one_access_line_with_its_id_and_never_its_query(served: Served) -> None:
-    status, request_id = _get(served, "/healthz?" + SECRET_QUERY)
+    status, request_id, body = _fetch(served, "/healthz?" + SECRET_QUERY)
     assert status == 200 and UUID.fullmatch(request_id)
     line = _access_line(served, request_id)
     assert (
@@ -150,7 +155,7 @@ def test_each_request_is_one_access_line_with_its_id_and_never_its_query(served:
             "method": "GET",
             "path": "/healthz",
             "status": 200,
-            "bytes": 2,
+            "bytes": len(body),
         }.items()
     )
     assert list(line)[5:] == list(logs.ACCESS_FIELDS)
