@@ -21,6 +21,7 @@ from secretum.compliance import signing
 from tests.compliance.test_catalogue import EXPECTED_IDS
 from tests.e2e.conftest import PRACTITIONER, DemoPatient, sign_in
 from tests.e2e.test_browser import open_chart
+from tests.pdf import pdf_text
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,8 @@ def test_manager_walks_the_register(page: Any) -> None:
     shown = [rows.nth(i).get_attribute("data-testid") for i in range(59)]
     assert sorted(s.removeprefix("measure-") for s in shown) == sorted(EXPECTED_IDS)
     expect(page.locator("[data-testid=measure-B3]")).to_have_attribute("data-status", "met")
-    expect(page.locator("[data-testid=measure-I1]")).to_have_attribute("data-status", "not-met")
+    # No restore drill yet (I3): the backups made while serving are not proven to restore.
+    expect(page.locator("[data-testid=measure-I3]")).to_have_attribute("data-status", "not-met")
 
     # The practice hosts its data locally: the cloud-only measures no longer apply.
     page.select_option("select[name=hosting]", "local")
@@ -101,7 +103,7 @@ def test_manager_walks_the_register(page: Any) -> None:
     public = _download(page, "[data-testid=public-key]")
     assert signing.verify(pdf, sig, public).ok
     assert not signing.verify(pdf[:-10], sig, public).ok
-    drawn = {m.decode("latin-1") for m in re.findall(rb"\(([A-P]\d{1,2})\)\s*Tj", pdf)}
+    drawn = set(pdf_text(pdf).split())
     assert set(EXPECTED_IDS) <= drawn
     assert violations == []
 
@@ -156,5 +158,7 @@ def test_practitioner_prints_a_watermarked_summary(
     assert response.headers["content-type"] == "application/pdf"
     body = response.body()
     assert body.startswith(b"%PDF")
-    watermark = re.search(rb"\(([^()]*\\\(dr\.martin\\\) - [0-9: -]+ UTC)\) Tj", body)
-    assert watermark is not None, "no watermark with the user and the UTC time"
+    # Diagonal, the watermark's letters are read back with spaces of their own between them.
+    text = "".join(pdf_text(body).split())
+    watermark = re.search(r"\(dr\.martin\)-[0-9:-]+UTC", text)
+    assert watermark is not None, f"no watermark with the user and the UTC time: {text[:300]}"
