@@ -33,8 +33,9 @@ def test_a_new_instance_is_healthy_and_says_each_thing_in_a_word(db: Any) -> Non
     }
 
 
+@pytest.mark.django_db(transaction=True)  # a backup's snapshot is a transaction of its own
 def test_no_recent_backup_on_an_instance_older_than_the_limit_is_unhealthy(
-    db: Any, monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Path
 ) -> None:
     """G4, I1: three days after the installation and no good backup younger than 48 hours: 503.
     A backup made: healthy again."""
