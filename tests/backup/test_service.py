@@ -172,3 +172,34 @@ def test_a_forged_manifest_fails_i4(tmp_path: Path, db: Any) -> None:
     made.save()
     found = _verdict("I4")
     assert found.verdict == "not-met" and "does not verify" in found.summary
+
+
+def test_a_copy_never_overwrites_and_a_failed_copy_leaves_no_partial(tmp_path: Path) -> None:
+    """I2, I4: the second target may be write-only for the server: a backup already there is
+    never overwritten (its name is unique), and a copy that fails leaves no partial file that
+    could be taken for a backup."""
+    made = tmp_path / "secretum-backup-x.bak"
+    made.write_bytes(b"fictitious backup bytes")
+    target = tmp_path / "second"
+    assert schedule.copy(made, target) == target / made.name
+    (target / made.name).write_bytes(b"the copy as it was")
+    with pytest.raises(BackupError, match="never overwrites a copy"):
+        schedule.copy(made, target)
+    assert (target / made.name).read_bytes() == b"the copy as it was"
+    folder_not_file = tmp_path / "secretum-backup-y.bak"
+    folder_not_file.mkdir()
+    with pytest.raises(IsADirectoryError):
+        schedule.copy(folder_not_file, target)
+    assert sorted(p.name for p in target.iterdir()) == [made.name]
+
+
+def test_what_is_not_a_backup_has_no_date_and_an_absent_folder_lists_none(
+    tmp_path: Path,
+) -> None:
+    stray = tmp_path / "secretum-backup-z.bak"
+    stray.write_bytes(b"not a backup")
+    assert schedule.created_at(stray) is None
+    assert schedule.created_at(tmp_path / "missing.bak") is None
+    assert service.listed(tmp_path / "no-such-folder") == []
+    with pytest.raises(BackupError, match="is not a file"):
+        service.verify(tmp_path / "no-such-backup.bak", progress=False)
