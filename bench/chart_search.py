@@ -586,16 +586,29 @@ class Session:
         if status == 302 and client.location.startswith(SECOND_FACTOR):
             # Where the instance asks for a second factor: the demo account's authenticator code.
             status, page = client.request("GET", client.location)
-            code = subprocess.run(
-                [sys.executable, "-m", "secretum.cli", "demo_code", USERNAME],
-                env=instance_env(server.home, baseline=server.label == "baseline"),
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout.strip()
-            form = {"csrfmiddlewaretoken": csrf_token(page), "code": code, "next": ""}
-            status, _ = client.request("POST", SECOND_FACTOR, form)
+            # The code of the tree that serves this instance (compare_trees.py serves another
+            # commit's too): another tree's code may not read this instance's database.
+            tree = getattr(server, "tree", REPO)
+            env = instance_env(server.home, baseline=server.label == "baseline")
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(tree), os.environ.get("PYTHONPATH")])
+            )
+            for attempt in range(2):
+                code = subprocess.run(
+                    [sys.executable, "-m", "secretum.cli", "demo_code", USERNAME],
+                    env=env,
+                    cwd=tree,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout.strip()
+                form = {"csrfmiddlewaretoken": csrf_token(page), "code": code, "next": ""}
+                status, page = client.request("POST", SECOND_FACTOR, form)
+                if status == 302 or attempt:
+                    break
+                # A code is accepted once (B3): the build's own login may have used this one.
+                # The next 30-second step brings a new code.
+                time.sleep(31 - time.time() % 30)
         where = client.location
         if status != 302 or "__Host-secretum-session" not in client.cookies or where != "/":
             raise SystemExit(
