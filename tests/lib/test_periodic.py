@@ -47,6 +47,26 @@ def test_runs_again_after_a_failure_until_stopped(capsys: Any) -> None:
     assert "secretum: close-expired failed: Xylo-first-run" in capsys.readouterr().err
 
 
+def _signalled(code: str, first_line: str, *signals: signal.Signals) -> tuple[str, int]:
+    """Run ``code`` in a real process; once it printed ``first_line``, send it ``signals``; what
+    it printed after, and its exit code."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == first_line
+        for sig in signals:
+            process.send_signal(sig)
+        out, _err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return out, process.returncode
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_it_between_two_runs(sig: signal.Signals) -> None:
     """Without an event of its own, SIGTERM (serve stopping) or SIGINT stops it: a real process."""
@@ -56,20 +76,8 @@ def test_a_signal_stops_it_between_two_runs(sig: signal.Signals) -> None:
         "run_every(3600, lambda: print('ran', flush=True), 'task')\n"
         "print('stopped', flush=True)\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None and process.stdout.readline() == "ran\n"
-        process.send_signal(sig)
-        out, _err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert out == "stopped\n" and process.returncode == 0
+    out, returncode = _signalled(code, "ran\n", sig)
+    assert out == "stopped\n" and returncode == 0
 
 
 @pytest.fixture
@@ -108,18 +116,5 @@ def test_a_signal_during_a_run_lets_it_finish() -> None:
         "run_every(3600, once, 'task')\n"
         "print('stopped', flush=True)\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None and process.stdout.readline() == "start\n"
-        process.send_signal(signal.SIGTERM)
-        process.send_signal(signal.SIGINT)
-        out, _err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert out == "end\nstopped\n" and process.returncode == 0
+    out, returncode = _signalled(code, "start\n", signal.SIGTERM, signal.SIGINT)
+    assert out == "end\nstopped\n" and returncode == 0
