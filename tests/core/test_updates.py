@@ -342,8 +342,9 @@ def test_check_says_what_it_cannot_read(settings: Any, db: Any, tmp_path: Path) 
     (tmp_path / "all.zip").write_text("not a zip")
     settings.SECRETUM_VULNERABILITY_DB = tmp_path / "all.zip"
     said = host_checks.status()
-    firewall = [line for line in said if line.startswith("Firewall: ")]  # the host's (E9, F3)
-    assert len(firewall) == 1 and [line for line in said if line not in firewall] == [
+    # The host's firewall (E9, F3) and the antivirus (E2, tests/documents/test_check.py).
+    firewall = [line for line in said if line.startswith(("Firewall: ", "Antivirus (E2): "))]
+    assert len(firewall) == 2 and [line for line in said if line not in firewall] == [
         f"Secretum {sbom.version_of('secretum')}, installation date unknown.",
         f"Vulnerability database: {tmp_path / 'all.zip'} cannot be read ({tmp_path / 'all.zip'} "
         "is neither a folder nor a zip of OSV advisories).",
