@@ -35,6 +35,9 @@ from secretum.instance import KEY_BYTES
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
 _INDEX_BYTES = 16
+# The shortest sealed blob: version, nonce and the 128-bit tag of an empty value. A shorter one
+# (cut in the database) is refused as unauthenticated, never passed to the cipher.
+_SHORTEST = 1 + _NONCE_BYTES + 16
 # HMAC-SHA256 through hmac.digest: the same MAC as hmac.new(key, msg, hashlib.sha256).digest(),
 # computed by OpenSSL in one call (seals are checked on every row a page reads).
 _SHA256 = "sha256"
@@ -126,7 +129,7 @@ class DataKey:
         blob = bytes(blob)
         if blob[:1] == _PLAIN and _baseline():
             return blob[1:]
-        if blob[:1] != _VERSION:
+        if blob[:1] != _VERSION or len(blob) < _SHORTEST:
             raise DecryptionError("unknown sealed-value format")
         nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
         try:
@@ -146,7 +149,7 @@ def new_data_key(aad: str) -> tuple[DataKey, bytes]:
 
 def unwrap_data_key(wrapped: bytes | memoryview, aad: str) -> DataKey:
     blob = bytes(wrapped)
-    if blob[:1] != _VERSION:
+    if blob[:1] != _VERSION or len(blob) < _SHORTEST:
         raise DecryptionError("unknown wrapped-key format")
     kek = _keys().kek
     try:
@@ -185,7 +188,7 @@ def seal_secret(value: bytes, aad: str) -> bytes:
 
 def open_secret(blob: bytes | memoryview, aad: str) -> bytes:
     data = bytes(blob)
-    if data[:1] != _VERSION:
+    if data[:1] != _VERSION or len(data) < _SHORTEST:
         raise DecryptionError("unknown sealed-secret format")
     kek = _keys().kek
     try:
