@@ -101,8 +101,9 @@ def _file(ref: str, name: str, data: bytes, kind: str, verdict: clamav.Verdict) 
             event.detail.update(problem=INFECTED, signature=row.signature)
 
 
-def _tray(name: str, data: bytes, kind: str, verdict: clamav.Verdict) -> None:
-    """The unfiled tray: sealed under the key file, no patient yet."""
+def to_tray(name: str, data: bytes, kind: str, verdict: clamav.Verdict) -> str:
+    """Put a scanned file in the unfiled tray (documents/tray.py): sealed under the key file, no
+    patient yet. Returns its uid."""
     with guarded(
         Actor.system(Purpose.CARE), Permission.CLINICAL_WRITE, Action.CREATE,
         "documents.UnfiledDocument", detail={"source": "intake"},
@@ -119,6 +120,7 @@ def _tray(name: str, data: bytes, kind: str, verdict: clamav.Verdict) -> None:
         event.resource_ref = uid_text(row)
         if not verdict.clean:
             event.detail.update(problem=INFECTED, signature=row.signature)
+        return uid_text(row)
 
 
 def _take(path: Path, report: IntakeReport) -> None:
@@ -137,7 +139,7 @@ def _take(path: Path, report: IntakeReport) -> None:
     kind = kind or services.QUARANTINE_TYPE
     ref = _patient_ref(name)
     if ref is None:
-        _tray(name, data, kind, verdict)
+        to_tray(name, data, kind, verdict)
         report.unfiled += 1
     else:
         _file(ref, name, data, kind, verdict)
