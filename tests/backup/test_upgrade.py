@@ -264,6 +264,26 @@ def test_a_failed_upgrade_is_rolled_back_to_its_backup(
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def test_a_rollback_that_fails_says_how_to_restore_by_hand(previous: Path, tmp_path: Path) -> None:
+    """I3: when the backup cannot be put back either, exit 3 with the manual restore's command,
+    and the backup is left intact for it."""
+    home = tmp_path / "var"
+    made_by_previous(previous, home, behind=True)
+    done = upgrade(home, "unrollable")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the rollback failed too" in done.stderr and "No space left" in done.stderr
+    backup = backup_of(done.stdout)
+    command = f"secretum restore {backup} --home NEWDIR --key-file {home / 'secretum.key'}"
+    assert command in done.stderr
+    assert run(home, "backup", "verify", str(backup)).returncode == 0
+    restored = run(
+        tmp_path / "nowhere", "restore", str(backup), "--home", str(tmp_path / "new"),
+        "--key-file", str(home / "secretum.key"),
+    )  # fmt: skip
+    assert restored.returncode == 0 and "5 patient records decrypted" in restored.stdout
+
+
 def test_nothing_pending_is_said_and_the_log_still_checked(previous: Path, tmp_path: Path) -> None:
     """D2: with no migration to apply, the audit log and the records are checked all the same:
     an altered log is refused with a non-zero exit, and no backup is taken."""

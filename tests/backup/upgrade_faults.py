@@ -4,6 +4,8 @@ as an operator runs it.
 
 - ``migration``: the real migrations run, then the "migration" makes a table, writes a row to
   it and to a patient's row, and raises: the database is partly altered when it fails;
+- ``unrollable``: ``migration``, and the rollback's placing of the backup fails too (a disk
+  full, a right missing);
 - ``audit``: the real migrations run, then an audit event is changed in place (the triggers
   lifted, as a migration with a bug or an attacker with the database could), so the log no
   longer verifies after the migrate.
@@ -42,6 +44,10 @@ def _audit() -> None:
         cur.execute("UPDATE audit_auditevent SET resource_ref = 'changed' WHERE seq = 2")
 
 
+def _no_space(*_args: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
 def main() -> int:
     fault, *argv = sys.argv[1:]
     import os
@@ -53,7 +59,9 @@ def main() -> int:
     from secretum import cli
     from secretum.backup import upgrade
 
-    upgrade._migrate = {"migration": _migration, "audit": _audit}[fault]
+    upgrade._migrate = {"migration": _migration, "unrollable": _migration, "audit": _audit}[fault]
+    if fault == "unrollable":
+        upgrade.restore.place_database = _no_space
     return cli.main(argv)
 
 
