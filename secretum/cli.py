@@ -46,6 +46,9 @@ USAGE = """usage: secretum COMMAND [options]
   backup verify FILE         check a backup's signature and every part's SHA-256; with
                              --restore-drill, restore it into a scratch folder and check it (I3)
   restore FILE --home NEWDIR --key-file KEYFILE   a new instance from a backup (I3)
+  upgrade [--to DIR]         with the server stopped, after installing a new release: a
+                             verified backup, the migrations, the audit log and records checked;
+                             rolled back to the backup if anything fails (I3, I1, D2)
   documents intake [--every N]  import the scan intake folder (D4): each file scanned (E2),
                              filed to its patient or the unfiled tray, removed from the folder
   compliance summary         the measures register's reminders, e-mailed to the managers
@@ -95,6 +98,8 @@ ALIASES.update({("keys", w): "keys_" + w.replace("-", "_") for w in ("backup", "
 # Backups (I1, I3, I4): `secretum backup create`, `backup verify FILE`, `restore FILE ...`.
 ALIASES.update({("backup", w): "backup_" + w.replace("-", "_") for w in ("create", "verify")})
 ALIASES.update({("backup", "drill-check"): "backup_drill_check", ("restore",): "backup_restore"})
+# Upgrades (I3, I1, D2): `secretum upgrade`, a verified backup first, a rollback on failure.
+ALIASES.update({("upgrade",): "instance_upgrade"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
 # `secretum restore` makes a new instance from a backup and the key file it is given.
 OFFLINE_COMMANDS = frozenset(

@@ -72,6 +72,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "maintenance.ConsoleSession": _("maintenance console session"),
     "backup.Backup": _("backup"),
     "backup.BackupRecord": _("backup record"),
+    "backup.Upgrade": _("software upgrade"),
     "crypto.RecoveryMaterial": _("recovery material of the key file"),
     "documents.Document": _("document"),
     "documents.UnfiledDocument": _("unfiled scanned document"),

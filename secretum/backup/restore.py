@@ -127,8 +127,17 @@ def _place(reading: archive.Reading, home: Path, conf: dict[str, Any] | None) ->
     (home / "restored-environment.json").write_text(
         json.dumps(_environment(reading), indent=2), encoding="utf-8"
     )
+    place_database(reading, home / "secretum.sqlite3", conf)
+
+
+def place_database(
+    reading: archive.Reading, sqlite_file: Path, conf: dict[str, Any] | None
+) -> None:
+    """The database part of a checked backup: the SQLite file moved to ``sqlite_file`` (one
+    rename), or PostgreSQL's dump restored into the database of ``conf``, which must be empty
+    (``secretum upgrade`` empties it first to roll back)."""
     if snapshot.SQLITE_PART in reading.files:
-        os.replace(reading.files[snapshot.SQLITE_PART], home / "secretum.sqlite3")
+        os.replace(reading.files[snapshot.SQLITE_PART], sqlite_file)
         return
     if conf is None:
         raise BackupError(
