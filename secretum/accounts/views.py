@@ -375,7 +375,8 @@ def draft_view(request: HttpRequest) -> HttpResponse:
     """E1, issue 16: the form typed in when the idle lock came, kept sealed in the session
     (``accounts.drafts``) and given back after the unlock. JSON, with the CSRF header:
     ``{"url": page, "action": form's path, "form": its index, "fields": [[name, value], …]}``.
-    No activity: it postpones no lock."""
+    It extends nothing: a locked session stays locked, and takes a draft only just after its
+    lock (``drafts.may_keep``)."""
     from secretum.lib import jsonbody
 
     if len(request.body) > drafts.MAX_BYTES + 4096:

@@ -72,7 +72,8 @@ function idleLock() {
   let pinging = false;
   let locked = false;
   let focusBefore = null;
-  let typedIn = null; // the form last typed in: its fields are kept if the lock comes
+  // The form last typed in (or refilled after an unlock): its fields are kept if the lock comes.
+  let typedIn = refilledForm;
 
   document.addEventListener("input", (event) => {
     const form = event.target && event.target.form;
@@ -168,7 +169,9 @@ function idleLock() {
     // An explicit request (POST, CSRF): activity for the server, whatever the page saw.
     stay.addEventListener("click", () => {
       if (locked || Date.now() >= deadline) return;
-      ping().then(() => { if (!locked) tick(); });
+      ping().then(() => {
+        if (!locked && deadline - Date.now() > warnBefore + MARGIN) hideWarning(true);
+      });
     });
   }
   ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "scroll"].forEach((type) =>
@@ -181,6 +184,8 @@ function idleLock() {
 // Issue 16: after the unlock, the page whose typing was kept refills its form, once (the server
 // gave the draft to this page and forgot it). The form is the one posted to the same path (its
 // index among them when several), else the first that has every field.
+let refilledForm = null;
+
 function keptDraft() {
   const holder = document.querySelector("[data-kept-draft]");
   if (!holder) return;
@@ -209,6 +214,7 @@ function keptDraft() {
       used.set(el.name, index + 1);
     }
   });
+  refilledForm = form;
 }
 
 // E6: the privacy screen. Ctrl+Alt+H (or Escape twice within ESCAPE_TWICE ms) or the header's

@@ -121,6 +121,14 @@ def test_typed_text_survives_the_idle_lock_and_is_refilled(
     expect(page.locator("input[name=value]")).to_have_value(TYPED)
     expect(page.locator("select[name=code]")).to_have_value("bp")
     assert _storage(page) == [0, 0]
+    # Left again as it was refilled: the lock keeps it again.
+    deadline = _lock_in(page)
+    page.wait_for_url("**/accounts/unlock/**", timeout=(deadline - time.monotonic() + 10) * 1000)
+    page.fill("#id_password", PRACTITIONER[1])
+    page.fill("#id_code", totp_code(PRACTITIONER[0]))
+    with page.expect_navigation():
+        page.click("form[data-reauth-form] button[type=submit]")
+    expect(page.locator("input[name=value]")).to_have_value(TYPED)
     # Once: a reload shows the empty form.
     page.reload()
     expect(page.locator("[data-testid=draft-kept]")).to_have_count(0)
