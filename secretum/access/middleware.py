@@ -18,7 +18,7 @@ from django.shortcuts import redirect
 
 from secretum.access.actor import Actor
 from secretum.access.decorators import PUBLIC, declared_gates, declared_permission
-from secretum.accounts import flow, services, sessions, throttle
+from secretum.accounts import drafts, flow, services, sessions, throttle
 from secretum.audit.log import record_event, refusals_survive
 from secretum.audit.models import Outcome
 from secretum.core.errors import forbidden
@@ -77,6 +77,8 @@ class DenyByDefaultMiddleware:
         if not Actor.from_request(request).may(permission):  # type: ignore[arg-type]  # a Permission: PUBLIC left above
             _denied(request, view, "role", permission=str(permission))
             return forbidden(request)
+        # The page this view shows may give back a kept draft (drafts.take): it is served.
+        request.serves_page = True  # type: ignore[attr-defined]
         return None
 
     def _session_rules(self, request: HttpRequest, gates: frozenset[str]) -> HttpResponse | None:
@@ -107,7 +109,7 @@ class DenyByDefaultMiddleware:
         timeout = flow.idle_timeout_seconds(practice)
         if session.get(flow.LOCKED) or now - last > timeout:
             if not session.get(flow.LOCKED):
-                session[flow.LOCKED] = True
+                session[flow.LOCKED] = now  # when: a draft is taken only just after (drafts)
                 record_event(
                     services.actor_of(
                         request.user, flow.source(request), getattr(request, "request_id", "")
@@ -121,11 +123,17 @@ class DenyByDefaultMiddleware:
             _denied(request, None, "session-locked", resource="session")
             if _wants_json(request):
                 return JsonResponse({"state": "locked"}, status=401)
+            if request.method == "POST" and drafts.may_keep(request, now):
+                # E1, issue 16: a form posted to a locked session is not applied (that needs the
+                # unlock), nor lost: its fields wait, sealed in the session, to refill the form.
+                drafts.keep_post(request)
             return redirect(GATE_PAGES[flow.Gate.UNLOCK])
         if now - last >= TOUCH_EVERY:
             session[flow.LAST_SEEN] = last = now
             sessions.touch(session[flow.RECORD])  # an int: is_live found its record above
-        request.idle_lock_in = max(0, last + timeout - now)  # type: ignore[attr-defined]
+        # E1: the page hides itself then; never past the absolute lifetime either.
+        request.idle_lock_in = flow.lock_in(session, practice, now)  # type: ignore[attr-defined]
+        request.idle_timeout = timeout  # type: ignore[attr-defined]
         if not session.get(GATES_OK):
             gate = flow.gate_for(request)
             if gate is None:

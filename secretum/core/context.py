@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
 
 from secretum.access.actor import role_of
 from secretum.access.policy import ROLE_LABELS, Permission, Role, allows
+from secretum.accounts import drafts
 from secretum.lib.practice import practice_name
 
 
@@ -30,5 +32,22 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "charter_available": bool(role),
         # E1: seconds until the idle lock; the page hides itself at that moment (secretum.js).
         "idle_lock_in": getattr(request, "idle_lock_in", None),
+        "idle_timeout": getattr(request, "idle_timeout", None),
+        # E1, issue 16: the typing kept when the lock came, given back once to the page that
+        # shows it (called by the template only when it renders the page: a draft then leaves
+        # the session).
+        "kept_draft": _once(lambda: drafts.take(request)),
         "role_label": ROLE_LABELS.get(Role(role), "") if role in set(Role) else "",
     }
+
+
+def _once(produce: Callable[[], Any]) -> Callable[[], Any]:
+    """``produce``, called at most once, whatever the template resolves."""
+    done: list[Any] = []
+
+    def value() -> Any:
+        if not done:
+            done.append(produce())
+        return done[0]
+
+    return value

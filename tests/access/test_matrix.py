@@ -532,6 +532,8 @@ URLS: dict[tuple[str, str], Row] = {
     ("POST", "accounts:reauth_webauthn_options"): row(SIGNED_IN, gives()),
     ("POST", "accounts:reauth_webauthn"): row(SIGNED_IN, gives(BAD)),
     ("POST", "accounts:ping"): row(SIGNED_IN, gives()),
+    # E1, issue 16: the draft a page sends as it locks is JSON; a form-encoded body is refused.
+    ("POST", "accounts:draft"): row(SIGNED_IN, gives(BAD)),
     ("GET", "accounts:factors"): row(SIGNED_IN, gives()),
     ("POST", "accounts:session_end"): row(SIGNED_IN, gives(MOVED)),
     # The manager's pages (B1, B2).
