@@ -6,7 +6,7 @@ current one: an older name written back, an allergy deleted, an entry "entered i
 current again, a whole record put back from last month's backup. So a patient row carries:
 
 * ``record_version``: counted up by every write through Secretum (the identity, each entry
-  recorded, corrected or retracted), and written into that write's audit event
+  recorded, corrected or retracted, each document added), and written into that write's audit event
   (``record_version`` in its detail), where no one can set it back;
 * ``entries_digest``: SHA-256 over the set of the record's entries, each named by its kind, uid
   and row seal, in a fixed order: its clinical entries (``clinical/integrity.py``) and its

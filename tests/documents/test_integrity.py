@@ -24,7 +24,7 @@ from django.utils import timezone
 from secretum.audit import alerts
 from secretum.audit.models import TAMPERED
 from secretum.clinical import services as clinical
-from secretum.clinical.models import Allergy
+from secretum.clinical.models import MODELS, Allergy
 from secretum.documents import intake, integrity, services
 from secretum.documents.models import Document
 from secretum.patients import integrity as records
@@ -79,6 +79,12 @@ def _assert_altered(user: Any, uid: str) -> None:
 def _intact(user: Any, uid: str) -> None:
     assert not clinical.access_chart(actor_for(user), uid).altered
     call_command("records_verify")
+
+
+def test_the_set_covers_the_clinical_entries_and_the_documents() -> None:
+    """Both apps registered their tables when Django started (patients/integrity.py)."""
+    assert set(records.ENTRY_KINDS) == {*MODELS, integrity.KIND}
+    assert records.ENTRY_KINDS[integrity.KIND].model is Document
 
 
 def test_uploads_quarantines_and_intake_keep_the_record_intact(
