@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from secretum.audit import alerts
@@ -314,7 +314,9 @@ def test_the_upgrade_seals_documents_of_intact_records_only(
     _sql("DELETE FROM clinical_allergy WHERE id = %s", _pk(Allergy, allergy.uid))
     assert clinical.access_chart(actor_for(practitioner), patient.uid).altered  # not sealed yet
     migration = importlib.import_module("secretum.documents.migrations.0003_row_seals")
-    migration.seal_existing_documents(apps, None)
+    # The models as the migration sees them (historical), not the current ones.
+    historical = MigrationLoader(connection).project_state(("documents", "0003_row_seals")).apps
+    migration.seal_existing_documents(historical, None)
     _verify_names(altered.uid, "set of entries", "1 document row(s)", capsys=capsys)
     assert str(patient.uid) not in capsys.readouterr().out
     assert not clinical.access_chart(actor_for(practitioner), patient.uid).altered
