@@ -38,7 +38,7 @@ from secretum.documents import services, types
 from secretum.documents.models import Document, UnfiledDocument
 from secretum.lib import clamav, niss
 from secretum.patients.models import Patient
-from secretum.patients.services import patient_ref_for_niss, writable_patient
+from secretum.patients.services import patient_ref_for_niss
 
 log = logging.getLogger("secretum.documents.intake")
 
@@ -91,9 +91,9 @@ def _file(ref: str, name: str, data: bytes, kind: str, verdict: clamav.Verdict) 
         Actor.system(Purpose.CARE), Permission.CLINICAL_WRITE, Action.CREATE,
         services.RESOURCE, patient_ref=ref, detail={"source": "intake"},
     ) as event:  # fmt: skip
-        patient, key = writable_patient(ref)
+        patient, key = services.writable_record(ref)
         row = services.store(
-            patient, key, title=services.clean_title(name), kind=kind, data=data,
+            patient, key, event, title=services.clean_title(name), kind=kind, data=data,
             verdict=verdict, author=None, source=Document.Source.INTAKE,
         )  # fmt: skip
         event.resource_ref = uid_text(row)
@@ -142,7 +142,11 @@ def _take(path: Path, report: IntakeReport) -> None:
         to_tray(name, data, kind, verdict)
         report.unfiled += 1
     else:
-        _file(ref, name, data, kind, verdict)
+        try:
+            _file(ref, name, data, kind, verdict)
+        except ValidationError as exc:  # the record was altered outside Secretum: left, reported
+            report.left.append(f"{name}: {' '.join(exc.messages)}")
+            return
         report.filed += 1
     report.quarantined += not verdict.clean
     _remove(path)

@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -273,11 +274,13 @@ def build_world() -> World:
     )
     entries["observation"] = corrected.uid
     # D4: a scan attached to the record, stored as the upload stores one once clamd passed it
-    # (the matrix runs no clamd: tests/documents/ prove the scan).
+    # (the matrix runs no clamd: tests/documents/ prove the scan). A stand-in for the audit
+    # event: store names there the record version it counted.
     row, key = patients.open_patient(uid)
     medical_document = str(
         medical_documents.store(
-            row, key, title=DOCUMENT_TITLE, kind="image/png", data=png(DOCUMENT_TEXT),
+            row, key, SimpleNamespace(detail={}), title=DOCUMENT_TITLE, kind="image/png",
+            data=png(DOCUMENT_TEXT),
             verdict=clamav.Verdict(clean=True), author=users[CARE],
         ).uid
     )  # fmt: skip
