@@ -36,7 +36,7 @@ from secretum.documents import services
 from secretum.documents.models import Document, UnfiledDocument
 from secretum.lib import clamav, niss
 from secretum.patients.models import Patient
-from secretum.patients.services import patient_ref_for_niss, writable_patient
+from secretum.patients.services import patient_ref_for_niss
 
 RESOURCE = "documents.UnfiledDocument"
 
@@ -155,9 +155,9 @@ def file_unfiled(actor: Actor, uid: Any, patient_ref: str) -> str:
         ) as event:  # fmt: skip
             row = _row(uid, lock=True)
             title, data = _content(row)
-            patient, key = writable_patient(patient_ref)
+            patient, key = services.writable_record(patient_ref)
             document = services.store(
-                patient, key, title=title, kind=row.content_type, data=data,
+                patient, key, event, title=title, kind=row.content_type, data=data,
                 verdict=clamav.Verdict(clean=True), author=actor.user,
                 source=Document.Source.INTAKE,
             )  # fmt: skip

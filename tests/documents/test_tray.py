@@ -15,6 +15,7 @@ from django.http import Http404
 from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Role
 from secretum.audit.models import TAMPERED
+from secretum.clinical.records import verify_records
 from secretum.documents import intake, services, tray
 from secretum.documents.models import Document, UnfiledDocument
 from secretum.lib import niss
@@ -56,6 +57,7 @@ def test_a_clinician_files_a_scan_by_national_number(
     opened = services.open_document(actor_for(practitioner), filed[0].uid)
     assert opened.data == samples.pdf("Quztray")
     assert Document.objects.get().source == Document.Source.INTAKE
+    assert verify_records() == (1, [])  # the record's set of entries counts the filed scan
     created = events(action="create", resource="documents.Document")[-1]
     assert created.actor_id == practitioner.pk and created.patient_ref == str(patient.uid)
     assert json.loads(created.detail)["unfiled"] == str(waiting.uid)
