@@ -46,6 +46,11 @@ USAGE = """usage: secretum COMMAND [options]
   backup verify FILE         check a backup's signature and every part's SHA-256; with
                              --restore-drill, restore it into a scratch folder and check it (I3)
   restore FILE --home NEWDIR --key-file KEYFILE   a new instance from a backup (I3)
+  serve --read-only --from-backup FILE --key-file KEYFILE [--home DIR] [--host H --port P]
+                             continuity (I5): the backup restored into DIR (default
+                             ./continuity-<date>) and served read-only, every access audited
+  audit merge-continuity DIR on the server once it is back: the copy's audit events appended
+                             to this log (only a copy of this instance, whose log verifies)
   documents intake [--every N]  import the scan intake folder (D4): each file scanned (E2),
                              filed to its patient or the unfiled tray, removed from the folder
   compliance summary         the measures register's reminders, e-mailed to the managers
@@ -78,6 +83,7 @@ ALIASES.update(
             "protect",
             "reanchor",
             "consistency",
+            "merge-continuity",
         )
     }
 )
@@ -133,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[0] == "init":
             return _init(argv[1:])
+        if argv[0] == "serve" and ("--read-only" in argv or "--from-backup" in argv):
+            # I5: the backup is restored into a copy of its own first, then served from there.
+            from secretum.backup import continuity
+
+            return continuity.serve_copy(argv[1:])
         if argv[:2] == ["keys", "recover"]:
             from secretum.crypto import recovery_io
 

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
 
 from secretum.access.actor import role_of
 from secretum.access.policy import ROLE_LABELS, Permission, Role, allows
+from secretum.lib.continuity import read_marker
 from secretum.lib.practice import practice_name
 
 
@@ -31,4 +34,14 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         # E1: seconds until the idle lock; the page hides itself at that moment (secretum.js).
         "idle_lock_in": getattr(request, "idle_lock_in", None),
         "role_label": ROLE_LABELS.get(Role(role), "") if role in set(Role) else "",
+        "read_only_copy": _read_only_copy(),
     }
+
+
+def _read_only_copy() -> dict[str, Any] | None:
+    """I5: on a continuity copy, the date of the backup it serves (for the banner of every page);
+    None on the server itself."""
+    if not settings.SECRETUM_READ_ONLY:
+        return None
+    marker = read_marker(settings.INSTANCE.home) or {}
+    return {"backup_at": parse_datetime(str(marker.get("backup_created_at", "")))}
