@@ -86,6 +86,10 @@ def test_a_practitioner_reads_a_chart_on_the_copy_and_every_page_says_it_is_one(
     assert "nothing can be changed here" in text
     read = events(patient_ref=str(patient.uid), action="read", outcome=Outcome.SUCCESS)
     assert read and read[-1].actor_name == practitioner.username
+    # A summary printed for a transfer to hospital: a read, audited as a print.
+    printed = client.post(reverse("compliance:print_patient", args=[patient.uid]))
+    assert printed.status_code == 200 and printed["Content-Type"] == "application/pdf"
+    assert events(patient_ref=str(patient.uid), action="print", outcome=Outcome.SUCCESS)
     # The sign-in page, before anyone signs in, says it too.
     signed_out = SecureClient().get(reverse("accounts:login"))
     assert signed_out.status_code == 200 and "Read-only copy" in signed_out.content.decode()
@@ -119,11 +123,12 @@ def test_every_unsafe_request_is_refused_on_the_copy_but_sign_in_and_searches(
         refused.append(name)
     assert len(refused) >= 40
     assert Patient.objects.count() == rows
-    # The passes are only sign-in, sign-out, unlocking, the language and searches.
+    # The passes are only sign-in, sign-out, unlocking, the language, searches and a print.
     assert READ_ONLY_PASSES == {
         "accounts:login", "accounts:verify", "accounts:verify_webauthn_options",
         "accounts:verify_webauthn", "accounts:logout", "accounts:unlock", "accounts:ping",
         "set_language", "patients:search", "audit:log", "audit:export", "audit:report_search",
+        "compliance:print_patient",
     }  # fmt: skip
     # A search still works (POSTed so that nothing identifying is in a URL, H2).
     found = client.post(reverse("patients:search"), {"q": "Zorbatova"})
