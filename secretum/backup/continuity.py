@@ -254,6 +254,23 @@ def _merged_through(copy_id: str) -> int:
     return through
 
 
+def _branches_at_head(rows: list[dict[str, Any]], head_seq: int) -> None:
+    """The copy's log is this log up to the head its mark names, and its own after it: a mark
+    moved back (to merge again events this log already holds) or forward is refused."""
+    from secretum.audit.models import AuditEvent
+
+    mine = dict(
+        AuditEvent.objects.filter(seq__in=(head_seq, head_seq + 1)).values_list("seq", "leaf_hash")
+    )
+    theirs = {r["seq"]: r["leaf_hash"] for r in rows[:2]}
+    shared = not head_seq or mine.get(head_seq) == theirs.get(head_seq)
+    if not shared or (head_seq + 1 in theirs and mine.get(head_seq + 1) == theirs[head_seq + 1]):
+        raise MergeError(
+            f"The audit log of the continuity copy does not branch off this log at event "
+            f"{head_seq}, where its mark says it was restored: not merged."
+        )
+
+
 def merge(home: Path) -> Merged:
     """I5: the copy's audit events since its restore, appended to this instance's log, once."""
     from django.conf import settings
@@ -279,6 +296,7 @@ def merge(home: Path) -> Merged:
         raise MergeError(
             f"The audit log of {home} does not continue the backup it was restored from."
         )
+    _branches_at_head(rows, head_seq)
     done = _merged_through(copy_id)
     new = [r for r in rows if r["seq"] > max(head_seq, done)]
     key = entries.mac_key()
@@ -287,7 +305,7 @@ def merge(home: Path) -> Merged:
         if leaf.hex() != r["leaf_hash"] or entries.mac_of(key, leaf).hex() != r["mac"]:
             raise MergeError(f"Event {r['seq']} of the continuity copy was altered: not merged.")
     if not new:
-        return Merged(0, max(head_seq, done) if done else 0)
+        return Merged(0, done)
     users = dict(get_user_model().objects.values_list("pk", "username"))
     with transaction.atomic():
         for r in new:

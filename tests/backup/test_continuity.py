@@ -135,6 +135,24 @@ def test_every_unsafe_request_is_refused_on_the_copy_but_sign_in_and_searches(
     assert found.status_code == 200 and "Read-only copy" in found.content.decode()
 
 
+def test_a_practitioner_signs_in_with_both_factors_and_out_on_the_copy(
+    read_only: Path, db: Any
+) -> None:
+    """I5: sign-in (password, then the authenticator's code), the home page, sign-out: each works
+    on the copy and is audited there."""
+    from tests.accounts.test_login import login, make_doctor
+
+    doctor = make_doctor()
+    client = SecureClient()
+    signed_in = login(client, doctor)
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/"
+    home = client.get("/")
+    assert home.status_code == 200 and "Read-only copy" in home.content.decode()
+    assert client.post(reverse("accounts:logout")).status_code == 302
+    assert client.get("/").status_code == 302
+    assert [e.action for e in events(actor_name=doctor.username)] == ["login", "logout"]
+
+
 def test_a_service_write_is_refused_by_the_gate_even_past_the_middleware(
     read_only: Path, practitioner: Any
 ) -> None:
@@ -286,6 +304,22 @@ def test_a_copy_whose_audit_log_was_altered_is_refused(
     refused = run(main_home, "audit", "merge-continuity", str(copy))
     assert refused.returncode != 0
     assert "does not verify" in refused.stderr
+    assert len(_log(main_home)) == size
+
+
+def test_a_copy_whose_mark_was_moved_back_is_refused(
+    main_home: Path, backup: Path, tmp_path: Path
+) -> None:
+    """I5: a mark edited to name an earlier head would bring this log's own events in again."""
+    copy = continuity.prepare_copy(backup, main_home / "secretum.key", tmp_path / "copy")
+    _accesses_on(copy)
+    marker = json.loads((copy / MARKER).read_text())
+    earlier = _log(copy)[marker["head"]["seq"] - 3]
+    marker["head"] = {"seq": earlier["seq"], "leaf_hash": earlier["leaf_hash"]}
+    (copy / MARKER).write_text(json.dumps(marker))
+    size = len(_log(main_home))
+    refused = run(main_home, "audit", "merge-continuity", str(copy))
+    assert refused.returncode != 0 and "does not branch off this log" in refused.stderr
     assert len(_log(main_home)) == size
 
 
