@@ -358,3 +358,19 @@ def test_serve_refuses_a_folder_that_is_not_a_copy_of_that_backup(
         continuity.prepare_copy(busy / "notes.txt", main_home / "secretum.key", tmp_path / "new")
     assert not (tmp_path / "new").exists()
     shutil.rmtree(busy)
+
+
+def test_the_copy_runs_no_periodic_task_and_the_commands_are_listed(settings: Any) -> None:
+    """I5: no scheduled backup of the copy, no account disabled or window closed there; `help`
+    names both commands."""
+    from secretum import cli
+    from secretum.core.management.commands import serve
+
+    settings.SECRETUM_READ_ONLY = True
+    assert serve.periodic_tasks() == ()
+    assert "serve --read-only --from-backup FILE" in cli.USAGE
+    assert "audit merge-continuity DIR" in cli.USAGE
+    assert cli._command_name(["audit", "merge-continuity", "x"]) == (
+        "audit_merge_continuity",
+        ["x"],
+    )
