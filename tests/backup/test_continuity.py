@@ -374,3 +374,23 @@ def test_the_copy_runs_no_periodic_task_and_the_commands_are_listed(settings: An
         "audit_merge_continuity",
         ["x"],
     )
+
+
+def _continuity_findings() -> set[str]:
+    from secretum.core.checks import instance_checks
+
+    return {m.id for m in instance_checks()} & {"secretum.E010", "secretum.W006"}
+
+
+def test_a_copy_is_served_only_read_only_and_the_server_never_is(read_only: Path) -> None:
+    """I5: `check` and `serve` refuse a continuity copy without SECRETUM_READ_ONLY (written on,
+    it would hold records the server never gets back); the setting on the server warns."""
+    from django.conf import settings
+
+    assert _continuity_findings() == set()
+    settings.SECRETUM_READ_ONLY = False
+    assert _continuity_findings() == {"secretum.E010"}
+    (read_only / MARKER).rename(read_only / "was-a-copy.json")
+    settings.SECRETUM_READ_ONLY = True
+    assert _continuity_findings() == {"secretum.W006"}
+    (read_only / "was-a-copy.json").rename(read_only / MARKER)
