@@ -235,7 +235,7 @@ def _verify_copy_log(home: Path) -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "secretum.cli", "audit", "verify"],
-        env=_child_env(home), capture_output=True, text=True, timeout=3600, check=False,
+        env={**_child_env(home), "SECRETUM_READ_ONLY": "1"}, capture_output=True, text=True, timeout=3600, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]

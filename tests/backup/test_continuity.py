@@ -394,3 +394,24 @@ def test_a_copy_is_served_only_read_only_and_the_server_never_is(read_only: Path
     settings.SECRETUM_READ_ONLY = True
     assert _continuity_findings() == {"secretum.W006"}
     (read_only / "was-a-copy.json").rename(read_only / MARKER)
+
+
+def test_the_auditor_sees_which_events_came_from_a_continuity_copy(auditor: Any) -> None:
+    """I5: a merged event keeps its own time and actor, and the log page says where it was
+    recorded; a write refused on the copy says why."""
+    import datetime as dt
+
+    from secretum.audit.log import append_merged
+
+    at = dt.datetime(2026, 3, 1, 9, 15, tzinfo=dt.UTC)
+    texts = {"actor_name": "dr-copy", "role": "practitioner", "action": "update",
+             "resource": "patients.Patient", "purpose": "care", "outcome": "denied",
+             "source": "192.0.2.44"}  # fmt: skip
+    merged = append_merged(
+        texts, at, None, {"problem": READ_ONLY, "continuity": {"copy": "c", "seq": 9}}
+    )
+    assert merged.at == at and AuditEvent.objects.get(pk=merged.pk).actor_name == "dr-copy"
+    page = client_for(auditor).get(reverse("audit:log")).content.decode()
+    row = page[page.index(f'data-seq="{merged.seq}"') :].split("</tr>")[0]
+    assert "(on the continuity copy)" in row and "dr-copy" in row
+    assert "a read-only continuity copy: nothing can be changed there" in row
