@@ -382,7 +382,7 @@ def _continuity_findings() -> set[str]:
     return {m.id for m in instance_checks()} & {"secretum.E010", "secretum.W006"}
 
 
-def test_a_copy_is_served_only_read_only_and_the_server_never_is(read_only: Path) -> None:
+def test_a_copy_is_served_only_read_only_and_the_server_never_is(read_only: Path, db: Any) -> None:
     """I5: `check` and `serve` refuse a continuity copy without SECRETUM_READ_ONLY (written on,
     it would hold records the server never gets back); the setting on the server warns."""
     from django.conf import settings
