@@ -158,6 +158,12 @@ def serve_copy(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    print(
+        f"secretum: restoring {ours.from_backup} as a continuity copy (every part authenticated, "
+        "the instance opened and checked; a large backup takes a while)…",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         home = prepare_copy(ours.from_backup, ours.key_file, ours.home)
     except (BackupError, OSError) as exc:
@@ -231,11 +237,12 @@ def _check_bound(home: Path) -> dict[str, Any]:
 
 
 def _verify_copy_log(home: Path) -> None:
-    from secretum.backup.restore import _child_env
+    from secretum.backup.restore import child_env
 
     done = subprocess.run(
         [sys.executable, "-m", "secretum.cli", "audit", "verify"],
-        env={**_child_env(home), "SECRETUM_READ_ONLY": "1"}, capture_output=True, text=True, timeout=3600, check=False,
+        env={**child_env(home), "SECRETUM_READ_ONLY": "1"},
+        capture_output=True, text=True, timeout=3600, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
