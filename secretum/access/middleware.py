@@ -12,15 +12,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
 from secretum.access.actor import Actor
 from secretum.access.decorators import PUBLIC, declared_gates, declared_permission
+from secretum.access.guard import ReadOnlyCopy
 from secretum.accounts import drafts, flow, services, sessions, throttle
 from secretum.audit.log import record_event, refusals_survive
-from secretum.audit.models import Outcome
+from secretum.audit.models import READ_ONLY, Outcome
 from secretum.core.errors import forbidden
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,54 @@ GATE_PAGES = {
     flow.Gate.CHARTER: "accounts:charter",
     flow.Gate.UNLOCK: "accounts:unlock",
 }
+
+
+# I5: on a continuity copy, the requests with an unsafe method that still pass: signing in and
+# out, the second factor, the idle lock and its unlocking, the language, the searches that are
+# POSTed so that nothing identifying ends up in a URL (H2), and a patient's printed summary (a
+# transfer to hospital during the outage; its print event comes back with the merge). Each of
+# those still goes through the gate, which refuses any write there too (``access.guard.READS``).
+READ_ONLY_PASSES = frozenset(
+    {
+        "accounts:login",
+        "accounts:verify",
+        "accounts:verify_webauthn_options",
+        "accounts:verify_webauthn",
+        "accounts:logout",
+        "accounts:unlock",
+        "accounts:ping",
+        "accounts:draft",
+        "set_language",
+        "patients:search",
+        "audit:log",
+        "audit:export",
+        "audit:report_search",
+        "compliance:print_patient",
+    }
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ReadOnlyMiddleware:
+    """I5: on a continuity copy (``SECRETUM_READ_ONLY``), every request with an unsafe method is
+    refused, audited as denied, unless its page is one of ``READ_ONLY_PASSES``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        if not settings.SECRETUM_READ_ONLY or request.method in SAFE_METHODS:
+            return None
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.view_name in READ_ONLY_PASSES:
+            return None
+        _denied(request, view, READ_ONLY)
+        return forbidden(request, ReadOnlyCopy())
 
 
 def _wants_json(request: HttpRequest) -> bool:

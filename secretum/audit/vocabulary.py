@@ -45,6 +45,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "audit.AccessReport": _("access report"),
     "audit.Alert": _("access alerts"),
     "audit.Log": _("audit log verification"),
+    "audit.ContinuityCopy": _("audit events merged from a continuity copy"),
     "crypto.KeyFingerprint": _("key fingerprint"),
     "patients.Patient": _("identity and contact details"),
     "patients.SearchToken": _("patient search index"),

@@ -60,7 +60,9 @@ def _empty_or_new(home: Path) -> bool:
     return not home.exists() or (home.is_dir() and not any(home.iterdir()))
 
 
-def _child_env(home: Path, database_url: str = "", password_file: str = "") -> dict[str, str]:
+def child_env(home: Path, database_url: str = "", password_file: str = "") -> dict[str, str]:
+    """The environment of a process opened on the instance in ``home`` (its own settings only:
+    none of this process's SECRETUM_* variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env["SECRETUM_HOME"] = str(home)
@@ -222,7 +224,7 @@ def restore(
         manifest = home / "restored-manifest.json"
         manifest.write_text(json.dumps(reading.manifest), encoding="utf-8")
         shutil.rmtree(staging)
-        opened = open_restored(home, manifest, _child_env(home, url, password_file))
+        opened = open_restored(home, manifest, child_env(home, url, password_file))
         if not opened.ok:
             raise BackupError(f"The restored instance fails its checks: {opened.summary}.")
         return opened
@@ -290,6 +292,6 @@ def _drill(path: Path, progress: bool) -> Opened:
             _place(reading, home, conf)
             manifest = scratch / "manifest.json"
             manifest.write_text(json.dumps(reading.manifest), encoding="utf-8")
-            return open_restored(home, manifest, _child_env(home, url, password_file))
+            return open_restored(home, manifest, child_env(home, url, password_file))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -3,11 +3,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
 
 from secretum.access.actor import role_of
 from secretum.access.policy import ROLE_LABELS, Permission, Role, allows
 from secretum.accounts import drafts
+from secretum.lib.continuity import read_marker
 from secretum.lib.practice import practice_name
 
 
@@ -38,6 +41,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         # the session).
         "kept_draft": _once(lambda: drafts.take(request)),
         "role_label": ROLE_LABELS.get(Role(role), "") if role in set(Role) else "",
+        "read_only_copy": _read_only_copy(),
     }
 
 
@@ -51,3 +55,12 @@ def _once(produce: Callable[[], Any]) -> Callable[[], Any]:
         return done[0]
 
     return value
+
+
+def _read_only_copy() -> dict[str, Any] | None:
+    """I5: on a continuity copy, the date of the backup it serves (for the banner of every page);
+    None on the server itself."""
+    if not settings.SECRETUM_READ_ONLY:
+        return None
+    marker = read_marker(settings.INSTANCE.home) or {}
+    return {"backup_at": parse_datetime(str(marker.get("backup_created_at", "")))}
