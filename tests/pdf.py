@@ -22,3 +22,20 @@ def pdf_text(data: bytes, *, lines: bool = False) -> str:
     )
     text = done.stdout.decode("utf-8")
     return text if lines else " ".join(text.split())
+
+
+PDFINFO = shutil.which("pdfinfo")
+
+
+def pdf_info(data: bytes, *options: str) -> str:
+    """What poppler's ``pdfinfo`` says of the document (``-struct-text``: its structure tree
+    with each element's text, what a screen reader walks)."""
+    assert PDFINFO, "pdfinfo is missing: `make system-deps` installs poppler-utils"
+    done = subprocess.run(
+        [PDFINFO, "-enc", "UTF-8", *options, "-"],
+        input=data,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.decode("utf-8")

@@ -16,7 +16,7 @@ def report_pdf(report: AccessReport, practice: str) -> bytes:
         "at": timezone.localtime(report.generated_at).strftime("%d/%m/%Y %H:%M")
     }
     pdf.add_page()
-    pdf.paragraph(_("Who accessed this patient's record"), size=15, style="B", height=8)
+    pdf.paragraph(_("Who accessed this patient's record"), size=15, style="B", height=8, tag="H1")
     pdf.set_font(FAMILY, size=10)
     born = report.birth_date.strftime("%d/%m/%Y") if report.birth_date else "-"
     for line in (

@@ -30,7 +30,7 @@ def _local(at: dt.datetime) -> str:
 class _Document(Document):
     watermark = ""
 
-    def header(self) -> None:
+    def running_header(self) -> None:
         if not self.watermark:
             return
         # Drawn first on every page, so the page's content lies over it. Diagonal, light grey:
@@ -70,7 +70,7 @@ def register_pdf(
         "at": _local(issued_at),
     }
     pdf.add_page()
-    pdf.paragraph(title, size=15, style="B", height=8)
+    pdf.paragraph(title, size=15, style="B", height=8, tag="H1")
     counts = register.counts
     for text in (
         practice,
@@ -119,7 +119,7 @@ def register_pdf(
     )  # fmt: skip
     for category, rows in register.groups:
         pdf.ln(3)
-        pdf.paragraph(category.label(), size=11, style="B", height=6)
+        pdf.paragraph(category.label(), size=11, style="B", height=6, tag="H2")
         pdf.set_font(FAMILY, size=8)
         with pdf.table(
             col_widths=(11, 80, 11, 31, 113, 27),
@@ -193,7 +193,7 @@ def patient_summary_pdf(
     )
     pdf.add_page()
     pdf.paragraph(practice, size=9)
-    pdf.paragraph(_("Patient summary"), size=15, style="B", height=8)
+    pdf.paragraph(_("Patient summary"), size=15, style="B", height=8, tag="H1")
     born = identity.birth_date.strftime("%d/%m/%Y") if identity.birth_date else "-"
     for text in (
         identity.display_name,
@@ -215,11 +215,11 @@ def patient_summary_pdf(
     if entries:
         for kind, heading, shown in sections:
             pdf.ln(3)
-            pdf.paragraph(heading, size=12, style="B", height=7)
+            pdf.paragraph(heading, size=12, style="B", height=7, tag="H2")
             items = entries.get(kind) or []
-            for item in items:
-                pdf.paragraph("- " + shown(item.values), size=10)
-            if not items:
+            if items:
+                pdf.items(["- " + shown(item.values) for item in items])
+            else:
                 pdf.paragraph("-", size=10)
     pdf.ln(4)
     pdf.paragraph(_("Printed %(at)s by %(who)s.") % {"at": utc, "who": printed_by}, size=8)

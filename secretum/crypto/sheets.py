@@ -69,6 +69,14 @@ def qr_png(material: Material) -> bytes:
     return out.getvalue()
 
 
+def qr_alt() -> str:
+    """The QR code's text alternative (issue 16: a figure says what it is)."""
+    return _(
+        "QR code holding the numbered lines above: a phone's QR reader turns it back into the "
+        "recovery material."
+    )
+
+
 def pdf(material: Material) -> bytes:
     """One A4 page: what it is and what to do, the numbered lines, the QR code."""
     doc = Document("portrait", title(material))
@@ -76,13 +84,19 @@ def pdf(material: Material) -> bytes:
     doc.set_margins(15, 15, 15)
     doc.add_page()
     said = instructions(material)
-    doc.paragraph(said[0], size=13, style="B", height=7)
+    doc.paragraph(said[0], size=13, style="B", height=7, tag="H1")
     for line in said[1:]:
-        doc.paragraph(line)
+        if line:
+            doc.paragraph(line)
+        else:
+            doc.ln(5)
     doc.ln(4)
     doc.set_font("Courier", size=11)  # the lines to type: a fixed width, ASCII only
-    for line in lines(material):
-        doc.cell(0, 5.5, line, new_x="LMARGIN", new_y="NEXT")
+    with doc.element("L"):  # tagged (issue 16): a screen reader reads them line by line
+        for line in lines(material):
+            with doc.element("LI"), doc.element("LBody", content=True):
+                doc.cell(0, 5.5, line, new_x="LMARGIN", new_y="NEXT")
     doc.ln(4)
-    doc.image(io.BytesIO(qr_png(material)), w=70)
+    with doc.element("Figure", content=True, alt=qr_alt()):
+        doc.image(io.BytesIO(qr_png(material)), w=70)
     return bytes(doc.output())

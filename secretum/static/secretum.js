@@ -332,7 +332,10 @@ function webauthnButtons() {
   document.querySelectorAll("[data-webauthn]").forEach((button) => {
     const section = button.closest("section") || document;
     const error = section.querySelector("[data-webauthn-error]");
-    const show = (message) => { if (error) { error.textContent = message; error.hidden = false; } };
+    const show = (message) => {
+      if (error) { error.textContent = message; error.hidden = false; }
+      announce("alert", message); // the visible one appears with its text: not reliably read
+    };
     button.addEventListener("click", async () => {
       button.disabled = true;
       try {
@@ -375,9 +378,37 @@ function errorSummary() {
   summary.focus();
 }
 
+// WCAG 4.1.3 (issue 16): a role=alert or role=status element that is in the page when it loads,
+// or that appears with its text, is not reliably read: screen readers announce the changes of a
+// live region they already know. base.html has two, empty at load (data-live="alert", for errors
+// and warnings, and "status"); a page's messages carry data-announce="alert" or "status" and no
+// role, and their text goes into the live region once the page has settled (ANNOUNCE_AFTER; the
+// error summary, when there is one, has the focus by then).
+const ANNOUNCE_AFTER = 400;
+
+function announce(kind, text) {
+  const region = document.querySelector(`[data-live="${kind}"]`);
+  if (!region || !text) return;
+  region.textContent = "";
+  window.setTimeout(() => { region.textContent = text; }, 50);
+}
+
+function announceAtLoad() {
+  const said = { alert: [], status: [] };
+  document.querySelectorAll("[data-announce]").forEach((el) => {
+    const kind = el.dataset.announce === "status" ? "status" : "alert";
+    const text = (el.textContent || "").replace(/\s+/g, " ").trim();
+    if (text && !said[kind].includes(text)) said[kind].push(text); // a list's repeated warning, once
+  });
+  window.setTimeout(() => {
+    Object.entries(said).forEach(([kind, texts]) => { if (texts.length) announce(kind, texts.join(" ")); });
+  }, ANNOUNCE_AFTER);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   errorSummary();
   keptDraft();
+  announceAtLoad();
   idleLock();
   privacyScreen();
   privacySettings();

@@ -105,7 +105,7 @@ def _failure_message(response: Any) -> str:
     html = response.content.decode()
     if "data-error-summary" in html:
         return unescape(html.split("data-error-summary")[1].split("<li>")[1].split("<")[0])
-    return unescape(html.split('role="alert">')[1].split("<")[0])
+    return unescape(html.split('data-announce="alert">')[1].split("<")[0])
 
 
 def _signed_in(client: SecureClient) -> bool:
