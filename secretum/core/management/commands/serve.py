@@ -28,6 +28,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from secretum.accounts.management.commands.accounts_disable_inactive import DAY
 from secretum.lib.supervise import Supervised
@@ -118,7 +120,7 @@ class Command(BaseCommand):
                 f"SECRETUM_DOCUMENT_MAX_BYTES ({settings.SECRETUM_DOCUMENT_MAX_BYTES} bytes)."
             )
         if not options["no_migrate"]:
-            call_command("migrate", verbosity=0, interactive=False)
+            _migrate_or_refuse()
         connections.close_all()  # the workers open their own
 
         inst = settings.INSTANCE
@@ -229,3 +231,27 @@ def _signer_died(code: int) -> None:
 def _close_stdin(process: subprocess.Popen[bytes]) -> None:
     if process.stdin is not None:
         process.stdin.close()
+
+
+def _migrate_or_refuse() -> None:
+    """I3: the server applies pending migrations itself only where no record can be lost: an
+    instance without patients, or a continuity copy (a scratch restore, I5). A practice's records
+    are migrated by ``secretum upgrade`` alone: a verified backup first, the audit log and the
+    records checked after, a rollback if anything fails."""
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending and not settings.SECRETUM_READ_ONLY and _holds_patients():
+        raise CommandError(
+            f"{len(pending)} database migrations are pending: run 'secretum upgrade' first (a "
+            "verified backup, then the migrations, the audit log and the records checked, rolled "
+            "back if anything fails). The server does not change a practice's records itself."
+        )
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def _holds_patients() -> bool:
+    from secretum.patients.models import Patient
+
+    if Patient._meta.db_table not in connection.introspection.table_names():
+        return False
+    return Patient.objects.exists()
