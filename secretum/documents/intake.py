@@ -101,12 +101,14 @@ def _file(ref: str, name: str, data: bytes, kind: str, verdict: clamav.Verdict) 
             event.detail.update(problem=INFECTED, signature=row.signature)
 
 
-def to_tray(name: str, data: bytes, kind: str, verdict: clamav.Verdict) -> str:
+def to_tray(
+    name: str, data: bytes, kind: str, verdict: clamav.Verdict, source: str = "intake"
+) -> str:
     """Put a scanned file in the unfiled tray (documents/tray.py): sealed under the key file, no
-    patient yet. Returns its uid."""
+    patient yet. Returns its uid. ``source``: "demo" for the demo's own fictitious letters."""
     with guarded(
         Actor.system(Purpose.CARE), Permission.CLINICAL_WRITE, Action.CREATE,
-        "documents.UnfiledDocument", detail={"source": "intake"},
+        "documents.UnfiledDocument", detail={"source": source},
     ) as event:  # fmt: skip
         row = UnfiledDocument(
             content_type=kind,

@@ -113,6 +113,7 @@ PAGES = {
     "accounts:charter", "breaches:help", "breaches:breach_report",
     # the practitioner
     "clinical:new", "clinical:correct", "clinical:history", "documents:attach", "access:glass",
+    "documents:unfiled", "documents:unfiled_file",
     "accounts:confirm", "accounts:enrol_factor", "accounts:recovery_codes",
     # the manager
     "accounts:users", "accounts:permissions", "accounts:settings", "access:policy",
@@ -138,6 +139,7 @@ NOT_PAGES = {
     "accounts:oidc_link": "a redirect to the identity provider",
     "documents:show": "the patient's document itself (PDF or image), served inline in a sandbox",
     "documents:download": "a file download",
+    "documents:unfiled_show": "a scan of the unfiled tray itself, served inline in a sandbox",
     "audit:report_pdf": "a PDF (tagged: tests/lib/test_pdf_tags.py)",
     "compliance:document": "an evidence document, a file download",
     "compliance:public_key": "a PEM file download",
@@ -260,6 +262,12 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
     page.fill("input[name=value]", "400/80")
     _submit(page, "form.form button[type=submit]")
     _check(page, source, "observation form, refused", found)
+    # The unfiled tray (D4; the demo leaves two fictitious letters there), a filing refused.
+    _go(page, "/documents/unfiled/", source, found, "practitioner")
+    _submit(page, "[data-testid=unfiled] a[href$='/file/']")
+    _check(page, source, "file a scan", found)
+    _submit(page, "[data-testid=file-scan] button[type=submit]")
+    _check(page, source, "file a scan, refused", found)
     _go(page, "/accounts/confirm/?next=/accounts/", source, found, "practitioner")
     page.fill("#id_password", "not-the-password-2026")
     page.fill("#id_code", "12345")

@@ -186,9 +186,33 @@ class Command(BaseCommand):
                 )
             elif count >= 100 and (n + 1) % 100 == 0:
                 self.stderr.write(f"  {n + 1}/{count} patients…")
+        if count:
+            self._unfiled_letters(fake_by_locale["fr_BE"])
         self.stderr.write(
             f"Demo practice ready: {count} fictitious patients, {len(users)} demo accounts."
         )
+
+    def _unfiled_letters(self, fake: Any) -> None:
+        """Two fictitious letters in the scan intake's unfiled tray (D4), as a scanner would
+        leave them, for the clinicians to file. Made here, so not scanned: they are the demo's
+        own PDFs, never a file from outside (E2 scans those)."""
+        from secretum.documents import intake
+        from secretum.lib import clamav
+        from secretum.lib.pdf import Document
+
+        for number in (1, 2):
+            letter = Document("P", f"SCAN_{number:04d}")
+            letter.add_page()
+            letter.paragraph(f"{fake.company()} (fictitious laboratory)", size=14, tag="H1")
+            letter.paragraph(f"{fake.city()}, {fake.date_this_year():%d/%m/%Y}")
+            letter.paragraph(
+                f"Dear colleague, please find the results of {fake.name()} "
+                "(fictitious patient, fictitious results)."
+            )
+            intake.to_tray(
+                f"SCAN_{number:04d}.pdf", bytes(letter.output()), "application/pdf",
+                clamav.Verdict(clean=True), source="demo",
+            )  # fmt: skip
 
     def _users(self, system: Actor) -> list[Any]:
         User = get_user_model()
