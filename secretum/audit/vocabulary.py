@@ -46,6 +46,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "audit.Alert": _("access alerts"),
     "audit.Log": _("audit log verification"),
     "crypto.KeyFingerprint": _("key fingerprint"),
+    "crypto.KeyFile": _("key-encryption key versions (key rotation)"),
     "patients.Patient": _("identity and contact details"),
     "patients.SearchToken": _("patient search index"),
     "clinical": _("medical record"),
