@@ -106,6 +106,11 @@ def uses() -> list[KekUse]:
     return [_USES[name] for name in sorted(_USES)]
 
 
+def named(name: str) -> KekUse:
+    """A registered column by its name ("app.Model.field")."""
+    return {use.name: use for use in uses()}[name]
+
+
 # --- the key file -------------------------------------------------------------------------------
 
 
@@ -289,22 +294,32 @@ def _rewrap_row(
     def apply() -> None:
         setattr(row, use.field, new)
 
+    meta, quote = model._meta, connection.ops.quote_name
+    before = {f.attname: getattr(row, f.attname) for f in meta.concrete_fields}
     if reseal is None:
         apply()
         extra: list[str] = []
     else:
         extra = reseal(row, apply)
-    # Only if the blob is still the one read: the server may have written the row meanwhile.
-    # One statement of its own per row (the ORM would build it anew for each: most of the time).
-    meta, quote = model._meta, connection.ops.quote_name
+    # Only if the blob, and the seal renewed with it, are still the ones read: the server may
+    # have written the row meanwhile (a seal covers the row's other values: a new name changes
+    # the record seal, never the wrapped key). Its write stands; the next pass reads the row
+    # again. One statement per row, built here (the ORM would spend most of the time on it).
     columns = [str(getattr(meta.get_field(name), "column", name)) for name in [use.field, *extra]]
     key = str(getattr(meta.pk, "column", "id"))
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608  (names from the model, values bound)
         + ", ".join(f"{quote(c)} = %s" for c in columns)
-        + f" WHERE {quote(key)} = %s AND {quote(columns[0])} = %s"
+        + f" WHERE {quote(key)} = %s AND "
+        + " AND ".join(f"{quote(c)} = %s" for c in columns)
     )
-    values = [new, *(_stored(getattr(row, name)) for name in extra), row.pk, old]
+    values = [
+        new,
+        *(_stored(getattr(row, name)) for name in extra),
+        row.pk,
+        old,
+        *(_stored(before[name]) for name in extra),
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         written = cursor.rowcount

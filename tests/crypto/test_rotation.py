@@ -188,7 +188,7 @@ def test_a_rotation_killed_halfway_leaves_everything_readable_and_resumes(
         rotation.run(die_after_two, batch=2)
     halfway = _key_file(home)
     assert halfway["kek_version"] == 2 and list(halfway["older_keks"]) == ["1"]
-    versions = rotation.in_use(rotation._USES["patients.Patient.wrapped_key"])
+    versions = rotation.in_use(rotation.named("patients.Patient.wrapped_key"))
     assert versions[1] and versions[2]  # some re-wrapped, some not
     keyring.reset_cache()  # a new process
     assert _every_patient_opens() == 7
@@ -245,7 +245,7 @@ def test_a_row_rewritten_meanwhile_is_not_overwritten(
         return new
 
     monkeypatch.setattr(keyring, "rewrap_data_key", racing)
-    use = rotation._USES["patients.Patient.wrapped_key"]
+    use = rotation.named("patients.Patient.wrapped_key")
     rotation.start()
     counts = rotation.rewrap(use, 2)
     assert counts.changed == 1 and counts.rewrapped == 0
@@ -429,8 +429,12 @@ def test_a_backup_made_before_a_rotation_opens_and_restores_with_the_key_file_of
     reading = service.verify(made.path, progress=False)  # signature, parts, decryption
     assert reading.header["instance"] == keys_then[1]
     assert not restore.drill(made.path, progress=False).ok  # version 1 is gone from this file
-    opened = restore.restore(made.path, tmp_path / "restored", then, progress=False)
-    assert opened.ok and opened.findings["sampled"] == 2
+    # The key file of its time (as the previous recovery material rebuilds it): the drill
+    # restores the backup into a scratch folder (and database) with it, opens and checks it.
+    instance.replace_private(home.key_file, then.read_bytes())
+    keyring.reset_cache()
+    opened = restore.drill(made.path, progress=False)
+    assert opened.ok and opened.findings["sampled"] == 2, opened.findings
 
 
 def _write(tmp_path: Path, **fields: Any) -> instance.Instance:
@@ -508,3 +512,31 @@ def test_retiring_keeps_the_versions_still_used(home: Any, db: Any) -> None:
     rotation.retire([1])
     assert _key_file(home)["older_keks"] == {"2": old}
     assert home.read_key_versions().older == [2] and versions.current == 1
+
+
+def test_a_record_changed_meanwhile_keeps_its_new_seal(
+    home: Any, practitioner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server changes a record's identity between the rotation's read and its write: the
+    wrapped key is the same, but the record seal the rotation computed covers the old name.
+    The conditional UPDATE (blob and seal unchanged) leaves the server's write, and the next
+    pass re-wraps the row: the record stays intact, the new name stays."""
+    actor = actor_for(practitioner)
+    seeded = patients.register_patient(actor, identity())
+    real = keyring.rewrap_data_key
+    raced: list[bool] = []
+
+    def racing(wrapped: Any, aad: str) -> bytes:
+        if not raced:
+            raced.append(True)
+            patients.update_patient(actor, seeded.uid, identity(family_name="Nouveaunom"))
+        return real(wrapped, aad)
+
+    monkeypatch.setattr(keyring, "rewrap_data_key", racing)
+    rotation.start()
+    use = rotation.named("patients.Patient.wrapped_key")
+    assert rotation.rewrap(use, 2).changed == 1
+    assert rotation.rewrap(use, 2).rewrapped == 1
+    row = Patient.objects.get(uid=seeded.uid)
+    assert integrity.intact(row) and bytes(row.wrapped_key)[:3] == b"\x02\x00\x02"
+    assert patients.access_patient(actor, seeded.uid).family_name == "Nouveaunom"
