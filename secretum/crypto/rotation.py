@@ -271,15 +271,44 @@ def rewrap(
         stale = [pk for pk, head in page if _version(head) != version]
         if stale:
             with transaction.atomic(), use.unlocked() if use.unlocked else contextlib.nullcontext():
+                writes: dict[str, list[list[Any]]] = {}
                 for row in model._base_manager.filter(pk__in=stale).order_by("pk"):
-                    _rewrap_row(use, model, row, reseal, counts)
+                    found = _rewrap_row(use, model, row, reseal, counts)
+                    if found is not None:
+                        writes.setdefault(found[0], []).append(found[1])
+                for sql, rows_values in writes.items():
+                    written = _write(sql, rows_values)
+                    counts.rewrapped += written
+                    counts.changed += len(rows_values) - written
         if after_batch is not None:
             after_batch(counts)
 
 
+def _write(sql: str, rows_values: list[list[Any]]) -> int:
+    """Run one conditional UPDATE per row; how many rows it wrote. On PostgreSQL in one
+    pipeline (psycopg's ``executemany``, each statement's RETURNING read back), not one round
+    trip per row."""
+    if connection.vendor == "postgresql":
+        raw = connection.connection.cursor()
+        raw.executemany(sql + " RETURNING 1", rows_values, returning=True)
+        written = 0
+        while True:
+            written += len(raw.fetchall())
+            if not raw.nextset():
+                return written
+    written = 0
+    with connection.cursor() as cursor:
+        for values in rows_values:
+            cursor.execute(sql, values)
+            written += cursor.rowcount
+    return written
+
+
 def _rewrap_row(
     use: KekUse, model: type[models.Model], row: Any, reseal: Reseal | None, counts: Counts
-) -> None:
+) -> tuple[str, list[Any]] | None:
+    """The conditional UPDATE (statement, values) that re-wraps the row; None if it does not
+    open (counted)."""
     old = bytes(getattr(row, use.field))
     aad = use.aad(row)
     try:
@@ -289,7 +318,7 @@ def _rewrap_row(
             new = keyring.reseal_secret(old, aad)
     except keyring.DecryptionError:
         counts.unreadable += 1
-        return
+        return None
 
     def apply() -> None:
         setattr(row, use.field, new)
@@ -320,13 +349,7 @@ def _rewrap_row(
         old,
         *(_stored(before[name]) for name in extra),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        written = cursor.rowcount
-    if written:
-        counts.rewrapped += 1
-    else:
-        counts.changed += 1
+    return sql, values
 
 
 @dataclass
