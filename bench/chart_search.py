@@ -231,7 +231,7 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
                     seals.append((kind, row.uid, row.row_seal))
                     by_kind[kind].append(row)
                     per_kind[kind] += 1
-                records.stamp(patient, integrity.digest_of(seals))
+                records.stamp(patient, records.digest_of(seals))
                 values = all_values[n - first]
                 manifest.append(
                     {

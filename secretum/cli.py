@@ -49,6 +49,14 @@ USAGE = """usage: secretum COMMAND [options]
   backup verify FILE         check a backup's signature and every part's SHA-256; with
                              --restore-drill, restore it into a scratch folder and check it (I3)
   restore FILE --home NEWDIR --key-file KEYFILE   a new instance from a backup (I3)
+  upgrade [--to DIR]         with the server stopped, after installing a new release: a
+                             verified backup, the migrations, the audit log and records checked;
+                             rolled back to the backup if anything fails (I3, I1, D2)
+  serve --read-only --from-backup FILE --key-file KEYFILE [--home DIR] [--host H --port P]
+                             continuity (I5): the backup restored into DIR (default
+                             ./continuity-<date>) and served read-only, every access audited
+  audit merge-continuity DIR on the server once it is back: the copy's audit events appended
+                             to this log (only a copy of this instance, whose log verifies)
   documents intake [--every N]  import the scan intake folder (D4): each file scanned (E2),
                              filed to its patient or the unfiled tray, removed from the folder
   compliance summary         the measures register's reminders, e-mailed to the managers
@@ -81,6 +89,7 @@ ALIASES.update(
             "protect",
             "reanchor",
             "consistency",
+            "merge-continuity",
         )
     }
 )
@@ -100,6 +109,8 @@ ALIASES.update(
 # Backups (I1, I3, I4): `secretum backup create`, `backup verify FILE`, `restore FILE ...`.
 ALIASES.update({("backup", w): "backup_" + w.replace("-", "_") for w in ("create", "verify")})
 ALIASES.update({("backup", "drill-check"): "backup_drill_check", ("restore",): "backup_restore"})
+# Upgrades (I3, I1, D2): `secretum upgrade`, a verified backup first, a rollback on failure.
+ALIASES.update({("upgrade",): "instance_upgrade"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.
 # `secretum restore` makes a new instance from a backup and the key file it is given.
 OFFLINE_COMMANDS = frozenset(
@@ -138,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[0] == "init":
             return _init(argv[1:])
+        if argv[0] == "serve" and ("--read-only" in argv or "--from-backup" in argv):
+            # I5: the backup is restored into a copy of its own first, then served from there.
+            from secretum.backup import continuity
+
+            return continuity.serve_copy(argv[1:])
         if argv[:2] == ["keys", "recover"]:
             from secretum.crypto import recovery_io
 

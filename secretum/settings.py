@@ -73,6 +73,11 @@ SECRET_KEY = str(_keys.get("django_secret_key", ""))
 SECRETUM_BENCHMARK_BASELINE = env_bool("SECRETUM_BENCHMARK_BASELINE")
 
 DEBUG = env_bool("SECRETUM_DEBUG")
+# I5: a continuity copy (`secretum serve --read-only --from-backup FILE`): the latest backup,
+# served read-only on a laptop while the server or the internet is down. The gate and a
+# middleware refuse every write; sign-ins, sessions and the audit log go on in the copy, whose
+# audit events `secretum audit merge-continuity` brings back (secretum.backup.continuity).
+SECRETUM_READ_ONLY = env_bool("SECRETUM_READ_ONLY")
 ALLOWED_HOSTS = [
     h.strip() for h in env_str("SECRETUM_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 ]
@@ -114,6 +119,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # I5: a continuity copy refuses every unsafe request but signing in and out, and searches.
+    "secretum.access.middleware.ReadOnlyMiddleware",
     "secretum.access.middleware.DenyByDefaultMiddleware",
 ]
 

@@ -109,6 +109,7 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     "documents.Document": {
         "id": A, "uid": A, "patient": A, "author": A, "recorded_at": A, "content_type": A,
         "size": A, "status": A, "source": P, "signature": A, "title": M, "content": M,
+        "content_sha256": S, "row_seal": S,
     },
     # The scan intake's unfiled tray (D4): sealed under the key file until filed to a patient.
     "documents.UnfiledDocument": {

@@ -15,6 +15,11 @@ turns out to change nothing (``event.unchanged()``: the same role given again) w
 there is nothing to account for. Only a change may end so: a read, a search, a print, an export
 or a medical record opened on a basis is always recorded (D1), and the block that asks for it
 anyway fails, audited as a failure.
+
+On a continuity copy (I5, ``SECRETUM_READ_ONLY``: ``secretum serve --read-only --from-backup``)
+the gate lets only the actions of ``READS`` through, whoever asks, the system included: a write
+is refused as ``ReadOnlyCopy`` and leaves a "denied" event, even when a caller reaches the
+service without the read-only middleware in front of it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from secretum.access import relationships
@@ -32,11 +38,14 @@ from secretum.access.fields import FieldReader, FieldRefused
 from secretum.access.policy import Permission
 from secretum.access.relationships import Basis
 from secretum.audit.log import record_event
-from secretum.audit.models import NO_CARE, Action, Outcome
+from secretum.audit.models import NO_CARE, READ_ONLY, Action, Outcome
 from secretum.crypto.keyring import DataKey
 
 # The actions whose block may end with nothing changed, and then write no event (``unchanged``).
 CHANGES = frozenset({Action.CREATE, Action.UPDATE, Action.RETRACT, Action.DELETE})
+# I5: the only actions the gate lets through on a continuity copy: nothing is changed, sent,
+# granted or reviewed there (the copy's data are thrown away; only its audit log comes back).
+READS = frozenset({Action.READ, Action.SEARCH, Action.PRINT, Action.EXPORT})
 
 
 class NoCareRelationship(AccessDenied):
@@ -46,6 +55,13 @@ class NoCareRelationship(AccessDenied):
     def __init__(self, patient_ref: str) -> None:
         super().__init__(NO_CARE)
         self.patient_ref = patient_ref
+
+
+class ReadOnlyCopy(AccessDenied):
+    """I5: a write asked of a continuity copy, which serves a backup read-only."""
+
+    def __init__(self) -> None:
+        super().__init__(READ_ONLY)
 
 
 @dataclass
@@ -93,7 +109,12 @@ def _record(actor: Actor, draft: EventDraft, outcome: Outcome) -> None:
 
 def require(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
     """The role's permission, then, for a patient's medical record, a basis (C1): the actor as
-    the audit event records it (its purpose is break-the-glass under a grant)."""
+    the audit event records it (its purpose is break-the-glass under a grant). On a continuity
+    copy (I5), any action but a read is refused first, whatever the role."""
+    if settings.SECRETUM_READ_ONLY and draft.action not in READS:
+        draft.detail["problem"] = READ_ONLY
+        _record(actor, draft, Outcome.DENIED)
+        raise ReadOnlyCopy()
     if not actor.may(permission):
         _record(actor, draft, Outcome.DENIED)
         raise AccessDenied(f"{actor.role} lacks {permission}")

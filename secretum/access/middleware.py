@@ -12,15 +12,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
 from secretum.access.actor import Actor
 from secretum.access.decorators import PUBLIC, declared_gates, declared_permission
-from secretum.accounts import flow, services, sessions, throttle
+from secretum.access.guard import ReadOnlyCopy
+from secretum.accounts import drafts, flow, services, sessions, throttle
 from secretum.audit.log import record_event, refusals_survive
-from secretum.audit.models import Outcome
+from secretum.audit.models import READ_ONLY, Outcome
 from secretum.core.errors import forbidden
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,54 @@ GATE_PAGES = {
     flow.Gate.CHARTER: "accounts:charter",
     flow.Gate.UNLOCK: "accounts:unlock",
 }
+
+
+# I5: on a continuity copy, the requests with an unsafe method that still pass: signing in and
+# out, the second factor, the idle lock and its unlocking, the language, the searches that are
+# POSTed so that nothing identifying ends up in a URL (H2), and a patient's printed summary (a
+# transfer to hospital during the outage; its print event comes back with the merge). Each of
+# those still goes through the gate, which refuses any write there too (``access.guard.READS``).
+READ_ONLY_PASSES = frozenset(
+    {
+        "accounts:login",
+        "accounts:verify",
+        "accounts:verify_webauthn_options",
+        "accounts:verify_webauthn",
+        "accounts:logout",
+        "accounts:unlock",
+        "accounts:ping",
+        "accounts:draft",
+        "set_language",
+        "patients:search",
+        "audit:log",
+        "audit:export",
+        "audit:report_search",
+        "compliance:print_patient",
+    }
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ReadOnlyMiddleware:
+    """I5: on a continuity copy (``SECRETUM_READ_ONLY``), every request with an unsafe method is
+    refused, audited as denied, unless its page is one of ``READ_ONLY_PASSES``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        if not settings.SECRETUM_READ_ONLY or request.method in SAFE_METHODS:
+            return None
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.view_name in READ_ONLY_PASSES:
+            return None
+        _denied(request, view, READ_ONLY)
+        return forbidden(request, ReadOnlyCopy())
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -77,6 +127,8 @@ class DenyByDefaultMiddleware:
         if not Actor.from_request(request).may(permission):  # type: ignore[arg-type]  # a Permission: PUBLIC left above
             _denied(request, view, "role", permission=str(permission))
             return forbidden(request)
+        # The page this view shows may give back a kept draft (drafts.take): it is served.
+        request.serves_page = True  # type: ignore[attr-defined]
         return None
 
     def _session_rules(self, request: HttpRequest, gates: frozenset[str]) -> HttpResponse | None:
@@ -107,7 +159,7 @@ class DenyByDefaultMiddleware:
         timeout = flow.idle_timeout_seconds(practice)
         if session.get(flow.LOCKED) or now - last > timeout:
             if not session.get(flow.LOCKED):
-                session[flow.LOCKED] = True
+                session[flow.LOCKED] = now  # when: a draft is taken only just after (drafts)
                 record_event(
                     services.actor_of(
                         request.user, flow.source(request), getattr(request, "request_id", "")
@@ -121,11 +173,17 @@ class DenyByDefaultMiddleware:
             _denied(request, None, "session-locked", resource="session")
             if _wants_json(request):
                 return JsonResponse({"state": "locked"}, status=401)
+            if request.method == "POST" and drafts.may_keep(request, now):
+                # E1, issue 16: a form posted to a locked session is not applied (that needs the
+                # unlock), nor lost: its fields wait, sealed in the session, to refill the form.
+                drafts.keep_post(request)
             return redirect(GATE_PAGES[flow.Gate.UNLOCK])
         if now - last >= TOUCH_EVERY:
             session[flow.LAST_SEEN] = last = now
             sessions.touch(session[flow.RECORD])  # an int: is_live found its record above
-        request.idle_lock_in = max(0, last + timeout - now)  # type: ignore[attr-defined]
+        # E1: the page hides itself then; never past the absolute lifetime either.
+        request.idle_lock_in = flow.lock_in(session, practice, now)  # type: ignore[attr-defined]
+        request.idle_timeout = timeout  # type: ignore[attr-defined]
         if not session.get(GATES_OK):
             gate = flow.gate_for(request)
             if gate is None:

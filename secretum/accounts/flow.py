@@ -25,7 +25,7 @@ PENDING = "sx_pending"  # {"user": id, "at": epoch}
 AUTH_AT = "sx_auth_at"  # epoch of the full login: absolute lifetime
 REAUTH_AT = "sx_reauth_at"  # epoch of the last password + second factor: sudo mode
 LAST_SEEN = "sx_last_seen"  # epoch of the last activity: idle lock (E1)
-LOCKED = "sx_locked"
+LOCKED = "sx_locked"  # epoch of the request that found the session idle (E1)
 SHOW_CODES = "sx_recovery_codes"  # shown once, right after they are generated
 CHARTER_OK = "sx_charter_ok"  # version accepted, to spare a query per request
 RECORD = sessions.RECORD  # the session's UserSession: revocation is decided there
@@ -148,3 +148,14 @@ def idle_timeout_seconds(current: Any = None) -> int:
 
 def lifetime_seconds(current: Any = None) -> int:
     return (current or services.practice_settings()).session_lifetime_hours * 3600
+
+
+def lock_in(session: Any, current: Any = None, now: int | None = None) -> int:
+    """Seconds until this session locks (E1) or its absolute lifetime ends, whichever comes
+    first: the page hides itself then, and no activity (nor "Stay signed in") postpones it past
+    the lifetime, nor makes the idle time longer than the practice's setting."""
+    current = current or services.practice_settings()
+    now = int(time.time()) if now is None else now
+    idle_end = session.get(LAST_SEEN, now) + idle_timeout_seconds(current)
+    lifetime_end = session.get(AUTH_AT, now) + lifetime_seconds(current)
+    return max(0, min(idle_end, lifetime_end) - now)

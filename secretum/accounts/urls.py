@@ -35,6 +35,7 @@ urlpatterns = [
     path("reauth/webauthn/options/", views.reauth_webauthn_options, name="reauth_webauthn_options"),
     path("reauth/webauthn/", views.reauth_webauthn, name="reauth_webauthn"),
     path("ping/", views.ping_view, name="ping"),
+    path("draft/", views.draft_view, name="draft"),
     path("", views.account_view, name="factors"),
     path("sessions/end/", views.session_end_view, name="session_end"),
     path("users/", manage_views.users_view, name="users"),

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from secretum.access.decorators import during, public, requires
 from secretum.access.policy import Permission
 from secretum.accounts import charter as charters
-from secretum.accounts import external, flow, oidc, passkeys, services, throttle
+from secretum.accounts import drafts, external, flow, oidc, passkeys, services, throttle
 from secretum.accounts.forms import (
     ChangePasswordForm,
     CodeForm,
@@ -285,7 +285,8 @@ def _reauth(request: HttpRequest, template: str) -> HttpResponse:
             )
         if kind is not None:
             flow.reauthenticated(request, kind)
-            return redirect(next_url(request))
+            # E1, issue 16: back to the page whose typing was kept, to refill it.
+            return redirect(drafts.return_url(request) or next_url(request))
         if now_locked(user) or not user.is_active:
             flow.end(request, "locked-out")
             return redirect("accounts:login")
@@ -353,16 +354,50 @@ def reauth_webauthn(request: HttpRequest) -> HttpResponse:
         services.second_factor_failed(user, "webauthn", flow.source(request))
         return JsonResponse({"error": _("This security key was not accepted.")}, status=400)
     flow.reauthenticated(request, "webauthn")
-    return JsonResponse({"next": next_url(request)})
+    return JsonResponse({"next": drafts.return_url(request) or next_url(request)})
 
 
 @requires(Permission.SESSION_OWN)
 @during(flow.Gate.ENROL, flow.Gate.PASSWORD, flow.Gate.CHARTER)  # never while locked
 @require_POST
 def ping_view(request: HttpRequest) -> HttpResponse:
-    """The page reports activity (keys, pointer) so the idle lock counts from it (E1)."""
+    """The page reports activity (keys, pointer, "Stay signed in" in the idle warning) so the
+    idle lock counts from it (E1). A locked session is refused before (the middleware); the new
+    deadline is the practice's idle time from now, and never past the absolute lifetime."""
     request.session[flow.LAST_SEEN] = int(time.time())
-    return JsonResponse({"lock_in": flow.idle_timeout_seconds()})
+    return JsonResponse({"lock_in": flow.lock_in(request.session)})
+
+
+@requires(Permission.SESSION_OWN)
+@during(flow.Gate.UNLOCK)  # the page sends it as it locks: the session may be locked already
+@require_POST
+def draft_view(request: HttpRequest) -> HttpResponse:
+    """E1, issue 16: the form typed in when the idle lock came, kept sealed in the session
+    (``accounts.drafts``) and given back after the unlock. JSON, with the CSRF header:
+    ``{"url": page, "action": form's path, "form": its index, "fields": [[name, value], …]}``.
+    It extends nothing: a locked session stays locked, and takes a draft only just after its
+    lock (``drafts.may_keep``)."""
+    from secretum.lib import jsonbody
+
+    if len(request.body) > drafts.MAX_BYTES + 4096:
+        return JsonResponse({"error": "the draft is too large to keep"}, status=413)
+    try:
+        body = jsonbody.parse_object(request)
+        if not drafts.may_keep(request):
+            return JsonResponse({"error": "this locked session takes no draft now"}, status=409)
+        drafts.keep(
+            request,
+            body.get("url"),
+            body.get("action"),
+            body.get("form"),
+            body.get("fields"),
+        )
+    except drafts.DraftRefused as exc:
+        status = 413 if "larger" in str(exc) else 400
+        return JsonResponse({"error": str(exc)}, status=status)
+    except jsonbody.JsonBodyError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"kept": True})
 
 
 # --- the user's own account -----------------------------------------------------------------

@@ -13,6 +13,7 @@ auditor's reads of the log are in ``audit.services``, above patients.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,36 +130,7 @@ def record_event(
         # JSON escapes control characters, so the detail never holds the entry separator.
         detail=_canonical(detail).decode() if detail else "",
     )
-    key = entries.mac_key()
-    ops = connection.ops
-    # No savepoint: the event joins the caller's transaction outright (on PostgreSQL a savepoint
-    # costs two more round trips), and if it cannot be written, neither is the caller's work.
-    with transaction.atomic(savepoint=False), connection.cursor() as cur:
-        # On SQLite the IMMEDIATE transaction already holds the only write lock; on PostgreSQL
-        # an advisory lock does. Either way no other process can take the same sequence number:
-        # one log, no fork, no gap. Plain SQL keeps the append well under a millisecond; on
-        # PostgreSQL the lock and the read go in one round trip, as two statements (each takes
-        # its own snapshot, so the read sees every append committed before the lock).
-        if connection.vendor == "postgresql":
-            cur.execute(_PG_LOCK_AND_LAST)
-            cur.nextset()
-        else:
-            cur.execute("SELECT MAX(seq) FROM audit_auditevent")
-        event.seq = (cur.fetchone()[0] or 0) + 1
-        event.at = timezone.now()
-        entries.seal(event, key)
-        params = [getattr(event, f.attname) for f in _INSERT_FIELDS]
-        params[1] = ops.adapt_datetimefield_value(event.at)
-        if connection.vendor == "postgresql":
-            cur.execute(_INSERT_SQL + " RETURNING id", params)
-            event.pk = cur.fetchone()[0]
-        else:
-            cur.execute(_INSERT_SQL, params)
-            event.pk = cur.lastrowid
-        event._state.adding = False
-        # D2: once this transaction commits, the tree head reaches the witness.
-        transaction.on_commit(partial(heads.committed, event.seq, bytes.fromhex(event.leaf_hash)))
-    _written[0] += 1
+    _append(event)
     watched = _WATCHED.get()
     if watched is not None and event.outcome != Outcome.SUCCESS:
         watched.append(
@@ -176,6 +148,62 @@ def record_event(
                 event.leaf_hash,
             )
         )
+    return event
+
+
+def _append(event: AuditEvent, at: dt.datetime | None = None) -> None:
+    """Number, seal and insert one event whose fields are final, at the end of the log."""
+    key = entries.mac_key()
+    ops = connection.ops
+    # No savepoint: the event joins the caller's transaction outright (on PostgreSQL a savepoint
+    # costs two more round trips), and if it cannot be written, neither is the caller's work.
+    with transaction.atomic(savepoint=False), connection.cursor() as cur:
+        # On SQLite the IMMEDIATE transaction already holds the only write lock; on PostgreSQL
+        # an advisory lock does. Either way no other process can take the same sequence number:
+        # one log, no fork, no gap. Plain SQL keeps the append well under a millisecond; on
+        # PostgreSQL the lock and the read go in one round trip, as two statements (each takes
+        # its own snapshot, so the read sees every append committed before the lock).
+        if connection.vendor == "postgresql":
+            cur.execute(_PG_LOCK_AND_LAST)
+            cur.nextset()
+        else:
+            cur.execute("SELECT MAX(seq) FROM audit_auditevent")
+        event.seq = (cur.fetchone()[0] or 0) + 1
+        event.at = at or timezone.now()
+        entries.seal(event, key)
+        params = [getattr(event, f.attname) for f in _INSERT_FIELDS]
+        params[1] = ops.adapt_datetimefield_value(event.at)
+        if connection.vendor == "postgresql":
+            cur.execute(_INSERT_SQL + " RETURNING id", params)
+            event.pk = cur.fetchone()[0]
+        else:
+            cur.execute(_INSERT_SQL, params)
+            event.pk = cur.lastrowid
+        event._state.adding = False
+        # D2: once this transaction commits, the tree head reaches the witness.
+        transaction.on_commit(partial(heads.committed, event.seq, bytes.fromhex(event.leaf_hash)))
+    _written[0] += 1
+
+
+def append_merged(
+    texts: dict[str, str], at: dt.datetime, actor_id: int | None, detail: dict[str, Any]
+) -> AuditEvent:
+    """I5: an event recorded on a continuity copy (``backup.continuity``), appended to this log
+    with its own time, actor, role, action, resource, outcome and source as the copy recorded
+    them; ``detail`` says which copy and which of its events it was. The caller's transaction
+    holds the merge's own event too: all or nothing."""
+    if texts.get("action") not in Action.values:
+        raise ValueError(f"unknown audit action {texts.get('action')!r}")
+    event = AuditEvent(
+        actor_id=actor_id,
+        **{
+            name: entries.clean(str(texts.get(name, "")))[:limit]
+            for name, limit in _LIMITS.items()
+            if name != "detail"
+        },
+        detail=_canonical(detail).decode(),
+    )
+    _append(event, at)
     return event
 
 

@@ -48,6 +48,9 @@ NO_CARE = "no-care-relationship"
 # The detail's "problem" of an upload the antivirus found infected, quarantined (E2): the
 # auditor's "virus" alert reads it.
 INFECTED = "infected-file-quarantined"
+# The detail's "problem" of a write refused on a continuity copy (I5: ``secretum serve
+# --read-only --from-backup``), by the gate or by the read-only middleware.
+READ_ONLY = "read-only-copy"
 
 
 class Outcome(models.TextChoices):

@@ -14,7 +14,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from secretum.access.actor import Purpose
-from secretum.audit.models import NO_CARE, TAMPERED, AuditEvent, Outcome
+from secretum.audit.models import NO_CARE, READ_ONLY, TAMPERED, AuditEvent, Outcome
 
 # Why a call was refused or failed, as the auditor reads it (C1, D1): the detail's "problem"
 # (the service's gate), else its "reason" (the page's gate, a login), else the kind of error.
@@ -33,6 +33,7 @@ WHY_LABELS = {
     "locked": _("account locked out"),
     "disabled": _("account disabled"),
     "invalid-or-expired-link": _("invalid or expired link"),
+    READ_ONLY: _("a read-only continuity copy: nothing can be changed there"),
 }
 
 
@@ -57,6 +58,11 @@ class EventRow:
     @property
     def break_the_glass(self) -> bool:
         return self.purpose == Purpose.BREAK_THE_GLASS
+
+    @property
+    def from_continuity_copy(self) -> bool:
+        """I5: recorded on a continuity copy while the server was down, merged back since."""
+        return isinstance(self.detail.get("continuity"), dict)
 
     @property
     def reason(self) -> str:

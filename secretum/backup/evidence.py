@@ -1,5 +1,6 @@
-"""Live evidence of the backups (I1, I3, I4), for the measures register. A failing check is what
-the managers see on their home page and in the daily summary (``compliance.reminders``)."""
+"""Live evidence of the backups (I1, I3, I4) and of business continuity (I5), for the measures
+register. A failing check is what the managers see on their home page and in the daily summary
+(``compliance.reminders``)."""
 
 from __future__ import annotations
 
@@ -121,4 +122,53 @@ def protected_backups() -> Evidence:
             "database's) and its manifest carries a valid Ed25519 signature of this instance."
         )
         % {"at": day(good.at)}
+    )
+
+
+@evidence("I5", proof=Proof.LIVE)
+def continuity() -> Evidence:
+    """I5, its software part: the latest backup can be served read-only on a laptop
+    (``secretum serve --read-only --from-backup``, ``backup.continuity``) because the restore it
+    rests on passed a drill within SECRETUM_BACKUP_DRILL_DAYS days; the continuity copies merged
+    back so far, as details. The plan itself and its yearly exercise are the practice's to
+    declare (``also_declare``; docs/continuity.md)."""
+    from secretum.audit.models import AuditEvent
+    from secretum.backup.continuity import RESOURCE
+
+    days = settings.SECRETUM_BACKUP_DRILL_DAYS
+    drill = (
+        BackupRecord.objects.filter(kind=BackupRecord.Kind.DRILL, ok=True).order_by("-at").first()
+    )
+    action = _(
+        "Run a restore drill ('secretum backup verify FILE --restore-drill') and exercise the "
+        "continuity plan: serve the latest backup read-only on a laptop, then merge its audit "
+        "log ('secretum audit merge-continuity')."
+    )
+    if drill is None or timezone.now() - drill.at > dt.timedelta(days=days):
+        return not_met(
+            _(
+                "No restore drill passed within %(days)d days: nothing shows that the latest "
+                "backup can be served read-only while the server is down."
+            )
+            % {"days": days},
+            action,
+        )
+    merges = AuditEvent.objects.filter(resource=RESOURCE).order_by("-seq")
+    latest = merges.first()
+    details = (
+        (
+            _("Continuity copies merged back into the audit log: %(n)d, the latest on %(at)s.")
+            % {"n": merges.count(), "at": day(latest.at)},
+        )
+        if latest is not None
+        else ()
+    )
+    return met(
+        _(
+            "The latest backup restores (drill passed on %(at)s): a continuity copy serves it "
+            "read-only on any laptop ('secretum serve --read-only --from-backup'), every access "
+            "audited and merged back afterwards."
+        )
+        % {"at": day(drill.at)},
+        *details,
     )

@@ -60,7 +60,9 @@ def _empty_or_new(home: Path) -> bool:
     return not home.exists() or (home.is_dir() and not any(home.iterdir()))
 
 
-def _child_env(home: Path, database_url: str = "", password_file: str = "") -> dict[str, str]:
+def child_env(home: Path, database_url: str = "", password_file: str = "") -> dict[str, str]:
+    """The environment of a process opened on the instance in ``home`` (its own settings only:
+    none of this process's SECRETUM_* variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env["SECRETUM_HOME"] = str(home)
@@ -127,8 +129,17 @@ def _place(reading: archive.Reading, home: Path, conf: dict[str, Any] | None) ->
     (home / "restored-environment.json").write_text(
         json.dumps(_environment(reading), indent=2), encoding="utf-8"
     )
+    place_database(reading, home / "secretum.sqlite3", conf)
+
+
+def place_database(
+    reading: archive.Reading, sqlite_file: Path, conf: dict[str, Any] | None
+) -> None:
+    """The database part of a checked backup: the SQLite file moved to ``sqlite_file`` (one
+    rename), or PostgreSQL's dump restored into the database of ``conf``, which must be empty
+    (``secretum upgrade`` empties it first to roll back)."""
     if snapshot.SQLITE_PART in reading.files:
-        os.replace(reading.files[snapshot.SQLITE_PART], home / "secretum.sqlite3")
+        os.replace(reading.files[snapshot.SQLITE_PART], sqlite_file)
         return
     if conf is None:
         raise BackupError(
@@ -213,7 +224,7 @@ def restore(
         manifest = home / "restored-manifest.json"
         manifest.write_text(json.dumps(reading.manifest), encoding="utf-8")
         shutil.rmtree(staging)
-        opened = open_restored(home, manifest, _child_env(home, url, password_file))
+        opened = open_restored(home, manifest, child_env(home, url, password_file))
         if not opened.ok:
             raise BackupError(f"The restored instance fails its checks: {opened.summary}.")
         return opened
@@ -281,6 +292,6 @@ def _drill(path: Path, progress: bool) -> Opened:
             _place(reading, home, conf)
             manifest = scratch / "manifest.json"
             manifest.write_text(json.dumps(reading.manifest), encoding="utf-8")
-            return open_restored(home, manifest, _child_env(home, url, password_file))
+            return open_restored(home, manifest, child_env(home, url, password_file))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

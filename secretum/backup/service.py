@@ -36,6 +36,7 @@ class Made:
     path: Path
     size: int
     signed: dict[str, Any]  # {"manifest": ..., "signature": ...}
+    at: dt.datetime
 
     @property
     def tables(self) -> dict[str, int]:
@@ -84,18 +85,32 @@ def backup_name(at: dt.datetime) -> str:
 def create(folder: Path | None = None, *, scheduled: bool = False, progress: bool = True) -> Made:
     """I1, I4: a consistent, compressed, encrypted and signed backup of the instance in
     ``folder`` (default SECRETUM_BACKUP_DIR); recorded, a failure too."""
+    made = take(folder, scheduled=scheduled, progress=progress)
+    record(made, scheduled=scheduled)
+    return made
+
+
+def take(folder: Path | None = None, *, scheduled: bool = False, progress: bool = True) -> Made:
+    """The backup file of :func:`create`, not yet recorded (a failure is): ``secretum upgrade``
+    records it only once it knows which database keeps the record, so that a rollback to this
+    very backup loses no audit event the witness has seen (D2)."""
     folder = Path(folder or settings.SECRETUM_BACKUP_DIR)
     at = timezone.now()
     try:
-        made = _create(folder, at, progress)
+        return _create(folder, at, progress)
     except Exception as exc:
         BackupRecord.objects.create(
             kind=BackupRecord.Kind.CREATE, ok=False, at=at, scheduled=scheduled,
             path=str(folder), message=str(exc)[:1000],
         )  # fmt: skip
         raise
+
+
+def record(made: Made, *, scheduled: bool = False) -> None:
+    """Record a backup that :func:`take` made: its row for the register, and its export in the
+    audit log."""
     BackupRecord.objects.create(
-        kind=BackupRecord.Kind.CREATE, ok=True, at=at, scheduled=scheduled,
+        kind=BackupRecord.Kind.CREATE, ok=True, at=made.at, scheduled=scheduled,
         path=str(made.path), size=made.size, manifest=made.signed,
     )  # fmt: skip
     # D1: every record left the database in this file (encrypted): an export, in the audit log.
@@ -106,7 +121,6 @@ def create(folder: Path | None = None, *, scheduled: bool = False, progress: boo
         resource_ref=made.path.name,
         detail={"bytes": made.size, "tables": len(made.tables), "scheduled": scheduled},
     )
-    return made
 
 
 def _create(folder: Path, at: dt.datetime, progress: bool) -> Made:
@@ -146,7 +160,7 @@ def _create(folder: Path, at: dt.datetime, progress: bool) -> Made:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return Made(final, final.stat().st_size, signed)
+    return Made(final, final.stat().st_size, signed, at)
 
 
 def check_instance(path: Path) -> None:

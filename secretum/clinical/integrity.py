@@ -9,8 +9,9 @@ made current again, moved to another patient, dated back) no longer matches.
 
 The set of a record's entries is authenticated by the patient row: ``entries_digest`` is the
 SHA-256 of every entry's kind, uid and seal, in a fixed order, and the record seal covers it
-(patients/integrity.py), so an entry deleted, added, or put back with an older seal of its own
-changes the digest.
+(patients/integrity.py, which computes it over the tables registered there: these five, and the
+documents), so an entry deleted, added, or put back with an older seal of its own changes the
+digest.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import uuid
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from django.db import connection
-
 from secretum.clinical.models import MODELS
 from secretum.crypto import keyring
 from secretum.crypto.fields import SealedField, uid_text
+from secretum.patients import integrity as records
 
 # json.dumps(value, separators=(",", ":")), without making an encoder at each call.
 _CANONICAL = json.JSONEncoder(separators=(",", ":"))
@@ -77,34 +76,7 @@ def intact(row: Any, patient_uid: str) -> bool:
     return stored is not None and hmac.compare_digest(bytes(stored), seal_of(row, patient_uid))
 
 
-def digest_of(entries: Iterable[tuple[str, Any, bytes | memoryview | None]]) -> bytes:
-    """SHA-256 of a set of entries, each (kind, uid, seal), in a fixed order. A uid may come as a
-    UUID or as the database's text of one (a union query leaves it unconverted on SQLite)."""
-    lines = sorted(
-        f"{kind}:{uuid.UUID(str(uid))}:{'' if seal is None else bytes(seal).hex()}"
-        for kind, uid, seal in entries
-    )
-    return hashlib.sha256("\n".join(lines).encode()).digest()
-
-
-@cache
-def _entries_sql() -> str:
-    # One query over the five tables (their own names; the patient is a parameter): the ORM's
-    # union of five querysets costs more to build than to run.
-    return " UNION ALL ".join(
-        f"SELECT '{kind}', uid, row_seal FROM {model._meta.db_table} WHERE patient_id = %s"  # noqa: S608
-        for kind, model in MODELS.items()
-    )
-
-
-def stored_digest(patient: Any) -> bytes:
-    """The digest of the entries the database holds for this patient (one query)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_entries_sql(), [patient.pk] * len(MODELS))
-        return digest_of(cursor.fetchall())
-
-
-def entries_intact(patient: Any) -> bool:
-    """The entries in the database are the set the record seal covers."""
-    stored = patient.entries_digest
-    return stored is not None and hmac.compare_digest(bytes(stored), stored_digest(patient))
+def register() -> None:
+    """Count the five kinds of entry in the set the record seal covers (ClinicalConfig.ready)."""
+    for kind, model in MODELS.items():
+        records.register_entries(kind, records.EntryKind(model, stamp, intact))

@@ -21,8 +21,6 @@ from secretum.access.actor import Actor
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
-from secretum.clinical import integrity
-from secretum.clinical.models import MODELS
 from secretum.patients import integrity as records
 from secretum.patients.models import Patient
 from secretum.patients.services import RESOURCE
@@ -40,12 +38,11 @@ def _problems(patient: Patient) -> Iterator[str]:
     uid = str(patient.uid)
     if not records.intact(patient):
         yield "identity or record seal"
-    if not integrity.entries_intact(patient):
+    if not records.entries_intact(patient):
         yield "set of entries"
-    for kind, model in MODELS.items():
-        broken = sum(
-            1 for row in model.objects.filter(patient=patient) if not integrity.intact(row, uid)
-        )
+    for kind, entries in records.ENTRY_KINDS.items():  # clinical entries and documents
+        rows = entries.model.objects.filter(patient=patient)
+        broken = sum(1 for row in rows.iterator(chunk_size=100) if not entries.intact(row, uid))
         if broken:
             yield f"{broken} {kind} row(s)"
     if records.audited_version(uid) > patient.record_version:
@@ -53,8 +50,8 @@ def _problems(patient: Patient) -> Iterator[str]:
 
 
 def verify_records(progress: Callable[[int, int], None] | None = None) -> tuple[int, list[Finding]]:
-    """Every record checked as a chart opening checks it, and every entry row, current or not:
-    the number checked and the records that do not match."""
+    """Every record checked as a chart opening checks it, and every entry row, current or not,
+    and every document (D4): the number checked and the records that do not match."""
     total = Patient.objects.count()
     findings, done = [], 0
     for patient in Patient.objects.order_by("id").iterator(chunk_size=500):
@@ -89,13 +86,13 @@ def acknowledge_alteration(actor: Actor, patient_uid: Any, reason: str) -> int:
         except (Patient.DoesNotExist, ValidationError, ValueError):
             raise ValidationError(_("No patient has this reference.")) from None
         uid = str(patient.uid)
-        for model in MODELS.values():
-            rows = list(model.objects.filter(patient=patient))
+        for entries in records.ENTRY_KINDS.values():  # documents too
+            rows = list(entries.model.objects.filter(patient=patient))
             for row in rows:
-                integrity.stamp(row, uid)
-            model.objects.bulk_update(rows, ["row_seal"], batch_size=500)
+                entries.stamp(row, uid)
+            entries.model.objects.bulk_update(rows, list(entries.columns), batch_size=100)
         patient.record_version = max(patient.record_version, records.audited_version(uid))
-        version = records.stamp(patient, integrity.stored_digest(patient))
+        version = records.stamp(patient, records.stored_digest(patient))
         patient.save(update_fields=["record_version", "entries_digest", "record_seal"])
         event.detail[records.VERSION_KEY] = version
         return version

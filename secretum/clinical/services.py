@@ -118,8 +118,10 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
                     entries[kind].append(_reveal(kind, row, reader))
                 except DecryptionError:  # moved here from another record: left out, reported
                     unreadable = True
+        listed = documents.listed(patient, reader)
         altered = (
             unreadable
+            or listed.altered  # a document row altered or moved here: left out of the list
             or _entries_altered(patient, current)
             # the whole record put back from an older copy (writes check it in writable_patient)
             or records.audited_version(str(patient.uid)) > patient.record_version
@@ -133,7 +135,7 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
             altered or identity.altered,
             emergency.until if emergency else None,
             emergency.reason if emergency else "",
-            documents.listed(patient, reader),
+            listed.documents,
         )
 
 
@@ -193,9 +195,9 @@ def _current(patient: Patient) -> dict[str, list[Any]]:
 
 def _entries_altered(patient: Patient, current: dict[str, list[Any]]) -> bool:
     """The entries differ from what Secretum last wrote: one deleted, added, moved, made current
-    again, un-retracted or dated back."""
+    again, un-retracted or dated back (documents among them: the set covers them, D4)."""
     uid = str(patient.uid)
-    return not integrity.entries_intact(patient) or not all(
+    return not records.entries_intact(patient) or not all(
         integrity.intact(row, uid) for rows in current.values() for row in rows
     )
 
@@ -214,9 +216,7 @@ def _count_write(actor: Actor, patient: Patient, event: Any) -> None:
     """Seal the record over its entries as they now are, one version on; the audit event of the
     write names that version. A consultation refreshes the writer's care relationship (C1); one
     written in an emergency starts none (the emergency access ends when its time is up)."""
-    version = records.stamp(patient, integrity.stored_digest(patient))
-    patient.save(update_fields=["record_version", "entries_digest", "record_seal"])
-    event.detail[records.VERSION_KEY] = version
+    event.detail[records.VERSION_KEY] = records.count_entries_write(patient)
     if event.basis is None or event.basis.kind != "break-the-glass":
         care.record_contact(actor.user, patient.pk, CareRelationship.Origin.CONSULTATION)
 

@@ -401,7 +401,8 @@ MEASURES: tuple[Measure, ...] = (
        "cas de panne internet",
        "De bedrijfscontinuïteit plannen en regelmatig testen, met een continuïteitsplan bij een "
        "internetstoring",
-       "Plan and regularly test business continuity; a plan for an internet outage"),
+       "Plan and regularly test business continuity; a plan for an internet outage",
+       also_declare=True),
     _m("J1", LC, ENFORCE, "J",
        "Archiver de manière sécurisée, avec des modalités d'accès spécifiques aux données "
        "archivées",

@@ -13,6 +13,7 @@ from django.db import DatabaseError, connection, transaction
 
 from secretum.instance import InstanceError
 from secretum.lib import dburl
+from secretum.lib.continuity import MARKER, read_marker
 
 
 @register("secretum", deploy=True)
@@ -47,9 +48,37 @@ def instance_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     errors.extend(_database_file_checks())
     errors.extend(_database_password_checks())
     errors.extend(_oidc_checks())
+    errors.extend(_continuity_checks(inst))
     if len(settings.SECRET_KEY) < 50:
         errors.append(Error("The Django secret key is missing or short.", id="secretum.E005"))
     return errors
+
+
+def _continuity_checks(inst: Any) -> list[Any]:
+    """I5: a continuity copy is served read-only, and only a continuity copy is: written on, a
+    copy would hold records the server never gets back (only its audit events are merged)."""
+    copy = read_marker(inst.home) is not None
+    if copy and not settings.SECRETUM_READ_ONLY:
+        return [
+            Error(
+                f"This instance is a continuity copy of a backup ({MARKER}) but "
+                "SECRETUM_READ_ONLY is off: what is written there would never reach the server.",
+                hint="Serve it with 'secretum serve --read-only --from-backup FILE --key-file "
+                "KEYFILE --home DIR', or set SECRETUM_READ_ONLY=1.",
+                id="secretum.E010",
+            )
+        ]
+    if settings.SECRETUM_READ_ONLY and not copy:
+        return [
+            Warning(
+                "SECRETUM_READ_ONLY is on for an instance that is not a continuity copy: every "
+                "write is refused.",
+                hint="Unset it on the server; 'secretum serve --read-only --from-backup' sets it "
+                "on a copy.",
+                id="secretum.W006",
+            )
+        ]
+    return []
 
 
 def _private_folder_checks(inst: Any) -> list[Any]:

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
 
 from secretum.access.actor import role_of
 from secretum.access.policy import ROLE_LABELS, Permission, Role, allows
+from secretum.accounts import drafts
+from secretum.lib.continuity import read_marker
 from secretum.lib.practice import practice_name
 
 
@@ -30,5 +35,32 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "charter_available": bool(role),
         # E1: seconds until the idle lock; the page hides itself at that moment (secretum.js).
         "idle_lock_in": getattr(request, "idle_lock_in", None),
+        "idle_timeout": getattr(request, "idle_timeout", None),
+        # E1, issue 16: the typing kept when the lock came, given back once to the page that
+        # shows it (called by the template only when it renders the page: a draft then leaves
+        # the session).
+        "kept_draft": _once(lambda: drafts.take(request)),
         "role_label": ROLE_LABELS.get(Role(role), "") if role in set(Role) else "",
+        "read_only_copy": _read_only_copy(),
     }
+
+
+def _once(produce: Callable[[], Any]) -> Callable[[], Any]:
+    """``produce``, called at most once, whatever the template resolves."""
+    done: list[Any] = []
+
+    def value() -> Any:
+        if not done:
+            done.append(produce())
+        return done[0]
+
+    return value
+
+
+def _read_only_copy() -> dict[str, Any] | None:
+    """I5: on a continuity copy, the date of the backup it serves (for the banner of every page);
+    None on the server itself."""
+    if not settings.SECRETUM_READ_ONLY:
+        return None
+    marker = read_marker(settings.INSTANCE.home) or {}
+    return {"backup_at": parse_datetime(str(marker.get("backup_created_at", "")))}

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from secretum.access.guard import NoCareRelationship
+from secretum.access.guard import NoCareRelationship, ReadOnlyCopy
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -13,6 +13,12 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
         message = _(
             "You have no care relationship with this patient: their medical record stays "
             "closed to you. The patient's page offers the ways in."
+        )
+    if isinstance(exception, ReadOnlyCopy):  # I5: a continuity copy changes nothing
+        message = _(
+            "This is a read-only copy of a backup, served while the practice's server cannot be "
+            "reached: nothing can be changed here. Write it down and enter it on the server once "
+            "it is back."
         )
     return render(request, "core/error.html", {"status": 403, "message": message}, status=403)
 

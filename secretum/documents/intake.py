@@ -38,7 +38,7 @@ from secretum.documents import services, types
 from secretum.documents.models import Document, UnfiledDocument
 from secretum.lib import clamav, niss
 from secretum.patients.models import Patient
-from secretum.patients.services import patient_ref_for_niss, writable_patient
+from secretum.patients.services import patient_ref_for_niss
 
 log = logging.getLogger("secretum.documents.intake")
 
@@ -91,9 +91,9 @@ def _file(ref: str, name: str, data: bytes, kind: str, verdict: clamav.Verdict) 
         Actor.system(Purpose.CARE), Permission.CLINICAL_WRITE, Action.CREATE,
         services.RESOURCE, patient_ref=ref, detail={"source": "intake"},
     ) as event:  # fmt: skip
-        patient, key = writable_patient(ref)
+        patient, key = services.writable_record(ref)
         row = services.store(
-            patient, key, title=services.clean_title(name), kind=kind, data=data,
+            patient, key, event, title=services.clean_title(name), kind=kind, data=data,
             verdict=verdict, author=None, source=Document.Source.INTAKE,
         )  # fmt: skip
         event.resource_ref = uid_text(row)
@@ -101,8 +101,9 @@ def _file(ref: str, name: str, data: bytes, kind: str, verdict: clamav.Verdict) 
             event.detail.update(problem=INFECTED, signature=row.signature)
 
 
-def _tray(name: str, data: bytes, kind: str, verdict: clamav.Verdict) -> None:
-    """The unfiled tray: sealed under the key file, no patient yet."""
+def to_tray(name: str, data: bytes, kind: str, verdict: clamav.Verdict) -> str:
+    """Put a scanned file in the unfiled tray (documents/tray.py): sealed under the key file, no
+    patient yet. Returns its uid."""
     with guarded(
         Actor.system(Purpose.CARE), Permission.CLINICAL_WRITE, Action.CREATE,
         "documents.UnfiledDocument", detail={"source": "intake"},
@@ -119,6 +120,7 @@ def _tray(name: str, data: bytes, kind: str, verdict: clamav.Verdict) -> None:
         event.resource_ref = uid_text(row)
         if not verdict.clean:
             event.detail.update(problem=INFECTED, signature=row.signature)
+        return uid_text(row)
 
 
 def _take(path: Path, report: IntakeReport) -> None:
@@ -137,10 +139,14 @@ def _take(path: Path, report: IntakeReport) -> None:
     kind = kind or services.QUARANTINE_TYPE
     ref = _patient_ref(name)
     if ref is None:
-        _tray(name, data, kind, verdict)
+        to_tray(name, data, kind, verdict)
         report.unfiled += 1
     else:
-        _file(ref, name, data, kind, verdict)
+        try:
+            _file(ref, name, data, kind, verdict)
+        except ValidationError as exc:  # the record was altered outside Secretum: left, reported
+            report.left.append(f"{name}: {' '.join(exc.messages)}")
+            return
         report.filed += 1
     report.quarantined += not verdict.clean
     _remove(path)

@@ -2,7 +2,9 @@
 data key (E10), scanned for viruses before they are kept (E2).
 
 The content's associated data names the row, its status and its type as well as the field, so a
-quarantined document marked clean in the database, or given another type, no longer opens.
+quarantined document marked clean in the database, or given another type, no longer opens. The
+row is sealed under the key file and counted in the record's set of entries
+(documents/integrity.py), so one deleted, copied or put back is detected.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class Document(SealedModel):
     signature = models.CharField(max_length=200, blank=True)  # what the scanner found
     title = SealedField()  # the file's name as received: may say what it is about
     content = SealedField()
+    # SHA-256 of the content ciphertext, and HMAC under the key file over the row's state and
+    # ciphertexts (documents/integrity.py): a list checks the seal without reading contents.
+    content_sha256 = models.BinaryField(null=True)
+    row_seal = models.BinaryField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["patient", "status"], name="doc_patient_status")]

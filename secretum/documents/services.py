@@ -9,6 +9,12 @@ refused (or waits, SECRETUM_SCANNER_WAIT): never kept unscanned.
 
 Documents are medical (access/classification.py): practitioners and nurses within a basis for
 the patient, never the secretary. Listing, viewing and downloading are each an audit event.
+
+Each document is sealed under the key file and counted in the record's set of entries
+(documents/integrity.py): adding one counts a write of the record (its version in the audit
+event), refused like a clinical entry when the record was altered outside Secretum (a new seal
+would launder the alteration); a row that fails its seal is never listed nor served, and the
+record says it was altered (issue 15).
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from secretum.audit.log import record_tampered
 from secretum.audit.models import INFECTED, Action
 from secretum.crypto.fields import uid_text
 from secretum.crypto.keyring import DecryptionError
-from secretum.documents import types
+from secretum.documents import integrity, types
 from secretum.documents.models import Document
 from secretum.lib import clamav
+from secretum.patients import integrity as records
 from secretum.patients.services import open_patient, writable_patient
 
 RESOURCE = "documents.Document"
@@ -54,6 +61,15 @@ class DocumentInfo:
     @property
     def inline(self) -> bool:
         return self.content_type in types.ALLOWED
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A record's documents as listed, and whether a row was left out or the set differs from
+    what Secretum last wrote (the record then says it was altered outside Secretum)."""
+
+    documents: list[DocumentInfo]
+    altered: bool
 
 
 @dataclass(frozen=True)
@@ -122,9 +138,21 @@ def scan(data: bytes) -> clamav.Verdict:
         ) from None
 
 
+def writable_record(patient_uid: Any) -> tuple[Any, Any]:
+    """The patient, locked for this write, and its key; ValidationError (reported) when the record
+    or its set of entries was altered outside Secretum: a document added would seal the altered
+    set anew and launder the alteration."""
+    patient, key = writable_patient(patient_uid)
+    if not records.entries_intact(patient):
+        record_tampered(RESOURCE, str(patient.uid), patient_ref=str(patient.uid))
+        raise records.altered_error()
+    return patient, key
+
+
 def store(
     patient: Any,
     key: Any,
+    event: Any,
     *,
     title: str,
     kind: str,
@@ -133,8 +161,10 @@ def store(
     author: Any,
     source: str = Document.Source.UPLOAD,
 ) -> Document:
-    """The document's row, sealed under the patient's key (a quarantined one too). For the
-    services of this app, inside their guarded call."""
+    """The document's row, sealed under the patient's key (a quarantined one too) and under the
+    key file, and the record sealed over its entries with it, one version on (named in the audit
+    ``event``). For the services of this app, inside their guarded call, on a patient from
+    ``writable_record``."""
     row = Document(
         patient=patient,
         author=author,
@@ -146,7 +176,9 @@ def store(
     )
     row.seal(key, title=title)
     row.content = key.seal_bytes(data, row.content_aad())
+    integrity.stamp(row, str(patient.uid))
     row.save()
+    event.detail[records.VERSION_KEY] = records.count_entries_write(patient)
     return row
 
 
@@ -160,10 +192,11 @@ def attach_document(actor: Actor, patient_uid: Any, *, name: str, data: bytes) -
         verdict = scan(data)  # E2: every upload, whatever its type
         # A quarantined file is kept whatever it is; a clean one only of an allowed type.
         kind = check_type(data) if verdict.clean else types.detect(data) or QUARANTINE_TYPE
-        patient, key = writable_patient(patient_uid)
+        patient, key = writable_record(patient_uid)
         row = store(
             patient,
             key,
+            event,
             title=clean_title(name),
             kind=kind,
             data=data,
@@ -180,7 +213,8 @@ def attach_document(actor: Actor, patient_uid: Any, *, name: str, data: bytes) -
 
 
 def patient_documents(actor: Actor, patient_uid: Any) -> list[DocumentInfo]:
-    """The patient's documents that passed the scanner, newest first (their names are medical)."""
+    """The patient's documents that passed the scanner, newest first (their names are medical).
+    A row that fails its seal is left out, and the altered record reported (issue 15)."""
     with guarded(
         actor,
         Permission.CLINICAL_READ,
@@ -190,29 +224,45 @@ def patient_documents(actor: Actor, patient_uid: Any) -> list[DocumentInfo]:
         resource_ref=patient_uid,
     ) as event:
         patient, key = open_patient(patient_uid)
-        return listed(patient, event.reader(key))
+        found = listed(patient, event.reader(key))
+        if found.altered or not records.entries_intact(patient):
+            record_tampered(RESOURCE, str(patient.uid), patient_ref=str(patient.uid))
+        return found.documents
 
 
-def listed(patient: Any, reader: FieldReader) -> list[DocumentInfo]:
+def listed(patient: Any, reader: FieldReader) -> Listing:
     """The documents of a patient already opened by a guarded call (the chart lists them within
-    its own read, clinical.services.access_chart): one query, the contents left in the database."""
+    its own read, clinical.services.access_chart, which checks the set): one query. A row that
+    fails its seal (a quarantined one marked clean, one moved or copied here, changed) is left
+    out, never opened, and the listing says so."""
     rows = (
         Document.objects.filter(patient=patient, status=Document.Status.CLEAN)
         .select_related("author")
-        .defer("content")
+        .defer("content")  # the seal covers its hash, kept in the row (documents/integrity.py)
         .order_by("-recorded_at", "-id")
     )
-    return [
-        DocumentInfo(
-            uid=uid_text(row),
-            title=reader.open(row, "title") or "",
-            content_type=row.content_type,
-            size=row.size,
-            recorded_at=row.recorded_at,
-            author=str(row.author) if row.author else _("scan intake"),
+    uid = str(patient.uid)
+    shown, altered = [], False
+    for row in rows:
+        if not integrity.intact(row, uid):
+            altered = True
+            continue
+        try:
+            title = reader.open(row, "title") or ""
+        except DecryptionError:  # moved here and acknowledged: under this key it cannot open
+            altered = True
+            continue
+        shown.append(
+            DocumentInfo(
+                uid=uid_text(row),
+                title=title,
+                content_type=row.content_type,
+                size=row.size,
+                recorded_at=row.recorded_at,
+                author=str(row.author) if row.author else _("scan intake"),
+            )
         )
-        for row in rows
-    ]
+    return Listing(shown, altered)
 
 
 def _document(uid: Any) -> Document:
@@ -237,6 +287,8 @@ def open_document(actor: Actor, uid: Any, *, download: bool = False) -> OpenedDo
             resource_ref=uid,
         ) as event:
             _patient, key = open_patient(patient_uid)
+            if not integrity.intact(row, patient_uid):  # changed, moved or copied here
+                raise DecryptionError("the document's row does not match its seal")
             reader = event.reader(key)
             data = reader.open_bytes(row, "content", row.content_aad())
             title = reader.open(row, "title") or ""

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
-from secretum.documents import services
-from secretum.documents.forms import DocumentForm
+from secretum.documents import services, tray
+from secretum.documents.forms import DocumentForm, FileScanForm
 from secretum.documents.uploads import MemoryOnlyUploadHandler
 from secretum.patients import services as patients
 
@@ -95,7 +95,11 @@ def _attach(request: HttpRequest, patient: UUID, handler: MemoryOnlyUploadHandle
 
 
 def _served(request: HttpRequest, uid: UUID, *, download: bool) -> HttpResponse:
-    found = services.open_document(Actor.from_request(request), uid, download=download)
+    return _sandboxed(services.open_document(Actor.from_request(request), uid, download=download),
+                      download=download)  # fmt: skip
+
+
+def _sandboxed(found: services.OpenedDocument, *, download: bool) -> HttpResponse:
     response = HttpResponse(found.data, content_type=found.content_type)
     response["Content-Disposition"] = content_disposition_header(download, found.filename) or ""
     response["X-Content-Type-Options"] = "nosniff"
@@ -114,3 +118,43 @@ def show(request: HttpRequest, uid: UUID) -> HttpResponse:
 @require_GET
 def download(request: HttpRequest, uid: UUID) -> HttpResponse:
     return _served(request, uid, download=True)
+
+
+# The unfiled tray (D4): the intake's scans that named no patient, filed here by a clinician.
+
+
+@requires(Permission.CLINICAL_READ)
+@require_GET
+def unfiled(request: HttpRequest) -> HttpResponse:
+    waiting, quarantined = tray.unfiled_documents(Actor.from_request(request))
+    return render(
+        request, "documents/unfiled.html", {"waiting": waiting, "quarantined": quarantined}
+    )
+
+
+@requires(Permission.CLINICAL_READ)
+@require_GET
+def unfiled_show(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """A scan of the tray in the browser's own viewer, sandboxed like a patient's documents."""
+    return _sandboxed(tray.open_unfiled(Actor.from_request(request), uid), download=False)
+
+
+@requires(Permission.CLINICAL_WRITE)
+@require_http_methods(["GET", "POST"])
+def unfiled_file(request: HttpRequest, uid: UUID) -> HttpResponse:
+    actor = Actor.from_request(request)
+    form = FileScanForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            patient = tray.resolve_patient(actor, form.cleaned_data["patient"])
+            tray.file_unfiled(actor, uid, patient)
+        except ValidationError as exc:
+            form.add_error("patient", exc)
+        else:
+            messages.success(request, _("The scan was filed to this patient's record."))
+            return redirect("patients:detail", uid=patient)
+    scan = tray.unfiled_document(actor, uid)
+    return render(
+        request, "documents/unfiled_file.html", {"form": form, "scan": scan},
+        status=400 if form.is_bound else 200,
+    )  # fmt: skip

@@ -1,7 +1,8 @@
 // Secretum's only script: served from 'self' (strict CSP, no inline script).
 //  - E1: the idle lock. The server tells the page how long until it locks the session
 //    (data-lock-in); at that moment the page empties itself and goes to the unlock page, so no
-//    patient data stays on a screen left open. Activity is reported to the server (ping).
+//    patient data stays on a screen left open. Activity is reported to the server (ping). A
+//    minute before, a warning offers to stay signed in; what was typed is kept (issue 16).
 //  - E6: the privacy screen. One key or one click hides the page at once; the same shows it
 //    again, as it was (privacyScreen).
 //  - Enrolment: the one-time token travels in the URL fragment, never sent to a server (H2).
@@ -27,6 +28,33 @@ function postJSON(url, body) {
   });
 }
 
+// E1, WCAG 2.2.1: a minute before the lock (half the idle time when that is under 2 minutes) a
+// warning says so; "Stay signed in" reports activity (the ping), which postpones the lock by the
+// practice's idle time, never past the session's absolute lifetime (the server decides).
+const WARN_BEFORE = 60000;
+// Issue 16: what was typed when the lock comes is sent to the server (sealed in the session,
+// never in the browser's storage), and refilled after the unlock. The page waits for the answer
+// at most this long before it leaves.
+const DRAFT_WAIT = 3000;
+const NOT_KEPT = ["password", "file", "hidden", "submit", "button", "reset", "image"];
+
+// The fields of a form worth keeping, as [name, value] pairs (no password, file, hidden token).
+function formFields(form) {
+  const fields = [];
+  Array.from(form.elements).forEach((el) => {
+    if (!el.name || el.disabled || NOT_KEPT.includes(el.type)) return;
+    if ((el.type === "checkbox" || el.type === "radio") && !el.checked) return;
+    if (el.type === "select-multiple") {
+      Array.from(el.selectedOptions).forEach((option) => fields.push([el.name, option.value]));
+    } else if ("value" in el) fields.push([el.name, el.value]);
+  });
+  return fields;
+}
+
+function formAction(form) {
+  try { return new URL(form.action, window.location.href).pathname; } catch (err) { return ""; }
+}
+
 function idleLock() {
   const body = document.body;
   const lockIn = parseInt(body.dataset.lockIn || "", 10);
@@ -34,26 +62,99 @@ function idleLock() {
   const PING_EVERY = 30000;
   // The server counts whole seconds: one more second makes sure it has locked too.
   const MARGIN = 1000;
+  const timeout = parseInt(body.dataset.idleTimeout || "", 10) * 1000;
+  const warnBefore = timeout < 2 * WARN_BEFORE ? timeout / 2 : WARN_BEFORE;
+  const warning = document.querySelector("[data-idle-warning]");
+  const countdown = warning && warning.querySelector("[data-idle-countdown]");
+  const stay = warning && warning.querySelector("[data-idle-stay]");
   let deadline = Date.now() + lockIn * 1000 + MARGIN;
   let lastPing = Date.now();
   let pinging = false;
   let locked = false;
+  let focusBefore = null;
+  // The form last typed in (or refilled after an unlock): its fields are kept if the lock comes.
+  let typedIn = refilledForm;
+
+  document.addEventListener("input", (event) => {
+    const form = event.target && event.target.form;
+    if (form && !NOT_KEPT.includes(event.target.type)) typedIn = form;
+  });
+  // Sent: what it held is the server's now (saved, or refused with an answer).
+  document.addEventListener("submit", (event) => { if (event.target === typedIn) typedIn = null; });
+
+  function keepDraft() {
+    if (!typedIn || !body.dataset.draftUrl || !typedIn.isConnected) return Promise.resolve();
+    const fields = formFields(typedIn);
+    if (!fields.length) return Promise.resolve();
+    const payload = JSON.stringify({
+      url: window.location.pathname,
+      action: formAction(typedIn),
+      form: Array.from(document.forms).indexOf(typedIn),
+      fields,
+    });
+    const sent = fetch(body.dataset.draftUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/json",
+                 "Accept": "application/json" },
+      body: payload,
+      keepalive: payload.length < 60000, // a keepalive body has a 64 KiB ceiling
+    }).catch(() => undefined);
+    const waited = new Promise((resolve) => window.setTimeout(resolve, DRAFT_WAIT));
+    return Promise.race([sent, waited]);
+  }
 
   function lock() {
     if (locked) return;
     locked = true;
-    // Hide everything at once, then remove it from the page, then go to the unlock page.
+    hideWarning(false);
+    // Read what was typed first; then hide everything at once, remove it from the page, and go
+    // to the unlock page once the server has the draft (so the two requests never race).
+    const kept = keepDraft();
     document.documentElement.classList.add("locked");
     document.querySelectorAll("main, header nav, .who").forEach((el) => el.replaceChildren());
     document.title = "Secretum";
     const next = encodeURIComponent(window.location.pathname);
-    window.location.replace(body.dataset.unlockUrl + "?next=" + next);
+    kept.finally(() => window.location.replace(body.dataset.unlockUrl + "?next=" + next));
+  }
+
+  function warningShown() {
+    return warning && !warning.hidden;
+  }
+
+  function showWarning(left) {
+    // E6: behind the privacy screen nothing shows, nor does anyone there stay signed in.
+    if (!warning || document.documentElement.classList.contains("privacy")) return;
+    countdown.textContent = Math.floor(left / 60000) + ":" +
+      String(Math.ceil(left / 1000) % 60).padStart(2, "0");
+    if (warningShown()) return;
+    focusBefore = document.activeElement;
+    warning.hidden = false;
+    stay.focus();
+  }
+
+  function hideWarning(restoreFocus) {
+    if (!warningShown()) return;
+    warning.hidden = true;
+    if (restoreFocus && focusBefore && focusBefore.isConnected && focusBefore !== document.body) {
+      focusBefore.focus({ preventScroll: true });
+    }
   }
 
   function tick() {
     const left = deadline - Date.now();
-    if (left <= 0) lock();
-    else window.setTimeout(tick, Math.min(left, 1000));
+    if (left <= 0) { lock(); return; }
+    if (left <= warnBefore + MARGIN) showWarning(Math.max(0, left - MARGIN));
+    else hideWarning(true);
+    window.setTimeout(tick, Math.min(left, 1000));
+  }
+
+  function ping() {
+    pinging = true;
+    return postJSON(body.dataset.pingUrl)
+      .then((data) => { deadline = Date.now() + data.lock_in * 1000 + MARGIN; lastPing = Date.now(); })
+      .catch(() => lock()) // the server no longer serves this session
+      .finally(() => { pinging = false; });
   }
 
   function activity() {
@@ -61,18 +162,59 @@ function idleLock() {
     // comes at its time and wins over the screen.
     if (document.documentElement.classList.contains("privacy")) return;
     if (locked || pinging || Date.now() - lastPing < PING_EVERY || Date.now() >= deadline) return;
-    pinging = true;
-    postJSON(body.dataset.pingUrl)
-      .then((data) => { deadline = Date.now() + data.lock_in * 1000 + MARGIN; lastPing = Date.now(); })
-      .catch(() => lock()) // the server no longer serves this session
-      .finally(() => { pinging = false; });
+    ping();
   }
 
+  if (stay) {
+    // An explicit request (POST, CSRF): activity for the server, whatever the page saw.
+    stay.addEventListener("click", () => {
+      if (locked || Date.now() >= deadline) return;
+      ping().then(() => {
+        if (!locked && deadline - Date.now() > warnBefore + MARGIN) hideWarning(true);
+      });
+    });
+  }
   ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "scroll"].forEach((type) =>
     document.addEventListener(type, activity, { passive: true }));
   document.addEventListener("visibilitychange", () => { if (Date.now() >= deadline) lock(); });
   window.addEventListener("pageshow", () => { if (Date.now() >= deadline) lock(); });
   tick();
+}
+
+// Issue 16: after the unlock, the page whose typing was kept refills its form, once (the server
+// gave the draft to this page and forgot it). The form is the one posted to the same path (its
+// index among them when several), else the first that has every field.
+let refilledForm = null;
+
+function keptDraft() {
+  const holder = document.querySelector("[data-kept-draft]");
+  if (!holder) return;
+  let draft;
+  try { draft = JSON.parse(holder.dataset.keptDraft); } catch (err) { return; }
+  holder.removeAttribute("data-kept-draft");
+  const forms = Array.from(document.forms);
+  const names = draft.fields.map((pair) => pair[0]);
+  const fits = (form) => names.every((name) => form.elements.namedItem(name));
+  const same = forms.filter((form) => formAction(form) === draft.action && fits(form));
+  const form = (draft.form !== null && same.includes(forms[draft.form]) ? forms[draft.form] : same[0]) ||
+    forms.find(fits);
+  if (!form) return;
+  const values = new Map();
+  draft.fields.forEach(([name, value]) => values.set(name, (values.get(name) || []).concat([value])));
+  const used = new Map();
+  Array.from(form.elements).forEach((el) => {
+    if (!el.name || NOT_KEPT.includes(el.type) || !values.has(el.name)) return;
+    const wanted = values.get(el.name);
+    if (el.type === "checkbox" || el.type === "radio") el.checked = wanted.includes(el.value);
+    else if (el.type === "select-multiple") {
+      Array.from(el.options).forEach((option) => { option.selected = wanted.includes(option.value); });
+    } else {
+      const index = used.get(el.name) || 0;
+      if (index < wanted.length) el.value = wanted[index];
+      used.set(el.name, index + 1);
+    }
+  });
+  refilledForm = form;
 }
 
 // E6: the privacy screen. Ctrl+Alt+H (or Escape twice within ESCAPE_TWICE ms) or the header's
@@ -235,6 +377,7 @@ function errorSummary() {
 
 document.addEventListener("DOMContentLoaded", () => {
   errorSummary();
+  keptDraft();
   idleLock();
   privacyScreen();
   privacySettings();

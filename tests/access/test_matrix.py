@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -79,6 +80,7 @@ from secretum.clinical import records
 from secretum.clinical import services as clinical
 from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
+from secretum.documents import intake, tray
 from secretum.documents import services as medical_documents
 from secretum.lib import clamav, niss
 from secretum.maintenance import services as maintenance
@@ -199,6 +201,8 @@ NAMES_THE_PATIENT = frozenset({(I, "family_name"), (I, "given_name"), (I, "birth
 GLASS_REASON = "Fictitious: unconscious in the waiting room."
 DOCUMENT_TITLE = "Quzdoctitle.png"  # a document's name and content are medical (D4)
 DOCUMENT_TEXT = "Quzdoccontent"
+UNFILED_TITLE = "Quzscantitle.png"  # a scan of the unfiled tray: medical too (D4)
+UNFILED_TEXT = "Quzscancontent"
 
 
 def _bytes_forms(value: bytes) -> list[str]:
@@ -218,6 +222,7 @@ class World:
     report: str
     maintenance: str  # a maintenance log entry (K1)
     medical_document: str  # a document attached to the patient's record (D4)
+    unfiled: str  # a scan of the intake's unfiled tray (D4)
     planted: dict[DataClass, dict[str, list[str]]] = field(default_factory=dict)
 
     def actor(self, persona: str) -> Actor:
@@ -269,14 +274,17 @@ def build_world() -> World:
     )
     entries["observation"] = corrected.uid
     # D4: a scan attached to the record, stored as the upload stores one once clamd passed it
-    # (the matrix runs no clamd: tests/documents/ prove the scan).
+    # (the matrix runs no clamd: tests/documents/ prove the scan). A stand-in for the audit
+    # event: store names there the record version it counted.
     row, key = patients.open_patient(uid)
     medical_document = str(
         medical_documents.store(
-            row, key, title=DOCUMENT_TITLE, kind="image/png", data=png(DOCUMENT_TEXT),
+            row, key, SimpleNamespace(detail={}), title=DOCUMENT_TITLE, kind="image/png",
+            data=png(DOCUMENT_TEXT),
             verdict=clamav.Verdict(clean=True), author=users[CARE],
         ).uid
     )  # fmt: skip
+    unfiled = intake.to_tray(UNFILED_TITLE, png(UNFILED_TEXT), "image/png", clamav.Verdict(True))
     start = (timezone.localtime() + dt.timedelta(days=3)).replace(
         hour=6, minute=47, second=0, microsecond=0
     )
@@ -324,6 +332,8 @@ def build_world() -> World:
             "observation.value (earlier version)": [ENTRIES["observation"]["value"]],
             "document.title": [DOCUMENT_TITLE],
             "document.content": [DOCUMENT_TEXT],
+            "unfiled.title": [UNFILED_TITLE],
+            "unfiled.content": [UNFILED_TEXT],
         },
         A: {"appointment.starts_at": [f"{start:%d/%m/%Y %H:%M}", f"{start:%Y-%m-%dT%H:%M}"]},
         S: {
@@ -341,7 +351,7 @@ def build_world() -> World:
     }
     return World(
         users, uid, entries, appointment, start.date(), grant, breach, document, report,
-        maintenance_entry, medical_document, planted,
+        maintenance_entry, medical_document, unfiled, planted,
     )  # fmt: skip
 
 
@@ -393,6 +403,8 @@ CHART = "clinical.Chart"
 APPOINTMENT = "scheduling.Appointment"
 ENTRY = "clinical.{Kind}"  # the kind of the URL's entry
 DOC = "documents.Document"
+UNFILED = "documents.UnfiledDocument"
+TRAY = frozenset({(M, "unfiled.title"), (M, "unfiled.content")})  # no one's record yet (D4)
 BTG = "break-the-glass"  # the purpose of what a practitioner does under a break-the-glass access
 
 
@@ -523,6 +535,8 @@ URLS: dict[tuple[str, str], Row] = {
     ("POST", "accounts:reauth_webauthn_options"): row(SIGNED_IN, gives()),
     ("POST", "accounts:reauth_webauthn"): row(SIGNED_IN, gives(BAD)),
     ("POST", "accounts:ping"): row(SIGNED_IN, gives()),
+    # E1, issue 16: the draft a page sends as it locks is JSON; a form-encoded body is refused.
+    ("POST", "accounts:draft"): row(SIGNED_IN, gives(BAD)),
     ("GET", "accounts:factors"): row(SIGNED_IN, gives()),
     ("POST", "accounts:session_end"): row(SIGNED_IN, gives(MOVED)),
     # The manager's pages (B1, B2).
@@ -608,6 +622,25 @@ URLS: dict[tuple[str, str], Row] = {
         CARING, gives(OK, Ev("export", DOC), shows={M}),
         GLASS, gives(OK, Ev("export", DOC, purpose=BTG), shows={M}),
         NO_CARE, gives(REFUSED, Ev("export", DOC).denied(NO_CARE_PROBLEM)),
+    ),
+    # The unfiled tray (D4): the intake's scans that named no patient, medical, for the
+    # clinicians; filing one to the patient needs a basis for that patient. A scan of the tray
+    # is no one's record yet: a clinician without a basis for the matrix's patient reads it too,
+    # by design (someone must read it to know whose it is), each look audited.
+    ("GET", "documents:unfiled"): row(
+        CLINICIANS, gives(OK, Ev("search", UNFILED), shows={M}, also=TRAY),
+    ),
+    ("GET", "documents:unfiled_show"): row(
+        CLINICIANS, gives(OK, Ev("read", UNFILED), shows={M}, also=TRAY),
+    ),
+    ("GET", "documents:unfiled_file"): row(
+        CLINICIANS, gives(OK, Ev("read", UNFILED), shows={M}, also=TRAY),
+    ),
+    ("POST", "documents:unfiled_file"): row(
+        CARING, gives(MOVED, Ev("create", DOC)),
+        GLASS, gives(MOVED, Ev("create", DOC, purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("create", DOC).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: {"patient": w.patient},
     ),
     # The agenda: administrative data and the patient's name, for the front desk.
     ("GET", "scheduling:agenda"): row(
@@ -930,6 +963,27 @@ SERVICES: dict[str, Service] = {
         GLASS, _under_glass(Ev("read", DOC), shows={M}),
         NO_CARE, _no_basis(Ev("read", DOC)),
     ),
+    # The unfiled tray (D4): clinicians; filing needs a basis for the patient it goes to.
+    "documents.tray.unfiled_documents": service(
+        lambda w, a: tray.unfiled_documents(a), Ev("search", UNFILED), CLINICIANS,
+        CLINICIANS, gives(RETURNS, Ev("search", UNFILED), shows={M}, also=TRAY),
+    ),
+    "documents.tray.unfiled_document": service(
+        lambda w, a: tray.unfiled_document(a, w.unfiled), Ev("read", UNFILED), CLINICIANS,
+        CLINICIANS, gives(RETURNS, Ev("read", UNFILED), shows={M}, also=TRAY),
+    ),
+    "documents.tray.open_unfiled": service(
+        lambda w, a: tray.open_unfiled(a, w.unfiled), Ev("read", UNFILED), CLINICIANS,
+        CLINICIANS, gives(RETURNS, Ev("read", UNFILED), shows={M}, also=TRAY),
+    ),
+    "documents.tray.resolve_patient": service(
+        lambda w, a: tray.resolve_patient(a, IDENTITY["niss"]), Ev("search", PATIENT), FRONT_DESK,
+    ),
+    "documents.tray.file_unfiled": service(
+        lambda w, a: tray.file_unfiled(a, w.unfiled, w.patient), Ev("create", DOC), CARING,
+        GLASS, _under_glass(Ev("create", DOC)),
+        NO_CARE, _no_basis(Ev("create", DOC)),
+    ),
     # Appointments: administrative data and the patient's name, for the front desk.
     "scheduling.services.book_appointment": service(
         lambda w, a: scheduling.book_appointment(
@@ -1089,6 +1143,8 @@ class UrlCase:
                 return w.maintenance
             if name.startswith("clinical:"):
                 return w.entries[self.kind]
+            if name.startswith("documents:unfiled"):
+                return w.unfiled
             if name.startswith("documents:"):
                 return w.medical_document
             for part, uid in (("documents/", w.document), ("reports/", w.report),

@@ -25,9 +25,14 @@ def code_at(offset_steps: int = 0) -> str:
     return pyotp.TOTP(TEST_TOTP_SECRET).at(time.time() + 30 * offset_steps)
 
 
+def make_doctor() -> Any:
+    """A practitioner with a password and an enrolled authenticator app (``login`` signs in)."""
+    return make_user(Role.PRACTITIONER, password=PASSWORD)
+
+
 @pytest.fixture
 def doctor(db: Any) -> Any:
-    return make_user(Role.PRACTITIONER, password=PASSWORD)
+    return make_doctor()
 
 
 def login(client: SecureClient, user: Any, code: str | None = None) -> Any:

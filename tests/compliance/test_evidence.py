@@ -489,6 +489,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "I1": (_backup_made, _nothing),  # no backup at all
     "I3": (_drill_passed, _nothing),  # no restore drill
     "I4": (_backup_made, _nothing),
+    "I5": (_drill_passed, _nothing),  # no restore drill: no copy known to restore
     "K1": (_intervention, _nothing),
     "K2": (_maintenance_window, _window_left_open),
     "L3": (_subcontractor_audit, _nothing),
@@ -500,11 +501,11 @@ CASES: dict[str, tuple[Case, Case]] = {
     "I2": (_recovery_tested, _nothing),  # no recovery material of the key file
     "P1": (_print, _print_without_audit_event),
 }  # fmt: skip
-# The software part of P1, C3, E2, F1, F3, F4 and I2 passes; the practice declares the rest (the
-# shredder, who receives paper copies, the antivirus on the workstations, the guests' devices, the
-# flows between the practice's machines, the VPN itself, where the backup media are kept):
-# declared in the passing test.
-ALSO_DECLARED = {"P1", "C3", "E2", "F1", "F3", "F4", "I2"}
+# The software part of P1, C3, E2, F1, F3, F4, I2 and I5 passes; the practice declares the rest
+# (the shredder, who receives paper copies, the antivirus on the workstations, the guests'
+# devices, the flows between the practice's machines, the VPN itself, where the backup media are
+# kept, the continuity plan and its yearly exercise): declared in the passing test.
+ALSO_DECLARED = {"P1", "C3", "E2", "F1", "F3", "F4", "I2", "I5"}
 
 
 def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:

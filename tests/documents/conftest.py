@@ -6,6 +6,7 @@ pieces at run time: the repository holds no EICAR file for a scanner to find."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import time
@@ -67,3 +68,20 @@ def nurse(db: Any) -> Any:
     from tests.conftest import make_user
 
     return make_user(Role.NURSE)
+
+
+def drop(folder: Path, name: str, data: bytes, age: float = 60) -> Path:
+    """A file the scanner left in the intake folder ``age`` seconds ago."""
+    path = folder / name
+    path.write_bytes(data)
+    then = time.time() - age
+    os.utime(path, (then, then))
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path, settings: Any) -> Path:
+    """The scan intake folder (D4)."""
+    settings.SECRETUM_INTAKE_DIR = str(tmp_path / "intake")
+    (tmp_path / "intake").mkdir()
+    return tmp_path / "intake"

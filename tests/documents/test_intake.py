@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +17,7 @@ from secretum.lib import niss
 from tests.conftest import actor_for, events
 from tests.documents import samples
 from tests.documents.conftest import EICAR
-
-
-def _drop(folder: Path, name: str, data: bytes, age: float = 60) -> Path:
-    path = folder / name
-    path.write_bytes(data)
-    then = time.time() - age
-    os.utime(path, (then, then))
-    return path
-
-
-@pytest.fixture
-def folder(tmp_path: Path, settings: Any) -> Path:
-    settings.SECRETUM_INTAKE_DIR = str(tmp_path / "intake")
-    (tmp_path / "intake").mkdir()
-    return tmp_path / "intake"
+from tests.documents.conftest import drop as _drop
 
 
 def test_files_are_filed_to_their_patient_or_the_tray_and_removed(

@@ -27,7 +27,7 @@ def seal_existing_records(apps, schema_editor):
                 row.row_seal = integrity.seal_of(row, uid, fields[kind])
                 seals.append((kind, row.uid, row.row_seal))
             model.objects.bulk_update(rows, ["row_seal"], batch_size=500)
-        records.stamp(patient, integrity.digest_of(seals))
+        records.stamp(patient, records.digest_of(seals))
         patient.save(update_fields=["record_version", "entries_digest", "record_seal"])
 
 

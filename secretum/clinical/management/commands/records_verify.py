@@ -9,8 +9,9 @@ from secretum.clinical.records import verify_records
 
 class Command(BaseCommand):
     help = (
-        "Verify every patient record against its seals (E10, G3): identity, the set of entries, "
-        "every entry row, and the audit log's last write; name each record that does not match."
+        "Verify every patient record against its seals (E10, G3): identity, the set of entries "
+        "and documents, every entry and document row, and the audit log's last write; name "
+        "each record that does not match."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -46,7 +46,10 @@ PERIODIC: tuple[tuple[tuple[str, ...], int], ...] = (
 
 def periodic_tasks() -> tuple[tuple[tuple[str, ...], int], ...]:
     """``PERIODIC``, and the scheduled backup (I1: every SECRETUM_BACKUP_EVERY seconds, default
-    daily; retention and the copy to the second target follow each one) unless it is 0."""
+    daily; retention and the copy to the second target follow each one) unless it is 0. None on
+    a continuity copy (I5): it changes nothing, and backs nothing up."""
+    if settings.SECRETUM_READ_ONLY:
+        return ()
     every = settings.SECRETUM_BACKUP_EVERY
     return (*PERIODIC, (("backup", "create"), every)) if every > 0 else PERIODIC
 
