@@ -33,6 +33,9 @@ from secretum.backup import restore, service, snapshot
 from secretum.breaches import services as breaches
 from secretum.compliance import evidence
 from secretum.crypto import binding, custody, inventory, keyring, recovery_io, rotation
+from secretum.documents import intake, tray
+from secretum.documents.models import UnfiledDocument
+from secretum.lib.clamav import Verdict
 from secretum.maintenance import services as maintenance
 from secretum.maintenance.models import MaintenanceEntry
 from secretum.patients import integrity
@@ -43,6 +46,8 @@ from tests.conftest import TEST_TOTP_SECRET, actor_for, identity, make_user
 from tests.core.test_instance_key import ROOT, SECRETUM, secretum
 from tests.crypto.test_custody import FAST, PASSPHRASE
 from tests.crypto.test_recovery_cli import Pipe, _backup
+
+CLEAN = Verdict(clean=True)
 
 
 @pytest.fixture
@@ -114,7 +119,8 @@ def _data(practitioner: Any) -> dict[str, Any]:
         {"what": "Mise à jour fictive"},
         {"outside": False, "on_workstation": False, "consent": False},
     )
-    return {"patient": kept, "breach": breach, "entry": entry}
+    scan = intake.to_tray("courrier-fictif.pdf", b"%PDF-1.4 fictif", "application/pdf", CLEAN)
+    return {"patient": kept, "breach": breach, "entry": entry, "scan": scan}
 
 
 def test_a_rotation_rewraps_everything_keeps_it_readable_and_retires_version_1(
@@ -150,6 +156,8 @@ def test_a_rotation_rewraps_everything_keeps_it_readable_and_retires_version_1(
     )
     entry = MaintenanceEntry.objects.get(pk=data["entry"].pk)
     assert maintenance._open(entry.sealed, entry.uid) == {"what": "Mise à jour fictive"}
+    scan = UnfiledDocument.objects.get(uid=data["scan"])
+    assert tray._content(scan) == ("courrier-fictif.pdf", b"%PDF-1.4 fictif")
     # The append-only guard of the maintenance log is back.
     with pytest.raises(Exception, match="append-only"):
         with connection.cursor() as cursor:
