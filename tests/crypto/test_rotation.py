@@ -29,6 +29,7 @@ from secretum import instance
 from secretum.access.policy import Role
 from secretum.accounts import services as accounts
 from secretum.accounts.models import Factor
+from secretum.audit.models import AuditEvent
 from secretum.backup import restore, service, snapshot
 from secretum.breaches import services as breaches
 from secretum.compliance import evidence
@@ -548,3 +549,23 @@ def test_a_record_changed_meanwhile_keeps_its_new_seal(
     row = Patient.objects.get(uid=seeded.uid)
     assert integrity.intact(row) and bytes(row.wrapped_key)[:3] == b"\x02\x00\x02"
     assert patients.access_patient(actor, seeded.uid).family_name == "Nouveaunom"
+
+
+def test_each_start_and_end_of_a_rotation_is_an_audit_event(
+    home: Any, practitioner: Any, quick: None
+) -> None:
+    """D1, O2: versions, counts and who ran it; never a key."""
+    patients.register_patient(actor_for(practitioner), identity())
+    _rotate()
+    found = [
+        (e.action, e.resource_ref, json.loads(e.detail))
+        for e in AuditEvent.objects.filter(resource=rotation.RESOURCE).order_by("seq")
+    ]
+    assert [(a, r, d["phase"]) for a, r, d in found] == [
+        ("update", "kek-v2", "started"),
+        ("update", "kek-v2", "finished"),
+    ]
+    finished = found[1][2]
+    assert finished["retired"] == "1" and finished["unreadable"] == "0"
+    assert int(finished["rewrapped"]) >= 2 and finished["os_user"]  # the seed and the data key
+    assert _key_file(home)["kek"] not in json.dumps([d for _a, _r, d in found])
