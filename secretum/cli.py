@@ -36,6 +36,9 @@ USAGE = """usage: secretum COMMAND [options]
                              people; printable sheets with a QR code (O2, I2)
   keys recover FILE | --share A --share B [--home DIR]   rebuild a lost key file from it
   keys test-recovery FILE | --share A --share B   prove the material rebuilds this key file
+  keys rotate [--batch N] [--pause S]   a new key-encryption key: every data key and sealed
+                             secret re-wrapped while the server serves, the old version retired
+                             once unused; run it again if it was interrupted (E10, O2)
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
   accounts disable-inactive  disable the accounts unused for the practice's limit (serve does
@@ -100,7 +103,9 @@ ALIASES.update({("documents", "intake"): "documents_intake"})
 ALIASES.update({("maintenance", "close-expired"): "maintenance_close_expired"})
 # Key custody (O2, I2): `secretum keys backup`, `keys test-recovery` (`keys recover` runs
 # before Django, like `init`: the key file it rebuilds is lost).
-ALIASES.update({("keys", w): "keys_" + w.replace("-", "_") for w in ("backup", "test-recovery")})
+ALIASES.update(
+    {("keys", w): "keys_" + w.replace("-", "_") for w in ("backup", "test-recovery", "rotate")}
+)
 # Backups (I1, I3, I4): `secretum backup create`, `backup verify FILE`, `restore FILE ...`.
 ALIASES.update({("backup", w): "backup_" + w.replace("-", "_") for w in ("create", "verify")})
 ALIASES.update({("backup", "drill-check"): "backup_drill_check", ("restore",): "backup_restore"})

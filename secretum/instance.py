@@ -2,7 +2,7 @@
 
 An instance lives in the folder named by ``SECRETUM_HOME`` (default ``./var``)::
 
-    secretum.key         key file (owner-only): key-encryption key, blind-index key, Django secret
+    secretum.key         key file (owner-only): KEK versions, blind-index key, Django secret
     secretum.sqlite3     the embedded database (when no SECRETUM_DATABASE_URL is set)
     tls/cert.pem         self-signed certificate for 127.0.0.1 and localhost
     tls/key.pem          its private key (owner-only)
@@ -20,15 +20,51 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import functools
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 KEYFILE_FORMAT = "secretum-keyfile-1"
 # 256-bit keys: AES-256-GCM key wrapping (NIST SP 800-38D) and HMAC-SHA256 (RFC 2104).
 KEY_BYTES = 32
+# Key versions (E10, O2; ``secretum.crypto.rotation``): a key file without ``kek_version`` holds
+# version 1 in ``kek``. A rotated one holds the current KEK in ``kek``, its number in
+# ``kek_version``, the older versions still in use in ``older_keks`` ({"1": base64, ...}), and
+# pins what must not change with the KEK: the ``fingerprint`` that binds it to its database and
+# names the instance, and the ``backup_key`` of its backups (both computed from version 1 at the
+# first rotation), and ``rotated_at`` (ISO 8601, UTC) the last rotation's start.
+MAX_KEK_VERSION = 0xFFFF  # two bytes in a sealed blob (keyring)
+
+
+@dataclass(frozen=True)
+class KeyVersions:
+    """What a key file holds for the key hierarchy: every KEK version by number, the current
+    one, the blind-index key and the pinned identity (None where the file predates rotation)."""
+
+    current: int
+    keks: Mapping[int, bytes]
+    index_key: bytes
+    fingerprint: str | None = None
+    backup_key: bytes | None = None
+    rotated_at: dt.datetime | None = None
+
+    @property
+    def kek(self) -> bytes:
+        return self.keks[self.current]
+
+    @property
+    def older(self) -> list[int]:
+        return sorted(v for v in self.keks if v != self.current)
+
+
+class _Parsed(NamedTuple):
+    keys: dict[str, bytes | str]
+    versions: KeyVersions
 
 
 class InstanceError(Exception):
@@ -72,6 +108,13 @@ class Instance:
         read, that cannot be read, is empty, truncated or not JSON, has another format marker,
         lacks a field, or holds a key that is not valid base64 or not 256 bits long.
         """
+        return dict(self._parsed().keys)
+
+    def read_key_versions(self) -> KeyVersions:
+        """The key file's KEK versions and pinned identity, checked as ``read_keys`` checks."""
+        return self._parsed().versions
+
+    def _parsed(self) -> _Parsed:
         path = self.key_file
         try:
             st = path.stat()
@@ -91,7 +134,12 @@ class Instance:
         # Settings, the CLI, the keyring and the checks all ask: the file is read and parsed once
         # per process, and again only if it changes (another file, size, time or mode).
         identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        return dict(_parsed_key_file(path, identity))
+        return _parsed_key_file(path, identity)
+
+    def key_file_identity(self) -> tuple[int, ...]:
+        """Changes whenever the key file is replaced (a rotation): the keyring's reload signal."""
+        st = self.key_file.stat()
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def _holds_anything(self) -> bool:
         """Whether the folder holds a part of an instance (then a missing key file is lost)."""
@@ -100,7 +148,7 @@ class Instance:
 
 
 @functools.lru_cache(maxsize=4)
-def _parsed_key_file(path: Path, identity: tuple[int, ...]) -> dict[str, bytes | str]:
+def _parsed_key_file(path: Path, identity: tuple[int, ...]) -> _Parsed:
     """``Instance.read_keys`` past the file's mode: its contents, one sentence per fault.
     ``identity`` (from the file's stat) is only the cache key."""
     try:
@@ -132,14 +180,57 @@ def _parsed_key_file(path: Path, identity: tuple[int, ...]) -> dict[str, bytes |
     secret = raw.get("django_secret_key")
     if not isinstance(secret, str) or not secret:
         raise InstanceError(f"The key file {path} lacks the field 'django_secret_key'.")
-    return {
-        "kek": _binary_key(path, raw, "kek"),
-        "blind_index_key": _binary_key(path, raw, "blind_index_key"),
+    kek = _binary_key(path, raw, "kek")
+    index_key = _binary_key(path, raw, "blind_index_key")
+    keys: dict[str, bytes | str] = {
+        "kek": kek,
+        "blind_index_key": index_key,
         "django_secret_key": secret,
     }
+    return _Parsed(keys, _versions(path, raw, kek, index_key))
 
 
-def _binary_key(path: Path, raw: dict[str, object], field: str) -> bytes:
+def _versions(path: Path, raw: dict[str, object], kek: bytes, index_key: bytes) -> KeyVersions:
+    """The key versions of a parsed key file (see ``MAX_KEK_VERSION``), one sentence per fault."""
+    current = raw.get("kek_version", 1)
+    if type(current) is not int or not 1 <= current <= MAX_KEK_VERSION:
+        raise InstanceError(f"The field 'kek_version' of the key file {path} is not a version.")
+    older = raw.get("older_keks", {})
+    if not isinstance(older, dict):
+        raise InstanceError(f"The field 'older_keks' of the key file {path} is not an object.")
+    keks = {current: kek}
+    for name in older:
+        if not (name.isdigit() and 1 <= int(name) < current):
+            raise InstanceError(
+                f"The field 'older_keks' of the key file {path} names a version {name[:8]!r} "
+                f"that is not older than the current one ({current})."
+            )
+        keks[int(name)] = _binary_key(path, older, name)
+    fingerprint = raw.get("fingerprint")
+    if fingerprint is not None and not (
+        isinstance(fingerprint, str)
+        and len(fingerprint) == 64
+        and all(c in "0123456789abcdef" for c in fingerprint)
+    ):
+        raise InstanceError(f"The field 'fingerprint' of the key file {path} is malformed.")
+    rotated_at = raw.get("rotated_at")
+    try:
+        when = None if rotated_at is None else dt.datetime.fromisoformat(str(rotated_at))
+    except ValueError:
+        when = None
+    if rotated_at is not None and (when is None or when.tzinfo is None):
+        raise InstanceError(f"The field 'rotated_at' of the key file {path} is not a moment.")
+    return KeyVersions(
+        current=current,
+        keks=keks,
+        index_key=index_key,
+        fingerprint=fingerprint,
+        backup_key=_binary_key(path, raw, "backup_key") if "backup_key" in raw else None,
+        rotated_at=when,
+    )
+
+
+def _binary_key(path: Path, raw: Mapping[str, object], field: str) -> bytes:
     """A 256-bit key of the key file, base64 in the file (one sentence per way it can be bad)."""
     value = raw.get(field)
     if value is None:
@@ -172,3 +263,18 @@ def write_private(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def replace_private(path: Path, data: bytes) -> None:
+    """Replace a secret file atomically (a key rotation): the new content is written owner-only
+    to a temporary file beside it, synced, renamed over the old one, and the folder synced, so
+    that a process killed at any point leaves either the old file or the new one, whole."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)  # left by a process of the same id killed before
+    write_private(temporary, data)
+    os.replace(temporary, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -392,12 +392,13 @@ def has_factor(user: Any) -> bool:
     return bool(list_factors(user))
 
 
-def _totp_aad(factor: Factor) -> str:
+def totp_aad(factor: Factor) -> str:
+    """The associated data that binds a sealed TOTP seed to its account (its KEK rotation too)."""
     return f"accounts.Factor.totp:{factor.user_id}"
 
 
 def seal_totp_secret(factor: Factor, secret: str) -> None:
-    factor.totp_secret = keyring.seal_secret(secret.encode(), _totp_aad(factor))
+    factor.totp_secret = keyring.seal_secret(secret.encode(), totp_aad(factor))
 
 
 def start_totp(user: Any, name: str) -> tuple[Factor, str]:
@@ -412,7 +413,7 @@ def start_totp(user: Any, name: str) -> tuple[Factor, str]:
 
 
 def totp_secret(factor: Factor) -> str:
-    return keyring.open_secret(factor.totp_secret, _totp_aad(factor)).decode()  # type: ignore[arg-type]
+    return keyring.open_secret(factor.totp_secret, totp_aad(factor)).decode()  # type: ignore[arg-type]
 
 
 def unconfirmed_totp_secret(user: Any, factor_id: int) -> str:

@@ -47,6 +47,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "audit.Log": _("audit log verification"),
     "audit.ContinuityCopy": _("audit events merged from a continuity copy"),
     "crypto.KeyFingerprint": _("key fingerprint"),
+    "crypto.KeyFile": _("key-encryption key versions (key rotation)"),
     "patients.Patient": _("identity and contact details"),
     "patients.SearchToken": _("patient search index"),
     "clinical": _("medical record"),

@@ -1,11 +1,12 @@
 """What a backup holds and the keys it is made with (I1, I4).
 
 The backup key is not the database's key: HKDF-SHA256 (RFC 5869) derives it from the key file's
-two 256-bit keys with an ``info`` used for nothing else, so it exists wherever the key file does
-(key custody recovers both at once) and is never stored; knowing it reveals neither the KEK nor
-the blind-index key (HKDF is one-way). The instance id is the first 128 bits of the key file's
-fingerprint (``keyring.fingerprint_of``), which the database records too. The manifest is signed
-with the instance's Ed25519 key, the audit log's checkpoint signing key.
+two 256-bit keys with an ``info`` used for nothing else (``keyring.backup_key_of``; a KEK
+rotation pins it in the key file, so backups made before it still open), so it exists wherever
+the key file does (key custody recovers both at once) and is never stored; knowing it reveals
+neither the KEK nor the blind-index key (HKDF is one-way). The instance id is the first 128 bits
+of the key file's fingerprint (``keyring.fingerprint_for``), which the database records too. The
+manifest is signed with the instance's Ed25519 key, the audit log's checkpoint signing key.
 
 The database, consistently while the server keeps serving:
 
@@ -32,20 +33,17 @@ import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import connection, transaction
 
 from secretum.audit import keys as audit_keys
 from secretum.backup.archive import BackupError
 from secretum.crypto import keyring
-from secretum.instance import KEY_BYTES, Instance
+from secretum.instance import Instance
 
-_BACKUP_KEY_INFO = b"secretum/backup-encryption-key/v1"
 SQLITE_PART = "database.sqlite3"
 PG_PART = "database.pgdump"
 CONFIG_PART = "config.tar"
@@ -55,13 +53,10 @@ _SECRET_WORDS = ("PASSWORD", "SECRET", "KEY", "TOKEN")
 
 
 def keys_of(inst: Instance) -> tuple[bytes, str]:
-    """The backup key and the instance id of the instance's key file."""
-    found = inst.read_keys()
-    kek, index_key = cast(bytes, found["kek"]), cast(bytes, found["blind_index_key"])
-    backup_key = HKDF(
-        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_BACKUP_KEY_INFO
-    ).derive(kek + index_key)
-    return backup_key, keyring.fingerprint_of(kek, index_key)[:32]
+    """The backup key and the instance id of the instance's key file: both the same before and
+    after a KEK rotation (pinned in the key file by the first one, ``keyring``)."""
+    versions = inst.read_key_versions()
+    return keyring.backup_key_for(versions), keyring.fingerprint_for(versions)[:32]
 
 
 def signing_key(home: Path) -> Ed25519PrivateKey:

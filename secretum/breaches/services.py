@@ -49,11 +49,11 @@ RESOURCE = "breaches.Breach"
 # The associated data of the sealed text keep the label that the models had in the compliance app,
 # where they were first written: the rows of an existing installation open only with it
 # (tests/breaches/test_migrations.py).
-def _narrative_aad(uid: Any) -> str:
+def narrative_aad(uid: Any) -> str:
     return f"compliance.Breach.narrative:{uid}"
 
 
-def _update_aad(uid: Any) -> str:
+def update_aad(uid: Any) -> str:
     return f"compliance.BreachUpdate:{uid}"
 
 
@@ -82,7 +82,7 @@ def _breach_view(b: Breach, *, with_history: bool = False) -> BreachView:
             kind=u.kind,
             kind_label=str(BreachUpdate.Kind(u.kind).label),
             fields=_codes(u.fields),
-            values=_open_json(u.sealed, _update_aad(b.uid)),
+            values=_open_json(u.sealed, update_aad(b.uid)),
         )
         for u in updates
     ]
@@ -99,7 +99,7 @@ def _breach_view(b: Breach, *, with_history: bool = False) -> BreachView:
         people_count=b.people_count,
         record_categories=_codes(b.record_categories),
         records_count=b.records_count,
-        narrative={k: str(v) for k, v in _open_json(b.narrative, _narrative_aad(b.uid)).items()},
+        narrative={k: str(v) for k, v in _open_json(b.narrative, narrative_aad(b.uid)).items()},
         authority_notified_at=b.authority_notified_at,
         authority_reference=b.authority_reference,
         people_informed_at=b.people_informed_at,
@@ -134,7 +134,7 @@ def report_breach(actor: Actor, *, aware_at: dt.datetime, what_happened: str) ->
             aware_at=aware_at,
             recorded_at=now,
             recorded_by=acting_user(actor),
-            narrative=_seal_json({"what_happened": what}, _narrative_aad(uid)),
+            narrative=_seal_json({"what_happened": what}, narrative_aad(uid)),
             updated_at=now,
         )
         BreachUpdate.objects.create(
@@ -144,7 +144,7 @@ def report_breach(actor: Actor, *, aware_at: dt.datetime, what_happened: str) ->
             kind=BreachUpdate.Kind.REPORTED,
             fields="what_happened,aware_at",
             sealed=_seal_json(
-                {"what_happened": what, "aware_at": aware_at.isoformat()}, _update_aad(uid)
+                {"what_happened": what, "aware_at": aware_at.isoformat()}, update_aad(uid)
             ),
         )
         event.resource_ref = str(uid)
@@ -194,10 +194,10 @@ def _change_breach(
         detail={"change": str(kind)},
     ) as event:
         breach = _get_breach(uid, lock=True)
-        narrative = _open_json(breach.narrative, _narrative_aad(breach.uid))
+        narrative = _open_json(breach.narrative, narrative_aad(breach.uid))
         changed, values = apply(breach, narrative)
         now = timezone.now()
-        breach.narrative = _seal_json(narrative, _narrative_aad(breach.uid))
+        breach.narrative = _seal_json(narrative, narrative_aad(breach.uid))
         breach.updated_at = now
         breach.save()
         BreachUpdate.objects.create(
@@ -206,7 +206,7 @@ def _change_breach(
             by=acting_user(actor),
             kind=kind,
             fields=",".join(changed)[:300],
-            sealed=_seal_json(values, _update_aad(breach.uid)),
+            sealed=_seal_json(values, update_aad(breach.uid)),
         )
         event.detail["fields"] = list(changed)  # which fields, never their text
 

@@ -96,7 +96,7 @@ def _views(rows: list[EvidenceDocument]) -> list[DocumentView]:
     ]
 
 
-def _document_aad(uid: Any) -> str:
+def document_aad(uid: Any) -> str:
     return f"compliance.EvidenceDocument:{uid}"
 
 
@@ -172,7 +172,7 @@ def attach_document(
             content_type=(content_type or "application/octet-stream")[:100],
             size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
-            sealed=keyring.seal_secret(data, _document_aad(uid)),
+            sealed=keyring.seal_secret(data, document_aad(uid)),
             uploaded_at=timezone.now(),
             uploaded_by=acting_user(actor),
             record=record,
@@ -202,6 +202,6 @@ def open_document(actor: Actor, uid: Any) -> OpenedDocument:
             row = EvidenceDocument.objects.get(uid=uid)
         except (EvidenceDocument.DoesNotExist, ValidationError, ValueError):
             raise Http404("No such document.") from None
-        data = keyring.open_secret(row.sealed, _document_aad(row.uid))
+        data = keyring.open_secret(row.sealed, document_aad(row.uid))
         kind = row.content_type if row.content_type in SAFE_DOCUMENT_TYPES else ""
         return OpenedDocument(row.name, kind or "application/octet-stream", data)

@@ -20,6 +20,7 @@ from django.core.checks import Error, Warning, register
 
 from secretum.access import networks
 from secretum.core import updates
+from secretum.crypto import inventory
 from secretum.lib import certificates, clamav, firewall
 from secretum.lib.networks import too_broad
 
@@ -188,7 +189,7 @@ def firewall_line(found: firewall.Reading) -> str:
 def status() -> list[str]:
     """What ``secretum check`` tells beside the problems: the version and age of the
     installation, the certificate, the allowed networks, the host's firewall, the vulnerability
-    database."""
+    database, the cryptographic inventory."""
     found = updates.state()
     since = (
         f"installed {found.installed_at.date().isoformat()} ({found.age_days} days ago)"
@@ -223,6 +224,7 @@ def status() -> list[str]:
     lines.append(firewall_line(firewall.read()))
     lines.append(antivirus_line(settings.SECRETUM_CLAMD_SOCKET))
     lines.append(_database_line(found))
+    lines.extend(inventory.lines())  # algorithms, key versions, their uses, last rotation (O1)
     return lines
 
 

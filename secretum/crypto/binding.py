@@ -130,7 +130,7 @@ def sample_opens(using: str = DEFAULT_DB_ALIAS, tables: set[str] | None = None) 
         for user_id, secret in seeds.values_list("user_id", "totp_secret")[:SAMPLE]:
             tried += 1
             try:
-                # The associated data of accounts.services._totp_aad.
+                # The associated data of accounts.services.totp_aad.
                 keyring.open_secret(secret or b"", f"accounts.Factor.totp:{user_id}")
                 opened += 1
             except keyring.DecryptionError:
@@ -140,7 +140,7 @@ def sample_opens(using: str = DEFAULT_DB_ALIAS, tables: set[str] | None = None) 
 
 def _patient_opens(using: str, token: Any, pk: int, uid: str, wrapped: Any, niss: Any) -> bool:
     try:
-        # The associated data of patients.services._key_aad and SealedModel.aad.
+        # The associated data of patients.services.key_aad and SealedModel.aad.
         key = keyring.unwrap_data_key(wrapped, f"patients.Patient:{uid}")
         number = key.open(niss, f"patients.Patient.niss:{uid}")
     except keyring.DecryptionError:

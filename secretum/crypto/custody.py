@@ -185,13 +185,20 @@ class Material:
 # --- the key file, packed -----------------------------------------------------------------
 
 
+def _fingerprint(kek: bytes, index_key: bytes, fields: dict[str, object]) -> bytes:
+    """A key file's fingerprint: the one its first KEK rotation pinned, else of its keys."""
+    pinned = fields.get("fingerprint")
+    return bytes.fromhex(pinned if isinstance(pinned, str) else fingerprint_of(kek, index_key))
+
+
 def pack_key_file(text: str) -> tuple[bytes, bytes]:
     """(instance id, packed bytes) of a key file's text: its two 256-bit keys raw, then its
-    other fields as compact JSON (a shorter sheet to type)."""
+    other fields as compact JSON (a shorter sheet to type; a rotated key file's older KEK
+    versions and pinned fingerprint among them)."""
     fields = json.loads(text)
     kek = base64.b64decode(fields.pop("kek"), validate=True)
     index_key = base64.b64decode(fields.pop("blind_index_key"), validate=True)
-    instance = bytes.fromhex(fingerprint_of(kek, index_key))[:INSTANCE_ID_BYTES]
+    instance = _fingerprint(kek, index_key, fields)[:INSTANCE_ID_BYTES]
     rest = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
     return instance, kek + index_key + rest
 
@@ -202,11 +209,11 @@ def unpack_key_file(packed: bytes, instance: bytes) -> str:
     kek, index_key = packed[:KEY_BYTES], packed[KEY_BYTES : 2 * KEY_BYTES]
     try:
         rest = json.loads(packed[2 * KEY_BYTES :])
-        fingerprint = bytes.fromhex(fingerprint_of(kek, index_key))
+        if not isinstance(rest, dict) or rest.get("format") != KEYFILE_FORMAT:
+            raise ValueError("not a key file")
+        fingerprint = _fingerprint(kek, index_key, rest)
     except ValueError:
         raise RecoveryError("the recovered key file is malformed.") from None
-    if not isinstance(rest, dict) or rest.get("format") != KEYFILE_FORMAT:
-        raise RecoveryError("the recovered key file is malformed.")
     if fingerprint[:INSTANCE_ID_BYTES] != instance:
         raise RecoveryError("the recovered key file is not the one of the instance named.")
     fields = {"format": rest.pop("format"), "kek": base64.b64encode(kek).decode()}

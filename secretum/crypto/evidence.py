@@ -19,7 +19,8 @@ from secretum.compliance.evidence import Evidence, Proof, evidence, met, not_met
 from secretum.instance import InstanceError
 
 SAMPLE = 50  # most recent patient records whose stored bytes are looked at
-SEALED_VERSION = b"\x01"  # keyring's sealed-value format (AES-256-GCM)
+# keyring's sealed formats (AES-256-GCM): 0x01, and 0x02 for a key wrapped under KEK version 2+.
+SEALED_FORMATS = (b"\x01", b"\x02")
 
 # O1: the recognised libraries every cryptographic operation of Secretum goes through.
 LIBRARIES = (
@@ -51,7 +52,7 @@ def encryption_at_rest() -> Evidence:
     plain = sum(
         1
         for row in rows
-        if any(value is not None and bytes(value)[:1] != SEALED_VERSION for value in row)
+        if any(value is not None and bytes(value)[:1] not in SEALED_FORMATS for value in row)
     )
     if plain:
         return not_met(
@@ -92,7 +93,8 @@ def recovery_material() -> Evidence:
     from secretum.crypto import custody_records
 
     try:
-        settings.INSTANCE.read_keys()  # the key file itself first: missing, exposed, damaged
+        # The key file itself first: missing, exposed, damaged.
+        rotated = settings.INSTANCE.read_key_versions().rotated_at
         found = custody_records.status()
     except InstanceError as exc:
         return not_met(str(exc), _("Restore the instance's key file (mode 600)."))
@@ -100,16 +102,31 @@ def recovery_material() -> Evidence:
         "Run 'secretum keys test-recovery' with the recovery file or the shares (nothing is "
         "written)."
     )
+    make = _(
+        "Run 'secretum keys backup --passphrase' (or --shares 2-of-3), keep the sheets "
+        "away from the server, then 'secretum keys test-recovery'."
+    )
     if found.made_at is None:
         return not_met(
-            _("No recovery material of the key file: losing it would lose every record."),
-            _(
-                "Run 'secretum keys backup --passphrase' (or --shares 2-of-3), keep the sheets "
-                "away from the server, then 'secretum keys test-recovery'."
-            ),
+            _("No recovery material of the key file: losing it would lose every record."), make
         )
     made = timezone.localtime(found.made_at).date().isoformat()
-    if found.tested_at is None:
+    # Material names the second it was made: one of the rotation's second counts as older.
+    since = rotated.replace(microsecond=0) if rotated else None
+    if since is not None and found.made_at <= since:
+        # O2: material made before a KEK rotation rebuilds the key file as it was, without the
+        # new version: every data key re-wrapped since would be lost with the key file.
+        return not_met(
+            _(
+                "The key file's recovery material (made on %(made)s) is older than its last key "
+                "rotation (%(rotated)s): it rebuilds an earlier key file."
+            )
+            % {"made": made, "rotated": since.date().isoformat()},
+            make
+            + " "
+            + _("Keep the previous material until the backups made before the rotation expire."),
+        )
+    if found.tested_at is None or (rotated is not None and found.tested_at < rotated):
         return not_met(
             _("Recovery material of the key file made on %(made)s, never tested.") % {"made": made},
             again,

@@ -12,6 +12,25 @@ normalised values, truncated to 128 bits.
 The key file's fingerprint (``key_fingerprint``) names the key file without revealing it: the
 database records it, and a process refuses to run with a key file of another database
 (``secretum.crypto.binding``).
+
+Key versions (E10, O2; ``secretum keys rotate``, ``secretum.crypto.rotation``). The KEK is
+rotated: the key file holds the current KEK version and the older ones still in use
+(``instance.KeyVersions``), and every blob sealed under a KEK names its version:
+
+    0x01 | nonce (12) | ciphertext+tag            version 1 (the format before rotation existed)
+    0x02 | version (2, big-endian) | nonce (12) | ciphertext+tag     any version
+
+New blobs are written in the first form while the current version is 1 (nothing changes for an
+instance never rotated), in the second otherwise. A blob of a version this process has not loaded
+makes it read the key file again (a rotation started by ``secretum keys rotate`` while the server
+serves), and every wrap or seal first checks that the key file was not replaced since it was
+read, so a server never seals under a version a rotation is retiring. Field values sealed under a
+DEK keep the 0x01 form: the DEK itself does not change when the KEK does.
+
+The fingerprint and the backup key do not change with the KEK: the first rotation pins both in
+the key file, computed from version 1 (``fingerprint_for``, ``backup_key_for``), so the binding
+to the database, the instance id of recovery material and backups, and the key of the backups
+made before the rotation stay what they were.
 """
 
 from __future__ import annotations
@@ -21,7 +40,7 @@ import hmac
 import os
 import unicodedata
 from functools import cache
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -29,10 +48,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
-from secretum.instance import KEY_BYTES
+from secretum.instance import KEY_BYTES, KeyVersions
 
 # Sealed blob layout: version byte | 96-bit nonce (SP 800-38D §8.2.2, random) | ciphertext+tag.
 _VERSION = b"\x01"
+# Under a KEK of a named version: 0x02 | the version (2 bytes) | nonce | ciphertext+tag.
+_VERSIONED = b"\x02"
+_KEY_VERSION_BYTES = 2
 _NONCE_BYTES = 12
 _INDEX_BYTES = 16
 # The shortest sealed blob: version, nonce and the 128-bit tag of an empty value. A shorter one
@@ -74,30 +96,137 @@ def fingerprint_of(kek: bytes, index_key: bytes) -> str:
     return hmac.new(derived, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
 
 
+def fingerprint_for(versions: KeyVersions) -> str:
+    """The fingerprint of a key file: pinned by its first rotation, else of its only KEK."""
+    return versions.fingerprint or fingerprint_of(versions.kek, versions.index_key)
+
+
+# The backup key (I4): HKDF-SHA256 (RFC 5869) of the key file's first KEK and its index key, with
+# an info used for nothing else; pinned in the key file by its first rotation (backup.snapshot).
+_BACKUP_KEY_INFO = b"secretum/backup-encryption-key/v1"
+
+
+def backup_key_of(kek: bytes, index_key: bytes) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_BACKUP_KEY_INFO
+    ).derive(kek + index_key)
+
+
+def backup_key_for(versions: KeyVersions) -> bytes:
+    """The backup key of a key file: pinned by its first rotation, else of its only KEK."""
+    return versions.backup_key or backup_key_of(versions.kek, versions.index_key)
+
+
 class _Keys(NamedTuple):
-    kek: AESGCM
+    keks: dict[int, AESGCM]
+    current: int
     index_key: bytes
     fingerprint: str
+    identity: tuple[int, ...]
 
 
 @cache
 def _keys() -> _Keys:
-    # Read once per process: the fingerprint is of the very keys this process encrypts with.
-    keys = settings.INSTANCE.read_keys()
-    # read_keys hands both back as 256-bit bytes or refuses the file (tests/core/test_instance_key).
-    kek = cast(bytes, keys["kek"])
-    index_key = cast(bytes, keys["blind_index_key"])
-    return _Keys(AESGCM(kek), index_key, fingerprint_of(kek, index_key))
+    # Read once per process, and again when the key file is replaced (``_sealing_keys``) or a
+    # blob names a version not loaded (``_kek``): the fingerprint is of the very keys this
+    # process encrypts with. The file's identity is taken first: a file replaced meanwhile is
+    # read again at the next seal, never missed.
+    try:
+        identity = settings.INSTANCE.key_file_identity()
+    except OSError:
+        identity = ()  # read_key_versions names a missing file; one appearing is read again
+    # read_key_versions hands back 256-bit keys or refuses the file (tests/core/test_instance_key).
+    versions = settings.INSTANCE.read_key_versions()
+    keks = {number: AESGCM(kek) for number, kek in versions.keks.items()}
+    return _Keys(keks, versions.current, versions.index_key, fingerprint_for(versions), identity)
+
+
+def _sealing_keys() -> _Keys:
+    """The loaded keys, read again first if the key file was replaced since (a rotation): a
+    process never seals under a version that a rotation is about to retire."""
+    keys = _keys()
+    try:
+        identity = settings.INSTANCE.key_file_identity()
+    except OSError:
+        return keys  # the file went away under a running process: its own check names it
+    if identity != keys.identity:
+        reset_cache()
+        keys = _keys()
+    return keys
+
+
+def _kek(version: int) -> AESGCM:
+    """The KEK of a version, the key file read again once if it is not loaded (a rotation)."""
+    keys = _keys()
+    if version not in keys.keks:
+        reset_cache()
+        keys = _keys()
+    if version not in keys.keks:
+        raise DecryptionError(
+            f"the key file holds no key-encryption key of version {version} (retired, or another "
+            "key file)"
+        )
+    return keys.keks[version]
 
 
 def key_fingerprint() -> str:
-    """The fingerprint of the key file this process has loaded (``fingerprint_of``)."""
+    """The fingerprint of the key file this process has loaded (``fingerprint_for``)."""
     return _keys().fingerprint
 
 
+def current_kek_version() -> int:
+    """The KEK version new blobs are sealed under."""
+    return _sealing_keys().current
+
+
 def reset_cache() -> None:
-    """Forget loaded keys (tests that switch instances)."""
+    """Forget loaded keys (tests that switch instances; a key file replaced by a rotation)."""
     _keys.cache_clear()
+
+
+def kek_version_of(blob: bytes | memoryview) -> int:
+    """The KEK version a wrapped data key or a sealed secret names (``DecryptionError`` if its
+    format is unknown or it is cut short)."""
+    return _split(bytes(blob), "sealed")[0]
+
+
+def kek_version_named(head: bytes) -> int | None:
+    """The KEK version the first bytes of a blob name (None: no known format); the blob may be
+    no longer than those bytes (a rotation's scan reads no more)."""
+    if head[:1] == _VERSION:
+        return 1
+    if head[:1] == _VERSIONED and len(head) > _KEY_VERSION_BYTES:
+        return int.from_bytes(head[1 : 1 + _KEY_VERSION_BYTES], "big")
+    return None
+
+
+def _split(blob: bytes, what: str) -> tuple[int, bytes, bytes]:
+    """(KEK version, nonce, ciphertext+tag) of a blob sealed under a KEK."""
+    if blob[:1] == _VERSION and len(blob) >= _SHORTEST:
+        return 1, blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+    at = 1 + _KEY_VERSION_BYTES
+    if blob[:1] == _VERSIONED and len(blob) >= _SHORTEST + _KEY_VERSION_BYTES:
+        version = int.from_bytes(blob[1:at], "big")
+        return version, blob[at : at + _NONCE_BYTES], blob[at + _NONCE_BYTES :]
+    raise DecryptionError(f"unknown {what} format")
+
+
+def _seal_under_kek(data: bytes, aad: bytes) -> bytes:
+    keys = _sealing_keys()
+    nonce = os.urandom(_NONCE_BYTES)
+    head = _VERSION
+    if keys.current != 1:
+        head = _VERSIONED + keys.current.to_bytes(_KEY_VERSION_BYTES, "big")
+    return head + nonce + keys.keks[keys.current].encrypt(nonce, data, aad)
+
+
+def _open_under_kek(blob: bytes | memoryview, aad: bytes, what: str, failed: str) -> bytes:
+    version, nonce, body = _split(bytes(blob), what)
+    kek = _kek(version)
+    try:
+        return kek.decrypt(nonce, body, aad)
+    except InvalidTag:
+        raise DecryptionError(failed) from None
 
 
 class DataKey:
@@ -141,24 +270,26 @@ class DataKey:
 def new_data_key(aad: str) -> tuple[DataKey, bytes]:
     """A fresh DEK and its wrapped form (to store); ``aad`` binds it to its owner."""
     raw = AESGCM.generate_key(bit_length=256)
-    kek = _keys().kek
-    nonce = os.urandom(_NONCE_BYTES)
-    wrapped = _VERSION + nonce + kek.encrypt(nonce, raw, b"dek:" + aad.encode())
-    return DataKey(raw), wrapped
+    return DataKey(raw), _seal_under_kek(raw, b"dek:" + aad.encode())
+
+
+def _unwrap_raw(wrapped: bytes | memoryview, aad: str) -> bytes:
+    return _open_under_kek(
+        wrapped,
+        b"dek:" + aad.encode(),
+        "wrapped-key",
+        "data key failed authentication (wrong key file?)",
+    )
 
 
 def unwrap_data_key(wrapped: bytes | memoryview, aad: str) -> DataKey:
-    blob = bytes(wrapped)
-    if blob[:1] != _VERSION or len(blob) < _SHORTEST:
-        raise DecryptionError("unknown wrapped-key format")
-    kek = _keys().kek
-    try:
-        raw = kek.decrypt(
-            blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :], b"dek:" + aad.encode()
-        )
-    except InvalidTag:
-        raise DecryptionError("data key failed authentication (wrong key file?)") from None
-    return DataKey(raw)
+    return DataKey(_unwrap_raw(wrapped, aad))
+
+
+def rewrap_data_key(wrapped: bytes | memoryview, aad: str) -> bytes:
+    """The same DEK wrapped under the current KEK version (a rotation): its field values stay
+    as they are."""
+    return _seal_under_kek(_unwrap_raw(wrapped, aad), b"dek:" + aad.encode())
 
 
 def normalise(text: str) -> str:
@@ -181,22 +312,18 @@ def blind_index(kind: str, value: str) -> bytes:
 
 def seal_secret(value: bytes, aad: str) -> bytes:
     """Seal a secret of the installation (a TOTP seed) directly under the KEK (O2)."""
-    kek = _keys().kek
-    nonce = os.urandom(_NONCE_BYTES)
-    return _VERSION + nonce + kek.encrypt(nonce, value, b"secret:" + aad.encode())
+    return _seal_under_kek(value, b"secret:" + aad.encode())
 
 
 def open_secret(blob: bytes | memoryview, aad: str) -> bytes:
-    data = bytes(blob)
-    if data[:1] != _VERSION or len(data) < _SHORTEST:
-        raise DecryptionError("unknown sealed-secret format")
-    kek = _keys().kek
-    try:
-        return kek.decrypt(
-            data[1 : 1 + _NONCE_BYTES], data[1 + _NONCE_BYTES :], b"secret:" + aad.encode()
-        )
-    except InvalidTag:
-        raise DecryptionError("secret failed authentication") from None
+    return _open_under_kek(
+        blob, b"secret:" + aad.encode(), "sealed-secret", "secret failed authentication"
+    )
+
+
+def reseal_secret(blob: bytes | memoryview, aad: str) -> bytes:
+    """The same secret sealed under the current KEK version (a rotation)."""
+    return seal_secret(open_secret(blob, aad), aad)
 
 
 def secret_digest(kind: str, value: str) -> bytes:

@@ -46,16 +46,16 @@ RESOURCE = "maintenance.MaintenanceEntry"
 LIST_LIMIT = 500  # entries on the page, the newest; the export holds them all
 
 
-def _aad(uid: Any) -> str:
+def sealed_aad(uid: Any) -> str:
     return f"maintenance.MaintenanceEntry.sealed:{uid}"
 
 
 def _seal(texts: dict[str, str], uid: Any) -> bytes:
-    return keyring.seal_secret(json.dumps(texts, sort_keys=True).encode(), _aad(uid))
+    return keyring.seal_secret(json.dumps(texts, sort_keys=True).encode(), sealed_aad(uid))
 
 
 def _open(blob: Any, uid: Any) -> dict[str, str]:
-    found = json.loads(keyring.open_secret(blob, _aad(uid)).decode())
+    found = json.loads(keyring.open_secret(blob, sealed_aad(uid)).decode())
     return {k: str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 

@@ -82,7 +82,8 @@ class SearchResult:
     unreadable: int = 0
 
 
-def _key_aad(patient: Patient) -> str:
+def key_aad(patient: Patient) -> str:
+    """The associated data that binds a wrapped data key to its patient (its KEK rotation too)."""
     return f"{Patient._meta.label}:{uid_text(patient)}"
 
 
@@ -127,7 +128,7 @@ NAME_FIELDS = ("family_name", "given_name")
 
 def patient_key(patient: Patient) -> DataKey:
     """The data key of a patient row already loaded by a service."""
-    return keyring.unwrap_data_key(patient.wrapped_key, _key_aad(patient))
+    return keyring.unwrap_data_key(patient.wrapped_key, key_aad(patient))
 
 
 def patient_ref_for_niss(number: str) -> str | None:
@@ -270,7 +271,7 @@ def register_patient(actor: Actor, data: dict[str, Any]) -> PatientIdentity:
     values = _normalise_input(data)
     with guarded(actor, Permission.PATIENT_IDENTITY_WRITE, Action.CREATE, RESOURCE) as event:
         patient = Patient()
-        key, patient.wrapped_key = keyring.new_data_key(_key_aad(patient))
+        key, patient.wrapped_key = keyring.new_data_key(key_aad(patient))
         patient.seal(key, **values)
         event.detail[integrity.VERSION_KEY] = integrity.stamp(patient, integrity.NO_ENTRIES)
         patient.save()

@@ -163,9 +163,9 @@ def test_a_value_planted_in_the_baselines_plain_format_is_refused(
 
 def test_a_data_key_in_another_format_opens_nothing(practitioner: Any, patient: Any) -> None:
     """E10: a wrapped data key rewritten with another format byte is refused before any
-    decryption is tried."""
+    decryption is tried (0x01 and 0x02, which names its KEK version, are the known ones)."""
     row = Patient.objects.get(uid=patient.uid)
-    Patient.objects.filter(pk=row.pk).update(wrapped_key=b"\x02" + bytes(row.wrapped_key)[1:])
+    Patient.objects.filter(pk=row.pk).update(wrapped_key=b"\x03" + bytes(row.wrapped_key)[1:])
     with pytest.raises(keyring.DecryptionError, match="unknown wrapped-key format"):
         patients.access_patient(actor_for(practitioner), patient.uid)
 
