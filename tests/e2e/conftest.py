@@ -242,6 +242,17 @@ def page(browser: Any, server: Server) -> Iterator[Any]:
         context.close()
 
 
+@pytest.fixture
+def fresh_page(browser: Any, server: Server) -> Iterator[Any]:
+    """A second browser of its own beside ``page``: another person, or the same one elsewhere."""
+    context = browser.new_context(ignore_https_errors=True, base_url=server.base_url)
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 # --- signing in: password, then a TOTP code, then the charter on a first login -------------------
 
 _last_step: dict[str, int] = {}

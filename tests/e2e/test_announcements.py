@@ -15,13 +15,12 @@ is announced through the live region)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PRACTITIONER, SECRETARY, Server, sign_in, totp_code
+from tests.e2e.conftest import PRACTITIONER, SECRETARY, sign_in, totp_code
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +32,6 @@ def _assert_live_regions_empty_as_served(html: str) -> None:
     found = _LIVE.findall(html)
     assert [text for _, _, text in found if text.strip()] == []
     assert 'data-live="alert"' in html and 'data-live="status"' in html
-
-
-@pytest.fixture
-def fresh_page(browser: Any, server: Server) -> Iterator[Any]:
-    context = browser.new_context(ignore_https_errors=True, base_url=server.base_url)
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def test_an_error_in_the_page_at_load_is_announced_after_load(page: Any) -> None:

@@ -103,16 +103,6 @@ def _submit_code(page: Any, code: str) -> None:
         page.click("form:has(#id_code) button[type=submit]")
 
 
-@pytest.fixture
-def fresh_page(browser: Any, server: Server) -> Iterator[Any]:
-    context = browser.new_context(ignore_https_errors=True, base_url=server.base_url)
-    context.set_default_timeout(10_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
 def test_enrolment_with_totp_then_login_and_recovery_code(page: Any, fresh_page: Any) -> None:
     link = _invite(page, "enrol.totp")
     _set_password(fresh_page, link)
