@@ -1,0 +1,45 @@
+"""Level 0's zlib streams written without deflate (I1): zlib streams as zlib's own, whatever the
+sizes they are fed in, read back whole by zlib and by the backup's reader (I4)."""
+
+from __future__ import annotations
+
+import os
+import random
+import zlib
+
+import pytest
+
+from secretum.backup.stored import Packer
+
+
+def _pieces(data: bytes, rng: random.Random, most: int) -> list[bytes]:
+    out, at = [], 0
+    while at < len(data):
+        step = rng.randint(1, most)
+        out.append(data[at : at + step])
+        at += step
+    return out
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 3 * 65535 + 7, 3 << 20])
+def test_stored_streams_are_zlib_streams(size: int) -> None:
+    data = os.urandom(size)
+    packer = Packer()
+    pieces = _pieces(data, random.Random(size), 200_000)
+    stream = b"".join(packer.compress(p) for p in pieces) + packer.flush()
+    assert zlib.decompress(stream) == data
+    unpacker = zlib.decompressobj()
+    assert unpacker.decompress(stream) == data and unpacker.eof and not unpacker.unused_data
+    # Stored: the data, 5 bytes a block, 2 of header, 9 of final block and trailer.
+    blocks = sum(-(-len(p) // 0xFFFF) for p in pieces)
+    assert len(stream) == size + 5 * blocks + 11
+    assert stream[:2] == zlib.compress(b"", 0)[:2]
+
+
+def test_a_damaged_stored_stream_does_not_decompress() -> None:
+    data = os.urandom(70_000)
+    packer = Packer()
+    stream = bytearray(packer.compress(data) + packer.flush())
+    stream[-1] ^= 1  # the Adler-32
+    with pytest.raises(zlib.error):
+        zlib.decompress(bytes(stream))
