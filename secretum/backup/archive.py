@@ -94,6 +94,27 @@ def canonical(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _take(held: list[memoryview], n: int) -> bytes | memoryview:
+    """The first ``n`` bytes of ``held``, removed from it: a slice when the first piece holds
+    them all (the usual case: pieces come about a chunk long), else joined."""
+    if held and len(held[0]) >= n:
+        first = held[0]
+        if len(first) == n:
+            held.pop(0)
+        else:
+            held[0] = first[n:]
+        return first[:n]
+    taken: list[memoryview] = []
+    while n > 0:
+        first = held.pop(0)
+        if len(first) > n:
+            held.insert(0, first[n:])
+            first = first[:n]
+        taken.append(first)
+        n -= len(first)
+    return b"".join(taken)
+
+
 class Hasher:
     """The SHA-256 of a part, computed on a thread of its own while the caller compresses,
     encrypts or writes (hashlib, zlib and AES-GCM release the GIL on large blocks): the same
@@ -159,20 +180,24 @@ class Writer:
         self._out.write(struct.pack(">BH", kind, len(encoded)) + encoded)
         aad = self._header_hash + bytes([kind]) + encoded
         stored, index = 0, 0
-        buffer = bytearray()
+        held: list[memoryview] = []  # the plaintext not sealed yet, as it came (no copy)
+        size = 0
         for piece in pieces:
-            buffer += piece
-            while len(buffer) > CHUNK:  # keep one back: the last chunk is the final one
-                stored += self._chunk(index, False, bytes(buffer[:CHUNK]), aad)
-                del buffer[:CHUNK]
+            if piece:
+                held.append(memoryview(piece))
+                size += len(piece)
+            while size > CHUNK:  # keep one back: the last chunk is the final one
+                stored += self._chunk(index, False, _take(held, CHUNK), aad)
+                size -= CHUNK
                 index += 1
-        stored += self._chunk(index, True, bytes(buffer), aad)
+        stored += self._chunk(index, True, _take(held, size), aad)
         self._section += 1
         return stored
 
-    def _chunk(self, index: int, final: bool, data: bytes, aad: bytes) -> int:
+    def _chunk(self, index: int, final: bool, data: bytes | memoryview, aad: bytes) -> int:
         sealed = self._aead.encrypt(_nonce(self._section, index, final), data, aad)
-        self._out.write(struct.pack(">I", len(sealed) | (_FINAL if final else 0)) + sealed)
+        self._out.write(struct.pack(">I", len(sealed) | (_FINAL if final else 0)))
+        self._out.write(sealed)
         return 4 + len(sealed)
 
     def add(
