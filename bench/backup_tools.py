@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -178,22 +179,29 @@ def folder_bytes(path: Path) -> int:
 
 
 class Timer:
-    """Runs the commands of one tool and keeps each step's seconds."""
+    """Runs the commands of one tool and keeps each step's seconds, wall clock and CPU (the
+    command and its children, every thread): on a shared machine the CPU seconds are the
+    steadier figure."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.seconds: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}  # CPU seconds (user + system, every thread)
 
     def run(self, cmd: list[str], what: str, step: str | None = None, cwd: Path = REPO) -> str:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
             cmd, env=self.env, cwd=cwd, capture_output=True, text=True, check=False
         )
         took = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         if done.returncode != 0:
             raise SystemExit(f"{what} failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
         if step:
             self.seconds.setdefault(step, []).append(took)
+            self.cpu.setdefault(step, []).append(cpu)
         return done.stdout
 
 
@@ -318,21 +326,31 @@ def report(
           "| Secretum / faster (best; median) |")  # fmt: skip
     print("|---|---|---|---|---|")
     for step, label in STEPS:
-        best, median = {}, {}
-        for tool in TOOLS:
-            values = timers[tool].seconds.get(step, [])
-            best[tool] = min(values) if values else float("nan")
-            median[tool] = statistics.median(values) if values else float("nan")
-        cells = [f"{best[t]:.2f} / {median[t]:.2f} s" for t in TOOLS]
-        ratio_best = best["secretum"] / min(best["restic"], best["borg"])
-        ratio_median = median["secretum"] / min(median["restic"], median["borg"])
-        print(f"| {label} | {' | '.join(cells)} | {ratio_best:.2f}; {ratio_median:.2f} |")
+        _row(label, {t: timers[t].seconds.get(step, []) for t in TOOLS})
+    print()
+    print("CPU seconds (user + system, all threads and children of the command):")
+    print()
+    print("| step | Secretum best / median | restic best / median | borg best / median "
+          "| Secretum / less of two (best; median) |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for step, label in STEPS:
+        _row(label, {t: timers[t].cpu.get(step, []) for t in TOOLS})
     print()
     print(
         "stored: "
         + ", ".join(f"{t} {sizes.get(t, 0) / 1e6:.1f} MB" for t in TOOLS)
         + f" (instance {figures['instance_mb']} MB)"
     )
+
+
+def _row(label: str, values: dict[str, list[float]]) -> None:
+    nan = float("nan")
+    best = {t: min(v) if v else nan for t, v in values.items()}
+    median = {t: statistics.median(v) if v else nan for t, v in values.items()}
+    cells = [f"{best[t]:.2f} / {median[t]:.2f} s" for t in TOOLS]
+    ratio_best = best["secretum"] / min(best["restic"], best["borg"])
+    ratio_median = median["secretum"] / min(median["restic"], median["borg"])
+    print(f"| {label} | {' | '.join(cells)} | {ratio_best:.2f}; {ratio_median:.2f} |")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -378,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in range(args.runs):
             for tool in tools:
                 runners[tool](timers[tool], home, work, sizes)
-                took = ", ".join(f"{s} {v[-1]:.2f} s" for s, v in timers[tool].seconds.items())
+                took = ", ".join(
+                    f"{s} {v[-1]:.2f} s (CPU {timers[tool].cpu[s][-1]:.2f} s)"
+                    for s, v in timers[tool].seconds.items()
+                )
                 print(f"  run {n + 1} {tool}: {took}", flush=True)
         report(figures, timers, sizes, others.share())
         shutil.rmtree(work, ignore_errors=True)
