@@ -30,6 +30,7 @@ This module imports neither Django nor any other module of Secretum but ``secret
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import hmac
 import itertools
@@ -118,12 +119,14 @@ def _take(held: list[memoryview], n: int) -> bytes | memoryview:
 class Hasher:
     """The SHA-256 of a part, computed on a thread of its own while the caller compresses,
     encrypts or writes (hashlib, zlib and AES-GCM release the GIL on large blocks): the same
-    digest of the same bytes, in their order, with one block in flight at most."""
+    digest of the same bytes, in their order, with at most ``AHEAD`` blocks waiting."""
+
+    AHEAD = 4
 
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="backup-sha256")
-        self._pending: Future[None] | None = None
+        self._pending: collections.deque[Future[None]] = collections.deque()
 
     def __enter__(self) -> Hasher:
         return self
@@ -132,14 +135,13 @@ class Hasher:
         self._pool.shutdown(wait=True)
 
     def update(self, block: bytes) -> None:
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._pool.submit(self._digest.update, block)
+        while len(self._pending) >= self.AHEAD:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._digest.update, block))
 
     def hexdigest(self) -> str:
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
+        while self._pending:
+            self._pending.popleft().result()
         return self._digest.hexdigest()
 
 
