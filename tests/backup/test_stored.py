@@ -68,3 +68,11 @@ def test_pieces_of_any_size_are_sealed_in_whole_chunks(tmp_path: Path, most: int
     assert (tmp_path / "out" / "db").read_bytes() == data
     chunks = -(-len(stream) // archive.CHUNK)
     assert stored == len(stream) + chunks * (4 + 16)  # full chunks, then the final one
+
+
+def test_the_hashing_thread_hashes_every_block_in_order() -> None:
+    blocks = [os.urandom(random.Random(n).randint(0, 300_000)) for n in range(40)]
+    with archive.Hasher() as digest:
+        for block in blocks:
+            digest.update(block)
+        assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest()
