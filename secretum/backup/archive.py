@@ -23,12 +23,14 @@ The plaintext of a part is its zlib stream (RFC 1950); the manifest lists each p
 and SHA-256 before compression, the row count of every table, and is signed with the instance's
 Ed25519 key (RFC 8032): ``verify`` recomputes every hash.
 
-This module imports neither Django nor any other module of Secretum but ``secretum.instance``.
+This module imports neither Django nor any other module of Secretum but ``secretum.instance`` and
+``secretum.backup.stored`` (level 0's stored blocks, written without deflate).
 """
 
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import hmac
 import itertools
@@ -37,6 +39,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -47,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from secretum.backup.stored import Packer
 from secretum.instance import KEY_BYTES, InstanceError
 
 MAGIC = b"SECRETUM-BACKUP\n"
@@ -91,6 +95,56 @@ def canonical(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _take(held: list[memoryview], n: int) -> bytes | memoryview:
+    """The first ``n`` bytes of ``held``, removed from it: a slice when the first piece holds
+    them all (the usual case: pieces come about a chunk long), else joined."""
+    if held and len(held[0]) >= n:
+        first = held[0]
+        if len(first) == n:
+            held.pop(0)
+        else:
+            held[0] = first[n:]
+        return first[:n]
+    taken: list[memoryview] = []
+    while n > 0:
+        first = held.pop(0)
+        if len(first) > n:
+            held.insert(0, first[n:])
+            first = first[:n]
+        taken.append(first)
+        n -= len(first)
+    return b"".join(taken)
+
+
+class Hasher:
+    """The SHA-256 of a part, computed on a thread of its own while the caller compresses,
+    encrypts or writes (hashlib, zlib and AES-GCM release the GIL on large blocks): the same
+    digest of the same bytes, in their order, with at most ``AHEAD`` blocks waiting."""
+
+    AHEAD = 4
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="backup-sha256")
+        self._pending: collections.deque[Future[None]] = collections.deque()
+
+    def __enter__(self) -> Hasher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def update(self, block: bytes) -> None:
+        while len(self._pending) >= self.AHEAD:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._digest.update, block))
+
+    def hexdigest(self) -> str:
+        while self._pending:
+            self._pending.popleft().result()
+        return self._digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Part:
     name: str
@@ -128,20 +182,24 @@ class Writer:
         self._out.write(struct.pack(">BH", kind, len(encoded)) + encoded)
         aad = self._header_hash + bytes([kind]) + encoded
         stored, index = 0, 0
-        buffer = bytearray()
+        held: list[memoryview] = []  # the plaintext not sealed yet, as it came (no copy)
+        size = 0
         for piece in pieces:
-            buffer += piece
-            while len(buffer) > CHUNK:  # keep one back: the last chunk is the final one
-                stored += self._chunk(index, False, bytes(buffer[:CHUNK]), aad)
-                del buffer[:CHUNK]
+            if piece:
+                held.append(memoryview(piece))
+                size += len(piece)
+            while size > CHUNK:  # keep one back: the last chunk is the final one
+                stored += self._chunk(index, False, _take(held, CHUNK), aad)
+                size -= CHUNK
                 index += 1
-        stored += self._chunk(index, True, bytes(buffer), aad)
+        stored += self._chunk(index, True, _take(held, size), aad)
         self._section += 1
         return stored
 
-    def _chunk(self, index: int, final: bool, data: bytes, aad: bytes) -> int:
+    def _chunk(self, index: int, final: bool, data: bytes | memoryview, aad: bytes) -> int:
         sealed = self._aead.encrypt(_nonce(self._section, index, final), data, aad)
-        self._out.write(struct.pack(">I", len(sealed) | (_FINAL if final else 0)) + sealed)
+        self._out.write(struct.pack(">I", len(sealed) | (_FINAL if final else 0)))
+        self._out.write(sealed)
         return 4 + len(sealed)
 
     def add(
@@ -153,10 +211,11 @@ class Writer:
     ) -> Part:
         """Add a part read from ``source`` to its end, compressed (zlib ``level``, 0: stored)
         then encrypted."""
-        digest, size = hashlib.sha256(), 0
-        packer = zlib.compressobj(self._level if level is None else level)
+        size = 0
+        level = self._level if level is None else level
+        packer = Packer() if level == 0 else zlib.compressobj(level)
 
-        def pieces() -> Iterator[bytes]:
+        def pieces(digest: Hasher) -> Iterator[bytes]:
             nonlocal size
             while block := source.read(CHUNK):
                 digest.update(block)
@@ -165,8 +224,9 @@ class Writer:
                 yield packer.compress(block)
             yield packer.flush()
 
-        stored = self._chunks(_PART, name, pieces())
-        part = Part(name, size, digest.hexdigest(), stored)
+        with Hasher() as digest:
+            stored = self._chunks(_PART, name, pieces(digest))
+            part = Part(name, size, digest.hexdigest(), stored)
         self.parts.append(part)
         return part
 
@@ -315,28 +375,29 @@ def _decrypt(
 
 
 def _unpack(path: Path, chunks: Iterator[bytes], target: Path | None) -> tuple[int, str]:
-    digest, size = hashlib.sha256(), 0
+    size = 0
     unpacker = zlib.decompressobj()
     out = open(target, "xb") if target is not None else None
     try:
-        for chunk in itertools.chain(chunks, [b""]):
-            try:
-                block = unpacker.decompress(chunk) if chunk else unpacker.flush()
-            except zlib.error:
-                raise BackupError(f"{path} is damaged: a part does not decompress.") from None
-            digest.update(block)
-            size += len(block)
+        with Hasher() as digest:
+            for chunk in itertools.chain(chunks, [b""]):
+                try:
+                    block = unpacker.decompress(chunk) if chunk else unpacker.flush()
+                except zlib.error:
+                    raise BackupError(f"{path} is damaged: a part does not decompress.") from None
+                digest.update(block)
+                size += len(block)
+                if out is not None:
+                    out.write(block)
+            if not unpacker.eof or unpacker.unused_data:
+                raise BackupError(f"{path} is damaged: a part's compressed stream is incomplete.")
             if out is not None:
-                out.write(block)
-        if not unpacker.eof or unpacker.unused_data:
-            raise BackupError(f"{path} is damaged: a part's compressed stream is incomplete.")
-        if out is not None:
-            out.flush()
-            os.fsync(out.fileno())
+                out.flush()
+                os.fsync(out.fileno())
+            return size, digest.hexdigest()
     finally:
         if out is not None:
             out.close()
-    return size, digest.hexdigest()
 
 
 def _check_manifest(

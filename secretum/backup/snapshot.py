@@ -113,8 +113,14 @@ def database(scratch: Path) -> Iterator[tuple[str, IO[bytes], dict[str, int], in
     copy = scratch / f".snapshot-{os.getpid()}.sqlite3"
     try:
         source = sqlite3.connect(f"file:{connection.settings_dict['NAME']}?mode=ro", uri=True)
+        # Read through a memory map (up to SQLite's own limit): no read call per 4 KiB page.
+        source.execute("PRAGMA mmap_size = 1099511627776")
         target = sqlite3.connect(copy)
         try:
+            # A scratch copy, removed once read into the backup: no journal, no fsync of its own
+            # (the backup file is synced before it is renamed; a crash leaves no backup).
+            target.execute("PRAGMA journal_mode = OFF")
+            target.execute("PRAGMA synchronous = OFF")
             source.backup(target)  # all pages in one step: one read transaction, one instant
             counts = table_counts(target)
         finally:
