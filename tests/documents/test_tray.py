@@ -162,4 +162,3 @@ def test_an_unknown_scan_is_not_found(practitioner: Any) -> None:
     assert client.get("/documents/unfiled/4f0c2a56-0000-4000-8000-000000000000/").status_code == 404
     with pytest.raises(ValidationError):
         tray.resolve_patient(actor_for(practitioner), "not a number")
-
