@@ -268,6 +268,11 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
     _check(page, source, "file a scan", found)
     _submit(page, "[data-testid=file-scan] button[type=submit]")
     _check(page, source, "file a scan, refused", found)
+    # A correction refused (a required field emptied).
+    page.goto(correct)
+    page.locator("form.form input[required], form.form textarea[required]").first.fill("")
+    _submit(page, "form.form button[type=submit]")
+    _check(page, source, "correction, refused", found)
     _go(page, "/accounts/confirm/?next=/accounts/", source, found, "practitioner")
     page.fill("#id_password", "not-the-password-2026")
     page.fill("#id_code", "12345")
@@ -285,6 +290,17 @@ def _manager(page: Any, source: str, found: dict[str, list[str]]) -> None:
     sign_in(page, MANAGER)
     for path in ("/", "/accounts/users/", "/accounts/users/permissions/", "/accounts/settings/"):
         _go(page, path, source, found, "manager")
+    # The practice's settings with a field emptied, and a new account without a name: refused
+    # (in sudo mode: the password and a code again first; nothing is changed).
+    page.goto("/accounts/settings/")
+    _submit(page, "main form.form:not([action]) button[type=submit]")
+    _confirm_if_asked(page, MANAGER)
+    page.locator("main form.form:not([action]) input[type=number]").first.fill("")
+    _submit(page, "main form.form:not([action]) button[type=submit]")
+    _check(page, source, "settings, refused", found)
+    page.goto("/accounts/users/")
+    _submit(page, "form[action$='/users/new/'] button[type=submit]")
+    _check(page, source, "new account, refused", found)
     for path in ("/access/policy/", "/compliance/", "/compliance/report/"):
         _go(page, path, source, found, "manager")
     page.goto("/compliance/")

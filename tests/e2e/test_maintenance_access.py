@@ -19,7 +19,6 @@ from tests.e2e.test_auth import (
     _finish_enrolment,
     _path,
     _set_password,
-    fresh_page,  # noqa: F401  (a fixture)
 )
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +37,7 @@ def _fill_window(page: Any) -> None:
         page.click("[data-testid=open-window]")
 
 
-def test_a_window_from_its_opening_to_its_early_closing(page: Any, fresh_page: Any) -> None:  # noqa: F811
+def test_a_window_from_its_opening_to_its_early_closing(page: Any, fresh_page: Any) -> None:
     sign_in(page, MANAGER)
     page.goto("/maintenance/access/")
     _fill_window(page)
