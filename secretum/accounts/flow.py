@@ -14,6 +14,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model, login, logout
 from django.http import HttpRequest
 
@@ -131,6 +132,11 @@ def gate_for(request: HttpRequest) -> Gate | None:
         return Gate.ENROL
     if user.must_change_password:  # type: ignore[union-attr]
         return Gate.PASSWORD
+    if settings.SECRETUM_READ_ONLY:
+        # I5: nothing is accepted on a continuity copy (a write, never merged back): a charter
+        # published since someone last accepted one waits for the server, rather than locking
+        # them out of the records during the outage. The two gates above still hold there.
+        return None
     charter = charters.current_charter()
     if charter is not None and request.session.get(CHARTER_OK) != charter.version:
         if charters.charter_pending(user) is not None:

@@ -153,6 +153,27 @@ def test_a_practitioner_signs_in_with_both_factors_and_out_on_the_copy(
     assert [e.action for e in events(actor_name=doctor.username)] == ["login", "logout"]
 
 
+def test_a_charter_published_since_does_not_lock_anyone_out_of_the_copy(
+    read_only: Path, settings: Any, db: Any
+) -> None:
+    """I5: accepting a charter is a write, refused on the copy: someone who has not accepted the
+    current version reads the records there all the same (the server asks at their next login)."""
+    from secretum.access.actor import Actor
+    from secretum.accounts import charter as charters
+    from tests.accounts.test_login import login, make_doctor
+
+    settings.SECRETUM_READ_ONLY = False
+    charters.publish_charter(Actor.system(), text_fr="v9", text_nl="v9", text_en="v9")
+    doctor = make_doctor()
+    assert charters.charter_pending(doctor) is not None
+    settings.SECRETUM_READ_ONLY = True
+    client = SecureClient()
+    assert login(client, doctor)["Location"] == "/"
+    assert client.get("/patients/").status_code == 200
+    assert client.post(reverse("accounts:charter")).status_code == 403  # never accepted there
+    assert charters.charter_pending(doctor) is not None
+
+
 def test_a_service_write_is_refused_by_the_gate_even_past_the_middleware(
     read_only: Path, practitioner: Any
 ) -> None:
