@@ -16,12 +16,14 @@ from secretum.lib.practice import practice_name
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     role = role_of(getattr(request, "user", None))  # the role held now (C2)
+    writes = not settings.SECRETUM_READ_ONLY
     return {
         "practice_name": practice_name(),  # in the reader's language when unnamed
         "can_search": allows(role, Permission.PATIENT_SEARCH),
-        "can_register": allows(role, Permission.PATIENT_IDENTITY_WRITE),
+        # I5: no link to a form on a continuity copy, where it would only be refused.
+        "can_register": writes and allows(role, Permission.PATIENT_IDENTITY_WRITE),
         "can_read_clinical": allows(role, Permission.CLINICAL_READ),
-        "can_write_clinical": allows(role, Permission.CLINICAL_WRITE),
+        "can_write_clinical": writes and allows(role, Permission.CLINICAL_WRITE),
         "can_agenda": allows(role, Permission.APPOINTMENT_READ),
         "can_audit": allows(role, Permission.AUDIT_READ),
         "can_manage_users": allows(role, Permission.USERS_MANAGE),

@@ -84,6 +84,9 @@ def test_a_practitioner_reads_a_chart_on_the_copy_and_every_page_says_it_is_one(
     assert 'data-testid="read-only-copy"' in text
     assert "Read-only copy of the backup of" in text and "2026" in text
     assert "nothing can be changed here" in text
+    # No link to a form that would only be refused: a new patient, a new entry, an attachment.
+    assert "/patients/new/" not in text and "/observation/new/" not in text
+    assert "/attach/" not in text
     read = events(patient_ref=str(patient.uid), action="read", outcome=Outcome.SUCCESS)
     assert read and read[-1].actor_name == practitioner.username
     # A summary printed for a transfer to hospital: a read, audited as a print.
