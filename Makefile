@@ -39,17 +39,18 @@ sbom: venv ## write sbom.cdx.json, the CycloneDX bill of materials of .venv (G2)
 
 # What the tests need from Debian beside Python: Chromium for the browser tests (Playwright drives
 # it; it never downloads a browser), pg_dump for the dump test (E10) and the backups on PostgreSQL
-# (I1), the sqlite3 client for `secretum dbshell` (G1), pdftotext to read PDFs back as a reader
-# would, OpenSSH's sshd and sftp for the backups' SFTP target, tested against a real server on
+# (I1), the sqlite3 client for `secretum dbshell` (G1), pdftotext and pdfinfo to read PDFs back as a reader
+# would (their text, their tags), OpenSSH's sshd and sftp for the backups' SFTP target, tested against a real server on
 # loopback (I1, I4), clamd for the antivirus tests (E2: the tests start their own daemon in the
 # foreground, the package's service need not run), npm for axe-core (the accessibility test installs
 # its pinned lock file). tests/test_make.py checks that every program a test looks for is here.
 # Installed when missing and when we may (root on Debian); otherwise the command to run is printed.
-TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3 pdftotext:poppler-utils sshd:openssh-server sftp:openssh-client clamd:clamav-daemon npm:npm
+TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3 pdftotext:poppler-utils pdfinfo:poppler-utils sshd:openssh-server sftp:openssh-client clamd:clamav-daemon npm:npm
 system-deps: ## install Debian's chromium, postgresql-client, sqlite3, poppler-utils, OpenSSH, clamav-daemon, npm when missing (root)
 	@missing=""; \
 	for pair in $(TEST_PROGRAMS); do \
-	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
+	  command -v "$${pair%%:*}" >/dev/null || case " $$missing " in \
+	    *" $${pair#*:} "*) ;; *) missing="$$missing $${pair#*:}" ;; esac; \
 	done; \
 	if [ -n "$$missing" ]; then $(APT_INSTALL); fi
 

@@ -126,11 +126,12 @@ def test_every_unsafe_request_is_refused_on_the_copy_but_sign_in_and_searches(
         refused.append(name)
     assert len(refused) >= 40
     assert Patient.objects.count() == rows
-    # The passes are only sign-in, sign-out, unlocking, the language, searches and a print.
+    # The passes are only sign-in, sign-out, unlocking (and the typing kept at the lock, in the
+    # session), the language, searches and a print.
     assert READ_ONLY_PASSES == {
         "accounts:login", "accounts:verify", "accounts:verify_webauthn_options",
         "accounts:verify_webauthn", "accounts:logout", "accounts:unlock", "accounts:ping",
-        "set_language", "patients:search", "audit:log", "audit:export", "audit:report_search",
+        "accounts:draft", "set_language", "patients:search", "audit:log", "audit:export", "audit:report_search",
         "compliance:print_patient",
     }  # fmt: skip
     # A search still works (POSTed so that nothing identifying is in a URL, H2).
