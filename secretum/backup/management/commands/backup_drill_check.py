@@ -52,6 +52,7 @@ def _sample() -> tuple[int, list[str]]:
 
 class Command(BaseCommand):
     help = "Check a restored instance against its backup's manifest (I3)."
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("manifest", type=Path)
