@@ -8,8 +8,8 @@ unwraps under the key file, the family name opens, the record seal matches). The
 binding to the database was checked by ``secretum`` before this command ran (O2). Django's
 system checks are not run (as for ``secretum restore`` itself): they check the code's
 configuration, not the restored data, and took most of this process's time (the URL
-configuration imported whole: views, PDF fonts); Secretum's own checks are deploy checks, run only by
-``check --deploy``.
+configuration imported whole: views, PDF fonts); Secretum's own checks are deploy checks, run
+only by ``check --deploy``.
 """
 
 from __future__ import annotations
