@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             from secretum.backup import continuity
 
             return continuity.serve_copy(argv[1:])
+        if argv[0] == "restore":
+            return _restore(argv[1:])
         if argv[:2] == ["keys", "recover"]:
             from secretum.crypto import recovery_io
 
@@ -165,6 +167,25 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SECRETUM_DEBUG") == "1":
             raise
         return _fail(_sentence(exc), 1)
+
+
+def _restore(args: list[str]) -> int:
+    """I3: ``secretum restore``, before Django is set up (it reads no instance of its own; the
+    restored one is opened by a process of its own, ``backup drill-check``): one start of
+    Django less, the restore's arguments and refusals the command's own."""
+    import argparse
+
+    from django.core.management import CommandError
+
+    from secretum.backup.management.commands.backup_restore import Command
+
+    parser = argparse.ArgumentParser(prog="secretum restore", description=Command.help)
+    Command().add_arguments(parser)
+    try:
+        print(Command.run(vars(parser.parse_args(args))))
+    except CommandError as exc:
+        return _fail(str(exc), 1)
+    return 0
 
 
 def _sentence(exc: BaseException) -> str:

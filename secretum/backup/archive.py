@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from secretum.backup.stored import Packer
+from secretum.backup.stored import Packer, StreamError, Unpacker
 from secretum.instance import KEY_BYTES, InstanceError
 
 MAGIC = b"SECRETUM-BACKUP\n"
@@ -119,12 +119,15 @@ def _take(held: list[memoryview], n: int) -> bytes | memoryview:
 class Hasher:
     """The SHA-256 of a part, computed on a thread of its own while the caller compresses,
     encrypts or writes (hashlib, zlib and AES-GCM release the GIL on large blocks): the same
-    digest of the same bytes, in their order, with at most ``AHEAD`` blocks waiting."""
+    digest of the same bytes, in their order, with at most ``AHEAD`` blocks waiting. With
+    ``adler``, the zlib stream's Adler-32 of the same bytes too, on the same thread (I1: off
+    the thread that packs, encrypts or writes; I4: the reader still checks it)."""
 
     AHEAD = 4
 
-    def __init__(self) -> None:
+    def __init__(self, adler: bool = False) -> None:
         self._digest = hashlib.sha256()
+        self._adler: int | None = 1 if adler else None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="backup-sha256")
         self._pending: collections.deque[Future[None]] = collections.deque()
 
@@ -134,15 +137,40 @@ class Hasher:
     def __exit__(self, *_exc: object) -> None:
         self._pool.shutdown(wait=True)
 
+    def _update(self, block: bytes | memoryview) -> None:
+        self._digest.update(block)
+        if self._adler is not None:
+            self._adler = zlib.adler32(block, self._adler)
+
     def update(self, block: bytes) -> None:
         while len(self._pending) >= self.AHEAD:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._digest.update, block))
+        self._pending.append(self._pool.submit(self._update, block))
 
-    def hexdigest(self) -> str:
+    def update_all(self, blocks: list[bytes | memoryview]) -> None:
+        """``update`` of each of ``blocks`` in turn, one task for them all."""
+        while len(self._pending) >= self.AHEAD:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._update_all, blocks))
+
+    def _update_all(self, blocks: list[bytes | memoryview]) -> None:
+        for block in blocks:
+            self._update(block)
+
+    def _drain(self) -> None:
         while self._pending:
             self._pending.popleft().result()
+
+    def hexdigest(self) -> str:
+        self._drain()
         return self._digest.hexdigest()
+
+    def adler32(self) -> int:
+        """The Adler-32 of every block so far (RFC 1950; only with ``adler``)."""
+        self._drain()
+        if self._adler is None:
+            raise ValueError("this hasher computes no Adler-32")
+        return self._adler
 
 
 @dataclass(frozen=True)
@@ -213,7 +241,8 @@ class Writer:
         then encrypted."""
         size = 0
         level = self._level if level is None else level
-        packer = Packer() if level == 0 else zlib.compressobj(level)
+        # Level 0: stored blocks, their Adler-32 on the hashing thread (``Packer(adler=False)``).
+        packer = Packer(adler=False) if level == 0 else zlib.compressobj(level)
 
         def pieces(digest: Hasher) -> Iterator[bytes]:
             nonlocal size
@@ -222,9 +251,12 @@ class Writer:
                 size += len(block)
                 progress(len(block))
                 yield packer.compress(block)
-            yield packer.flush()
+            if isinstance(packer, Packer):
+                yield packer.flush(digest.adler32())
+            else:
+                yield packer.flush()
 
-        with Hasher() as digest:
+        with Hasher(adler=level == 0) as digest:
             stored = self._chunks(_PART, name, pieces(digest))
             part = Part(name, size, digest.hexdigest(), stored)
         self.parts.append(part)
@@ -375,29 +407,55 @@ def _decrypt(
 
 
 def _unpack(path: Path, chunks: Iterator[bytes], target: Path | None) -> tuple[int, str]:
+    """A part's zlib stream to its bytes, hashed and written in one pass, each byte once:
+    stored blocks as slices of the decrypted chunk (``stored.Unpacker``), written with one
+    ``writev`` a chunk; their SHA-256 and the stream's Adler-32 on the hashing thread, the
+    Adler-32 compared with the stream's trailer here, the SHA-256 with the signed manifest
+    after (I4: the checks zlib and ``read`` made before, none left out)."""
     size = 0
-    unpacker = zlib.decompressobj()
-    out = open(target, "xb") if target is not None else None
+    unpacker = Unpacker()
+    out = open(target, "xb", buffering=0) if target is not None else None
     try:
-        with Hasher() as digest:
+        with Hasher(adler=True) as digest:
             for chunk in itertools.chain(chunks, [b""]):
                 try:
-                    block = unpacker.decompress(chunk) if chunk else unpacker.flush()
-                except zlib.error:
+                    blocks = unpacker.feed(chunk) if chunk else unpacker.flush()
+                except (zlib.error, StreamError):
                     raise BackupError(f"{path} is damaged: a part does not decompress.") from None
-                digest.update(block)
-                size += len(block)
+                if not blocks:
+                    continue
+                digest.update_all(blocks)
+                size += sum(len(b) for b in blocks)
                 if out is not None:
-                    out.write(block)
-            if not unpacker.eof or unpacker.unused_data:
+                    _write_all(out.fileno(), blocks)
+            if not unpacker.eof or len(unpacker.trailer) != 4:
                 raise BackupError(f"{path} is damaged: a part's compressed stream is incomplete.")
+            if struct.unpack(">I", unpacker.trailer)[0] != digest.adler32():
+                raise BackupError(
+                    f"{path} is damaged: a part does not decompress (its Adler-32 is wrong)."
+                )
             if out is not None:
-                out.flush()
                 os.fsync(out.fileno())
             return size, digest.hexdigest()
     finally:
         if out is not None:
             out.close()
+
+
+_IOV_MAX = 512  # well under any system's limit on one writev
+
+
+def _write_all(fd: int, blocks: list[bytes | memoryview]) -> None:
+    """``blocks`` written in order, one ``writev`` for as many as it takes at once."""
+    views = [memoryview(b) for b in blocks if len(b)]
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        while written:
+            if written >= len(views[0]):
+                written -= len(views.pop(0))
+            else:
+                views[0] = views[0][written:]
+                written = 0
 
 
 def _check_manifest(

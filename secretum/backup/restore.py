@@ -31,9 +31,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from secretum.audit import keys as audit_keys
-from secretum.backup import archive, service, snapshot
+from secretum.backup import archive, snapshot
 from secretum.backup.archive import BackupError
-from secretum.backup.models import BackupRecord
+from secretum.backup.progress import Progress
 from secretum.instance import Instance, InstanceError, write_private
 from secretum.lib import dburl
 
@@ -167,6 +167,15 @@ def _public_key_from(staging: Path, given: Path | None) -> Ed25519PublicKey:
         return audit_keys.load_public_key_pem(member.read())
 
 
+def restored_line(home: Path, opened: Opened) -> str:
+    """What ``secretum restore`` says once the restored instance passed its checks."""
+    home = home.resolve()
+    return (
+        f"restored into {home}: {opened.summary}. Start it with SECRETUM_HOME={home} secretum "
+        "serve."
+    )
+
+
 def restore(
     path: Path, home: Path, key_file: Path, public_key: Path | None = None, progress: bool = True
 ) -> Opened:
@@ -210,7 +219,7 @@ def restore(
             )
         staging = home / ".restore"
         staging.mkdir(mode=0o700)
-        bar = service.Progress("restore", path.stat().st_size) if progress else None
+        bar = Progress("restore", path.stat().st_size) if progress else None
         reading = archive.read(
             path,
             backup_key,
@@ -262,6 +271,8 @@ def _scratch_database() -> Iterator[tuple[dict[str, Any] | None, str]]:
 def drill(path: Path, progress: bool = True) -> Opened:
     """I3: the backup restored into a scratch folder (and database), opened, checked, removed;
     the result recorded with its date."""
+    from secretum.backup.models import BackupRecord
+
     at = timezone.now()
     try:
         opened = _drill(path, progress)
@@ -275,6 +286,8 @@ def drill(path: Path, progress: bool = True) -> Opened:
 
 
 def _drill(path: Path, progress: bool) -> Opened:
+    from secretum.backup import service
+
     inst = settings.INSTANCE
     scratch = Path(tempfile.mkdtemp(prefix=".drill-", dir=inst.home))
     try:

@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import os
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from secretum.audit.models import Action
 from secretum.backup import archive, snapshot
 from secretum.backup.archive import BackupError
 from secretum.backup.models import BackupRecord
+from secretum.backup.progress import Progress
 
 SUFFIX = ".scbk"
 PREFIX = "secretum-backup-"
@@ -41,33 +41,6 @@ class Made:
     @property
     def tables(self) -> dict[str, int]:
         return dict(self.signed["manifest"]["tables"])
-
-
-class Progress:
-    """A progress line on standard error, only when it is a terminal."""
-
-    def __init__(self, label: str, total: int = 0, stream: Any = None) -> None:
-        self.stream = stream or sys.stderr
-        self.on = self.stream.isatty()
-        self.label, self.total, self.done = label, total, 0
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        if not self.on:
-            return
-        mb = self.done / 1e6
-        if self.total:
-            share = min(1.0, self.done / self.total)
-            bar = "#" * int(share * 30)
-            self.stream.write(f"\r{self.label} [{bar:<30}] {share:4.0%} {mb:8.1f} MB")
-        else:
-            self.stream.write(f"\r{self.label} {mb:8.1f} MB")
-        self.stream.flush()
-
-    def end(self) -> None:
-        if self.on:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _sync_folder(folder: Path) -> None:

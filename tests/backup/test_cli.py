@@ -169,6 +169,33 @@ def test_restore_makes_a_working_instance(home: Path, backup: Path, tmp_path: Pa
     assert records.returncode == 0, records.stderr
 
 
+def test_restore_runs_before_django_is_set_up(home: Path, backup: Path, tmp_path: Path) -> None:
+    """I3: ``secretum restore`` opens no instance of its own, so Django's apps are never loaded
+    in its process (one start of Django less); the restored instance is still opened and
+    checked, by ``drill-check`` in a process of its own."""
+    new = tmp_path / "restored"
+    script = (
+        "import sys; from secretum import cli; code = cli.main(sys.argv[1:]); "
+        "from django.apps import apps; print('apps ready:', apps.ready); sys.exit(code)"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
+    environ["SECRETUM_HOME"] = str(tmp_path / "nowhere")
+    environ.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [
+            sys.executable, "-c", script, "restore", str(backup), "--home", str(new),
+            "--key-file", str(home / "secretum.key"),
+        ],
+        env=environ, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "audit log intact" in done.stdout and "patient records decrypted" in done.stdout
+    assert done.stdout.strip().endswith("apps ready: False")
+    refused = run(tmp_path / "nowhere", "restore", str(backup), "--home", str(new),
+                  "--key-file", str(home / "secretum.key"))  # fmt: skip
+    assert refused.returncode == 1 and "is not empty" in refused.stderr
+
+
 @pytest.mark.parametrize(
     "fault", ["wrong-key", "flipped", "truncated", "not-empty", "not-a-backup", "engine"]
 )

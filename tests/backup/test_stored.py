@@ -5,17 +5,20 @@ and by the backup's reader (I4)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
+import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secretum.backup import archive
 from secretum.backup.archive import Writer
-from secretum.backup.stored import Packer
+from secretum.backup.stored import Packer, StreamError, Unpacker
 
 KEY = bytes(range(32))
 SIGNER = Ed25519PrivateKey.generate()
@@ -76,3 +79,133 @@ def test_the_hashing_thread_hashes_every_block_in_order() -> None:
         for block in blocks:
             digest.update(block)
         assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest()
+
+
+def _unpacked(stream: bytes, pieces: list[bytes]) -> tuple[bytes, Unpacker]:
+    unpacker = Unpacker()
+    out = [bytes(b) for p in pieces for b in unpacker.feed(p)]
+    out += [bytes(b) for b in unpacker.flush()]
+    return b"".join(out), unpacker
+
+
+def _mixed(size: int) -> bytes:
+    """Random bytes (stored by zlib's level 1), then copies of them (compressed, reaching back
+    into the stored ones), then random again."""
+    rng = random.Random(size)
+    head = rng.randbytes(size)
+    return head + head[-20_000:] * 3 + rng.randbytes(size // 3)
+
+
+@pytest.mark.parametrize("most", [1, 5, 6, 70_000, archive.CHUNK])
+@pytest.mark.parametrize("kind", ["stored", "zlib0", "zlib1", "zlib6", "mixed", "sync"])
+def test_the_unpacker_gives_back_what_zlib_gives_back(kind: str, most: int) -> None:
+    """I4: whatever zlib stream (Packer's, zlib's at any level, stored blocks then compressed
+    ones reaching back into them, empty stored blocks of a sync flush), cut anywhere, the same
+    bytes as zlib and the Adler-32 trailer as it is."""
+    data = _mixed(150_000) if kind in ("mixed", "sync") else os.urandom(200_000)
+    if kind == "stored":
+        packer = Packer()
+        stream = packer.compress(data) + packer.flush()
+    elif kind == "sync":
+        z = zlib.compressobj(1)
+        stream = z.compress(data[:1000]) + z.flush(zlib.Z_SYNC_FLUSH) + z.compress(data[1000:])
+        stream += z.flush()
+    else:
+        stream = zlib.compress(data, int(kind[-1]) if kind != "mixed" else 1)
+    if most == 1 and kind != "stored":
+        pytest.skip("byte by byte: the stored stream is enough")
+    out, unpacker = _unpacked(stream, _pieces(stream, random.Random(most), most))
+    assert out == zlib.decompress(stream)
+    assert unpacker.eof and unpacker.trailer == stream[-4:]
+    assert struct.unpack(">I", unpacker.trailer)[0] == zlib.adler32(out)
+
+
+def test_stored_blocks_come_out_as_slices_of_the_pieces() -> None:
+    """I1: a restore copies no stored byte: the output are views of the pieces fed in."""
+    packer = Packer()
+    stream = packer.compress(os.urandom(300_000)) + packer.flush()
+    unpacker = Unpacker()
+    blocks = unpacker.feed(stream)
+    assert blocks and all(isinstance(b, memoryview) and b.obj is stream for b in blocks)
+
+
+def test_a_compressed_stream_after_stored_blocks_goes_to_zlib() -> None:
+    stream = zlib.compress(_mixed(150_000), 1)
+    assert (stream[2] >> 1) & 3 == 0  # it starts with a stored block
+    unpacker = Unpacker()
+    unpacker.feed(stream)
+    assert unpacker._inflate is not None and unpacker.eof
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda s: b"\x78\x02" + s[2:],  # header check bits wrong
+        lambda s: b"\x79\x01" + s[2:],  # not deflate
+        lambda s: b"\x78\x20" + s[2:],  # a preset dictionary
+        lambda s: s[:3] + bytes([s[3] ^ 1]) + s[4:],  # length and complement disagree
+        lambda s: s[:2] + b"\x07" + s[3:],  # a reserved block type
+    ],
+)
+def test_a_malformed_stream_is_refused(damage: Any) -> None:
+    packer = Packer()
+    stream = damage(packer.compress(os.urandom(70_000)) + packer.flush())
+    with pytest.raises((StreamError, zlib.error)):
+        _unpacked(stream, [stream])
+
+
+def test_a_wrong_adler_32_is_refused_by_the_reader(tmp_path: Path) -> None:
+    """I4: the Adler-32, now checked beside zlib and not by it, is checked still."""
+    packer = Packer()
+    stream = bytearray(packer.compress(os.urandom(70_000)) + packer.flush())
+    stream[-1] ^= 1
+    with open(tmp_path / "b", "wb") as out:
+        writer = Writer(out, KEY, {"instance": "test"})
+        writer._chunks(1, "db", iter([bytes(stream)]))
+        writer.finish({}, SIGNER)
+    with pytest.raises(archive.BackupError, match="Adler-32 is wrong"):
+        archive.read(tmp_path / "b", KEY, lambda _m: SIGNER.public_key(), None)
+
+
+def test_the_hashing_thread_computes_the_adler_32_too() -> None:
+    blocks = [os.urandom(random.Random(n).randint(0, 300_000)) for n in range(10)]
+    with archive.Hasher(adler=True) as digest:
+        digest.update(blocks[0])
+        digest.update_all([memoryview(b) for b in blocks[1:]])
+        assert digest.adler32() == zlib.adler32(b"".join(blocks))
+        assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest()
+    with archive.Hasher() as digest, pytest.raises(ValueError):
+        digest.adler32()
+
+
+def test_a_packer_without_its_own_adler_32_takes_the_one_given() -> None:
+    data = os.urandom(100_000)
+    packer = Packer(adler=False)
+    stream = packer.compress(data) + packer.flush(zlib.adler32(data))
+    assert zlib.decompress(stream) == data
+    with pytest.raises(ValueError):
+        Packer(adler=False).flush()
+    with pytest.raises(ValueError):
+        Packer().flush(1)
+
+
+def test_a_level_0_part_is_a_zlib_stream_with_its_adler_32(tmp_path: Path) -> None:
+    """I1: the backup's part, its Adler-32 computed on the hashing thread, reads back with
+    zlib itself (as any older reader of the format would)."""
+    data = os.urandom(archive.CHUNK * 2 + 777)
+    with open(tmp_path / "b", "wb") as out:
+        writer = Writer(out, KEY, {"instance": "test"})
+        seen: list[bytes] = []
+        sealed = writer._chunks
+
+        def keep(kind: int, name: str, pieces: Any) -> int:
+            def tee() -> Any:
+                for p in pieces:
+                    seen.append(bytes(p))
+                    yield p
+
+            return sealed(kind, name, tee())
+
+        writer._chunks = keep  # type: ignore[method-assign]
+        writer.add("db", io.BytesIO(data), level=0)
+    assert zlib.decompress(b"".join(seen)) == data

@@ -5,7 +5,11 @@ Checks, in this order: the rows of every table are as many as the signed manifes
 first, before anything of this process could write); the audit log verifies (hashes, codes,
 signed checkpoints, witness); a sample of patient records decrypts (each patient's data key
 unwraps under the key file, the family name opens, the record seal matches). The key file's
-binding to the database was checked by ``secretum`` before this command ran (O2).
+binding to the database was checked by ``secretum`` before this command ran (O2). Django's
+system checks are not run (as for ``secretum restore`` itself): they check the code's
+configuration, not the restored data, and took most of this process's time (the URL
+configuration imported whole: views, PDF fonts); Secretum's own checks are deploy checks, run
+only by ``check --deploy``.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def _sample() -> tuple[int, list[str]]:
 
 class Command(BaseCommand):
     help = "Check a restored instance against its backup's manifest (I3)."
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("manifest", type=Path)

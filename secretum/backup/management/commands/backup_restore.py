@@ -31,13 +31,16 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.stdout.write(self.run(options))
+
+    @staticmethod
+    def run(options: dict[str, Any]) -> str:
+        """The restore, what to say once done; ``CommandError`` when refused. ``secretum
+        restore`` calls it before Django is set up (``cli``): nothing here needs the apps."""
         try:
             opened = restore.restore(
                 options["file"], options["home"], options["key_file"], options["public_key"]
             )
         except (BackupError, InstanceError) as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(
-            f"restored into {options['home'].resolve()}: {opened.summary}. Start it with "
-            f"SECRETUM_HOME={options['home'].resolve()} secretum serve."
-        )
+        return restore.restored_line(options["home"], opened)
