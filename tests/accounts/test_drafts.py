@@ -303,3 +303,57 @@ def test_a_forged_post_to_a_locked_session_keeps_no_draft(doctor: Any, patient: 
         HTTP_REFERER="https://testserver/",
     )
     assert forged.status_code == 403 and _kept(client) is None
+
+
+# --- the edges, one by one, as an attacker would send them -----------------------------------
+
+
+def _request(method: str = "GET", **meta: Any) -> Any:
+    from django.test import RequestFactory
+
+    request = getattr(RequestFactory(), method.lower())("/clinical/x/observation/new/", **meta)
+    request.session = {}
+    return request
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/" + "a" * 3000, "/a\\b", "/a\nb", "//evil.example/a", "https://evil.example/", 7, None],
+)
+def test_a_draft_returns_to_no_odd_path(value: Any) -> None:
+    assert drafts.local_path(value) is None
+    assert drafts.local_path("/patients/") == "/patients/"
+
+
+@pytest.mark.parametrize("marked", [True, "1700000000", 1.5])
+def test_a_lock_mark_that_is_no_time_takes_no_draft(marked: Any) -> None:
+    """A session whose lock mark is not the moment of the lock (an older format, a forged one)
+    takes no draft: the 60-second window cannot be reckoned."""
+    request = _request()
+    request.session[flow.LOCKED] = marked
+    assert drafts.may_keep(request) is False
+
+
+def test_a_malformed_or_foreign_referer_names_no_page() -> None:
+    assert drafts.referer_page(_request(HTTP_REFERER="https://[::1")) is None
+    assert drafts.referer_page(_request(HTTP_REFERER="https://evil.example/patients/")) is None
+    assert (
+        drafts.referer_page(_request(HTTP_REFERER="http://testserver/patients/x/"))
+        == "/patients/x/"
+    )
+
+
+def test_a_locked_post_with_nothing_worth_keeping_is_not_kept(doctor: Any) -> None:
+    request = _request("POST", data={"password": "x", "csrfmiddlewaretoken": "y"})
+    request.user = doctor
+    assert drafts.keep_post(request) is False and drafts.DRAFT not in request.session
+
+
+def test_a_locked_session_is_given_no_draft(doctor: Any) -> None:
+    """Even its own page, even served: the draft waits for the unlock."""
+    request = _request()
+    request.user = doctor
+    request.serves_page = True
+    request.session[drafts.DRAFT] = {"user": doctor.pk, "url": request.path, "fields": []}
+    request.session[flow.LOCKED] = int(time.time())
+    assert drafts.take(request) is None and drafts.DRAFT in request.session

@@ -440,3 +440,17 @@ def test_the_auditor_sees_which_events_came_from_a_continuity_copy(auditor: Any)
     row = page[page.index(f'data-seq="{merged.seq}"') :].split("</tr>")[0]
     assert "(on the continuity copy)" in row and "dr-copy" in row
     assert "a read-only continuity copy: nothing can be changed there" in row
+
+
+def test_a_merged_event_must_speak_the_logs_vocabulary(db: Any) -> None:
+    """D1, I5: an event from a copy whose action is no word of the log is refused, not
+    appended (an edited copy cannot bring a new kind of event)."""
+    import datetime as dt
+
+    from secretum.audit.log import append_merged
+    from secretum.audit.models import AuditEvent
+
+    before = AuditEvent.objects.count()
+    with pytest.raises(ValueError, match="unknown audit action"):
+        append_merged({"action": "erase"}, dt.datetime.now(dt.UTC), None, {})
+    assert AuditEvent.objects.count() == before
