@@ -39,6 +39,10 @@ class DraftRefused(ValueError):
     """The draft is not kept; the message says why (for the page, not the user)."""
 
 
+class DraftTooLarge(DraftRefused):
+    """The draft is over ``MAX_BYTES``: not kept (the page is answered 413)."""
+
+
 def local_path(value: Any) -> str | None:
     """A path of this site ("/…", not "//…"), or None: a draft returns to nowhere else."""
     if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
@@ -68,7 +72,7 @@ def clean_fields(pairs: Any) -> list[list[str]]:
         if _kept_name(pair[0]):
             fields.append([pair[0][:200], pair[1]])
     if len(json.dumps(fields).encode()) > MAX_BYTES:
-        raise DraftRefused(f"the draft is larger than {MAX_BYTES} bytes")
+        raise DraftTooLarge(f"the draft is larger than {MAX_BYTES} bytes")
     return fields
 
 

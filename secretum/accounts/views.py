@@ -393,7 +393,7 @@ def draft_view(request: HttpRequest) -> HttpResponse:
             body.get("fields"),
         )
     except drafts.DraftRefused as exc:
-        status = 413 if "larger" in str(exc) else 400
+        status = 413 if isinstance(exc, drafts.DraftTooLarge) else 400
         return JsonResponse({"error": str(exc)}, status=status)
     except jsonbody.JsonBodyError as exc:
         return JsonResponse({"error": str(exc)}, status=400)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from typing import Any
 
 from django.conf import settings
@@ -39,24 +39,12 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "idle_lock_in": getattr(request, "idle_lock_in", None),
         "idle_timeout": getattr(request, "idle_timeout", None),
         # E1, issue 16: the typing kept when the lock came, given back once to the page that
-        # shows it (called by the template only when it renders the page: a draft then leaves
-        # the session).
-        "kept_draft": _once(lambda: drafts.take(request)),
+        # shows it (called by the template only when it renders the page, at most once however
+        # often the template names it: a draft then leaves the session).
+        "kept_draft": functools.cache(lambda: drafts.take(request)),
         "role_label": ROLE_LABELS.get(Role(role), "") if role in set(Role) else "",
         "read_only_copy": _read_only_copy(),
     }
-
-
-def _once(produce: Callable[[], Any]) -> Callable[[], Any]:
-    """``produce``, called at most once, whatever the template resolves."""
-    done: list[Any] = []
-
-    def value() -> Any:
-        if not done:
-            done.append(produce())
-        return done[0]
-
-    return value
 
 
 def _read_only_copy() -> dict[str, Any] | None:

@@ -14,13 +14,20 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
-function postJSON(url, body) {
+// A keepalive request (one that outlives the page) carries at most 64 KiB.
+const KEEPALIVE_MAX = 60000;
+
+// POST JSON with the CSRF header; ``keepalive``: the request goes on if the page leaves (a draft
+// sent as the page locks), when the body is small enough for that.
+function postJSON(url, body, { keepalive = false } = {}) {
+  const payload = body === undefined ? "{}" : JSON.stringify(body);
   return fetch(url, {
     method: "POST",
     credentials: "same-origin",
     headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/json",
                "Accept": "application/json" },
-    body: body === undefined ? "{}" : JSON.stringify(body),
+    body: payload,
+    keepalive: keepalive && payload.length < KEEPALIVE_MAX,
   }).then(async (response) => {
     const data = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(data.error || String(response.status));
@@ -86,20 +93,13 @@ function idleLock() {
     if (!typedIn || !body.dataset.draftUrl || !typedIn.isConnected) return Promise.resolve();
     const fields = formFields(typedIn);
     if (!fields.length) return Promise.resolve();
-    const payload = JSON.stringify({
+    const draft = {
       url: window.location.pathname,
       action: formAction(typedIn),
       form: Array.from(document.forms).indexOf(typedIn),
       fields,
-    });
-    const sent = fetch(body.dataset.draftUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/json",
-                 "Accept": "application/json" },
-      body: payload,
-      keepalive: payload.length < 60000, // a keepalive body has a 64 KiB ceiling
-    }).catch(() => undefined);
+    };
+    const sent = postJSON(body.dataset.draftUrl, draft, { keepalive: true }).catch(() => undefined);
     const waited = new Promise((resolve) => window.setTimeout(resolve, DRAFT_WAIT));
     return Promise.race([sent, waited]);
   }
