@@ -4,8 +4,6 @@ from typing import Any
 
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 
 class Command(BaseCommand):
@@ -13,14 +11,14 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from secretum.backup import upgrade
         from secretum.core.host_checks import status
 
         found = checks.run_checks(include_deployment_checks=True)
         for line in status():  # version, age, certificate, networks, vulnerabilities (G2, F1)
             self.stdout.write(line)
         problems = [m for m in found if m.level >= checks.WARNING and not m.is_silenced()]
-        executor = MigrationExecutor(connection)
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        pending = upgrade.pending()
         for message in problems:
             level = "error" if message.level >= checks.ERROR else "warning"
             self.stderr.write(

@@ -29,7 +29,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from secretum.accounts.management.commands.accounts_disable_inactive import DAY
 from secretum.lib.supervise import Supervised
@@ -235,14 +234,19 @@ def _close_stdin(process: subprocess.Popen[bytes]) -> None:
 
 def _migrate_or_refuse() -> None:
     """I3: the server applies pending migrations itself only where no record can be lost: an
-    instance without patients, or a continuity copy (a scratch restore, I5). A practice's records
-    are migrated by ``secretum upgrade`` alone: a verified backup first, the audit log and the
-    records checked after, a rollback if anything fails."""
-    executor = MigrationExecutor(connection)
-    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    if pending and not settings.SECRETUM_READ_ONLY and _holds_patients():
+    instance without patients, or a continuity copy (a scratch restore, I5: told by its mark,
+    never by a setting a server could carry). A practice's records are migrated by ``secretum
+    upgrade`` alone: a verified backup first, the audit log and the records checked after, a
+    rollback if anything fails."""
+    from secretum.backup.upgrade import pending
+    from secretum.lib.continuity import read_marker
+
+    waiting = pending()
+    if not waiting:
+        return
+    if read_marker(settings.INSTANCE.home) is None and _holds_patients():
         raise CommandError(
-            f"{len(pending)} database migrations are pending: run 'secretum upgrade' first (a "
+            f"{len(waiting)} database migrations are pending: run 'secretum upgrade' first (a "
             "verified backup, then the migrations, the audit log and the records checked, rolled "
             "back if anything fails). The server does not change a practice's records itself."
         )
