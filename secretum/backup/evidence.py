@@ -63,11 +63,16 @@ def regular_backups() -> Evidence:
     )
 
 
+def _latest_drill() -> BackupRecord | None:
+    """The latest restore drill, passed or failed: I3 and I5 judge the same one."""
+    return BackupRecord.objects.filter(kind=BackupRecord.Kind.DRILL).order_by("-at").first()
+
+
 @evidence("I3", proof=Proof.LIVE)
 def restore_drill() -> Evidence:
     """I3: a restore drill that passed within SECRETUM_BACKUP_DRILL_DAYS days (default 90)."""
     days = settings.SECRETUM_BACKUP_DRILL_DAYS
-    latest = BackupRecord.objects.filter(kind=BackupRecord.Kind.DRILL).order_by("-at").first()
+    latest = _latest_drill()
     action = _(
         "Run a restore drill: 'secretum backup verify FILE --restore-drill' on the latest backup."
     )
@@ -136,15 +141,13 @@ def continuity() -> Evidence:
     from secretum.backup.continuity import RESOURCE
 
     days = settings.SECRETUM_BACKUP_DRILL_DAYS
-    drill = (
-        BackupRecord.objects.filter(kind=BackupRecord.Kind.DRILL, ok=True).order_by("-at").first()
-    )
+    drill = _latest_drill()  # I3's own: a latest drill that failed is no proof either
     action = _(
         "Run a restore drill ('secretum backup verify FILE --restore-drill') and exercise the "
         "continuity plan: serve the latest backup read-only on a laptop, then merge its audit "
         "log ('secretum audit merge-continuity')."
     )
-    if drill is None or timezone.now() - drill.at > dt.timedelta(days=days):
+    if drill is None or not drill.ok or timezone.now() - drill.at > dt.timedelta(days=days):
         return not_met(
             _(
                 "No restore drill passed within %(days)d days: nothing shows that the latest "
