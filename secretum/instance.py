@@ -133,18 +133,21 @@ class Instance:
             )
         # Settings, the CLI, the keyring and the checks all ask: the file is read and parsed once
         # per process, and again only if it changes (another file, size, time or mode).
-        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        return _parsed_key_file(path, identity)
+        return _parsed_key_file(path, _identity(st))
 
     def key_file_identity(self) -> tuple[int, ...]:
         """Changes whenever the key file is replaced (a rotation): the keyring's reload signal."""
-        st = self.key_file.stat()
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return _identity(self.key_file.stat())
 
     def _holds_anything(self) -> bool:
         """Whether the folder holds a part of an instance (then a missing key file is lost)."""
         parts = (self.database, self.tls_cert.parent, self.home / "audit")
         return any(p.exists() for p in parts)
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What tells one state of the key file from another: another file, size, time or mode."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @functools.lru_cache(maxsize=4)

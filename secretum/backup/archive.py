@@ -143,9 +143,7 @@ class Hasher:
             self._adler = zlib.adler32(block, self._adler)
 
     def update(self, block: bytes) -> None:
-        while len(self._pending) >= self.AHEAD:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._update, block))
+        self.update_all([block])
 
     def update_all(self, blocks: list[bytes | memoryview]) -> None:
         """``update`` of each of ``blocks`` in turn, one task for them all."""
