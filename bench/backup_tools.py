@@ -333,25 +333,26 @@ def report(
     runs = len(timers["secretum"].seconds.get("backup", []))
     print(f"other processes used {share} of the CPU while measuring; {runs} runs, page cache warm")
     print()
-    print("| step | Secretum best / median | restic best / median | borg best / median "
-          "| Secretum / faster (best; median) |")  # fmt: skip
-    print("|---|---|---|---|---|")
-    for step, label in STEPS:
-        _row(label, {t: timers[t].seconds.get(step, []) for t in TOOLS})
+    _table(timers, "seconds", "faster")
     print()
     print("CPU seconds (user + system, all threads and children of the command):")
     print()
-    print("| step | Secretum best / median | restic best / median | borg best / median "
-          "| Secretum / less of two (best; median) |")  # fmt: skip
-    print("|---|---|---|---|---|")
-    for step, label in STEPS:
-        _row(label, {t: timers[t].cpu.get(step, []) for t in TOOLS})
+    _table(timers, "cpu", "less of two")
     print()
     print(
         "stored: "
         + ", ".join(f"{t} {sizes.get(t, 0) / 1e6:.1f} MB" for t in TOOLS)
         + f" (instance {figures['instance_mb']} MB)"
     )
+
+
+def _table(timers: dict[str, Any], figure: str, other: str) -> None:
+    """One table of ``figure`` ("seconds": wall clock, or "cpu") per step and tool."""
+    print("| step | Secretum best / median | restic best / median | borg best / median "
+          f"| Secretum / {other} (best; median) |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for step, label in STEPS:
+        _row(label, {t: getattr(timers[t], figure).get(step, []) for t in TOOLS})
 
 
 def _row(label: str, values: dict[str, list[float]]) -> None:
