@@ -17,6 +17,7 @@ from secretum.access.decorators import requires
 from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Permission
 from secretum.clinical import services as clinical
+from secretum.clinical.trends import trends
 from secretum.patients import services
 from secretum.patients.forms import PatientForm, SearchForm
 from secretum.scheduling import services as scheduling
@@ -69,7 +70,9 @@ def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:
         except NoCareRelationship:  # C1: the identity, and the ways into the record
             context.update(patient=services.access_patient(actor, uid), care_needed=True)
         else:
-            context.update(patient=chart.patient, chart=chart)
+            context.update(
+                patient=chart.patient, chart=chart, trends=trends(chart.entries["observation"])
+            )
     else:
         context["patient"] = services.access_patient(actor, uid)
     context["appointments"] = scheduling.patient_appointments(actor, uid)

@@ -266,15 +266,17 @@ class Command(BaseCommand):
                     "plan": "Contrôle dans 3 mois.",
                 },
             )
-        record_entry(
-            actor,
-            uid,
-            "observation",
-            {"code": "bp", "value": f"{rng.randrange(105, 165)}/{rng.randrange(60, 95)}"},
+        # Three readings of each, so the chart draws their trends (issue 15).
+        systolic, diastolic, weight = (
+            rng.randrange(110, 160),
+            rng.randrange(65, 90),
+            rng.randrange(450, 1100),
         )
-        record_entry(
-            actor,
-            uid,
-            "observation",
-            {"code": "weight", "value": f"{rng.randrange(450, 1100) / 10}"},
-        )
+        for _ in range(3):
+            record_entry(
+                actor, uid, "observation", {"code": "bp", "value": f"{systolic}/{diastolic}"}
+            )
+            record_entry(actor, uid, "observation", {"code": "weight", "value": f"{weight / 10}"})
+            systolic += rng.randrange(-8, 9)
+            diastolic += rng.randrange(-5, 6)
+            weight += rng.randrange(-15, 16)
