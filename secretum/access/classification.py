@@ -104,6 +104,10 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         **_CLINICAL_BASE, "drug": M, "dose": M, "frequency": M, "duration": M,
     },
     "clinical.Observation": {**_CLINICAL_BASE, "code": M, "value": M, "unit": M},
+    "clinical.Vaccination": {
+        **_CLINICAL_BASE,
+        "vaccine": M, "lot": M, "given_on": M, "dose": M, "site": M, "given_by": M,
+    },
     # Documents attached to a patient (D4): the name and the content sealed, medical; the type,
     # the size and the scanner's verdict administrative (E2).
     "documents.Document": {

@@ -57,6 +57,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "clinical.Allergy": _("allergy"),
     "clinical.Medication": _("medication"),
     "clinical.Observation": _("observation"),
+    "clinical.Vaccination": _("vaccination"),
     "scheduling.Appointment": _("appointments"),
     "breaches.Breach": _("breach register entry"),
     "breaches.BreachUpdate": _("change to a breach register entry"),

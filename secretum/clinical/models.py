@@ -84,6 +84,21 @@ class Observation(ClinicalEntry):
         indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_obs_patient")]
 
 
+class Vaccination(ClinicalEntry):
+    """A vaccine given (issue 15): which vaccine and lot, when, which dose, where on the body, and
+    who gave it when it was not the author (given elsewhere, recorded here)."""
+
+    vaccine = SealedField()
+    lot = SealedField()
+    given_on = SealedField()  # ISO 8601 date
+    dose = SealedField()  # 1…5 or "booster"
+    site = SealedField()
+    given_by = SealedField()
+
+    class Meta(ClinicalEntry.Meta):
+        indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_vac_patient")]
+
+
 # Any: django-stubs cannot type the managers of an abstract base's subclasses.
 MODELS: dict[str, Any] = {
     "encounter": Encounter,
@@ -91,4 +106,5 @@ MODELS: dict[str, Any] = {
     "allergy": Allergy,
     "medication": Medication,
     "observation": Observation,
+    "vaccination": Vaccination,
 }

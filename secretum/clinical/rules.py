@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -37,6 +38,19 @@ OBSERVATION_CODES = (
     ("weight", gettext_lazy("Weight")),
     ("height", gettext_lazy("Height")),
     ("temperature", gettext_lazy("Temperature")),
+)
+DOSES: tuple[tuple[str, str | Promise], ...] = (
+    *((str(n), str(n)) for n in range(1, 6)),
+    ("booster", gettext_lazy("booster")),
+)
+SITES = (
+    ("left-arm", gettext_lazy("left arm (deltoid)")),
+    ("right-arm", gettext_lazy("right arm (deltoid)")),
+    ("left-thigh", gettext_lazy("left thigh")),
+    ("right-thigh", gettext_lazy("right thigh")),
+    ("oral", gettext_lazy("by mouth")),
+    ("nasal", gettext_lazy("in the nose")),
+    ("other", gettext_lazy("other")),
 )
 UNITS = {"bp": "mmHg", "weight": "kg", "height": "cm", "temperature": "°C"}
 # Plausible ranges (inclusive). Outside them the value is almost surely a typing error.
@@ -75,6 +89,14 @@ SPECS: dict[str, tuple[FieldSpec, ...]] = {
     "observation": (
         FieldSpec("code", gettext_lazy("Observation"), 16, choices=OBSERVATION_CODES),
         FieldSpec("value", gettext_lazy("Value"), 16),
+    ),
+    "vaccination": (
+        FieldSpec("vaccine", gettext_lazy("Vaccine"), 200),
+        FieldSpec("lot", gettext_lazy("Lot number"), 40),
+        FieldSpec("given_on", gettext_lazy("Date given"), 10, is_date=True),
+        FieldSpec("dose", gettext_lazy("Dose"), 8, choices=DOSES),
+        FieldSpec("site", gettext_lazy("Site"), 16, choices=SITES),
+        FieldSpec("given_by", gettext_lazy("Given by (if not you)"), 200, False),
     ),
 }
 
@@ -161,4 +183,9 @@ def clean_entry(kind: str, data: dict[str, object]) -> dict[str, str | None]:
         out[spec.name] = text
     if kind == "observation":
         out["value"], out["unit"] = check_observation(out["code"] or "", out["value"] or "")
+    if (
+        kind == "vaccination"
+        and dt.date.fromisoformat(out["given_on"] or "") > timezone.localdate()
+    ):
+        raise ValidationError(_("A vaccination is recorded once given: the date is in the future."))
     return out

@@ -25,6 +25,7 @@ TITLES = {
     "allergy": gettext_lazy("Allergy"),
     "medication": gettext_lazy("Medication / prescription"),
     "observation": gettext_lazy("Observation"),
+    "vaccination": gettext_lazy("Vaccination"),
 }
 
 

@@ -211,6 +211,8 @@ def patient_summary_pdf(
          + (f" ({v.get('onset')})" if v.get("onset") else "")),
         ("medication", _("Medications"), lambda v: " - ".join(
             str(v.get(k) or "") for k in ("drug", "dose", "frequency", "duration"))),
+        ("vaccination", _("Vaccinations"), lambda v: " - ".join(
+            str(v.get(k) or "") for k in ("given_on", "vaccine", "lot"))),
     )  # fmt: skip
     if entries:
         for kind, heading, shown in sections:

@@ -187,12 +187,20 @@ ENTRIES: dict[str, dict[str, str]] = {
         "duration": "Quzduration",
     },
     "observation": {"code": "height", "value": "171.3"},  # corrected to 173.9: the history
+    "vaccination": {
+        "vaccine": "Quzvaccine",
+        "lot": "QUZLOT77",
+        "given_on": "2019-06-03",
+        "dose": "booster",
+        "site": "left-thigh",
+        "given_by": "Quzgivenby",
+    },
 }
 CORRECTED_HEIGHT = "173.9"
 # A field of a few fixed words (sex, an allergy's severity, the kind of an observation, its unit)
 # cannot hold a value a page would not also say of its own ("female", "moderate", "cm"): each is
 # shown only beside free-text fields of the same record, whose planted values are looked for.
-ENUMERATED = {"sex", "severity", "code:observation", "unit"}
+ENUMERATED = {"sex", "severity", "code:observation", "unit", "dose:vaccination", "site:vaccination"}
 # The patient access report (GDPR art. 15) names its patient to the auditor: the name and the
 # birth date, nothing else of the record (audit.services.patient_access_report). The auditor
 # holds no permission that READ_PERMISSION maps to identity data: a deliberate exception, named
@@ -451,6 +459,13 @@ NEW_VALUES: dict[str, dict[str, str]] = {
     "allergy": {"substance": "Fictitious", "severity": "mild"},
     "medication": {"drug": "Fictitious", "dose": "1", "frequency": "daily", "duration": "7 days"},
     "observation": {"code": "weight", "value": "70"},
+    "vaccination": {
+        "vaccine": "Fictitious",
+        "lot": "F1",
+        "given_on": "2026-01-05",
+        "dose": "1",
+        "site": "oral",
+    },
 }
 
 
@@ -1410,4 +1425,5 @@ def test_every_class_and_field_is_planted(world: World, db: Any) -> None:
     assert set(world.planted) == {A, I, M, S}
     assert set(world.planted[I]) == set(IDENTITY_FIELDS) - ENUMERATED
     medical = {f"{kind}.{spec.name}" for kind, specs in SPECS.items() for spec in specs}
-    assert medical - ENUMERATED - {"allergy.severity", "observation.code"} <= set(world.planted[M])
+    enumerated = {"allergy.severity", "observation.code", "vaccination.dose", "vaccination.site"}
+    assert medical - ENUMERATED - enumerated <= set(world.planted[M])

@@ -26,7 +26,20 @@ def test_record_and_read_each_kind(practitioner: Any, patient: Any) -> None:
         {"drug": "Amlodipine 5 mg", "dose": "1 co", "frequency": "1x/j", "duration": "3 mois"},
     )
     services.record_entry(actor, patient.uid, "observation", {"code": "bp", "value": "128/82"})
+    services.record_entry(
+        actor,
+        patient.uid,
+        "vaccination",
+        {
+            "vaccine": "Grippe",
+            "lot": "X1",
+            "given_on": "2026-10-02",
+            "dose": "1",
+            "site": "left-arm",
+        },
+    )
     chart = services.access_chart(actor, patient.uid)
+    assert chart.entries["vaccination"][0].values["given_on"] == "2026-10-02"
     assert chart.entries["encounter"][0].values["reason"] == "Toux"
     assert chart.entries["allergy"][0].values["substance"] == "Pénicilline"
     assert chart.entries["observation"][0].values == {

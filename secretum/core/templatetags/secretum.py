@@ -100,6 +100,16 @@ def day(value: dt.date | None) -> str:
     return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
 
 
+@register.filter
+def isoday(value: str | None) -> str:
+    """``{{ "2026-03-14"|isoday }}``: a date stored as ISO 8601 text, as ``day`` shows dates;
+    anything else as it is."""
+    try:
+        return day(dt.date.fromisoformat(value or ""))
+    except ValueError:
+        return value or ""
+
+
 @register.filter(expects_localtime=True)
 def moment(value: dt.datetime | None) -> str:
     """``{{ value|moment }}``: as ``{{ value|date:"d/m/Y H:i" }}``, in the current time zone."""

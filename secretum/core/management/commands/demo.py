@@ -71,6 +71,13 @@ DRUGS = [
     ("Salbutamol 100 µg", "2 bouffées", "si besoin", "3 mois"),
     ("Ibuprofène 400 mg", "1 comprimé", "3x/jour", "5 jours"),
 ]
+VACCINES = [  # by what they protect from: no brand, no real lot
+    "Grippe saisonnière",
+    "Tétanos-diphtérie-coqueluche (dTpa)",
+    "Pneumocoque",
+    "COVID-19",
+    "Hépatite B",
+]
 REASONS = [
     "Contrôle tension",
     "Toux depuis 5 jours",
@@ -264,6 +271,20 @@ class Command(BaseCommand):
                     "objective": "Examen clinique sans particularité.",
                     "assessment": "Évolution favorable.",
                     "plan": "Contrôle dans 3 mois.",
+                },
+            )
+        for vaccine in rng.sample(VACCINES, rng.randrange(0, 3)):
+            given = timezone.localdate() - dt.timedelta(days=rng.randrange(30, 1500))
+            record_entry(
+                actor,
+                uid,
+                "vaccination",
+                {
+                    "vaccine": vaccine,
+                    "lot": f"DEMO{rng.randrange(1000, 9999)}",
+                    "given_on": given.isoformat(),
+                    "dose": rng.choice(["1", "2", "booster"]),
+                    "site": rng.choice(["left-arm", "right-arm"]),
                 },
             )
         # Three readings of each, so the chart draws their trends (issue 15).
