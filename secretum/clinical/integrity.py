@@ -77,6 +77,6 @@ def intact(row: Any, patient_uid: str) -> bool:
 
 
 def register() -> None:
-    """Count the five kinds of entry in the set the record seal covers (ClinicalConfig.ready)."""
+    """Count the kinds of entry in the set the record seal covers (ClinicalConfig.ready)."""
     for kind, model in MODELS.items():
         records.register_entries(kind, records.EntryKind(model, stamp, intact))

@@ -145,7 +145,7 @@ _AUTHOR_FIELDS = ("id", "first_name", "last_name", "username")
 
 @cache
 def _current_query() -> tuple[str, dict[str, Loader], Loader]:
-    """One query for the current entries of the five kinds, each with its author's names: the
+    """One query for the current entries of every kind, each with its author's names: the
     newest of each kind, as many as the chart shows (the tables' own names; the patient and
     the limit are parameters). Five querysets with their authors cost the ORM more to build than
     the database to run."""
