@@ -98,7 +98,9 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         **_CLINICAL_BASE,
         "reason": M, "subjective": M, "objective": M, "assessment": M, "plan": M,
     },
-    "clinical.Problem": {**_CLINICAL_BASE, "code": M, "label": M, "onset": M},
+    "clinical.Problem": {
+        **_CLINICAL_BASE, "code": M, "label": M, "onset": M, "system": M, "status": M,
+    },
     "clinical.Allergy": {**_CLINICAL_BASE, "substance": M, "reaction": M, "severity": M},
     "clinical.Medication": {
         **_CLINICAL_BASE, "drug": M, "dose": M, "frequency": M, "duration": M,

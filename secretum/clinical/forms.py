@@ -4,8 +4,13 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from secretum.clinical import rules
+
+# The field a kind's cross-field check names in its error (rules.clean_entry).
+ERROR_FIELD = {"observation": "value", "problem": "code", "vaccination": "given_on"}
 
 
 class EntryForm(forms.Form):
@@ -32,6 +37,19 @@ class EntryForm(forms.Form):
             self.fields[spec.name] = field
         if kind == "observation":
             self.fields["value"].help_text = "mmHg (120/80) · kg · cm · °C"
+        if kind == "problem":
+            self.fields["code"].widget.attrs.update(
+                {
+                    "list": "code-suggestions",
+                    "autocomplete": "off",
+                    "data-suggest-url": reverse("clinical:icd10"),
+                }
+            )
+            self.fields["code"].help_text = _(
+                "ICD-10: type a code or words of its English title to see suggestions; the title "
+                "becomes the label if you leave the label empty."
+            )
+            self.fields["status"].initial = "active"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -39,6 +57,6 @@ class EntryForm(forms.Form):
             try:
                 rules.clean_entry(self.kind, data)
             except ValidationError as exc:
-                # An implausible observation is an error of its value field.
-                self.add_error("value" if self.kind == "observation" else None, exc)
+                # An implausible observation is an error of its value field, and so on.
+                self.add_error(ERROR_FIELD.get(self.kind), exc)
         return data

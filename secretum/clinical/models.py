@@ -48,9 +48,12 @@ class Encounter(ClinicalEntry):
 
 
 class Problem(ClinicalEntry):
-    code = SealedField()  # ICPC-2 or ICD-10 code
+    code = SealedField()  # in the system below (clinical/codes.py)
     label = SealedField()
     onset = SealedField()
+    # Added by migration 0004; None in a row made before: a code of no stated system, active.
+    system = SealedField()  # "icd-10" or "icpc-2"
+    status = SealedField()  # active, inactive, resolved
 
     class Meta(ClinicalEntry.Meta):
         indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_prob_patient")]

@@ -16,6 +16,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from secretum.clinical import codes
+
 
 @dataclass(frozen=True)
 class FieldSpec:
@@ -42,6 +44,12 @@ OBSERVATION_CODES = (
 DOSES: tuple[tuple[str, str | Promise], ...] = (
     *((str(n), str(n)) for n in range(1, 6)),
     ("booster", gettext_lazy("booster")),
+)
+# A problem's lifecycle: the problem list shows the active ones first.
+PROBLEM_STATUSES = (
+    ("active", gettext_lazy("active")),
+    ("inactive", gettext_lazy("inactive")),
+    ("resolved", gettext_lazy("resolved")),
 )
 SITES = (
     ("left-arm", gettext_lazy("left arm (deltoid)")),
@@ -71,9 +79,11 @@ SPECS: dict[str, tuple[FieldSpec, ...]] = {
         FieldSpec("plan", gettext_lazy("Plan"), 2000, False, multiline=True),
     ),
     "problem": (
-        FieldSpec("code", gettext_lazy("Code (ICPC-2 or ICD-10)"), 16),
-        FieldSpec("label", gettext_lazy("Label"), 200),
+        FieldSpec("system", gettext_lazy("Code system"), 8, choices=codes.SYSTEMS),
+        FieldSpec("code", gettext_lazy("Code"), 16),
+        FieldSpec("label", gettext_lazy("Label"), 200, False),
         FieldSpec("onset", gettext_lazy("Onset"), 10, False, is_date=True),
+        FieldSpec("status", gettext_lazy("Status"), 8, False, choices=PROBLEM_STATUSES),
     ),
     "allergy": (
         FieldSpec("substance", gettext_lazy("Substance"), 200),
@@ -183,6 +193,14 @@ def clean_entry(kind: str, data: dict[str, object]) -> dict[str, str | None]:
         out[spec.name] = text
     if kind == "observation":
         out["value"], out["unit"] = check_observation(out["code"] or "", out["value"] or "")
+    if kind == "problem":
+        coded = codes.check(out["system"] or "", out["code"] or "")
+        out["code"] = coded.code
+        if not out["label"]:
+            if not coded.title:
+                raise ValidationError(_("Label is required for an ICPC-2 code."))
+            out["label"] = coded.title
+        out["status"] = out["status"] or "active"  # a problem is recorded active unless said
     if (
         kind == "vaccination"
         and dt.date.fromisoformat(out["given_on"] or "") > timezone.localdate()

@@ -143,6 +143,15 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
 _AUTHOR_FIELDS = ("id", "first_name", "last_name", "username")
 
 
+# The problem list's order (issue 15): active first (a problem recorded before problems had a
+# status counts as active), then inactive, then resolved; each group newest first, as read.
+_PROBLEM_ORDER = {"active": 0, "inactive": 1, "resolved": 2}
+
+
+def problem_list(problems: list[Entry]) -> list[Entry]:
+    return sorted(problems, key=lambda e: _PROBLEM_ORDER.get(e.values.get("status") or "", 0))
+
+
 @cache
 def _current_query() -> tuple[str, dict[str, Loader], Loader]:
     """One query for the current entries of every kind, each with its author's names: the

@@ -8,4 +8,5 @@ urlpatterns = [
     path("<slug:kind>/<uuid:uid>/correct/", views.correct, name="correct"),
     path("<slug:kind>/<uuid:uid>/retract/", views.retract, name="retract"),
     path("<slug:kind>/<uuid:uid>/history/", views.history, name="history"),
+    path("codes/icd-10/", views.icd10_codes, name="icd10"),
 ]

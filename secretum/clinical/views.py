@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
-from secretum.clinical import rules, services
+from secretum.clinical import codes, rules, services
 from secretum.clinical.forms import EntryForm
 from secretum.patients import services as patients
 
@@ -125,3 +125,12 @@ def history(request: HttpRequest, kind: str, uid: UUID) -> HttpResponse:
             "fields": [(spec.name, spec.label) for spec in rules.SPECS[kind]],
         },
     )
+
+
+@requires(Permission.CLINICAL_WRITE)
+@require_GET
+def icd10_codes(request: HttpRequest) -> HttpResponse:
+    """ICD-10 codes for a problem's code field as it is typed (issue 15): the classification's
+    own list, no patient data, so nothing to audit."""
+    found = codes.suggest(request.GET.get("q", "")[:100])
+    return JsonResponse({"codes": [{"code": c.code, "title": c.title} for c in found]})

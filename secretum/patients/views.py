@@ -71,7 +71,10 @@ def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:
             context.update(patient=services.access_patient(actor, uid), care_needed=True)
         else:
             context.update(
-                patient=chart.patient, chart=chart, trends=trends(chart.entries["observation"])
+                patient=chart.patient,
+                chart=chart,
+                problems=clinical.problem_list(chart.entries["problem"]),
+                trends=trends(chart.entries["observation"]),
             )
     else:
         context["patient"] = services.access_patient(actor, uid)

@@ -7,6 +7,7 @@
 //    again, as it was (privacyScreen).
 //  - Enrolment: the one-time token travels in the URL fragment, never sent to a server (H2).
 //  - WebAuthn: security keys and passkeys (B3).
+//  - Problem codes: ICD-10 suggestions as the code is typed (issue 15).
 "use strict";
 
 function csrfToken() {
@@ -405,6 +406,38 @@ function announceAtLoad() {
   }, ANNOUNCE_AFTER);
 }
 
+// ICD-10 suggestions for a problem's code field: the server's own list (no patient data goes
+// out), offered through the field's datalist while the code system chosen is ICD-10.
+function codeSuggestions() {
+  const field = document.querySelector("input[data-suggest-url]");
+  if (!field) return;
+  const list = document.getElementById(field.getAttribute("list"));
+  const system = field.form.querySelector('select[name="system"]');
+  let timer = null;
+  let asked = "";
+  field.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const query = field.value.trim();
+      if (query === asked || (system && system.value !== "icd-10")) return;
+      asked = query;
+      const url = field.dataset.suggestUrl + "?q=" + encodeURIComponent(query);
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then((answer) => (answer.ok ? answer.json() : { codes: [] }))
+        .then((data) => {
+          if (asked !== query) return; // a later question is on its way
+          list.replaceChildren(...data.codes.map((item) => {
+            const option = document.createElement("option");
+            option.value = item.code;
+            option.label = item.code + " " + item.title;
+            return option;
+          }));
+        })
+        .catch(() => list.replaceChildren());
+    }, 200);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   errorSummary();
   keptDraft();
@@ -414,4 +447,5 @@ document.addEventListener("DOMContentLoaded", () => {
   privacySettings();
   enrolToken();
   webauthnButtons();
+  codeSuggestions();
 });

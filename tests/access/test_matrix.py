@@ -178,7 +178,13 @@ ENTRIES: dict[str, dict[str, str]] = {
         "assessment": "Quzassessment",
         "plan": "Quzplan",
     },
-    "problem": {"code": "QUZ42", "label": "Quzlabel", "onset": "1999-04-17"},
+    "problem": {
+        "system": "icpc-2",
+        "code": "Z99",
+        "label": "Quzlabel",
+        "onset": "1999-04-17",
+        "status": "inactive",
+    },
     "allergy": {"substance": "Quzsubstance", "reaction": "Quzreaction", "severity": "moderate"},
     "medication": {
         "drug": "Quzdrug",
@@ -200,7 +206,10 @@ CORRECTED_HEIGHT = "173.9"
 # A field of a few fixed words (sex, an allergy's severity, the kind of an observation, its unit)
 # cannot hold a value a page would not also say of its own ("female", "moderate", "cm"): each is
 # shown only beside free-text fields of the same record, whose planted values are looked for.
-ENUMERATED = {"sex", "severity", "code:observation", "unit", "dose:vaccination", "site:vaccination"}
+ENUMERATED = {
+    "sex", "severity", "code:observation", "unit", "dose:vaccination", "site:vaccination",
+    "system:problem", "status:problem", "code:problem",
+}  # fmt: skip
 # The patient access report (GDPR art. 15) names its patient to the auditor: the name and the
 # birth date, nothing else of the record (audit.services.patient_access_report). The auditor
 # holds no permission that READ_PERMISSION maps to identity data: a deliberate exception, named
@@ -455,7 +464,7 @@ def _identity_form(**changes: str) -> dict[str, str]:
 
 NEW_VALUES: dict[str, dict[str, str]] = {
     "encounter": {"reason": "Fictitious follow-up"},
-    "problem": {"code": "K86", "label": "Fictitious"},
+    "problem": {"system": "icpc-2", "code": "K86", "label": "Fictitious"},
     "allergy": {"substance": "Fictitious", "severity": "mild"},
     "medication": {"drug": "Fictitious", "dose": "1", "frequency": "daily", "duration": "7 days"},
     "observation": {"code": "weight", "value": "70"},
@@ -612,6 +621,9 @@ URLS: dict[tuple[str, str], Row] = {
         GLASS, gives(MOVED, Ev("retract", ENTRY, purpose=BTG)),
         NO_CARE, gives(REFUSED, Ev("retract", ENTRY).denied(NO_CARE_PROBLEM)),
     ),
+    # Issue 15: ICD-10 suggestions for the problem form, the classification's own list: no
+    # patient data, nothing audited; for those who record problems.
+    ("GET", "clinical:icd10"): row(CLINICIANS, gives(), data=lambda w, k: {"q": "asthma"}),
     ("GET", "clinical:history"): row(
         CARING, gives(OK, Ev("read", ENTRY), shows={M}),
         GLASS, gives(OK, Ev("read", ENTRY, purpose=BTG), shows={M}),
@@ -1425,5 +1437,8 @@ def test_every_class_and_field_is_planted(world: World, db: Any) -> None:
     assert set(world.planted) == {A, I, M, S}
     assert set(world.planted[I]) == set(IDENTITY_FIELDS) - ENUMERATED
     medical = {f"{kind}.{spec.name}" for kind, specs in SPECS.items() for spec in specs}
-    enumerated = {"allergy.severity", "observation.code", "vaccination.dose", "vaccination.site"}
+    enumerated = {
+        "allergy.severity", "observation.code", "vaccination.dose", "vaccination.site",
+        "problem.system", "problem.status", "problem.code",
+    }  # fmt: skip
     assert medical - ENUMERATED - enumerated <= set(world.planted[M])

@@ -15,7 +15,9 @@ from tests.conftest import actor_for, events
 def test_record_and_read_each_kind(practitioner: Any, patient: Any) -> None:
     actor = actor_for(practitioner)
     services.record_entry(actor, patient.uid, "encounter", {"reason": "Toux", "plan": "Repos"})
-    services.record_entry(actor, patient.uid, "problem", {"code": "K86", "label": "HTA"})
+    services.record_entry(
+        actor, patient.uid, "problem", {"system": "icpc-2", "code": "K86", "label": "HTA"}
+    )
     services.record_entry(
         actor, patient.uid, "allergy", {"substance": "Pénicilline", "severity": "severe"}
     )
@@ -103,9 +105,11 @@ def test_note_fields_are_bounded(practitioner: Any, patient: Any) -> None:
 
 def test_correction_keeps_the_earlier_version(practitioner: Any, patient: Any) -> None:
     actor = actor_for(practitioner)
-    first = services.record_entry(actor, patient.uid, "problem", {"code": "K86", "label": "HTA"})
+    first = services.record_entry(
+        actor, patient.uid, "problem", {"system": "icpc-2", "code": "K86", "label": "HTA"}
+    )
     second, patient_uid = services.correct_entry(
-        actor, "problem", first.uid, {"code": "K87", "label": "HTA compliquée"}
+        actor, "problem", first.uid, {"system": "icpc-2", "code": "K87", "label": "HTA compliquée"}
     )
     assert patient_uid == patient.uid and second.corrected
     chart = services.access_chart(actor, patient.uid)
@@ -114,7 +118,8 @@ def test_correction_keeps_the_earlier_version(practitioner: Any, patient: Any) -
     assert [v.values["code"] for v in versions] == ["K87", "K86"]
     assert [v.current for v in versions] == [True, False]
     with pytest.raises(ValidationError, match="current version"):
-        services.correct_entry(actor, "problem", first.uid, {"code": "X", "label": "Y"})
+        retry = {"system": "icpc-2", "code": "K88", "label": "Y"}
+        services.correct_entry(actor, "problem", first.uid, retry)
 
 
 def test_retracted_entry_leaves_the_chart_but_stays_in_history(
@@ -135,15 +140,19 @@ def test_secretary_is_denied_every_clinical_service(
 ) -> None:
     """C1: no path from a secretary's session to medical data."""
     entry = services.record_entry(
-        actor_for(practitioner), patient.uid, "problem", {"code": "K86", "label": "HTA"}
+        actor_for(practitioner),
+        patient.uid,
+        "problem",
+        {"system": "icpc-2", "code": "K86", "label": "HTA"},
     )
     actor = actor_for(secretary)
+    valid = {"system": "icpc-2", "code": "A01", "label": "B"}  # valid: the gate is what refuses
     calls = [
         lambda: services.access_chart(actor, patient.uid),
         lambda: services.access_entry(actor, "problem", entry.uid),
         lambda: services.entry_history(actor, "problem", entry.uid),
-        lambda: services.record_entry(actor, patient.uid, "problem", {"code": "A", "label": "B"}),
-        lambda: services.correct_entry(actor, "problem", entry.uid, {"code": "A", "label": "B"}),
+        lambda: services.record_entry(actor, patient.uid, "problem", valid),
+        lambda: services.correct_entry(actor, "problem", entry.uid, valid),
         lambda: services.retract_entry(actor, "problem", entry.uid),
     ]
     for call in calls:
@@ -170,7 +179,8 @@ def test_the_chart_shows_the_newest_current_entries_of_each_kind_with_their_auth
     care.declare_care(colleague, patient.uid)
     codes = [f"K8{n}" for n in range(5)]
     for code in codes:
-        services.record_entry(doctor, patient.uid, "problem", {"code": code, "label": "HTA"})
+        problem = {"system": "icpc-2", "code": code, "label": "HTA"}
+        services.record_entry(doctor, patient.uid, "problem", problem)
     latex, pollen = ({"substance": s, "severity": "mild"} for s in ("Latex", "Pollen"))
     services.record_entry(colleague, patient.uid, "allergy", latex)
     gone = services.record_entry(doctor, patient.uid, "allergy", pollen)

@@ -22,7 +22,9 @@ def chart(practitioner: Any, patient: Any) -> Any:
     clinical.record_entry(
         actor, patient.uid, "allergy", {"substance": "Pénicilline", "severity": "severe"}
     )
-    clinical.record_entry(actor, patient.uid, "problem", {"code": "K86", "label": "Hypertension"})
+    clinical.record_entry(
+        actor, patient.uid, "problem", {"system": "icpc-2", "code": "K86", "label": "Hypertension"}
+    )
     clinical.record_entry(
         actor,
         patient.uid,

@@ -497,7 +497,7 @@ class World:
     @cached_property
     def entries(self) -> dict[str, str]:
         observation = {"code": "weight", "value": "70"}
-        problem = {"code": "K86", "label": "Fictitious"}
+        problem = {"system": "icpc-2", "code": "K86", "label": "Fictitious"}
         return {
             "observation": clinical.record_entry(
                 self.doctor, self.patient, "observation", observation

@@ -145,6 +145,7 @@ NOT_PAGES = {
     "compliance:public_key": "a PEM file download",
     "compliance:report_file": "the signed report, its signature: file downloads (the PDF tagged)",
     "maintenance:export": "a CSV file download",
+    "clinical:icd10": "JSON: the ICD-10 suggestions the problem form's code field offers",
 }
 
 

@@ -104,7 +104,9 @@ def test_the_printed_summary_is_tagged(
     clinical.record_entry(
         actor, patient.uid, "allergy", {"substance": "Pénicilline", "severity": "severe"}
     )
-    clinical.record_entry(actor, patient.uid, "problem", {"code": "K86", "label": "Hypertension"})
+    clinical.record_entry(
+        actor, patient.uid, "problem", {"system": "icpc-2", "code": "K86", "label": "Hypertension"}
+    )
     with translation.override(language):
         data = printing.print_patient_summary(actor, patient.uid).data
     struct = assert_tagged(data, language, artifacts, {"H1", "H2", "L", "LI", "LBody"})

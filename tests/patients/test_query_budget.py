@@ -22,7 +22,7 @@ SEARCH_BUDGET = 10
 
 ENTRIES = {
     "encounter": {"reason": "Contrôle", "plan": "Revoir"},
-    "problem": {"code": "K86", "label": "HTA"},
+    "problem": {"system": "icpc-2", "code": "K86", "label": "HTA"},
     "allergy": {"substance": "Pollen", "severity": "mild"},
     "medication": {"drug": "Paracétamol 1 g", "dose": "1", "frequency": "3x/j", "duration": "5 j"},
     "observation": {"code": "weight", "value": "70"},
@@ -56,7 +56,9 @@ def test_a_chart_open_makes_the_same_few_queries_however_long_the_chart(
         for _ in range(3):
             clinical.record_entry(doctor, uid, kind, values)
     first = clinical.access_chart(doctor, uid).entries["problem"][0]
-    clinical.correct_entry(doctor, "problem", first.uid, {"code": "K87", "label": "HTA"})
+    clinical.correct_entry(
+        doctor, "problem", first.uid, {"system": "icpc-2", "code": "K87", "label": "HTA"}
+    )
     clinical.retract_entry(
         doctor, "allergy", clinical.access_chart(doctor, uid).entries["allergy"][0].uid
     )

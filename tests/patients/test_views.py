@@ -20,7 +20,7 @@ MARKERS = {
         "subjective": "Xylomarqueur-subjectif",
         "assessment": "Xylomarqueur-evaluation",
     },
-    "problem": {"code": "Q99X", "label": "Xylomarqueur-diagnostic"},
+    "problem": {"system": "icpc-2", "code": "A99", "label": "Xylomarqueur-diagnostic"},
     "allergy": {"substance": "Xylomarqueur-substance", "severity": "severe"},
     "medication": {
         "drug": "Xylomarqueur-medicament",

@@ -152,13 +152,13 @@ def entry_name(entry: Any) -> str:
     """A few words naming a clinical entry (its main field, then when it was recorded): the
     hidden part of its "correct" and "corrected" links, so that the eight "correct" links of a
     chart each say which entry they correct (WCAG 2.4.4). The main field is the entry's first,
-    or its label when the first is a bare code (a problem's ICPC-2 code); a coded first field is
+    or its label when the first are a code and its system (a problem's); a coded first field is
     followed by the next one (an observation's value and unit)."""
     specs = SPECS.get(getattr(entry, "kind", ""), ())
     values = getattr(entry, "values", {}) or {}
     main = ""
     for place, spec in enumerate(specs):
-        if spec.name == "code" and not spec.choices:
+        if spec.name == "system" or (spec.name == "code" and not spec.choices):
             continue
         main = entry_value(entry.kind, spec.name, values)
         if spec.choices and place + 1 < len(specs):  # "Weight 71 kg", not only "Weight"

@@ -241,7 +241,10 @@ class Command(BaseCommand):
 
     def _chart(self, actor: Actor, uid: str, rng: random.Random) -> None:
         for code, label in rng.sample(PROBLEMS, rng.randrange(0, 3)):
-            record_entry(actor, uid, "problem", {"code": code, "label": label})
+            # ICPC-2, as Belgian GPs code; an acute infection is over by now.
+            status = "resolved" if code == "R74" else "active"
+            problem = {"system": "icpc-2", "code": code, "label": label, "status": status}
+            record_entry(actor, uid, "problem", problem)
         for substance, reaction in rng.sample(ALLERGENS, rng.choice([0, 0, 1, 2])):
             record_entry(
                 actor,
