@@ -106,6 +106,10 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         **_CLINICAL_BASE, "drug": M, "dose": M, "frequency": M, "duration": M,
     },
     "clinical.Observation": {**_CLINICAL_BASE, "code": M, "value": M, "unit": M},
+    "clinical.LabResult": {
+        **_CLINICAL_BASE,
+        "loinc": M, "test": M, "value": M, "unit": M, "low": M, "high": M, "taken_on": M, "flag": M,
+    },
     "clinical.Vaccination": {
         **_CLINICAL_BASE,
         "vaccine": M, "lot": M, "given_on": M, "dose": M, "site": M, "given_by": M,

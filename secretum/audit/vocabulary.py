@@ -58,6 +58,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "clinical.Medication": _("medication"),
     "clinical.Observation": _("observation"),
     "clinical.Vaccination": _("vaccination"),
+    "clinical.LabResult": _("lab result"),
     "scheduling.Appointment": _("appointments"),
     "breaches.Breach": _("breach register entry"),
     "breaches.BreachUpdate": _("change to a breach register entry"),

@@ -102,6 +102,23 @@ class Vaccination(ClinicalEntry):
         indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_vac_patient")]
 
 
+class LabResult(ClinicalEntry):
+    """A laboratory result (issue 15): the test (LOINC), the value and its UCUM unit, the
+    reference range, the flag computed from it, and the day the sample was taken."""
+
+    loinc = SealedField()
+    test = SealedField()
+    value = SealedField()
+    unit = SealedField()
+    low = SealedField()
+    high = SealedField()
+    taken_on = SealedField()  # ISO 8601 date
+    flag = SealedField()  # low, high, or None (within the range, or no range)
+
+    class Meta(ClinicalEntry.Meta):
+        indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_lab_patient")]
+
+
 # Any: django-stubs cannot type the managers of an abstract base's subclasses.
 MODELS: dict[str, Any] = {
     "encounter": Encounter,
@@ -110,4 +127,5 @@ MODELS: dict[str, Any] = {
     "medication": Medication,
     "observation": Observation,
     "vaccination": Vaccination,
+    "lab": LabResult,
 }

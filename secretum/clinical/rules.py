@@ -16,7 +16,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from secretum.clinical import codes
+from secretum.clinical import codes, labs
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ PROBLEM_STATUSES = (
     ("inactive", gettext_lazy("inactive")),
     ("resolved", gettext_lazy("resolved")),
 )
+# Fields a kind stores beyond those typed: computed from them (rules.clean_entry).
+COMPUTED = {"observation": ("unit",), "lab": ("flag",)}
 SITES = (
     ("left-arm", gettext_lazy("left arm (deltoid)")),
     ("right-arm", gettext_lazy("right arm (deltoid)")),
@@ -99,6 +101,15 @@ SPECS: dict[str, tuple[FieldSpec, ...]] = {
     "observation": (
         FieldSpec("code", gettext_lazy("Observation"), 16, choices=OBSERVATION_CODES),
         FieldSpec("value", gettext_lazy("Value"), 16),
+    ),
+    "lab": (
+        FieldSpec("loinc", gettext_lazy("LOINC code"), 10),
+        FieldSpec("test", gettext_lazy("Test"), 200, False),
+        FieldSpec("value", gettext_lazy("Result"), 40),
+        FieldSpec("unit", gettext_lazy("Unit (UCUM)"), 40, False),
+        FieldSpec("low", gettext_lazy("Lower limit"), 16, False),
+        FieldSpec("high", gettext_lazy("Upper limit"), 16, False),
+        FieldSpec("taken_on", gettext_lazy("Sample taken on"), 10, is_date=True),
     ),
     "vaccination": (
         FieldSpec("vaccine", gettext_lazy("Vaccine"), 200),
@@ -193,6 +204,8 @@ def clean_entry(kind: str, data: dict[str, object]) -> dict[str, str | None]:
         out[spec.name] = text
     if kind == "observation":
         out["value"], out["unit"] = check_observation(out["code"] or "", out["value"] or "")
+    if kind == "lab":
+        out = labs.clean_result(out)
     if kind == "problem":
         coded = codes.check(out["system"] or "", out["code"] or "")
         out["code"] = coded.code

@@ -76,7 +76,7 @@ def _model(kind: str) -> Any:
 @cache
 def _shown(kind: str) -> tuple[str, ...]:
     """The fields of an entry of this kind that are shown."""
-    return tuple(s.name for s in rules.SPECS[kind]) + (("unit",) if kind == "observation" else ())
+    return tuple(s.name for s in rules.SPECS[kind]) + rules.COMPUTED.get(kind, ())
 
 
 def _reveal(kind: str, row: ClinicalEntry, reader: FieldReader) -> Entry:

@@ -26,6 +26,7 @@ TITLES = {
     "medication": gettext_lazy("Medication / prescription"),
     "observation": gettext_lazy("Observation"),
     "vaccination": gettext_lazy("Vaccination"),
+    "lab": gettext_lazy("Lab result"),
 }
 
 
@@ -80,7 +81,8 @@ def correct(request: HttpRequest, kind: str, uid: UUID) -> HttpResponse:
         patient_uid = services.entry_patient(actor, kind, uid)
     else:
         entry, patient_uid = services.access_entry(actor, kind, uid)
-        initial = {k: v for k, v in entry.values.items() if k != "unit"}
+        computed = rules.COMPUTED.get(kind, ())
+        initial = {k: v for k, v in entry.values.items() if k not in computed}
         form = EntryForm(kind, initial=initial)
     return render(
         request,

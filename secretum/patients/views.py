@@ -17,6 +17,7 @@ from secretum.access.decorators import requires
 from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Permission
 from secretum.clinical import services as clinical
+from secretum.clinical.labs import latest_results
 from secretum.clinical.trends import trends
 from secretum.patients import services
 from secretum.patients.forms import PatientForm, SearchForm
@@ -74,7 +75,8 @@ def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:
                 patient=chart.patient,
                 chart=chart,
                 problems=clinical.problem_list(chart.entries["problem"]),
-                trends=trends(chart.entries["observation"]),
+                labs=latest_results(chart.entries["lab"]),
+                trends=trends(chart.entries["observation"], chart.entries["lab"]),
             )
     else:
         context["patient"] = services.access_patient(actor, uid)

@@ -193,6 +193,15 @@ ENTRIES: dict[str, dict[str, str]] = {
         "duration": "Quzduration",
     },
     "observation": {"code": "height", "value": "171.3"},  # corrected to 173.9: the history
+    "lab": {
+        "loinc": "94500-6",
+        "test": "Quztest",
+        "value": "5.4321",
+        "unit": "mmol/L",
+        "low": "0.0417",
+        "high": "9.8513",
+        "taken_on": "2018-02-09",
+    },
     "vaccination": {
         "vaccine": "Quzvaccine",
         "lot": "QUZLOT77",
@@ -208,7 +217,7 @@ CORRECTED_HEIGHT = "173.9"
 # shown only beside free-text fields of the same record, whose planted values are looked for.
 ENUMERATED = {
     "sex", "severity", "code:observation", "unit", "dose:vaccination", "site:vaccination",
-    "system:problem", "status:problem", "code:problem",
+    "system:problem", "status:problem", "code:problem", "loinc:lab",
 }  # fmt: skip
 # The patient access report (GDPR art. 15) names its patient to the auditor: the name and the
 # birth date, nothing else of the record (audit.services.patient_access_report). The auditor
@@ -468,6 +477,7 @@ NEW_VALUES: dict[str, dict[str, str]] = {
     "allergy": {"substance": "Fictitious", "severity": "mild"},
     "medication": {"drug": "Fictitious", "dose": "1", "frequency": "daily", "duration": "7 days"},
     "observation": {"code": "weight", "value": "70"},
+    "lab": {"loinc": "2345-7", "value": "99", "taken_on": "2026-01-05"},
     "vaccination": {
         "vaccine": "Fictitious",
         "lot": "F1",
@@ -1439,6 +1449,6 @@ def test_every_class_and_field_is_planted(world: World, db: Any) -> None:
     medical = {f"{kind}.{spec.name}" for kind, specs in SPECS.items() for spec in specs}
     enumerated = {
         "allergy.severity", "observation.code", "vaccination.dose", "vaccination.site",
-        "problem.system", "problem.status", "problem.code",
+        "problem.system", "problem.status", "problem.code", "lab.loinc", "lab.unit",
     }  # fmt: skip
     assert medical - ENUMERATED - enumerated <= set(world.planted[M])

@@ -290,6 +290,20 @@ class Command(BaseCommand):
                     "site": rng.choice(["left-arm", "right-arm"]),
                 },
             )
+        if rng.random() < 0.5:  # a fasting glucose followed over a year, and a potassium
+            glucose = rng.randrange(85, 140)
+            for months in (12, 6, 1):
+                taken = timezone.localdate() - dt.timedelta(days=30 * months)
+                lab = {"loinc": "2345-7", "value": str(glucose), "low": "70", "high": "110"}
+                record_entry(actor, uid, "lab", {**lab, "taken_on": taken.isoformat()})
+                glucose += rng.randrange(-12, 13)
+            potassium = {"loinc": "2823-3", "value": f"{rng.randrange(34, 56) / 10}"}
+            record_entry(
+                actor,
+                uid,
+                "lab",
+                {**potassium, "low": "3.5", "high": "5.1", "taken_on": taken.isoformat()},
+            )
         # Three readings of each, so the chart draws their trends (issue 15).
         systolic, diastolic, weight = (
             rng.randrange(110, 160),
