@@ -297,7 +297,7 @@ def verify_sample(manifest: list[dict[str, Any]], rng: random.Random) -> int:
             patient, key = patient_services.open_patient(item["uid"])
             values = {n: patient.unseal(key, n) for n in IDENTITY_FIELDS}
             mine = set(SearchToken.objects.filter(patient=patient).values_list("kind", "token"))
-            patient_services._index(patient, values)
+            patient_services.index_patient(patient, values)
             theirs = set(SearchToken.objects.filter(patient=patient).values_list("kind", "token"))
             real = patient_services.real_tokens(values)
             mine_set = {(k, bytes(t)) for k, t in mine}

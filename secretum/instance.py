@@ -39,6 +39,25 @@ KEY_BYTES = 32
 # names the instance, and the ``backup_key`` of its backups (both computed from version 1 at the
 # first rotation), and ``rotated_at`` (ISO 8601, UTC) the last rotation's start.
 MAX_KEK_VERSION = 0xFFFF  # two bytes in a sealed blob (keyring)
+# Search-index generations (E10, O1; ``secretum.crypto.indexkeys``): a key file without
+# ``index_generations`` has one, number 1, whose key is ``blind_index_key`` and whose tokens keep
+# 128 bits. A rebuilt index is a new generation: ``index_generation`` names the current one and
+# ``index_generations`` holds it and those still being replaced ({"2": {"key": base64, "bits":
+# {"name": 14, ...}}}): per kind, the bits kept of each HMAC-SHA256 token (a kind not named: 128).
+INDEX_BITS_DEFAULT = 128
+INDEX_BITS_MAX = 256
+
+
+@dataclass(frozen=True)
+class IndexGeneration:
+    """One generation of the search index: its HMAC key and, per kind, the bits a token keeps."""
+
+    number: int
+    key: bytes
+    bits: Mapping[str, int]
+
+    def bits_of(self, kind: str) -> int:
+        return self.bits.get(kind, INDEX_BITS_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,8 @@ class KeyVersions:
     fingerprint: str | None = None
     backup_key: bytes | None = None
     rotated_at: dt.datetime | None = None
+    # The search index's generations, the current one first (``_index_generations``).
+    index: tuple[IndexGeneration, ...] = ()
 
     @property
     def kek(self) -> bytes:
@@ -230,7 +251,33 @@ def _versions(path: Path, raw: dict[str, object], kek: bytes, index_key: bytes) 
         fingerprint=fingerprint,
         backup_key=_binary_key(path, raw, "backup_key") if "backup_key" in raw else None,
         rotated_at=when,
+        index=_index_generations(path, raw, index_key),
     )
+
+
+def _index_generations(
+    path: Path, raw: dict[str, object], index_key: bytes
+) -> tuple[IndexGeneration, ...]:
+    """The search index's generations (see ``INDEX_BITS_DEFAULT``), the current one first."""
+    current = raw.get("index_generation", 1)
+    found = raw.get("index_generations")
+    if found is None and current == 1:
+        return (IndexGeneration(1, index_key, {}),)
+    malformed = InstanceError(f"The field 'index_generations' of the key file {path} is malformed.")
+    if type(current) is not int or not isinstance(found, dict) or str(current) not in found:
+        raise malformed
+    generations = []
+    for name, spec in found.items():
+        bits = spec.get("bits") if isinstance(spec, dict) else None
+        if not (
+            name.isdigit()
+            and 1 <= int(name) <= current
+            and isinstance(bits, dict)
+            and all(type(b) is int and 1 <= b <= INDEX_BITS_MAX for b in bits.values())
+        ):
+            raise malformed
+        generations.append(IndexGeneration(int(name), _binary_key(path, spec, "key"), bits))
+    return tuple(sorted(generations, key=lambda g: (g.number != current, -g.number)))
 
 
 def _binary_key(path: Path, raw: Mapping[str, object], field: str) -> bytes:
