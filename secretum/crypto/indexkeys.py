@@ -97,4 +97,3 @@ def retire(numbers: list[int]) -> None:
     found = dict(fields["index_generations"])
     fields["index_generations"] = {k: v for k, v in found.items() if int(k) not in numbers}
     rotation._write_key_file(fields)
-

@@ -17,6 +17,7 @@ def lines() -> list[str]:
     except InstanceError:
         return []  # the key file's own check names what is wrong with it
     older = ", ".join(map(str, versions.older)) or "none"
+    retired = ", ".join(map(str, sorted(versions.retired))) or "none"
     when = versions.rotated_at
     rotated = when.isoformat() if when else "never (version 1 since 'secretum init')"
     uses = ", ".join(use.name for use in rotation.uses())
@@ -25,8 +26,9 @@ def lines() -> list[str]:
     return [
         "Cryptographic inventory (O1, O2; docs/keys.md):",
         f"  KEK version {versions.current} (AES-256-GCM, NIST SP 800-38D; key file "
-        f"{settings.INSTANCE.key_file}), older versions still held: {older}; last rotation: "
-        f"{rotated} ('secretum keys rotate'). It wraps or seals: {uses}.",
+        f"{settings.INSTANCE.key_file}), older versions still held: {older}; retired, kept "
+        f"until the next rotation: {retired}; last rotation: {rotated} ('secretum keys "
+        f"rotate'). It wraps or seals: {uses}.",
         "  Data keys: one 256-bit key per patient, AES-256-GCM over each identity and medical "
         "value and document, wrapped by the KEK.",
         f"  Search index: HMAC-SHA256 (RFC 2104) tokens, generation {index[0].number} "

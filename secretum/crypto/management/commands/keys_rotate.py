@@ -91,6 +91,7 @@ class Command(BaseCommand):
         summary = rotation.run(progress, options["batch"], on_start=started)
         rewrapped = sum(c.rewrapped for c in summary.counts.values())
         retired = ",".join(map(str, summary.retired))
+        removed = ",".join(map(str, summary.removed))
         _record(
             {
                 "phase": "finished",
@@ -98,6 +99,7 @@ class Command(BaseCommand):
                 "rewrapped": str(rewrapped),
                 "unreadable": str(summary.unreadable),
                 "retired": retired or "none",
+                "removed": removed or "none",
             }
         )
         for name, counts in summary.counts.items():
@@ -105,7 +107,8 @@ class Command(BaseCommand):
         kept = sorted(v for v in summary.in_use if v and v != summary.started.version)
         self.stdout.write(
             f"{rewrapped} values re-wrapped under KEK version {summary.started.version} in "
-            f"{time.monotonic() - begun:.1f} s; retired: {retired or 'none'}."
+            f"{time.monotonic() - begun:.1f} s; retired: {retired or 'none'} (kept in the key "
+            f"file until the next rotation); removed: {removed or 'none'}."
         )
         if summary.unreadable or kept:
             raise CommandError(
