@@ -17,8 +17,9 @@ It is a measurement, never a test: it exits 0 on a MISS. See bench/README.md.
 
 The build bypasses the per-call audit for speed but stores exactly what the services store: the
 identity is normalised by ``patients.services._normalise_input``, sealed by ``Patient.seal``
-under a key from ``keyring.new_data_key``; search tokens are those of ``patients.services.index_patient``
-(checked against it on a sample after the build); entries are cleaned by
+under a key from ``keyring.new_data_key``; search tokens are those of
+``patients.services.index_patient`` (checked against it on a sample after the build), the index
+then sized by ``secretum keys rotate --index-key``; entries are cleaned by
 ``clinical.rules.clean_entry`` and sealed by ``ClinicalEntry.seal``. All data is fictitious
 (Faker fr_BE/nl_BE, national numbers built by ``secretum.lib.niss.build``).
 """
@@ -281,7 +282,8 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
 
 def verify_sample(manifest: list[dict[str, Any]], rng: random.Random) -> int:
     """Check a sample against the services themselves, then roll everything back: the real
-    ``_index`` writes the same tokens, search finds the patient, the chart shows its entries."""
+    ``index_patient`` writes the same tokens, search finds the patient, the chart shows its
+    entries."""
     from django.core.exceptions import ValidationError
     from django.db import transaction
 
@@ -303,7 +305,7 @@ def verify_sample(manifest: list[dict[str, Any]], rng: random.Random) -> int:
             mine_set = {(k, bytes(t)) for k, t in mine}
             theirs_set = {(k, bytes(t)) for k, t in theirs}
             if not real <= mine_set or len(mine_set) != len(theirs_set) or not real <= theirs_set:
-                raise SystemExit(f"build check: search tokens differ from _index ({item['uid']})")
+                raise SystemExit(f"build check: tokens differ from index_patient ({item['uid']})")
             found = patient_services.search_patients(system, item["niss"])
             if [p.uid for p in found.patients] != [item["uid"]]:
                 raise SystemExit("build check: search by national number failed")
