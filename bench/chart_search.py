@@ -17,8 +17,9 @@ It is a measurement, never a test: it exits 0 on a MISS. See bench/README.md.
 
 The build bypasses the per-call audit for speed but stores exactly what the services store: the
 identity is normalised by ``patients.services._normalise_input``, sealed by ``Patient.seal``
-under a key from ``keyring.new_data_key``; search tokens are those of ``patients.services._index``
-(checked against it on a sample after the build); entries are cleaned by
+under a key from ``keyring.new_data_key``; search tokens are those of
+``patients.services.index_patient`` (checked against it on a sample after the build), the index
+then sized by ``secretum keys rotate --index-key``; entries are cleaned by
 ``clinical.rules.clean_entry`` and sealed by ``ClinicalEntry.seal``. All data is fictitious
 (Faker fr_BE/nl_BE, national numbers built by ``secretum.lib.niss.build``).
 """
@@ -194,7 +195,7 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
         }
 
     def tokens(values: dict[str, str | None]) -> set[tuple[str, bytes]]:
-        # What patients.services._index stores (real and padding tokens; checked below).
+        # What patients.services.index_patient stores (real and padding tokens; checked below).
         return patient_services.search_tokens(values)
 
     manifest: list[dict[str, Any]] = []
@@ -207,7 +208,7 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
             for _ in batch:
                 values = patient_services._normalise_input(identity())
                 patient = Patient()
-                key, patient.wrapped_key = keyring.new_data_key(patient_services._key_aad(patient))
+                key, patient.wrapped_key = keyring.new_data_key(patient_services.key_aad(patient))
                 patient.seal(key, **values)
                 rows.append(patient)
                 keys.append(key)
@@ -281,7 +282,8 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
 
 def verify_sample(manifest: list[dict[str, Any]], rng: random.Random) -> int:
     """Check a sample against the services themselves, then roll everything back: the real
-    ``_index`` writes the same tokens, search finds the patient, the chart shows its entries."""
+    ``index_patient`` writes the same tokens, search finds the patient, the chart shows its
+    entries."""
     from django.core.exceptions import ValidationError
     from django.db import transaction
 
@@ -297,13 +299,13 @@ def verify_sample(manifest: list[dict[str, Any]], rng: random.Random) -> int:
             patient, key = patient_services.open_patient(item["uid"])
             values = {n: patient.unseal(key, n) for n in IDENTITY_FIELDS}
             mine = set(SearchToken.objects.filter(patient=patient).values_list("kind", "token"))
-            patient_services._index(patient, values)
+            patient_services.index_patient(patient, values)
             theirs = set(SearchToken.objects.filter(patient=patient).values_list("kind", "token"))
             real = patient_services.real_tokens(values)
             mine_set = {(k, bytes(t)) for k, t in mine}
             theirs_set = {(k, bytes(t)) for k, t in theirs}
             if not real <= mine_set or len(mine_set) != len(theirs_set) or not real <= theirs_set:
-                raise SystemExit(f"build check: search tokens differ from _index ({item['uid']})")
+                raise SystemExit(f"build check: tokens differ from index_patient ({item['uid']})")
             found = patient_services.search_patients(system, item["niss"])
             if [p.uid for p in found.patients] != [item["uid"]]:
                 raise SystemExit("build check: search by national number failed")
@@ -408,6 +410,16 @@ def build_all(root: Path, args: argparse.Namespace) -> dict[str, dict[str, Any]]
             folder = root / label
             result = json.loads((folder / "fill.json").read_text())
             result["seconds"] = round(ended[label] - started, 1)
+            # E10: the search index sized for the number of patients, as `serve` keeps it (its
+            # daily `keys rotate --index-key --if-due`): a new generation, every token rebuilt.
+            begun = time.monotonic()
+            run(
+                [sys.executable, "-m", "secretum.cli", "keys", "rotate", "--index-key"],
+                instance_env(folder / "var", baseline=label == "baseline"),
+                f"{label}: secretum keys rotate --index-key",
+            )
+            result["index_seconds"] = round(time.monotonic() - begun, 1)
+            print(f"  [{label}] search index sized: {result['index_seconds']} s", flush=True)
             result["database_mb"] = round(database_mb(folder / "var"), 1)
             (folder / "build.json").write_text(json.dumps(result, indent=2))
             figures[label] = result

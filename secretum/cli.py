@@ -39,6 +39,10 @@ USAGE = """usage: secretum COMMAND [options]
   keys rotate [--batch N] [--pause S]   a new key-encryption key: every data key and sealed
                              secret re-wrapped while the server serves, the old version retired
                              once unused; run it again if it was interrupted (E10, O2)
+  keys rotate --index-key [--if-due]   a new search index key: every patient's tokens rebuilt,
+                             sized from the number of patients, the old key retired (E10, O1)
+  keys rotate --patient NISS-OR-UID | all   a patient's new data key: every value of the record
+                             sealed again under it, one transaction per patient (E10)
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
   accounts disable-inactive  disable the accounts unused for the practice's limit (serve does

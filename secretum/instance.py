@@ -37,8 +37,29 @@ KEY_BYTES = 32
 # ``kek_version``, the older versions still in use in ``older_keks`` ({"1": base64, ...}), and
 # pins what must not change with the KEK: the ``fingerprint`` that binds it to its database and
 # names the instance, and the ``backup_key`` of its backups (both computed from version 1 at the
-# first rotation), and ``rotated_at`` (ISO 8601, UTC) the last rotation's start.
+# first rotation), and ``rotated_at`` (ISO 8601, UTC) the last rotation's start. A finished
+# rotation moves the versions it retired to ``retired_keks``: kept one rotation longer, for
+# opening only, then removed by the next rotation once no blob names them.
 MAX_KEK_VERSION = 0xFFFF  # two bytes in a sealed blob (keyring)
+# Search-index generations (E10, O1; ``secretum.crypto.indexkeys``): a key file without
+# ``index_generations`` has one, number 1, whose key is ``blind_index_key`` and whose tokens keep
+# 128 bits. A rebuilt index is a new generation: ``index_generation`` names the current one and
+# ``index_generations`` holds it and those still being replaced ({"2": {"key": base64, "bits":
+# {"name": 14, ...}}}): per kind, the bits kept of each HMAC-SHA256 token (a kind not named: 128).
+INDEX_BITS_DEFAULT = 128
+INDEX_BITS_MAX = 256
+
+
+@dataclass(frozen=True)
+class IndexGeneration:
+    """One generation of the search index: its HMAC key and, per kind, the bits a token keeps."""
+
+    number: int
+    key: bytes
+    bits: Mapping[str, int]
+
+    def bits_of(self, kind: str) -> int:
+        return self.bits.get(kind, INDEX_BITS_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,11 @@ class KeyVersions:
     fingerprint: str | None = None
     backup_key: bytes | None = None
     rotated_at: dt.datetime | None = None
+    # The search index's generations, the current one first (``_index_generations``).
+    index: tuple[IndexGeneration, ...] = ()
+    # Versions a finished rotation retired, kept one rotation longer (``retired_keks``): they
+    # still open a blob sealed under them by a write that committed after the rotation's scan.
+    retired: frozenset[int] = frozenset()
 
     @property
     def kek(self) -> bytes:
@@ -59,7 +85,7 @@ class KeyVersions:
 
     @property
     def older(self) -> list[int]:
-        return sorted(v for v in self.keks if v != self.current)
+        return sorted(v for v in self.keks if v != self.current and v not in self.retired)
 
 
 class _Parsed(NamedTuple):
@@ -198,17 +224,9 @@ def _versions(path: Path, raw: dict[str, object], kek: bytes, index_key: bytes) 
     current = raw.get("kek_version", 1)
     if type(current) is not int or not 1 <= current <= MAX_KEK_VERSION:
         raise InstanceError(f"The field 'kek_version' of the key file {path} is not a version.")
-    older = raw.get("older_keks", {})
-    if not isinstance(older, dict):
-        raise InstanceError(f"The field 'older_keks' of the key file {path} is not an object.")
     keks = {current: kek}
-    for name in older:
-        if not (name.isdigit() and 1 <= int(name) < current):
-            raise InstanceError(
-                f"The field 'older_keks' of the key file {path} names a version {name[:8]!r} "
-                f"that is not older than the current one ({current})."
-            )
-        keks[int(name)] = _binary_key(path, older, name)
+    retired = frozenset(_older_keks(path, raw, "retired_keks", current, keks))
+    retired -= frozenset(_older_keks(path, raw, "older_keks", current, keks))
     fingerprint = raw.get("fingerprint")
     if fingerprint is not None and not (
         isinstance(fingerprint, str)
@@ -230,7 +248,51 @@ def _versions(path: Path, raw: dict[str, object], kek: bytes, index_key: bytes) 
         fingerprint=fingerprint,
         backup_key=_binary_key(path, raw, "backup_key") if "backup_key" in raw else None,
         rotated_at=when,
+        index=_index_generations(path, raw, index_key),
+        retired=retired,
     )
+
+
+def _older_keks(
+    path: Path, raw: dict[str, object], field: str, current: int, keks: dict[int, bytes]
+) -> list[int]:
+    """The KEK versions of one of the key file's fields of older versions, added to ``keks``."""
+    older = raw.get(field, {})
+    if not isinstance(older, dict):
+        raise InstanceError(f"The field {field!r} of the key file {path} is not an object.")
+    for name in older:
+        if not (name.isdigit() and 1 <= int(name) < current):
+            raise InstanceError(
+                f"The field {field!r} of the key file {path} names a version {name[:8]!r} "
+                f"that is not older than the current one ({current})."
+            )
+        keks[int(name)] = _binary_key(path, older, name)
+    return [int(name) for name in older]
+
+
+def _index_generations(
+    path: Path, raw: dict[str, object], index_key: bytes
+) -> tuple[IndexGeneration, ...]:
+    """The search index's generations (see ``INDEX_BITS_DEFAULT``), the current one first."""
+    current = raw.get("index_generation", 1)
+    found = raw.get("index_generations")
+    if found is None and current == 1:
+        return (IndexGeneration(1, index_key, {}),)
+    malformed = InstanceError(f"The field 'index_generations' of the key file {path} is malformed.")
+    if type(current) is not int or not isinstance(found, dict) or str(current) not in found:
+        raise malformed
+    generations = []
+    for name, spec in found.items():
+        bits = spec.get("bits") if isinstance(spec, dict) else None
+        if not (
+            name.isdigit()
+            and 1 <= int(name) <= current
+            and isinstance(bits, dict)
+            and all(type(b) is int and 1 <= b <= INDEX_BITS_MAX for b in bits.values())
+        ):
+            raise malformed
+        generations.append(IndexGeneration(int(name), _binary_key(path, spec, "key"), bits))
+    return tuple(sorted(generations, key=lambda g: (g.number != current, -g.number)))
 
 
 def _binary_key(path: Path, raw: Mapping[str, object], field: str) -> bytes:

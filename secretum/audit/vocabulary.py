@@ -48,6 +48,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "audit.ContinuityCopy": _("audit events merged from a continuity copy"),
     "crypto.KeyFingerprint": _("key fingerprint"),
     "crypto.KeyFile": _("key-encryption key versions (key rotation)"),
+    "crypto.IndexKey": _("search index key (index key rotation)"),
     "patients.Patient": _("identity and contact details"),
     "patients.SearchToken": _("patient search index"),
     "clinical": _("medical record"),

@@ -147,9 +147,11 @@ def _patient_opens(using: str, token: Any, pk: int, uid: str, wrapped: Any, niss
         return False
     if not number:
         return True
-    digest = keyring.blind_index("niss", number)
+    digests = keyring.blind_indexes("niss", number)
     return bool(
-        token._base_manager.using(using).filter(patient_id=pk, kind="niss", token=digest).exists()
+        token._base_manager.using(using)
+        .filter(patient_id=pk, kind="niss", token__in=digests)
+        .exists()
     )
 
 

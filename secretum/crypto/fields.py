@@ -43,6 +43,12 @@ class SealedModel(models.Model):
         # Binds a ciphertext to its model, field and row.
         return f"{self._meta.label}.{field}:{uid_text(self)}"
 
+    def aad_of(self, field: str) -> str:
+        """The associated data of a sealed field's value (a model whose field binds more than its
+        row, as a document's content binds its status and type, says so here): a data key's
+        rotation re-seals each value under it."""
+        return self.aad(field)
+
     def seal(self, key: DataKey, **values: str | None) -> None:
         for name, value in values.items():
             if not isinstance(self._meta.get_field(name), SealedField):

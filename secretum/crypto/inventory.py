@@ -17,18 +17,24 @@ def lines() -> list[str]:
     except InstanceError:
         return []  # the key file's own check names what is wrong with it
     older = ", ".join(map(str, versions.older)) or "none"
+    retired = ", ".join(map(str, sorted(versions.retired))) or "none"
     when = versions.rotated_at
     rotated = when.isoformat() if when else "never (version 1 since 'secretum init')"
     uses = ", ".join(use.name for use in rotation.uses())
+    index = versions.index
+    bits = ", ".join(f"{k} {n}" for k, n in sorted(index[0].bits.items())) or "128"
     return [
         "Cryptographic inventory (O1, O2; docs/keys.md):",
         f"  KEK version {versions.current} (AES-256-GCM, NIST SP 800-38D; key file "
-        f"{settings.INSTANCE.key_file}), older versions still held: {older}; last rotation: "
-        f"{rotated} ('secretum keys rotate'). It wraps or seals: {uses}.",
+        f"{settings.INSTANCE.key_file}), older versions still held: {older}; retired, kept "
+        f"until the next rotation: {retired}; last rotation: {rotated} ('secretum keys "
+        f"rotate'). It wraps or seals: {uses}.",
         "  Data keys: one 256-bit key per patient, AES-256-GCM over each identity and medical "
         "value and document, wrapped by the KEK.",
-        "  Blind-index key: HMAC-SHA256 (RFC 2104) search tokens, record and row seals, token "
-        "digests; version 1 (not rotated).",
+        f"  Search index: HMAC-SHA256 (RFC 2104) tokens, generation {index[0].number} "
+        f"(bits per token: {bits}), {len(index) - 1} older generation(s) still held "
+        "('secretum keys rotate --index-key'). Seal and digest key: HMAC-SHA256 record and row "
+        "seals, token digests (fixed).",
         "  Backup key: HKDF-SHA256 (RFC 5869) of the key file, AES-256-GCM backups; the key file "
         "fingerprint (HKDF-SHA256 + HMAC-SHA256) binds it to its database; both fixed for the "
         "instance's life.",

@@ -6,8 +6,9 @@ the field and the row, so a ciphertext cannot be moved to another field or row u
 DEK is stored only wrapped by the instance's key-encryption key (KEK), itself only in the key
 file, never in the database. Deleting the wrapped DEK crypto-erases the patient.
 
-Search without decryption uses blind indexes: HMAC-SHA256 (RFC 2104) under a separate key of
-normalised values, truncated to 128 bits.
+Search without decryption uses blind indexes: HMAC-SHA256 (RFC 2104) under a key of its own
+(one per generation of the index) of normalised values, truncated to as many bits as the number
+of tokens calls for (``secretum.crypto.indexkeys``), so that a token matches several patients.
 
 The key file's fingerprint (``key_fingerprint``) names the key file without revealing it: the
 database records it, and a process refuses to run with a key file of another database
@@ -48,7 +49,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
-from secretum.instance import KEY_BYTES, KeyVersions
+from secretum.instance import KEY_BYTES, IndexGeneration, KeyVersions
 
 # Sealed blob layout: version byte | 96-bit nonce (SP 800-38D §8.2.2, random) | ciphertext+tag.
 _VERSION = b"\x01"
@@ -299,12 +300,44 @@ def normalise(text: str) -> str:
     return "".join(c for c in decomposed if c.isalnum())
 
 
-def blind_index(kind: str, value: str) -> bytes:
-    """Keyed, deterministic token for equality search; ``kind`` separates domains."""
+# --- the search index (blind indexes, E10, O1; docs/keys.md "Search tokens") -------------------
+
+
+def index_generations() -> tuple[IndexGeneration, ...]:
+    """The search index's generations the key file holds, the current one first: new tokens are
+    made under the first; a search looks under each (more than one while a rebuild runs)."""
+    return settings.INSTANCE.read_key_versions().index
+
+
+def _truncated(digest: bytes, bits: int) -> bytes:
+    """The first ``bits`` bits of a digest, the unused low bits of the last byte zero."""
+    whole, rest = divmod(bits, 8)
+    if not rest:
+        return digest[:whole]
+    return digest[:whole] + bytes([digest[whole] & (0xFF << (8 - rest)) & 0xFF])
+
+
+def blind_index(kind: str, value: str, generation: IndexGeneration | None = None) -> bytes:
+    """Keyed, deterministic token for equality search; ``kind`` separates domains. HMAC-SHA256
+    (RFC 2104) under the generation's key (the current one by default), truncated to the bits
+    the generation keeps for the kind: sized, a token is shared by several values, and a search
+    confirms each candidate on its decrypted value."""
     if _baseline():
         return (kind + ":" + value).encode()[:64]
-    index_key = _keys().index_key
-    return hmac.digest(index_key, kind.encode() + b"\x00" + value.encode(), _SHA256)[:_INDEX_BYTES]
+    found = generation or index_generations()[0]
+    digest = hmac.digest(found.key, kind.encode() + b"\x00" + value.encode(), _SHA256)
+    return _truncated(digest, found.bits_of(kind))
+
+
+def blind_indexes(kind: str, value: str) -> list[bytes]:
+    """The value's token under each generation the key file holds (a search during a rebuild
+    finds a patient whichever generation its tokens are of yet)."""
+    return [blind_index(kind, value, generation) for generation in index_generations()]
+
+
+def random_index(kind: str, generation: IndexGeneration) -> bytes:
+    """A random token of the length the generation's real ones of that kind have (padding)."""
+    return _truncated(os.urandom(_INDEX_BYTES * 2), generation.bits_of(kind))
 
 
 # --- secrets of the installation itself (TOTP seeds, tokens), never affected by the baseline --

@@ -22,10 +22,13 @@ and running the command again carries on where it stopped):
    does not open is left as it is and counted: its version then cannot be retired.
 3. ``retire``: after a grace period (``GRACE_SECONDS`` since the new key file was written, for
    a write that sealed under the old version just before it to commit), every registered column
-   is scanned; an older version no blob names any more is removed from the key file.
+   is scanned; an older version no blob names any more is retired: moved to ``retired_keks``,
+   where it opens (never seals) a blob written under it by a request that committed after the
+   scan, until the next rotation, which re-wraps such blobs and then removes it.
 
 Running servers keep serving throughout: they read the key file again when it is replaced
-(``keyring``). Sessions sealed under a retired version end (their holders sign in again).
+(``keyring``). Sessions sealed under a version removed from the key file end (their holders
+sign in again).
 """
 
 from __future__ import annotations
@@ -134,6 +137,9 @@ class Started:
     version: int  # the version every blob is re-wrapped under
     older: list[int]  # the versions still in the key file besides
     resumed: bool
+    # Versions the previous rotation retired and kept (``retired_keks``): removed at the end of
+    # this one when no blob names them.
+    retired: list[int] = field(default_factory=list)
     at: float = field(default_factory=time.monotonic)
 
 
@@ -141,8 +147,9 @@ def start(now: dt.datetime | None = None) -> Started:
     """Step 1: a new current KEK version in the key file, every older one kept; a key file that
     holds older versions already is a rotation under way, resumed (no new key)."""
     versions = settings.INSTANCE.read_key_versions()
+    retired = sorted(versions.retired)
     if versions.older:
-        return Started(versions.current, versions.older, resumed=True)
+        return Started(versions.current, versions.older, resumed=True, retired=retired)
     fields = _fields()
     new = versions.current + 1
     fields.update(
@@ -151,21 +158,28 @@ def start(now: dt.datetime | None = None) -> Started:
         backup_key=_b64(keyring.backup_key_for(versions)),
         kek=_b64(AESGCM.generate_key(bit_length=256)),
         kek_version=new,
-        older_keks={str(v): _b64(k) for v, k in sorted(versions.keks.items())},
+        older_keks={str(v): _b64(k) for v, k in sorted(versions.keks.items()) if v not in retired},
         rotated_at=(now or dt.datetime.now(dt.UTC)).isoformat(),
     )
     _write_key_file(fields)
-    return Started(new, sorted(versions.keks), resumed=False)
+    return Started(new, [versions.current, *versions.older], resumed=False, retired=retired)
 
 
-def retire(unused: list[int]) -> None:
-    """Step 3's end: remove versions no blob names from the key file."""
+def retire(unused: list[int], removed: list[int] | None = None) -> None:
+    """Step 3's end: versions no blob names leave ``older_keks`` for ``retired_keks``, kept one
+    rotation longer (a write that sealed under one before the key file was replaced and
+    committed after the scan still opens); the ``removed`` ones, retired by the rotation before
+    and named by no blob, leave the key file."""
     fields = _fields()
-    older = {k: v for k, v in dict(fields.get("older_keks", {})).items() if int(k) not in unused}
+    older = dict(fields.pop("older_keks", {}))
+    kept = dict(fields.pop("retired_keks", {}))
+    kept.update({k: v for k, v in older.items() if int(k) in unused})
+    older = {k: v for k, v in older.items() if int(k) not in unused}
+    kept = {k: v for k, v in kept.items() if int(k) not in (removed or [])}
     if older:
         fields["older_keks"] = older
-    else:
-        fields.pop("older_keks", None)
+    if kept:
+        fields["retired_keks"] = kept
     _write_key_file(fields)
 
 
@@ -359,7 +373,8 @@ class Summary:
     started: Started
     counts: dict[str, Counts]
     in_use: Counter[int]  # blobs per KEK version at the end
-    retired: list[int]
+    retired: list[int]  # kept in the key file one rotation longer (``retired_keks``)
+    removed: list[int] = field(default_factory=list)  # retired by the rotation before, now gone
 
     @property
     def unreadable(self) -> int:
@@ -398,9 +413,10 @@ def run(
             one_pass()
             found = _scan()
         unused = [v for v in started.older if not found[v]]
-        if unused:
-            retire(unused)
-        return Summary(started, counts, found, unused)
+        removed = [v for v in started.retired if not found[v]]
+        if unused or removed:
+            retire(unused, removed)
+        return Summary(started, counts, found, unused, removed)
 
 
 def _scan() -> Counter[int]:

@@ -52,6 +52,9 @@ class Document(SealedModel):
     def content_aad(self) -> str:
         return f"{self._meta.label}.content:{uid_text(self)}:{self.status}:{self.content_type}"
 
+    def aad_of(self, field: str) -> str:
+        return self.content_aad() if field == "content" else super().aad_of(field)
+
 
 class UnfiledDocument(SealedModel):
     """A file of the scan intake (D4) whose name named no patient: sealed under the key file

@@ -50,6 +50,9 @@ class SearchToken(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     token = models.BinaryField(max_length=64)
+    # The index generation the token was made under (crypto/indexkeys.py): a rebuild replaces a
+    # patient's tokens of the older ones, and resumes from those it has not reached.
+    generation = models.PositiveIntegerField(default=1)
 
     class Meta:
         indexes = [models.Index(fields=["kind", "token"], name="patients_search_kind_token")]

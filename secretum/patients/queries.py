@@ -57,17 +57,19 @@ def by_ids(ids: Iterable[int]) -> list[Any]:
 
 
 @cache
-def _token_sql() -> str:
+def _token_sql(count: int) -> str:
     quote = connection.ops.quote_name
     return (
         f"SELECT {quote('patient_id')} FROM {quote(SearchToken._meta.db_table)} "  # noqa: S608
-        f"WHERE {quote('kind')} = %s AND {quote('token')} = %s"
+        f"WHERE {quote('kind')} = %s AND {quote('token')} IN ({', '.join(['%s'] * count)})"
     )
 
 
-def token_holders(kind: str, token: bytes) -> set[int]:
-    """The primary keys of the patients whose index holds this token."""
-    value = SearchToken._meta.get_field("token").get_db_prep_value(token, connection)
+def token_holders(kind: str, tokens: list[bytes]) -> set[int]:
+    """The primary keys of the patients whose index holds one of these tokens (one per index
+    generation the key file holds: two while a rebuild runs)."""
+    field = SearchToken._meta.get_field("token")
+    values = list(dict.fromkeys(field.get_db_prep_value(t, connection) for t in tokens))
     with connection.cursor() as cursor:
-        cursor.execute(_token_sql(), [str(kind), value])
+        cursor.execute(_token_sql(len(values)), [str(kind), *values])
         return {row[0] for row in cursor.fetchall()}

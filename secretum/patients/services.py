@@ -8,7 +8,6 @@ data key.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from secretum.audit.models import Action
 from secretum.crypto import keyring
 from secretum.crypto.fields import uid_text
 from secretum.crypto.keyring import DataKey
+from secretum.instance import IndexGeneration
 from secretum.lib import niss as niss_lib
 from secretum.lib.dates import shown
 from secretum.patients import integrity, queries
@@ -93,7 +93,7 @@ def open_patient(uid: Any) -> tuple[Patient, DataKey]:
     and its opening is reported to the auditor."""
     patient, key = _load(uid)
     if not integrity.intact(patient):
-        _unreadable(patient)
+        report_unreadable(patient)
     return patient, key
 
 
@@ -105,7 +105,7 @@ def writable_patient(uid: Any) -> tuple[Patient, DataKey]:
     if not integrity.intact(patient) or integrity.audited_version(str(patient.uid)) > (
         patient.record_version
     ):
-        _unreadable(patient)
+        report_unreadable(patient)
         raise integrity.altered_error()
     return patient, key
 
@@ -137,7 +137,7 @@ def patient_ref_for_niss(number: str) -> str | None:
     points nowhere). For services that resolve a reference (the auditor's report)."""
     candidates = Patient.objects.filter(
         id__in=SearchToken.objects.filter(
-            kind=SearchToken.Kind.NISS, token=keyring.blind_index("niss", number)
+            kind=SearchToken.Kind.NISS, token__in=keyring.blind_indexes("niss", number)
         ).values("patient_id")
     )
     for patient in candidates:
@@ -145,11 +145,11 @@ def patient_ref_for_niss(number: str) -> str | None:
             if patient.unseal(patient_key(patient), "niss") == number:
                 return str(patient.uid)
         except keyring.DecryptionError:
-            _unreadable(patient)
+            report_unreadable(patient)
     return None
 
 
-def _unreadable(patient: Patient, actor: Actor | None = None) -> None:
+def report_unreadable(patient: Patient, actor: Actor | None = None) -> None:
     """A record that failed authentication: reported to the auditor, never an error for the
     person searching."""
     uid = str(patient.uid)
@@ -230,40 +230,59 @@ def _name_terms(name: str) -> set[str]:
     return {w for w in [*words, keyring.normalise(name)] if w}
 
 
-def real_tokens(values: dict[str, str | None]) -> set[tuple[str, bytes]]:
+def real_tokens(
+    values: dict[str, str | None], generation: IndexGeneration | None = None
+) -> set[tuple[str, bytes]]:
     """The blind-index tokens a search can find this identity by: HMAC tokens of every name
     prefix of 2 to 20 letters of each word and of the whole name, the birth date and the
-    national number (docs/architecture.md, "What the search index reveals")."""
+    national number (docs/architecture.md, "What the search index reveals"), under the index's
+    current generation (or ``generation``)."""
+    made = generation or keyring.index_generations()[0]
     tokens: set[tuple[str, bytes]] = set()
     for name in (values["family_name"] or "", values["given_name"] or ""):
         for term in _name_terms(name):
             for n in range(NAME_PREFIX_MIN, min(len(term), NAME_PREFIX_MAX) + 1):
-                tokens.add((SearchToken.Kind.NAME, keyring.blind_index("name", term[:n])))
+                tokens.add((SearchToken.Kind.NAME, keyring.blind_index("name", term[:n], made)))
     if values["birth_date"]:
-        tokens.add(
-            (SearchToken.Kind.BIRTH_DATE, keyring.blind_index("birth", values["birth_date"]))
-        )
+        token = keyring.blind_index("birth", values["birth_date"], made)
+        tokens.add((SearchToken.Kind.BIRTH_DATE, token))
     if values["niss"]:
-        tokens.add((SearchToken.Kind.NISS, keyring.blind_index("niss", values["niss"])))
+        tokens.add((SearchToken.Kind.NISS, keyring.blind_index("niss", values["niss"], made)))
     return tokens
 
 
-def search_tokens(values: dict[str, str | None]) -> set[tuple[str, bytes]]:
+def search_tokens(
+    values: dict[str, str | None], generation: IndexGeneration | None = None
+) -> set[tuple[str, bytes]]:
     """What is stored: the real tokens, and random name tokens up to NAME_TOKENS (then to the
     next multiple of NAME_TOKENS_STEP, for names of over about 60 letters), so that their count
-    does not tell a name's length. Random tokens are 16 bytes like real ones and match nothing."""
-    tokens = real_tokens(values)
+    does not tell a name's length. Random tokens are as long as real ones (their generation's
+    size, E10): like a real one, one may share its value with tokens of other patients, and a
+    search confirms every candidate on its decrypted values."""
+    made = generation or keyring.index_generations()[0]
+    tokens = real_tokens(values, made)
     names = sum(1 for kind, _token in tokens if kind == SearchToken.Kind.NAME)
     padded = max(NAME_TOKENS, -(-names // NAME_TOKENS_STEP) * NAME_TOKENS_STEP)
-    tokens.update((SearchToken.Kind.NAME, os.urandom(16)) for _ in range(padded - names))
+    # A set: a random token equal to a real one (short tokens) is drawn again; a generation of
+    # fewer than ``padded`` name token values (a practice of a few patients) holds them all.
+    padded = min(padded, 2 ** made.bits_of("name"))
+    while names < padded:
+        before = len(tokens)
+        tokens.add((SearchToken.Kind.NAME, keyring.random_index("name", made)))
+        names += len(tokens) - before
     return tokens
 
 
-def _index(patient: Patient, values: dict[str, str | None]) -> None:
+def index_patient(
+    patient: Patient, values: dict[str, str | None], generation: IndexGeneration | None = None
+) -> None:
+    """Replace the patient's search tokens by those of ``values`` under the index's current
+    generation (or ``generation``: a rebuild, patients/reindex.py)."""
+    made = generation or keyring.index_generations()[0]
     SearchToken.objects.filter(patient=patient).delete()
     SearchToken.objects.bulk_create(
-        SearchToken(patient=patient, kind=kind, token=token)
-        for kind, token in search_tokens(values)
+        SearchToken(patient=patient, kind=kind, token=token, generation=made.number)
+        for kind, token in search_tokens(values, made)
     )
 
 
@@ -275,7 +294,7 @@ def register_patient(actor: Actor, data: dict[str, Any]) -> PatientIdentity:
         patient.seal(key, **values)
         event.detail[integrity.VERSION_KEY] = integrity.stamp(patient, integrity.NO_ENTRIES)
         patient.save()
-        _index(patient, values)
+        index_patient(patient, values)
         # C1: a practitioner who registers a patient takes care of them (a secretary does not).
         care.record_contact(actor.user, patient.pk, CareRelationship.Origin.DECLARED)
         event.patient_ref = event.resource_ref = str(patient.uid)
@@ -298,7 +317,7 @@ def update_patient(actor: Actor, uid: Any, data: dict[str, Any]) -> PatientIdent
         patient.seal(key, **values)
         event.detail[integrity.VERSION_KEY] = integrity.stamp(patient)
         patient.save()
-        _index(patient, values)
+        index_patient(patient, values)
         # Which fields changed, never their values.
         event.detail["fields"] = [n for n in IDENTITY_FIELDS if before[n] != values[n]]
         return reveal_identity(patient, reader)
@@ -352,11 +371,11 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
         if kind == "name":
             ids: set[int] | None = None
             for term in value.split():
-                token = keyring.blind_index("name", term[:NAME_PREFIX_MAX])
-                found = queries.token_holders(SearchToken.Kind.NAME, token)
+                tokens = keyring.blind_indexes("name", term[:NAME_PREFIX_MAX])
+                found = queries.token_holders(SearchToken.Kind.NAME, tokens)
                 ids = found if ids is None else ids & found
         else:
-            ids = queries.token_holders(kind, keyring.blind_index(kind, value))
+            ids = queries.token_holders(kind, keyring.blind_indexes(kind, value))
         chosen = sorted(ids or ())
         patients, unreadable = [], 0
         for row in queries.by_ids(chosen[: SEARCH_LIMIT * 2]):
@@ -364,10 +383,10 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
                 identity = reveal_identity(row, event.reader(patient_key(row)), LISTED_FIELDS)
             except keyring.DecryptionError:
                 unreadable += 1
-                _unreadable(row, actor)
+                report_unreadable(row, actor)
                 continue
             if identity.altered:  # listed all the same, marked, and reported
-                _unreadable(row, actor)
+                report_unreadable(row, actor)
             patients.append(identity)
         # The index only proposes: every candidate is confirmed on its decrypted fields, so a
         # token moved to another patient in the database never lists the wrong person.
@@ -375,7 +394,9 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
         patients.sort(
             key=lambda p: (keyring.normalise(p.family_name), keyring.normalise(p.given_name))
         )
-        truncated = len(chosen) > SEARCH_LIMIT
+        # Candidates the index proposed are more than those confirmed (E10: a token is shared by
+        # several patients): the list is cut when either was.
+        truncated = len(patients) > SEARCH_LIMIT or len(chosen) > SEARCH_LIMIT * 2
         event.detail["results"] = min(len(patients), SEARCH_LIMIT)
         if unreadable:
             event.detail["unreadable"] = unreadable

@@ -138,6 +138,7 @@ def test_a_rotation_rewraps_everything_keeps_it_readable_and_retires_version_1(
     assert "retired: 1" in out and "make new recovery material" in out
     found = _key_file(home)
     assert found["kek_version"] == 2 and "older_keks" not in found and found["kek"] != first
+    assert found["retired_keks"] == {"1": first}  # kept one rotation longer, for opening only
     assert found["fingerprint"] == before and keyring.key_fingerprint() == before
     assert found["rotated_at"].startswith(dt.date.today().isoformat()[:4])
     assert home.key_file.stat().st_mode & 0o777 == 0o600
@@ -168,9 +169,37 @@ def test_a_rotation_rewraps_everything_keeps_it_readable_and_retires_version_1(
 def test_a_second_rotation_goes_to_version_3(home: Any, practitioner: Any, quick: None) -> None:
     patients.register_patient(actor_for(practitioner), identity())
     _rotate()
-    _rotate()
+    out = _rotate()
+    assert "retired: 2 (kept in the key file until the next rotation); removed: 1" in out
     assert _key_file(home)["kek_version"] == 3 and "older_keks" not in _key_file(home)
+    assert list(_key_file(home)["retired_keks"]) == ["2"]
+    assert home.read_key_versions().older == [] and home.read_key_versions().retired == {2}
     assert _every_patient_opens() == 1
+
+
+def test_a_write_committed_after_the_final_scan_still_opens_until_the_next_rotation(
+    home: Any, practitioner: Any, quick: None
+) -> None:
+    """E10, O2: the race docs/keys.md named. A request sealed under version 1 before the key
+    file was replaced and commits only after the rotation's final scan: version 1 is retired
+    but kept, so its value opens; the next rotation re-wraps it, then removes version 1."""
+    old_factor = Factor.objects.filter(user=practitioner).get()
+    v1_seed = bytes(old_factor.totp_secret)  # type: ignore[arg-type]
+    v1_seal = bytes(old_factor.row_seal)  # type: ignore[arg-type]
+    summary = rotation.run(grace=0)
+    assert summary.retired == [1] and summary.removed == []
+    # The late commit: the seed and its row seal, as the request wrote them.
+    Factor.objects.filter(pk=old_factor.pk).update(totp_secret=v1_seed, row_seal=v1_seal)
+    keyring.reset_cache()  # another process: the key file read afresh
+    assert keyring.current_kek_version() == 2
+    assert accounts.verify_totp(practitioner, pyotp.TOTP(TEST_TOTP_SECRET).now()) is not None
+    assert rotation.in_use(rotation.named("accounts.Factor.totp_secret"))[1] == 1
+    again = rotation.run(grace=0)
+    assert again.removed == [1] and again.retired == [2] and again.in_use[1] == 0
+    assert bytes(Factor.objects.get(pk=old_factor.pk).totp_secret)[:3] == b"\x02\x00\x03"  # type: ignore[arg-type]
+    assert 1 not in home.read_key_versions().keks
+    later = pyotp.TOTP(TEST_TOTP_SECRET).at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30))
+    assert accounts.verify_totp(practitioner, later) is not None
 
 
 class Killed(Exception):
@@ -437,6 +466,9 @@ def test_a_backup_made_before_a_rotation_opens_and_restores_with_the_key_file_of
     assert snapshot.keys_of(home) == keys_then
     reading = service.verify(made.path, progress=False)  # signature, parts, decryption
     assert reading.header["instance"] == keys_then[1]
+    # Version 1 is kept one rotation longer: the rotated key file still restores the backup.
+    assert restore.drill(made.path, progress=False).ok
+    _rotate()  # the next rotation removes version 1
     assert not restore.drill(made.path, progress=False).ok  # version 1 is gone from this file
     # The key file of its time (as the previous recovery material rebuilds it): the drill
     # restores the backup into a scratch folder (and database) with it, opens and checks it.
@@ -520,7 +552,13 @@ def test_retiring_keeps_the_versions_still_used(home: Any, db: Any) -> None:
     instance.replace_private(home.key_file, json.dumps(raw).encode())
     rotation.retire([1])
     assert _key_file(home)["older_keks"] == {"2": old}
+    assert _key_file(home)["retired_keks"] == {"1": old}
     assert home.read_key_versions().older == [2] and versions.current == 1
+    assert home.read_key_versions().retired == {1}
+    rotation.retire([2], [1])
+    assert "older_keks" not in _key_file(home) and _key_file(home)["retired_keks"] == {"2": old}
+    rotation.retire([], [2])
+    assert "older_keks" not in _key_file(home) and "retired_keks" not in _key_file(home)
 
 
 def test_a_record_changed_meanwhile_keeps_its_new_seal(

@@ -42,6 +42,9 @@ PERIODIC: tuple[tuple[tuple[str, ...], int], ...] = (
     # K2: a maintenance window is closed (account disabled, sessions ended) within a minute of
     # its end; from its end on, its account already holds no role.
     (("maintenance", "close-expired"), MINUTE),
+    # E10: the search index sized again (a new index key, tokens rebuilt) once the number of
+    # patients has moved so far that a token stands for too few or too many of them.
+    (("keys_rotate_index", "--if-due"), DAY),
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -43,8 +44,30 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pause", type=float, default=0.0, help="seconds between batches (a busy server)"
         )
+        # The search index's key (E10, O1) and a patient's data key are rotated by the patients
+        # app, below which crypto stands: their commands are called by name.
+        parser.add_argument(
+            "--index-key",
+            action="store_true",
+            help="rotate the search index's key instead (tokens rebuilt and sized)",
+        )
+        parser.add_argument("--if-due", action="store_true", help="with --index-key")
+        parser.add_argument(
+            "--patient",
+            action="append",
+            default=[],
+            metavar="NISS-OR-UID",
+            help="rotate this patient's data key instead ('all': every patient)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        pace = {"batch": options["batch"], "pause": options["pause"]}
+        if options["index_key"]:
+            call_command("keys_rotate_index", if_due=options["if_due"], stdout=self.stdout, **pace)
+            return
+        if options["patient"]:
+            call_command("keys_rotate_patient", *options["patient"], stdout=self.stdout)
+            return
         if options["batch"] < 1 or options["pause"] < 0:
             raise CommandError("--batch is at least 1 and --pause is not negative.")
         pause = options["pause"]
@@ -68,6 +91,7 @@ class Command(BaseCommand):
         summary = rotation.run(progress, options["batch"], on_start=started)
         rewrapped = sum(c.rewrapped for c in summary.counts.values())
         retired = ",".join(map(str, summary.retired))
+        removed = ",".join(map(str, summary.removed))
         _record(
             {
                 "phase": "finished",
@@ -75,6 +99,7 @@ class Command(BaseCommand):
                 "rewrapped": str(rewrapped),
                 "unreadable": str(summary.unreadable),
                 "retired": retired or "none",
+                "removed": removed or "none",
             }
         )
         for name, counts in summary.counts.items():
@@ -82,7 +107,8 @@ class Command(BaseCommand):
         kept = sorted(v for v in summary.in_use if v and v != summary.started.version)
         self.stdout.write(
             f"{rewrapped} values re-wrapped under KEK version {summary.started.version} in "
-            f"{time.monotonic() - begun:.1f} s; retired: {retired or 'none'}."
+            f"{time.monotonic() - begun:.1f} s; retired: {retired or 'none'} (kept in the key "
+            f"file until the next rotation); removed: {removed or 'none'}."
         )
         if summary.unreadable or kept:
             raise CommandError(
