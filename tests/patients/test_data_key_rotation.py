@@ -40,14 +40,27 @@ def _rotate(*patients: str) -> str:
 
 def _record(practitioner: Any) -> services.PatientIdentity:
     """A patient with an allergy, a note corrected once (its earlier version kept), a retracted
-    problem and a letter."""
+    problem, a lab result, a vaccination and a letter."""
     actor = actor_for(practitioner)
     person = services.register_patient(actor, identity(family_name="Roelandtsova"))
     clinical.record_entry(actor, person.uid, "allergy", ALLERGY)
     note = clinical.record_entry(actor, person.uid, "encounter", NOTE)
     clinical.correct_entry(actor, "encounter", note.uid, {**NOTE, "plan": "revoir dans 8 jours"})
-    problem = clinical.record_entry(actor, person.uid, "problem", {"code": "K86", "label": "HTA"})
+    problem = clinical.record_entry(
+        actor, person.uid, "problem", {"system": "icpc-2", "code": "K86", "label": "HTA"}
+    )
     clinical.retract_entry(actor, "problem", problem.uid)
+    clinical.record_entry(
+        actor, person.uid, "lab", {"loinc": "2345-7", "value": "98", "taken_on": "2026-01-05"}
+    )
+    vaccine = {
+        "vaccine": "Grippe",
+        "lot": "L1",
+        "given_on": "2026-01-05",
+        "dose": "1",
+        "site": "oral",
+    }
+    clinical.record_entry(actor, person.uid, "vaccination", vaccine)
     documents.attach_document(actor, person.uid, name="lettre-fictive.pdf", data=samples.pdf())
     return person
 
@@ -83,6 +96,7 @@ def test_a_rotated_patient_key_leaves_no_value_under_the_old_one(
     tables = {table for table, _pk, _name in before}
     assert {"patients_patient", "clinical_encounter", "clinical_problem"} <= tables
     assert {"clinical_allergy", "documents_document"} <= tables
+    assert {"clinical_labresult", "clinical_vaccination"} <= tables
     assert len([k for k in before if k[0] == "clinical_encounter"]) >= 6  # two versions
     version = Patient.objects.get(uid=person.uid).record_version
     wrapped = bytes(Patient.objects.get(uid=person.uid).wrapped_key)
@@ -150,7 +164,9 @@ def test_an_altered_record_is_refused_and_reported(practitioner: Any) -> None:
     would launder it), writes nothing, reports it; the command names it and exits non-zero."""
     actor = actor_for(practitioner)
     person = services.register_patient(actor, identity())
-    problem = clinical.record_entry(actor, person.uid, "problem", {"code": "K86", "label": "HTA"})
+    problem = clinical.record_entry(
+        actor, person.uid, "problem", {"system": "icpc-2", "code": "K86", "label": "HTA"}
+    )
     clinical.retract_entry(actor, "problem", problem.uid)
     Problem.objects.filter(uid=problem.uid).update(retracted=False)
     before = _sealed(person.uid)
