@@ -44,6 +44,7 @@ from secretum.retention.models import Basis, DestructionCertificate, ErasureRequ
 RESOURCE = "patients.Patient"
 CERTIFICATE = "retention.DestructionCertificate"
 ERASURE = "retention.ErasureRequest"
+BASIS_LABELS = dict(Basis.choices)  # for the pages, which never import models
 LEGAL_TEXT = "law of 22 April 2019 on the quality of healthcare practice, art. 35"
 
 

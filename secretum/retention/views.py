@@ -20,7 +20,6 @@ from secretum.access.policy import Permission
 from secretum.accounts.web import sudo
 from secretum.retention import services
 from secretum.retention.forms import DestroyForm, ErasureRequestForm
-from secretum.retention.models import Basis
 
 
 @requires(Permission.RETENTION_READ)
@@ -35,7 +34,7 @@ def due(request: HttpRequest) -> HttpResponse:
             "due": found,
             "form": DestroyForm(),
             "can_destroy": actor.may(Permission.RECORDS_DESTROY),
-            "bases": dict(Basis.choices),
+            "bases": services.BASIS_LABELS,
         },
     )
 

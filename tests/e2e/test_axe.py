@@ -120,6 +120,7 @@ PAGES = {
     "compliance:register", "compliance:measure", "compliance:report", "compliance:reports",
     "compliance:access_review", "breaches:breaches", "breaches:breach", "breaches:breach_drafts",
     "maintenance:log", "maintenance:new", "maintenance:correct", "maintenance:windows",
+    "retention:due", "retention:certificates", "retention:erasure",
     # the auditor
     "audit:log", "audit:report_search", "audit:report", "audit:alerts", "access:reviews",
 }  # fmt: skip
@@ -145,6 +146,11 @@ NOT_PAGES = {
     "compliance:public_key": "a PEM file download",
     "compliance:report_file": "the signed report, its signature: file downloads (the PDF tagged)",
     "maintenance:export": "a CSV file download",
+    "retention:text": "a destruction certificate, a text file download",
+    "retention:signature": "a destruction certificate's signature, a text file download",
+    # Shown only once a record is destroyed; the demo's are all within retention, and the walk
+    # goes over the same patients in each language: destroying one would end the second walk.
+    "retention:certificate": "a destroyed record's certificate (tests/retention/test_views.py)",
 }
 
 
@@ -245,8 +251,11 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
         correct.replace("/correct/", "/history/"),
         f"/documents/{uid}/attach/",
         f"/access/glass/{uid}/",
+        f"/records/{uid}/erasure/",
     ):
         _go(page, path, source, found, "practitioner")
+    _submit(page, "[data-testid=record-erasure]")  # J2: no basis chosen, refused
+    _check(page, source, "erasure request, refused", found)
     _submit(page, "[data-testid=glass-form] button[type=submit]")
     _check(page, source, "break the glass, refused", found)
     page.goto(f"/documents/{uid}/attach/")
@@ -333,6 +342,8 @@ def _manager(page: Any, source: str, found: dict[str, list[str]]) -> None:
     _go(page, "/maintenance/access/", source, found, "manager")
     _submit(page, "[data-testid=open-window]")
     _check(page, source, "maintenance access, refused", found)
+    for path in ("/records/due/", "/records/certificates/"):  # J2
+        _go(page, path, source, found, "manager")
     page.context.clear_cookies()
 
 
