@@ -48,3 +48,10 @@ def test_the_manager_edits_them_on_the_settings_page_and_a_change_in_the_databas
     assert accounts.practice_settings().retention_years == 30  # the defaults, reported
     PracticeSettings.objects.filter(pk=1).update(retention_years=50)
     assert accounts.practice_settings().retention_years == 30
+
+
+def test_a_setting_not_given_is_left_as_it_is(manager: Any) -> None:
+    accounts.update_practice_settings(actor_for(manager), retention_years=45)
+    accounts.update_practice_settings(actor_for(manager), retention_years=None, inactive_days=60)
+    current = accounts.practice_settings()
+    assert (current.retention_years, current.inactive_days) == (45, 60)
