@@ -29,7 +29,7 @@ from secretum.retention.models import DestructionCertificate
 FORMAT = "secretum-destruction-certificate-1"
 
 
-def _utc(at: dt.datetime) -> str:
+def utc(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

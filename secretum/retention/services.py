@@ -30,8 +30,9 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from secretum.access import relationships
 from secretum.access.actor import Actor
-from secretum.access.guard import guarded
+from secretum.access.guard import NoCareRelationship, guarded
 from secretum.access.policy import Permission
 from secretum.accounts.services import practice_settings
 from secretum.audit.models import Action
@@ -61,6 +62,7 @@ class DueRecord:
     due_since: dt.date | None  # None: an erasure request, before the end of retention
     erasure_basis: str = ""  # the erasure request's basis (a Basis value)
     erasure_recorded: dt.date | None = None
+    erasure_recorded_by: str = ""  # the practitioner to ask about it
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def _due_record(patient: Any, years: int, request: ErasureRequest | None = None)
         due_since=ends if ends <= timezone.localdate() else None,
         erasure_basis=request.basis if request else "",
         erasure_recorded=timezone.localdate(request.recorded_at) if request else None,
+        erasure_recorded_by=str(request.recorded_by) if request else "",
     )
 
 
@@ -91,7 +94,8 @@ def due_records(actor: Actor, limit: int = 500) -> DueList:
     with guarded(actor, Permission.RETENTION_READ, Action.SEARCH, RESOURCE) as event:
         found = [_due_record(p, years) for p in contact.due(years)[:limit]]
         listed = {r.ref for r in found}
-        requests = ErasureRequest.objects.select_related("patient").order_by("recorded_at")
+        requests = ErasureRequest.objects.select_related("patient", "recorded_by")
+        requests = requests.order_by("recorded_at")
         patients = {
             p.pk: p
             for p in contact.with_last_contact(
@@ -107,7 +111,9 @@ def due_records(actor: Actor, limit: int = 500) -> DueList:
 
 def record_erasure_request(actor: Actor, uid: Any, basis: str) -> ErasureRequest:
     """J2, GDPR art. 17: a practitioner records a patient's erasure request and the legal basis
-    that allows it before the end of retention. It destroys nothing: a manager decides."""
+    that allows it before the end of retention. It destroys nothing: a manager decides. Only a
+    practitioner who takes care of the patient (a care relationship, or the practice's shared
+    record; an emergency access is no such basis) records one: ``NoCareRelationship``."""
     if basis not in {b.value for b in Basis} - {Basis.RETENTION_ENDED.value}:
         raise ValidationError(_("Choose the legal basis of the erasure."))
     with guarded(
@@ -115,6 +121,9 @@ def record_erasure_request(actor: Actor, uid: Any, basis: str) -> ErasureRequest
         detail={"basis": basis},
     ) as event:  # fmt: skip
         patient = _patient(uid)
+        basis_now = relationships.basis_for(actor.user, str(patient.uid))
+        if basis_now is None or basis_now.kind == "break-the-glass":
+            raise NoCareRelationship(str(patient.uid))
         request = ErasureRequest(patient=patient, basis=basis, recorded_by=actor.user)
         request.save()
         event.resource_ref = str(request.uid)
@@ -231,13 +240,13 @@ def _lines(
             (
                 "erasure-request",
                 f"{request.uid} recorded by {request.recorded_by.get_username()} on "
-                f"{certificates._utc(request.recorded_at)}",
+                f"{certificates.utc(request.recorded_at)}",
             )
         )
     return [
         *lines,
         ("approved-by", f"{user.get_username()} ({user.get_full_name() or '-'})"),
-        ("approved-at", certificates._utc(certificate.approved_at)),
+        ("approved-at", certificates.utc(certificate.approved_at)),
         ("destroyed", f"data key of the patient (wrapped under KEK version "
                       f"{certificate.kek_version}); identity row; rows: {removed}"),
         ("kek-version", str(certificate.kek_version)),

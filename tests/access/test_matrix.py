@@ -754,8 +754,10 @@ URLS: dict[tuple[str, str], Row] = {
         data=lambda w, k: {"confirm": "on"},
     ),
     ("GET", "retention:erasure"): row(PRACTITIONERS, gives()),
+    # Only who takes care of the patient records one: an emergency access is no such basis.
     ("POST", "retention:erasure"): row(
-        PRACTITIONERS, gives(MOVED, Ev("create", ERASURE)),
+        CARE, gives(MOVED, Ev("create", ERASURE)),
+        (NO_CARE, GLASS), gives(REFUSED, Ev("create", ERASURE, outcome="failure")),
         data=lambda w, k: {"basis": "art17-1d-unlawful", "confirm": "on"},
     ),
     ("GET", "retention:certificates"): row(
@@ -1099,6 +1101,7 @@ SERVICES: dict[str, Service] = {
     "retention.services.record_erasure_request": service(
         lambda w, a: retention.record_erasure_request(a, w.patient, "art17-1d-unlawful"),
         Ev("create", ERASURE), PRACTITIONERS,
+        (NO_CARE, GLASS), gives(NO_BASIS, Ev("create", ERASURE, outcome="failure")),
     ),
     "retention.services.destroy_record": service(
         lambda w, a: _destroy(w, a), Ev("delete", PATIENT), (MANAGER,),

@@ -19,6 +19,7 @@ from django.db import connection, connections
 from django.http import Http404
 
 from secretum.access.actor import AccessDenied
+from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Role
 from secretum.accounts import services as accounts
 from secretum.audit.models import AuditEvent, Outcome
@@ -191,6 +192,24 @@ def test_a_record_not_yet_due_needs_an_erasure_request_with_its_basis(
     assert certificate.basis == Basis.NO_CARE_GIVEN
     assert "GDPR art. 17(1)(a)" in certificate.text and "erasure-request:" in certificate.text
     assert certificates.verify(certificate).ok
+
+
+def test_only_a_practitioner_caring_for_the_patient_records_an_erasure_request(
+    practitioner: Any, patient: Any
+) -> None:
+    """J2: without a care relationship, or under an emergency access, a practitioner cannot make
+    someone else's patient destroyable; each refusal is audited."""
+    from secretum.access import care
+
+    other = make_user(Role.PRACTITIONER)
+    with pytest.raises(NoCareRelationship):
+        services.record_erasure_request(actor_for(other), patient.uid, Basis.NO_CARE_GIVEN)
+    care.break_the_glass(actor_for(other), patient.uid, "emergency", "Fictitious: unconscious.")
+    with pytest.raises(NoCareRelationship):
+        services.record_erasure_request(actor_for(other), patient.uid, Basis.NO_CARE_GIVEN)
+    assert not ErasureRequest.objects.exists()
+    failed = events(resource="retention.ErasureRequest", outcome=Outcome.FAILURE)
+    assert len(failed) == 2
 
 
 def test_a_destroyed_record_cannot_be_destroyed_twice(old_record: str, manager: Any) -> None:
