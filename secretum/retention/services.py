@@ -35,6 +35,7 @@ from secretum.access.actor import Actor
 from secretum.access.guard import NoCareRelationship, guarded
 from secretum.access.policy import Permission
 from secretum.accounts.services import practice_settings
+from secretum.audit.log import record_tampered
 from secretum.audit.models import Action
 from secretum.crypto import keyring, rows
 from secretum.patients import queries
@@ -103,7 +104,7 @@ def due_records(actor: Actor, limit: int = 500) -> DueList:
             )
         }
         for request in requests:
-            if rows.intact(request) and str(request.patient.uid) not in listed:
+            if _intact(request) and str(request.patient.uid) not in listed:
                 found.append(_due_record(patients[request.patient_id], years, request))
         event.detail["count"] = len(found)
         return DueList(found, years, current.key_backup_expiry_days)
@@ -121,13 +122,22 @@ def record_erasure_request(actor: Actor, uid: Any, basis: str) -> ErasureRequest
         detail={"basis": basis},
     ) as event:  # fmt: skip
         patient = _patient(uid)
-        basis_now = relationships.basis_for(actor.user, str(patient.uid))
-        if basis_now is None or basis_now.kind == "break-the-glass":
+        basis_now = actor.user and relationships.basis_for(actor.user, str(patient.uid))
+        if not basis_now or basis_now.kind == "break-the-glass":
             raise NoCareRelationship(str(patient.uid))
         request = ErasureRequest(patient=patient, basis=basis, recorded_by=actor.user)
         request.save()
         event.resource_ref = str(request.uid)
         return request
+
+
+def _intact(request: ErasureRequest) -> bool:
+    """The request is as a practitioner recorded it; one planted or changed in the database
+    allows nothing, and is reported to the auditor."""
+    if rows.intact(request):
+        return True
+    record_tampered(ERASURE, str(request.uid), patient_ref=str(request.patient.uid))
+    return False
 
 
 def _patient(uid: Any) -> Patient:
@@ -168,7 +178,7 @@ def _basis_of(patient: Patient, years: int) -> tuple[Basis, ErasureRequest | Non
     if contact.years_after(last, years) <= timezone.localdate():
         return Basis.RETENTION_ENDED, None, last
     requests = ErasureRequest.objects.filter(patient=patient).order_by("recorded_at")
-    request = next((r for r in requests if rows.intact(r)), None)
+    request = next((r for r in requests if _intact(r)), None)
     if request is None:
         raise ValidationError(
             _(

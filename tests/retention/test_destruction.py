@@ -22,7 +22,7 @@ from secretum.access.actor import AccessDenied
 from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Role
 from secretum.accounts import services as accounts
-from secretum.audit.models import AuditEvent, Outcome
+from secretum.audit.models import TAMPERED, AuditEvent, Outcome
 from secretum.crypto import keyring
 from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
@@ -179,6 +179,8 @@ def test_a_record_not_yet_due_needs_an_erasure_request_with_its_basis(
     planted = ErasureRequest(patient=patient, basis=Basis.UNLAWFUL, recorded_by=practitioner)
     ErasureRequest.objects.bulk_create([planted])  # past save(): no seal
     assert uid not in [r.ref for r in services.due_records(actor_for(manager)).records]
+    reported = events(resource="retention.ErasureRequest", outcome=Outcome.FAILURE)
+    assert reported and TAMPERED in reported[-1].detail  # the auditor's "tampered" alert
     with pytest.raises(ValidationError, match="within its retention period"):
         services.destroy_record(actor_for(manager), uid)
     with pytest.raises(ValidationError):
