@@ -251,13 +251,13 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
         correct.replace("/correct/", "/history/"),
         f"/documents/{uid}/attach/",
         f"/access/glass/{uid}/",
-        f"/records/{uid}/erasure/",
     ):
         _go(page, path, source, found, "practitioner")
-    _submit(page, "[data-testid=record-erasure]")  # J2: no basis chosen, refused
-    _check(page, source, "erasure request, refused", found)
     _submit(page, "[data-testid=glass-form] button[type=submit]")
     _check(page, source, "break the glass, refused", found)
+    _go(page, f"/records/{uid}/erasure/", source, found, "practitioner")
+    _submit(page, "[data-testid=record-erasure]")  # J2: no basis chosen, refused
+    _check(page, source, "erasure request, refused", found)
     page.goto(f"/documents/{uid}/attach/")
     _submit(page, "[data-testid=attach-document] button[type=submit]")
     _check(page, source, "document, refused", found)
