@@ -259,3 +259,46 @@ def test_two_managers_approving_at_once_destroy_once() -> None:
     assert DestructionCertificate.objects.count() == 1
     outcomes = AuditEvent.objects.filter(resource="patients.Patient", action="delete")
     assert sorted(outcomes.values_list("outcome", flat=True)) == ["failure", "success"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("home", "quick")
+def test_a_backup_made_before_the_destruction_no_longer_yields_the_patient_once_keys_expire(
+    tmp_path: Any,
+) -> None:
+    """J2 (issue 13): a real backup made before the destruction restores, with a copy of the
+    key file of its time (a key-store backup), the destroyed patient too: the caveat the
+    certificate states. Once the key is rotated and that copy is gone (the practice's expiry),
+    the backup no longer opens with any key file left, while every patient still in the
+    database decrypts."""
+    import shutil
+
+    from secretum import instance
+    from secretum.backup import restore, service
+    from tests.crypto.test_rotation import _every_patient_opens, _rotate
+
+    practitioner, manager = make_user(Role.PRACTITIONER), make_user(Role.MANAGER)
+    gone = full_record(practitioner)
+    age(gone, 31)
+    kept = full_record(practitioner)
+    made = service.create(tmp_path / "backups", progress=False)
+    key_store_copy = tmp_path / "secretum.key.copy"
+    shutil.copy2(settings_key_file(), key_store_copy)
+    services.destroy_record(actor_for(manager), gone)
+    _rotate()
+    rotated = settings_key_file().read_bytes()
+    instance.replace_private(settings_key_file(), key_store_copy.read_bytes())
+    keyring.reset_cache()
+    opened = restore.drill(made.path, progress=False)  # within the expiry: the caveat
+    assert opened.ok and opened.findings["sampled"] == 2, opened.findings
+    instance.replace_private(settings_key_file(), rotated)
+    keyring.reset_cache()
+    key_store_copy.unlink()  # the key-store backups older than the destruction expire
+    assert not restore.drill(made.path, progress=False).ok
+    assert _every_patient_opens() == 1 and patients.open_patient(kept)
+
+
+def settings_key_file() -> Any:
+    from django.conf import settings
+
+    return settings.INSTANCE.key_file
