@@ -6,10 +6,12 @@ either way.
 It makes a throwaway instance and fills it through the real services (N3: fictitious patients
 "Zorbatova<n>"): --patients patients, each with a realistic chart of --entries clinical entries
 (the p95 of the chart benchmark's law: 62), --documents scanned letters of 200 KB and
---appointments appointments; every record is then dated 31 years back (no contact since). It
-times ``retention.services.destroy_record`` for each, as a manager: the basis checked (last
-contact over six tables), every row naming the patient and its data key deleted, the
-certificate signed (Ed25519) and saved, the audit event appended, one transaction committed.
+--appointments appointments. It times ``retention.services.destroy_record`` for each, as a
+manager, with the retention's clock 31 years ahead (the records and their audit events stay as
+written: nothing can be backdated in the audit log): the basis checked (last contact over six
+tables, confirmed by the audit log and the record's seal), every row naming the patient and its
+data key deleted, the certificate signed (Ed25519) and saved, the audit event appended, one
+transaction committed.
 
     .venv/bin/python bench/shredding.py [--patients 20] [--database-url postgresql://…]
 """
@@ -36,15 +38,12 @@ def fill(count: int, entries: int, documents: int, appointments: int) -> tuple[l
     from django.utils import timezone
 
     from secretum.access.actor import Actor
-    from secretum.access.models import CareRelationship
     from secretum.access.policy import Role
     from secretum.accounts.models import User
     from secretum.clinical import services as clinical
     from secretum.documents import services as docs
     from secretum.lib import clamav
     from secretum.patients import services as patients
-    from secretum.patients.integrity import ENTRY_KINDS
-    from secretum.patients.models import Patient
     from secretum.scheduling.models import Appointment
 
     doctor = User.objects.create(username="dr.bench", role=Role.PRACTITIONER)
@@ -58,7 +57,7 @@ def fill(count: int, entries: int, documents: int, appointments: int) -> tuple[l
         ("problem", {"code": "R05", "label": "Toux"}),
     ]  # fmt: skip
     uids = []
-    then = timezone.now() - dt.timedelta(days=365 * 31 + 9)
+    then = timezone.now() - dt.timedelta(days=30)  # appointments of last month
     for n in range(count):
         uid = patients.register_patient(
             actor, {"family_name": f"Zorbatova{n}", "given_name": "Quilline"}
@@ -76,10 +75,6 @@ def fill(count: int, entries: int, documents: int, appointments: int) -> tuple[l
             Appointment(patient=patient, practitioner=doctor, booked_by=doctor, starts_at=then)
             for _ in range(appointments)
         )
-        Patient.objects.filter(pk=patient.pk).update(updated_at=then, created_at=then)
-        for entry in ENTRY_KINDS.values():
-            entry.model._base_manager.filter(patient=patient).update(recorded_at=then)
-        CareRelationship.objects.filter(patient=patient).update(last_contact_at=then)
         uids.append(str(uid))
     return uids, Actor.for_user(manager)
 
@@ -94,8 +89,9 @@ def main() -> None:
     args = parser.parse_args()
     setup(args.database_url)
     from django.db import connection
+    from django.utils import timezone
 
-    from secretum.retention import services
+    from secretum.retention import contact, services
 
     began = time.perf_counter()
     uids, manager = fill(args.patients, args.entries, args.documents, args.appointments)
@@ -103,6 +99,13 @@ def main() -> None:
         f"fill: {args.patients} patients × ({args.entries} entries, {args.documents} documents "
         f"of 200 KB, {args.appointments} appointments) in {time.perf_counter() - began:.1f} s"
     )
+    ahead = dt.timedelta(days=365 * 31 + 9)
+    later = SimpleNamespace(
+        now=lambda: timezone.now() + ahead,
+        localdate=lambda value=None: timezone.localdate(value or timezone.now() + ahead),
+        make_aware=timezone.make_aware,
+    )
+    services.timezone = contact.timezone = later  # type: ignore[assignment]
     took = []
     for uid in uids:
         began = time.perf_counter()

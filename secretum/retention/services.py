@@ -25,7 +25,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import ForeignObjectRel
+from django.db.models import ForeignObjectRel, Max
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,9 +36,9 @@ from secretum.access.guard import NoCareRelationship, guarded
 from secretum.access.policy import Permission
 from secretum.accounts.services import practice_settings
 from secretum.audit.log import record_tampered
-from secretum.audit.models import Action
+from secretum.audit.models import Action, AuditEvent, Outcome
 from secretum.crypto import keyring, rows
-from secretum.patients import queries
+from secretum.patients import integrity, queries
 from secretum.patients.models import Patient, SearchToken
 from secretum.retention import certificates, contact
 from secretum.retention.models import Basis, DestructionCertificate, ErasureRequest
@@ -52,6 +52,10 @@ LEGAL_TEXT = "law of 22 April 2019 on the quality of healthcare practice, art. 3
 
 class AlreadyDestroyed(ValidationError):
     """The record was destroyed meanwhile (another manager approved it first)."""
+
+
+class DatesAltered(ValidationError):
+    """The record's dates in the database disagree with the audit log or its seal."""
 
 
 @dataclass(frozen=True)
@@ -171,11 +175,40 @@ def _shred(patient: Patient) -> dict[str, int]:
     return counts
 
 
+def _audited_contact(ref: str) -> dt.datetime | None:
+    """The latest success the audit log holds about the patient (reads, writes, prints), but
+    the auditor's own reads and the retention pages': the hash-chained log cannot be backdated,
+    where the tables' dates can be by whoever holds the database."""
+    found = AuditEvent.objects.filter(patient_ref=ref, outcome=Outcome.SUCCESS)
+    found = found.exclude(resource__startswith="audit.").exclude(resource__startswith="retention.")
+    latest: dt.datetime | None = found.aggregate(latest=Max("at"))["latest"]
+    return latest
+
+
+def _confirmed(patient: Patient, years: int) -> None:
+    """The tables' dates say the retention ended: the audit log and the record's seal must
+    agree. A record whose dates were moved back in the database is refused and reported."""
+    audited = _audited_contact(str(patient.uid))
+    later = audited is not None and (
+        contact.years_after(timezone.localdate(audited), years) > timezone.localdate()
+    )
+    if later or not integrity.intact(patient):
+        raise DatesAltered(
+            _(
+                "The dates of this record in the database do not match the audit log or its "
+                "seal: it may have been altered outside Secretum, and is not destroyed. The "
+                "auditor is told."
+            ),
+            code="altered",
+        )
+
+
 def _basis_of(patient: Patient, years: int) -> tuple[Basis, ErasureRequest | None, dt.date]:
-    """The basis this record can be destroyed on now: its retention ended, or an intact
-    erasure request. ValidationError otherwise."""
+    """The basis this record can be destroyed on now: its retention ended (confirmed by the
+    audit log), or an intact erasure request. ValidationError otherwise."""
     last = timezone.localdate(contact.last_contact(patient.pk))
     if contact.years_after(last, years) <= timezone.localdate():
+        _confirmed(patient, years)
         return Basis.RETENTION_ENDED, None, last
     requests = ErasureRequest.objects.filter(patient=patient).order_by("recorded_at")
     request = next((r for r in requests if _intact(r)), None)
@@ -196,6 +229,15 @@ def destroy_record(actor: Actor, uid: Any) -> DestructionCertificate:
     """J2: crypto-shred one record and keep its signed certificate. The caller (a page) has
     checked the manager's re-authentication; ``AlreadyDestroyed`` when another got there
     first, ValidationError when the record is not due and no erasure request allows it."""
+    try:
+        return _destroy(actor, uid)
+    except DatesAltered:
+        # Reported once the destruction's transaction is rolled back: the auditor's record stays.
+        record_tampered(RESOURCE, str(uid), patient_ref=str(uid))
+        raise
+
+
+def _destroy(actor: Actor, uid: Any) -> DestructionCertificate:
     current = practice_settings()
     years, expiry = current.retention_years, current.key_backup_expiry_days
     with guarded(

@@ -29,7 +29,7 @@ from secretum.patients.models import Patient, SearchToken
 from secretum.retention import certificates, contact, services
 from secretum.retention.models import Basis, DestructionCertificate, ErasureRequest
 from tests.conftest import actor_for, events, make_user
-from tests.retention.conftest import SECRET_NAME, age, full_record
+from tests.retention.conftest import SECRET_NAME, age, full_record, years_on
 
 
 def _rows_naming(patient_pk: int) -> dict[str, int]:
@@ -154,6 +154,20 @@ def test_the_certificate_verifies_with_the_public_key_and_any_change_is_detected
     assert not certificates.verify(certificate).ok
 
 
+def test_dates_moved_back_in_the_database_destroy_nothing(practitioner: Any, manager: Any) -> None:
+    """J2, as whoever holds the database: every date of a record in use moved back 31 years
+    lists it as due; the destruction checks the audit log, which cannot be backdated, refuses,
+    and tells the auditor."""
+    uid = full_record(practitioner)
+    age(uid, 31)
+    assert uid in [r.ref for r in services.due_records(actor_for(manager)).records]
+    with pytest.raises(ValidationError, match="do not match the audit log"):
+        services.destroy_record(actor_for(manager), uid)
+    assert Patient.objects.filter(uid=uid).exists() and not DestructionCertificate.objects.exists()
+    reported = events(resource="patients.Patient", outcome=Outcome.FAILURE, action="read")
+    assert reported and TAMPERED in reported[-1].detail
+
+
 def test_only_a_manager_destroys_and_each_refusal_is_audited(
     old_record: str, practitioner: Any, auditor: Any
 ) -> None:
@@ -235,7 +249,6 @@ def test_two_managers_approving_at_once_destroy_once() -> None:
     practitioner = make_user(Role.PRACTITIONER)
     managers = [make_user(Role.MANAGER), make_user(Role.MANAGER)]
     uid = full_record(practitioner)
-    age(uid, 31)
     start = threading.Barrier(2)
     done: list[str] = []
     failures: list[BaseException] = []
@@ -250,10 +263,11 @@ def test_two_managers_approving_at_once_destroy_once() -> None:
             connections.close_all()
 
     threads = [threading.Thread(target=approve, args=(m,)) for m in managers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with years_on(31):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert len(done) == 1 and len(failures) == 1
     assert isinstance(failures[0], services.AlreadyDestroyed)
     assert DestructionCertificate.objects.count() == 1
@@ -279,12 +293,12 @@ def test_a_backup_made_before_the_destruction_no_longer_yields_the_patient_once_
 
     practitioner, manager = make_user(Role.PRACTITIONER), make_user(Role.MANAGER)
     gone = full_record(practitioner)
-    age(gone, 31)
     kept = full_record(practitioner)
     made = service.create(tmp_path / "backups", progress=False)
     key_store_copy = tmp_path / "secretum.key.copy"
     shutil.copy2(settings_key_file(), key_store_copy)
-    services.destroy_record(actor_for(manager), gone)
+    with years_on(31):
+        services.destroy_record(actor_for(manager), gone)
     _rotate()
     rotated = settings_key_file().read_bytes()
     instance.replace_private(settings_key_file(), key_store_copy.read_bytes())
