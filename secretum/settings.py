@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "secretum.breaches",
     "secretum.maintenance",
     "secretum.compliance",
+    "secretum.retention",
     "secretum.backup",
 ]
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("compliance/", include("secretum.breaches.urls")),
     path("access/", include("secretum.access.urls")),
     path("maintenance/", include("secretum.maintenance.urls")),
+    path("records/", include("secretum.retention.urls")),
 ]
 
 handler403 = "secretum.core.errors.forbidden"

@@ -56,6 +56,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "secretum.compliance.evidence",
             "secretum.breaches",
             "secretum.maintenance",  # the maintenance log (K1) and the console's record (G1)
+            # Retention and destruction (J2): reads every record's dates, signs certificates.
+            "secretum.retention",
         ),
     ),
     # Backups, restores and their drills (I1, I3, I4): read the whole instance.

@@ -56,7 +56,8 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     },
     "accounts.PracticeSettings": {
         "id": P, "idle_timeout_minutes": P, "session_lifetime_hours": P,
-        "password_renewal_days": P, "inactive_days": P, "updated_at": P, "row_seal": S,
+        "password_renewal_days": P, "inactive_days": P, "retention_years": P,
+        "key_backup_expiry_days": P, "updated_at": P, "row_seal": S,
     },
     "accounts.PasswordHistory": {"id": A, "user": A, "password": S, "created_at": A},
     "accounts.EnrolmentToken": {
@@ -220,6 +221,17 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "id": A, "uid": A, "account": A, "opened_at": A, "opened_by": A, "supervisor": A,
         "starts_at": A, "ends_at": A, "sealed": A, "opening_entry": A, "closed_at": A,
         "closed_by": A, "closing": P, "closing_entry": A,
+    },
+    # Retention and destruction (J2): an erasure request's legal basis, and the certificate of a
+    # destroyed record, which names the patient by its opaque reference only (no identity, no
+    # medical content); its signed text and signature are what a third party checks.
+    "retention.ErasureRequest": {
+        "id": A, "uid": A, "patient": A, "basis": A, "recorded_by": A, "recorded_at": A,
+        "row_seal": S,
+    },
+    "retention.DestructionCertificate": {
+        "id": A, "uid": A, "patient_ref": A, "basis": A, "approved_by": A, "approved_at": A,
+        "kek_version": P, "key_backup_expiry_days": P, "text": A, "signature": P,
     },
 }  # fmt: skip
 

@@ -62,6 +62,9 @@ class Permission(StrEnum):
     ACCESS_REVIEW = "access:glass:review"  # judge break-the-glass accesses (C1, C2)
     MAINTENANCE_LOG_READ = "maintenance:log:read"  # the maintenance log and its export (K1)
     MAINTENANCE_LOG_WRITE = "maintenance:log:write"  # record an intervention, correct one (K1)
+    RETENTION_READ = "retention:record:read"  # records due for destruction, certificates (J2)
+    RECORDS_DESTROY = "retention:record:destroy"  # approve a destruction (J2)
+    ERASURE_REQUEST = "retention:erasure:request"  # record a GDPR art. 17 request's basis (J2)
 
 
 _FRONT_DESK = {
@@ -79,6 +82,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _FRONT_DESK
         | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE}
         | {Permission.CARE_DECLARE, Permission.GLASS_BREAK}
+        # J2: who knows the patient records an erasure request's legal basis; a manager decides.
+        | {Permission.ERASURE_REQUEST}
     ),
     # C1: a nurse cares within a relationship like a practitioner; breaking the glass, an
     # emergency outside any relationship, stays a practitioner's decision.
@@ -92,11 +97,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {Permission.COMPLIANCE_READ, Permission.COMPLIANCE_MANAGE, Permission.BREACH_REPORT}
         | {Permission.BREACH_READ, Permission.BREACH_MANAGE}
         | {Permission.MAINTENANCE_LOG_READ, Permission.MAINTENANCE_LOG_WRITE}
+        | {Permission.RETENTION_READ, Permission.RECORDS_DESTROY}
     ),
     Role.AUDITOR: frozenset(
         {Permission.SESSION_OWN, Permission.AUDIT_READ, Permission.AUDIT_EXPORT}
         | {Permission.COMPLIANCE_READ, Permission.BREACH_REPORT, Permission.BREACH_READ}
         | {Permission.ACCESS_REVIEW, Permission.MAINTENANCE_LOG_READ}
+        | {Permission.RETENTION_READ}  # J2: checks the destruction certificates
     ),
     # K1: the IT maintainer keeps the maintenance log; no patient data.
     Role.MAINTAINER: frozenset(

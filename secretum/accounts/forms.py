@@ -255,13 +255,17 @@ class PracticeSettingsForm(forms.ModelForm):
         model = PracticeSettings
         fields = [
             "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days",
-            "inactive_days",
+            "inactive_days", "retention_years", "key_backup_expiry_days",
         ]  # fmt: skip
         labels = {
             "idle_timeout_minutes": _("Lock the screen after this many idle minutes (1–20)"),
             "session_lifetime_hours": _("End any session after this many hours (1–12)"),
             "password_renewal_days": _("Ask for a new password after this many days (0: never)"),
             "inactive_days": _("Disable accounts nobody signed in to for this many days (30–365)"),
+            "retention_years": _("Keep a record this many years after the last contact (30–50)"),
+            "key_backup_expiry_days": _(
+                "Key-store backups older than a destruction expire after this many days"
+            ),
         }
         help_texts = {
             "password_renewal_days": _(
@@ -271,6 +275,16 @@ class PracticeSettingsForm(forms.ModelForm):
             "inactive_days": _(
                 "Checked once a day. The last active manager is never disabled this way; a "
                 "manager can enable an account again."
+            ),
+            "retention_years": _(
+                "Belgian law (22 April 2019, art. 35) keeps a patient record at least 30 and at "
+                "most 50 years after the last contact. Then it is listed for destruction "
+                "(Records due for destruction)."
+            ),
+            "key_backup_expiry_days": _(
+                "Copies of the key file and recovery material made before a destruction are "
+                "discarded after this many days; until then an old data backup could still be "
+                "opened with them. Keep your rotation of key-store copies within this period."
             ),
         }
 

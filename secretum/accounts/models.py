@@ -124,11 +124,15 @@ def _plain(value: Any) -> Any:
     return str(value) if value is not None else None
 
 
+RETENTION_YEARS_MIN, RETENTION_YEARS_MAX = 30, 50  # J2: Belgian law's bounds
+
+
 class PracticeSettings(SealedRow, models.Model):
     """One row: the practice's security settings, within the bounds the checklist sets."""
 
     SEALED_FIELDS = (
         "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days", "inactive_days",
+        "retention_years", "key_backup_expiry_days",
     )  # fmt: skip
 
     idle_timeout_minutes = models.PositiveSmallIntegerField(
@@ -145,6 +149,17 @@ class PracticeSettings(SealedRow, models.Model):
     # C2: an account unused for this many days is disabled (`secretum accounts disable-inactive`).
     inactive_days = models.PositiveSmallIntegerField(
         default=90, validators=[MinValueValidator(30), MaxValueValidator(365)]
+    )
+    # J2: a record is kept this many years after the patient's last contact, then listed for
+    # destruction (Belgian law of 22 April 2019, art. 35: at least 30 years, at most 50).
+    retention_years = models.PositiveSmallIntegerField(
+        default=RETENTION_YEARS_MIN,
+        validators=[MinValueValidator(RETENTION_YEARS_MIN), MaxValueValidator(RETENTION_YEARS_MAX)],
+    )
+    # J2: copies of the key store (key file backups, recovery material) older than a destruction
+    # are discarded after this many days; until then an old data backup could still be opened.
+    key_backup_expiry_days = models.PositiveSmallIntegerField(
+        default=35, validators=[MinValueValidator(1), MaxValueValidator(3650)]
     )
     updated_at = models.DateTimeField(auto_now=True)
     # HMAC-SHA256 under the key file over the fields that grant rights (crypto/rows.py).

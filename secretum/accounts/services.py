@@ -103,22 +103,17 @@ def practice_settings() -> PracticeSettings:
     return found
 
 
-def update_practice_settings(
-    actor: Actor,
-    *,
-    idle_timeout_minutes: int,
-    session_lifetime_hours: int,
-    password_renewal_days: int,
-    inactive_days: int | None = None,
-) -> PracticeSettings:
+def update_practice_settings(actor: Actor, **values: int | None) -> PracticeSettings:
+    """Change the settings given (a field of ``PracticeSettingsForm``; None: left as is): the
+    model's bounds decide (E1: idle lock ≤ 20 min; C2: 30–365 days; J2: 30–50 years)."""
     with guarded(actor, Permission.SETTINGS_MANAGE, "update", "accounts.PracticeSettings") as draft:
         current = practice_settings()
-        current.idle_timeout_minutes = idle_timeout_minutes
-        current.session_lifetime_hours = session_lifetime_hours
-        current.password_renewal_days = password_renewal_days
-        if inactive_days is not None:  # C2: 30 to 365 days
-            current.inactive_days = inactive_days
-        current.full_clean()  # E1: refuses an idle timeout above 20 minutes
+        for name, value in values.items():
+            if name not in current.SEALED_FIELDS:
+                raise ValidationError(f"Unknown practice setting: {name}")
+            if value is not None:
+                setattr(current, name, value)
+        current.full_clean()
         current.save()
         draft.detail.update({name: getattr(current, name) for name in current.SEALED_FIELDS})
     return current

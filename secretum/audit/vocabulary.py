@@ -75,6 +75,8 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "maintenance.MaintenanceEntry": _("maintenance log entry"),
     "maintenance.MaintenanceWindow": _("maintenance window"),
     "maintenance.ConsoleSession": _("maintenance console session"),
+    "retention.ErasureRequest": _("erasure request (GDPR art. 17)"),
+    "retention.DestructionCertificate": _("destruction certificate"),
     "backup.Backup": _("backup"),
     "backup.BackupRecord": _("backup record"),
     "backup.Upgrade": _("software upgrade"),

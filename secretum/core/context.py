@@ -34,6 +34,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_break_glass": allows(role, Permission.GLASS_BREAK),
         "can_maintenance": allows(role, Permission.MAINTENANCE_LOG_READ),
         "can_record_maintenance": allows(role, Permission.MAINTENANCE_LOG_WRITE),
+        "can_retention": allows(role, Permission.RETENTION_READ),
+        "can_request_erasure": writes and allows(role, Permission.ERASURE_REQUEST),
         "charter_available": bool(role),
         # E1: seconds until the idle lock; the page hides itself at that moment (secretum.js).
         "idle_lock_in": getattr(request, "idle_lock_in", None),

@@ -89,6 +89,8 @@ from secretum.maintenance.entries import Intervention
 from secretum.maintenance.models import MaintenanceWindow
 from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
+from secretum.retention import services as retention
+from secretum.retention.models import ErasureRequest
 from secretum.scheduling import services as scheduling
 from tests.conftest import TEST_TOTP_SECRET, SecureClient, actor_for, client_for, make_user
 from tests.documents.samples import png
@@ -431,6 +433,8 @@ ENTRY = "clinical.{Kind}"  # the kind of the URL's entry
 DOC = "documents.Document"
 UNFILED = "documents.UnfiledDocument"
 TRAY = frozenset({(M, "unfiled.title"), (M, "unfiled.content")})  # no one's record yet (D4)
+ERASURE = "retention.ErasureRequest"
+CERTIFICATE = "retention.DestructionCertificate"
 BTG = "break-the-glass"  # the purpose of what a practitioner does under a break-the-glass access
 
 
@@ -779,6 +783,33 @@ URLS: dict[tuple[str, str], Row] = {
             "window": str(MaintenanceWindow.objects.get(account=w.users[TECHNICIAN]).uid)
         },
     ),
+    # J2: records due for destruction (the manager decides, the auditor reads), the erasure
+    # request a practitioner records; the world's patient is within retention: refused, audited.
+    ("GET", "retention:due"): row((MANAGER, AUDITOR), gives(OK, Ev("search", PATIENT))),
+    ("POST", "retention:destroy"): row(
+        MANAGER, gives(MOVED, Ev("delete", PATIENT, outcome="failure")),
+        data=lambda w, k: {"confirm": "on"},
+    ),
+    ("GET", "retention:erasure"): row(PRACTITIONERS, gives()),
+    # Only who takes care of the patient records one: an emergency access is no such basis.
+    ("POST", "retention:erasure"): row(
+        CARE, gives(MOVED, Ev("create", ERASURE)),
+        (NO_CARE, GLASS), gives(REFUSED, Ev("create", ERASURE, outcome="failure")),
+        data=lambda w, k: {"basis": "art17-1d-unlawful", "confirm": "on"},
+    ),
+    ("GET", "retention:certificates"): row(
+        (MANAGER, AUDITOR), gives(OK, Ev("search", CERTIFICATE))
+    ),
+    # No record of the world is destroyed: each certificate's URL answers 404, audited.
+    ("GET", "retention:certificate"): row(
+        (MANAGER, AUDITOR), gives(GONE, Ev("read", CERTIFICATE, outcome="failure"))
+    ),
+    ("GET", "retention:text"): row(
+        (MANAGER, AUDITOR), gives(GONE, Ev("read", CERTIFICATE, outcome="failure"))
+    ),
+    ("GET", "retention:signature"): row(
+        (MANAGER, AUDITOR), gives(GONE, Ev("read", CERTIFICATE, outcome="failure"))
+    ),
     # The breach register (D3): everyone reports, the manager and the auditor read it.
     ("GET", "breaches:help"): row(SIGNED_IN, gives()),
     ("GET", "breaches:breaches"): row((MANAGER, AUDITOR), gives()),
@@ -879,6 +910,16 @@ def service(
     cells.update({p: gives(REFUSES, done.denied()) for p in PERSONAS if p not in who})
     cells.update(row(*given).cells)
     return Service(call, cells)
+
+
+def _destroy(w: World, actor: Actor) -> Any:
+    """J2: the world's patient, made destroyable by an erasure request planted past the service
+    (no event, sealed as the service seals it), then destroyed as ``actor``."""
+    ErasureRequest(
+        patient=Patient.objects.get(uid=w.patient), basis="art17-1d-unlawful",
+        recorded_by=w.users[CARE],
+    ).save()  # fmt: skip
+    return retention.destroy_record(actor, w.patient)
 
 
 def _in_days(n: int, hour: int) -> dt.datetime:
@@ -1089,6 +1130,28 @@ SERVICES: dict[str, Service] = {
         Ev("search", "audit.Alert"), (AUDITOR,),
     ),
     # A printed summary (P1, C3), as its URL above.
+    # J2: the list of records due, an erasure request, a destruction (the world's patient, made
+    # destroyable by an erasure request planted without an event; rolled back with the cell).
+    "retention.services.due_records": service(
+        lambda w, a: retention.due_records(a), Ev("search", PATIENT), (MANAGER, AUDITOR),
+    ),
+    "retention.services.record_erasure_request": service(
+        lambda w, a: retention.record_erasure_request(a, w.patient, "art17-1d-unlawful"),
+        Ev("create", ERASURE), PRACTITIONERS,
+        (NO_CARE, GLASS), gives(NO_BASIS, Ev("create", ERASURE, outcome="failure")),
+    ),
+    "retention.services.destroy_record": service(
+        lambda w, a: _destroy(w, a), Ev("delete", PATIENT), (MANAGER,),
+    ),
+    "retention.services.certificates_list": service(
+        lambda w, a: retention.certificates_list(a),
+        Ev("search", CERTIFICATE), (MANAGER, AUDITOR),
+    ),
+    "retention.services.access_certificate": service(
+        lambda w, a: retention.access_certificate(a, w.patient),
+        Ev("read", CERTIFICATE), (MANAGER, AUDITOR),
+        (MANAGER, AUDITOR), gives(NOT_FOUND, Ev("read", CERTIFICATE, outcome="failure")),
+    ),
     "compliance.printing.print_patient_summary": service(
         lambda w, a: printing.print_patient_summary(a, w.patient),
         Ev("print", PATIENT), FRONT_DESK,

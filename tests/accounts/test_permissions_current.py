@@ -518,6 +518,8 @@ def test_the_inactivity_limit_is_a_bounded_sealed_setting(manager: Any) -> None:
             "session_lifetime_hours": 10,
             "password_renewal_days": 0,
             "inactive_days": 45,
+            "retention_years": 30,  # J2: the form's other settings, as the page sends them
+            "key_backup_expiry_days": 35,
         },
     )
     assert services.practice_settings().inactive_days == 45

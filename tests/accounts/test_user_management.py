@@ -81,6 +81,8 @@ def test_the_practice_settings_change_after_sudo_and_are_audited(
         "session_lifetime_hours": 8,
         "password_renewal_days": 0,
         "inactive_days": 90,
+        "retention_years": 30,  # J2
+        "key_backup_expiry_days": 35,
     }
     saved = manager_client.post("/accounts/settings/", new)
     assert saved["Location"] == "/accounts/settings/"

@@ -120,6 +120,7 @@ PAGES = {
     "compliance:register", "compliance:measure", "compliance:report", "compliance:reports",
     "compliance:access_review", "breaches:breaches", "breaches:breach", "breaches:breach_drafts",
     "maintenance:log", "maintenance:new", "maintenance:correct", "maintenance:windows",
+    "retention:due", "retention:certificates", "retention:erasure",
     # the auditor
     "audit:log", "audit:report_search", "audit:report", "audit:alerts", "access:reviews",
 }  # fmt: skip
@@ -146,6 +147,11 @@ NOT_PAGES = {
     "compliance:report_file": "the signed report, its signature: file downloads (the PDF tagged)",
     "maintenance:export": "a CSV file download",
     "clinical:icd10": "JSON: the ICD-10 suggestions the problem form's code field offers",
+    "retention:text": "a destruction certificate, a text file download",
+    "retention:signature": "a destruction certificate's signature, a text file download",
+    # Shown only once a record is destroyed; the demo's are all within retention, and the walk
+    # goes over the same patients in each language: destroying one would end the second walk.
+    "retention:certificate": "a destroyed record's certificate (tests/retention/test_views.py)",
 }
 
 
@@ -250,6 +256,9 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
         _go(page, path, source, found, "practitioner")
     _submit(page, "[data-testid=glass-form] button[type=submit]")
     _check(page, source, "break the glass, refused", found)
+    _go(page, f"/records/{uid}/erasure/", source, found, "practitioner")
+    _submit(page, "[data-testid=record-erasure]")  # J2: no basis chosen, refused
+    _check(page, source, "erasure request, refused", found)
     page.goto(f"/documents/{uid}/attach/")
     _submit(page, "[data-testid=attach-document] button[type=submit]")
     _check(page, source, "document, refused", found)
@@ -334,6 +343,8 @@ def _manager(page: Any, source: str, found: dict[str, list[str]]) -> None:
     _go(page, "/maintenance/access/", source, found, "manager")
     _submit(page, "[data-testid=open-window]")
     _check(page, source, "maintenance access, refused", found)
+    for path in ("/records/due/", "/records/certificates/"):  # J2
+        _go(page, path, source, found, "manager")
     page.context.clear_cookies()
 
 
