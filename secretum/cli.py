@@ -41,6 +41,8 @@ USAGE = """usage: secretum COMMAND [options]
                              once unused; run it again if it was interrupted (E10, O2)
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
+  records archive            archive the records without contact for the practice's period
+                             (J1; serve does it once a day)
   accounts disable-inactive  disable the accounts unused for the practice's limit (serve does
                              it once a day)
   maintenance close-expired  close the outside technicians' maintenance windows whose end has
@@ -94,7 +96,8 @@ ALIASES.update(
     }
 )
 # Whole patient records (E10, G3): `secretum records verify`, `records acknowledge UID`.
-ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge")})
+# The archive (J1): `secretum records archive`.
+ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge", "archive")})
 # Keeping permissions current (C2): `secretum accounts disable-inactive`.
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # The scan intake (D4): `secretum documents intake --every N`.

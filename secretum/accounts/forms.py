@@ -255,13 +255,16 @@ class PracticeSettingsForm(forms.ModelForm):
         model = PracticeSettings
         fields = [
             "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days",
-            "inactive_days",
+            "inactive_days", "archive_years",
         ]  # fmt: skip
         labels = {
             "idle_timeout_minutes": _("Lock the screen after this many idle minutes (1–20)"),
             "session_lifetime_hours": _("End any session after this many hours (1–12)"),
             "password_renewal_days": _("Ask for a new password after this many days (0: never)"),
             "inactive_days": _("Disable accounts nobody signed in to for this many days (30–365)"),
+            "archive_years": _(
+                "Archive the records of patients without contact for this many years (2–30)"
+            ),
         }
         help_texts = {
             "password_renewal_days": _(
@@ -271,6 +274,10 @@ class PracticeSettingsForm(forms.ModelForm):
             "inactive_days": _(
                 "Checked once a day. The last active manager is never disabled this way; a "
                 "manager can enable an account again."
+            ),
+            "archive_years": _(
+                "Checked once a day. An archived record leaves every search and list; a "
+                "practitioner opens it with a reason, or restores it to active."
             ),
         }
 

@@ -95,8 +95,8 @@ def managing(
 
 
 def practice_settings() -> PracticeSettings:
-    """The practice's settings; if their row was altered outside Secretum, the defaults (an
-    idle lock of 15 minutes, a 10-hour lifetime), reported to the auditor."""
+    """The practice's settings; if their row was altered outside Secretum, the defaults (idle
+    lock 15 minutes, 10-hour lifetime, archive after 5 years), reported to the auditor."""
     found, _created = PracticeSettings.objects.get_or_create(pk=1)
     if not integrity.checked(found):
         return PracticeSettings(pk=1)
@@ -110,14 +110,15 @@ def update_practice_settings(
     session_lifetime_hours: int,
     password_renewal_days: int,
     inactive_days: int | None = None,
+    archive_years: int | None = None,
 ) -> PracticeSettings:
     with guarded(actor, Permission.SETTINGS_MANAGE, "update", "accounts.PracticeSettings") as draft:
         current = practice_settings()
         current.idle_timeout_minutes = idle_timeout_minutes
         current.session_lifetime_hours = session_lifetime_hours
         current.password_renewal_days = password_renewal_days
-        if inactive_days is not None:  # C2: 30 to 365 days
-            current.inactive_days = inactive_days
+        for name, value in {"inactive_days": inactive_days, "archive_years": archive_years}.items():
+            setattr(current, name, getattr(current, name) if value is None else value)  # C2, J1
         current.full_clean()  # E1: refuses an idle timeout above 20 minutes
         current.save()
         draft.detail.update({name: getattr(current, name) for name in current.SEALED_FIELDS})

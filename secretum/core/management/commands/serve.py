@@ -9,7 +9,8 @@ deadlines and size limits before a worker sees it, so slow clients cannot hold t
 threads; connections are limited per client address and in total. Beside it run the plain-HTTP
 redirect (``secretum.lib.redirect``, H1), the audit checkpoint signer (D2) and the periodic
 tasks (``PERIODIC``: the daily disabling of unused accounts, C2; the closing of maintenance
-windows every minute, K2; and the daily backup, I1), each a process of its own. At shutdown
+windows every minute, K2; the daily archiving of records without contact, J1; and the daily
+backup, I1), each a process of its own. At shutdown
 (SIGTERM, SIGINT, SIGHUP): the front stops accepting and lets the requests in progress end, then
 the workers stop, then the redirect and the periodic tasks, and the signer signs its last
 checkpoint after all of them: it ignores SIGTERM (systemd sends it to every process of the
@@ -42,6 +43,8 @@ PERIODIC: tuple[tuple[tuple[str, ...], int], ...] = (
     # K2: a maintenance window is closed (account disabled, sessions ended) within a minute of
     # its end; from its end on, its account already holds no role.
     (("maintenance", "close-expired"), MINUTE),
+    # J1: records without contact for the practice's archive period move to the archive, daily.
+    (("records", "archive"), DAY),
 )
 
 
