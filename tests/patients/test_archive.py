@@ -471,3 +471,23 @@ def test_restoring_ends_the_archive_grants(practitioner: Any, archived: str) -> 
     with pytest.raises(ArchivedRecord):
         clinical.access_chart(actor_for(colleague), archived)
 
+
+# --- the register ----------------------------------------------------------------------------
+
+
+def test_the_register_reads_the_setting_the_last_run_and_the_counts(
+    record: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from secretum.compliance import evidence
+
+    assert not evidence.gather(["J1"])["J1"].met  # never ran
+    archive.archive_due(now=_later(6))
+    found = evidence.gather(["J1"])["J1"]
+    assert found.met, found.summary
+    assert "after 5 years" in found.summary
+    assert "1 archived. Now 1 archived records, 0 active, 0 due" in found.summary
+    # Three days on without a run: the daily run has stopped; not met, and said.
+    later = timezone.now() + dt.timedelta(days=3)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    stale = evidence.gather(["J1"])["J1"]
+    assert not stale.met and "stopped" in stale.action
