@@ -27,6 +27,7 @@ from secretum.access.guard import ArchivedRecord, NoCareRelationship
 from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
 from secretum.access.policy import Role
 from secretum.accounts import services as accounts
+from secretum.audit import alerts
 from secretum.audit.models import ARCHIVED, TAMPERED
 from secretum.clinical import services as clinical
 from secretum.core.management.commands import serve
@@ -294,6 +295,12 @@ def test_a_practitioner_opens_it_with_a_reason_for_a_limited_time(
     assert b"clinical/new" not in page.content.replace(b"%2F", b"/")  # no way to add an entry
     reads = events(actor=practitioner, resource="clinical.Chart", outcome="success")
     assert reads[-1].purpose == "archive" and str(grant.uid) in reads[-1].detail
+    (alert,) = [a for a in alerts.detect(timezone.now() - dt.timedelta(hours=1))
+                if a.kind == "archived-record"]  # fmt: skip
+    assert alert.reason == REASON and alert.patient_ref == archived and alert.severity == "medium"
+    assert (
+        b"Archived record opened with a reason" in client_for(auditor).get("/audit/alerts/").content
+    )
     # The auditor reviews it beside the emergency accesses.
     (row,) = care.glass_breaks(actor_for(auditor))
     assert row.reason == REASON and row.patient_ref == archived
