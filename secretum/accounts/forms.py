@@ -251,6 +251,11 @@ class RoleForm(RoleDatesForm):
 
 
 class PracticeSettingsForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # J1: a form posted without it (an older page) leaves the archive period as it is.
+        self.fields["archive_years"].required = False
+
     class Meta:
         model = PracticeSettings
         fields = [
