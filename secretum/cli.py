@@ -45,6 +45,8 @@ USAGE = """usage: secretum COMMAND [options]
                              sealed again under it, one transaction per patient (E10)
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
+  records archive            archive the records without contact for the practice's period
+                             (J1; serve does it once a day)
   records due                the records whose retention period ended (or with an erasure
                              request), and the destroyed ones whose old copies are still
                              readable until the next key rotation (J2); a manager approves
@@ -102,7 +104,8 @@ ALIASES.update(
     }
 )
 # Whole patient records (E10, G3): `secretum records verify`, `records acknowledge UID`.
-ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge", "due")})
+# The archive (J1) and the records due for destruction (J2): `secretum records archive|due`.
+ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge", "archive", "due")})
 # Keeping permissions current (C2): `secretum accounts disable-inactive`.
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # The scan intake (D4): `secretum documents intake --every N`.

@@ -33,6 +33,8 @@ class Purpose(StrEnum):
     MAINTENANCE = "maintenance"
     # Emergency access outside a care relationship; its reason goes in the audit event (D2).
     BREAK_THE_GLASS = "break-the-glass"
+    # J1: an archived record read under an archive grant; its reason goes in the audit event.
+    ARCHIVE = "archive"
 
 
 def role_of(user: Any, at: dt.datetime | None = None) -> str | None:

@@ -6,6 +6,8 @@
 * ``break_the_glass``: an emergency access without a relationship: a category, a reason of
   10 to 200 characters, a limited time, the auditor alerted at once (the audit alert, and an
   e-mail when mail is set up), then a review: justified or not, with a comment;
+* ``open_archived``: an archived record (J1) opened the same way, a reason, a limited time,
+  the auditor told, reviewed beside the emergency accesses;
 * ``set_policy``: the practice's choice between care relationships and a shared record, and
   their periods; recorded, audited, shown in the register.
 """
@@ -30,7 +32,7 @@ from secretum.access.actor import Actor, Purpose, role_of
 from secretum.access.guard import guarded
 from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
 from secretum.access.policy import CARE_ROLES, Permission, Role
-from secretum.access.relationships import current_relationship, policy, valid_ref
+from secretum.access.relationships import archived, current_relationship, policy, valid_ref
 from secretum.audit.models import Action
 from secretum.crypto.rows import intact
 
@@ -106,10 +108,21 @@ def end_care(actor: Actor, patient_ref: Any) -> None:
             row.save()
 
 
+# The categories of an emergency access; ``archive`` is the opening of an archived record (J1).
+GLASS_CATEGORIES = frozenset(GlassBreak.Category.values) - {GlassBreak.Category.ARCHIVE}
+
+
 def _clean_reason(reason: str, category: str) -> str:
     reason = " ".join((reason or "").split())
-    if category not in GlassBreak.Category.values:
+    if category not in GLASS_CATEGORIES:
         raise ValidationError(_("Choose why: emergency, replacement or other."))
+    return clean_reason(reason)
+
+
+def clean_reason(reason: str) -> str:
+    """A stated reason, its spaces folded, of REASON_MIN to REASON_MAX characters, or
+    ValidationError saying so (break the glass, the archive)."""
+    reason = " ".join((reason or "").split())
     if not REASON_MIN <= len(reason) <= REASON_MAX:
         raise ValidationError(
             _("Give the reason in %(min)d to %(max)d characters.")
@@ -146,6 +159,57 @@ def break_the_glass(actor: Actor, patient_ref: Any, category: str, reason: str) 
         return grant.expires_at
 
 
+def open_archived(actor: Actor, patient_ref: Any, reason: str) -> dt.datetime:
+    """J1: open an archived record with a stated reason, for ``glass_hours`` (as an emergency
+    access); when it ends. Recorded as its own event (``open-archived``, the reason in it), the
+    auditor told at once and reviewing it beside the emergency accesses. Reads only: nothing is
+    written into an archived record until it is restored to active."""
+    reason = clean_reason(reason)
+    reading = Actor(
+        user=actor.user, role=actor.role, source=actor.source, request_id=actor.request_id,
+        purpose=Purpose.ARCHIVE,
+    )  # fmt: skip
+    with guarded(
+        reading,
+        Permission.ARCHIVE_OPEN,
+        Action.OPEN_ARCHIVED,
+        "access.GlassBreak",
+        patient_ref=patient_ref,
+        detail={"reason": reason},
+    ) as event:
+        patient_pk = _patient_pk(patient_ref)
+        if not archived(patient_ref):
+            raise ValidationError(_("This record is not archived: it opens as any other."))
+        now = timezone.now()
+        hours = dt.timedelta(hours=policy().glass_hours)
+        grant = GlassBreak(
+            patient_id=patient_pk, practitioner=actor.user, category=GlassBreak.Category.ARCHIVE,
+            reason=reason, started_at=now, expires_at=now + hours,
+        )  # fmt: skip
+        grant.save()
+        event.resource_ref = str(grant.uid)
+        event.detail["until"] = grant.expires_at.isoformat()
+        transaction.on_commit(lambda: _tell_auditors(actor, grant))
+        return grant.expires_at
+
+
+def end_archive_grants(patient_pk: int) -> int:
+    """J1: the archive grants still running on this record end now (it was restored to active:
+    they opened its archived state only, never a later one). Inside the caller's transaction; a
+    grant altered outside Secretum is left as found (it opens nothing). How many ended."""
+    now = timezone.now()
+    running = GlassBreak.objects.select_for_update().filter(
+        patient_id=patient_pk, category=GlassBreak.Category.ARCHIVE, expires_at__gt=now
+    )
+    ended = 0
+    for grant in running:
+        if intact(grant):
+            grant.expires_at = now
+            grant.save()
+            ended += 1
+    return ended
+
+
 def _tell_auditors(actor: Actor, grant: GlassBreak) -> None:
     """An e-mail to every active auditor, at once, when mail is set up; the patient is never
     named in it (the auditor's page says who, the log says everything)."""
@@ -156,12 +220,21 @@ def _tell_auditors(actor: Actor, grant: GlassBreak) -> None:
     if not to:
         return
     when = timezone.localtime(grant.started_at).strftime("%d/%m/%Y %H:%M")
-    body = _(
-        "%(who)s opened a patient's record without a care relationship (break the glass) on "
-        "%(when)s, category: %(category)s. Review it in Secretum, under Emergency accesses."
-    ) % {"who": actor.name, "when": when, "category": grant.get_category_display()}
+    if grant.category == GlassBreak.Category.ARCHIVE:  # J1
+        subject = _("Secretum: an archived record opened")
+        body = _(
+            "%(who)s opened an archived patient record, with a reason, on %(when)s. Review it "
+            "in Secretum, under Emergency accesses."
+        ) % {"who": actor.name, "when": when}
+    else:
+        subject = _("Secretum: emergency access to a record")
+        body = _(
+            "%(who)s opened a patient's record without a care relationship (break the glass) "
+            "on %(when)s, category: %(category)s. Review it in Secretum, under Emergency "
+            "accesses."
+        ) % {"who": actor.name, "when": when, "category": grant.get_category_display()}
     try:
-        send_mail(_("Secretum: emergency access to a record"), body, None, to)
+        send_mail(subject, body, None, to)
     except Exception:  # the access is recorded and alerted in the log all the same
         log.exception("break-the-glass e-mail to the auditors failed")
 

@@ -56,7 +56,7 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     },
     "accounts.PracticeSettings": {
         "id": P, "idle_timeout_minutes": P, "session_lifetime_hours": P,
-        "password_renewal_days": P, "inactive_days": P, "retention_years": P,
+        "password_renewal_days": P, "inactive_days": P, "archive_years": P, "retention_years": P,
         "key_backup_expiry_days": P, "updated_at": P, "row_seal": S,
     },
     "accounts.PasswordHistory": {"id": A, "user": A, "password": S, "created_at": A},
@@ -92,7 +92,7 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "family_name": I, "given_name": I, "birth_date": I, "sex": I, "niss": I,
         "street": I, "postal_code": I, "city": I, "phone": I, "email": I,
         "insurer": I, "insurer_number": I,
-        "record_version": A, "entries_digest": S, "record_seal": S,
+        "record_version": A, "entries_digest": S, "record_seal": S, "archived_at": A,
     },
     "patients.SearchToken": {"id": A, "patient": A, "kind": P, "token": S},
     "clinical.Encounter": {

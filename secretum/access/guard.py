@@ -7,7 +7,9 @@
 
 A medical record (CLINICAL_READ, CLINICAL_WRITE on a patient) also needs a basis: a care
 relationship, the practice's shared record, or a break-the-glass access running
-(access/relationships.py); without one the call is refused as ``NoCareRelationship``.
+(access/relationships.py); without one the call is refused as ``NoCareRelationship``. An
+archived record (J1) is read by anyone only on an archive grant (``ArchivedRecord`` otherwise:
+identity, medical record and appointments alike) and written by no one until restored.
 
 A denied call leaves a "denied" event; a call that fails leaves a "failure" event; a call that
 succeeds leaves one "success" event committed in the same transaction as its data. A change that
@@ -35,14 +37,16 @@ from django.db import transaction
 from secretum.access import relationships
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.fields import FieldReader, FieldRefused
-from secretum.access.policy import Permission
+from secretum.access.policy import ARCHIVE_READS, ARCHIVE_WRITES, Permission
 from secretum.access.relationships import Basis
 from secretum.audit.log import record_event
-from secretum.audit.models import NO_CARE, READ_ONLY, Action, Outcome
+from secretum.audit.models import ARCHIVED, NO_CARE, READ_ONLY, Action, Outcome
 from secretum.crypto.keyring import DataKey
 
 # The actions whose block may end with nothing changed, and then write no event (``unchanged``).
-CHANGES = frozenset({Action.CREATE, Action.UPDATE, Action.RETRACT, Action.DELETE})
+CHANGES = frozenset(
+    {Action.CREATE, Action.UPDATE, Action.RETRACT, Action.DELETE, Action.ARCHIVE, Action.RESTORE}
+)
 # I5: the only actions the gate lets through on a continuity copy: nothing is changed, sent,
 # granted or reviewed there (the copy's data are thrown away; only its audit log comes back).
 READS = frozenset({Action.READ, Action.SEARCH, Action.PRINT, Action.EXPORT})
@@ -55,6 +59,17 @@ class NoCareRelationship(AccessDenied):
     def __init__(self, patient_ref: str) -> None:
         super().__init__(NO_CARE)
         self.patient_ref = patient_ref
+
+
+class ArchivedRecord(AccessDenied):
+    """J1: the patient's record is in the archive. A practitioner opens it with a stated reason
+    (an archive grant, for a limited time); nothing is written into it until it is restored to
+    active; everyone else is refused. The patient's page says so, without naming the patient."""
+
+    def __init__(self, patient_ref: str, *, write: bool) -> None:
+        super().__init__(ARCHIVED)
+        self.patient_ref = patient_ref
+        self.write = write
 
 
 class ReadOnlyCopy(AccessDenied):
@@ -119,6 +134,13 @@ def require(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
         _record(actor, draft, Outcome.DENIED)
         raise AccessDenied(f"{actor.role} lacks {permission}")
     if (
+        permission in ARCHIVE_READS | ARCHIVE_WRITES
+        and actor.user is not None  # the system: the owner's commands (J2 destroys archives)
+        and relationships.valid_ref(draft.patient_ref)
+        and relationships.archived(draft.patient_ref)
+    ):
+        return _archived(actor, permission, draft)
+    if (
         permission not in relationships.CARE_PERMISSIONS
         or actor.user is None  # the system itself: the instance's owner at the command line
         or not relationships.valid_ref(draft.patient_ref)  # no such patient: the service's 404
@@ -135,6 +157,24 @@ def require(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
     if draft.basis.kind == "shared-record":  # the auditor's many-patients alert counts these
         draft.detail["basis"] = draft.basis.kind
     return actor
+
+
+def _archived(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
+    """J1: an archived record is read on an archive grant only, whatever else the user holds
+    (a care relationship, the shared record); it is never written until restored."""
+    basis = (
+        None
+        if permission in ARCHIVE_WRITES
+        else relationships.archive_basis(actor.user, draft.patient_ref)
+    )
+    if basis is None:
+        draft.detail["problem"] = ARCHIVED
+        _record(actor, draft, Outcome.DENIED)
+        raise ArchivedRecord(draft.patient_ref, write=permission in ARCHIVE_WRITES)
+    draft.detail["grant"] = basis.grant
+    if permission in relationships.CARE_PERMISSIONS:
+        draft.basis = basis  # the medical record opens on it, as on an emergency access
+    return replace(actor, purpose=basis.purpose)
 
 
 @contextmanager

@@ -75,12 +75,17 @@ class CareRelationship(SealedRow, models.Model):
 
 class GlassBreak(SealedRow, models.Model):
     """An emergency access without a care relationship (C1, D2): a stated reason, a limited
-    time, an alert to the auditor at once, and a review by the auditor afterwards."""
+    time, an alert to the auditor at once, and a review by the auditor afterwards.
+
+    J1: the opening of an archived record is the same kind of grant, of category ``archive``: a
+    reason, a limited time, the auditor told and reviewing it beside the emergency accesses. It
+    opens only archived records; an emergency grant opens only active ones."""
 
     class Category(models.TextChoices):
         EMERGENCY = "emergency"
         REPLACEMENT = "replacement"
         OTHER = "other"
+        ARCHIVE = "archive"  # J1: an archived record opened with a reason
 
     SEALED_FIELDS = (
         "uid", "patient_id", "practitioner_id", "category", "reason", "started_at", "expires_at",

@@ -60,12 +60,28 @@ class Permission(StrEnum):
     CARE_DECLARE = "access:care:declare"  # "I take care of this patient" (C1)
     GLASS_BREAK = "access:glass:break"  # open a record in an emergency (C1)
     ACCESS_REVIEW = "access:glass:review"  # judge break-the-glass accesses (C1, C2)
+    # J1: open an archived record with a reason, restore it to active.
+    ARCHIVE_OPEN = "patients:archive:open"
     MAINTENANCE_LOG_READ = "maintenance:log:read"  # the maintenance log and its export (K1)
     MAINTENANCE_LOG_WRITE = "maintenance:log:write"  # record an intervention, correct one (K1)
     RETENTION_READ = "retention:record:read"  # records due for destruction, certificates (J2)
     RECORDS_DESTROY = "retention:record:destroy"  # approve a destruction (J2)
     ERASURE_REQUEST = "retention:erasure:request"  # record a GDPR art. 17 request's basis (J2)
 
+
+# J1: what an archived record refuses. Its reads need an archive grant (a practitioner's stated
+# reason, access/care.py ``open_archived``); its writes are refused until it is restored to
+# active, whoever asks: a new entry, an appointment, a care relationship or an emergency access
+# would give an archived record a new life behind the practitioners' backs.
+ARCHIVE_READS = frozenset(
+    {Permission.PATIENT_IDENTITY_READ, Permission.CLINICAL_READ, Permission.APPOINTMENT_READ}
+)
+ARCHIVE_WRITES = frozenset(
+    {
+        Permission.PATIENT_IDENTITY_WRITE, Permission.CLINICAL_WRITE, Permission.APPOINTMENT_WRITE,
+        Permission.CARE_DECLARE, Permission.GLASS_BREAK,
+    }
+)  # fmt: skip
 
 _FRONT_DESK = {
     Permission.SESSION_OWN,
@@ -81,7 +97,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: frozenset(
         _FRONT_DESK
         | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE}
-        | {Permission.CARE_DECLARE, Permission.GLASS_BREAK}
+        | {Permission.CARE_DECLARE, Permission.GLASS_BREAK, Permission.ARCHIVE_OPEN}
         # J2: who knows the patient records an erasure request's legal basis; a manager decides.
         | {Permission.ERASURE_REQUEST}
     ),

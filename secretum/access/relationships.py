@@ -1,5 +1,6 @@
 """On what basis a practitioner may open a patient's medical record (C1, C2): a care
-relationship, the practice's shared record, or a break-the-glass grant still running.
+relationship, the practice's shared record, or a break-the-glass grant still running; an
+archived record (J1) on an archive grant only.
 
 Read on every call through the gate (access/guard.py), so that a relationship ended, a grant
 expired or a policy changed applies to the very next request. A row that fails its seal counts
@@ -14,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from secretum.access.actor import Purpose
@@ -28,7 +30,7 @@ CARE_PERMISSIONS = frozenset({Permission.CLINICAL_READ, Permission.CLINICAL_WRIT
 
 @dataclass(frozen=True)
 class Basis:
-    kind: str  # relationship | shared-record | break-the-glass
+    kind: str  # relationship | shared-record | break-the-glass | archive
     purpose: Purpose
     grant: str = ""  # the break-the-glass grant's uid
     until: dt.datetime | None = None  # when the grant ends
@@ -87,14 +89,38 @@ def basis_for(user: Any, patient_ref: Any) -> Basis | None:
         return Basis("shared-record", Purpose.CARE)
     if current_relationship(user, patient_ref, practice.relationship_months) is not None:
         return Basis("relationship", Purpose.CARE)
+    return _running_grant(user, patient_ref, archive=False)
+
+
+def _running_grant(user: Any, patient_ref: Any, *, archive: bool) -> Basis | None:
+    """The user's latest grant still running on this patient: an archive grant (J1) or an
+    emergency one (C1), never one for the other."""
     now = timezone.now()
     grants = GlassBreak.objects.filter(
         patient__uid=patient_ref, practitioner=user, started_at__lte=now, expires_at__gt=now
-    ).order_by("-expires_at")
-    for grant in grants:
+    )
+    archived = Q(category=GlassBreak.Category.ARCHIVE)
+    for grant in grants.filter(archived if archive else ~archived).order_by("-expires_at"):
         if _checked(grant):
-            return Basis(
-                "break-the-glass", Purpose.BREAK_THE_GLASS, str(grant.uid), grant.expires_at,
-                grant.reason,
-            )  # fmt: skip
+            kind, purpose = (
+                ("archive", Purpose.ARCHIVE)
+                if archive
+                else ("break-the-glass", Purpose.BREAK_THE_GLASS)
+            )
+            return Basis(kind, purpose, str(grant.uid), grant.expires_at, grant.reason)
     return None
+
+
+def archived(patient_ref: Any) -> bool:
+    """The patient's record is in the archive (J1). The column says so; the record seal covers it
+    (patients/integrity.py), so the column cleared in the database is an alteration that the
+    record's opening reports and refuses (patients/services.py ``open_patient``)."""
+    from django.apps import apps  # the patients app stands above access: its model by name
+
+    model = apps.get_model("patients", "Patient")
+    return model.objects.filter(uid=patient_ref, archived_at__isnull=False).exists()
+
+
+def archive_basis(user: Any, patient_ref: Any) -> Basis | None:
+    """The archive grant this user holds on this archived record now, or None (J1)."""
+    return _running_grant(user, patient_ref, archive=True)

@@ -251,17 +251,25 @@ class RoleForm(RoleDatesForm):
 
 
 class PracticeSettingsForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # J1: a form posted without it (an older page) leaves the archive period as it is.
+        self.fields["archive_years"].required = False
+
     class Meta:
         model = PracticeSettings
         fields = [
             "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days",
-            "inactive_days", "retention_years", "key_backup_expiry_days",
+            "inactive_days", "archive_years", "retention_years", "key_backup_expiry_days",
         ]  # fmt: skip
         labels = {
             "idle_timeout_minutes": _("Lock the screen after this many idle minutes (1–20)"),
             "session_lifetime_hours": _("End any session after this many hours (1–12)"),
             "password_renewal_days": _("Ask for a new password after this many days (0: never)"),
             "inactive_days": _("Disable accounts nobody signed in to for this many days (30–365)"),
+            "archive_years": _(
+                "Archive the records of patients without contact for this many years (2–30)"
+            ),
             "retention_years": _("Keep a record this many years after the last contact (30–50)"),
             "key_backup_expiry_days": _(
                 "Key-store backups older than a destruction expire after this many days"
@@ -275,6 +283,10 @@ class PracticeSettingsForm(forms.ModelForm):
             "inactive_days": _(
                 "Checked once a day. The last active manager is never disabled this way; a "
                 "manager can enable an account again."
+            ),
+            "archive_years": _(
+                "Checked once a day. An archived record leaves every search and list; a "
+                "practitioner opens it with a reason, or restores it to active."
             ),
             "retention_years": _(
                 "Belgian law (22 April 2019, art. 35) keeps a patient record at least 30 and at "

@@ -132,7 +132,7 @@ class PracticeSettings(SealedRow, models.Model):
 
     SEALED_FIELDS = (
         "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days", "inactive_days",
-        "retention_years", "key_backup_expiry_days",
+        "archive_years", "retention_years", "key_backup_expiry_days",
     )  # fmt: skip
 
     idle_timeout_minutes = models.PositiveSmallIntegerField(
@@ -149,6 +149,12 @@ class PracticeSettings(SealedRow, models.Model):
     # C2: an account unused for this many days is disabled (`secretum accounts disable-inactive`).
     inactive_days = models.PositiveSmallIntegerField(
         default=90, validators=[MinValueValidator(30), MaxValueValidator(365)]
+    )
+    # J1: a patient without contact for this many years moves to the archive (patients/archive.py,
+    # `secretum records archive`, run once a day). At least 2 (the agenda looks 2 years back), at
+    # most 30 (the record is kept at least 30 years after the last contact, J2).
+    archive_years = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(2), MaxValueValidator(30)]
     )
     # J2: a record is kept this many years after the patient's last contact, then listed for
     # destruction (Belgian law of 22 April 2019, art. 35: at least 30 years, at most 50).

@@ -95,8 +95,8 @@ def managing(
 
 
 def practice_settings() -> PracticeSettings:
-    """The practice's settings; if their row was altered outside Secretum, the defaults (an
-    idle lock of 15 minutes, a 10-hour lifetime), reported to the auditor."""
+    """The practice's settings; if their row was altered outside Secretum, the defaults (idle
+    lock 15 minutes, 10-hour lifetime, archive after 5 years), reported to the auditor."""
     found, _created = PracticeSettings.objects.get_or_create(pk=1)
     if not integrity.checked(found):
         return PracticeSettings(pk=1)
@@ -105,7 +105,8 @@ def practice_settings() -> PracticeSettings:
 
 def update_practice_settings(actor: Actor, **values: int | None) -> PracticeSettings:
     """Change the settings given (a field of ``PracticeSettingsForm``; None: left as is): the
-    model's bounds decide (E1: idle lock ≤ 20 min; C2: 30–365 days; J2: 30–50 years)."""
+    model's bounds decide (E1: idle lock ≤ 20 min; C2: 30–365 days; J1: 2–30
+    years; J2: 30–50 years)."""
     with guarded(actor, Permission.SETTINGS_MANAGE, "update", "accounts.PracticeSettings") as draft:
         current = practice_settings()
         for name, value in values.items():

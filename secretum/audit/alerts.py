@@ -4,6 +4,7 @@ Nothing is stored beside the log: each alert is a pattern over events that the t
 log already holds, so an alert cannot be deleted without breaking the log.
 
 * ``break-the-glass``: every emergency access, with its reason;
+* ``archived-record``: every archived record opened, with its reason (J1);
 * ``many-patients``: one user opening the records of many different patients in a short time
   (SECRETUM_AUDIT_ALERT_PATIENTS within SECRETUM_AUDIT_ALERT_MINUTES): identities, and charts
   opened outside a care relationship (the shared record, break-the-glass); a doctor going
@@ -38,12 +39,17 @@ REFUSALS = 5
 LINK_MISUSE = "link-opened-by-another-user"  # accounts.links.OTHER_USER (no import upward)
 SHARED = '"basis":"shared-record"'  # a chart read on the practice's shared record (access.guard)
 FAILED_LOGINS = 10
+# The actions that open a record on a stated reason: their alert's kind and severity.
+GRANTS = {
+    "break-the-glass": ("break-the-glass", "high"),
+    "open-archived": ("archived-record", "medium"),  # J1
+}
 
 
 @dataclass(frozen=True)
 class Alert:
-    # break-the-glass | many-patients | refusals | link-misuse | failed-logins | integrity |
-    # tampered | virus
+    # break-the-glass | archived-record | many-patients | refusals | link-misuse | failed-logins |
+    # integrity | tampered | virus
     kind: str
     severity: str  # high | medium
     at: dt.datetime
@@ -83,15 +89,17 @@ def detect(since: dt.datetime) -> list[Alert]:
     recent = AuditEvent.objects.filter(at__gte=since)
     alerts: list[Alert] = []
 
-    # One alert per emergency access opened (the reads under it carry its purpose too).
-    for seq, at, who, patient, detail in recent.filter(
-        action="break-the-glass", outcome="success"
-    ).values_list("seq", "at", "actor_name", "patient_ref", "detail"):
+    # One alert per emergency access opened, and per archived record opened (J1), with its
+    # reason (the reads under it carry its purpose too).
+    for seq, at, who, patient, detail, action in recent.filter(
+        action__in=GRANTS, outcome="success"
+    ).values_list("seq", "at", "actor_name", "patient_ref", "detail", "action"):
         try:
             reason = str(json.loads(detail).get("reason", "")) if detail else ""
         except (ValueError, AttributeError):
             reason = ""
-        alerts.append(Alert("break-the-glass", "high", at, at, who, 1, seq, patient, reason))
+        kind, severity = GRANTS[action]
+        alerts.append(Alert(kind, severity, at, at, who, 1, seq, patient, reason))
 
     reads: dict[str, list[tuple[dt.datetime, int, str]]] = defaultdict(list)
     # A chart opened within a care relationship is the doctor's own patient: not counted.

@@ -50,6 +50,9 @@ _ACTIONS: dict[str, tuple[str, str, str]] = {
     Action.BREAK_THE_GLASS: ("E", SECRETUM, "break-the-glass"),
     Action.REVIEW: ("E", SECRETUM, "review"),
     Action.MAINTENANCE: ("E", SECRETUM, "maintenance"),
+    Action.ARCHIVE: ("U", SECRETUM, "archive"),
+    Action.OPEN_ARCHIVED: ("E", SECRETUM, "open-archived"),
+    Action.RESTORE: ("U", SECRETUM, "restore"),
 }
 _AUTHENTICATION = {
     Action.LOGIN, Action.LOGIN_FAILED, Action.AUTHENTICATE, Action.LOGOUT, Action.LOCK,
@@ -58,6 +61,7 @@ _AUTHENTICATION = {
 _PURPOSES = {
     "care": ("TREAT", "treatment"),
     "break-the-glass": ("BTG", "break the glass"),
+    "archive": ("RECORDMGT", "records management"),
     "administration": ("HOPERAT", "healthcare operations"),
     "maintenance": ("HSYSADMIN", "healthcare system administration"),
 }

@@ -37,6 +37,10 @@ class Action(models.TextChoices):
     BREAK_THE_GLASS = "break-the-glass", _("opened in an emergency (break the glass)")
     REVIEW = "review", _("reviewed")  # the auditor's judgement of an access (C2)
     MAINTENANCE = "maintenance", _("maintenance")
+    # J1: a record moved to the archive, opened from it with a reason, restored to active.
+    ARCHIVE = "archive", _("moved to the archive")
+    OPEN_ARCHIVED = "open-archived", _("opened from the archive, with a reason")
+    RESTORE = "restore", _("restored from the archive to active")
 
 
 # The detail's "problem" of an event that refused a row or a record altered outside Secretum
@@ -45,6 +49,9 @@ TAMPERED = "row-altered-outside-secretum"
 # The detail's "problem" of a medical record refused for want of a care relationship (C1):
 # the alerts leave it out of probing.
 NO_CARE = "no-care-relationship"
+# The detail's "problem" of an archived record refused (J1): read without an archive grant, or
+# written before it was restored to active.
+ARCHIVED = "archived-record"
 # The detail's "problem" of an upload the antivirus found infected, quarantined (E2): the
 # auditor's "virus" alert reads it.
 INFECTED = "infected-file-quarantined"

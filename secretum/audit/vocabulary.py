@@ -88,6 +88,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
 PURPOSE_LABELS: dict[str, str | Promise] = {
     Purpose.CARE: _("care"),
     Purpose.BREAK_THE_GLASS: _("emergency access (break the glass)"),
+    Purpose.ARCHIVE: _("archived record opened with a reason"),
     Purpose.ADMINISTRATION: _("administration"),
     Purpose.MAINTENANCE: _("maintenance"),
 }

@@ -64,6 +64,8 @@ class Chart:
     emergency_reason: str = ""
     # The documents attached to the record (D4), listed within the chart's own read.
     documents: list[Any] = field(default_factory=list)
+    # J1: an archived record, opened on an archive grant (its end and reason above).
+    archived: bool = False
 
 
 def _model(kind: str) -> Any:
@@ -128,7 +130,8 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
         )
         if altered:  # (an altered identity was reported when the record was opened)
             record_tampered("clinical.Chart", str(patient.uid), patient_ref=str(patient.uid))
-        emergency = event.basis if event.basis and event.basis.kind == "break-the-glass" else None
+        granted = ("break-the-glass", "archive")  # a grant's end and reason are shown (C1, J1)
+        emergency = event.basis if event.basis and event.basis.kind in granted else None
         return Chart(
             identity,
             entries,
@@ -136,6 +139,7 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
             emergency.until if emergency else None,
             emergency.reason if emergency else "",
             listed.documents,
+            archived=patient.archived_at is not None,
         )
 
 

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from secretum.access.guard import NoCareRelationship, ReadOnlyCopy
+from secretum.access.guard import ArchivedRecord, NoCareRelationship, ReadOnlyCopy
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -13,6 +13,11 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
         message = _(
             "You have no care relationship with this patient: their medical record stays "
             "closed to you. The patient's page offers the ways in."
+        )
+    if isinstance(exception, ArchivedRecord):  # J1
+        message = _(
+            "This patient's record is archived: a practitioner opens it with a reason from the "
+            "patient's page; nothing can be added to it until it is restored to active."
         )
     if isinstance(exception, ReadOnlyCopy):  # I5: a continuity copy changes nothing
         message = _(

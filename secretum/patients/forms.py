@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from secretum.access.care import REASON_MAX, REASON_MIN
 from secretum.lib import niss as niss_lib
 from secretum.patients.services import check_birth_date
 
@@ -71,3 +72,18 @@ class PatientForm(forms.Form):
     @classmethod
     def initial_from(cls, identity: Any) -> dict[str, Any]:
         return {name: getattr(identity, name) for name in cls.base_fields}
+
+
+class ArchiveReasonForm(forms.Form):
+    """J1: why a practitioner opens an archived record, or restores it to active."""
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        min_length=REASON_MIN,
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": REASON_MAX}),
+        help_text=_(
+            "%(min)d to %(max)d characters. Say why, never a medical detail: the auditor reads it."
+        )
+        % {"min": REASON_MIN, "max": REASON_MAX},
+    )

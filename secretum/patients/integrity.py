@@ -13,7 +13,9 @@ current again, a whole record put back from last month's backup. So a patient ro
   documents (``documents/integrity.py``);
 * ``record_seal``: HMAC-SHA256 (RFC 2104) under the key file's index key, domain
   ``record:patients.Patient``, over the row's uid, its version, its wrapped data key, the SHA-256
-  of each identity ciphertext and the entries digest.
+  of each identity ciphertext and the entries digest, and, for an archived record (J1), the
+  word "archived" (absent for an active one, so the seals written before archiving existed
+  still hold): the archive flag cleared or set in the database breaks the seal.
 
 Checked when a record is opened (the seal: a value written back, a version or digest changed)
 and when its chart is opened (the entries hash to the digest; the audit log holds no write of a
@@ -122,10 +124,13 @@ def _hash(value: bytes | memoryview | None) -> str | None:
     return None if value is None else hashlib.sha256(value).hexdigest()
 
 
-def seal_of(patient: Any) -> bytes:
-    """The seal a patient row must carry, from its current values."""
+def seal_of(patient: Any, archived: bool | None = None) -> bytes:
+    """The seal a patient row must carry, from its current values; ``archived``: as if the
+    record were (True) or were not (False) in the archive, whatever its column says."""
     digest = patient.entries_digest
     sha256 = hashlib.sha256
+    if archived is None:  # a migration's historical row from before the archive has no column
+        archived = getattr(patient, "archived_at", None) is not None
     canonical = _CANONICAL.encode(
         [
             uid_text(patient),
@@ -136,6 +141,7 @@ def seal_of(patient: Any) -> bytes:
                 for n in IDENTITY_FIELDS
             ],
             None if digest is None else bytes(digest).hex(),
+            *(["archived"] if archived else []),
         ]
     )
     return keyring.secret_digest(DOMAIN, canonical)
@@ -145,6 +151,17 @@ def intact(patient: Any) -> bool:
     """The row is as Secretum last wrote it."""
     stored = patient.record_seal
     return stored is not None and hmac.compare_digest(bytes(stored), seal_of(patient))
+
+
+def sealed_as_archived(patient: Any) -> bool:
+    """J1: the row's seal is that of an archived record whose archive column was cleared in the
+    database (checked only of a row that failed ``intact``): it stays in the archive."""
+    stored = patient.record_seal
+    return (
+        patient.archived_at is None
+        and stored is not None
+        and hmac.compare_digest(bytes(stored), seal_of(patient, archived=True))
+    )
 
 
 def stamp(patient: Any, entries_digest: bytes | None = None) -> int:

@@ -34,6 +34,12 @@ class Patient(SealedModel):
     record_version = models.PositiveBigIntegerField(default=0)
     entries_digest = models.BinaryField(null=True)
     record_seal = models.BinaryField(null=True)
+    # J1: when the record moved to the archive (None: active). Archived after the practice's
+    # ``archive_years`` without contact (patients/archive.py); out of every search and list,
+    # opened only with a stated reason (access/care.py ``open_archived``). The record seal
+    # covers whether it is archived (patients/integrity.py): flipping it in the database is an
+    # alteration, reported, never a way out of the archive.
+    archived_at = models.DateTimeField(null=True, db_index=True)
 
     def __str__(self) -> str:
         return f"Patient {self.uid}"  # never a name: str() may reach a log

@@ -44,13 +44,18 @@ def by_uid(uid: Any, *, lock: bool = False) -> Any:
 
 
 def by_ids(ids: Iterable[int]) -> list[Any]:
-    """The patients with these primary keys (in no particular order), for a list: read only,
-    without their moments of creation and change."""
+    """The active patients with these primary keys (in no particular order), for a list: read
+    only, without their moments of creation and change. An archived patient is never listed
+    (J1)."""
     wanted = list(ids)
     if not wanted:
         return []
     select, load = _patients(_LISTED)
-    sql = select + f"{connection.ops.quote_name('id')} IN ({', '.join(['%s'] * len(wanted))})"
+    quote = connection.ops.quote_name
+    sql = (
+        select
+        + f"{quote('archived_at')} IS NULL AND {quote('id')} IN ({', '.join(['%s'] * len(wanted))})"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, wanted)
         return [load(values) for values in cursor.fetchall()]

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from secretum.access import care
 from secretum.access.actor import Actor
 from secretum.access.fields import FieldReader
-from secretum.access.guard import guarded
+from secretum.access.guard import ArchivedRecord, guarded
 from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission
 from secretum.audit.log import record_tampered
@@ -90,24 +90,43 @@ def key_aad(patient: Patient) -> str:
 def open_patient(uid: Any) -> tuple[Patient, DataKey]:
     """The patient row and its unwrapped data key. For services only, never for views. A row
     that no longer matches its record seal is still returned (a doctor must see what is there),
-    and its opening is reported to the auditor."""
+    and its opening is reported to the auditor; but one whose seal says archived while its
+    column says active (J1: the archive flag cleared in the database) is refused as archived."""
     patient, key = _load(uid)
     if not integrity.intact(patient):
         report_unreadable(patient)
+        if integrity.sealed_as_archived(patient):
+            raise ArchivedRecord(str(patient.uid), write=False)
     return patient, key
 
 
-def writable_patient(uid: Any) -> tuple[Patient, DataKey]:
+def writable_patient(uid: Any, *, restoring: bool = False) -> tuple[Patient, DataKey]:
     """The patient row, locked until the write commits, and its data key; ValidationError if
     the record was altered outside Secretum (a new seal would launder the alteration) or put
-    back from an older copy."""
+    back from an older copy, or if it is archived (J1: restored to active first; ``restoring``
+    for the restore itself). The archive is checked here, under the row's lock, as well as at
+    the gate: a record archived between the two is still refused."""
     patient, key = _load(uid)
     if not integrity.intact(patient) or integrity.audited_version(str(patient.uid)) > (
         patient.record_version
     ):
         report_unreadable(patient)
         raise integrity.altered_error()
+    if restoring and patient.archived_at is None:
+        raise ValidationError(_("This record is not archived."))
+    if not restoring and patient.archived_at is not None:
+        raise archived_error()
     return patient, key
+
+
+def archived_error() -> ValidationError:
+    return ValidationError(
+        _(
+            "This record is archived: nothing can be added to it or changed until a practitioner "
+            "restores it to active."
+        ),
+        code="record-archived",
+    )
 
 
 def _load(uid: Any) -> tuple[Patient, DataKey]:
@@ -378,7 +397,7 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
             ids = queries.token_holders(kind, keyring.blind_indexes(kind, value))
         chosen = sorted(ids or ())
         patients, unreadable = [], 0
-        for row in queries.by_ids(chosen[: SEARCH_LIMIT * 2]):
+        for row in queries.by_ids(chosen[: SEARCH_LIMIT * 2]):  # active records only (J1)
             try:
                 identity = reveal_identity(row, event.reader(patient_key(row)), LISTED_FIELDS)
             except keyring.DecryptionError:
@@ -387,6 +406,8 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
                 continue
             if identity.altered:  # listed all the same, marked, and reported
                 report_unreadable(row, actor)
+                if integrity.sealed_as_archived(row):  # J1: archived, its column cleared
+                    continue
             patients.append(identity)
         # The index only proposes: every candidate is confirmed on its decrypted fields, so a
         # token moved to another patient in the database never lists the wrong person.

@@ -8,4 +8,6 @@ urlpatterns = [
     path("new/", views.register, name="register"),
     path("<uuid:uid>/", views.detail, name="detail"),
     path("<uuid:uid>/edit/", views.edit, name="edit"),
+    path("<uuid:uid>/archive/open/", views.archive_open, name="archive_open"),
+    path("<uuid:uid>/archive/restore/", views.restore, name="restore"),
 ]

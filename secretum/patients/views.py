@@ -1,4 +1,5 @@
-"""Patient pages. Every read and write goes through the services (never the models)."""
+"""Patient pages. Every read and write goes through the services (never the models). An archived
+record (J1) shows its own page: opened with a reason, restored to active."""
 
 from __future__ import annotations
 
@@ -7,20 +8,23 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from secretum.access import care
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
-from secretum.access.guard import NoCareRelationship
+from secretum.access.guard import ArchivedRecord, NoCareRelationship
 from secretum.access.policy import Permission
+from secretum.access.relationships import policy
 from secretum.clinical import services as clinical
 from secretum.clinical.labs import latest_results
 from secretum.clinical.trends import trends
-from secretum.patients import services
-from secretum.patients.forms import PatientForm, SearchForm
+from secretum.patients import archive, services
+from secretum.patients.forms import ArchiveReasonForm, PatientForm, SearchForm
 from secretum.scheduling import services as scheduling
 
 
@@ -60,8 +64,75 @@ def detail(request: HttpRequest, uid: UUID) -> HttpResponse:
     context: dict[str, object] = {}
     # One transaction for the page: its two audited reads commit (and wait for the disk) once.
     with transaction.atomic():
-        _fill_detail(actor, uid, context)
+        try:
+            _fill_detail(actor, uid, context)
+        except ArchivedRecord:  # J1: caught inside, so that the refusal's event is kept
+            archived = True
+        else:
+            archived = False
+    if archived:
+        return _archived_page(request, uid, ArchiveReasonForm())
+    if context.get("chart") and getattr(context["chart"], "archived", False):
+        context["restore_form"] = ArchiveReasonForm(auto_id="restore_%s")
     return render(request, "patients/detail.html", context)
+
+
+def _archived_page(request: HttpRequest, uid: UUID, form: ArchiveReasonForm) -> HttpResponse:
+    """J1: the record is archived, and the gate refused it: when it was archived, never whose
+    it is; to a practitioner, the form to open it with a reason. 403 for whoever cannot."""
+    state = archive.archive_state(uid)
+    if state is None or state.archived_at is None:
+        raise Http404("No such patient.")
+    may_open = Actor.from_request(request).may(Permission.ARCHIVE_OPEN)
+    return render(
+        request,
+        "patients/archived.html",
+        {"state": state, "form": form if may_open else None, "hours": policy().glass_hours},
+        status=200 if may_open else 403,
+    )
+
+
+@requires(Permission.ARCHIVE_OPEN)
+@require_POST
+def archive_open(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """J1: open an archived record with a reason, for the emergency-access hours."""
+    form = ArchiveReasonForm(request.POST)
+    if not form.is_valid():
+        return _archived_page(request, uid, form)
+    try:
+        until = care.open_archived(Actor.from_request(request), uid, form.cleaned_data["reason"])
+    except ValidationError as exc:  # not archived (any more): the patient's page opens as usual
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.warning(
+            request,
+            _("Archived record open until %(time)s. The auditor has been told.")
+            % {"time": timezone.localtime(until).strftime("%H:%M")},
+        )
+    return redirect("patients:detail", uid=uid)
+
+
+@requires(Permission.ARCHIVE_OPEN)
+@require_POST
+def restore(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """J1: bring an archived record back to active, with a reason."""
+    form = ArchiveReasonForm(request.POST, auto_id="restore_%s")
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return redirect("patients:detail", uid=uid)
+    try:
+        archive.restore_patient(Actor.from_request(request), uid, form.cleaned_data["reason"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _(
+                "Record restored to active: it is in searches and lists again, and you take "
+                "care of this patient."
+            ),
+        )
+    return redirect("patients:detail", uid=uid)
 
 
 def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:

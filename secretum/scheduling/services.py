@@ -172,7 +172,9 @@ def agenda(actor: Actor, day: dt.date) -> list[AppointmentView]:
     ) as event:
         rows = list(
             Appointment.objects.filter(
-                starts_at__gte=start, starts_at__lt=start + dt.timedelta(days=1)
+                starts_at__gte=start,
+                starts_at__lt=start + dt.timedelta(days=1),
+                patient__archived_at__isnull=True,  # J1: an archived patient is in no list
             )
             .select_related("patient", "practitioner")
             .order_by("starts_at")

@@ -87,6 +87,7 @@ from secretum.maintenance import services as maintenance
 from secretum.maintenance import windows
 from secretum.maintenance.entries import Intervention
 from secretum.maintenance.models import MaintenanceWindow
+from secretum.patients import archive
 from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
 from secretum.retention import services as retention
@@ -436,6 +437,8 @@ TRAY = frozenset({(M, "unfiled.title"), (M, "unfiled.content")})  # no one's rec
 ERASURE = "retention.ErasureRequest"
 CERTIFICATE = "retention.DestructionCertificate"
 BTG = "break-the-glass"  # the purpose of what a practitioner does under a break-the-glass access
+ARCHIVING = "archive"  # the purpose of what a practitioner does under an archive grant (J1)
+GRANT = "access.GlassBreak"
 
 
 @dataclass(frozen=True)
@@ -607,6 +610,17 @@ URLS: dict[tuple[str, str], Row] = {
         SECRETARY, gives(OK, Ev("read", PATIENT), Ev("search", APPOINTMENT), shows={A, I}),
     ),
     ("GET", "patients:edit"): row(FRONT_DESK, gives(OK, Ev("read", PATIENT), shows={I})),
+    # J1: the world's patient is active: opening it "from the archive" or restoring it is
+    # refused after the gate, audited as a failure, said on the patient's page (the archived
+    # cells: tests/patients/test_archive.py, tests/audit/test_events_per_url.py).
+    ("POST", "patients:archive_open"): row(
+        PRACTITIONERS, gives(MOVED, Ev("open-archived", GRANT, "failure", purpose=ARCHIVING)),
+        data=lambda w, k: {"reason": GLASS_REASON},
+    ),
+    ("POST", "patients:restore"): row(
+        PRACTITIONERS, gives(MOVED, Ev("restore", PATIENT, "failure")),
+        data=lambda w, k: {"reason": GLASS_REASON},
+    ),
     ("POST", "patients:edit"): row(
         FRONT_DESK, gives(MOVED, Ev("update", PATIENT)),
         data=lambda w, k: _identity_form(family_name="Quzfamily", city="Otherville"),
@@ -1095,6 +1109,22 @@ SERVICES: dict[str, Service] = {
     "access.care.break_the_glass": service(
         lambda w, a: care.break_the_glass(a, w.patient, "emergency", GLASS_REASON),
         Ev("break-the-glass", "access.GlassBreak", purpose=BTG), PRACTITIONERS,
+    ),
+    # J1: the world's patient is active: refused after the gate, audited as a failure.
+    "access.care.open_archived": service(
+        lambda w, a: care.open_archived(a, w.patient, GLASS_REASON),
+        Ev("open-archived", GRANT, purpose=ARCHIVING), PRACTITIONERS,
+        PRACTITIONERS, gives(
+            "ValidationError ['This record is not archived: it opens as any other.']",
+            Ev("open-archived", GRANT, "failure", purpose=ARCHIVING),
+        ),
+    ),
+    "patients.archive.restore_patient": service(
+        lambda w, a: archive.restore_patient(a, w.patient, GLASS_REASON),
+        Ev("restore", PATIENT), PRACTITIONERS,
+        PRACTITIONERS, gives(
+            "ValidationError ['This record is not archived.']", Ev("restore", PATIENT, "failure"),
+        ),
     ),
     "access.care.glass_breaks": service(
         lambda w, a: care.glass_breaks(a),

@@ -63,3 +63,32 @@ def test_the_dates_of_use_are_sealed_at_the_upgrade_an_altered_row_stays_refused
     altered.refresh_from_db()
     assert integrity.intact(kept)
     assert not integrity.intact(altered)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("altered", [False, True])
+def test_the_archive_period_is_sealed_at_the_upgrade_altered_settings_stay_refused(
+    altered: bool,
+) -> None:
+    """J1: the settings of an instance made before the archive period keep working, with its
+    default (5 years); settings altered before the upgrade are not laundered by it."""
+    from secretum.crypto.rows import seal_of
+
+    services.practice_settings()
+    _migrate(("accounts", "0008_seal_dates_of_use"))
+    try:
+        with connection.cursor() as cur:  # the older Secretum sealed the four settings
+            cur.execute(
+                "SELECT id, idle_timeout_minutes, session_lifetime_hours, password_renewal_days, "
+                "inactive_days FROM accounts_practicesettings"
+            )
+            pk, *values = cur.fetchone()
+            old = seal_of("accounts.PracticeSettings", pk, values)
+            cur.execute("UPDATE accounts_practicesettings SET row_seal = %s", [old])
+            if altered:
+                cur.execute("UPDATE accounts_practicesettings SET inactive_days = 365")
+    finally:
+        _migrate()
+    row = PracticeSettings.objects.get()
+    assert row.archive_years == 5 and integrity.intact(row) is not altered
+    assert services.practice_settings().inactive_days == 90  # altered: the defaults apply

@@ -17,6 +17,8 @@ from django.utils import timezone
 from secretum.access.policy import Role
 from secretum.audit.models import AuditEvent
 from secretum.clinical import services as clinical
+from secretum.lib.dates import add_years
+from secretum.patients import archive
 from secretum.patients import services as patients
 from secretum.scheduling import services as scheduling
 from tests.conftest import actor_for, client_for, identity, make_user
@@ -45,6 +47,13 @@ def world(db: Any) -> World:
     return World(doctor, make_user(Role.SECRETARY), make_user(Role.AUDITOR), patient, obs, appt)
 
 
+def _archived(w: World) -> str:
+    """J1: the world's patient archived (a run six years on), for the archive's cases."""
+    archive.archive_due(now=add_years(timezone.now(), 6))
+    return str(w.patient.uid)
+
+
+REASON = {"reason": "Patient back after years abroad"}
 P = "patient"  # the event names the world's patient
 E = ""  # it names none
 
@@ -122,6 +131,17 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
      [("print", "audit.AccessReport", "success", P)]),
     ("alerts", "auditor", lambda w: ("get", "/audit/alerts/", {}),
      [("search", "audit.Alert", "success", E)]),
+    # J1: an archived record, refused without a reason, opened with one, restored.
+    ("archived chart", "practitioner", lambda w: ("get", f"/patients/{_archived(w)}/", {}),
+     [("read", "clinical.Chart", "denied", P)]),
+    ("archived identity", "secretary", lambda w: ("get", f"/patients/{_archived(w)}/", {}),
+     [("read", "patients.Patient", "denied", P)]),
+    ("open archived", "practitioner",
+     lambda w: ("post", f"/patients/{_archived(w)}/archive/open/", REASON),
+     [("open-archived", "access.GlassBreak", "success", P)]),
+    ("restore", "practitioner",
+     lambda w: ("post", f"/patients/{_archived(w)}/archive/restore/", REASON),
+     [("restore", "patients.Patient", "success", P)]),
 ]  # fmt: skip
 
 
@@ -174,6 +194,7 @@ def test_every_patient_url_is_covered() -> None:
              ("patients", "clinical", "scheduling", "audit")}  # fmt: skip
     covered = {
         "patients:search", "patients:register", "patients:detail", "patients:edit",
+        "patients:archive_open", "patients:restore",
         "clinical:new", "clinical:correct", "clinical:retract", "clinical:history",
         "scheduling:agenda", "scheduling:book", "scheduling:cancel",
         "audit:log", "audit:export", "audit:report", "audit:report_pdf", "audit:alerts",

@@ -451,6 +451,13 @@ def _drill_passed(world: World) -> None:
     )
 
 
+def _archive_ran(world: World) -> None:
+    """J1: the daily run of the archive, today."""
+    from secretum.patients import archive
+
+    archive.archive_due()
+
+
 CASES: dict[str, tuple[Case, Case]] = {
     "A1": (lambda w: _charter(w, everyone=True), lambda w: _charter(w, everyone=False)),
     "A2": (lambda w: _charter(w, everyone=True), _nothing),  # no charter published at all
@@ -490,6 +497,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "I3": (_drill_passed, _nothing),  # no restore drill
     "I4": (_backup_made, _nothing),
     "I5": (_drill_passed, _nothing),  # no restore drill: no copy known to restore
+    "J1": (_archive_ran, _nothing),  # the archive never ran
     "K1": (_intervention, _nothing),
     "K2": (_maintenance_window, _window_left_open),
     "L3": (_subcontractor_audit, _nothing),

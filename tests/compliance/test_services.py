@@ -49,7 +49,7 @@ def test_the_register_lists_every_measure_grouped_as_in_the_source(manager: Any)
 
 
 def test_a_measure_without_evidence_is_not_provided_rather_than_pretending(manager: Any) -> None:
-    row = register.register(actor_for(manager)).row("J1")  # no archiving module yet
+    row = register.register(actor_for(manager)).row("M1")  # nothing provides it yet
     assert row.status == "not-met"
     assert row.reason == "Not provided by this installation."
     assert row.evidence is None and not row.failing_evidence

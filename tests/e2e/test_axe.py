@@ -17,9 +17,11 @@ tested in ``test_browser.py``). All data are the demo's fictitious ones (N3).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -348,6 +350,61 @@ def _manager(page: Any, source: str, found: dict[str, list[str]]) -> None:
     page.context.clear_cookies()
 
 
+# J1: one demo patient archived in the served instance, by the run's own write dated six years
+# on (this patient only: the others stay active for the other browser tests).
+ARCHIVE_ONE = """
+import sys
+import django
+django.setup()
+from django.utils import timezone
+from secretum.access.actor import Actor
+from secretum.lib.dates import add_years
+from secretum.patients import archive, services
+uid = services.patient_ref_for_niss(sys.argv[1])
+archive._archive_one(Actor.system(), uid, 5, add_years(timezone.now(), 6))
+print(uid)
+"""
+ARCHIVE_REASON = "Patient revenu après des années à l'étranger (fictif)"
+
+
+def _archive_one(server: Server, patient: DemoPatient) -> str:
+    env = {
+        **os.environ,
+        "SECRETUM_HOME": str(server.log.parent / "var"),
+        "DJANGO_SETTINGS_MODULE": "secretum.settings",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    env.pop("SECRETUM_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", ARCHIVE_ONE, patient.niss_digits],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _archive(page: Any, source: str, found: dict[str, list[str]], uid: str) -> None:
+    """J1: the archived record's page for the secretary (refused) and the practitioner (a
+    reason asked, refused when missing), the archived chart, its restore refused, then done."""
+    sign_in(page, SECRETARY)
+    page.goto(f"/patients/{uid}/")  # 403: checked all the same
+    _check(page, source, "archived record, secretary", found)
+    page.context.clear_cookies()
+    sign_in(page, PRACTITIONER)
+    page.goto(f"/patients/{uid}/")
+    _check(page, source, "archived record", found)
+    _submit(page, "[data-testid=archive-open-form] button[type=submit]")
+    _check(page, source, "archived record, refused", found)
+    page.fill("[data-testid=archive-open-form] textarea", ARCHIVE_REASON)
+    _submit(page, "[data-testid=archive-open-form] button[type=submit]")
+    _check(page, source, "archived chart", found)
+    _submit(page, "[data-testid=restore-form] button[type=submit]")
+    _check(page, source, "restore, refused", found)
+    page.fill("[data-testid=restore-form] textarea", ARCHIVE_REASON)
+    _submit(page, "[data-testid=restore-form] button[type=submit]")
+    _check(page, source, "restored", found)
+    page.context.clear_cookies()
+
+
 def _auditor(page: Any, source: str, found: dict[str, list[str]], uid: str) -> None:
     sign_in(page, AUDITOR)
     for path in ("/audit/", "/audit/report/", f"/audit/report/{uid}/", "/audit/alerts/"):
@@ -364,7 +421,7 @@ def _auditor(page: Any, source: str, found: dict[str, list[str]], uid: str) -> N
 
 
 def test_no_wcag_violation_on_any_page(
-    page_in: Any, axe_source: str, demo_patients: tuple[DemoPatient, ...]
+    page_in: Any, axe_source: str, demo_patients: tuple[DemoPatient, ...], server: Server
 ) -> None:
     """SC 1.1.1 to 4.1.2 as axe checks them: every page of PAGES, for the role that reaches it,
     and the forms refused."""
@@ -374,6 +431,7 @@ def test_no_wcag_violation_on_any_page(
     _secretary(page, axe_source, found, demo_patients[1])
     uid = _practitioner(page, axe_source, found, demo_patients[1])
     _manager(page, axe_source, found)
+    _archive(page, axe_source, found, _archive_one(server, demo_patients[7]))
     _auditor(page, axe_source, found, uid)
     assert PAGES <= page.checked, sorted(PAGES - page.checked)
     assert found == {}, "\n".join(f"{where}: {v}" for where, vs in found.items() for v in vs)

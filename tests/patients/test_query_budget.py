@@ -17,7 +17,8 @@ from secretum.patients import services as patients
 from tests.conftest import actor_for, client_for, identity
 
 # Every statement sent, SAVEPOINTs of the test's own transaction included (measured, then fixed).
-CHART_BUDGET = 23  # 22, and the documents attached to the record (D4): one query
+CHART_BUDGET = 25  # 22, the documents attached to the record (D4): one query, and
+# whether the record is archived (J1): one query at each of the page's two gated reads
 SEARCH_BUDGET = 10
 
 ENTRIES = {

@@ -9,7 +9,8 @@ deadlines and size limits before a worker sees it, so slow clients cannot hold t
 threads; connections are limited per client address and in total. Beside it run the plain-HTTP
 redirect (``secretum.lib.redirect``, H1), the audit checkpoint signer (D2) and the periodic
 tasks (``PERIODIC``: the daily disabling of unused accounts, C2; the closing of maintenance
-windows every minute, K2; and the daily backup, I1), each a process of its own. At shutdown
+windows every minute, K2; the daily archiving of records without contact, J1; and the daily
+backup, I1), each a process of its own. At shutdown
 (SIGTERM, SIGINT, SIGHUP): the front stops accepting and lets the requests in progress end, then
 the workers stop, then the redirect and the periodic tasks, and the signer signs its last
 checkpoint after all of them: it ignores SIGTERM (systemd sends it to every process of the
@@ -45,6 +46,8 @@ PERIODIC: tuple[tuple[tuple[str, ...], int], ...] = (
     # E10: the search index sized again (a new index key, tokens rebuilt) once the number of
     # patients has moved so far that a token stands for too few or too many of them.
     (("keys_rotate_index", "--if-due"), DAY),
+    # J1: records without contact for the practice's archive period move to the archive, daily.
+    (("records", "archive"), DAY),
 )
 
 

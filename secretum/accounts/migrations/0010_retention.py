@@ -7,7 +7,10 @@
 import django.core.validators
 from django.db import migrations, models
 
-BEFORE = ("idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days", "inactive_days")
+BEFORE = (
+    "idle_timeout_minutes", "session_lifetime_hours", "password_renewal_days", "inactive_days",
+    "archive_years",
+)
 AFTER = (*BEFORE, "retention_years", "key_backup_expiry_days")
 
 
@@ -27,7 +30,7 @@ def reseal(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0008_seal_dates_of_use'),
+        ('accounts', '0009_archive_years'),
     ]
 
     operations = [
