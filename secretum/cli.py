@@ -105,7 +105,9 @@ ALIASES.update(
 )
 # Whole patient records (E10, G3): `secretum records verify`, `records acknowledge UID`.
 # The archive (J1) and the records due for destruction (J2): `secretum records archive|due`.
-ALIASES.update({("records", w): "records_" + w for w in ("verify", "acknowledge", "archive", "due")})
+ALIASES.update(
+    {("records", w): "records_" + w for w in ("verify", "acknowledge", "archive", "due")}
+)
 # Keeping permissions current (C2): `secretum accounts disable-inactive`.
 ALIASES.update({("accounts", "disable-inactive"): "accounts_disable_inactive"})
 # The scan intake (D4): `secretum documents intake --every N`.
