@@ -36,9 +36,12 @@ USAGE = """usage: secretum COMMAND [options]
                              people; printable sheets with a QR code (O2, I2)
   keys recover FILE | --share A --share B [--home DIR]   rebuild a lost key file from it
   keys test-recovery FILE | --share A --share B   prove the material rebuilds this key file
-  keys rotate [--batch N] [--pause S]   a new key-encryption key: every data key and sealed
-                             secret re-wrapped while the server serves, the old version retired
-                             once unused; run it again if it was interrupted (E10, O2)
+  keys rotate [--batch N] [--pause S] [--to-token]   a new key-encryption key: every data key
+                             and sealed secret re-wrapped while the server serves, the old
+                             version retired once unused; run it again if it was interrupted;
+                             --to-token makes it inside the PKCS#11 token (E10, O2)
+  keys separate              with the server stopped: move an older instance's database into
+                             data/, out of the key file's folder (E10, O2)
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
   accounts disable-inactive  disable the accounts unused for the practice's limit (serve does
@@ -156,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             return continuity.serve_copy(argv[1:])
         if argv[0] == "restore":
             return _restore(argv[1:])
+        if argv[:2] == ["keys", "separate"]:
+            from secretum.crypto import layout
+
+            return layout.main(argv[2:])
         if argv[:2] == ["keys", "recover"]:
             from secretum.crypto import recovery_io
 
@@ -216,12 +223,13 @@ def _run(name: str, args: list[str]) -> int:
 
     if name not in OFFLINE_COMMANDS:
         # O2: a missing, truncated or malformed key file, named in one sentence before anything.
-        instance.Instance(instance.home_from_env()).read_keys()
+        instance.Instance.from_env().read_keys()
     django.setup()
     commands = get_commands()
     if name not in commands:
         return _fail(f"unknown command '{name}'; 'secretum help' lists the commands.")
     if name not in OFFLINE_COMMANDS and name != "secretum_check":
+        _refuse_key_location()
         _require_key_belongs()
     reason = None
     if name in ERASING_COMMANDS:
@@ -331,6 +339,16 @@ def _os_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # a user id without a name (a container): the number says who
         return f"uid-{os.getuid()}"
+
+
+def _refuse_key_location() -> None:
+    """E10, G3, O2: no command runs with the key file in the database's folder or a web root
+    (``secretum check`` names it; ``secretum keys separate`` mends an instance made before)."""
+    from django.conf import settings
+
+    from secretum.crypto import providers
+
+    providers.refuse_at_start(settings.INSTANCE)
 
 
 def _require_key_belongs() -> None:

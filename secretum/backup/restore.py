@@ -129,7 +129,9 @@ def _place(reading: archive.Reading, home: Path, conf: dict[str, Any] | None) ->
     (home / "restored-environment.json").write_text(
         json.dumps(_environment(reading), indent=2), encoding="utf-8"
     )
-    place_database(reading, home / "secretum.sqlite3", conf)
+    database = Instance(home).database  # data/, apart from the key file (docs/keys.md)
+    database.parent.mkdir(mode=0o700, exist_ok=True)
+    place_database(reading, database, conf)
 
 
 def place_database(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from secretum.crypto import rotation
+from secretum.crypto import providers, rotation
 from secretum.instance import InstanceError
 
 
@@ -20,10 +20,12 @@ def lines() -> list[str]:
     when = versions.rotated_at
     rotated = when.isoformat() if when else "never (version 1 since 'secretum init')"
     uses = ", ".join(use.name for use in rotation.uses())
+    where = "PKCS#11 token" if versions.current in versions.in_token else "key file's content"
     return [
+        *providers.describe(settings.INSTANCE, versions),
         "Cryptographic inventory (O1, O2; docs/keys.md):",
-        f"  KEK version {versions.current} (AES-256-GCM, NIST SP 800-38D; key file "
-        f"{settings.INSTANCE.key_file}), older versions still held: {older}; last rotation: "
+        f"  KEK version {versions.current} (AES-256-GCM, NIST SP 800-38D; in the {where}), "
+        f"older versions still held: {older}; last rotation: "
         f"{rotated} ('secretum keys rotate'). It wraps or seals: {uses}.",
         "  Data keys: one 256-bit key per patient, AES-256-GCM over each identity and medical "
         "value and document, wrapped by the KEK.",
