@@ -43,6 +43,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pause", type=float, default=0.0, help="seconds between batches (a busy server)"
         )
+        parser.add_argument(
+            "--to-token",
+            action="store_true",
+            help="generate the new version inside the PKCS#11 token named by SECRETUM_PKCS11_*",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch"] < 1 or options["pause"] < 0:
@@ -65,7 +70,9 @@ class Command(BaseCommand):
                 f"(older versions in the key file: {', '.join(map(str, found.older))})."
             )
 
-        summary = rotation.run(progress, options["batch"], on_start=started)
+        summary = rotation.run(
+            progress, options["batch"], on_start=started, to_token=options["to_token"]
+        )
         rewrapped = sum(c.rewrapped for c in summary.counts.values())
         retired = ",".join(map(str, summary.retired))
         _record(
