@@ -119,6 +119,10 @@ ALIASES.update({("upgrade",): "instance_upgrade"})
 OFFLINE_COMMANDS = frozenset(
     {"audit_check_proof", "compliance_verify_report", "vulns", "backup_restore"}
 )
+# What still runs on an instance made before the database had a folder of its own, whose key file
+# every other command refuses (E10, O2): the upgrade that moves the database apart, and the
+# verification of the backup it takes (a rolled-back upgrade leaves the layout as it was).
+LAYOUT_MENDING = frozenset({"instance_upgrade", "backup_verify"})
 # Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`,
 # Django's `dumpdata` (every row, the audit log's and the sealed ones' included) and `loaddata`
 # (rows written past every check). With patients in the instance, only with `--reason "…"`, and
@@ -229,7 +233,8 @@ def _run(name: str, args: list[str]) -> int:
     if name not in commands:
         return _fail(f"unknown command '{name}'; 'secretum help' lists the commands.")
     if name not in OFFLINE_COMMANDS and name != "secretum_check":
-        _refuse_key_location()
+        if name not in LAYOUT_MENDING:
+            _refuse_key_location()
         _require_key_belongs()
     reason = None
     if name in ERASING_COMMANDS:
@@ -249,7 +254,32 @@ def _run(name: str, args: list[str]) -> int:
     except CommandError as exc:
         code = _fail(str(exc), exc.returncode or 1)
     signed = _sign_at_end() if name not in OFFLINE_COMMANDS else 0
+    if name == "instance_upgrade" and not (code or signed):
+        return _separate_after_upgrade()
     return code or signed
+
+
+def _separate_after_upgrade() -> int:
+    """E10, O2: an upgrade that went through, on an instance made before the database had a
+    folder of its own, ends by moving it into data/, apart from the key file (``layout``); one
+    rolled back leaves it where the previous release reads it."""
+    from django.conf import settings
+    from django.db import connections
+
+    from secretum.crypto import layout
+    from secretum.instance import LEGACY_DATABASE, InstanceError
+
+    legacy = settings.INSTANCE.home / LEGACY_DATABASE
+    named = os.environ.get("SECRETUM_DATABASE_URL") or os.environ.get("SECRETUM_DATABASE_URL_FILE")
+    if named or str(settings.DATABASES["default"].get("NAME")) != str(legacy):
+        return 0  # already apart, or a database the site names itself (its URL stays true)
+    connections.close_all()
+    try:
+        moved = layout.separate(settings.INSTANCE)
+    except InstanceError as exc:
+        return _fail(str(exc), 1)
+    print(f"database moved to {moved}, apart from the key file (E10, O2).")
+    return 0
 
 
 def _sign_at_end() -> int:

@@ -298,7 +298,7 @@ def _drill(path: Path, progress: bool) -> Opened:
         staging.mkdir(mode=0o700)
         reading = service.verify(path, staging, progress)
         home.mkdir(mode=0o700)
-        write_private(home / "secretum.key", inst.key_file.read_bytes())
+        write_private(home / "secretum.key", inst.key_content().encode())  # any provider
         with _scratch_database() as (conf, url):
             password_file = ""
             if conf is not None and conf.get("PASSWORD"):

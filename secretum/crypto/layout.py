@@ -2,11 +2,13 @@
 file's folder, into ``data/`` (E10, G3, O2; docs/keys.md, "Key providers").
 
 Instances made before kept ``secretum.sqlite3`` beside ``secretum.key``: whoever copied the folder
-for the database took the key with it. Every command but ``check`` now refuses such an instance,
-naming this one, which runs before Django (it opens no connection of its own to keep) with the
-server stopped: SQLite's write-ahead log is folded into the file, then the file is moved by one
-rename, atomic on the same file system, and both folders are synced. Interrupted, it leaves the
-database in one place or the other, whole.
+for the database took the key with it. Every command but ``check``, ``upgrade`` and ``backup
+verify`` (``cli.LAYOUT_MENDING``) now refuses such an instance, naming ``secretum upgrade``,
+which ends with this move once it went through (``cli``). ``keys separate`` does the move alone,
+before Django (it opens no connection of its own to keep), with the server stopped: SQLite's
+write-ahead log is folded into the file, then the file is moved by one rename, atomic on the
+same file system, and both folders are synced. Interrupted, it leaves the database in one place
+or the other, whole.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ unlocks the data keys, and it is what the token keeps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -31,7 +32,9 @@ from django.conf import settings
 
 from secretum.instance import KEY_VARIABLE, LEGACY_DATABASE, Instance, KeyVersions
 
-SEPARATE_COMMAND = "secretum keys separate"
+# What mends an instance made before (its database beside the key file): the upgrade that follows
+# a new release moves the database into data/ once it went through (``layout``).
+SEPARATE_COMMAND = "secretum upgrade"
 
 
 class KekCipher(Protocol):
@@ -87,7 +90,7 @@ def location_faults(inst: Instance) -> list[tuple[str, str]]:
         legacy = inst.database == inst.home / LEGACY_DATABASE and key == inst.key_file.absolute()
         hint = (
             f"Stop the server and run '{SEPARATE_COMMAND}': it moves the database into "
-            f"{inst.home / 'data'} (one rename)."
+            f"{inst.home / 'data'} (one rename; 'secretum keys separate' does only that)."
             if legacy and inst.key_path is None
             else "Keep the key file in another folder than the database (SECRETUM_KEY_FILE)."
         )
@@ -121,6 +124,11 @@ def refuse_at_start(inst: Instance) -> None:
         raise InstanceError(f"{fact}. {hint}")
 
 
+def _versions(numbers: Iterable[int]) -> str:
+    found = sorted(numbers)
+    return f"KEK version{'s' if len(found) > 1 else ''} {', '.join(map(str, found))}"
+
+
 def describe(inst: Instance, versions: KeyVersions) -> list[str]:
     """What ``secretum check`` says of the key provider (O2), weaknesses included."""
     if inst.provider == "environment":
@@ -139,15 +147,13 @@ def describe(inst: Instance, versions: KeyVersions) -> list[str]:
 
         config = token.TokenConfig.from_env()
         where = f"{config.label!r} ({config.module})" if config else "not named"
-        held = ", ".join(map(str, sorted(versions.in_token)))
         lines.append(
-            f"  PKCS#11 token {where} holds KEK versions {held}: the KEK never leaves it "
-            "(AES-256-GCM inside the token)."
+            f"  PKCS#11 token {where} holds {_versions(versions.in_token)}: the KEK never "
+            "leaves it (AES-256-GCM inside the token)."
         )
     if versions.keks:
-        held = ", ".join(map(str, sorted(versions.keks)))
         lines.append(
-            f"  KEK versions {held} are in the key file's content, in this process's memory"
+            f"  {_versions(versions.keks)} in the key file's content, in this process's memory"
             + (" (a rotation to the token retires them)." if versions.in_token else ".")
         )
     return lines

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from secretum import instance
 from tests.audit.elsewhere import witness_elsewhere
 from tests.backup.releases import PREVIOUS_RELEASE
 from tests.backup.upgrade_faults import FAULT_TABLE
@@ -137,7 +138,9 @@ def upgrade(home: Path, fault: str = "", **env: str) -> subprocess.CompletedProc
 def rows(home: Path, url: str = "") -> dict[str, list[str]]:
     """Every row of every table, as text, sorted: the database's content."""
     if not url:
-        with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
+        # The previous release's layout (secretum.sqlite3 beside the key file) until an upgrade
+        # goes through and moves it into data/.
+        with sqlite3.connect(instance.Instance(home).database) as db:
             names = [
                 r[0]
                 for r in db.execute(
@@ -262,11 +265,12 @@ def test_the_server_leaves_a_practices_records_to_upgrade(previous: Path, tmp_pa
     `secretum upgrade` (a verified backup first, a rollback if anything fails), changes nothing."""
     home = tmp_path / "var"
     made_by_previous(previous, home, True)
-    before = (home / "data" / "secretum.sqlite3").read_bytes()
+    before = (home / "secretum.sqlite3").read_bytes()  # the previous release's layout
     refused = run(home, "serve", "--host", "127.0.0.1", "--port", "0")
     assert refused.returncode != 0
-    assert "database migrations are pending: run 'secretum upgrade' first" in refused.stderr
-    assert (home / "data" / "secretum.sqlite3").read_bytes() == before
+    # The key file beside the database is refused first (E10, O2), naming the same command.
+    assert "Stop the server and run 'secretum upgrade'" in refused.stderr
+    assert (home / "secretum.sqlite3").read_bytes() == before
     assert_upgraded(home, upgrade(home))
 
 
@@ -335,7 +339,7 @@ def test_a_database_in_use_is_refused(previous: Path, tmp_path: Path) -> None:
     is changed."""
     home = tmp_path / "var"
     made_by_previous(previous, home, behind=True)
-    holder = sqlite3.connect(home / "data" / "secretum.sqlite3")
+    holder = sqlite3.connect(home / "secretum.sqlite3")  # the previous release's layout
     try:
         holder.execute("BEGIN IMMEDIATE")
         done = upgrade(home)

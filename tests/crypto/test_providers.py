@@ -155,8 +155,8 @@ def test_a_key_file_in_the_database_folder_is_refused(
     _database_at(settings, monkeypatch, made.database)
     ((fact, hint),) = providers.location_faults(made)
     assert fact.startswith(f"The key file {made.key_file} sits in the database's folder")
-    assert "run 'secretum keys separate'" in hint
-    with pytest.raises(InstanceError, match="secretum keys separate"):
+    assert "run 'secretum upgrade'" in hint and "'secretum keys separate' does only" in hint
+    with pytest.raises(InstanceError, match="secretum upgrade"):
         providers.refuse_at_start(made)
     settings.INSTANCE = made
     (found,) = [p for p in checks.key_provider_checks() if p.id == "secretum.E011"]
@@ -226,7 +226,8 @@ def test_check_names_the_provider_and_its_weakness(
     given = instance.Instance(made.home, key_text=made.key_file.read_text())
     said = "\n".join(providers.describe(given, versions))
     assert "Key provider: the environment (SECRETUM_KEY)" in said and "/proc/PID/environ" in said
-    assert "KEK versions 1 are in the key file's content" in said
+    assert "  KEK version 1 in the key file's content" in said
+    assert providers._versions([2, 1]) == "KEK versions 1, 2"  # during a rotation
     settings.INSTANCE = given
     assert [p.id for p in checks.key_provider_checks()] == ["secretum.W011"]
     monkeypatch.setenv("SECRETUM_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
@@ -322,9 +323,9 @@ def test_an_instance_made_before_is_refused_until_separated(tmp_path: Path) -> N
     assert secretum(home, "init").returncode == 0
     (home / "data" / "secretum.sqlite3").rename(home / "secretum.sqlite3")
     line = one_sentence(secretum(home, "records", "verify"))
-    assert "sits in the database's folder" in line and "secretum keys separate" in line
+    assert "sits in the database's folder" in line and "run 'secretum upgrade'" in line
     checked = secretum(home, "check")
-    assert checked.returncode != 0 and "secretum keys separate" in checked.stderr
+    assert checked.returncode != 0 and "run 'secretum upgrade'" in checked.stderr
     assert secretum(home, "keys", "separate").returncode == 0
     assert secretum(home, "records", "verify").returncode == 0
 

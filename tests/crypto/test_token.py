@@ -291,7 +291,7 @@ def test_a_rotation_moves_the_kek_into_the_token(
     secret = keyring.seal_secret(b"a TOTP seed, fictitious", "totp:1")
     assert keyring.open_secret(secret, "totp:1") == b"a TOTP seed, fictitious"
     said = "\n".join(providers.describe(token_home, token_home.read_key_versions()))
-    assert "PKCS#11 token 'secretum-test'" in said and "holds KEK versions 2" in said
+    assert "PKCS#11 token 'secretum-test'" in said and "holds KEK version 2:" in said
     assert "KEK version 2" in "\n".join(inventory.lines())
     # Its recovery material holds every key but the token's (the token backs up its own).
     text = token_home.key_file.read_text()
