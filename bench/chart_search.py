@@ -340,7 +340,7 @@ def run(cmd: list[str], env: dict[str, str], what: str) -> None:
 
 
 def database_mb(home: Path) -> float:
-    files = [home / "secretum.sqlite3", home / "secretum.sqlite3-wal"]
+    files = [home / "data" / "secretum.sqlite3", home / "secretum.sqlite3-wal"]
     return sum(f.stat().st_size for f in files if f.exists()) / 1e6
 
 

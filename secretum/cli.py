@@ -36,13 +36,16 @@ USAGE = """usage: secretum COMMAND [options]
                              people; printable sheets with a QR code (O2, I2)
   keys recover FILE | --share A --share B [--home DIR]   rebuild a lost key file from it
   keys test-recovery FILE | --share A --share B   prove the material rebuilds this key file
-  keys rotate [--batch N] [--pause S]   a new key-encryption key: every data key and sealed
-                             secret re-wrapped while the server serves, the old version retired
-                             once unused; run it again if it was interrupted (E10, O2)
+  keys rotate [--batch N] [--pause S] [--to-token]   a new key-encryption key: every data key
+                             and sealed secret re-wrapped while the server serves, the old
+                             version retired once unused; run it again if it was interrupted;
+                             --to-token makes it inside the PKCS#11 token (E10, O2)
   keys rotate --index-key [--if-due]   a new search index key: every patient's tokens rebuilt,
                              sized from the number of patients, the old key retired (E10, O1)
   keys rotate --patient NISS-OR-UID | all   a patient's new data key: every value of the record
                              sealed again under it, one transaction per patient (E10)
+  keys separate              with the server stopped: move an older instance's database into
+                             data/, out of the key file's folder (E10, O2)
   records verify             verify every patient record against its seals; name altered ones
   records acknowledge UID --reason R   after examining an altered record, make it the reference
   records archive            archive the records without contact for the practice's period
@@ -129,6 +132,10 @@ ALIASES.update({("upgrade",): "instance_upgrade"})
 OFFLINE_COMMANDS = frozenset(
     {"audit_check_proof", "compliance_verify_report", "vulns", "backup_restore"}
 )
+# What still runs on an instance made before the database had a folder of its own, whose key file
+# every other command refuses (E10, O2): the upgrade that moves the database apart, and the
+# verification of the backup it takes (a rolled-back upgrade leaves the layout as it was).
+LAYOUT_MENDING = frozenset({"instance_upgrade", "backup_verify"})
 # Consoles that reach every table past the gate (G1): `secretum shell`, `secretum dbshell`,
 # Django's `dumpdata` (every row, the audit log's and the sealed ones' included) and `loaddata`
 # (rows written past every check). With patients in the instance, only with `--reason "…"`, and
@@ -169,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             return continuity.serve_copy(argv[1:])
         if argv[0] == "restore":
             return _restore(argv[1:])
+        if argv[:2] == ["keys", "separate"]:
+            from secretum.crypto import layout
+
+            return layout.main(argv[2:])
         if argv[:2] == ["keys", "recover"]:
             from secretum.crypto import recovery_io
 
@@ -229,12 +240,14 @@ def _run(name: str, args: list[str]) -> int:
 
     if name not in OFFLINE_COMMANDS:
         # O2: a missing, truncated or malformed key file, named in one sentence before anything.
-        instance.Instance(instance.home_from_env()).read_keys()
+        instance.Instance.from_env().read_keys()
     django.setup()
     commands = get_commands()
     if name not in commands:
         return _fail(f"unknown command '{name}'; 'secretum help' lists the commands.")
     if name not in OFFLINE_COMMANDS and name != "secretum_check":
+        if name not in LAYOUT_MENDING:
+            _refuse_key_location()
         _require_key_belongs()
     reason = None
     if name in ERASING_COMMANDS:
@@ -254,7 +267,32 @@ def _run(name: str, args: list[str]) -> int:
     except CommandError as exc:
         code = _fail(str(exc), exc.returncode or 1)
     signed = _sign_at_end() if name not in OFFLINE_COMMANDS else 0
+    if name == "instance_upgrade" and not (code or signed):
+        return _separate_after_upgrade()
     return code or signed
+
+
+def _separate_after_upgrade() -> int:
+    """E10, O2: an upgrade that went through, on an instance made before the database had a
+    folder of its own, ends by moving it into data/, apart from the key file (``layout``); one
+    rolled back leaves it where the previous release reads it."""
+    from django.conf import settings
+    from django.db import connections
+
+    from secretum.crypto import layout
+    from secretum.instance import LEGACY_DATABASE, InstanceError
+
+    legacy = settings.INSTANCE.home / LEGACY_DATABASE
+    named = os.environ.get("SECRETUM_DATABASE_URL") or os.environ.get("SECRETUM_DATABASE_URL_FILE")
+    if named or str(settings.DATABASES["default"].get("NAME")) != str(legacy):
+        return 0  # already apart, or a database the site names itself (its URL stays true)
+    connections.close_all()
+    try:
+        moved = layout.separate(settings.INSTANCE)
+    except InstanceError as exc:
+        return _fail(str(exc), 1)
+    print(f"database moved to {moved}, apart from the key file (E10, O2).")
+    return 0
 
 
 def _sign_at_end() -> int:
@@ -344,6 +382,16 @@ def _os_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # a user id without a name (a container): the number says who
         return f"uid-{os.getuid()}"
+
+
+def _refuse_key_location() -> None:
+    """E10, G3, O2: no command runs with the key file in the database's folder or a web root
+    (``secretum check`` names it; ``secretum keys separate`` mends an instance made before)."""
+    from django.conf import settings
+
+    from secretum.crypto import providers
+
+    providers.refuse_at_start(settings.INSTANCE)
 
 
 def _require_key_belongs() -> None:

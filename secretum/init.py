@@ -1,6 +1,7 @@
 """What ``secretum init`` writes: a new instance folder, complete (H3, O2, D2).
 
     secretum.key         the key file (``secretum.instance`` reads it)
+    data/                the SQLite database's folder, apart from the key file
     tls/cert.pem         a self-signed certificate for 127.0.0.1 and localhost, and its key
     audit/               the audit log's signing and MAC keys (``secretum.audit.keys``)
 
@@ -29,6 +30,8 @@ def create(home: Path) -> Instance:
     inst.refuse_overwrite()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(home, 0o700)
+    # The database's own folder: the key file never sits in it (docs/keys.md, key providers).
+    inst.database.parent.mkdir(mode=0o700, exist_ok=True)
     keys = {
         "format": KEYFILE_FORMAT,
         "kek": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode(),

@@ -3,11 +3,19 @@
 An instance lives in the folder named by ``SECRETUM_HOME`` (default ``./var``)::
 
     secretum.key         key file (owner-only): KEK versions, blind-index key, Django secret
-    secretum.sqlite3     the embedded database (when no SECRETUM_DATABASE_URL is set)
+    data/secretum.sqlite3  the embedded database (when no SECRETUM_DATABASE_URL is set), in a
+                         folder of its own: the key file never sits in the database's folder
+                         (an instance made before keeps ./secretum.sqlite3 until
+                         'secretum keys separate' moves it, ``LEGACY_DATABASE``)
     tls/cert.pem         self-signed certificate for 127.0.0.1 and localhost
     tls/key.pem          its private key (owner-only)
     audit/               the audit log's checkpoint signing key and event MAC key (D2)
     witness/             the audit witness: signed checkpoints, append-only (may live elsewhere)
+
+Where the keys come from (E10, G3, O2; docs/keys.md "Key providers"): the key file (the
+instance's, or the one ``SECRETUM_KEY_FILE`` names: a container's secret mount), or the key
+file's content in ``SECRETUM_KEY``; KEK versions the key file lists in ``token_keks`` live in a
+PKCS#11 token and never leave it (``secretum.crypto.token``).
 
 This module reads an instance; ``secretum.init`` makes a new one. It imports neither Django
 (``secretum init`` runs before any setting can be read) nor any other module of Secretum: it
@@ -20,8 +28,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import functools
+import hmac
 import json
 import os
 from collections.abc import Mapping
@@ -62,13 +72,18 @@ class IndexGeneration:
         return self.bits.get(kind, INDEX_BITS_DEFAULT)
 
 
+# A weak key refused (a key typed by hand: "AAAA...", a counter): 32 random bytes hold fewer than
+# 16 distinct values with a probability below 2^-60, so no key that 'secretum init' made is.
+_FEWEST_DISTINCT_BYTES = 16
+
+
 @dataclass(frozen=True)
 class KeyVersions:
     """What a key file holds for the key hierarchy: every KEK version by number, the current
     one, the blind-index key and the pinned identity (None where the file predates rotation)."""
 
     current: int
-    keks: Mapping[int, bytes]
+    keks: Mapping[int, bytes]  # the versions held in the key file itself
     index_key: bytes
     fingerprint: str | None = None
     backup_key: bytes | None = None
@@ -78,14 +93,19 @@ class KeyVersions:
     # Versions a finished rotation retired, kept one rotation longer (``retired_keks``): they
     # still open a blob sealed under them by a write that committed after the rotation's scan.
     retired: frozenset[int] = frozenset()
+    in_token: frozenset[int] = frozenset()  # the versions held by the PKCS#11 token
 
     @property
     def kek(self) -> bytes:
         return self.keks[self.current]
 
     @property
+    def versions(self) -> list[int]:
+        return sorted({*self.keks, *self.in_token})
+
+    @property
     def older(self) -> list[int]:
-        return sorted(v for v in self.keks if v != self.current and v not in self.retired)
+        return [v for v in self.versions if v != self.current and v not in self.retired]
 
 
 class _Parsed(NamedTuple):
@@ -97,17 +117,52 @@ class InstanceError(Exception):
     """A problem with the instance folder, told in one sentence."""
 
 
+# The environment variables of the key providers (docs/keys.md): a key file elsewhere than the
+# instance folder (a container's secret mount), or the key file's content itself.
+KEY_FILE_VARIABLE = "SECRETUM_KEY_FILE"
+KEY_VARIABLE = "SECRETUM_KEY"
+# Where instances made before the database had a folder of its own keep it, beside the key file.
+LEGACY_DATABASE = "secretum.sqlite3"
+
+
 @dataclass(frozen=True)
 class Instance:
     home: Path
+    key_path: Path | None = None  # SECRETUM_KEY_FILE: a key file outside the instance folder
+    key_text: str | None = dataclasses.field(
+        default=None, repr=False
+    )  # SECRETUM_KEY: the key file's content
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Instance:
+        """The instance of ``SECRETUM_HOME``, its keys where the environment says (a key file
+        named by ``SECRETUM_KEY_FILE``, the key file's content in ``SECRETUM_KEY``, else the
+        instance's own key file)."""
+        home = home_from_env(environ)
+        text, path = environ.get(KEY_VARIABLE), environ.get(KEY_FILE_VARIABLE, "").strip()
+        if text is not None and path:
+            raise InstanceError(
+                f"Both {KEY_VARIABLE} and {KEY_FILE_VARIABLE} are set: give the key one way only."
+            )
+        if text is not None:
+            return cls(home, key_text=text)
+        return cls(home, key_path=Path(path).absolute() if path else None)
+
+    @property
+    def provider(self) -> str:
+        """Where the key file's content comes from: "file" or "environment"."""
+        return "environment" if self.key_text is not None else "file"
 
     @property
     def key_file(self) -> Path:
-        return self.home / "secretum.key"
+        return self.key_path or self.home / "secretum.key"
 
     @property
     def database(self) -> Path:
-        return self.home / "secretum.sqlite3"
+        """The SQLite database: ``data/secretum.sqlite3``, or beside the key file where an
+        instance made before keeps it (``secretum keys separate`` moves it)."""
+        legacy = self.home / LEGACY_DATABASE
+        return legacy if legacy.exists() else self.home / "data" / "secretum.sqlite3"
 
     @property
     def tls_cert(self) -> Path:
@@ -118,7 +173,7 @@ class Instance:
         return self.home / "tls" / "key.pem"
 
     def exists(self) -> bool:
-        return self.key_file.exists()
+        return self.key_text is not None or self.key_file.exists()
 
     def refuse_overwrite(self) -> None:
         """Refuse to create an instance where one is (its key file or its database)."""
@@ -141,6 +196,8 @@ class Instance:
         return self._parsed().versions
 
     def _parsed(self) -> _Parsed:
+        if self.key_text is not None:
+            return _parsed_text(f"key in {KEY_VARIABLE}", self.key_text)
         path = self.key_file
         try:
             st = path.stat()
@@ -161,8 +218,17 @@ class Instance:
         # per process, and again only if it changes (another file, size, time or mode).
         return _parsed_key_file(path, _identity(st))
 
+    def key_content(self) -> str:
+        """The key file's text, wherever it comes from (recovery material, the creation date)."""
+        if self.key_text is not None:
+            return self.key_text
+        return self.key_file.read_text(encoding="utf-8")
+
     def key_file_identity(self) -> tuple[int, ...]:
-        """Changes whenever the key file is replaced (a rotation): the keyring's reload signal."""
+        """Changes whenever the key file is replaced (a rotation): the keyring's reload signal.
+        A key given in the environment never changes while the process lives."""
+        if self.key_text is not None:
+            return (0,)
         return _identity(self.key_file.stat())
 
     def _holds_anything(self) -> bool:
@@ -185,63 +251,74 @@ def _parsed_key_file(path: Path, identity: tuple[int, ...]) -> _Parsed:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InstanceError(f"The key file {path} cannot be read ({reason}).") from None
+    return _parsed_text(f"key file {path}", text)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_text(path: str, text: str) -> _Parsed:
+    """A key file's content, ``path`` naming where it comes from ("key file /x", "key in
+    SECRETUM_KEY") in each sentence that refuses it."""
     if not text.strip():
-        raise InstanceError(f"The key file {path} is empty: restore it from its copy.")
+        raise InstanceError(f"The {path} is empty: restore it from its copy.")
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         # Cut short: the text ends inside a string, or before the object closes.
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise InstanceError(
-                f"The key file {path} is truncated: restore it from its copy."
-            ) from None
+            raise InstanceError(f"The {path} is truncated: restore it from its copy.") from None
         raise InstanceError(
-            f"The key file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
+            f"The {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
             "restore it from its copy."
         ) from None
     if not isinstance(raw, dict):
-        raise InstanceError(f"The key file {path} is not a Secretum key file (no JSON object).")
+        raise InstanceError(f"The {path} is not a Secretum key file (no JSON object).")
     if raw.get("format") != KEYFILE_FORMAT:
         raise InstanceError(
-            f"The key file {path} has an unknown format marker "
+            f"The {path} has an unknown format marker "
             f"({str(raw.get('format', 'none'))[:40]!r}, expected {KEYFILE_FORMAT!r})."
         )
     secret = raw.get("django_secret_key")
     if not isinstance(secret, str) or not secret:
-        raise InstanceError(f"The key file {path} lacks the field 'django_secret_key'.")
-    kek = _binary_key(path, raw, "kek")
+        raise InstanceError(f"The {path} lacks the field 'django_secret_key'.")
     index_key = _binary_key(path, raw, "blind_index_key")
-    keys: dict[str, bytes | str] = {
-        "kek": kek,
-        "blind_index_key": index_key,
-        "django_secret_key": secret,
-    }
-    return _Parsed(keys, _versions(path, raw, kek, index_key))
+    versions = _versions(path, raw, index_key)
+    keys: dict[str, bytes | str] = {"blind_index_key": index_key, "django_secret_key": secret}
+    if versions.current in versions.keks:
+        keys["kek"] = versions.kek
+    return _Parsed(keys, versions)
 
 
-def _versions(path: Path, raw: dict[str, object], kek: bytes, index_key: bytes) -> KeyVersions:
-    """The key versions of a parsed key file (see ``MAX_KEK_VERSION``), one sentence per fault."""
+def _versions(path: str, raw: dict[str, object], index_key: bytes) -> KeyVersions:
+    """The key versions of a parsed key file (see ``MAX_KEK_VERSION``), one sentence per fault.
+    The current version is ``kek``, or one the PKCS#11 token holds (``token_keks``)."""
     current = raw.get("kek_version", 1)
     if type(current) is not int or not 1 <= current <= MAX_KEK_VERSION:
-        raise InstanceError(f"The field 'kek_version' of the key file {path} is not a version.")
-    keks = {current: kek}
-    retired = frozenset(_older_keks(path, raw, "retired_keks", current, keks))
-    retired -= frozenset(_older_keks(path, raw, "older_keks", current, keks))
+        raise InstanceError(f"The field 'kek_version' of the {path} is not a version.")
+    in_token = _token_versions(path, raw, current)
+    keks = {} if current in in_token else {current: _binary_key(path, raw, "kek")}
+    retired = frozenset(_older_keks(path, raw, "retired_keks", current, keks, in_token))
+    retired -= frozenset(_older_keks(path, raw, "older_keks", current, keks, in_token))
     fingerprint = raw.get("fingerprint")
     if fingerprint is not None and not (
         isinstance(fingerprint, str)
         and len(fingerprint) == 64
         and all(c in "0123456789abcdef" for c in fingerprint)
     ):
-        raise InstanceError(f"The field 'fingerprint' of the key file {path} is malformed.")
+        raise InstanceError(f"The field 'fingerprint' of the {path} is malformed.")
+    if in_token and (fingerprint is None or "backup_key" not in raw):
+        # Both are computed from version 1, which the token never hands out: pinned instead.
+        raise InstanceError(
+            f"The {path} lists KEK versions in a PKCS#11 token but pins no 'fingerprint' and "
+            "'backup_key': restore it from its copy."
+        )
     rotated_at = raw.get("rotated_at")
     try:
         when = None if rotated_at is None else dt.datetime.fromisoformat(str(rotated_at))
     except ValueError:
         when = None
     if rotated_at is not None and (when is None or when.tzinfo is None):
-        raise InstanceError(f"The field 'rotated_at' of the key file {path} is not a moment.")
-    return KeyVersions(
+        raise InstanceError(f"The field 'rotated_at' of the {path} is not a moment.")
+    versions = KeyVersions(
         current=current,
         keks=keks,
         index_key=index_key,
@@ -250,35 +327,47 @@ def _versions(path: Path, raw: dict[str, object], kek: bytes, index_key: bytes) 
         rotated_at=when,
         index=_index_generations(path, raw, index_key),
         retired=retired,
+        in_token=in_token,
     )
+    if any(hmac.compare_digest(kek, index_key) for kek in keks.values()):
+        raise InstanceError(
+            f"The {path} uses one key as both a KEK and the blind-index key: make a new "
+            "instance with 'secretum init'."
+        )
+    return versions
 
 
 def _older_keks(
-    path: Path, raw: dict[str, object], field: str, current: int, keks: dict[int, bytes]
+    path: str,
+    raw: dict[str, object],
+    field: str,
+    current: int,
+    keks: dict[int, bytes],
+    in_token: frozenset[int],
 ) -> list[int]:
     """The KEK versions of one of the key file's fields of older versions, added to ``keks``."""
     older = raw.get(field, {})
     if not isinstance(older, dict):
-        raise InstanceError(f"The field {field!r} of the key file {path} is not an object.")
+        raise InstanceError(f"The field {field!r} of the {path} is not an object.")
     for name in older:
-        if not (name.isdigit() and 1 <= int(name) < current):
+        if not (name.isdigit() and 1 <= int(name) < current) or int(name) in in_token:
             raise InstanceError(
-                f"The field {field!r} of the key file {path} names a version {name[:8]!r} "
-                f"that is not older than the current one ({current})."
+                f"The field {field!r} of the {path} names a version {name[:8]!r} "
+                f"that is not older than the current one ({current}), or one the token holds."
             )
         keks[int(name)] = _binary_key(path, older, name)
     return [int(name) for name in older]
 
 
 def _index_generations(
-    path: Path, raw: dict[str, object], index_key: bytes
+    path: str, raw: dict[str, object], index_key: bytes
 ) -> tuple[IndexGeneration, ...]:
     """The search index's generations (see ``INDEX_BITS_DEFAULT``), the current one first."""
     current = raw.get("index_generation", 1)
     found = raw.get("index_generations")
     if found is None and current == 1:
         return (IndexGeneration(1, index_key, {}),)
-    malformed = InstanceError(f"The field 'index_generations' of the key file {path} is malformed.")
+    malformed = InstanceError(f"The field 'index_generations' of the {path} is malformed.")
     if type(current) is not int or not isinstance(found, dict) or str(current) not in found:
         raise malformed
     generations = []
@@ -295,29 +384,45 @@ def _index_generations(
     return tuple(sorted(generations, key=lambda g: (g.number != current, -g.number)))
 
 
-def _binary_key(path: Path, raw: Mapping[str, object], field: str) -> bytes:
+def _token_versions(path: str, raw: dict[str, object], current: int) -> frozenset[int]:
+    """The KEK versions the key file says the PKCS#11 token holds (``token_keks``)."""
+    listed = raw.get("token_keks", [])
+    if not isinstance(listed, list) or not all(
+        type(v) is int and 1 <= v <= current for v in listed
+    ):
+        raise InstanceError(
+            f"The field 'token_keks' of the {path} is not a list of versions up to the current "
+            f"one ({current})."
+        )
+    return frozenset(listed)
+
+
+def _binary_key(path: str, raw: Mapping[str, object], field: str) -> bytes:
     """A 256-bit key of the key file, base64 in the file (one sentence per way it can be bad)."""
     value = raw.get(field)
     if value is None:
-        raise InstanceError(f"The key file {path} lacks the field {field!r}.")
+        raise InstanceError(f"The {path} lacks the field {field!r}.")
     if not isinstance(value, str):
-        raise InstanceError(f"The field {field!r} of the key file {path} is not a base64 string.")
+        raise InstanceError(f"The field {field!r} of the {path} is not a base64 string.")
     try:
         key = base64.b64decode(value, validate=True)
     except binascii.Error:
-        raise InstanceError(
-            f"The field {field!r} of the key file {path} is not valid base64."
-        ) from None
+        raise InstanceError(f"The field {field!r} of the {path} is not valid base64.") from None
     if len(key) != KEY_BYTES:
         raise InstanceError(
-            f"The field {field!r} of the key file {path} holds a {len(key)}-byte key where a "
+            f"The field {field!r} of the {path} holds a {len(key)}-byte key where a "
             f"{KEY_BYTES}-byte (256-bit) key is expected."
+        )
+    if len(set(key)) < _FEWEST_DISTINCT_BYTES:
+        raise InstanceError(
+            f"The field {field!r} of the {path} holds a key that is not random ({len(set(key))} "
+            "distinct bytes): generate keys with 'secretum init', never by hand."
         )
     return key
 
 
-def home_from_env() -> Path:
-    return Path(os.environ.get("SECRETUM_HOME", "var")).resolve()
+def home_from_env(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("SECRETUM_HOME", "var")).resolve()
 
 
 def write_private(path: Path, data: bytes) -> None:

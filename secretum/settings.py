@@ -62,7 +62,8 @@ if "PYTEST_VERSION" in os.environ and "SECRETUM_HOME" not in os.environ:
     _init.create(Path(os.environ["SECRETUM_HOME"]))
 
 SECRETUM_HOME = _instance.home_from_env()
-INSTANCE = _instance.Instance(SECRETUM_HOME)
+# Where the keys come from: the key file, SECRETUM_KEY_FILE or SECRETUM_KEY (docs/keys.md).
+INSTANCE = _instance.Instance.from_env()
 _keys = INSTANCE.read_keys() if INSTANCE.exists() else {}
 
 # Empty until `secretum init` has run: Django then refuses to sign anything.

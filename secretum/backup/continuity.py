@@ -42,6 +42,7 @@ from typing import Any
 
 from secretum.backup import archive
 from secretum.backup.archive import BackupError
+from secretum.instance import Instance
 from secretum.lib.continuity import KIND, MARKER, read_marker
 
 # The audit resource of a merge (its label in ``audit.vocabulary``).
@@ -127,7 +128,7 @@ def prepare_copy(backup: Path, key_file: Path, home: Path | None = None) -> Path
         "header_sha256": digest,
         "backup_created_at": header.get("created_at", ""),
         "instance": header.get("instance", ""),
-        "head": _audit_head(home / "secretum.sqlite3"),
+        "head": _audit_head(Instance(home).database),
         "restored_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     (home / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
@@ -192,7 +193,7 @@ class Merged:
 
 
 def _copy_events(home: Path, after: int) -> list[dict[str, Any]]:
-    database = home / "secretum.sqlite3"
+    database = Instance(home).database
     with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute(
@@ -213,7 +214,7 @@ def _check_bound(home: Path) -> dict[str, Any]:
 
     from secretum.audit import entries, keys
     from secretum.backup import snapshot
-    from secretum.instance import Instance, InstanceError
+    from secretum.instance import InstanceError
 
     marker = read_marker(home)
     if marker is None:

@@ -129,7 +129,9 @@ def _place(reading: archive.Reading, home: Path, conf: dict[str, Any] | None) ->
     (home / "restored-environment.json").write_text(
         json.dumps(_environment(reading), indent=2), encoding="utf-8"
     )
-    place_database(reading, home / "secretum.sqlite3", conf)
+    database = Instance(home).database  # data/, apart from the key file (docs/keys.md)
+    database.parent.mkdir(mode=0o700, exist_ok=True)
+    place_database(reading, database, conf)
 
 
 def place_database(
@@ -296,7 +298,7 @@ def _drill(path: Path, progress: bool) -> Opened:
         staging.mkdir(mode=0o700)
         reading = service.verify(path, staging, progress)
         home.mkdir(mode=0o700)
-        write_private(home / "secretum.key", inst.key_file.read_bytes())
+        write_private(home / "secretum.key", inst.key_content().encode())  # any provider
         with _scratch_database() as (conf, url):
             password_file = ""
             if conf is not None and conf.get("PASSWORD"):

@@ -53,6 +53,8 @@ def database() -> str:
 
 
 def key_file() -> str:
+    if settings.INSTANCE.provider == "environment":
+        return "readable"  # SECRETUM_KEY, read and checked when the process started
     path = settings.INSTANCE.key_file
     return "readable" if os.access(path, os.R_OK) and path.is_file() else "unreadable"
 

@@ -37,7 +37,7 @@ def how_to_update(path: Path) -> str:
 def installed_at() -> dt.datetime | None:
     """When ``secretum init`` made this instance (the key file records it), None if unknown."""
     try:
-        created = json.loads(settings.INSTANCE.key_file.read_text(encoding="utf-8"))["created"]
+        created = json.loads(settings.INSTANCE.key_content())["created"]
         return dt.datetime.fromisoformat(str(created))
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -191,12 +191,17 @@ def _fingerprint(kek: bytes, index_key: bytes, fields: dict[str, object]) -> byt
     return bytes.fromhex(pinned if isinstance(pinned, str) else fingerprint_of(kek, index_key))
 
 
+_IN_TOKEN = bytes(KEY_BYTES)
+
+
 def pack_key_file(text: str) -> tuple[bytes, bytes]:
     """(instance id, packed bytes) of a key file's text: its two 256-bit keys raw, then its
     other fields as compact JSON (a shorter sheet to type; a rotated key file's older KEK
     versions and pinned fingerprint among them)."""
     fields = json.loads(text)
-    kek = base64.b64decode(fields.pop("kek"), validate=True)
+    # A key file whose current KEK the PKCS#11 token keeps has none: zeros hold its place (no
+    # key file's KEK is all zeros, ``instance`` refuses one), the token backs up its own keys.
+    kek = base64.b64decode(fields.pop("kek"), validate=True) if "kek" in fields else _IN_TOKEN
     index_key = base64.b64decode(fields.pop("blind_index_key"), validate=True)
     instance = _fingerprint(kek, index_key, fields)[:INSTANCE_ID_BYTES]
     rest = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
@@ -216,7 +221,9 @@ def unpack_key_file(packed: bytes, instance: bytes) -> str:
         raise RecoveryError("the recovered key file is malformed.") from None
     if fingerprint[:INSTANCE_ID_BYTES] != instance:
         raise RecoveryError("the recovered key file is not the one of the instance named.")
-    fields = {"format": rest.pop("format"), "kek": base64.b64encode(kek).decode()}
+    fields = {"format": rest.pop("format")}
+    if kek != _IN_TOKEN:
+        fields["kek"] = base64.b64encode(kek).decode()
     fields["blind_index_key"] = base64.b64encode(index_key).decode()
     return json.dumps({**fields, **rest}, indent=2)
 

@@ -76,8 +76,9 @@ def encryption_at_rest() -> Evidence:
 def secret_files() -> list[Path]:
     """Every file of the instance that holds a key or a secret."""
     home = Path(settings.INSTANCE.home)
+    key = [settings.INSTANCE.key_file] if settings.INSTANCE.provider == "file" else []
     found = [
-        settings.INSTANCE.key_file,
+        *key,
         settings.INSTANCE.tls_key,
         home / "audit" / "checkpoint-signing.key",
         home / "audit" / "event-mac.key",
@@ -162,7 +163,7 @@ def key_custody() -> Evidence:
     """O2: every key file owner-only, and the key file recoverable (``recovery_material``)."""
     files = [p for p in secret_files() if p.exists()]
     exposed = [str(p) for p in files if p.stat().st_mode & 0o077]
-    if not settings.INSTANCE.key_file.exists():
+    if not settings.INSTANCE.exists():
         return not_met(_("The instance's key file is missing."), _("Restore it from its copy."))
     if exposed:
         return not_met(

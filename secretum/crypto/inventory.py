@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from secretum.crypto import rotation
+from secretum.crypto import providers, rotation
 from secretum.instance import InstanceError
 
 
@@ -23,12 +23,14 @@ def lines() -> list[str]:
     uses = ", ".join(use.name for use in rotation.uses())
     index = versions.index
     bits = ", ".join(f"{k} {n}" for k, n in sorted(index[0].bits.items())) or "128"
+    where = "PKCS#11 token" if versions.current in versions.in_token else "key file's content"
     return [
+        *providers.describe(settings.INSTANCE, versions),
         "Cryptographic inventory (O1, O2; docs/keys.md):",
-        f"  KEK version {versions.current} (AES-256-GCM, NIST SP 800-38D; key file "
-        f"{settings.INSTANCE.key_file}), older versions still held: {older}; retired, kept "
-        f"until the next rotation: {retired}; last rotation: {rotated} ('secretum keys "
-        f"rotate'). It wraps or seals: {uses}.",
+        f"  KEK version {versions.current} (AES-256-GCM, NIST SP 800-38D; in the {where}), "
+        f"older versions still held: {older}; retired, kept until the next rotation: "
+        f"{retired}; last rotation: {rotated} ('secretum keys rotate'). It wraps or seals: "
+        f"{uses}.",
         "  Data keys: one 256-bit key per patient, AES-256-GCM over each identity and medical "
         "value and document, wrapped by the KEK.",
         f"  Search index: HMAC-SHA256 (RFC 2104) tokens, generation {index[0].number} "

@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
+from secretum.crypto import providers
 from secretum.instance import KEY_BYTES, IndexGeneration, KeyVersions
 
 # Sealed blob layout: version byte | 96-bit nonce (SP 800-38D §8.2.2, random) | ciphertext+tag.
@@ -119,7 +120,7 @@ def backup_key_for(versions: KeyVersions) -> bytes:
 
 
 class _Keys(NamedTuple):
-    keks: dict[int, AESGCM]
+    keks: dict[int, providers.KekCipher]
     current: int
     index_key: bytes
     fingerprint: str
@@ -138,8 +139,10 @@ def _keys() -> _Keys:
         identity = ()  # read_key_versions names a missing file; one appearing is read again
     # read_key_versions hands back 256-bit keys or refuses the file (tests/core/test_instance_key).
     versions = settings.INSTANCE.read_key_versions()
-    keks = {number: AESGCM(kek) for number, kek in versions.keks.items()}
-    return _Keys(keks, versions.current, versions.index_key, fingerprint_for(versions), identity)
+    fingerprint = fingerprint_for(versions)
+    # The key file's versions in memory, the token's inside it (``providers``, E10, O2).
+    keks = providers.ciphers(versions, fingerprint)
+    return _Keys(keks, versions.current, versions.index_key, fingerprint, identity)
 
 
 def _sealing_keys() -> _Keys:
@@ -156,7 +159,7 @@ def _sealing_keys() -> _Keys:
     return keys
 
 
-def _kek(version: int) -> AESGCM:
+def _kek(version: int) -> providers.KekCipher:
     """The KEK of a version, the key file read again once if it is not loaded (a rotation)."""
     keys = _keys()
     if version not in keys.keks:

@@ -52,8 +52,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils.module_loading import autodiscover_modules
 
-from secretum.crypto import keyring, rows
-from secretum.instance import InstanceError, replace_private
+from secretum.crypto import keyring, rows, token
+from secretum.instance import KEY_VARIABLE, InstanceError, replace_private
 
 # The audit log's resource for the key file's KEK versions (events written by the command).
 RESOURCE = "crypto.KeyFile"
@@ -128,7 +128,7 @@ def _write_key_file(fields: dict[str, Any]) -> None:
 
 def _fields() -> dict[str, Any]:
     settings.INSTANCE.read_keys()  # the file checked first, one sentence per fault
-    found = json.loads(settings.INSTANCE.key_file.read_text(encoding="utf-8"))
+    found = json.loads(settings.INSTANCE.key_content())
     return dict(found)
 
 
@@ -143,24 +143,40 @@ class Started:
     at: float = field(default_factory=time.monotonic)
 
 
-def start(now: dt.datetime | None = None) -> Started:
+def start(now: dt.datetime | None = None, to_token: bool = False) -> Started:
     """Step 1: a new current KEK version in the key file, every older one kept; a key file that
-    holds older versions already is a rotation under way, resumed (no new key)."""
+    holds older versions already is a rotation under way, resumed (no new key). The new version
+    is generated inside the PKCS#11 token (``token``) when ``to_token`` asks or the current one
+    is there already: it never leaves it, and the key file only lists it (``token_keks``)."""
+    if settings.INSTANCE.provider != "file":
+        raise RotationError(
+            f"The key is given in {KEY_VARIABLE}: a rotation writes a new key file, and this "
+            "provider has none. Rotate on the key file (SECRETUM_KEY_FILE), then give its new "
+            f"content in {KEY_VARIABLE} to every process."
+        )
     versions = settings.INSTANCE.read_key_versions()
     retired = sorted(versions.retired)
     if versions.older:
         return Started(versions.current, versions.older, resumed=True, retired=retired)
     fields = _fields()
     new = versions.current + 1
+    # Pinned once, from the version every earlier value was made with (keyring).
+    fingerprint = keyring.fingerprint_for(versions)
     fields.update(
-        # Pinned once, from the version every earlier value was made with (keyring).
-        fingerprint=keyring.fingerprint_for(versions),
+        fingerprint=fingerprint,
         backup_key=_b64(keyring.backup_key_for(versions)),
-        kek=_b64(AESGCM.generate_key(bit_length=256)),
         kek_version=new,
         older_keks={str(v): _b64(k) for v, k in sorted(versions.keks.items()) if v not in retired},
         rotated_at=(now or dt.datetime.now(dt.UTC)).isoformat(),
     )
+    if to_token or versions.in_token:
+        token.generate(token.required(), fingerprint, new)  # before the key file names it
+        fields.pop("kek", None)
+        fields["token_keks"] = sorted({*versions.in_token, new})
+    else:
+        fields["kek"] = _b64(AESGCM.generate_key(bit_length=256))
+    if not fields["older_keks"]:
+        del fields["older_keks"]
     _write_key_file(fields)
     return Started(new, [versions.current, *versions.older], resumed=False, retired=retired)
 
@@ -180,13 +196,18 @@ def retire(unused: list[int], removed: list[int] | None = None) -> None:
         fields["older_keks"] = older
     if kept:
         fields["retired_keks"] = kept
+    # A token's version no blob names leaves the key file's list at once (it is not kept one
+    # rotation longer, unlike a key file's version); the key object stays in the token until its
+    # administrator deletes it (docs/keys.md): a token's keys are the token's to erase.
+    if "token_keks" in fields:
+        fields["token_keks"] = [v for v in fields["token_keks"] if v not in unused]
     _write_key_file(fields)
 
 
 @contextlib.contextmanager
 def exclusive() -> Iterator[None]:
     """One rotation at a time on an instance: an advisory lock on a file beside the key file."""
-    path = settings.INSTANCE.key_file.with_name("secretum.key.lock")
+    path = settings.INSTANCE.home / "secretum.key.lock"  # the key file's folder may be read-only
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -390,10 +411,11 @@ def run(
     grace: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_start: Callable[[Started], None] | None = None,
+    to_token: bool = False,
 ) -> Summary:
     """The three steps (the module's docstring), under the instance's rotation lock."""
     with exclusive():
-        started = start()
+        started = start(to_token=to_token)
         if on_start is not None:
             on_start(started)
         counts = {use.name: Counts() for use in uses()}

@@ -257,7 +257,7 @@ def test_init_and_demo_end_with_a_checkpoint_and_the_last_event_cannot_be_cut(
     subprocess.run([sys.executable, str(writer), "1", "0", "w"], env=env, check=True)
     verify = run(home, "audit", "verify")
     assert "window: 1 event(s) newer than the latest signed checkpoint, 0 newer" in verify.stdout
-    with sqlite3.connect(home / "secretum.sqlite3") as database:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as database:
         database.execute("DROP TRIGGER audit_auditevent_no_delete")
         database.execute("DELETE FROM audit_auditevent WHERE seq = ?", [size + 1])
     verify = run(home, "audit", "verify")

@@ -147,7 +147,7 @@ def test_restore_drill_restores_opens_and_records(home: Path, backup: Path) -> N
     assert "restore drill passed" in done.stdout and "audit log intact" in done.stdout
     assert "6 patient records decrypted" in done.stdout
     assert not list(home.glob(".drill-*"))  # the scratch folder is gone
-    with sqlite3.connect(home / "secretum.sqlite3") as db:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         rows = db.execute("SELECT kind, ok FROM backup_backuprecord ORDER BY id").fetchall()
     assert ("drill", 1) in rows
 
@@ -160,7 +160,8 @@ def test_restore_makes_a_working_instance(home: Path, backup: Path, tmp_path: Pa
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "restored into" in done.stdout and "audit log intact" in done.stdout
-    assert (new / "secretum.sqlite3").is_file() and (new / "audit" / "event-mac.key").is_file()
+    assert (new / "data" / "secretum.sqlite3").is_file()
+    assert (new / "audit" / "event-mac.key").is_file()
     assert (new / "witness" / "audit-checkpoints.log").is_file()
     assert (new / "secretum.key").stat().st_mode & 0o077 == 0
     verify = run(new, "audit", "verify")
@@ -241,7 +242,7 @@ def test_a_killed_backup_leaves_no_file_that_looks_complete(tmp_path: Path) -> N
     """A backup killed with SIGKILL midway: only a hidden partial file, which verify refuses."""
     home = tmp_path / "var"
     assert run(home, "init").returncode == 0
-    with sqlite3.connect(home / "secretum.sqlite3") as db:  # 150 MB that do not compress
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:  # 150 MB that do not compress
         db.execute("CREATE TABLE filler (data BLOB)")
         for _ in range(150):
             db.execute("INSERT INTO filler VALUES (?)", (os.urandom(1 << 20),))
@@ -293,7 +294,7 @@ def test_a_backup_taken_while_writes_run_restores_row_for_row(tmp_path: Path) ->
     )
     try:
         deadline = time.monotonic() + 60
-        while len(_rows(home / "secretum.sqlite3", "audit_auditevent")) < 200:
+        while len(_rows(home / "data" / "secretum.sqlite3", "audit_auditevent")) < 200:
             assert time.monotonic() < deadline and writer.poll() is None
             time.sleep(0.1)
         made = run(home, "backup", "create", "--to", str(tmp_path / "backups"))
@@ -307,7 +308,7 @@ def test_a_backup_taken_while_writes_run_restores_row_for_row(tmp_path: Path) ->
         "--key-file", str(home / "secretum.key"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    live_db, restored_db = home / "secretum.sqlite3", new / "secretum.sqlite3"
+    live_db, restored_db = home / "data" / "secretum.sqlite3", new / "data" / "secretum.sqlite3"
     restored_log = _rows(restored_db, "audit_auditevent")
     live_log = _rows(live_db, "audit_auditevent")
     assert 200 <= len(restored_log) < len(live_log)
@@ -432,7 +433,7 @@ def test_a_drill_names_records_altered_before_the_backup(tmp_path: Path, alterat
     home = tmp_path / "var"
     assert run(home, "init").returncode == 0
     assert run(home, "demo", "--patients", "2", "--seed", "9").returncode == 0
-    with sqlite3.connect(home / "secretum.sqlite3") as db:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         (first, a), (second, _b) = db.execute(
             "SELECT id, family_name FROM patients_patient ORDER BY id"
         ).fetchall()

@@ -261,7 +261,7 @@ def backup(main_home: Path) -> Path:
 
 
 def _log(home: Path) -> list[dict[str, Any]]:
-    with sqlite3.connect(home / "secretum.sqlite3") as db:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute("SELECT * FROM audit_auditevent ORDER BY seq")]
 
@@ -315,7 +315,7 @@ def test_a_copy_whose_audit_log_was_altered_is_refused(
     """I5: an access hidden by editing the copy's log (its triggers dropped first) is found."""
     copy = continuity.prepare_copy(backup, main_home / "secretum.key", tmp_path / "copy")
     _accesses_on(copy)
-    with sqlite3.connect(copy / "secretum.sqlite3") as db:
+    with sqlite3.connect(copy / "data" / "secretum.sqlite3") as db:
         for (name,) in db.execute(
             "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_auditevent'"
         ).fetchall():

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from secretum import instance
 from tests.audit.elsewhere import witness_elsewhere
 from tests.backup.releases import PREVIOUS_RELEASE
 from tests.backup.upgrade_faults import FAULT_TABLE
@@ -137,7 +138,9 @@ def upgrade(home: Path, fault: str = "", **env: str) -> subprocess.CompletedProc
 def rows(home: Path, url: str = "") -> dict[str, list[str]]:
     """Every row of every table, as text, sorted: the database's content."""
     if not url:
-        with sqlite3.connect(home / "secretum.sqlite3") as db:
+        # The previous release's layout (secretum.sqlite3 beside the key file) until an upgrade
+        # goes through and moves it into data/.
+        with sqlite3.connect(instance.Instance(home).database) as db:
             names = [
                 r[0]
                 for r in db.execute(
@@ -206,7 +209,7 @@ def test_upgrades_a_database_made_by_the_previous_release(
             assert step in done.stdout
         again = upgrade(home)  # D2: the upgrade's own events verify on the next run
         assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
-    with sqlite3.connect(home / "secretum.sqlite3") as db:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         recorded = db.execute(
             "SELECT outcome, detail FROM audit_auditevent WHERE resource = 'backup.Upgrade'"
         ).fetchall()
@@ -262,10 +265,11 @@ def test_the_server_leaves_a_practices_records_to_upgrade(previous: Path, tmp_pa
     `secretum upgrade` (a verified backup first, a rollback if anything fails), changes nothing."""
     home = tmp_path / "var"
     made_by_previous(previous, home, True)
-    before = (home / "secretum.sqlite3").read_bytes()
+    before = (home / "secretum.sqlite3").read_bytes()  # the previous release's layout
     refused = run(home, "serve", "--host", "127.0.0.1", "--port", "0")
     assert refused.returncode != 0
-    assert "database migrations are pending: run 'secretum upgrade' first" in refused.stderr
+    # The key file beside the database is refused first (E10, O2), naming the same command.
+    assert "Stop the server and run 'secretum upgrade'" in refused.stderr
     assert (home / "secretum.sqlite3").read_bytes() == before
     assert_upgraded(home, upgrade(home))
 
@@ -284,7 +288,7 @@ def test_a_failed_upgrade_is_rolled_back_to_its_backup(
     assert_rolled_back(previous, home, before, done)
     expected = "injected failure" if fault == "migration" else "the audit log does not verify"
     assert expected in done.stderr
-    with sqlite3.connect(home / "secretum.sqlite3") as db:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
@@ -319,7 +323,7 @@ def test_nothing_pending_is_said_and_the_log_still_checked(previous: Path, tmp_p
         return sorted((home / "backups").glob("*.scbk"))
 
     taken = backups()
-    with sqlite3.connect(home / "secretum.sqlite3") as db:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         db.executescript(
             "DROP TRIGGER IF EXISTS audit_auditevent_no_update;"
             "UPDATE audit_auditevent SET resource_ref = 'changed' WHERE seq = 3;"
@@ -335,7 +339,7 @@ def test_a_database_in_use_is_refused(previous: Path, tmp_path: Path) -> None:
     is changed."""
     home = tmp_path / "var"
     made_by_previous(previous, home, behind=True)
-    holder = sqlite3.connect(home / "secretum.sqlite3")
+    holder = sqlite3.connect(home / "secretum.sqlite3")  # the previous release's layout
     try:
         holder.execute("BEGIN IMMEDIATE")
         done = upgrade(home)

@@ -45,7 +45,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_init_creates_owner_only_keys_certificate_and_database(home: Path) -> None:
     """H3, O2: generated secrets, readable by the instance's owner only."""
-    for name in ("secretum.key", "tls/key.pem", "secretum.sqlite3"):
+    for name in ("secretum.key", "tls/key.pem", "data/secretum.sqlite3"):
         mode = stat.S_IMODE((home / name).stat().st_mode)
         assert mode & 0o077 == 0, f"{name} is readable by others ({oct(mode)})"
     assert (home / "tls" / "cert.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
@@ -127,7 +127,7 @@ def test_audit_verify_names_a_tampered_event(tmp_path: Path) -> None:
     home = tmp_path / "var"
     assert run(home, "init").returncode == 0
     assert run(home, "demo", "--patients", "2", "--seed", "3").returncode == 0
-    with sqlite3.connect(home / "secretum.sqlite3") as db:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         # An attacker with the database file first drops the append-only trigger (D2).
         db.execute("DROP TRIGGER audit_auditevent_no_update")
         db.execute("UPDATE audit_auditevent SET outcome = 'denied' WHERE seq = 5")

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from secretum import instance
 from secretum.core import health, updates
 from tests.conftest import SecureClient
 
@@ -63,9 +64,7 @@ def test_a_key_file_that_cannot_be_read_is_unhealthy(
 ) -> None:
     """Without the key file nothing sealed opens: a server whose key file went missing (an
     unmounted volume) is not serving patients, whatever else answers."""
-    settings.INSTANCE = type(
-        "Instance", (), {"home": tmp_path, "key_file": tmp_path / "secretum.key"}
-    )()
+    settings.INSTANCE = instance.Instance(tmp_path)
     answer = _healthz()
     assert (answer.status_code, answer.json()["key_file"]) == (503, "unreadable")
     assert str(tmp_path) not in answer.content.decode()

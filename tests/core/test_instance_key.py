@@ -144,7 +144,7 @@ def test_another_instances_key_file_is_refused_and_nothing_is_written(
     """O2, G3, E10: another instance's key file (mode 600) in place: every command refuses, in one
     sentence naming the key file and the database, and writes nothing; with the right key file
     back, the practice is as it was."""
-    database = home / "secretum.sqlite3"
+    database = home / "data" / "secretum.sqlite3"
     before = sqlite_rows(database)
     own_key = (home / "secretum.key").read_bytes()
     put_key_file(home, other_key_file(tmp_path))
@@ -166,7 +166,7 @@ def test_another_instances_key_file_is_refused_and_nothing_is_written(
 def test_a_deleted_fingerprint_does_not_let_another_key_in(home: Path, tmp_path: Path) -> None:
     """O2, G3, E10: whoever holds the database deletes the fingerprint row and puts their key
     file in place: the sampled patients' keys do not open under it, so it is refused still."""
-    database = home / "secretum.sqlite3"
+    database = home / "data" / "secretum.sqlite3"
     with sqlite3.connect(database) as conn:
         conn.execute("DELETE FROM crypto_keyfingerprint")
     conn.close()
@@ -191,7 +191,7 @@ def test_an_instance_made_before_fingerprints_adopts_its_own_key_once(home: Path
     """O2 (upgrade): a database with Secretum data but no fingerprint table yet, as every instance
     made before issue 9: the first start records the key file's fingerprint, once, saying so,
     because the database's sealed values open under it; later starts say nothing."""
-    database = home / "secretum.sqlite3"
+    database = home / "data" / "secretum.sqlite3"
     with sqlite3.connect(database) as conn:
         _before_fingerprints(conn)
     conn.close()
@@ -215,7 +215,7 @@ def test_an_instance_made_before_fingerprints_refuses_another_key(
 ) -> None:
     """O2 (upgrade): the same older database under another key file: `migrate` (which `serve`
     runs first) is refused before it creates anything, and no fingerprint is recorded."""
-    database = home / "secretum.sqlite3"
+    database = home / "data" / "secretum.sqlite3"
     with sqlite3.connect(database) as conn:
         _before_fingerprints(conn)
     conn.close()
@@ -236,7 +236,7 @@ def test_init_refuses_a_sqlite_database_that_holds_an_installation(
     """H3, O2: `init` with a fresh folder, pointed at a database that holds an installation,
     refuses before it writes a key."""
     fresh = tmp_path / "fresh" / "var"
-    database = practice / "secretum.sqlite3"
+    database = practice / "data" / "secretum.sqlite3"
     before = sqlite_rows(database)
     line = one_sentence(secretum(fresh, "init", SECRETUM_DATABASE_URL=f"sqlite:///{database}"))
     assert f"The database at {database} already holds a Secretum installation" in line
@@ -288,12 +288,12 @@ def test_a_damaged_key_file_is_named_in_one_sentence(home: Path, damage: str) ->
         key_file.unlink()
     else:
         key_file.write_text(change(key_file.read_text()))
-    before = sqlite_rows(home / "secretum.sqlite3")
+    before = sqlite_rows(home / "data" / "secretum.sqlite3")
     for command in (("check",), ("demo", "--patients", "1"), ("audit", "verify")):
         line = one_sentence(secretum(home, *command))
         assert str(key_file) in line, line
         assert expected in line, line
-    assert sqlite_rows(home / "secretum.sqlite3") == before
+    assert sqlite_rows(home / "data" / "secretum.sqlite3") == before
 
 
 def test_the_key_file_is_read_once_per_process_until_it_changes(
@@ -335,8 +335,8 @@ def test_the_key_file_is_read_once_per_process_until_it_changes(
         ("tls", 0o755, "The folder {p} is open to group or others (mode 0755)"),
         ("audit", 0o750, "The folder {p} is open to group or others (mode 0750)"),
         ("tls/key.pem", 0o644, "The TLS private key {p} is readable by others (mode 0644)"),
-        ("secretum.sqlite3", 0o644, "The database file {p} is readable by others"),
-        ("secretum.sqlite3-wal", 0o604, "The database file {p} is readable by others"),
+        ("data/secretum.sqlite3", 0o644, "The database file {p} is readable by others"),
+        ("data/secretum.sqlite3-wal", 0o604, "The database file {p} is readable by others"),
     ],
 )
 def test_check_fails_on_what_group_or_others_may_open(
@@ -348,7 +348,7 @@ def test_check_fails_on_what_group_or_others_may_open(
     server = None
     if path.endswith("-wal"):
         # A running server's write-ahead log: kept while a connection is open.
-        server = sqlite3.connect(home / "secretum.sqlite3")
+        server = sqlite3.connect(home / "data" / "secretum.sqlite3")
         server.execute("UPDATE crypto_keyfingerprint SET id = id")
         server.commit()
         assert target.exists()
@@ -380,7 +380,7 @@ def test_check_on_a_database_not_migrated_yet_names_the_migrations_only(
 
 def test_check_fails_on_a_read_only_sqlite_database(home: Path) -> None:
     """H3, D2: a database Secretum cannot write (every access writes an audit event)."""
-    database = home / "secretum.sqlite3"
+    database = home / "data" / "secretum.sqlite3"
     if os.geteuid() == 0:
         # root writes through file modes: make the file immutable instead.
         made = subprocess.run(["chattr", "+i", str(database)], capture_output=True, check=False)

@@ -1,6 +1,7 @@
 """O1: recognised algorithms, software and libraries only. Every module of Secretum is read
 (``ast``, nothing imported): cryptography comes from pyca/cryptography, argon2-cffi, pyotp,
 py_webauthn, PyJWT (over cryptography) and the standard library's hashlib, hmac and secrets;
+python-pkcs11 to ask a PKCS#11 token (an HSM) to seal under the KEK it keeps (crypto/token.py);
 pycryptodome for Shamir's threshold secret sharing only, in the key custody module;
 randomness for secrets from the system's CSPRNG, never from ``random``. The register's O1 names
 these tests (a proof by construction)."""
@@ -13,7 +14,10 @@ from pathlib import Path
 SECRETUM = Path(__file__).resolve().parents[2] / "secretum"
 
 # Top-level modules that implement cryptography: the recognised ones, and what we refuse.
-RECOGNISED = {"cryptography", "argon2", "pyotp", "webauthn", "jwt", "hashlib", "hmac", "secrets"}
+RECOGNISED = {
+    *("cryptography", "argon2", "pyotp", "webauthn", "jwt", "hashlib", "hmac", "secrets"),
+    "pkcs11",  # python-pkcs11: the token computes; the binding only passes the call (O1)
+}
 REFUSED = {"Crypto", "Cryptodome", "nacl", "pyaes", "rsa", "ecdsa", "jose", "simplecrypt"}
 # pycryptodome ("Crypto") is refused everywhere but for one scheme pyca/cryptography lacks:
 # Shamir's secret sharing of the key file's recovery key (O2), in one module.
@@ -48,7 +52,8 @@ def test_cryptography_comes_from_recognised_libraries_only() -> None:
     assert refused == []
     used = set().union(*found.values()) & (RECOGNISED | REFUSED)
     # The recognised libraries are really the ones in use (the list is not a wish).
-    assert {"cryptography", "argon2", "pyotp", "webauthn", "jwt", "hashlib", "hmac"} <= used
+    expected = {"cryptography", "argon2", "pyotp", "webauthn", "jwt", "hashlib", "hmac", "pkcs11"}
+    assert expected <= used
 
 
 def test_no_module_draws_secrets_from_a_predictable_source() -> None:

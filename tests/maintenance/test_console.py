@@ -26,7 +26,7 @@ REASON = "Fictitious: checking the search index after the upgrade"
 
 
 def _rows(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(home / "secretum.sqlite3") as db:
+    with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         return db.execute(sql, params).fetchall()
 
 

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         out = Path(options["out"])
         if not out.is_dir():
             raise CommandError(f"--out {out}: no such folder.")
-        key_file_text = settings.INSTANCE.key_file.read_text(encoding="utf-8")
+        key_file_text = settings.INSTANCE.key_content()
         if options["shares"]:
             k, n = scheme(options["shares"])
             pieces = custody.seal_with_shares(key_file_text, k, n)

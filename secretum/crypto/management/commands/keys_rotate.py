@@ -44,6 +44,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pause", type=float, default=0.0, help="seconds between batches (a busy server)"
         )
+        parser.add_argument(
+            "--to-token",
+            action="store_true",
+            help="generate the new version inside the PKCS#11 token named by SECRETUM_PKCS11_*",
+        )
         # The search index's key (E10, O1) and a patient's data key are rotated by the patients
         # app, below which crypto stands: their commands are called by name.
         parser.add_argument(
@@ -88,7 +93,9 @@ class Command(BaseCommand):
                 f"(older versions in the key file: {', '.join(map(str, found.older))})."
             )
 
-        summary = rotation.run(progress, options["batch"], on_start=started)
+        summary = rotation.run(
+            progress, options["batch"], on_start=started, to_token=options["to_token"]
+        )
         rewrapped = sum(c.rewrapped for c in summary.counts.values())
         retired = ",".join(map(str, summary.retired))
         removed = ",".join(map(str, summary.removed))

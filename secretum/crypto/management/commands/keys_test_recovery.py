@@ -40,7 +40,7 @@ class Command(BaseCommand):
                     "it cannot rebuild this key file."
                 )
         rebuilt = recovery_io.rebuild(pieces, options["passphrase_file"])
-        current = settings.INSTANCE.key_file.read_text(encoding="utf-8")
+        current = settings.INSTANCE.key_content()
         if json.loads(rebuilt) != json.loads(current):
             raise CommandError(
                 f"the {pieces[0].describe()} rebuilds an earlier version of this key file, not "
