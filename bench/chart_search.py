@@ -207,7 +207,7 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
             for _ in batch:
                 values = patient_services._normalise_input(identity())
                 patient = Patient()
-                key, patient.wrapped_key = keyring.new_data_key(patient_services._key_aad(patient))
+                key, patient.wrapped_key = keyring.new_data_key(patient_services.key_aad(patient))
                 patient.seal(key, **values)
                 rows.append(patient)
                 keys.append(key)
