@@ -54,6 +54,8 @@ def _python(code: str, *args: str) -> str:
 
 
 def _database() -> Path:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's own reading (PostgreSQL: pg_dump, tests/backup/test_cli.py)")
     return Path(connection.settings_dict["NAME"])
 
 
