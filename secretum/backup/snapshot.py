@@ -165,8 +165,8 @@ def _descriptor(path: Path) -> int:
 
 
 class _InPlace(io.RawIOBase):
-    """The first ``size`` bytes of a descriptor, read with ``pread`` (the descriptor is never
-    closed, ``_descriptor``)."""
+    """The first ``size`` bytes of a descriptor, read with ``pread`` straight into the
+    caller's buffer (the descriptor is never closed, ``_descriptor``)."""
 
     def __init__(self, fd: int, size: int) -> None:
         self._fd, self._size, self._at = fd, size, 0
@@ -182,6 +182,15 @@ class _InPlace(io.RawIOBase):
             raise ValueError("only absolute positions")
         self._at = offset
         return offset
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), max(0, self._size - self._at))
+        got = os.preadv(self._fd, [view[:n]], self._at) if n else 0
+        if got < n:
+            raise BackupError("The database file became shorter while it was read.")
+        self._at += got
+        return got
 
     def read(self, size: int = -1) -> bytes:
         left = max(0, self._size - self._at)
