@@ -11,7 +11,7 @@ import random
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -74,10 +74,11 @@ def test_chunked_lays_out_zlib_streams_in_whole_chunks(size: int, chunk: int, mo
     what ``seen`` gets is the data, in order; a pipe's short reads change nothing."""
     data = os.urandom(size)
     seen: list[bytes] = []
+    source = cast(IO[bytes], _Pipe(data, most))  # a raw stream: readinto, as a file gives
     pieces = [
         bytes(p)
         for p in chunked(
-            _Pipe(data, most), chunk, lambda views: seen.extend(bytes(v) for v in views),
+            source, chunk, lambda views: seen.extend(bytes(v) for v in views),
             lambda: zlib.adler32(b"".join(seen)),
         )
     ]  # fmt: skip
