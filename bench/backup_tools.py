@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,10 +100,11 @@ def fill_documents(megabytes: int, seed: int) -> None:
                     raise SystemExit("a generated document is of no accepted type")
                 patient = patients[n % len(patients)]
                 key = keyring.unwrap_data_key(
-                    patient.wrapped_key, patient_services._key_aad(patient)
+                    patient.wrapped_key, patient_services.key_aad(patient)
                 )
+                event = SimpleNamespace(detail={})  # the audit event's detail, not recorded
                 services.store(
-                    patient, key, title=f"scan-{n:06d}.{ending}", kind=kind, data=data,
+                    patient, key, event, title=f"scan-{n:06d}.{ending}", kind=kind, data=data,
                     verdict=clean, author=author,
                 )  # fmt: skip
                 n, count, batch, total = n + 1, count + 1, batch + len(data), total + len(data)

@@ -74,6 +74,13 @@ USAGE = """usage: secretum COMMAND [options]
                              filed to its patient or the unfiled tray, removed from the folder
   compliance summary         the measures register's reminders, e-mailed to the managers
   compliance verify-report FILE SIGFILE [--public-key PEM]  check a signed register report
+  decommission               crypto-erase this installation for good (K3): every key, the
+                             database and the instance folder overwritten and removed; asks
+                             for the instance id (scripts: --confirm-instance ID
+                             --yes-destroy-everything); refused while the server runs; writes
+                             a certificate outside the folder (--certificate PATH, default
+                             here) of what was done and what remains to do (disks, recovery
+                             sheets, backups kept elsewhere)
   shell --reason R           Django's shell; dbshell --reason R, the database's own client (and
                              dumpdata, loaddata): on an instance with patients, only with a
                              reason (10-200 characters), recorded in the audit log and the
@@ -180,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             from secretum.crypto import layout
 
             return layout.main(argv[2:])
+        if argv[0] == "decommission":
+            # K3: run outside Django's commands: nothing may be written to the audit log of a
+            # database being destroyed, and a run stopped midway has no key file left.
+            from secretum import decommission
+
+            return decommission.main(argv[1:])
         if argv[:2] == ["keys", "recover"]:
             from secretum.crypto import recovery_io
 

@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from secretum.backup.stored import Packer, StreamError, Unpacker
+from secretum.backup.stored import StreamError, Unpacker, chunked
 from secretum.instance import KEY_BYTES, InstanceError
 
 MAGIC = b"SECRETUM-BACKUP\n"
@@ -203,7 +203,9 @@ class Writer:
         self._level = level
         self.parts: list[Part] = []
 
-    def _chunks(self, kind: int, name: str, pieces: Iterator[bytes]) -> int:
+    def _chunks(
+        self, kind: int, name: str, pieces: Iterator[bytes | bytearray | memoryview]
+    ) -> int:
         encoded = name.encode()
         self._out.write(struct.pack(">BH", kind, len(encoded)) + encoded)
         aad = self._header_hash + bytes([kind]) + encoded
@@ -239,20 +241,25 @@ class Writer:
         then encrypted."""
         size = 0
         level = self._level if level is None else level
-        # Level 0: stored blocks, their Adler-32 on the hashing thread (``Packer(adler=False)``).
-        packer = Packer(adler=False) if level == 0 else zlib.compressobj(level)
+        packer = zlib.compressobj(level)
 
-        def pieces(digest: Hasher) -> Iterator[bytes]:
+        def seen(blocks: list[memoryview], digest: Hasher) -> None:
             nonlocal size
+            digest.update_all(list(blocks))
+            n = sum(len(b) for b in blocks)
+            size += n
+            progress(n)
+
+        def pieces(digest: Hasher) -> Iterator[bytes | bytearray | memoryview]:
+            if level == 0:
+                # Stored blocks laid out in each chunk's own buffer, the source read into it:
+                # no copy; their SHA-256 and Adler-32 on the hashing thread (I1).
+                yield from chunked(source, CHUNK, lambda b: seen(b, digest), digest.adler32)
+                return
             while block := source.read(CHUNK):
-                digest.update(block)
-                size += len(block)
-                progress(len(block))
+                seen([memoryview(block)], digest)
                 yield packer.compress(block)
-            if isinstance(packer, Packer):
-                yield packer.flush(digest.adler32())
-            else:
-                yield packer.flush()
+            yield packer.flush()
 
         with Hasher(adler=level == 0) as digest:
             stored = self._chunks(_PART, name, pieces(digest))

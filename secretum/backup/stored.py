@@ -6,7 +6,10 @@ level 0. zlib's deflate makes one at about 0.7 GB/s of CPU on this workplace's m
 every byte through its window: the largest share of a backup's time. ``Packer`` writes the same
 stream (the zlib header, stored blocks of at most 65,535 bytes, an empty final block, the
 Adler-32 trailer) at about 3 GB/s; zlib reads it back as any other (``archive._unpack``), the
-Adler-32 checked, then the part's SHA-256 against the signed manifest.
+Adler-32 checked, then the part's SHA-256 against the signed manifest. ``chunked``, what a
+backup uses, writes the same stream without copying the data at all: each chunk's buffer gets
+the blocks' headers and the source read straight into it; ``Packer`` stays the plain writer of
+it, from bytes already in memory.
 
 This module imports nothing of Secretum or Django.
 """
@@ -16,7 +19,8 @@ from __future__ import annotations
 import collections
 import struct
 import zlib
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 _HEADER = b"\x78\x01"  # deflate, 32 KiB window, "fastest" (what zlib writes at level 0)
 _BLOCK = 0xFFFF  # the largest stored block
@@ -56,6 +60,55 @@ class Packer:
         # An empty final stored block, then the Adler-32 of all the data (big-endian).
         check = self._adler if adler is None else adler
         return head + struct.pack("<BHH", 1, 0, 0xFFFF) + struct.pack(">I", check)
+
+
+def chunked(
+    source: IO[bytes],
+    chunk: int,
+    seen: Callable[[list[memoryview]], None],
+    adler: Callable[[], int],
+) -> Iterator[bytearray | memoryview | bytes]:
+    """The zlib stream of stored blocks of all of ``source``, as ``Packer`` writes it, in pieces
+    of exactly ``chunk`` bytes (the stream's end in a last, shorter piece): each piece is one new
+    buffer, the blocks' headers written into it and the source read into it between them, so
+    that no byte of the data is copied in this process (I1: the backup's speed). ``seen`` gets
+    the data of each piece, as views of it, before the piece is handed on (never reused
+    after); ``adler``, called once all of it was seen, gives its Adler-32 (the caller's hashing
+    thread computes it, ``archive.Hasher(adler=True)``)."""
+    first, ended = True, False
+    while not ended:
+        piece = bytearray(chunk)
+        view = memoryview(piece)
+        at = 0
+        if first:
+            view[:2], at, first = _HEADER, 2, False
+        data: list[memoryview] = []
+        while chunk - at > 5:
+            take = min(_BLOCK, chunk - at - 5)
+            got = _read_into(source, view[at + 5 : at + 5 + take])
+            if got:
+                struct.pack_into("<BHH", piece, at, 0, got, got ^ 0xFFFF)
+                data.append(view[at + 5 : at + 5 + got])
+                at += 5 + got
+            if got < take:  # the source's end
+                ended = True
+                break
+        if data:
+            seen(data)
+        yield piece if at == chunk else view[:at]
+    # An empty final stored block, then the Adler-32 of all the data (big-endian).
+    yield struct.pack("<BHH", 1, 0, 0xFFFF) + struct.pack(">I", adler())
+
+
+def _read_into(source: IO[bytes], view: memoryview) -> int:
+    """``view`` filled from ``source``, short only at its end (a pipe gives what it has)."""
+    done = 0
+    while done < len(view):
+        got = source.readinto(view[done:])  # type: ignore[attr-defined]  # IO[bytes] lacks it
+        if not got:
+            break
+        done += got
+    return done
 
 
 class StreamError(ValueError):

@@ -11,14 +11,14 @@ import random
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secretum.backup import archive
 from secretum.backup.archive import Writer
-from secretum.backup.stored import Packer, StreamError, Unpacker
+from secretum.backup.stored import Packer, StreamError, Unpacker, chunked
 
 KEY = bytes(range(32))
 SIGNER = Ed25519PrivateKey.generate()
@@ -46,6 +46,45 @@ def test_stored_streams_are_zlib_streams(size: int) -> None:
     blocks = sum(-(-len(p) // 0xFFFF) for p in pieces)
     assert len(stream) == size + 5 * blocks + 11
     assert stream[:2] == zlib.compress(b"", 0)[:2]
+
+
+class _Pipe(io.RawIOBase):
+    """A source that gives at most ``most`` bytes a read, as a pipe does."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        self._data, self._at, self._most = data, 0, most
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._most, len(self._data) - self._at)
+        buffer[:n] = self._data[self._at : self._at + n]
+        self._at += n
+        return n
+
+
+@pytest.mark.parametrize(
+    ("size", "chunk", "most"),
+    [(0, 1 << 20, 1 << 20), (5, 1 << 20, 1), (3 << 20, 1 << 20, 1 << 30), (200_001, 70_000, 999)],
+)
+def test_chunked_lays_out_zlib_streams_in_whole_chunks(size: int, chunk: int, most: int) -> None:
+    """I1: the source read into each chunk's own buffer between the blocks' headers: every
+    piece but the stream's end exactly ``chunk`` bytes, the whole a zlib stream of the data;
+    what ``seen`` gets is the data, in order; a pipe's short reads change nothing."""
+    data = os.urandom(size)
+    seen: list[bytes] = []
+    source = cast(IO[bytes], _Pipe(data, most))  # a raw stream: readinto, as a file gives
+    pieces = [
+        bytes(p)
+        for p in chunked(
+            source, chunk, lambda views: seen.extend(bytes(v) for v in views),
+            lambda: zlib.adler32(b"".join(seen)),
+        )
+    ]  # fmt: skip
+    assert b"".join(seen) == data
+    assert all(len(p) == chunk for p in pieces[:-2]) and len(pieces[-1]) == 9
+    assert zlib.decompress(b"".join(pieces)) == data
 
 
 def test_a_damaged_stored_stream_does_not_decompress() -> None:
