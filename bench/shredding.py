@@ -54,7 +54,7 @@ def fill(count: int, entries: int, documents: int, appointments: int) -> tuple[l
         ("observation", {"code": "weight", "value": "72"}),
         ("medication", {"drug": "Paracétamol", "dose": "1 g", "frequency": "3x/j",
                         "duration": "5 j"}),
-        ("problem", {"code": "R05", "label": "Toux"}),
+        ("problem", {"system": "icpc-2", "code": "R05", "label": "Toux"}),
     ]  # fmt: skip
     uids = []
     then = timezone.now() - dt.timedelta(days=30)  # appointments of last month

@@ -253,8 +253,9 @@ class RoleForm(RoleDatesForm):
 class PracticeSettingsForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # J1: a form posted without it (an older page) leaves the archive period as it is.
-        self.fields["archive_years"].required = False
+        # J1, J2: a form posted without them (an older page) leaves these settings as they are.
+        for name in ("archive_years", "retention_years", "key_backup_expiry_days"):
+            self.fields[name].required = False
 
     class Meta:
         model = PracticeSettings

@@ -64,15 +64,17 @@ class Readability:
 
 
 def _retired_at(version: int, since: dt.datetime) -> dt.datetime:
-    """When a key rotation finished that retired ``version`` (the rotation's audit event); now,
-    if no such event is found (retired by hand): a later date is the safe side."""
+    """When a key rotation finished that removed ``version`` from the key file (the rotation's
+    audit event: the first rotation after it was replaced retires it, kept one rotation longer
+    for a late write, and the next removes it); now, if no such event is found (removed by
+    hand): a later date is the safe side."""
     events = AuditEvent.objects.filter(
         resource=KEY_FILE, outcome=Outcome.SUCCESS, at__gte=since
     ).order_by("seq")
     for event in events.only("at", "detail"):
         detail = json.loads(event.detail or "{}")
-        retired = str(detail.get("retired", "")).split(",")
-        if detail.get("phase") == "finished" and str(version) in retired:
+        removed = str(detail.get("removed", "")).split(",")
+        if detail.get("phase") == "finished" and str(version) in removed:
             return event.at
     return timezone.now()
 
@@ -80,7 +82,8 @@ def _retired_at(version: int, since: dt.datetime) -> dt.datetime:
 def readability(certificate: DestructionCertificate) -> Readability:
     """Old data backups hold the destroyed data key, wrapped under the KEK version named on the
     certificate: they open as long as a key file holding that version exists. The live key file
-    loses it at the next rotation; its copies made before (key-store backups, recovery
+    loses it at the second rotation after (the first retires it, kept one rotation longer); its
+    copies made before (key-store backups, recovery
     material) are discarded after the practice's ``key_backup_expiry_days``."""
     versions = settings.INSTANCE.read_key_versions()
     if certificate.kek_version in versions.keks:

@@ -40,6 +40,8 @@ class Command(BaseCommand):
             versions = ", ".join(sorted({str(c.kek_version) for c in pending}))
             self.stdout.write(
                 f"{len(pending)} destroyed records stay readable in old backups with key "
-                f"version(s) {versions}: run 'secretum keys rotate', then discard the key-store "
-                f"backups older than the rotation after {found.key_backup_expiry_days} days."
+                f"version(s) {versions}: run 'secretum keys rotate' until the version is removed "
+                f"(the first rotation retires it, kept one rotation longer; the next removes it), "
+                f"then discard the key-store backups older than the rotation that removed it "
+                f"after {found.key_backup_expiry_days} days."
             )
