@@ -43,10 +43,11 @@ sbom: venv ## write sbom.cdx.json, the CycloneDX bill of materials of .venv (G2)
 # would (their text, their tags), OpenSSH's sshd and sftp for the backups' SFTP target, tested against a real server on
 # loopback (I1, I4), clamd for the antivirus tests (E2: the tests start their own daemon in the
 # foreground, the package's service need not run), npm for axe-core (the accessibility test installs
-# its pinned lock file). tests/test_make.py checks that every program a test looks for is here.
+# its pinned lock file), age and age-keygen to open the encrypted exports as their recipients do and
+# to make files ours must open (E7, M3). tests/test_make.py checks that every program a test looks for is here.
 # Installed when missing and when we may (root on Debian); otherwise the command to run is printed.
-TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3 pdftotext:poppler-utils pdfinfo:poppler-utils sshd:openssh-server sftp:openssh-client clamd:clamav-daemon npm:npm
-system-deps: ## install Debian's chromium, postgresql-client, sqlite3, poppler-utils, OpenSSH, clamav-daemon, npm when missing (root)
+TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3 pdftotext:poppler-utils pdfinfo:poppler-utils sshd:openssh-server sftp:openssh-client clamd:clamav-daemon npm:npm age:age age-keygen:age
+system-deps: ## install Debian's chromium, postgresql-client, sqlite3, poppler-utils, OpenSSH, clamav-daemon, npm, age when missing (root)
 	@missing=""; \
 	for pair in $(TEST_PROGRAMS); do \
 	  command -v "$${pair%%:*}" >/dev/null || case " $$missing " in \
