@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "secretum.maintenance",
     "secretum.compliance",
     "secretum.backup",
+    "secretum.exchange",
 ]
 
 MIDDLEWARE = [

@@ -43,6 +43,7 @@ import base64
 import dataclasses
 import datetime as dt
 import inspect
+import io
 import json
 import re
 import time
@@ -82,6 +83,7 @@ from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
 from secretum.documents import intake, tray
 from secretum.documents import services as medical_documents
+from secretum.exchange import services as exchange
 from secretum.lib import clamav, niss
 from secretum.maintenance import services as maintenance
 from secretum.maintenance import windows
@@ -998,6 +1000,14 @@ SERVICES: dict[str, Service] = {
         lambda w, a: tray.file_unfiled(a, w.unfiled, w.patient), Ev("create", DOC), CARING,
         GLASS, _under_glass(Ev("create", DOC)),
         NO_CARE, _no_basis(Ev("create", DOC)),
+    ),
+    # The patient's record leaving, encrypted (L1, E7): the practitioner's, within a basis; the
+    # nurse reads the chart but does not hand the record out.
+    "exchange.services.export_patient": service(
+        lambda w, a: exchange.export_patient(a, w.patient, io.BytesIO()),
+        Ev("export", CHART), (CARE,),
+        GLASS, _under_glass(Ev("export", CHART)),
+        NO_CARE, _no_basis(Ev("export", CHART)),
     ),
     # Appointments: administrative data and the patient's name, for the front desk.
     "scheduling.services.book_appointment": service(
