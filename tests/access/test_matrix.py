@@ -640,6 +640,15 @@ URLS: dict[tuple[str, str], Row] = {
         GLASS, gives(OK, Ev("export", DOC, purpose=BTG), shows={M}),
         NO_CARE, gives(REFUSED, Ev("export", DOC).denied(NO_CARE_PROBLEM)),
     ),
+    # The patient's copy (GDPR art. 15/20; L1, E7): the practitioner's, within a basis; the
+    # answer carries the record encrypted only (no planted value in clear), one export event.
+    ("GET", "exchange:patient_copy"): row(PRACTITIONERS, gives(OK, Ev("read", PATIENT), shows={I})),
+    ("POST", "exchange:patient_copy"): row(
+        CARE, gives(OK, Ev("export", CHART)),
+        GLASS, gives(OK, Ev("export", CHART, purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("export", CHART).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: {"recipient": ""},
+    ),
     # The unfiled tray (D4): the intake's scans that named no patient, medical, for the
     # clinicians; filing one to the patient needs a basis for that patient. A scan of the tray
     # is no one's record yet: a clinician without a basis for the matrix's patient reads it too,

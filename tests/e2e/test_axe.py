@@ -113,7 +113,7 @@ PAGES = {
     "accounts:charter", "breaches:help", "breaches:breach_report",
     # the practitioner
     "clinical:new", "clinical:correct", "clinical:history", "documents:attach", "access:glass",
-    "documents:unfiled", "documents:unfiled_file",
+    "documents:unfiled", "documents:unfiled_file", "exchange:patient_copy",
     "accounts:confirm", "accounts:enrol_factor", "accounts:recovery_codes",
     # the manager
     "accounts:users", "accounts:permissions", "accounts:settings", "access:policy",
@@ -245,8 +245,12 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
         correct.replace("/correct/", "/history/"),
         f"/documents/{uid}/attach/",
         f"/access/glass/{uid}/",
+        f"/exchange/{uid}/copy/",
     ):
         _go(page, path, source, found, "practitioner")
+    # The patient's copy made: the passphrase shown once, the file to download (E7).
+    _submit(page, "[data-testid=copy-make]")
+    _check(page, source, "the patient's copy, made", found)
     _submit(page, "[data-testid=glass-form] button[type=submit]")
     _check(page, source, "break the glass, refused", found)
     page.goto(f"/documents/{uid}/attach/")
