@@ -245,12 +245,8 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
         correct.replace("/correct/", "/history/"),
         f"/documents/{uid}/attach/",
         f"/access/glass/{uid}/",
-        f"/exchange/{uid}/copy/",
     ):
         _go(page, path, source, found, "practitioner")
-    # The patient's copy made: the passphrase shown once, the file to download (E7).
-    _submit(page, "[data-testid=copy-make]")
-    _check(page, source, "the patient's copy, made", found)
     _submit(page, "[data-testid=glass-form] button[type=submit]")
     _check(page, source, "break the glass, refused", found)
     page.goto(f"/documents/{uid}/attach/")
@@ -286,6 +282,10 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
     _confirm_if_asked(page, PRACTITIONER)
     _check(page, source, "add a second factor", found)
     _go(page, "/accounts/recovery-codes/", source, found, "practitioner")
+    # The patient's copy (E7): its form, and the page with the passphrase shown once.
+    _go(page, f"/exchange/{uid}/copy/", source, found, "practitioner")
+    _submit(page, "[data-testid=copy-make]")
+    _check(page, source, "the patient's copy, made", found)
     page.context.clear_cookies()
     return uid
 
