@@ -34,6 +34,9 @@ class Exported:
     encryption: str  # age-scrypt, age-x25519, none
     passphrase: str | None  # generated: to be shown once, never kept
     entries: dict[str, int]
+    # The record was altered outside Secretum (as the chart says it, patients/integrity.py): the
+    # copy may lack entries or show an earlier state; whoever hands it out must know.
+    altered: bool = False
 
 
 def checked_reason(reason: str | None) -> str:
@@ -95,4 +98,4 @@ def export_patient(
         target = key or age.ScryptRecipient(passphrase or "")
         written = age.encrypt(pieces, out, target)
     entries = {kind: len(rows) for kind, rows in chart.entries.items()}
-    return Exported(written, encryption, passphrase, entries)
+    return Exported(written, encryption, passphrase, entries, chart.altered)

@@ -99,6 +99,7 @@ def test_one_audit_event_names_what_left_and_never_the_passphrase(
 ) -> None:
     before = len(events())
     done = services.export_patient(actor_for(practitioner), full_chart.uid, io.BytesIO())
+    assert not done.altered
     assert len(events()) == before + 1  # the read of the chart is the export's own event
     (event,) = events(action="export")
     assert (event.resource, event.outcome, event.actor_name) == (

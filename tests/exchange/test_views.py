@@ -40,6 +40,7 @@ def test_the_chart_offers_the_copy_and_the_page_gives_it(
     )
     assert bundle["entry"][0]["resource"]["identifier"][0]["value"] == full_chart.niss
     assert full_chart.family_name not in page  # the answer names no one but in the file
+    assert 'data-testid="copy-altered"' not in page
     (event,) = events(action="export")
     assert event.outcome == "success" and passphrase.group(1) not in event.detail
     assert "patient's copy" in event.detail
@@ -70,3 +71,17 @@ def test_refused_to_the_secretary_and_to_a_practitioner_without_care(full_chart:
     assert answer.status_code == 403 and b"base64," not in answer.content
     (event,) = events(action="export")
     assert event.outcome == "denied"
+
+
+def test_a_record_altered_outside_secretum_is_said_on_the_copy(
+    practitioner: Any, full_chart: Any
+) -> None:
+    """Patient safety: a copy of a record with an entry deleted in the database says so."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM clinical_allergy WHERE substance IS NOT NULL")
+    page = client_for(practitioner).post(f"/exchange/{full_chart.uid}/copy/", {"recipient": ""})
+    assert 'data-testid="copy-altered"' in page.content.decode()
+    (event,) = events(action="export")
+    assert event.outcome == "success"  # the alert itself is the chart's (test_record_integrity)

@@ -75,6 +75,11 @@ class Command(BaseCommand):
     def _report(self, out: Path, done: services.Exported) -> None:
         count = sum(done.entries.values())
         self.stdout.write(f"Wrote {out} ({done.written} bytes): FHIR R4 Bundle, {count} entries.")
+        if done.altered:
+            self.stdout.write(
+                "Warning: this record was altered outside Secretum; the copy may lack entries or "
+                "show an earlier state ('secretum records verify' names what)."
+            )
         if done.encryption == "none":
             self.stdout.write("In clear, as asked: the export and its reason are in the audit log.")
             return
