@@ -87,3 +87,17 @@ def test_for_a_key_in_clear_only_with_plain_and_refusals_in_one_sentence(
         assert not bad.exists()
     code, _, err = _export(home, "--patient", niss, "--out", str(tmp_path / "x"))
     assert code != 0 and "--reason" in err
+
+
+def test_a_record_altered_outside_secretum_is_said(
+    instance: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Patient safety: entries deleted in the database; the export says the copy may lack some."""
+    home, niss = instance
+    with sqlite3.connect(home / "secretum.sqlite3") as db:
+        for table in ("clinical_observation", "clinical_encounter", "clinical_problem"):
+            db.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+    out = tmp_path / "altered.age"
+    code, said, err = _export(home, "--patient", niss, "--out", str(out), "--reason", REASON)
+    assert code == 0, err
+    assert "Warning: this record was altered outside Secretum" in said
