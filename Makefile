@@ -44,10 +44,12 @@ sbom: venv ## write sbom.cdx.json, the CycloneDX bill of materials of .venv (G2)
 # loopback (I1, I4), clamd for the antivirus tests (E2: the tests start their own daemon in the
 # foreground, the package's service need not run), npm for axe-core (the accessibility test installs
 # its pinned lock file), SoftHSM2 for the PKCS#11 key provider (E10, O2: a software token, made
-# afresh by each test, that keeps the KEK inside it). tests/test_make.py checks that every program a test looks for is here.
+# afresh by each test, that keeps the KEK inside it), age and age-keygen to open the encrypted
+# exports as their recipients do and to make files ours must open (E7, M3). tests/test_make.py
+# checks that every program a test looks for is here.
 # Installed when missing and when we may (root on Debian); otherwise the command to run is printed.
-TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3 pdftotext:poppler-utils pdfinfo:poppler-utils sshd:openssh-server sftp:openssh-client clamd:clamav-daemon npm:npm softhsm2-util:softhsm2
-system-deps: ## install Debian's chromium, postgresql-client, sqlite3, poppler-utils, OpenSSH, clamav-daemon, npm, softhsm2 when missing (root)
+TEST_PROGRAMS := chromium:chromium pg_dump:postgresql-client sqlite3:sqlite3 pdftotext:poppler-utils pdfinfo:poppler-utils sshd:openssh-server sftp:openssh-client clamd:clamav-daemon npm:npm softhsm2-util:softhsm2 age:age age-keygen:age
+system-deps: ## install Debian's chromium, postgresql-client, sqlite3, poppler-utils, OpenSSH, clamav-daemon, npm, softhsm2, age when missing (root)
 	@missing=""; \
 	for pair in $(TEST_PROGRAMS); do \
 	  command -v "$${pair%%:*}" >/dev/null || case " $$missing " in \

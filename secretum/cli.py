@@ -81,6 +81,10 @@ USAGE = """usage: secretum COMMAND [options]
                              a certificate outside the folder (--certificate PATH, default
                              here) of what was done and what remains to do (disks, recovery
                              sheets, backups kept elsewhere)
+  export --format fhir --patient NISS --out PATH --reason R [--recipient AGE_KEY | --plain]
+                             one patient's record as a FHIR R4 Bundle, encrypted with age:
+                             for the recipient's key, else under a passphrase shown once;
+                             --plain writes it in clear; the reason is audited (L1, E7, M3)
   shell --reason R           Django's shell; dbshell --reason R, the database's own client (and
                              dumpdata, loaddata): on an instance with patients, only with a
                              reason (10-200 characters), recorded in the audit log and the
@@ -132,6 +136,8 @@ ALIASES.update(
 # Backups (I1, I3, I4): `secretum backup create`, `backup verify FILE`, `restore FILE ...`.
 ALIASES.update({("backup", w): "backup_" + w.replace("-", "_") for w in ("create", "verify")})
 ALIASES.update({("backup", "drill-check"): "backup_drill_check", ("restore",): "backup_restore"})
+# A patient's record in FHIR R4, encrypted (L1, L2, E7, M3): `secretum export --format fhir`.
+ALIASES.update({("export",): "exchange_export"})
 # Upgrades (I3, I1, D2): `secretum upgrade`, a verified backup first, a rollback on failure.
 ALIASES.update({("upgrade",): "instance_upgrade"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.

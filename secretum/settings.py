@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "secretum.compliance",
     "secretum.retention",
     "secretum.backup",
+    "secretum.exchange",
 ]
 
 MIDDLEWARE = [

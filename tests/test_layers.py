@@ -62,6 +62,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     # Backups, restores and their drills (I1, I3, I4): read the whole instance.
     ("backups", ("secretum.backup",)),
+    # Records leaving in open formats, encrypted (L1, L2, E7, M3): read through the chart.
+    ("exchange", ("secretum.exchange",)),
     (
         "pages and commands",
         (

@@ -70,9 +70,9 @@ def test_system_deps_names_each_missing_package_and_the_command_to_run(tmp_path:
     assert done.returncode != 0
     assert done.stdout == (
         "Secretum needs: chromium postgresql-client sqlite3 poppler-utils openssh-server "
-        "openssh-client clamav-daemon npm softhsm2 — run: sudo apt-get install chromium "
+        "openssh-client clamav-daemon npm softhsm2 age — run: sudo apt-get install chromium "
         "postgresql-client sqlite3 poppler-utils openssh-server openssh-client clamav-daemon npm "
-        "softhsm2\n"
+        "softhsm2 age\n"
     )
 
 

@@ -46,6 +46,8 @@ class Permission(StrEnum):
     PATIENT_IDENTITY_WRITE = "patients:identity:write"
     CLINICAL_READ = "clinical:record:read"
     CLINICAL_WRITE = "clinical:record:write"
+    # L1, E7: a patient's record leaves Secretum (the patient's copy, GDPR art. 15/20), encrypted
+    CLINICAL_EXPORT = "clinical:record:export"
     APPOINTMENT_READ = "scheduling:appointment:read"
     APPOINTMENT_WRITE = "scheduling:appointment:write"
     AUDIT_READ = "audit:log:read"
@@ -96,7 +98,7 @@ _FRONT_DESK = {
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: frozenset(
         _FRONT_DESK
-        | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE}
+        | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE, Permission.CLINICAL_EXPORT}
         | {Permission.CARE_DECLARE, Permission.GLASS_BREAK, Permission.ARCHIVE_OPEN}
         # J2: who knows the patient records an erasure request's legal basis; a manager decides.
         | {Permission.ERASURE_REQUEST}

@@ -25,7 +25,9 @@ from secretum.audit.log import record_tampered
 from secretum.crypto.rows import intact, label_of
 
 # The permissions that open a medical record: held by role, used only within a basis.
-CARE_PERMISSIONS = frozenset({Permission.CLINICAL_READ, Permission.CLINICAL_WRITE})
+CARE_PERMISSIONS = frozenset(
+    {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE, Permission.CLINICAL_EXPORT}
+)
 
 
 @dataclass(frozen=True)

@@ -98,14 +98,18 @@ def _resource(kind: str) -> str:
     return MODELS[kind]._meta.label
 
 
-def access_chart(actor: Actor, patient_uid: Any) -> Chart:
+def access_chart(actor: Actor, patient_uid: Any, *, export: dict[str, Any] | None = None) -> Chart:
+    """The chart, read for the page; or, with ``export`` (what leaves and how, for the audit
+    event), read to leave Secretum (L1, E7): the CLINICAL_EXPORT permission on the same basis,
+    one "export" event naming what left and how many entries of each kind."""
     with guarded(
         actor,
-        Permission.CLINICAL_READ,
-        Action.READ,
+        Permission.CLINICAL_READ if export is None else Permission.CLINICAL_EXPORT,
+        Action.READ if export is None else Action.EXPORT,
         "clinical.Chart",
         patient_ref=patient_uid,
         resource_ref=patient_uid,
+        detail=export,
     ) as event:
         patient, key = open_patient(patient_uid)
         reader = event.reader(key)
@@ -130,6 +134,8 @@ def access_chart(actor: Actor, patient_uid: Any) -> Chart:
         )
         if altered:  # (an altered identity was reported when the record was opened)
             record_tampered("clinical.Chart", str(patient.uid), patient_ref=str(patient.uid))
+        if export is not None:
+            event.detail["entries"] = {kind: len(rows) for kind, rows in entries.items()}
         granted = ("break-the-glass", "archive")  # a grant's end and reason are shown (C1, J1)
         emergency = event.basis if event.basis and event.basis.kind in granted else None
         return Chart(

@@ -43,6 +43,7 @@ import base64
 import dataclasses
 import datetime as dt
 import inspect
+import io
 import json
 import re
 import time
@@ -82,6 +83,7 @@ from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
 from secretum.documents import intake, tray
 from secretum.documents import services as medical_documents
+from secretum.exchange import services as exchange
 from secretum.lib import clamav, niss
 from secretum.maintenance import services as maintenance
 from secretum.maintenance import windows
@@ -678,6 +680,15 @@ URLS: dict[tuple[str, str], Row] = {
         GLASS, gives(OK, Ev("export", DOC, purpose=BTG), shows={M}),
         NO_CARE, gives(REFUSED, Ev("export", DOC).denied(NO_CARE_PROBLEM)),
     ),
+    # The patient's copy (GDPR art. 15/20; L1, E7): the practitioner's, within a basis; the
+    # answer carries the record encrypted only (no planted value in clear), one export event.
+    ("GET", "exchange:patient_copy"): row(PRACTITIONERS, gives(OK, Ev("read", PATIENT), shows={I})),
+    ("POST", "exchange:patient_copy"): row(
+        CARE, gives(OK, Ev("export", CHART)),
+        GLASS, gives(OK, Ev("export", CHART, purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("export", CHART).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: {"recipient": ""},
+    ),
     # The unfiled tray (D4): the intake's scans that named no patient, medical, for the
     # clinicians; filing one to the patient needs a basis for that patient. A scan of the tray
     # is no one's record yet: a clinician without a basis for the matrix's patient reads it too,
@@ -1075,6 +1086,14 @@ SERVICES: dict[str, Service] = {
         lambda w, a: tray.file_unfiled(a, w.unfiled, w.patient), Ev("create", DOC), CARING,
         GLASS, _under_glass(Ev("create", DOC)),
         NO_CARE, _no_basis(Ev("create", DOC)),
+    ),
+    # The patient's record leaving, encrypted (L1, E7): the practitioner's, within a basis; the
+    # nurse reads the chart but does not hand the record out.
+    "exchange.services.export_patient": service(
+        lambda w, a: exchange.export_patient(a, w.patient, io.BytesIO()),
+        Ev("export", CHART), (CARE,),
+        GLASS, _under_glass(Ev("export", CHART)),
+        NO_CARE, _no_basis(Ev("export", CHART)),
     ),
     # Appointments: administrative data and the patient's name, for the front desk.
     "scheduling.services.book_appointment": service(

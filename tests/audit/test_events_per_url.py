@@ -120,6 +120,12 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
      [("create", "scheduling.Appointment", "success", P)]),
     ("cancel", "secretary", lambda w: ("post", f"/agenda/{w.appointment.uid}/cancel/", {}),
      [("update", "scheduling.Appointment", "success", P)]),
+    # L1, E7: the patient's copy, one export event naming what left (never the passphrase).
+    ("copy form", "practitioner", lambda w: ("get", f"/exchange/{w.patient.uid}/copy/", {}),
+     [("read", "patients.Patient", "success", P)]),
+    ("patient's copy", "practitioner",
+     lambda w: ("post", f"/exchange/{w.patient.uid}/copy/", {"recipient": ""}),
+     [("export", "clinical.Chart", "success", P)]),
     ("audit log", "auditor", lambda w: ("get", "/audit/", {}),
      [("search", "audit.AuditEvent", "success", E)]),
     ("audit export", "auditor",
@@ -191,13 +197,13 @@ def test_every_patient_url_is_covered() -> None:
         return out
 
     names = {n for n in walk(get_resolver().url_patterns) if n.split(":")[0] in
-             ("patients", "clinical", "scheduling", "audit")}  # fmt: skip
+             ("patients", "clinical", "scheduling", "audit", "exchange")}  # fmt: skip
     covered = {
         "patients:search", "patients:register", "patients:detail", "patients:edit",
         "patients:archive_open", "patients:restore",
         "clinical:new", "clinical:correct", "clinical:retract", "clinical:history",
         "scheduling:agenda", "scheduling:book", "scheduling:cancel",
         "audit:log", "audit:export", "audit:report", "audit:report_pdf", "audit:alerts",
-        "audit:report_search",
+        "audit:report_search", "exchange:patient_copy",
     }  # fmt: skip
     assert names <= covered, names - covered

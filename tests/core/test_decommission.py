@@ -82,7 +82,7 @@ def test_decommission_leaves_nothing_readable_and_a_backup_made_before_does_not_
     kept_apart.write_bytes((home / "secretum.key").read_bytes())
     kept_apart.chmod(0o600)
     links = {}
-    for name in ("secretum.key", "secretum.sqlite3", "audit/checkpoint-signing.key"):
+    for name in ("secretum.key", "data/secretum.sqlite3", "audit/checkpoint-signing.key"):
         if (home / name).exists():
             links[name] = (tmp_path / f"link-{Path(name).name}", (home / name).read_bytes())
             os.link(home / name, links[name][0])
@@ -130,7 +130,7 @@ def test_without_the_instance_named_or_with_a_server_running_nothing_is_destroye
     holder = subprocess.Popen(  # a process holding the database open, as a server's worker does
         [sys.executable, "-c", "import sqlite3, sys, time\n"
          "db = sqlite3.connect(sys.argv[1]); db.execute('SELECT 1').fetchall()\n"
-         "print('open', flush=True); time.sleep(60)", str(home / "secretum.sqlite3")],
+         "print('open', flush=True); time.sleep(60)", str(home / "data" / "secretum.sqlite3")],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -115,7 +115,7 @@ PAGES = {
     "accounts:charter", "breaches:help", "breaches:breach_report",
     # the practitioner
     "clinical:new", "clinical:correct", "clinical:history", "documents:attach", "access:glass",
-    "documents:unfiled", "documents:unfiled_file",
+    "documents:unfiled", "documents:unfiled_file", "exchange:patient_copy",
     "accounts:confirm", "accounts:enrol_factor", "accounts:recovery_codes",
     # the manager
     "accounts:users", "accounts:permissions", "accounts:settings", "access:policy",
@@ -294,6 +294,10 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
     _confirm_if_asked(page, PRACTITIONER)
     _check(page, source, "add a second factor", found)
     _go(page, "/accounts/recovery-codes/", source, found, "practitioner")
+    # The patient's copy (E7): its form, and the page with the passphrase shown once.
+    _go(page, f"/exchange/{uid}/copy/", source, found, "practitioner")
+    _submit(page, "[data-testid=copy-make]")
+    _check(page, source, "the patient's copy, made", found)
     page.context.clear_cookies()
     return uid
 

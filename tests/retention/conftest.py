@@ -41,7 +41,9 @@ def full_record(practitioner: Any, **overrides: Any) -> str:
     actor = actor_for(practitioner)
     uid = patients.register_patient(actor, identity(**overrides)).uid
     clinical.record_entry(actor, uid, "encounter", {"reason": "Toux", "plan": "Repos"})
-    clinical.record_entry(actor, uid, "problem", {"system": "icpc-2", "code": "R05", "label": "Toux"})
+    clinical.record_entry(
+        actor, uid, "problem", {"system": "icpc-2", "code": "R05", "label": "Toux"}
+    )
     clinical.record_entry(
         actor,
         uid,

@@ -1,0 +1,101 @@
+"""A patient's record leaving Secretum (L1, L2; GDPR art. 15/20), encrypted by default (E7, M3).
+
+The record is read through the chart's own service (``clinical.services.access_chart``), so the
+gate decides as for the chart (the permission to export, a care relationship or a
+break-the-glass access) and the audit log holds one "export" event naming what left: the
+format, the encryption and its recipient type, the number of entries of each kind, and, for a
+plain copy, its reason. A generated passphrase is returned to the caller to be shown once: it is
+never stored, logged or written into the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from secretum.access.actor import Actor
+from secretum.clinical.services import access_chart
+from secretum.crypto import age
+from secretum.exchange import fhir
+from secretum.lib import niss as niss_lib
+from secretum.patients.services import patient_ref_for_niss
+
+FORMAT = "fhir-r4"
+REASON_MIN, REASON_MAX = 10, 200
+
+
+@dataclass(frozen=True)
+class Exported:
+    written: int  # bytes
+    encryption: str  # age-scrypt, age-x25519, none
+    passphrase: str | None  # generated: to be shown once, never kept
+    entries: dict[str, int]
+    # The record was altered outside Secretum (as the chart says it, patients/integrity.py): the
+    # copy may lack entries or show an earlier state; whoever hands it out must know.
+    altered: bool = False
+
+
+def checked_reason(reason: str | None) -> str:
+    text = " ".join(str(reason or "").split())
+    if not REASON_MIN <= len(text) <= REASON_MAX or not text.isprintable():
+        raise ValidationError(
+            _("A plain copy needs its reason, in %(min)d to %(max)d characters.")
+            % {"min": REASON_MIN, "max": REASON_MAX}
+        )
+    return text
+
+
+def recipient_of(text: str) -> age.X25519Recipient:
+    try:
+        return age.X25519Recipient.parse(text)
+    except age.AgeError:
+        raise ValidationError(_("This is not an age public key (it starts with “age1”).")) from None
+
+
+def patient_for_niss(number: str) -> str:
+    """The reference of the patient with this national number, or ValidationError."""
+    try:
+        found = patient_ref_for_niss(niss_lib.clean(number))
+    except niss_lib.NissError as exc:
+        raise ValidationError(str(exc)) from None
+    if found is None:
+        raise ValidationError(_("No patient has this national number."))
+    return found
+
+
+def export_patient(
+    actor: Actor,
+    patient_uid: Any,
+    out: BinaryIO,
+    *,
+    recipient: str = "",
+    plain_reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Exported:
+    """Write the patient's record to ``out`` as a FHIR R4 Bundle: encrypted for ``recipient``
+    (an age public key) when given, else under a new passphrase returned once; in clear only
+    with ``plain_reason`` (10-200 characters), which the audit event records."""
+    key = recipient_of(recipient) if recipient else None
+    reason = checked_reason(plain_reason) if plain_reason is not None else None
+    if reason is not None and key is not None:
+        raise ValidationError(_("A plain copy has no recipient key."))
+    passphrase = age.generate_passphrase() if key is None and reason is None else None
+    encryption = "none" if reason is not None else "age-x25519" if key else "age-scrypt"
+    what: dict[str, Any] = {**(detail or {}), "format": FORMAT, "encryption": encryption}
+    if key is not None:
+        what["recipient"] = key.encode()  # a public key: who can open it
+    if reason is not None:
+        what["plain_reason"] = reason
+    chart = access_chart(actor, patient_uid, export=what)
+    pieces = fhir.bundle_json(chart, timezone.now())
+    if reason is not None:
+        written = sum(out.write(piece) for piece in pieces)
+    else:
+        target = key or age.ScryptRecipient(passphrase or "")
+        written = age.encrypt(pieces, out, target)
+    entries = {kind: len(rows) for kind, rows in chart.entries.items()}
+    return Exported(written, encryption, passphrase, entries, chart.altered)
