@@ -82,7 +82,12 @@ test-postgresql: venv ## the test suite on PostgreSQL, when SECRETUM_TEST_DATABA
 	  env -u SECRETUM_HOME SECRETUM_DATABASE_URL="$$SECRETUM_TEST_DATABASE_URL" $(BIN)/pytest -m "not e2e"; \
 	else echo "SECRETUM_TEST_DATABASE_URL is not set: PostgreSQL tests skipped."; fi
 
-test: lint typecheck unit test-postgresql ## everything: lint, types, tests on SQLite and PostgreSQL
+# The two runs side by side: each is one pytest process that mostly keeps one core busy (the rest is
+# waiting on the processes it starts), so on two cores together they take about as long as the
+# SQLite run alone. --output-sync prints each run's output whole when it ends, never interleaved;
+# make fails if either run fails.
+test: lint typecheck ## everything: lint, types, then the tests on SQLite and PostgreSQL side by side
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit test-postgresql
 
 bench: venv ## the performance benchmarks (print figures; see bench/README.md)
 	$(BIN)/python bench/chart_search.py

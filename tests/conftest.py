@@ -48,6 +48,12 @@ def _test_host_and_language(settings: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
+def _quick_password_hashes(settings: Any) -> None:
+    """Argon2id at its lowest cost (tests/hashers.py): no test here asserts production's cost."""
+    settings.PASSWORD_HASHERS = ["tests.hashers.QuickArgon2"]
+
+
+@pytest.fixture(autouse=True)
 def _own_witness(settings: Any, tmp_path: Any) -> None:
     """D2: every committed audit write leaves its tree head in the witness. The database is
     rolled back or flushed after each test, so each test has a witness of its own: one test's

@@ -16,7 +16,6 @@ from secretum.access.guard import guarded
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
 from secretum.clinical import services as clinical
-from secretum.compliance import pdf
 from secretum.compliance.models import PrintLog
 from secretum.compliance.people import acting_user, display_name
 from secretum.lib.practice import practice_name
@@ -56,6 +55,8 @@ def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
         else:
             identity, entries = patients.access_patient(actor, patient_uid), {}
         now = timezone.now()
+        from secretum.compliance import pdf  # fpdf, only when printing (see audit.views)
+
         data, pages = pdf.patient_summary_pdf(
             identity,
             entries,

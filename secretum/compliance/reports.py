@@ -23,7 +23,7 @@ from secretum.access.actor import Actor
 from secretum.access.guard import EventDraft, guarded, require
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
-from secretum.compliance import catalogue, pdf, signing
+from secretum.compliance import catalogue, signing
 from secretum.compliance.models import ReportExport
 from secretum.compliance.people import acting_user, display_name, display_names, system_name
 from secretum.compliance.register import Register, build_register
@@ -88,6 +88,8 @@ def issue_report(actor: Actor) -> ReportView:
         key = signing.signing_key()
         kid = signing.key_id(key.public_key())
         by = display_name(acting_user(actor))
+        from secretum.compliance import pdf  # fpdf, only when exporting (see audit.views)
+
         pdf_bytes = pdf.register_pdf(
             reg, practice=practice_name(), issued_at=now, issued_by=by, key_id=kid
         )

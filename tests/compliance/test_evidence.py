@@ -520,6 +520,14 @@ def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:
     assert set(evidence.registered()) == set(CASES)
 
 
+@pytest.fixture(autouse=True)
+def _shipped_password_hasher(settings: Any) -> None:
+    """B2 is judged on the hasher Secretum ships, not the tests' quick one (tests/hashers.py)."""
+    from secretum import settings as shipped
+
+    settings.PASSWORD_HASHERS = shipped.PASSWORD_HASHERS
+
+
 @pytest.fixture
 def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     # A witness of its own: the checkpoints a case signs are rolled back with its database. On
