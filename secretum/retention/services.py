@@ -175,12 +175,21 @@ def _shred(patient: Patient) -> dict[str, int]:
     return counts
 
 
+# The audited actions that leave a contact in the tables (contact.sources: an entry, a
+# document, an appointment, a care relationship, the identity changed; a restore to active makes
+# its practitioner take care of the patient). Reads, prints and exports are no contact, nor the
+# archive's own events or a data key's rotation (J1, E10): none of them moves a table's date.
+_CONTACTS = (Action.CREATE, Action.UPDATE, Action.RETRACT, Action.RESTORE)
+
+
 def _audited_contact(ref: str) -> dt.datetime | None:
-    """The latest success the audit log holds about the patient (reads, writes, prints), but
-    the auditor's own reads and the retention pages': the hash-chained log cannot be backdated,
-    where the tables' dates can be by whoever holds the database."""
-    found = AuditEvent.objects.filter(patient_ref=ref, outcome=Outcome.SUCCESS)
+    """The latest contact the audit log holds about the patient: the hash-chained log cannot be
+    backdated, where the tables' dates can be by whoever holds the database."""
+    found = AuditEvent.objects.filter(
+        patient_ref=ref, outcome=Outcome.SUCCESS, action__in=[a.value for a in _CONTACTS]
+    )
     found = found.exclude(resource__startswith="audit.").exclude(resource__startswith="retention.")
+    found = found.exclude(detail__contains='"data_key":"rotated"')
     latest: dt.datetime | None = found.aggregate(latest=Max("at"))["latest"]
     return latest
 

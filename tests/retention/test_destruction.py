@@ -9,6 +9,7 @@ erasure request a practitioner recorded with its basis; two managers at once des
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.http import Http404
+from django.utils import timezone
 
 from secretum.access.actor import AccessDenied
 from secretum.access.guard import NoCareRelationship
@@ -320,3 +322,45 @@ def settings_key_file() -> Any:
     from django.conf import settings
 
     return settings.INSTANCE.key_file
+
+
+def _written_long_ago(practitioner: Any) -> str:
+    """A record written (audit log included) 36 years ago: its retention ended long since."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from secretum.audit import log as audit_log
+
+    past = SimpleNamespace(now=lambda: timezone.now() - dt.timedelta(days=365 * 36 + 9))
+    with mock.patch.object(audit_log, "timezone", past):
+        uid = full_record(practitioner)
+    age(uid, 36)
+    return uid
+
+
+def test_an_archived_record_is_destroyed_without_a_false_alarm(
+    practitioner: Any, manager: Any
+) -> None:
+    """J1 × J2: archiving a record is an event of the audit log but no contact: a record
+    archived (as every record is, years before its retention ends) is destroyed on the retention
+    basis, and no tampering is reported."""
+    from secretum.patients import archive
+
+    uid = _written_long_ago(practitioner)
+    assert uid in [ref for ref, _last in archive.archive_due().archived]
+    assert uid in [r.ref for r in services.due_records(actor_for(manager)).records]
+    services.destroy_record(actor_for(manager), uid)
+    assert not Patient.objects.filter(uid=uid).exists()
+    assert not AuditEvent.objects.filter(detail__contains=TAMPERED).exists()
+
+
+def test_a_data_key_rotation_is_no_contact(practitioner: Any) -> None:
+    """E10 × J2: the audit log confirms a record's last contact by its writes; rotating the
+    record's data key writes it again, but is no contact, and does not count."""
+    from secretum.access.actor import Actor, Purpose
+    from secretum.patients import dekrotation
+
+    uid = full_record(practitioner)
+    before = services._audited_contact(uid)
+    dekrotation.rotate_patient_key(Actor.system(Purpose.MAINTENANCE), uid)
+    assert before is not None and services._audited_contact(uid) == before
