@@ -76,8 +76,11 @@ class Permission(StrEnum):
 # active, whoever asks: a new entry, an appointment, a care relationship or an emergency access
 # would give an archived record a new life behind the practitioners' backs.
 ARCHIVE_READS = frozenset(
-    {Permission.PATIENT_IDENTITY_READ, Permission.CLINICAL_READ, Permission.APPOINTMENT_READ}
-)
+    {
+        Permission.PATIENT_IDENTITY_READ, Permission.CLINICAL_READ, Permission.APPOINTMENT_READ,
+        Permission.CLINICAL_EXPORT,  # the patient's copy reads the whole record
+    }
+)  # fmt: skip
 ARCHIVE_WRITES = frozenset(
     {
         Permission.PATIENT_IDENTITY_WRITE, Permission.CLINICAL_WRITE, Permission.APPOINTMENT_WRITE,

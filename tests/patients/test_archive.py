@@ -274,6 +274,22 @@ def test_the_shared_record_does_not_open_the_archive(practitioner: Any, archived
         clinical.access_chart(actor_for(colleague), archived)
 
 
+def test_the_patients_copy_does_not_open_the_archive(practitioner: Any, archived: str) -> None:
+    """J1 × issue 14: exporting reads the whole record: the shared record and the caring
+    practitioner alike are refused an archived one, until it is opened with a reason."""
+    import io
+
+    from secretum.exchange import services as exchange
+
+    AccessPolicy(shared_record=True).save()
+    for who in (make_user(Role.PRACTITIONER), practitioner):
+        with pytest.raises(ArchivedRecord):
+            exchange.export_patient(actor_for(who), archived, io.BytesIO())
+    care.open_archived(actor_for(practitioner), archived, "Patient's copy asked for by post")
+    done = exchange.export_patient(actor_for(practitioner), archived, io.BytesIO())
+    assert done.entries["allergy"] == 1
+
+
 def test_a_practitioner_opens_it_with_a_reason_for_a_limited_time(
     practitioner: Any,
     auditor: Any,
