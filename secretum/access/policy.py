@@ -69,6 +69,8 @@ class Permission(StrEnum):
     RETENTION_READ = "retention:record:read"  # records due for destruction, certificates (J2)
     RECORDS_DESTROY = "retention:record:destroy"  # approve a destruction (J2)
     ERASURE_REQUEST = "retention:erasure:request"  # record a GDPR art. 17 request's basis (J2)
+    # A patient's data key rotated (E10): the instance's owner at the command line only, no role.
+    KEYS_ROTATE = "crypto:keys:rotate"
 
 
 # J1: what an archived record refuses. Its reads need an archive grant (a practitioner's stated

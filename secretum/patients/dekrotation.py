@@ -21,6 +21,8 @@ from typing import Any
 from django.db import transaction
 
 from secretum.access.actor import Actor
+from secretum.access.guard import EventDraft, require
+from secretum.access.policy import Permission
 from secretum.audit.log import record_event
 from secretum.audit.models import Action
 from secretum.crypto.fields import SealedField, uid_text
@@ -55,7 +57,14 @@ def _reseal(row: Any, names: list[str], old: DataKey, new: DataKey) -> int:
 
 def rotate_patient_key(actor: Actor, uid: Any) -> Rotated:
     """Rotate one patient's data key (the module's docstring); ValidationError if the record was
-    altered outside Secretum, Http404 if there is no such patient."""
+    altered outside Secretum, Http404 if there is no such patient; AccessDenied (audited) for
+    anyone but the instance's owner at the command line: no role holds the permission."""
+    asked = {"data_key": "rotate"}
+    require(
+        actor,
+        Permission.KEYS_ROTATE,
+        EventDraft(Action.UPDATE, services.RESOURCE, str(uid), str(uid), asked),
+    )
     with transaction.atomic():
         patient, old = services.writable_patient(uid)
         patient_uid = uid_text(patient)

@@ -89,7 +89,7 @@ from secretum.maintenance import services as maintenance
 from secretum.maintenance import windows
 from secretum.maintenance.entries import Intervention
 from secretum.maintenance.models import MaintenanceWindow
-from secretum.patients import archive
+from secretum.patients import archive, dekrotation
 from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
 from secretum.retention import services as retention
@@ -1137,6 +1137,10 @@ SERVICES: dict[str, Service] = {
             "ValidationError ['This record is not archived: it opens as any other.']",
             Ev("open-archived", GRANT, "failure", purpose=ARCHIVING),
         ),
+    ),
+    # E10: a patient's data key, rotated by the instance's owner at the command line; no role.
+    "patients.dekrotation.rotate_patient_key": service(
+        lambda w, a: dekrotation.rotate_patient_key(a, w.patient), Ev("update", PATIENT), ()
     ),
     "patients.archive.restore_patient": service(
         lambda w, a: archive.restore_patient(a, w.patient, GLASS_REASON),
