@@ -111,7 +111,11 @@ def _sync(folder: Path) -> None:
 
 def shred_tree(folder: Path) -> tuple[int, int]:
     """Every file under ``folder`` shredded, then the folders removed, ``folder`` last:
-    (files, bytes)."""
+    (files, bytes). A ``folder`` that is a symbolic link is removed, never followed: what it
+    points to is outside the instance."""
+    if folder.is_symlink():
+        folder.unlink()
+        return 0, 0
     files = size = 0
     for parent, dirs, names in os.walk(folder, topdown=False):
         for name in names:

@@ -206,7 +206,9 @@ class _InPlace(io.RawIOBase):
 def _frozen(path: Path) -> Iterator[tuple[str, IO[bytes], dict[str, int], int] | None]:
     """SQLite in WAL mode with an empty log: the database file read in place, inside a read
     transaction that keeps it the database of one instant (the module's docstring), its rows
-    counted in that transaction; ``None`` (nothing held) when the log is not empty."""
+    counted in that transaction; ``None`` (nothing held) when the log is not empty. A path
+    through a symbolic link is followed first: SQLite keeps the log beside the real file."""
+    path = Path(os.path.realpath(path))
     try:
         # A checkpoint that empties the log, if no reader or writer is in the way (no wait).
         with contextlib.closing(sqlite3.connect(path, timeout=0)) as db:

@@ -86,7 +86,7 @@ def readability(certificate: DestructionCertificate) -> Readability:
     copies made before (key-store backups, recovery
     material) are discarded after the practice's ``key_backup_expiry_days``."""
     versions = settings.INSTANCE.read_key_versions()
-    if certificate.kek_version in versions.keks:
+    if certificate.kek_version in versions.versions:  # in the key file, or in the token
         return Readability(None, None)
     retired = _retired_at(certificate.kek_version, certificate.approved_at)
     days = dt.timedelta(days=certificate.key_backup_expiry_days)

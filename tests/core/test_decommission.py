@@ -279,3 +279,17 @@ def test_the_certificate_lists_what_lies_outside_the_folder(tmp_path: Path) -> N
     for expected in ("1 backup files", "sftp://backup@nas/secretum", "SECRETUM_LOG_DIR",
                      "cert.pem", "none recorded"):  # fmt: skip
         assert expected in text, expected
+
+
+def test_a_folder_that_is_a_link_is_removed_never_followed(tmp_path: Path) -> None:
+    """K3: an instance's key folder (tls/, audit/) may be a symbolic link to another disk: the
+    link goes, what it points to (outside the instance) stays as it was."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "k.pem").write_bytes(b"not this instance's")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "tls").symlink_to(elsewhere, target_is_directory=True)
+    assert decommission.shred_tree(home / "tls") == (0, 0)
+    assert not (home / "tls").exists() and not (home / "tls").is_symlink()
+    assert (elsewhere / "k.pem").read_bytes() == b"not this instance's"
