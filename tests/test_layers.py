@@ -70,6 +70,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "secretum.core",
             "secretum.cli",
             "secretum.init",  # what `secretum init` writes: the instance and its audit keys
+            "secretum.decommission",  # K3: erases what init wrote, run before Django starts
             "secretum.settings",
             "secretum.urls",
             "secretum.wsgi",

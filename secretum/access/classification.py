@@ -94,7 +94,7 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "insurer": I, "insurer_number": I,
         "record_version": A, "entries_digest": S, "record_seal": S, "archived_at": A,
     },
-    "patients.SearchToken": {"id": A, "patient": A, "kind": P, "token": S},
+    "patients.SearchToken": {"id": A, "patient": A, "kind": P, "token": S, "generation": P},
     "clinical.Encounter": {
         **_CLINICAL_BASE,
         "reason": M, "subjective": M, "objective": M, "assessment": M, "plan": M,

@@ -32,6 +32,9 @@ UNSEAL_ALLOWED = {
     ("patients/services.py", "patient_ref_for_niss"),
     ("access/fields.py", "open"),
     ("backup/management/commands/backup_drill_check.py", "_sample"),
+    # A search index rebuilt (E10): each patient's identity read to compute its new tokens,
+    # by the instance's owner at the command line; nothing shown or returned but counts.
+    ("patients/reindex.py", "_values"),
 }
 
 

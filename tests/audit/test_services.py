@@ -110,7 +110,7 @@ def test_a_rolled_back_write_leaves_no_success_event(practitioner: Any, patient:
             actor_for(practitioner),
             "problem",
             "00000000-0000-0000-0000-000000000000",
-            {"code": "A", "label": "B"},
+            {"system": "icpc-2", "code": "A01", "label": "B"},
         )
     new = events(seq__gt=before)
     assert [(e.action, e.outcome) for e in new] == [("update", "failure")]

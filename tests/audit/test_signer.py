@@ -34,8 +34,15 @@ def heartbeat(settings: Any, tmp_path: Path) -> Path:
     from secretum.audit import entries
 
     shutil.copytree(entries.key_paths().folder, tmp_path / "home" / "audit")
-    key_file = settings.INSTANCE.key_file
-    settings.INSTANCE = type("Instance", (), {"home": tmp_path / "home", "key_file": key_file})()
+    real = settings.INSTANCE
+
+    class Moved:  # the test's instance, its home elsewhere: the rest is the real one's
+        home = tmp_path / "home"
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    settings.INSTANCE = Moved()
     return signer.heartbeat_path()
 
 

@@ -458,6 +458,13 @@ def _archive_ran(world: World) -> None:
     archive.archive_due()
 
 
+def _kept_past_the_law(world: World) -> None:
+    """J2: a record without contact for 51 years, past the law's 50."""
+    from tests.retention.conftest import age
+
+    age(str(world.patient().uid), 51)
+
+
 CASES: dict[str, tuple[Case, Case]] = {
     "A1": (lambda w: _charter(w, everyone=True), lambda w: _charter(w, everyone=False)),
     "A2": (lambda w: _charter(w, everyone=True), _nothing),  # no charter published at all
@@ -498,6 +505,7 @@ CASES: dict[str, tuple[Case, Case]] = {
     "I4": (_backup_made, _nothing),
     "I5": (_drill_passed, _nothing),  # no restore drill: no copy known to restore
     "J1": (_archive_ran, _nothing),  # the archive never ran
+    "J2": (_nothing, _kept_past_the_law),
     "K1": (_intervention, _nothing),
     "K2": (_maintenance_window, _window_left_open),
     "L3": (_subcontractor_audit, _nothing),

@@ -18,6 +18,7 @@ from secretum.instance import IndexGeneration
 from tests.crypto import test_rotation
 
 KEY = base64.b64encode(bytes(range(32))).decode()
+OTHER_KEY = base64.b64encode(bytes(range(32, 64))).decode()  # a KEK is never the index key
 
 # The KEK rotation's fixtures: a copy of the key file of this test's own; no grace period.
 home = test_rotation.home
@@ -81,7 +82,7 @@ def _key_file(tmp_path: Path, **fields: Any) -> instance.Instance:
     home.mkdir()
     base = {
         "format": instance.KEYFILE_FORMAT,
-        "kek": KEY,
+        "kek": OTHER_KEY,
         "blind_index_key": KEY,
         "django_secret_key": "x" * 50,
     }

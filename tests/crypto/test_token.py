@@ -280,14 +280,14 @@ def test_a_rotation_moves_the_kek_into_the_token(
     assert "retired: 1" in out.getvalue()
     fields = json.loads(token_home.key_file.read_text())
     assert fields["token_keks"] == [2] and "kek" not in fields and "older_keks" not in fields
+    assert list(fields["retired_keks"]) == ["1"]  # kept one rotation longer (a late write)
     keyring.reset_cache()
     assert keyring.key_fingerprint() == fingerprint  # the binding to the database holds
     row = Patient.objects.get(uid=kept.uid)
     assert keyring.kek_version_of(row.wrapped_key) == 2
     key = keyring.unwrap_data_key(row.wrapped_key, patients.key_aad(row))
     assert row.unseal(key, "family_name") == "Tokenaar"
-    with pytest.raises(keyring.DecryptionError, match="no key-encryption key of version 1"):
-        keyring.unwrap_data_key(old_blob, patients.key_aad(row))  # retired: gone
+    assert keyring.unwrap_data_key(old_blob, patients.key_aad(row))  # retired, still opens
     secret = keyring.seal_secret(b"a TOTP seed, fictitious", "totp:1")
     assert keyring.open_secret(secret, "totp:1") == b"a TOTP seed, fictitious"
     said = "\n".join(providers.describe(token_home, token_home.read_key_versions()))
@@ -299,7 +299,11 @@ def test_a_rotation_moves_the_kek_into_the_token(
     assert json.loads(custody.open_material([material], PASSPHRASE)) == json.loads(text)
     # The next rotation stays in the token and retires version 2 from the key file's list.
     call_command("keys_rotate", stdout=io.StringIO())
-    assert json.loads(token_home.key_file.read_text())["token_keks"] == [3]
+    after = json.loads(token_home.key_file.read_text())
+    assert after["token_keks"] == [3] and "retired_keks" not in after  # version 1 now gone
+    keyring.reset_cache()
+    with pytest.raises(keyring.DecryptionError, match="no key-encryption key of version 1"):
+        keyring.unwrap_data_key(old_blob, patients.key_aad(row))
     # Without the token named, the key file's token versions are refused at start.
     for name in (token.MODULE_VARIABLE, token.TOKEN_VARIABLE, token.PIN_FILE_VARIABLE):
         monkeypatch.delenv(name)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from secretum.access.actor import Purpose
 from secretum.exchange import services
@@ -41,6 +41,7 @@ class Command(BaseCommand):
         how.add_argument("--recipient", default="", metavar="AGE_PUBLIC_KEY")
         how.add_argument("--plain", action="store_true", help="in clear (audited as such)")
 
+    @no_translations  # the command line speaks English, as every other command does
     def handle(self, *args: Any, **options: Any) -> None:
         out = Path(options["out"])
         actor = ConsoleActor(
