@@ -35,13 +35,23 @@ def _counts() -> dict[str, int]:
 
 
 def _sample() -> tuple[int, list[str]]:
+    """A sample of patients read, decrypted and checked against their record seal. A backup made
+    by an earlier release holds the tables as they were then: only the columns there are read
+    (a column a later release added, as the archive's, is not there yet)."""
+    import hmac
+
     from secretum.crypto.keyring import DecryptionError
     from secretum.patients import integrity
     from secretum.patients.models import Patient
     from secretum.patients.services import patient_key
 
+    with connection.cursor() as cur:
+        table = Patient._meta.db_table
+        present = {c.name for c in connection.introspection.get_table_description(cur, table)}
+    names = [f.attname for f in Patient._meta.concrete_fields if f.column in present]
+    archived = None if "archived_at" in present else False  # None: as the row says
     bad = []
-    patients = list(Patient.objects.order_by("?")[:SAMPLE])
+    patients = list(Patient.objects.only(*names).order_by("?")[:SAMPLE])
     for patient in patients:
         try:
             key = patient_key(patient)
@@ -49,7 +59,10 @@ def _sample() -> tuple[int, list[str]]:
         except DecryptionError:
             bad.append(f"patient {patient.uid} does not decrypt")
             continue
-        if not integrity.intact(patient):
+        sealed = patient.record_seal
+        if sealed is None or not hmac.compare_digest(
+            bytes(sealed), integrity.seal_of(patient, archived)
+        ):
             bad.append(f"patient {patient.uid} does not match its record seal")
     return len(patients), bad
 
