@@ -148,10 +148,18 @@ def _identify(home: Path) -> str:
             raise DecommissionError(f"{marker} is damaged; remove the folder by hand.") from None
     if not home.is_dir():
         raise DecommissionError(f"No instance in {home}: nothing to decommission.")
-    inst = Instance(home)
+    inst = _keys_of(home)
     from secretum.crypto import keyring
 
     return keyring.fingerprint_for(inst.read_key_versions())[:32]
+
+
+def _keys_of(home: Path) -> Instance:
+    """The instance, its keys where the environment says, as every command reads them: a key
+    file named by ``SECRETUM_KEY_FILE`` (kept elsewhere, a container's secret mount), the key
+    file's content in ``SECRETUM_KEY``, else the instance's own key file."""
+    found = Instance.from_env()
+    return found if found.home.resolve() == home.resolve() else Instance(home)
 
 
 def refuse_if_served(home: Path, database: Path | None) -> None:
@@ -406,8 +414,18 @@ def destroy(
         return action
 
     # 3. The key material first: from here on, what remains is ciphertext without its key.
-    key_file = Instance(home).key_file
-    if key_file.exists():
+    keys = _keys_of(home)
+    key_file = keys.key_file
+    if keys.provider == "environment":  # no file: the key lives where the environment got it
+        run.steps.append(
+            Step(
+                "key file's content, given in SECRETUM_KEY", False,
+                "not a file Secretum can reach: destroy it where it is kept (the container's "
+                "secret, the service's environment file)",
+            )
+        )  # fmt: skip
+        say(run.steps[-1].line())
+    elif key_file.exists():
         step(f"key file {key_file} (every key-encryption key, the blind-index key, the backup "
              "key derived from it)", shredded(key_file))  # fmt: skip
     else:

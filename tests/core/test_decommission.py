@@ -142,9 +142,10 @@ def test_without_the_instance_named_or_with_a_server_running_nothing_is_destroye
         holder.kill()
         holder.wait()
     confirmed = ["--confirm-instance", instance_id, "--yes-destroy-everything"]
+    wrong = instance_id[:-1] + ("1" if instance_id.endswith("0") else "0")  # one letter off
     cases: list[tuple[list[str], str, str]] = [
         ([], "", "was not typed"),
-        ([], instance_id[:-1] + "0\n", "was not typed"),
+        ([], wrong + "\n", "was not typed"),
         (["--yes-destroy-everything"], "", "needs --confirm-instance"),
         (["--confirm-instance", "0" * 32, *yes], "", "needs --confirm-instance"),
         (["--confirm-instance", instance_id], instance_id + "\n", "is for scripts"),
@@ -293,3 +294,24 @@ def test_a_folder_that_is_a_link_is_removed_never_followed(tmp_path: Path) -> No
     assert decommission.shred_tree(home / "tls") == (0, 0)
     assert not (home / "tls").exists() and not (home / "tls").is_symlink()
     assert (elsewhere / "k.pem").read_bytes() == b"not this instance's"
+
+
+def test_a_key_file_kept_elsewhere_is_the_one_destroyed(tmp_path: Path) -> None:
+    """K3: with the key file named by SECRETUM_KEY_FILE (a container's secret mount, kept out of
+    the instance folder), that file is the one overwritten and removed."""
+    home = tmp_path / "var"
+    assert run(home, "init", cwd=tmp_path).returncode == 0
+    elsewhere = tmp_path / "secrets"
+    elsewhere.mkdir(mode=0o700)
+    (home / "secretum.key").rename(elsewhere / "secretum.key")
+    env = {"SECRETUM_KEY_FILE": str(elsewhere / "secretum.key")}
+    refused = run(home, "decommission", cwd=tmp_path, **env)
+    assert refused.returncode != 0 and "Nothing was destroyed" in refused.stderr, refused.stderr
+    instance_id = refused.stdout.split("Type the instance id (")[1].split(")")[0]
+    done = run(
+        home, "decommission", "--confirm-instance", instance_id, "--yes-destroy-everything",
+        "--certificate", str(tmp_path / "c.txt"), cwd=tmp_path, **env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not (elsewhere / "secretum.key").exists() and not home.exists()
+    assert str(elsewhere / "secretum.key") in (tmp_path / "c.txt").read_text()
