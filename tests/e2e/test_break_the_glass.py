@@ -158,12 +158,12 @@ def test_emergency_access_then_the_auditor_reviews_it(
     expect(page.locator("[data-testid=grant]").filter(has_text=REASON)).to_have_count(1)
     expect(page.locator("[data-testid=reviewed]")).not_to_contain_text(REASON)
 
-    # With a comment: recorded, the queue is empty, the judgement is listed.
+    # With a comment: recorded, out of the queue (where the session's other tests may have left
+    # accesses of their own: an archived record opened with a reason, J1), the judgement listed.
     _review(page, REASON, "no", COMMENT)
     expect(page.locator(".message.success")).to_have_count(1)
     expect(page.locator(".message.error")).to_have_count(0)
-    expect(page.locator("[data-testid=grant]")).to_have_count(0)
-    expect(page.locator("[data-testid=none-pending]")).to_be_visible()
+    expect(page.locator("[data-testid=grant]").filter(has_text=REASON)).to_have_count(0)
     reviewed = page.locator("[data-testid=reviewed] tbody tr").filter(has_text=REASON)
     expect(reviewed).to_have_count(1)
     expect(reviewed).to_contain_text(COMMENT)
