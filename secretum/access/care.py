@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -134,10 +135,7 @@ def clean_reason(reason: str) -> str:
 def break_the_glass(actor: Actor, patient_ref: Any, category: str, reason: str) -> dt.datetime:
     """Open a patient's record without a care relationship, for ``glass_hours``; when it ends."""
     reason = _clean_reason(reason, category)
-    emergency = Actor(
-        user=actor.user, role=actor.role, source=actor.source, request_id=actor.request_id,
-        purpose=Purpose.BREAK_THE_GLASS,
-    )  # fmt: skip
+    emergency = dataclasses.replace(actor, purpose=Purpose.BREAK_THE_GLASS)
     with guarded(
         emergency,
         Permission.GLASS_BREAK,
@@ -165,10 +163,7 @@ def open_archived(actor: Actor, patient_ref: Any, reason: str) -> dt.datetime:
     auditor told at once and reviewing it beside the emergency accesses. Reads only: nothing is
     written into an archived record until it is restored to active."""
     reason = clean_reason(reason)
-    reading = Actor(
-        user=actor.user, role=actor.role, source=actor.source, request_id=actor.request_id,
-        purpose=Purpose.ARCHIVE,
-    )  # fmt: skip
+    reading = dataclasses.replace(actor, purpose=Purpose.ARCHIVE)
     with guarded(
         reading,
         Permission.ARCHIVE_OPEN,
