@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -123,11 +123,8 @@ SPECS: dict[str, tuple[FieldSpec, ...]] = {
 
 
 def _number(text: str, what: str) -> Decimal:
-    try:
-        value = Decimal(text.replace(",", ".").strip())
-    except InvalidOperation:
-        raise ValidationError(_("%(what)s must be a number.") % {"what": what}) from None
-    if not value.is_finite():
+    value = labs.number(text)
+    if value is None:
         raise ValidationError(_("%(what)s must be a number.") % {"what": what})
     return value
 

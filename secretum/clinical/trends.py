@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.utils.functional import Promise
@@ -87,12 +87,11 @@ class Trend:
 def _numbers(code: str, value: str | None) -> tuple[Decimal, ...] | None:
     """The numbers of a stored value (validated when it was recorded), or None if unreadable."""
     parts = (value or "").split("/") if code == "bp" else [value or ""]
-    try:
-        numbers = tuple(Decimal(part) for part in parts)
-    except InvalidOperation:
-        return None
+    numbers = [labs.number(part) for part in parts]
     wanted = len(_LINES.get(code, ((code, ""),)))
-    return numbers if len(numbers) == wanted and all(n.is_finite() for n in numbers) else None
+    if len(numbers) != wanted or None in numbers:
+        return None
+    return tuple(n for n in numbers if n is not None)
 
 
 def _text(number: Decimal | float) -> str:
