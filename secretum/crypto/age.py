@@ -40,6 +40,9 @@ FILE_KEY = 16
 # refuses more than 2**22 as age does, so a hostile file cannot ask for unbounded memory.
 WORK_FACTOR = 18
 MAX_WORK_FACTOR = 22
+# A header we read: at most this many stanzas and bytes (ours have one stanza of a few lines).
+MAX_STANZAS = 32
+MAX_HEADER = 64 * 1024
 SCRYPT_LABEL = b"age-encryption.org/v1/scrypt"
 X25519_LABEL = b"age-encryption.org/v1/X25519"
 COLUMNS = 64  # a stanza body is wrapped at 64 columns of base64 (48 bytes)
@@ -258,30 +261,37 @@ def _line(source: BinaryIO) -> bytes:
 
 
 def _read_header(source: BinaryIO) -> tuple[list[Stanza], bytes, bytes]:
-    """The stanzas, the header as the MAC covers it, and the MAC."""
+    """The stanzas, the header as the MAC covers it, and the MAC. Bounded: at most MAX_STANZAS
+    stanzas and MAX_HEADER bytes in all, read in linear time, so a hostile file cannot make the
+    reader work or hold memory before its MAC is checked."""
     first = _line(source)
     if first != VERSION_LINE:
         raise AgeError("not an age file (version line)")
-    covered = first + b"\n"
+    covered = [first]
     stanzas = []
+    size = len(first) + 1
     line = _line(source)
     while line.startswith(b"-> "):
-        covered += line + b"\n"
+        if len(stanzas) == MAX_STANZAS:
+            raise AgeError("too many recipients in the header")
         words = line[3:].decode("ascii", "replace").split(" ")
-        body_lines = []
+        body_lines = [line]  # the stanza's lines as the MAC covers them, its first line first
         while True:
             body = _line(source)
-            covered += body + b"\n"
             body_lines.append(body)
+            size += len(body_lines[-2]) + 1
+            if size > MAX_HEADER:
+                raise AgeError("header too large")
             if len(body) < COLUMNS:
                 break
+        covered += body_lines
         if not words[0] or "" in words:
             raise AgeError("malformed stanza")
-        stanzas.append(Stanza(words[0], tuple(words[1:]), _unb64(b"".join(body_lines))))
+        stanzas.append(Stanza(words[0], tuple(words[1:]), _unb64(b"".join(body_lines[1:]))))
         line = _line(source)
     if not line.startswith(b"--- ") or not stanzas:
         raise AgeError("malformed header")
-    return stanzas, covered + b"---", _unb64(line[4:])
+    return stanzas, b"".join(c + b"\n" for c in covered) + b"---", _unb64(line[4:])
 
 
 def decrypt(source: BinaryIO, identity: ScryptIdentity | X25519Identity) -> Iterator[bytes]:

@@ -9,6 +9,7 @@ import base64
 import io
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,23 @@ def test_a_long_stanza_body_is_wrapped_at_64_columns() -> None:
     identity = age.X25519Identity.generate()
     with pytest.raises(age.AgeError, match="no identity matches"):
         _open(_header(encoded), identity)  # read back across its lines, then not ours
+
+
+def test_a_hostile_header_is_refused_before_it_costs_time_or_memory() -> None:
+    """A file from outside (an import): the header is read in linear time and bounded, in stanzas
+    and in bytes, before its MAC is checked."""
+    identity = age.X25519Identity.generate()
+    many = _stanza("other", "a", body=bytes(8)) * (age.MAX_STANZAS + 1)
+    with pytest.raises(age.AgeError, match="too many recipients"):
+        _open(_header(many), identity)
+    huge = age.Stanza("other", ("a",), bytes(48 * 2000)).encode()  # ~130 KB of base64 lines
+    started = time.perf_counter()
+    with pytest.raises(age.AgeError, match="header too large"):
+        _open(_header(huge), identity)
+    assert time.perf_counter() - started < 1
+    within = _stanza("other", "a", body=bytes(8)) * age.MAX_STANZAS
+    with pytest.raises(age.AgeError, match="no identity matches"):
+        _open(_header(within), identity)  # the most the reader takes: read, then not ours
 
 
 def test_keys_in_their_text_form() -> None:
