@@ -156,12 +156,12 @@ def _archive_one(actor: Actor, uid: str, years: int, before: dt.datetime) -> dt.
         actor, Permission.ARCHIVE_OPEN, Action.ARCHIVE, RESOURCE, patient_ref=uid,
         resource_ref=uid, detail={"archive_years": years},
     ) as event:  # fmt: skip
-        found = queries.by_uid(uid, lock=True)
-        if found is None or found.archived_at is not None or last_contact(found) >= before:
+        found = queries.by_uid(uid, lock=True)  # the last contact is read under this lock, once
+        last = None if found is None or found.archived_at is not None else last_contact(found)
+        if last is None or last >= before:
             event.unchanged()  # archived or contacted since the list: nothing to do
             return None
-        patient, _key = writable_patient(uid)  # locked; refused if altered outside Secretum
-        last = last_contact(patient)
+        patient, _key = writable_patient(uid)  # refused if altered outside Secretum
         patient.archived_at = timezone.now()
         event.detail[integrity.VERSION_KEY] = integrity.stamp(patient)
         event.detail["last_contact"] = last.date().isoformat()
