@@ -8,7 +8,9 @@ Then, as far as the file system allows, nothing of it is left to read either:
 1. refusals first, nothing touched: the instance must be named (typed, or ``--confirm-instance
    ID`` with ``--yes-destroy-everything`` for a script); no ``secretum serve`` may run against
    it (the audit signer's heartbeat, another process holding a file of the folder open, a
-   SQLite database another process writes to); the certificate goes outside the folder, and its
+   SQLite database another process writes to, checked again after the prompt); the database
+   must be this instance's (the key file belongs to it: a ``SECRETUM_DATABASE_URL`` naming
+   another practice's database is refused); the certificate goes outside the folder, and its
    file is made before anything is destroyed;
 2. a marker (``DECOMMISSIONING``: the instance id, when, who) so that a run that was stopped
    midway can be run again to the end, the key file being gone;
@@ -192,6 +194,32 @@ def refuse_if_served(home: Path, database: Path | None) -> None:
             probe.close()
 
 
+def refuse_foreign_database(home: Path, database: str) -> None:
+    """K3: the database to destroy is this instance's. A first run checks that the key file
+    belongs to it (its recorded fingerprint, sampled values that open): a
+    ``SECRETUM_DATABASE_URL`` naming another practice's database is refused before anything is
+    touched. A run stopped midway (the key file may be gone) goes on only with the database its
+    marker names."""
+    from secretum.crypto import binding
+
+    marker = home / MARKER
+    if marker.is_file():
+        named = json.loads(marker.read_text()).get("database", database)  # _identify read it
+        if named != database:
+            raise DecommissionError(
+                f"the run stopped midway was destroying the database {named}, not {database}: "
+                "give the first run's SECRETUM_DATABASE_URL. Nothing more was destroyed."
+            )
+        return
+    try:
+        binding.require_key_belongs()
+    except binding.KeyMismatch as exc:
+        raise DecommissionError(
+            f"the database {database} does not belong to this instance's key file ({exc.fact}): "
+            "SECRETUM_DATABASE_URL names another installation's database. Nothing was destroyed."
+        ) from None
+
+
 def _certificate_path(given: str | None, home: Path, instance_id: str, at: dt.datetime) -> Path:
     name = f"secretum-decommission-{instance_id[:12]}-{at:%Y%m%dT%H%M%SZ}.txt"
     path = (Path(given).expanduser() if given else Path.cwd() / name).resolve()
@@ -260,15 +288,19 @@ def main(argv: list[str], stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -
     say("This destroys every key of this instance, its database and its folder: every record,")
     say("and every backup of it unless recovery material of its key file survives.")
     refuse_if_served(home, database)
+    refuse_foreign_database(home, run.database)
     certificate = _certificate_path(args.certificate, home, instance_id, started)
     confirm(args, instance_id, stdin, say)
+    refuse_if_served(home, database)  # again: a server may have started while the prompt waited
     materials = _recovery_materials(instance_id)
     outside = _outside(home)
     connection.close()
     # The certificate's file first: a folder it cannot go to stops everything before it starts.
     _write_new(certificate, f"Decommissioning of instance {instance_id} started {started:%c} "
                "UTC and did not finish: run 'secretum decommission' again.\n")  # fmt: skip
-    _write_new(home / MARKER, json.dumps({"instance": instance_id, "started": str(started)}))
+    _write_new(home / MARKER, json.dumps(
+        {"instance": instance_id, "started": str(started), "database": run.database}
+    ))  # fmt: skip
     destroy(run, database, materials, outside, say)
     text = certificate_text(run, materials)
     certificate.write_text(text)

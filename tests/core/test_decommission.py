@@ -11,6 +11,7 @@ named, with a server running, with the certificate inside the folder, the folder
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import subprocess
@@ -315,3 +316,31 @@ def test_a_key_file_kept_elsewhere_is_the_one_destroyed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert not (elsewhere / "secretum.key").exists() and not home.exists()
     assert str(elsewhere / "secretum.key") in (tmp_path / "c.txt").read_text()
+
+
+def test_another_instances_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    """K3: a ``SECRETUM_DATABASE_URL`` naming another practice's database (a wrong line in the
+    service's environment): the key file does not belong to it, so nothing is destroyed, neither
+    that database nor this folder. A run stopped midway goes on only with its marker's database."""
+    home, instance_id = _instance(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    assert run(other / "var", "init", cwd=other).returncode == 0
+    theirs, mine = _files(other / "var"), _files(home)
+    url = f"sqlite:///{other / 'var' / 'data' / 'secretum.sqlite3'}"
+    confirmed = ("--confirm-instance", instance_id, "--yes-destroy-everything")
+    certificate = ("--certificate", str(tmp_path / "c.txt"))
+    done = run(
+        home, "decommission", *confirmed, *certificate, cwd=tmp_path, SECRETUM_DATABASE_URL=url
+    )
+    assert done.returncode != 0, done.stdout
+    assert "does not belong to this instance's key file" in done.stderr, done.stderr
+    assert "Nothing was destroyed" in done.stderr
+    assert _files(other / "var") == theirs and _files(home) == mine
+    assert not (tmp_path / "c.txt").exists()
+    (home / decommission.MARKER).write_text(
+        json.dumps({"instance": instance_id, "database": "/elsewhere/secretum.sqlite3"})
+    )
+    again = run(home, "decommission", *confirmed, *certificate, cwd=tmp_path)
+    assert again.returncode != 0 and "destroying the database /elsewhere" in again.stderr
+    assert (home / "secretum.key").exists()
