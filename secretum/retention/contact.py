@@ -6,6 +6,13 @@ identity's last change, every entry of the record (clinical entries and document
 patient is still seen) and every practitioner's care relationship. Nothing new is stored: a
 record written later moves its own date, so the list cannot go stale.
 
+Why not the archive's definition (``patients.archive``, J1), which leaves a cancelled appointment
+out: here a cancelled appointment counts. Its booking and its cancelling are contacts the audit
+log records, and a destruction is confirmed against the audit log (``services._confirmed``): a
+definition that dropped them would report a record with a cancelled appointment as altered and
+refuse to destroy it. And for a destruction, erring late is the law's side; for the archive,
+which one audited restore undoes, a visit that never took place keeps no record in the lists.
+
 Cheap on a large practice: the list is one query, an anti-join (``NOT EXISTS`` of any contact
 after the cut-off, on the tables' patient indexes); the dates themselves are computed only for
 the records it keeps.

@@ -30,6 +30,7 @@ from secretum.patients import services as patients
 from secretum.patients.models import Patient, SearchToken
 from secretum.retention import certificates, contact, services
 from secretum.retention.models import Basis, DestructionCertificate, ErasureRequest
+from secretum.scheduling.models import Appointment
 from tests.conftest import actor_for, events, make_user
 from tests.retention.conftest import SECRET_NAME, age, full_record, years_on
 
@@ -79,6 +80,19 @@ def test_any_later_contact_keeps_the_record(practitioner: Any, manager: Any) -> 
         assert uid not in [r.ref for r in services.due_records(actor_for(manager)).records], model
         model._base_manager.filter(pk=row.pk).update(**{column: previous})
     assert uid in [r.ref for r in services.due_records(actor_for(manager)).records]
+
+
+def test_a_cancelled_appointment_keeps_the_record_as_the_audit_log_says(
+    practitioner: Any, manager: Any
+) -> None:
+    """J2: a cancelled appointment is a contact for retention (unlike the archive's J1): its
+    booking is in the audit log, which confirms every destruction; the record stays retained."""
+    uid = full_record(practitioner)
+    age(uid, 31)
+    patient = Patient.objects.get(uid=uid)
+    recent = timezone.now() - dt.timedelta(days=30)
+    Appointment.objects.filter(patient=patient).update(starts_at=recent, status="cancelled")
+    assert uid not in [r.ref for r in services.due_records(actor_for(manager)).records]
 
 
 def test_after_destruction_nothing_of_the_patient_opens_even_with_the_key_file(
