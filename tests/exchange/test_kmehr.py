@@ -254,3 +254,21 @@ def test_the_command_imports_and_refuses_in_one_sentence(
         call_command("exchange_import_kmehr", str(path), "--as", practitioner.username)
     with pytest.raises(CommandError, match="no active account"):
         call_command("exchange_import_kmehr", str(path), "--as", "nobody")
+
+
+def test_the_kept_original_is_downloaded_never_shown(practitioner: Any, scanner: str) -> None:
+    """The original message (XML from outside) is saved by the browser, even from the "show"
+    link of the chart, sandboxed and never sniffed: never rendered as a page of ours."""
+    from tests.conftest import client_for
+
+    report = importer.import_sumehr(
+        actor_for(practitioner), FIXTURE.read_bytes(), source_name="other.xml"
+    )
+    client = client_for(practitioner)
+    for url in (f"/documents/{report.document}/", f"/documents/{report.document}/download/"):
+        served = client.get(url)
+        assert served.status_code == 200 and served.content == FIXTURE.read_bytes()
+        assert served["Content-Disposition"].startswith("attachment;")
+        assert ".xml" in served["Content-Disposition"]
+        assert served["Content-Security-Policy"].startswith("sandbox;")
+        assert served["X-Content-Type-Options"] == "nosniff"
