@@ -81,8 +81,9 @@ USAGE = """usage: secretum COMMAND [options]
                              a certificate outside the folder (--certificate PATH, default
                              here) of what was done and what remains to do (disks, recovery
                              sheets, backups kept elsewhere)
-  export --format fhir --patient NISS --out PATH --reason R [--recipient AGE_KEY | --plain]
-                             one patient's record as a FHIR R4 Bundle, encrypted with age:
+  export --format fhir|sumehr --patient NISS --out PATH --reason R [--recipient AGE_KEY | --plain]
+                             one patient's record as a FHIR R4 Bundle, or its summary as a
+                             KMEHR SumEHR 2.0 (sumehr), encrypted with age:
                              for the recipient's key, else under a passphrase shown once;
                              --plain writes it in clear; the reason is audited (L1, E7, M3)
   shell --reason R           Django's shell; dbshell --reason R, the database's own client (and

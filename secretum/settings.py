@@ -337,6 +337,9 @@ SECRETUM_CLAMD_SOCKET = env_str("SECRETUM_CLAMD_SOCKET", "/var/run/clamav/clamd.
 # When clamd does not answer: 0 refuses the upload at once (the default), N waits up to N seconds
 # for it (a daemon restarting after an update) before refusing. Never accepted unscanned.
 SECRETUM_SCANNER_WAIT = env_int("SECRETUM_SCANNER_WAIT", 0)
+# The largest KMEHR message (a SumEHR from another package) an import reads, in bytes: a bigger
+# one is refused before it is parsed (exchange/kmehr, issue 14).
+SECRETUM_KMEHR_MAX_BYTES = env_int("SECRETUM_KMEHR_MAX_BYTES", 5 * 1024 * 1024)
 # The register's E2 is met while clamd's signature database is at most this many days old.
 SECRETUM_SIGNATURES_MAX_AGE_DAYS = env_int("SECRETUM_SIGNATURES_MAX_AGE_DAYS", 3)
 # The scan intake (D4): the folder the practice's scanner drops files in (empty: none), emptied by

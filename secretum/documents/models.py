@@ -27,6 +27,8 @@ class Document(SealedModel):
     class Source(models.TextChoices):
         UPLOAD = "upload", _("uploaded")
         INTAKE = "intake", _("scan intake folder")
+        # A message imported from another package, kept as received (exchange/kmehr).
+        IMPORT = "import", _("imported message")
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
     # Null when the system attached it (the scan intake, run by the instance's owner).

@@ -212,6 +212,35 @@ def attach_document(actor: Actor, patient_uid: Any, *, name: str, data: bytes) -
         return Attached(uid_text(row), not verdict.clean, verdict.signature)
 
 
+def keep_received(
+    actor: Actor, patient_uid: Any, *, name: str, data: bytes, verdict: clamav.Verdict
+) -> Attached:
+    """Keep a message received from another package (an XML exchange format) in the patient's
+    record as it came, already scanned by the caller (``verdict``, E2: before it was read): the
+    part an importer did not understand is never dropped (exchange/kmehr). Downloaded only, never
+    shown in the browser (types.XML is not among the types shown)."""
+    with guarded(
+        actor, Permission.CLINICAL_WRITE, Action.CREATE, RESOURCE, patient_ref=patient_uid
+    ) as event:
+        check_size(data)
+        patient, key = writable_record(patient_uid)
+        row = store(
+            patient,
+            key,
+            event,
+            title=clean_title(name),
+            kind=types.XML,
+            data=data,
+            verdict=verdict,
+            author=actor.user,
+            source=Document.Source.IMPORT,
+        )
+        event.resource_ref = uid_text(row)
+        event.detail["type"] = types.XML
+        event.detail["size"] = len(data)
+        return Attached(uid_text(row), not verdict.clean, verdict.signature)
+
+
 def patient_documents(actor: Actor, patient_uid: Any) -> list[DocumentInfo]:
     """The patient's documents that passed the scanner, newest first (their names are medical).
     A row that fails its seal is left out, and the altered record reported (issue 15)."""

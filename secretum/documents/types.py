@@ -11,7 +11,11 @@ SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg", "jpg"),
 )
 ALLOWED = frozenset(kind for _magic, kind, _ext in SIGNATURES)
-EXTENSIONS = {kind: ext for _magic, kind, ext in SIGNATURES}
+# A message received from another package in an exchange format Secretum reads (a KMEHR SumEHR,
+# exchange/kmehr): kept as it came when part of it was not understood, never uploaded by hand,
+# never shown in the browser (downloaded only, not in ALLOWED).
+XML = "application/xml"
+EXTENSIONS = {**{kind: ext for _magic, kind, ext in SIGNATURES}, XML: "xml"}
 
 
 def detect(data: bytes) -> str | None:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
-from secretum.documents import services, tray
+from secretum.documents import services, tray, types
 from secretum.documents.forms import DocumentForm, FileScanForm
 from secretum.documents.uploads import MemoryOnlyUploadHandler
 from secretum.patients import services as patients
@@ -101,7 +101,9 @@ def _served(request: HttpRequest, uid: UUID, *, download: bool) -> HttpResponse:
 
 def _sandboxed(found: services.OpenedDocument, *, download: bool) -> HttpResponse:
     response = HttpResponse(found.data, content_type=found.content_type)
-    response["Content-Disposition"] = content_disposition_header(download, found.filename) or ""
+    # A message kept as received (XML, exchange/kmehr) is never shown by the browser: saved.
+    attached = download or found.content_type not in types.ALLOWED
+    response["Content-Disposition"] = content_disposition_header(attached, found.filename) or ""
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = DOCUMENT_CSP
     return response

@@ -13,18 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor
 from secretum.clinical.services import access_chart
 from secretum.crypto import age
-from secretum.exchange import fhir
+from secretum.exchange import fhir, kmehr
+from secretum.exchange.kmehr import export as sumehr
 from secretum.lib import niss as niss_lib
 from secretum.patients.services import patient_ref_for_niss
 
 FORMAT = "fhir-r4"
+FORMATS = (FORMAT, kmehr.FORMAT)  # the FHIR R4 Bundle; the KMEHR SumEHR 2.0 (issue 14)
 REASON_MIN, REASON_MAX = 10, 200
 
 
@@ -75,27 +79,40 @@ def export_patient(
     recipient: str = "",
     plain_reason: str | None = None,
     detail: dict[str, Any] | None = None,
+    format: str = FORMAT,
 ) -> Exported:
-    """Write the patient's record to ``out`` as a FHIR R4 Bundle: encrypted for ``recipient``
-    (an age public key) when given, else under a new passphrase returned once; in clear only
-    with ``plain_reason`` (10-200 characters), which the audit event records."""
+    """Write the patient's record to ``out`` as a FHIR R4 Bundle, or with ``format`` kmehr.FORMAT
+    as a KMEHR SumEHR (its summary: problems, allergies, medications, vaccines): encrypted for
+    ``recipient`` (an age public key) when given, else under a new passphrase returned once; in
+    clear only with ``plain_reason`` (10-200 characters), which the audit event records."""
+    if format not in FORMATS:
+        raise ValidationError(_("Unknown export format."))
     key = recipient_of(recipient) if recipient else None
     reason = checked_reason(plain_reason) if plain_reason is not None else None
     if reason is not None and key is not None:
         raise ValidationError(_("A plain copy has no recipient key."))
     passphrase = age.generate_passphrase() if key is None and reason is None else None
     encryption = "none" if reason is not None else "age-x25519" if key else "age-scrypt"
-    what: dict[str, Any] = {**(detail or {}), "format": FORMAT, "encryption": encryption}
+    what: dict[str, Any] = {**(detail or {}), "format": format, "encryption": encryption}
     if key is not None:
         what["recipient"] = key.encode()  # a public key: who can open it
     if reason is not None:
         what["plain_reason"] = reason
     chart = access_chart(actor, patient_uid, export=what)
-    pieces = fhir.bundle_json(chart, timezone.now())
+    entries = {kind: len(rows) for kind, rows in chart.entries.items()}
+    if format == kmehr.FORMAT:
+        if not chart.patient.niss:  # a KMEHR patient is named by the national number
+            raise ValidationError(_("A SumEHR needs the patient's national number (INSS)."))
+        xml, entries = sumehr.message(
+            chart, timezone.now(), practice=settings.PRACTICE_NAME, author=actor.user,
+            recipient="", lang=(get_language() or settings.LANGUAGE_CODE)[:2],
+        )  # fmt: skip
+        pieces: Any = iter([xml])
+    else:
+        pieces = fhir.bundle_json(chart, timezone.now())
     if reason is not None:
         written = sum(out.write(piece) for piece in pieces)
     else:
         target = key or age.ScryptRecipient(passphrase or "")
         written = age.encrypt(pieces, out, target)
-    entries = {kind: len(rows) for kind, rows in chart.entries.items()}
     return Exported(written, encryption, passphrase, entries, chart.altered)

@@ -101,3 +101,20 @@ def test_a_record_altered_outside_secretum_is_said(
     code, said, err = _export(home, "--patient", niss, "--out", str(out), "--reason", REASON)
     assert code == 0, err
     assert "Warning: this record was altered outside Secretum" in said
+
+
+def test_a_sumehr_from_the_console(instance: tuple[Path, str], tmp_path: Path) -> None:
+    """Issue 14: the same command writes the KMEHR SumEHR, encrypted unless --plain."""
+    home, niss = instance
+    out = tmp_path / "sumehr.xml"
+    done = run(home, "export", "--format", "sumehr", "--patient", niss, "--out", str(out),
+               "--reason", REASON, "--plain")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "KMEHR SumEHR 2.0" in done.stdout and "items." in done.stdout
+    xml = out.read_text()
+    assert 'xmlns="http://www.ehealth.fgov.be/standards/kmehr/schema/v1"' in xml
+    assert re.sub(r"\D", "", niss) in xml and ">sumehr</cd>" in xml
+    encrypted = tmp_path / "sumehr.xml.age"
+    done = run(home, "export", "--format", "sumehr", "--patient", niss, "--out", str(encrypted),
+               "--reason", REASON)  # fmt: skip
+    assert done.returncode == 0 and f"age -d {encrypted} > patient.xml" in done.stdout

@@ -1,6 +1,6 @@
-"""`secretum export --format fhir --patient NATIONAL_NUMBER --out PATH --reason TEXT
-[--recipient AGE_PUBLIC_KEY | --plain]`: one patient's record as a FHIR R4 Bundle, encrypted
-with age by default (L1, L2, E7, M3).
+"""`secretum export --format fhir|sumehr --patient NATIONAL_NUMBER --out PATH --reason TEXT
+[--recipient AGE_PUBLIC_KEY | --plain]`: one patient's record as a FHIR R4 Bundle, or its
+summary as a KMEHR SumEHR 2.0 (issue 14), encrypted with age by default (L1, L2, E7, M3).
 
 Who acts: the person at the server's console, as for `secretum shell` (G1): no account of
 Secretum and no care relationship, so the operating system's user is recorded (``os:NAME``,
@@ -18,8 +18,15 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from secretum.access.actor import Purpose
-from secretum.exchange import services
+from secretum.exchange import kmehr, services
 from secretum.maintenance.console import ConsoleActor
+
+# The option's words, to the services' formats.
+FORMATS = {"fhir": services.FORMAT, "sumehr": kmehr.FORMAT}
+NAMES = {
+    services.FORMAT: ("FHIR R4 Bundle", "entries", "json"),
+    kmehr.FORMAT: ("KMEHR SumEHR 2.0", "items", "xml"),
+}
 
 
 def _os_user() -> str:
@@ -30,10 +37,10 @@ def _os_user() -> str:
 
 
 class Command(BaseCommand):
-    help = "Export one patient's record as FHIR R4, encrypted with age unless --plain."
+    help = "Export one patient's record (FHIR R4) or SumEHR (KMEHR), encrypted unless --plain."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--format", choices=["fhir"], required=True)
+        parser.add_argument("--format", choices=list(FORMATS), required=True)
         parser.add_argument("--patient", required=True, metavar="NATIONAL_NUMBER")
         parser.add_argument("--out", required=True, metavar="PATH", help="a new file")
         parser.add_argument("--reason", required=True, help="why, in 10 to 200 characters")
@@ -65,17 +72,19 @@ class Command(BaseCommand):
                     actor, patient, stream, recipient=options["recipient"],
                     plain_reason=reason if options["plain"] else None,
                     detail={"reason": reason, "uid": os.getuid(), "file": out.name},
+                    format=FORMATS[options["format"]],
                 )  # fmt: skip
         except BaseException as exc:
             out.unlink(missing_ok=True)  # nothing half-written is left behind
             if isinstance(exc, ValidationError):
                 raise CommandError(" ".join(exc.messages)) from None
             raise
-        self._report(out, done)
+        self._report(out, done, FORMATS[options["format"]])
 
-    def _report(self, out: Path, done: services.Exported) -> None:
+    def _report(self, out: Path, done: services.Exported, kind: str) -> None:
         count = sum(done.entries.values())
-        self.stdout.write(f"Wrote {out} ({done.written} bytes): FHIR R4 Bundle, {count} entries.")
+        what, unit, ext = NAMES[kind]
+        self.stdout.write(f"Wrote {out} ({done.written} bytes): {what}, {count} {unit}.")
         if done.altered:
             self.stdout.write(
                 "Warning: this record was altered outside Secretum; the copy may lack entries or "
@@ -89,4 +98,4 @@ class Command(BaseCommand):
             self.stdout.write("Give it to the recipient by another channel than the file.")
         else:
             self.stdout.write("Encrypted for the recipient's age key given with --recipient.")
-        self.stdout.write(f"To open it: age -d {out} > patient.json")
+        self.stdout.write(f"To open it: age -d {out} > patient.{ext}")
