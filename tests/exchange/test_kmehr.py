@@ -149,16 +149,45 @@ def test_a_sumehr_of_another_package_imports_with_its_report(
     assert "Cabinet Fictif des Tilleuls" in event.detail and "Quz" not in event.detail
 
 
-def test_an_identity_that_differs_is_reported_never_overwritten(
+def for_patient(patient: Any) -> bytes:
+    """The other package's SumEHR, for this patient's national number, birth date and sex."""
+    data = FIXTURE.read_bytes().replace(b"85073003328", patient.niss.encode())
+    data = data.replace(b"1985-07-30", patient.birth_date.isoformat().encode())
+    return data.replace(b'SV="1.1">male<', f'SV="1.1">{patient.sex}<'.encode())
+
+
+def test_a_name_that_differs_is_reported_never_overwritten(
     practitioner: Any, patient: Any, scanner: str
 ) -> None:
-    data = FIXTURE.read_bytes().replace(b"85073003328", patient.niss.encode())
-    report = importer.import_sumehr(actor_for(practitioner), data, source_name="o.xml")
-    assert not report.created and set(report.mismatch) >= {"family_name", "birth_date"}
+    report = importer.import_sumehr(
+        actor_for(practitioner), for_patient(patient), source_name="o.xml"
+    )
+    assert not report.created and set(report.mismatch) == {"family_name", "given_name"}
     assert (
         clinical.access_chart(actor_for(practitioner), patient.uid).patient.family_name
         == patient.family_name
     )
+
+
+def test_another_birth_date_or_sex_is_another_patient_and_nothing_is_imported(
+    practitioner: Any, patient: Any, scanner: str
+) -> None:
+    """A message whose patient has this national number but another birth date or sex (which
+    the number encodes) is for someone else, or a number is wrong: refused, nothing written."""
+    right = for_patient(patient)
+    other_sex = "female" if patient.sex != "female" else "male"
+    wrong = [
+        right.replace(patient.birth_date.isoformat().encode(), b"1901-01-01"),
+        right.replace(f'SV="1.1">{patient.sex}<'.encode(), f'SV="1.1">{other_sex}<'.encode()),
+    ]
+    before = clinical.access_chart(actor_for(practitioner), patient.uid).entries
+    for data in wrong:
+        assert data != right
+        with pytest.raises(ValidationError, match="another birth date or sex"):
+            importer.import_sumehr(actor_for(practitioner), data, source_name="o.xml")
+    assert clinical.access_chart(actor_for(practitioner), patient.uid).entries == before
+    assert not Document.objects.exists()
+    assert [e.outcome for e in events(resource="exchange.Import")] == ["failure", "failure"]
 
 
 HOSTILE = {

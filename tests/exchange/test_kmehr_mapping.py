@@ -23,7 +23,7 @@ from secretum.exchange.kmehr import q as qualified
 from secretum.maintenance.console import ConsoleActor
 from tests.conftest import actor_for, events, make_user
 from tests.documents import conftest as documents_conftest
-from tests.exchange.test_kmehr import FIXTURE
+from tests.exchange.test_kmehr import FIXTURE, for_patient
 
 clamd_socket = documents_conftest.clamd_socket
 scanner = documents_conftest.scanner
@@ -206,7 +206,7 @@ def test_an_entry_the_checks_refuse_is_kept(practitioner: Any, scanner: str) -> 
 def test_without_a_care_relationship_the_import_is_refused(patient: Any, scanner: str) -> None:
     """C1: a practitioner who does not care for a known patient writes nothing into the record."""
     stranger = make_user(Role.PRACTITIONER)
-    data = FIXTURE.read_bytes().replace(b"85073003328", patient.niss.encode())
+    data = for_patient(patient)
     with pytest.raises(NoCareRelationship):
         importer.import_sumehr(actor_for(stranger), data, source_name="n.xml")
     assert [e.outcome for e in events(resource="exchange.Import")] == ["failure"]
@@ -216,7 +216,7 @@ def test_the_command_says_what_it_found(
     practitioner: Any, patient: Any, scanner: str, tmp_path: Any
 ) -> None:
     path = tmp_path / "same.xml"
-    path.write_bytes(FIXTURE.read_bytes().replace(b"85073003328", patient.niss.encode()))
+    path.write_bytes(for_patient(patient))
     call_command(
         "exchange_import_kmehr", str(path), "--as", practitioner.username, stdout=io.StringIO()
     )
@@ -224,6 +224,7 @@ def test_the_command_says_what_it_found(
     call_command("exchange_import_kmehr", str(path), "--as", practitioner.username, stdout=out)
     said = out.getvalue()
     assert "4 already in the record" in said and "Warning: the record's identity differs" in said
+    assert "family_name, given_name" in said
     with pytest.raises(CommandError, match="cannot be read"):
         call_command(
             "exchange_import_kmehr", str(tmp_path / "none.xml"), "--as", practitioner.username

@@ -1,16 +1,17 @@
 """A SumEHR from another package into Secretum (issue 14): one transaction, all or nothing.
 
 The file is size-checked, then scanned by ClamAV (E2: a file from outside is scanned before it
-is read), then parsed (parse.py: no DTD, no entity, the KMEHR namespace). The patient is found by
-the national number (INSS), or registered from the message's identity; when the record's
-identity differs from the message's (name, birth date, sex) the report says which fields, and
-nothing of the record's identity is overwritten. Each item Secretum understands becomes a
-clinical entry through the clinical services (checked, audited, the importing practitioner its
-author); one already in the record is not added twice. Whatever is not understood is never
-dropped: the original message is attached to the patient as a document (downloaded only) and
-each such part named in the report. The import's own audit event names the sender ("imported
-from"), the counts and the attached document, never the content.
-"""
+is read), then parsed (parse.py: no DTD, no entity, the KMEHR namespace). The patient is found
+by the national number (INSS), or registered from the message's identity; when the record's
+identity differs from the message's in its names, the report says which, and nothing of the
+record's identity is overwritten (another package may spell a name otherwise); when it differs
+in the birth date or the sex, which the national number itself encodes, the message is for
+another patient or one of the two numbers is wrong: refused, nothing imported. Each item
+Secretum understands becomes a clinical entry through the clinical services (checked, audited,
+the importing practitioner its author); one already in the record is not added twice. Whatever
+is not understood is never dropped: the original message is attached to the patient as a
+document (downloaded only) and each such part named in the report. The import's own audit event
+names the sender ("imported from"), the counts and the attached document, never the content."""
 
 from __future__ import annotations
 
@@ -78,6 +79,15 @@ def _patient(actor: Actor, identity: parse.Identity) -> tuple[str, bool, list[st
         differ.append("birth_date")
     if identity.sex and record.sex and record.sex != identity.sex:
         differ.append("sex")
+    if {"birth_date", "sex"} & set(differ):
+        raise ValidationError(
+            _(
+                "The patient with this national number in Secretum has another birth date or "
+                "sex than the message's: the message may be for another patient, or one of the "
+                "two national numbers is wrong. Nothing was imported; check the patient."
+            ),
+            code="identity",
+        )
     return found, False, differ
 
 
