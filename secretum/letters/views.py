@@ -65,17 +65,18 @@ def letter(request: HttpRequest, uid: UUID) -> HttpResponse:
         try:
             services.update_letter(actor, uid, request.POST.dict())
         except ValidationError as exc:
+            if exc.code == "finalised":  # kept as it is: said on the letter's page
+                messages.error(request, " ".join(exc.messages))
+                return redirect("letters:letter", uid=uid)
             problem, status = exc, 400
         else:
             messages.success(request, _("Draft saved."))
             return redirect("letters:letter", uid=uid)
     found = services.access_letter(actor, uid)
-    if problem is not None and found.info.status == "draft":
+    if problem is not None:  # a draft's fields out of bounds, or its record altered
         form = LetterForm(found.info.kind, request.POST)
-        form.is_valid()
-        form.add_error(None, problem)
-    elif problem is not None:
-        messages.error(request, " ".join(problem.messages))
+        if form.is_valid():  # else the form says what is out of bounds itself
+            form.add_error(None, problem)
     if form is None and found.info.status == "draft":
         form = LetterForm(found.info.kind, initial=found.content)
     labels = {spec.name: spec.label for spec in kinds.FIELDS[found.info.kind]}
