@@ -242,3 +242,38 @@ def test_an_unknown_letter_is_not_found(practitioner: Any) -> None:
     for uid in ("00000000-0000-4000-8000-000000000000", "not-a-uid"):
         with pytest.raises(Http404):
             services.access_letter(actor, uid)
+
+
+def test_a_letter_altered_or_deleted_in_the_database_is_reported_and_refused(
+    practitioner: Any, patient: Any
+) -> None:
+    """An attacker with the database gives a finalised certificate another kind (to print it
+    as a letter), then deletes a letter: each refused, reported to the auditor (the "tampered"
+    alert), never laundered by a new seal."""
+    actor = actor_for(practitioner)
+    uid = _final(actor, patient.uid, "sick-leave")
+    draft = services.create_letter(actor, patient.uid, "report", "fr").info.uid
+    Letter.objects.filter(uid=uid).update(kind="report")
+    with pytest.raises(ValidationError, match="altered outside Secretum"):
+        services.print_letter(actor, uid)
+    services.patient_letters(actor, patient.uid)  # listed, and reported
+    tampered = [
+        e for e in events(resource="letters.Letter") if e.detail and "row-altered" in e.detail
+    ]
+    assert {e.resource_ref for e in tampered} == {uid}
+    Letter.objects.filter(uid=uid).delete()
+    with pytest.raises(ValidationError, match="altered outside Secretum"):
+        services.update_letter(actor, draft, {"subject": "x"})
+    with pytest.raises(ValidationError, match="altered outside Secretum"):
+        services.create_letter(actor, patient.uid, "report", "fr")
+
+
+def test_the_bounds_are_the_service_s_own() -> None:
+    """N2: a kind the form does not offer, and a birth date unknown, said plainly."""
+    from secretum.letters import kinds
+    from secretum.letters.pdf import _day
+
+    with pytest.raises(ValidationError, match="No such kind"):
+        kinds.clean_content("poem", {})
+    assert _day(None) == "-" and _day("2026-12-01") == "01/12/2026"
+    assert kinds.language_of("nl-be") == "nl" and kinds.language_of("de") == "fr"

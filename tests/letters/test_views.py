@@ -77,3 +77,33 @@ def test_the_secretary_is_refused_every_letter_page(
         ("post", f"{url}print/"),
     ):
         assert getattr(client, method)(path, {}).status_code == 403, path
+
+
+def test_a_form_out_of_bounds_and_a_record_altered_are_said(
+    practitioner: Any, patient: Any
+) -> None:
+    from secretum.letters.forms import LetterForm
+
+    form = LetterForm("report", {"subject": "x" * 201, "body": "y"})
+    assert not form.is_valid() and "subject" in form.errors
+    client = client_for(practitioner)
+    url = client.post(f"/letters/{patient.uid}/new/", {"kind": "report", "language": "fr"})[
+        "Location"
+    ]
+    other = client.post(f"/letters/{patient.uid}/new/", {"kind": "report", "language": "fr"})
+    Letter.objects.exclude(uid=url.split("/")[-2]).delete()  # an attacker removes a letter
+    assert other.status_code == 302
+    said = client.post(url, {"subject": "Bilan", "body": "Rien."})
+    assert said.status_code == 400 and b"altered outside Secretum" in said.content
+
+
+def test_a_second_correction_is_refused_on_the_page(practitioner: Any, patient: Any) -> None:
+    client = client_for(practitioner)
+    url = client.post(f"/letters/{patient.uid}/new/", {"kind": "report", "language": "en"})[
+        "Location"
+    ]
+    client.post(url, {"subject": "Check-up", "body": "Nothing to report."})
+    client.post(f"{url}finalise/", {})
+    assert client.post(f"{url}correct/", {}).status_code == 302
+    again = client.post(f"{url}correct/", {}, follow=True)
+    assert b"A correction of this letter is already being written." in again.content
