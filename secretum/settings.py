@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "secretum.clinical",
     "secretum.scheduling",
     "secretum.documents",
+    "secretum.letters",
     "secretum.breaches",
     "secretum.maintenance",
     "secretum.compliance",

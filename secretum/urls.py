@@ -13,6 +13,7 @@ urlpatterns = [
     path("patients/", include("secretum.patients.urls")),
     path("clinical/", include("secretum.clinical.urls")),
     path("documents/", include("secretum.documents.urls")),
+    path("letters/", include("secretum.letters.urls")),
     path("exchange/", include("secretum.exchange.urls")),
     path("agenda/", include("secretum.scheduling.urls")),
     path("audit/", include("secretum.audit.urls")),

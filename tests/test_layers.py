@@ -60,6 +60,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "secretum.retention",
         ),
     ),
+    # Letters and certificates (issue 15): filled from the chart, printed as the register logs
+    # prints (P1, C3); a sending path above calls ``letters.services.letter_document``.
+    ("letters", ("secretum.letters",)),
     # Backups, restores and their drills (I1, I3, I4): read the whole instance.
     ("backups", ("secretum.backup",)),
     # Records leaving in open formats, encrypted (L1, L2, E7, M3): read through the chart.

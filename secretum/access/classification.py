@@ -122,6 +122,13 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "size": A, "status": A, "source": P, "signature": A, "title": M, "content": M,
         "content_sha256": S, "row_seal": S,
     },
+    # Letters and certificates (issue 15): what a letter says sealed, medical (a referral's
+    # history, a certificate's reason); its kind, language, status and dates administrative.
+    "letters.Letter": {
+        "id": A, "uid": A, "patient": A, "author": A, "recorded_at": A, "kind": A, "language": P,
+        "status": A, "finalised_at": A, "supersedes": A, "superseded_at": A, "content": M,
+        "row_seal": S,
+    },
     # The scan intake's unfiled tray (D4): sealed under the key file until filed to a patient.
     "documents.UnfiledDocument": {
         "id": A, "uid": A, "received_at": A, "content_type": A, "size": A, "status": A,

@@ -83,6 +83,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "crypto.RecoveryMaterial": _("recovery material of the key file"),
     "documents.Document": _("document"),
     "documents.UnfiledDocument": _("unfiled scanned document"),
+    "letters.Letter": _("letter or certificate"),
 }
 
 PURPOSE_LABELS: dict[str, str | Promise] = {

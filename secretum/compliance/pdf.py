@@ -174,6 +174,21 @@ def _proof_text(proof: Evidence, shown: bool) -> str:
 # --- printed patient documents (P1, C3) --------------------------------------------------------
 
 
+def printed_document(title: str, *, printed_by: str, printed_at: dt.datetime) -> _Document:
+    """A printed patient document, portrait (P1): watermarked with the user and the UTC time on
+    every page, footed "confidential — destroy by shredding after use" with the same. Every
+    patient document Secretum prints starts here (the summary, letters and certificates)."""
+    utc = printed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    pdf = _new("portrait", title)
+    pdf.watermark = f"{printed_by} - {utc}"
+    pdf.footer_text = (
+        _("Confidential — destroy by shredding after use")
+        + " - "
+        + _("printed by %(who)s on %(at)s") % {"who": printed_by, "at": utc}
+    )
+    return pdf
+
+
 def patient_summary_pdf(
     identity: PatientIdentity,
     entries: dict[str, list[Any]],
@@ -184,13 +199,7 @@ def patient_summary_pdf(
 ) -> tuple[bytes, int]:
     """The summary and its number of pages. ``entries`` is empty for an identity-only print."""
     utc = printed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    pdf = _new("portrait", _("Patient summary"))
-    pdf.watermark = f"{printed_by} - {utc}"
-    pdf.footer_text = (
-        _("Confidential — destroy by shredding after use")
-        + " - "
-        + _("printed by %(who)s on %(at)s") % {"who": printed_by, "at": utc}
-    )
+    pdf = printed_document(_("Patient summary"), printed_by=printed_by, printed_at=printed_at)
     pdf.add_page()
     pdf.paragraph(practice, size=9)
     pdf.paragraph(_("Patient summary"), size=15, style="B", height=8, tag="H1")

@@ -84,6 +84,7 @@ from secretum.compliance import documents, printing, reports
 from secretum.documents import intake, tray
 from secretum.documents import services as medical_documents
 from secretum.exchange import services as exchange
+from secretum.letters import services as letters
 from secretum.lib import clamav, niss
 from secretum.maintenance import services as maintenance
 from secretum.maintenance import windows
@@ -234,6 +235,9 @@ DOCUMENT_TITLE = "Quzdoctitle.png"  # a document's name and content are medical 
 DOCUMENT_TEXT = "Quzdoccontent"
 UNFILED_TITLE = "Quzscantitle.png"  # a scan of the unfiled tray: medical too (D4)
 UNFILED_TEXT = "Quzscancontent"
+# A finalised referral letter (issue 15): what it says is medical.
+LETTER_RECIPIENT = "Quzletterrecipient"
+LETTER_QUESTION = "Quzletterquestion"
 
 
 def _bytes_forms(value: bytes) -> list[str]:
@@ -255,6 +259,7 @@ class World:
     medical_document: str  # a document attached to the patient's record (D4)
     unfiled: str  # a scan of the intake's unfiled tray (D4)
     planted: dict[DataClass, dict[str, list[str]]] = field(default_factory=dict)
+    letter: str = ""  # a finalised referral letter of the patient (issue 15)
 
     def actor(self, persona: str) -> Actor:
         if persona == ANONYMOUS:
@@ -315,6 +320,12 @@ def build_world() -> World:
             verdict=clamav.Verdict(clean=True), author=users[CARE],
         ).uid
     )  # fmt: skip
+    letter = letters.create_letter(doctor, uid, "referral", "fr").info.uid
+    letters.update_letter(
+        doctor, letter, {"recipient": LETTER_RECIPIENT, "reason": "Fictitious.",
+                         "question": LETTER_QUESTION},
+    )  # fmt: skip
+    letters.finalise_letter(doctor, letter)
     unfiled = intake.to_tray(UNFILED_TITLE, png(UNFILED_TEXT), "image/png", clamav.Verdict(True))
     start = (timezone.localtime() + dt.timedelta(days=3)).replace(
         hour=6, minute=47, second=0, microsecond=0
@@ -365,6 +376,8 @@ def build_world() -> World:
             "document.content": [DOCUMENT_TEXT],
             "unfiled.title": [UNFILED_TITLE],
             "unfiled.content": [UNFILED_TEXT],
+            "letter.recipient": [LETTER_RECIPIENT],
+            "letter.question": [LETTER_QUESTION],
         },
         A: {"appointment.starts_at": [f"{start:%d/%m/%Y %H:%M}", f"{start:%Y-%m-%dT%H:%M}"]},
         S: {
@@ -382,7 +395,7 @@ def build_world() -> World:
     }
     return World(
         users, uid, entries, appointment, start.date(), grant, breach, document, report,
-        maintenance_entry, medical_document, unfiled, planted,
+        maintenance_entry, medical_document, unfiled, planted, letter,
     )  # fmt: skip
 
 
@@ -441,6 +454,10 @@ CERTIFICATE = "retention.DestructionCertificate"
 BTG = "break-the-glass"  # the purpose of what a practitioner does under a break-the-glass access
 ARCHIVING = "archive"  # the purpose of what a practitioner does under an archive grant (J1)
 GRANT = "access.GlassBreak"
+LETTER = "letters.Letter"
+FINALISED = (
+    "ValidationError ['A finalised letter is kept as it is: correct it with a new version.']"
+)
 
 
 @dataclass(frozen=True)
@@ -707,6 +724,47 @@ URLS: dict[tuple[str, str], Row] = {
         GLASS, gives(MOVED, Ev("create", DOC, purpose=BTG)),
         NO_CARE, gives(REFUSED, Ev("create", DOC).denied(NO_CARE_PROBLEM)),
         data=lambda w, k: {"patient": w.patient},
+    ),
+    # Letters and certificates (issue 15; C1, C3): medical, within a basis; the secretary is
+    # refused every page (the middleware: no medical permission). The world's letter is
+    # finalised: an edit or a second finalising is refused after the gate, audited as a failure.
+    ("GET", "letters:list"): row(
+        CARING, gives(OK, Ev("search", LETTER), shows={I}),
+        GLASS, gives(OK, Ev("search", LETTER, purpose=BTG), shows={I}),
+        NO_CARE, gives(REFUSED, Ev("search", LETTER).denied(NO_CARE_PROBLEM)),
+    ),
+    ("POST", "letters:new"): row(
+        CARING, gives(MOVED, Ev("read", CHART), Ev("create", LETTER)),
+        GLASS, gives(MOVED, Ev("read", CHART, purpose=BTG), Ev("create", LETTER, purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("create", LETTER).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: {"kind": "referral", "language": "fr"},
+    ),
+    ("GET", "letters:letter"): row(
+        CARING, gives(OK, Ev("read", LETTER), shows={I, M}),
+        GLASS, gives(OK, Ev("read", LETTER, purpose=BTG), shows={I, M}),
+        NO_CARE, gives(REFUSED, Ev("read", LETTER).denied(NO_CARE_PROBLEM)),
+    ),
+    ("POST", "letters:letter"): row(
+        CARING, gives(MOVED, Ev("update", LETTER, "failure")),
+        GLASS, gives(MOVED, Ev("update", LETTER, "failure", purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("update", LETTER).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: {"reason": "Fictitious change.", "question": "?"},
+    ),
+    ("POST", "letters:finalise"): row(
+        CARING, gives(MOVED, Ev("update", LETTER, "failure")),
+        GLASS, gives(MOVED, Ev("update", LETTER, "failure", purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("update", LETTER).denied(NO_CARE_PROBLEM)),
+    ),
+    ("POST", "letters:correct"): row(
+        CARING, gives(MOVED, Ev("create", LETTER)),
+        GLASS, gives(MOVED, Ev("create", LETTER, purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("create", LETTER).denied(NO_CARE_PROBLEM)),
+    ),
+    # Printed as a summary is (P1): one print event naming the print log row.
+    ("POST", "letters:print"): row(
+        CARING, gives(OK, Ev("print", LETTER), shows={I, M}),
+        GLASS, gives(OK, Ev("print", LETTER, purpose=BTG), shows={I, M}),
+        NO_CARE, gives(REFUSED, Ev("print", LETTER).denied(NO_CARE_PROBLEM)),
     ),
     # The agenda: administrative data and the patient's name, for the front desk.
     ("GET", "scheduling:agenda"): row(
@@ -1095,6 +1153,64 @@ SERVICES: dict[str, Service] = {
         GLASS, _under_glass(Ev("export", CHART)),
         NO_CARE, _no_basis(Ev("export", CHART)),
     ),
+    # Letters and certificates (issue 15): medical, within a basis. The world's letter is
+    # finalised: an edit or a second finalising is refused after the gate, audited.
+    "letters.services.patient_letters": service(
+        lambda w, a: letters.patient_letters(a, w.patient),
+        Ev("search", LETTER), CLINICIANS,
+        CARING, gives(RETURNS, Ev("search", LETTER), shows={I}),
+        GLASS, _under_glass(Ev("search", LETTER), shows={I}),
+        NO_CARE, _no_basis(Ev("search", LETTER)),
+    ),
+    "letters.services.access_letter": service(
+        lambda w, a: letters.access_letter(a, w.letter),
+        Ev("read", LETTER), CLINICIANS,
+        CARING, gives(RETURNS, Ev("read", LETTER), shows={I, M}),
+        GLASS, _under_glass(Ev("read", LETTER), shows={I, M}),
+        NO_CARE, _no_basis(Ev("read", LETTER)),
+    ),
+    "letters.services.create_letter": service(
+        lambda w, a: letters.create_letter(a, w.patient, "report", "en"),
+        Ev("create", LETTER), CLINICIANS,
+        GLASS, _under_glass(Ev("create", LETTER)),
+        NO_CARE, _no_basis(Ev("create", LETTER)),
+    ),
+    "letters.services.update_letter": service(
+        lambda w, a: letters.update_letter(a, w.letter, {"reason": "Fictitious."}),
+        Ev("update", LETTER), (),
+        CLINICIANS, gives(FINALISED, Ev("update", LETTER, "failure")),
+        GLASS, gives(FINALISED, Ev("update", LETTER, "failure", purpose=BTG)),
+        NO_CARE, _no_basis(Ev("update", LETTER)),
+    ),
+    "letters.services.finalise_letter": service(
+        lambda w, a: letters.finalise_letter(a, w.letter),
+        Ev("update", LETTER), (),
+        CLINICIANS, gives(FINALISED, Ev("update", LETTER, "failure")),
+        GLASS, gives(FINALISED, Ev("update", LETTER, "failure", purpose=BTG)),
+        NO_CARE, _no_basis(Ev("update", LETTER)),
+    ),
+    "letters.services.correct_letter": service(
+        lambda w, a: letters.correct_letter(a, w.letter),
+        Ev("create", LETTER), CLINICIANS,
+        CARING, gives(RETURNS, Ev("create", LETTER), shows={I, M}),
+        GLASS, _under_glass(Ev("create", LETTER), shows={I, M}),
+        NO_CARE, _no_basis(Ev("create", LETTER)),
+    ),
+    "letters.services.print_letter": service(
+        lambda w, a: letters.print_letter(a, w.letter),
+        Ev("print", LETTER), CLINICIANS,
+        CARING, gives(RETURNS, Ev("print", LETTER), shows={I, M}),
+        GLASS, _under_glass(Ev("print", LETTER), shows={I, M}),
+        NO_CARE, _no_basis(Ev("print", LETTER)),
+    ),
+    # The PDF a sending path takes (the secure mail): one export event; the path encrypts it.
+    "letters.services.letter_document": service(
+        lambda w, a: letters.letter_document(a, w.letter),
+        Ev("export", LETTER), CLINICIANS,
+        CARING, gives(RETURNS, Ev("export", LETTER), shows={I, M}),
+        GLASS, _under_glass(Ev("export", LETTER), shows={I, M}),
+        NO_CARE, _no_basis(Ev("export", LETTER)),
+    ),
     # Appointments: administrative data and the patient's name, for the front desk.
     "scheduling.services.book_appointment": service(
         lambda w, a: scheduling.book_appointment(
@@ -1292,6 +1408,8 @@ class UrlCase:
                 return w.patient if key == "patient" else w.grant
             if name.startswith("scheduling:"):
                 return w.appointment
+            if name.startswith("letters:"):
+                return w.letter
             if name.startswith("maintenance:"):
                 return w.maintenance
             if name.startswith("clinical:"):

@@ -17,6 +17,7 @@ from django.utils import timezone
 from secretum.access.policy import Role
 from secretum.audit.models import AuditEvent
 from secretum.clinical import services as clinical
+from secretum.letters import services as letters
 from secretum.lib.dates import add_years
 from secretum.patients import archive
 from secretum.patients import services as patients
@@ -53,6 +54,17 @@ def _archived(w: World) -> str:
     return str(w.patient.uid)
 
 
+def _letter(w: World, *, final: bool = True) -> str:
+    """A report of the world's patient (issue 15), finalised unless told otherwise."""
+    actor = actor_for(w.practitioner)
+    uid = letters.create_letter(actor, w.patient.uid, "report", "fr").info.uid
+    letters.update_letter(actor, uid, {"subject": "Bilan", "body": "Fictitious."})
+    if final:
+        letters.finalise_letter(actor, uid)
+    return uid
+
+
+REPORT = {"subject": "Bilan", "body": "Fictitious, edited."}
 REASON = {"reason": "Patient back after years abroad"}
 P = "patient"  # the event names the world's patient
 E = ""  # it names none
@@ -126,6 +138,32 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
     ("patient's copy", "practitioner",
      lambda w: ("post", f"/exchange/{w.patient.uid}/copy/", {"recipient": ""}),
      [("export", "clinical.Chart", "success", P)]),
+    # Letters and certificates (issue 15): medical, audited as the chart's entries are.
+    ("letters", "practitioner", lambda w: ("get", f"/letters/{w.patient.uid}/", {}),
+     [("search", "letters.Letter", "success", P)]),
+    ("new letter", "practitioner",
+     lambda w: ("post", f"/letters/{w.patient.uid}/new/", {"kind": "referral", "language": "fr"}),
+     [("read", "clinical.Chart", "success", P), ("create", "letters.Letter", "success", P)]),
+    ("letter", "practitioner", lambda w: ("get", f"/letters/letter/{_letter(w)}/", {}),
+     [("read", "letters.Letter", "success", P)]),
+    ("edit a draft", "practitioner",
+     lambda w: ("post", f"/letters/letter/{_letter(w, final=False)}/", REPORT),
+     [("update", "letters.Letter", "success", P)]),
+    ("edit a finalised letter", "practitioner",
+     lambda w: ("post", f"/letters/letter/{_letter(w)}/", REPORT),
+     [("update", "letters.Letter", "failure", P)]),
+    ("finalise", "practitioner",
+     lambda w: ("post", f"/letters/letter/{_letter(w, final=False)}/finalise/", {}),
+     [("update", "letters.Letter", "success", P)]),
+    ("correct a letter", "practitioner",
+     lambda w: ("post", f"/letters/letter/{_letter(w)}/correct/", {}),
+     [("create", "letters.Letter", "success", P)]),
+    ("print a letter", "practitioner",
+     lambda w: ("post", f"/letters/letter/{_letter(w)}/print/", {}),
+     [("print", "letters.Letter", "success", P)]),
+    ("secretary refused a letter", "secretary",
+     lambda w: ("get", f"/letters/letter/{_letter(w)}/", {}),
+     [("read", "page", "denied", E)]),
     ("audit log", "auditor", lambda w: ("get", "/audit/", {}),
      [("search", "audit.AuditEvent", "success", E)]),
     ("audit export", "auditor",
@@ -197,7 +235,7 @@ def test_every_patient_url_is_covered() -> None:
         return out
 
     names = {n for n in walk(get_resolver().url_patterns) if n.split(":")[0] in
-             ("patients", "clinical", "scheduling", "audit", "exchange")}  # fmt: skip
+             ("patients", "clinical", "scheduling", "audit", "exchange", "letters")}  # fmt: skip
     covered = {
         "patients:search", "patients:register", "patients:detail", "patients:edit",
         "patients:archive_open", "patients:restore",
@@ -205,6 +243,8 @@ def test_every_patient_url_is_covered() -> None:
         "scheduling:agenda", "scheduling:book", "scheduling:cancel",
         "audit:log", "audit:export", "audit:report", "audit:report_pdf", "audit:alerts",
         "audit:report_search", "exchange:patient_copy",
+        "letters:list", "letters:new", "letters:letter", "letters:finalise", "letters:correct",
+        "letters:print",
     }  # fmt: skip
     # The problem form's ICD-10 suggestions: the classification's own list, no patient's data,
     # no event (tests/clinical/test_codes.py).

@@ -116,6 +116,7 @@ PAGES = {
     # the practitioner
     "clinical:new", "clinical:correct", "clinical:history", "documents:attach", "access:glass",
     "documents:unfiled", "documents:unfiled_file", "exchange:patient_copy",
+    "letters:list", "letters:letter",
     "accounts:confirm", "accounts:enrol_factor", "accounts:recovery_codes",
     # the manager
     "accounts:users", "accounts:permissions", "accounts:settings", "access:policy",
@@ -285,6 +286,15 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
     page.locator("form.form input[required], form.form textarea[required]").first.fill("")
     _submit(page, "form.form button[type=submit]")
     _check(page, source, "correction, refused", found)
+    # Letters (issue 15): the patient's list, a new referral letter's draft, a draft refused.
+    _go(page, f"/letters/{uid}/", source, found, "practitioner")
+    _submit(page, "[data-testid=new-letter] button[type=submit]")
+    _check(page, source, "letter, draft", found)
+    # N2: a field over its bound (the browser's own limit lifted, as a forged post would).
+    page.evaluate("document.querySelector('textarea[name=question]').removeAttribute('maxlength')")
+    page.fill("textarea[name=question]", "x" * 1001)
+    _submit(page, "[data-testid=letter-form] button[type=submit]")
+    _check(page, source, "letter, refused", found)
     _go(page, "/accounts/confirm/?next=/accounts/", source, found, "practitioner")
     page.fill("#id_password", "not-the-password-2026")
     page.fill("#id_code", "12345")
