@@ -27,6 +27,7 @@ from secretum.clinical import services as clinical
 from secretum.clinical.models import MODELS, Allergy
 from secretum.documents import intake, integrity, services
 from secretum.documents.models import Document
+from secretum.letters import integrity as letters_integrity
 from secretum.patients import integrity as records
 from secretum.patients import services as patients
 from secretum.patients.models import IDENTITY_FIELDS, Patient
@@ -82,8 +83,8 @@ def _intact(user: Any, uid: str) -> None:
 
 
 def test_the_set_covers_the_clinical_entries_and_the_documents() -> None:
-    """Both apps registered their tables when Django started (patients/integrity.py)."""
-    assert set(records.ENTRY_KINDS) == {*MODELS, integrity.KIND}
+    """The apps registered their tables when Django started (patients/integrity.py)."""
+    assert set(records.ENTRY_KINDS) == {*MODELS, integrity.KIND, letters_integrity.KIND}
     assert records.ENTRY_KINDS[integrity.KIND].model is Document
 
 
