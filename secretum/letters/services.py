@@ -264,10 +264,12 @@ def update_letter(actor: Actor, uid: Any, data: dict[str, Any]) -> LetterView:
 
 
 def finalise_letter(actor: Actor, uid: Any) -> LetterView:
-    """A draft finalised: kept as it is from now on, and the version it corrects superseded."""
+    """A draft finalised: kept as it is from now on, and the version it corrects superseded.
+    A practitioner signs it (``CLINICAL_SIGN``): a nurse may draft a letter, never vouch for it
+    (a sick-leave certificate is a physician's)."""
     with guarded(
         actor,
-        Permission.CLINICAL_WRITE,
+        Permission.CLINICAL_SIGN,
         Action.UPDATE,
         RESOURCE,
         patient_ref=_patient_ref(uid),

@@ -34,6 +34,7 @@ def patient_letters(request: HttpRequest, patient: UUID) -> HttpResponse:
             "letters": letters,
             "form": NewLetterForm(initial={"language": language}),
             "can_write": actor.may(Permission.CLINICAL_WRITE),
+            "can_sign": actor.may(Permission.CLINICAL_SIGN),
         },
     )
 
@@ -89,12 +90,13 @@ def letter(request: HttpRequest, uid: UUID) -> HttpResponse:
             "shown": [(labels[k], found.content.get(k, "")) for k in labels],
             "sick_leave": found.info.kind == kinds.SICK_LEAVE,
             "can_write": actor.may(Permission.CLINICAL_WRITE),
+            "can_sign": actor.may(Permission.CLINICAL_SIGN),
         },
         status=status,
     )
 
 
-@requires(Permission.CLINICAL_WRITE)
+@requires(Permission.CLINICAL_SIGN)
 @require_POST
 def finalise(request: HttpRequest, uid: UUID) -> HttpResponse:
     try:
