@@ -14,6 +14,7 @@ urlpatterns = [
     path("clinical/", include("secretum.clinical.urls")),
     path("documents/", include("secretum.documents.urls")),
     path("exchange/", include("secretum.exchange.urls")),
+    path("mail/", include("secretum.mail.urls")),
     path("agenda/", include("secretum.scheduling.urls")),
     path("audit/", include("secretum.audit.urls")),
     path("compliance/", include("secretum.compliance.urls")),

@@ -27,6 +27,7 @@ from secretum.crypto.rows import intact, label_of
 # The permissions that open a medical record: held by role, used only within a basis.
 CARE_PERMISSIONS = frozenset(
     {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE, Permission.CLINICAL_EXPORT}
+    | {Permission.MAIL_SEND}  # M1: a patient's document sent by mail, within a basis
 )
 
 
