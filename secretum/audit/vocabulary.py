@@ -83,6 +83,11 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "crypto.RecoveryMaterial": _("recovery material of the key file"),
     "documents.Document": _("document"),
     "documents.UnfiledDocument": _("unfiled scanned document"),
+    # M1, M3, M4: the directory of correspondents, a document sent by mail, what the transport
+    # handed over.
+    "mail.Correspondent": _("correspondent"),
+    "mail.Message": _("message sent by mail"),
+    "mail.Delivery": _("mail delivery"),
 }
 
 PURPOSE_LABELS: dict[str, str | Promise] = {
