@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "secretum.retention",
     "secretum.backup",
     "secretum.exchange",
+    "secretum.mail",
 ]
 
 MIDDLEWARE = [
@@ -246,6 +247,13 @@ if SECRETUM_SMTP_HOST:
     EMAIL_USE_SSL = EMAIL_PORT == 465
     EMAIL_TIMEOUT = 30
 DEFAULT_FROM_EMAIL = env_str("SECRETUM_SMTP_FROM", "secretum@localhost")
+# A practice's own CA bundle (PEM) to verify the mail server's certificate instead of the
+# system's; verification itself is never turned off (M4, secretum/mail/transport.py).
+SECRETUM_SMTP_CA_FILE = env_str("SECRETUM_SMTP_CA_FILE").strip()
+# M5: who carries the practice's mail and where it keeps it ("EU" or "non-EU"), shown in the
+# register: the provider is the practice's choice, Secretum says what it was told.
+SECRETUM_MAIL_PROVIDER = env_str("SECRETUM_MAIL_PROVIDER").strip()
+SECRETUM_MAIL_PROVIDER_LOCATION = env_str("SECRETUM_MAIL_PROVIDER_LOCATION").strip()
 
 # --- sessions and cookies --------------------------------------------------------------------
 # Database sessions (nothing correctness needs lives in memory), keyed by a keyed digest of the

@@ -15,6 +15,7 @@ urlpatterns = [
     path("documents/", include("secretum.documents.urls")),
     path("letters/", include("secretum.letters.urls")),
     path("exchange/", include("secretum.exchange.urls")),
+    path("mail/", include("secretum.mail.urls")),
     path("agenda/", include("secretum.scheduling.urls")),
     path("audit/", include("secretum.audit.urls")),
     path("compliance/", include("secretum.compliance.urls")),

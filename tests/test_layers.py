@@ -67,6 +67,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("backups", ("secretum.backup",)),
     # Records leaving in open formats, encrypted (L1, L2, E7, M3): read through the chart.
     ("exchange", ("secretum.exchange",)),
+    # Documents sent by mail to verified correspondents, encrypted, over verified TLS (M1-M5).
+    ("mail", ("secretum.mail",)),
     (
         "pages and commands",
         (

@@ -134,6 +134,18 @@ FIELDS: dict[str, dict[str, DataClass]] = {
         "id": A, "uid": A, "received_at": A, "content_type": A, "size": A, "status": A,
         "signature": A, "title": M, "content": M,
     },
+    # The directory of correspondents (M1): a professional's name and address in clear, as a
+    # user's own are; their public keys; the one-time code as a hash only. What the transport
+    # delivered (M4): when, to whom, the encryption and the TLS session; never a patient.
+    "mail.Correspondent": {
+        "id": A, "uid": A, "name": A, "kind": P, "email": A, "certificate": A,
+        "age_recipient": A, "created_at": A, "created_by": A, "verified_at": A, "code_hash": S,
+        "code_sent_at": A, "code_attempts": A,
+    },
+    "mail.Delivery": {
+        "id": A, "at": A, "correspondent": A, "purpose": P, "encryption": P, "transport": P,
+        "server": A, "tls_version": P, "cipher": P,
+    },
     # Who may open which record (access): links and dates, a reason that never holds a medical
     # detail (the form says so), seals.
     "access.AccessPolicy": {

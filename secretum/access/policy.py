@@ -51,6 +51,10 @@ class Permission(StrEnum):
     # What a physician signs: a letter or certificate finalised, a prescription (issue 15). A
     # nurse drafts; only a practitioner vouches for it.
     CLINICAL_SIGN = "clinical:record:sign"
+    # M1, M3, M4: a patient's document sent by mail to a verified correspondent, encrypted.
+    MAIL_SEND = "exchange:mail:send"
+    # M1: the directory of correspondents (colleagues, hospitals, labs) and their verification.
+    CORRESPONDENTS_MANAGE = "exchange:correspondent:manage"
     APPOINTMENT_READ = "scheduling:appointment:read"
     APPOINTMENT_WRITE = "scheduling:appointment:write"
     AUDIT_READ = "audit:log:read"
@@ -84,6 +88,7 @@ ARCHIVE_READS = frozenset(
     {
         Permission.PATIENT_IDENTITY_READ, Permission.CLINICAL_READ, Permission.APPOINTMENT_READ,
         Permission.CLINICAL_EXPORT,  # the patient's copy reads the whole record
+        Permission.MAIL_SEND,  # a document sent reads it
     }
 )  # fmt: skip
 ARCHIVE_WRITES = frozenset(
@@ -108,6 +113,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _FRONT_DESK
         | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE, Permission.CLINICAL_EXPORT}
         | {Permission.CLINICAL_SIGN}
+        # M1, M3: sends a patient's document to a correspondent, keeps the directory.
+        | {Permission.MAIL_SEND, Permission.CORRESPONDENTS_MANAGE}
         | {Permission.CARE_DECLARE, Permission.GLASS_BREAK, Permission.ARCHIVE_OPEN}
         # J2: who knows the patient records an erasure request's legal basis; a manager decides.
         | {Permission.ERASURE_REQUEST}
@@ -125,6 +132,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {Permission.BREACH_READ, Permission.BREACH_MANAGE}
         | {Permission.MAINTENANCE_LOG_READ, Permission.MAINTENANCE_LOG_WRITE}
         | {Permission.RETENTION_READ, Permission.RECORDS_DESTROY}
+        # M1: keeps the directory of correspondents (no patient data); never sends a document.
+        | {Permission.CORRESPONDENTS_MANAGE}
     ),
     Role.AUDITOR: frozenset(
         {Permission.SESSION_OWN, Permission.AUDIT_READ, Permission.AUDIT_EXPORT}

@@ -32,6 +32,7 @@ CARE_PERMISSIONS = frozenset(
         Permission.CLINICAL_EXPORT,
         Permission.CLINICAL_SIGN,
     }
+    | {Permission.MAIL_SEND}  # M1: a patient's document sent by mail, within a basis
 )
 
 

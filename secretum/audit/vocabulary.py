@@ -84,6 +84,11 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "documents.Document": _("document"),
     "documents.UnfiledDocument": _("unfiled scanned document"),
     "letters.Letter": _("letter or certificate"),
+    # M1, M3, M4: the directory of correspondents, a document sent by mail, what the transport
+    # handed over.
+    "mail.Correspondent": _("correspondent"),
+    "mail.Message": _("message sent by mail"),
+    "mail.Delivery": _("mail delivery"),
 }
 
 PURPOSE_LABELS: dict[str, str | Promise] = {

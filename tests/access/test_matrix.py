@@ -87,6 +87,9 @@ from secretum.exchange import services as exchange
 from secretum.exchange.kmehr import importer as kmehr_import
 from secretum.letters import services as letters
 from secretum.lib import clamav, niss
+from secretum.mail import services as mail
+from secretum.mail.models import Correspondent
+from secretum.mail.transport import TransportRefused
 from secretum.maintenance import services as maintenance
 from secretum.maintenance import windows
 from secretum.maintenance.entries import Intervention
@@ -139,6 +142,7 @@ PRACTITIONERS = (CARE, NO_CARE, GLASS)
 CARING = (CARE, NURSE)  # within a care relationship: the same cells
 CLINICIANS = (*PRACTITIONERS, NURSE)  # hold the clinical permissions (C1)
 FRONT_DESK = (*CLINICIANS, SECRETARY)
+KEEPERS = (*PRACTITIONERS, MANAGER)  # keep the directory of correspondents (M1)
 SIGNED_IN = (*FRONT_DESK, MANAGER, AUDITOR, MAINTAINER, TECHNICIAN)
 EVERYONE = (*SIGNED_IN, ANONYMOUS)
 
@@ -261,6 +265,7 @@ class World:
     unfiled: str  # a scan of the intake's unfiled tray (D4)
     planted: dict[DataClass, dict[str, list[str]]] = field(default_factory=dict)
     letter: str = ""  # a finalised referral letter of the patient (issue 15)
+    correspondent: str = ""  # M1: a correspondent whose address was verified (no patient)
 
     def actor(self, persona: str) -> Actor:
         if persona == ANONYMOUS:
@@ -397,6 +402,10 @@ def build_world() -> World:
     return World(
         users, uid, entries, appointment, start.date(), grant, breach, document, report,
         maintenance_entry, medical_document, unfiled, planted, letter,
+        correspondent=str(Correspondent.objects.create(
+            name="Dr Fictif", kind="lab", email="lab@labo-fictif.example",
+            verified_at=timezone.now(),
+        ).uid),
     )  # fmt: skip
 
 
@@ -459,6 +468,8 @@ LETTER = "letters.Letter"
 FINALISED = (
     "ValidationError ['A finalised letter is kept as it is: correct it with a new version.']"
 )
+CORR = "mail.Correspondent"
+MESSAGE = "mail.Message"
 
 
 @dataclass(frozen=True)
@@ -706,6 +717,30 @@ URLS: dict[tuple[str, str], Row] = {
         GLASS, gives(OK, Ev("export", CHART, purpose=BTG)),
         NO_CARE, gives(REFUSED, Ev("export", CHART).denied(NO_CARE_PROBLEM)),
         data=lambda w, k: {"recipient": ""},
+    ),
+    # M1: the directory of correspondents (no patient data), kept by the practitioners and the
+    # manager; a code typed while none was sent is refused after the gate.
+    ("GET", "mail:correspondents"): row(KEEPERS, gives(OK, Ev("search", CORR))),
+    ("POST", "mail:correspondents"): row(
+        KEEPERS, gives(MOVED, Ev("create", CORR)),
+        data=lambda w, k: {"name": "Dr Quzcorr", "kind": "lab", "email": "quz@labo.example"},
+    ),
+    ("GET", "mail:verify"): row(KEEPERS, gives(OK, Ev("read", CORR))),
+    ("POST", "mail:verify"): row(
+        KEEPERS, gives(BAD, Ev("update", CORR, "failure"), Ev("read", CORR)),
+        data=lambda w, k: {"action": "confirm", "code": "AAAAAAAA"},
+    ),
+    # M1, M3: a patient's document sent by mail, the practitioner's, within a basis. The review
+    # names the recipient, the patient and the file (the sending itself is proven against a real
+    # SMTP server in tests/mail/); without a basis the document is not read.
+    ("GET", "mail:send_document"): row(PRACTITIONERS, gives(OK, Ev("search", CORR))),
+    ("POST", "mail:send_document"): row(
+        CARE, gives(OK, Ev("search", CORR), Ev("read", DOC), Ev("read", PATIENT),
+                    shows={I, M}),
+        GLASS, gives(OK, Ev("search", CORR), Ev("read", DOC, purpose=BTG), Ev("read", PATIENT),
+                     shows={I, M}),
+        NO_CARE, gives(REFUSED, Ev("search", CORR), Ev("read", DOC).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: {"step": "review", "correspondent": w.correspondent},
     ),
     # The unfiled tray (D4): the intake's scans that named no patient, medical, for the
     # clinicians; filing one to the patient needs a basis for that patient. A scan of the tray
@@ -1007,6 +1042,15 @@ def _destroy(w: World, actor: Actor) -> Any:
     return retention.destroy_record(actor, w.patient)
 
 
+def _without_server(call: Callable[[], Any]) -> str:
+    """The call, with no mail server in this world: the transport's refusal, as text."""
+    try:
+        call()
+    except TransportRefused as refused:
+        return str(refused)
+    raise AssertionError("sent without a mail server")
+
+
 def _in_days(n: int, hour: int) -> dt.datetime:
     return (timezone.localtime() + dt.timedelta(days=n)).replace(hour=hour, minute=0)
 
@@ -1232,6 +1276,57 @@ SERVICES: dict[str, Service] = {
         GLASS, _under_glass(Ev("export", LETTER), shows={I, M}),
         NO_CARE, _no_basis(Ev("export", LETTER)),
     ),
+    # M1: the directory of correspondents, no patient data: practitioners and the manager. The
+    # code is sent by a transport this world has no server for (refused, audited as a failure:
+    # tests/mail/ proves it against a real one); none is waiting to be confirmed.
+    "mail.services.directory": service(
+        lambda w, a: mail.directory(a), Ev("search", CORR), KEEPERS,
+    ),
+    "mail.services.correspondent": service(
+        lambda w, a: mail.correspondent(a, w.correspondent), Ev("read", CORR), KEEPERS,
+    ),
+    "mail.services.add_correspondent": service(
+        lambda w, a: mail.add_correspondent(a, name="Dr Quz", kind="lab", email="q@lab.example"),
+        Ev("create", CORR), KEEPERS,
+    ),
+    "mail.services.send_verification": service(
+        lambda w, a: _without_server(lambda: mail.send_verification(a, w.correspondent)),
+        Ev("send", CORR, "failure"), KEEPERS,
+        KEEPERS, gives(RETURNS, Ev("send", CORR, "failure")),
+    ),
+    "mail.services.confirm_verification": service(
+        lambda w, a: mail.confirm_verification(a, w.correspondent, "AAAAAAAA"),
+        Ev("update", CORR), (),
+        KEEPERS, gives("ValidationError ['No valid code is waiting: send a new one.']",
+                       Ev("update", CORR, "failure")),
+    ),
+    # M1, M3: a patient's document to a correspondent: the role first (a nurse never reads the
+    # document for it), then the document within a basis, then the send (refused here for want
+    # of a server, audited as a failure).
+    "mail.services.document_source": service(
+        lambda w, a: mail.document_source(a, w.medical_document),
+        Ev("read", DOC), CLINICIANS,
+        CARING, gives(RETURNS, Ev("read", DOC), shows={M}),
+        GLASS, _under_glass(Ev("read", DOC), shows={M}),
+        NO_CARE, _no_basis(Ev("read", DOC)),
+    ),
+    "mail.services.review_sending": service(
+        lambda w, a: mail.review_sending(a, "document", w.medical_document, w.correspondent),
+        Ev("read", MESSAGE), (),
+        CARE, gives(RETURNS, Ev("read", DOC), Ev("read", PATIENT), shows={I, M}),
+        GLASS, gives(RETURNS, Ev("read", DOC, purpose=BTG), Ev("read", PATIENT), shows={I, M}),
+        NO_CARE, _no_basis(Ev("read", DOC)),
+    ),
+    "mail.services.send": service(
+        lambda w, a: _without_server(
+            lambda: mail.send(a, "document", w.medical_document, w.correspondent)
+        ),
+        Ev("send", MESSAGE), (),
+        CARE, gives(RETURNS, Ev("read", DOC), Ev("send", MESSAGE, "failure")),
+        GLASS, gives(RETURNS, Ev("read", DOC, purpose=BTG),
+                     Ev("send", MESSAGE, "failure", purpose=BTG)),
+        NO_CARE, _no_basis(Ev("read", DOC)),
+    ),
     # Appointments: administrative data and the patient's name, for the front desk.
     "scheduling.services.book_appointment": service(
         lambda w, a: scheduling.book_appointment(
@@ -1435,6 +1530,10 @@ class UrlCase:
                 return w.maintenance
             if name.startswith("clinical:"):
                 return w.entries[self.kind]
+            if name == "mail:verify":
+                return w.correspondent
+            if name == "mail:send_document":
+                return w.medical_document
             if name.startswith("documents:unfiled"):
                 return w.unfiled
             if name.startswith("documents:"):

@@ -80,6 +80,36 @@ def _patient_form(w: World) -> dict[str, str]:
     }
 
 
+def _document(w: World) -> str:
+    """A clean document attached to the world's patient (stored as the upload stores it)."""
+    from types import SimpleNamespace
+
+    from secretum.documents import services as documents
+    from secretum.lib import clamav
+    from tests.documents.samples import pdf
+
+    row, key = patients.open_patient(w.patient.uid)
+    return str(
+        documents.store(
+            row, key, SimpleNamespace(detail={}), title="Fictitious.pdf",
+            kind="application/pdf", data=pdf(), verdict=clamav.Verdict(clean=True),
+            author=w.practitioner,
+        ).uid
+    )  # fmt: skip
+
+
+def _correspondent(w: World) -> str:
+    """M1: a correspondent whose address was verified."""
+    from secretum.mail.models import Correspondent
+
+    return str(
+        Correspondent.objects.create(
+            name="Dr Fictif", kind="lab", email="lab@labo-fictif.example",
+            verified_at=timezone.now(),
+        ).uid
+    )  # fmt: skip
+
+
 Request = Callable[[World], tuple[str, str, dict[str, str]]]
 W72 = {"code": "weight", "value": "72"}
 CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
@@ -164,6 +194,23 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
     ("secretary refused a letter", "secretary",
      lambda w: ("get", f"/letters/letter/{_letter(w)}/", {}),
      [("read", "page", "denied", E)]),
+    # M1: the directory of correspondents (no patient), and a document's confirm-and-send page:
+    # the review reads the document and names its patient (the sending itself is proven with a
+    # real SMTP server in tests/mail/: one "send" event).
+    ("correspondents", "practitioner", lambda w: ("get", "/mail/correspondents/", {}),
+     [("search", "mail.Correspondent", "success", E)]),
+    ("verify page", "practitioner",
+     lambda w: ("get", f"/mail/correspondents/{_correspondent(w)}/verify/", {}),
+     [("read", "mail.Correspondent", "success", E)]),
+    ("send form", "practitioner",
+     lambda w: ("get", f"/mail/document/{_document(w)}/send/", {}),
+     [("search", "mail.Correspondent", "success", E)]),
+    ("send review", "practitioner",
+     lambda w: ("post", f"/mail/document/{_document(w)}/send/",
+                {"step": "review", "correspondent": _correspondent(w)}),
+     [("search", "mail.Correspondent", "success", E),
+      ("read", "documents.Document", "success", P),
+      ("read", "patients.Patient", "success", P)]),
     ("audit log", "auditor", lambda w: ("get", "/audit/", {}),
      [("search", "audit.AuditEvent", "success", E)]),
     ("audit export", "auditor",
@@ -235,7 +282,8 @@ def test_every_patient_url_is_covered() -> None:
         return out
 
     names = {n for n in walk(get_resolver().url_patterns) if n.split(":")[0] in
-             ("patients", "clinical", "scheduling", "audit", "exchange", "letters")}  # fmt: skip
+             ("patients", "clinical", "scheduling", "audit", "exchange", "letters",
+              "mail")}  # fmt: skip
     covered = {
         "patients:search", "patients:register", "patients:detail", "patients:edit",
         "patients:archive_open", "patients:restore",
@@ -245,6 +293,7 @@ def test_every_patient_url_is_covered() -> None:
         "audit:report_search", "exchange:patient_copy",
         "letters:list", "letters:new", "letters:letter", "letters:finalise", "letters:correct",
         "letters:print",
+        "mail:correspondents", "mail:verify", "mail:send_document",
     }  # fmt: skip
     # The problem form's ICD-10 suggestions: the classification's own list, no patient's data,
     # no event (tests/clinical/test_codes.py).

@@ -465,6 +465,32 @@ def _kept_past_the_law(world: World) -> None:
     age(str(world.patient().uid), 51)
 
 
+def _mail_server(world: World) -> None:
+    """M4: a mail server set (its CA file readable), and a message delivered over verified TLS."""
+    from secretum.mail.models import Correspondent, Delivery
+
+    ca = world.tmp_path / "mail-ca.pem"
+    ca.write_text("a CA bundle")
+    world.settings.SECRETUM_SMTP_HOST = "smtp.cabinet-fictif.example"
+    world.settings.SECRETUM_SMTP_CA_FILE = str(ca)
+    row = Correspondent.objects.create(name="Dr Fictif", kind="lab", email="l@lab.example")
+    Delivery.objects.create(
+        correspondent=row, purpose="verification", encryption="none", transport="smtp",
+        server="smtp.cabinet-fictif.example:587", tls_version="TLSv1.3",
+        cipher="TLS_AES_256_GCM_SHA384",
+    )  # fmt: skip
+
+
+def _mail_ca_missing(world: World) -> None:
+    world.settings.SECRETUM_SMTP_HOST = "smtp.cabinet-fictif.example"
+    world.settings.SECRETUM_SMTP_CA_FILE = str(world.tmp_path / "missing.pem")
+
+
+def _mail_provider(world: World, where: str) -> None:
+    world.settings.SECRETUM_MAIL_PROVIDER = "Fictitious Mail SA"
+    world.settings.SECRETUM_MAIL_PROVIDER_LOCATION = where
+
+
 CASES: dict[str, tuple[Case, Case]] = {
     "A1": (lambda w: _charter(w, everyone=True), lambda w: _charter(w, everyone=False)),
     "A2": (lambda w: _charter(w, everyone=True), _nothing),  # no charter published at all
@@ -509,6 +535,8 @@ CASES: dict[str, tuple[Case, Case]] = {
     "K1": (_intervention, _nothing),
     "K2": (_maintenance_window, _window_left_open),
     "L3": (_subcontractor_audit, _nothing),
+    "M4": (_mail_server, _mail_ca_missing),
+    "M5": (lambda w: _mail_provider(w, "EU"), lambda w: _mail_provider(w, "non-EU")),
     "N1": (_nothing, lambda w: setattr(w.settings, "SECURE_REFERRER_POLICY", "unsafe-url")),
     "N2": (_nothing, _unbounded_clinical_field),
     "N3": (_nothing, _demo_without_faker),
@@ -517,11 +545,12 @@ CASES: dict[str, tuple[Case, Case]] = {
     "I2": (_recovery_tested, _nothing),  # no recovery material of the key file
     "P1": (_print, _print_without_audit_event),
 }  # fmt: skip
-# The software part of P1, C3, E2, F1, F3, F4, I2 and I5 passes; the practice declares the rest
+# The software part of P1, C3, E2, F1, F3, F4, I2, I5 and M5 passes; the practice declares the rest
 # (the shredder, who receives paper copies, the antivirus on the workstations, the guests'
 # devices, the flows between the practice's machines, the VPN itself, where the backup media are
-# kept, the continuity plan and its yearly exercise): declared in the passing test.
-ALSO_DECLARED = {"P1", "C3", "E2", "F1", "F3", "F4", "I2", "I5"}
+# kept, the continuity plan and its yearly exercise, the mail provider's contract): declared in
+# the passing test.
+ALSO_DECLARED = {"P1", "C3", "E2", "F1", "F3", "F4", "I2", "I5", "M5"}
 
 
 def test_every_registered_check_has_a_passing_and_a_failing_case() -> None:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import resolve
 
-from tests.e2e import test_oidc
+from tests.e2e import test_mail, test_oidc
 from tests.e2e.conftest import (
     PRACTITIONER,
     SECRETARY,
@@ -43,11 +43,15 @@ from tests.e2e.conftest import (
 from tests.e2e.test_accessibility import MANAGER
 from tests.e2e.test_audit_ui import AUDITOR
 from tests.e2e.test_browser import open_record, patient_uid
+from tests.e2e.test_mail import walk
 from tests.e2e.test_oidc import _log_in_with_password
 
-# test_oidc.py's identity provider and the server that trusts it, started for this module too.
+# test_oidc.py's identity provider and the server that trusts it, started for this module too;
+# test_mail.py's SMTP server and the server that sends to it likewise.
 provider = test_oidc.provider
 oidc_server = test_oidc.oidc_server
+smtp = test_mail.smtp
+mail_server = test_mail.mail_server
 
 pytestmark = pytest.mark.e2e
 
@@ -133,6 +137,10 @@ LOCK_PAGES = {"accounts:unlock"}
 
 # Served only with an identity provider configured: on a server with test_oidc.py's provider.
 OIDC_PAGES = {"accounts:oidc_callback", "accounts:oidc_link_confirm"}
+
+# Mail (M1): the correspondents, their verification and the confirm-and-send pages, on a server
+# whose mail goes to test_mail.py's SMTP server (a code is sent, a document sent).
+MAIL_PAGES = {"mail:correspondents", "mail:verify", "mail:send_document"}
 
 # Answers GET, but no page of its own for axe to check: what it is instead.
 NOT_PAGES = {
@@ -496,4 +504,22 @@ def test_no_wcag_violation_on_the_identity_provider_pages(
         _check(page, axe_source, "link an identity", found)
         _submit(page, "button[name=decision][value=cancel]")
         assert page.checked == OIDC_PAGES
+        assert found == {}, "\n".join(f"{where}: {v}" for where, vs in found.items() for v in vs)
+
+
+@pytest.mark.parametrize("language", ["fr", "nl"])
+def test_no_wcag_violation_on_the_mail_pages(
+    browser: Any, mail_server: Server, smtp: Any, axe_source: str, language: str
+) -> None:
+    """The correspondents (a new one refused, then added), the verification (a wrong code
+    refused), the choice of recipient, the confirmation (refused unticked) and the sent page
+    with its passphrase (M1, M3). Each language files one of the demo's two unfiled scans."""
+    for page in _page_in(language, browser, mail_server):
+        found: dict[str, list[str]] = {}
+        patient = mail_server.patients[{"fr": 2, "nl": 3}[language]]
+        walk(
+            page, smtp.inbox, patient, f"dr.axe.{language}@hopital-fictif.example",
+            lambda where, p=page, f=found: _check(p, axe_source, where, f),
+        )  # fmt: skip
+        assert page.checked == MAIL_PAGES
         assert found == {}, "\n".join(f"{where}: {v}" for where, vs in found.items() for v in vs)

@@ -1,7 +1,7 @@
 """axe checks every page (issue 16): each URL pattern that answers GET is in test_axe.py's
-``PAGES``, ``LOCK_PAGES`` or ``OIDC_PAGES`` (checked by axe in French and in Dutch) or in its
-``NOT_PAGES``, with the reason it is no page (JSON, a file, a redirect). A new page fails here
-until the axe test visits it. No browser: this runs with the unit tests."""
+``PAGES``, ``LOCK_PAGES``, ``OIDC_PAGES`` or ``MAIL_PAGES`` (checked by axe in French and in
+Dutch) or in its ``NOT_PAGES``, with the reason it is no page (JSON, a file, a redirect). A new
+page fails here until the axe test visits it. No browser: this runs with the unit tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.e2e.test_axe import LOCK_PAGES, NOT_PAGES, OIDC_PAGES, PAGES
+from tests.e2e.test_axe import LOCK_PAGES, MAIL_PAGES, NOT_PAGES, OIDC_PAGES, PAGES
 
 
 def _patterns(patterns: list[Any], namespace: str = "") -> Iterator[tuple[str, Any]]:
@@ -43,8 +43,8 @@ def get_pages() -> set[str]:
 
 def test_axe_checks_every_page_that_answers_get() -> None:
     pages = get_pages()
-    checked = PAGES | LOCK_PAGES | OIDC_PAGES
-    assert len(checked) == len(PAGES) + len(LOCK_PAGES) + len(OIDC_PAGES)
+    checked = PAGES | LOCK_PAGES | OIDC_PAGES | MAIL_PAGES
+    assert len(checked) == len(PAGES) + len(LOCK_PAGES) + len(OIDC_PAGES) + len(MAIL_PAGES)
     assert pages - checked - set(NOT_PAGES) == set(), "pages no axe test visits"
     assert (checked | set(NOT_PAGES)) - pages == set(), "names of no GET page (renamed? posted?)"
     assert checked & set(NOT_PAGES) == set()

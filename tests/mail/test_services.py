@@ -1,0 +1,338 @@
+"""Correspondents and sending (M1, M3, M4) through the services, against a real SMTP server with
+TLS (tests/mail/conftest.py): what the correspondent receives is encrypted and opens with their
+key or the passphrase only; the passphrase is nowhere but in the sender's hands; an unverified
+address, a secretary, a server that fails verification are refused and audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import io
+import json
+import re
+from email import policy as email_policy
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import pkcs7
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from secretum.access.actor import AccessDenied
+from secretum.access.guard import NoCareRelationship
+from secretum.access.policy import Role
+from secretum.audit.models import AuditEvent
+from secretum.crypto import age
+from secretum.mail import services
+from secretum.mail.models import Correspondent, Delivery
+from secretum.mail.transport import TransportRefused
+from tests import certificates
+from tests.conftest import actor_for, make_user
+from tests.mail.conftest import (
+    CORRESPONDENT,
+    DOCUMENT_TITLE,
+    Recipient,
+    Server,
+    smime_recipient,
+)
+
+
+def _code(server: Server) -> str:
+    body = email.message_from_bytes(server.inbox.messages[-1][1], policy=email_policy.default)
+    found = re.search(r": ([A-Z2-9]{8})\b", body.get_body().get_content())  # type: ignore[union-attr]
+    assert found
+    return found.group(1)
+
+
+def _verified(actor: Any, server: Server, **keys: str) -> Correspondent:
+    """M1: added, a code sent to the address over TLS, typed back."""
+    row = services.add_correspondent(
+        actor, name="Dr Fictif Quzmed", kind="hospital", email=CORRESPONDENT, **keys
+    )
+    services.send_verification(actor, row.uid)
+    services.confirm_verification(actor, row.uid, _code(server))
+    row.refresh_from_db()
+    assert row.verified
+    return row
+
+
+def _received(server: Server) -> email.message.EmailMessage:
+    recipients, raw = server.inbox.messages[-1]
+    assert recipients == [CORRESPONDENT]
+    return email.message_from_bytes(raw, policy=email_policy.default)  # type: ignore[return-value]
+
+
+def _everything_audited() -> str:
+    return json.dumps([(e.action, e.resource, e.detail) for e in AuditEvent.objects.all()])
+
+
+def test_smime_message_decrypts_with_the_recipient_key(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    """M3: with a certificate, S/MIME enveloped data (AES-256) that opens with the recipient's
+    key and holds the document; the subject does not name the patient."""
+    recipient = smime_recipient()
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings, certificate=recipient.pem)
+    sent = services.send(actor, "document", document.uid, row.uid)
+    assert sent.encryption == "smime" and sent.passphrase is None
+    raw = mail_settings.inbox.messages[-1][1]
+    message = _received(mail_settings)
+    assert message.get_content_type() == "application/pkcs7-mime"
+    assert patient.family_name not in str(message["Subject"])
+    assert sent.reference in str(message["Subject"])
+    assert b"Quzmail" not in raw and patient.family_name.encode() not in raw
+    inner = pkcs7.pkcs7_decrypt_smime(raw, recipient.cert, recipient.key, [])
+    opened = email.message_from_bytes(inner, policy=email_policy.default)
+    attachment = next(opened.iter_attachments())  # type: ignore[attr-defined]
+    assert attachment.get_filename() == DOCUMENT_TITLE
+    assert attachment.get_content() == document.data
+    # Another key does not open it.
+    other = smime_recipient()
+    with pytest.raises(ValueError):
+        pkcs7.pkcs7_decrypt_smime(raw, other.cert, other.key, [])
+
+
+def test_age_passphrase_message_decrypts_with_the_passphrase_only(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    """M3: without a key, an age file under a passphrase made for it, returned once to the
+    sender: not in the message, not in the audit log, not in the database."""
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings)
+    sent = services.send(actor, "document", document.uid, row.uid)
+    assert sent.encryption == "age-scrypt" and sent.passphrase
+    raw = mail_settings.inbox.messages[-1][1]
+    assert sent.passphrase.encode() not in raw
+    assert sent.passphrase.replace("-", "").encode() not in raw
+    assert sent.passphrase not in _everything_audited()
+    message = _received(mail_settings)
+    assert patient.family_name not in str(message["Subject"])
+    attachment = next(message.iter_attachments())
+    name = attachment.get_filename()
+    assert name and name.endswith(".pdf.age") and "Zorbatova" not in name  # neutral name
+    data = attachment.get_content()
+    opened = b"".join(age.decrypt(io.BytesIO(data), age.ScryptIdentity(sent.passphrase)))
+    assert opened == document.data
+    with pytest.raises(age.AgeError):
+        b"".join(age.decrypt(io.BytesIO(data), age.ScryptIdentity("wrong-passphrase")))
+
+
+def test_age_key_message_decrypts_with_the_identity(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    identity = age.X25519Identity.generate()
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings, age_recipient=identity.recipient().encode())
+    sent = services.send(actor, "document", document.uid, row.uid)
+    assert sent.encryption == "age-x25519" and sent.passphrase is None
+    data = next(_received(mail_settings).iter_attachments()).get_content()
+    assert b"".join(age.decrypt(io.BytesIO(data), identity)) == document.data
+
+
+def test_the_send_is_one_audited_event_naming_correspondent_and_document(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings)
+    before = AuditEvent.objects.count()
+    services.send(actor, "document", document.uid, row.uid)
+    new = list(AuditEvent.objects.order_by("seq")[before:])
+    assert [(e.action, e.resource, e.outcome) for e in new] == [
+        ("read", "documents.Document", "success"),
+        ("send", "mail.Message", "success"),
+    ]
+    detail = json.loads(new[1].detail)
+    assert detail["correspondent"] == str(row.uid) and detail["document"] == document.uid
+    assert detail["to"] == CORRESPONDENT and detail["encryption"] == "age-scrypt"
+    assert detail["tls"].startswith("TLS") and new[1].patient_ref == str(patient.uid)
+    assert DOCUMENT_TITLE not in new[1].detail  # the document's name is medical
+    delivery = Delivery.objects.get(purpose="document")
+    assert delivery.tls_version.startswith("TLS") and delivery.correspondent == row
+
+
+def test_an_unverified_correspondent_is_refused(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    """M1: nothing goes to an address that was never verified; the refusal is audited."""
+    actor = actor_for(practitioner)
+    row = services.add_correspondent(
+        actor, name="Dr Unverified", kind="colleague", email=CORRESPONDENT
+    )
+    with pytest.raises(ValidationError, match="not verified"):
+        services.send(actor, "document", document.uid, row.uid)
+    assert mail_settings.inbox.messages == []
+    failed = AuditEvent.objects.filter(action="send").get()
+    assert failed.outcome == "failure" and json.loads(failed.detail)["correspondent"] == str(
+        row.uid
+    )
+
+
+def test_a_wrong_code_does_not_verify_and_five_tries_end_it(
+    mail_settings: Server, practitioner: Any
+) -> None:
+    """M1, attack: guessing the code. Wrong codes are counted; after five, even the right one
+    is refused until a new code is sent."""
+    actor = actor_for(practitioner)
+    row = services.add_correspondent(actor, name="Dr Guess", kind="lab", email=CORRESPONDENT)
+    with pytest.raises(ValidationError, match="No valid code"):
+        services.confirm_verification(actor, row.uid, "AAAAAAAA")  # none sent yet
+    services.send_verification(actor, row.uid)
+    code = _code(mail_settings)
+    for _n in range(services.CODE_TRIES):
+        with pytest.raises(ValidationError, match="not the code"):
+            services.confirm_verification(actor, row.uid, "AAAAAAAA")
+    with pytest.raises(ValidationError, match="No valid code"):
+        services.confirm_verification(actor, row.uid, code)
+    row.refresh_from_db()
+    assert not row.verified and row.code_attempts == services.CODE_TRIES
+    assert AuditEvent.objects.filter(action="update", outcome="failure").count() == 7
+
+
+def test_an_expired_code_is_refused(mail_settings: Server, practitioner: Any) -> None:
+    actor = actor_for(practitioner)
+    row = services.add_correspondent(actor, name="Dr Late", kind="lab", email=CORRESPONDENT)
+    services.send_verification(actor, row.uid)
+    Correspondent.objects.filter(pk=row.pk).update(
+        code_sent_at=timezone.now() - dt.timedelta(hours=services.CODE_HOURS, minutes=1)
+    )
+    with pytest.raises(ValidationError, match="No valid code"):
+        services.confirm_verification(actor, row.uid, _code(mail_settings))
+
+
+def test_the_code_is_kept_as_a_hash_only(mail_settings: Server, practitioner: Any) -> None:
+    actor = actor_for(practitioner)
+    row = services.add_correspondent(actor, name="Dr Hash", kind="lab", email=CORRESPONDENT)
+    services.send_verification(actor, row.uid)
+    code = _code(mail_settings)
+    row.refresh_from_db()
+    assert code not in row.code_hash and len(row.code_hash) == 64
+    assert code not in _everything_audited()
+
+
+def test_a_secretary_can_neither_send_nor_keep_the_directory(
+    mail_settings: Server, practitioner: Any, secretary: Any, patient: Any, document: Any
+) -> None:
+    """C1: the secretary holds neither permission; each refusal is a "denied" event."""
+    row = _verified(actor_for(practitioner), mail_settings)
+    actor = actor_for(secretary)
+    with pytest.raises(AccessDenied):
+        services.send(actor, "document", document.uid, row.uid)
+    with pytest.raises(AccessDenied):
+        services.add_correspondent(actor, name="X", kind="lab", email=CORRESPONDENT)
+    with pytest.raises(AccessDenied):
+        services.directory(actor, sending=True)
+    assert len(mail_settings.inbox.messages) == 1  # the verification code only
+
+
+def test_a_nurse_and_the_manager_cannot_send(
+    mail_settings: Server, practitioner: Any, manager: Any, patient: Any, document: Any
+) -> None:
+    row = _verified(actor_for(practitioner), mail_settings)
+    for user in (make_user(Role.NURSE), manager):
+        with pytest.raises(AccessDenied):
+            services.send(actor_for(user), "document", document.uid, row.uid)
+    # The manager keeps the directory.
+    assert services.directory(actor_for(manager)) == [row]
+
+
+def test_a_practitioner_without_a_basis_cannot_send_the_patient_document(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    row = _verified(actor_for(practitioner), mail_settings)
+    other = make_user(Role.PRACTITIONER)
+    with pytest.raises(NoCareRelationship):
+        services.send(actor_for(other), "document", document.uid, row.uid)
+    assert len(mail_settings.inbox.messages) == 1
+
+
+def test_a_server_that_fails_verification_sends_nothing_and_the_failure_is_audited(
+    settings: Any, smtp_server: Any, mail_settings: Server, practitioner: Any, patient: Any,
+    document: Any,
+) -> None:  # fmt: skip
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings)
+    rogue = smtp_server("starttls", issuer=certificates.authority("Attacker CA"))
+    settings.EMAIL_PORT = rogue.port
+    with pytest.raises(TransportRefused, match="could not be verified"):
+        services.send(actor, "document", document.uid, row.uid)
+    assert rogue.inbox.messages == []
+    failed = AuditEvent.objects.filter(action="send", resource="mail.Message").get()
+    assert failed.outcome == "failure" and json.loads(failed.detail)["error"] == "TransportRefused"
+    assert not Delivery.objects.filter(purpose="document").exists()
+
+
+def test_no_mail_server_set_is_a_clear_refusal(settings: Any, practitioner: Any) -> None:
+    settings.SECRETUM_SMTP_HOST = ""
+    actor = actor_for(practitioner)
+    row = services.add_correspondent(actor, name="Dr Nomail", kind="lab", email=CORRESPONDENT)
+    with pytest.raises(TransportRefused, match="No mail server"):
+        services.send_verification(actor, row.uid)
+
+
+@pytest.mark.parametrize(
+    ("recipient", "message"),
+    [
+        (lambda: smime_recipient(days=-1), "expired"),
+        (lambda: smime_recipient("someone.else@elsewhere.example"), "is not for"),
+        (lambda: smime_recipient(usage="sign-only"), "may not be used to encrypt"),
+    ],
+)
+def test_a_certificate_that_cannot_serve_is_refused(
+    practitioner: Any, recipient: Any, message: str
+) -> None:
+    made: Recipient = recipient()
+    with pytest.raises(ValidationError, match=message):
+        services.add_correspondent(
+            actor_for(practitioner), name="Dr Cert", kind="lab", email=CORRESPONDENT,
+            certificate=made.pem,
+        )  # fmt: skip
+    assert not Correspondent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"certificate": "not a certificate"}, "not a certificate in PEM"),
+        ({"age_recipient": "age1notakey"}, "not an age public key"),
+        ({"name": " "}, "name"),
+        ({"kind": "spy"}, "kind"),
+        ({"email": "not-an-address"}, "valid email"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(
+    practitioner: Any, fields: dict[str, str], message: str
+) -> None:
+    given = {"name": "Dr Input", "kind": "lab", "email": CORRESPONDENT, **fields}
+    with pytest.raises(ValidationError, match=message):
+        services.add_correspondent(actor_for(practitioner), **given)
+
+
+def test_a_certificate_expired_after_it_was_added_stops_the_sending(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    recipient = smime_recipient()
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings, certificate=recipient.pem)
+    later = smime_recipient(days=-1)
+    Correspondent.objects.filter(pk=row.pk).update(certificate=later.pem)
+    with pytest.raises(ValidationError, match="expired"):
+        services.send(actor, "document", document.uid, row.uid)
+    assert len(mail_settings.inbox.messages) == 1  # the code only
+
+
+def test_an_unknown_correspondent_is_not_found(practitioner: Any) -> None:
+    from django.http import Http404
+
+    with pytest.raises(Http404):
+        services.correspondent(actor_for(practitioner), "00000000-0000-0000-0000-000000000000")
+    with pytest.raises(Http404):
+        services.correspondent(actor_for(practitioner), "not-a-uid")
+
+
+def test_rows_say_what_they_are(mail_settings: Server, practitioner: Any) -> None:
+    actor = actor_for(practitioner)
+    row = services.add_correspondent(actor, name="Dr Str", kind="lab", email=CORRESPONDENT)
+    services.send_verification(actor, row.uid)
+    assert str(row) == f"Dr Str <{CORRESPONDENT}>"
+    assert str(Delivery.objects.get()).startswith("verification to 127.0.0.1:")
