@@ -35,6 +35,7 @@ def patient_letters(request: HttpRequest, patient: UUID) -> HttpResponse:
             "form": NewLetterForm(initial={"language": language}),
             "can_write": actor.may(Permission.CLINICAL_WRITE),
             "can_sign": actor.may(Permission.CLINICAL_SIGN),
+            "can_send": actor.may(Permission.MAIL_SEND),
         },
     )
 
@@ -91,6 +92,7 @@ def letter(request: HttpRequest, uid: UUID) -> HttpResponse:
             "sick_leave": found.info.kind == kinds.SICK_LEAVE,
             "can_write": actor.may(Permission.CLINICAL_WRITE),
             "can_sign": actor.may(Permission.CLINICAL_SIGN),
+            "can_send": actor.may(Permission.MAIL_SEND),
         },
         status=status,
     )

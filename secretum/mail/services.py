@@ -12,8 +12,8 @@ Every read and write passes the gate (``access.guard.guarded``) and leaves its a
   refusal of the transport is a "failure" event and nothing was sent.
 
 Sources: a callable ``(actor, uid) -> Attachment`` reading one thing of a patient, audited by
-itself. ``SOURCES["document"]`` reads a patient's document; the letters of issue 14 plug in the
-same way (``letter_document``).
+itself. ``SOURCES["document"]`` reads a patient's document, ``SOURCES["letter"]`` a finalised letter
+or certificate (``letters.services.letter_document``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from secretum.access.guard import EventDraft, guarded, require
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
 from secretum.documents import services as documents
+from secretum.letters import services as letters
 from secretum.mail import envelope, keys
 from secretum.mail import transport as transports
 from secretum.mail.envelope import Attachment
@@ -62,7 +63,14 @@ def document_source(actor: Actor, uid: Any) -> Attachment:
     return Attachment(found.filename, found.data, found.content_type, found.patient_uid)
 
 
-SOURCES: dict[str, Source] = {"document": document_source}
+def letter_source(actor: Actor, uid: Any) -> Attachment:
+    """A finalised letter or certificate (issue 15) as its PDF, read through its own audited
+    service (a certificate as the employer's copy: never the medical reason)."""
+    filename, data, patient_uid = letters.letter_document(actor, uid)
+    return Attachment(filename, data, "application/pdf", patient_uid)
+
+
+SOURCES: dict[str, Source] = {"document": document_source, "letter": letter_source}
 
 
 def _hash(uid: Any, code: str) -> str:

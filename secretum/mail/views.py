@@ -79,17 +79,29 @@ def verify(request: HttpRequest, uid: UUID) -> HttpResponse:
 @requires(Permission.MAIL_SEND)
 @require_http_methods(["GET", "POST"])
 def send_document(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """A patient's document (D4), sent by mail."""
+    return _sending(request, "document", uid)
+
+
+@requires(Permission.MAIL_SEND)
+@require_http_methods(["GET", "POST"])
+def send_letter(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """A finalised letter or certificate (issue 15; a certificate as the employer's copy)."""
+    return _sending(request, "letter", uid)
+
+
+def _sending(request: HttpRequest, source: str, uid: UUID) -> HttpResponse:
     """Choose the correspondent, see and confirm recipient, address, patient, file and how it is
     encrypted (M1), send (M3, M4)."""
     actor = Actor.from_request(request)
     step = request.POST.get("step", "")
-    context: dict[str, object] = {"uid": uid}
+    context: dict[str, object] = {"uid": uid, "again": f"mail:send_{source}"}
     if step == "send":
         confirm = ConfirmForm(request.POST)
         if confirm.is_valid():
             chosen = confirm.cleaned_data["correspondent"]
             try:
-                sent = services.send(actor, "document", uid, chosen)
+                sent = services.send(actor, source, uid, chosen)
             except (ValidationError, TransportRefused) as exc:
                 context["error"] = (
                     " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
@@ -98,14 +110,14 @@ def send_document(request: HttpRequest, uid: UUID) -> HttpResponse:
                 response = render(request, "mail/sent.html", {"sent": sent})
                 response["Cache-Control"] = "no-store"  # the passphrase: on this screen only
                 return response
-        return _review(request, actor, uid, request.POST.get("correspondent", ""), confirm,
+        return _review(request, actor, source, uid, request.POST.get("correspondent", ""), confirm,
                        context, status=400)  # fmt: skip
     choices = services.directory(actor, sending=True)
     choose = ChooseForm(request.POST if step == "review" else None, choices=choices)
     if step == "review" and choose.is_valid():
         chosen = choose.cleaned_data["correspondent"]
-        return _review(request, actor, uid, chosen, ConfirmForm(initial={"correspondent": chosen}),
-                       context)  # fmt: skip
+        confirm = ConfirmForm(initial={"correspondent": chosen})
+        return _review(request, actor, source, uid, chosen, confirm, context)
     context.update(form=choose, choices=choices)
     return render(request, "mail/choose.html", context, status=400 if choose.is_bound else 200)
 
@@ -113,6 +125,7 @@ def send_document(request: HttpRequest, uid: UUID) -> HttpResponse:
 def _review(
     request: HttpRequest,
     actor: Actor,
+    source: str,
     uid: UUID,
     chosen: str,
     form: ConfirmForm,
@@ -121,7 +134,7 @@ def _review(
     status: int = 200,
 ) -> HttpResponse:
     try:
-        context["review"] = services.review_sending(actor, "document", uid, chosen)
+        context["review"] = services.review_sending(actor, source, uid, chosen)
     except ValidationError as exc:
         context.update(
             error=" ".join(exc.messages),

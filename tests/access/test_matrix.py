@@ -742,6 +742,17 @@ URLS: dict[tuple[str, str], Row] = {
         NO_CARE, gives(REFUSED, Ev("search", CORR), Ev("read", DOC).denied(NO_CARE_PROBLEM)),
         data=lambda w, k: {"step": "review", "correspondent": w.correspondent},
     ),
+    # A finalised letter (issue 15) the same way: its PDF made by the letter's own service (one
+    # export event; a certificate as the employer's copy).
+    ("GET", "mail:send_letter"): row(PRACTITIONERS, gives(OK, Ev("search", CORR))),
+    ("POST", "mail:send_letter"): row(
+        CARE, gives(OK, Ev("search", CORR), Ev("export", LETTER), Ev("read", PATIENT),
+                    shows={I}),
+        GLASS, gives(OK, Ev("search", CORR), Ev("export", LETTER, purpose=BTG),
+                     Ev("read", PATIENT), shows={I}),
+        NO_CARE, gives(REFUSED, Ev("search", CORR), Ev("export", LETTER).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: {"step": "review", "correspondent": w.correspondent},
+    ),
     # The unfiled tray (D4): the intake's scans that named no patient, medical, for the
     # clinicians; filing one to the patient needs a basis for that patient. A scan of the tray
     # is no one's record yet: a clinician without a basis for the matrix's patient reads it too,
@@ -1534,6 +1545,8 @@ class UrlCase:
                 return w.correspondent
             if name == "mail:send_document":
                 return w.medical_document
+            if name == "mail:send_letter":
+                return w.letter
             if name.startswith("documents:unfiled"):
                 return w.unfiled
             if name.startswith("documents:"):

@@ -211,6 +211,12 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
      [("search", "mail.Correspondent", "success", E),
       ("read", "documents.Document", "success", P),
       ("read", "patients.Patient", "success", P)]),
+    ("send a letter, review", "practitioner",
+     lambda w: ("post", f"/mail/letter/{_letter(w)}/send/",
+                {"step": "review", "correspondent": _correspondent(w)}),
+     [("search", "mail.Correspondent", "success", E),
+      ("export", "letters.Letter", "success", P),
+      ("read", "patients.Patient", "success", P)]),
     ("audit log", "auditor", lambda w: ("get", "/audit/", {}),
      [("search", "audit.AuditEvent", "success", E)]),
     ("audit export", "auditor",
@@ -293,7 +299,7 @@ def test_every_patient_url_is_covered() -> None:
         "audit:report_search", "exchange:patient_copy",
         "letters:list", "letters:new", "letters:letter", "letters:finalise", "letters:correct",
         "letters:print",
-        "mail:correspondents", "mail:verify", "mail:send_document",
+        "mail:correspondents", "mail:verify", "mail:send_document", "mail:send_letter",
     }  # fmt: skip
     # The problem form's ICD-10 suggestions: the classification's own list, no patient's data,
     # no event (tests/clinical/test_codes.py).

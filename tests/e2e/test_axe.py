@@ -151,6 +151,7 @@ NOT_PAGES = {
     "accounts:oidc_link": "a redirect to the identity provider",
     "documents:show": "the patient's document itself (PDF or image), served inline in a sandbox",
     "documents:download": "a file download",
+    "mail:send_letter": "mail:send_document's templates (choose, confirm, sent), checked there",
     "documents:unfiled_show": "a scan of the unfiled tray itself, served inline in a sandbox",
     "audit:report_pdf": "a PDF (tagged: tests/lib/test_pdf_tags.py)",
     "compliance:document": "an evidence document, a file download",

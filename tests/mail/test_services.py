@@ -336,3 +336,30 @@ def test_rows_say_what_they_are(mail_settings: Server, practitioner: Any) -> Non
     services.send_verification(actor, row.uid)
     assert str(row) == f"Dr Str <{CORRESPONDENT}>"
     assert str(Delivery.objects.get()).startswith("verification to 127.0.0.1:")
+
+
+def test_a_certificate_sent_by_mail_is_the_employers_copy_encrypted(
+    mail_settings: Server, practitioner: Any, patient: Any, tmp_path: Any
+) -> None:
+    """M1, M3, C3: a finalised sick-leave certificate goes out through the same path as a
+    document: encrypted, the patient named in neither subject nor file name, and the copy is the
+    employer's: the medical reason is not in it."""
+    from tests.letters.test_services import DIAGNOSIS, _final
+    from tests.pdf import pdf_text
+
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings)
+    letter = _final(actor, patient.uid, "sick-leave")
+    review = services.review_sending(actor, "letter", letter, row.uid)
+    assert review.patient.uid == patient.uid and review.filename.endswith(".pdf")
+    sent = services.send(actor, "letter", letter, row.uid)
+    assert sent.encryption == "age-scrypt" and sent.passphrase
+    message = _received(mail_settings)
+    assert patient.family_name not in str(message["Subject"])
+    attachment = next(message.iter_attachments())
+    assert patient.family_name not in (attachment.get_filename() or "")
+    data = attachment.get_content()
+    opened = b"".join(age.decrypt(io.BytesIO(data), age.ScryptIdentity(sent.passphrase)))
+    text = pdf_text(opened)
+    assert "Certificat d'incapacité de travail" in text and DIAGNOSIS not in text
+    assert DIAGNOSIS not in _everything_audited()
