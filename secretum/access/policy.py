@@ -48,6 +48,9 @@ class Permission(StrEnum):
     CLINICAL_WRITE = "clinical:record:write"
     # L1, E7: a patient's record leaves Secretum (the patient's copy, GDPR art. 15/20), encrypted
     CLINICAL_EXPORT = "clinical:record:export"
+    # A prescription: renewed, printed with the prescriber's RIZIV/INAMI number (issue 15). A
+    # practitioner's act; a nurse records and stops the medications a patient takes.
+    CLINICAL_PRESCRIBE = "clinical:prescription:write"
     APPOINTMENT_READ = "scheduling:appointment:read"
     APPOINTMENT_WRITE = "scheduling:appointment:write"
     AUDIT_READ = "audit:log:read"
@@ -86,7 +89,7 @@ ARCHIVE_READS = frozenset(
 ARCHIVE_WRITES = frozenset(
     {
         Permission.PATIENT_IDENTITY_WRITE, Permission.CLINICAL_WRITE, Permission.APPOINTMENT_WRITE,
-        Permission.CARE_DECLARE, Permission.GLASS_BREAK,
+        Permission.CARE_DECLARE, Permission.GLASS_BREAK, Permission.CLINICAL_PRESCRIBE,
     }
 )  # fmt: skip
 
@@ -104,6 +107,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: frozenset(
         _FRONT_DESK
         | {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE, Permission.CLINICAL_EXPORT}
+        | {Permission.CLINICAL_PRESCRIBE}
         | {Permission.CARE_DECLARE, Permission.GLASS_BREAK, Permission.ARCHIVE_OPEN}
         # J2: who knows the patient records an erasure request's legal basis; a manager decides.
         | {Permission.ERASURE_REQUEST}

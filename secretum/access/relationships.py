@@ -26,8 +26,11 @@ from secretum.crypto.rows import intact, label_of
 
 # The permissions that open a medical record: held by role, used only within a basis.
 CARE_PERMISSIONS = frozenset(
-    {Permission.CLINICAL_READ, Permission.CLINICAL_WRITE, Permission.CLINICAL_EXPORT}
-)
+    {
+        Permission.CLINICAL_READ, Permission.CLINICAL_WRITE, Permission.CLINICAL_EXPORT,
+        Permission.CLINICAL_PRESCRIBE,
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_read_clinical": allows(role, Permission.CLINICAL_READ),
         "can_write_clinical": writes and allows(role, Permission.CLINICAL_WRITE),
         "can_export_clinical": allows(role, Permission.CLINICAL_EXPORT),
+        "can_prescribe": writes and allows(role, Permission.CLINICAL_PRESCRIBE),
         "can_agenda": allows(role, Permission.APPOINTMENT_READ),
         "can_audit": allows(role, Permission.AUDIT_READ),
         "can_manage_users": allows(role, Permission.USERS_MANAGE),
