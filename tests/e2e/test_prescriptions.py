@@ -69,7 +69,7 @@ def test_practitioner_prescribes_prints_and_stops_a_medication(
     assert "PRESCRIPTION DE MÉDICAMENTS / VOORSCHRIFT VOOR GENEESMIDDELEN" in text
     assert f"{PRODUCT} 80 mg (CNK 7654321, ATC C09CA07)" in text
     assert "1-23456-25-004" in text and patient.niss in text
-    assert "Confidential — destroy by shredding after use" in text
+    assert "à détruire au déchiqueteur après usage" in text  # the demo speaks French
     assert "(dr.martin)" in "".join(text.split())  # the watermark and the footer
 
     with page.expect_navigation():
