@@ -439,3 +439,89 @@ def test_fhir_codes_the_product_by_cnk_and_atc_with_its_period(
     assert old["medicationCodeableConcept"] == {"text": "Paracétamol 1 g"}
     assert old["status"] == "active" and "effectivePeriod" not in old
     assert old["dosage"] == [{"text": "1, 3x/j, 5 jours"}]
+
+
+def test_renewing_one_without_a_stop_date_gives_none(practitioner: Any, patient: Any) -> None:
+    entry = _prescribe(practitioner, patient, stop=None)
+    renewed, _uid = prescriptions.renew_medication(actor_for(practitioner), entry.uid)
+    assert renewed.values["stop"] is None and renewed.values["start"] == TODAY.isoformat()
+
+
+def test_the_page_says_why_a_renewal_is_refused(practitioner: Any, patient: Any) -> None:
+    entry = _prescribe(practitioner, patient)
+    prescriptions.stop_medication(actor_for(practitioner), entry.uid)  # entry: an old version
+    answer = client_for(practitioner).post(f"/clinical/medication/{entry.uid}/renew/", follow=True)
+    assert answer.redirect_chain[-1][0] == f"/patients/{patient.uid}/"
+    assert "Only the current version of a medication can be used." in answer.content.decode()
+
+
+def test_a_prescription_is_printed_by_a_person(practitioner: Any, patient: Any) -> None:
+    from secretum.access.actor import Actor, Purpose
+
+    entry = _prescribe(practitioner, patient)
+    with pytest.raises(AccessDenied, match="made by a person"):
+        printing.print_prescription(Actor.system(Purpose.MAINTENANCE), entry.uid, with_niss=False)
+    assert not PrintLog.objects.exists()
+
+
+# --- the upgrade (clinical/0006): old rows' seals renewed, an altered one left altered ----------
+
+OLD = {"drug": "Paracétamol 1 g", "dose": "1", "frequency": "3x/j", "duration": "5 jours"}
+
+
+def _migration() -> Any:
+    import importlib
+
+    return importlib.import_module("secretum.clinical.migrations.0006_medication_prescriptions")
+
+
+def _as_before_the_upgrade(uid: str, patient: Any, *, altered: bool = False) -> None:
+    """A medication row as the previous release wrote it: sealed over its four fields, the record
+    sealed over that; ``altered``: then changed outside Secretum."""
+    from secretum.clinical import integrity
+    from secretum.patients import integrity as records
+
+    row = Medication.objects.get(uid=uid)
+    row.row_seal = integrity.seal_of(row, str(patient.uid), _migration().BEFORE)
+    Medication.objects.filter(pk=row.pk).update(row_seal=row.row_seal)
+    stored = type(row).patient.get_queryset().get(pk=row.patient_id)
+    stored.entries_digest = records.stored_digest(stored)
+    stored.record_seal = records.seal_of(stored)
+    stored.save(update_fields=["entries_digest", "record_seal"])
+    if altered:
+        other = Medication.objects.exclude(pk=row.pk).filter(patient_id=row.patient_id).first()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Medication._meta.db_table} SET drug = %s WHERE id = %s",  # noqa: S608
+                [other.drug, row.pk],
+            )
+
+
+def _renew_seals() -> None:
+    from django.apps import apps
+
+    _migration().renew_medication_seals(apps, None)
+
+
+def test_the_upgrade_renews_the_seals_of_intact_medications(
+    practitioner: Any, patient: Any
+) -> None:
+    entry = services.record_entry(actor_for(practitioner), patient.uid, "medication", OLD)
+    _as_before_the_upgrade(entry.uid, patient)
+    assert services.access_chart(actor_for(practitioner), patient.uid).altered  # new fields
+    _renew_seals()
+    chart = services.access_chart(actor_for(practitioner), patient.uid)
+    assert not chart.altered and chart.entries["medication"][0].values["drug"] == OLD["drug"]
+    _prescribe(practitioner, patient)  # the record takes writes
+
+
+def test_the_upgrade_leaves_an_altered_medication_altered(practitioner: Any, patient: Any) -> None:
+    kept = services.record_entry(actor_for(practitioner), patient.uid, "medication", OLD)
+    entry = _prescribe(practitioner, patient, cnk=None, atc=None, strength=None, route=None,
+                       start=None, stop=None, quantity=None)  # fmt: skip
+    _as_before_the_upgrade(kept.uid, patient)
+    _as_before_the_upgrade(entry.uid, patient, altered=True)  # a product swapped outside
+    _renew_seals()
+    assert services.access_chart(actor_for(practitioner), patient.uid).altered
+    with pytest.raises(ValidationError, match="altered outside Secretum"):
+        _prescribe(practitioner, patient)
