@@ -104,8 +104,12 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     },
     "clinical.Allergy": {**_CLINICAL_BASE, "substance": M, "reaction": M, "severity": M},
     "clinical.Medication": {
-        **_CLINICAL_BASE, "drug": M, "dose": M, "frequency": M, "duration": M,
+        **_CLINICAL_BASE, "drug": M, "dose": M, "frequency": M, "duration": M, "cnk": M, "atc": M,
+        "strength": M, "route": M, "start": M, "stop": M, "quantity": M, "not_before": M,
     },
+    # A practitioner's RIZIV/INAMI number (issue 15): public in the INAMI's register, sealed as a
+    # row so that what prints on a prescription is what the practitioner set.
+    "clinical.Prescriber": {"id": A, "user": A, "riziv": A, "updated_at": A, "row_seal": S},
     "clinical.Observation": {**_CLINICAL_BASE, "code": M, "value": M, "unit": M},
     "clinical.LabResult": {
         **_CLINICAL_BASE,

@@ -48,8 +48,9 @@ class Permission(StrEnum):
     CLINICAL_WRITE = "clinical:record:write"
     # L1, E7: a patient's record leaves Secretum (the patient's copy, GDPR art. 15/20), encrypted
     CLINICAL_EXPORT = "clinical:record:export"
-    # What a physician signs: a letter or certificate finalised, a prescription (issue 15). A
-    # nurse drafts; only a practitioner vouches for it.
+    # What a physician signs (issue 15): a letter or certificate finalised; a prescription
+    # renewed or printed with the prescriber's RIZIV/INAMI number. A nurse drafts a letter,
+    # records and stops the medications a patient takes; only a practitioner vouches for them.
     CLINICAL_SIGN = "clinical:record:sign"
     # M1, M3, M4: a patient's document sent by mail to a verified correspondent, encrypted.
     MAIL_SEND = "exchange:mail:send"

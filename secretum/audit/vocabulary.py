@@ -57,6 +57,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "clinical.Problem": _("problem / diagnosis"),
     "clinical.Allergy": _("allergy"),
     "clinical.Medication": _("medication"),
+    "clinical.Prescriber": _("prescriber's RIZIV/INAMI number"),
     "clinical.Observation": _("observation"),
     "clinical.Vaccination": _("vaccination"),
     "clinical.LabResult": _("lab result"),

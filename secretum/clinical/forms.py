@@ -5,7 +5,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from secretum.clinical import rules
 
@@ -50,6 +52,11 @@ class EntryForm(forms.Form):
                 "becomes the label if you leave the label empty."
             )
             self.fields["status"].initial = "active"
+        if kind == "medication":
+            self.fields["start"].initial = timezone.localdate()
+            self.fields["cnk"].help_text = _("7 digits, on the package (optional).")
+            self.fields["atc"].help_text = _("WHO ATC code of the substance, e.g. C09AA05.")
+            self.fields["stop"].help_text = _("The first day without it.")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -60,3 +67,13 @@ class EntryForm(forms.Form):
                 # An implausible observation is an error of its value field, and so on.
                 self.add_error(ERROR_FIELD.get(self.kind), exc)
         return data
+
+
+class PrescriberForm(forms.Form):
+    """A practitioner's RIZIV/INAMI number (checked by clinical/medications.py)."""
+
+    riziv = forms.CharField(
+        label=gettext_lazy("RIZIV/INAMI number"),
+        max_length=20,
+        help_text=gettext_lazy("11 digits, e.g. 1-23456-78-901."),
+    )

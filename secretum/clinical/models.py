@@ -13,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from secretum.crypto.fields import SealedField, SealedModel
+from secretum.crypto.rows import SealedRow
 from secretum.patients.models import Patient
 
 
@@ -69,10 +70,23 @@ class Allergy(ClinicalEntry):
 
 
 class Medication(ClinicalEntry):
-    drug = SealedField()
+    """A medication taken or prescribed (issue 15). The fields after ``duration`` were added by
+    migration 0006 and are None in a row made before: a product named in words, no dates. Their
+    names are plain on purpose (the KMEHR import fills them; docs/prescriptions.md maps each to
+    Recip-e's prescription)."""
+
+    drug = SealedField()  # the product's or substance's name, as written
     dose = SealedField()
     frequency = SealedField()
     duration = SealedField()
+    cnk = SealedField()  # the product's 7-digit CNK code, when known
+    atc = SealedField()  # the WHO ATC code (level 5, e.g. C09AA05), when known
+    strength = SealedField()  # e.g. "5 mg"
+    route = SealedField()  # clinical/medications.py ROUTES
+    start = SealedField()  # ISO 8601 date
+    stop = SealedField()  # ISO 8601 date: the first day without it (not taken from that day)
+    quantity = SealedField()  # number of packages to deliver
+    not_before = SealedField()  # ISO 8601 date: "to deliver from" (Recip-e: delivery from)
 
     class Meta(ClinicalEntry.Meta):
         indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_med_patient")]
@@ -117,6 +131,25 @@ class LabResult(ClinicalEntry):
 
     class Meta(ClinicalEntry.Meta):
         indexes = [models.Index(fields=["patient", "superseded_at"], name="clin_lab_patient")]
+
+
+class Prescriber(SealedRow, models.Model):
+    """A practitioner's RIZIV/INAMI number, printed on their prescriptions (issue 15). Sealed as
+    a row under the key file (crypto/rows.py): a number changed in the database without the key
+    file is refused, not printed. Not patient data: the number is public in the INAMI's
+    register of care providers."""
+
+    SEALED_FIELDS = ("user_id", "riziv")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prescriber"
+    )
+    riziv = models.CharField(max_length=11)
+    updated_at = models.DateTimeField(auto_now=True)
+    row_seal = models.BinaryField(null=True, max_length=32)
+
+    def __str__(self) -> str:
+        return f"Prescriber {self.pk}"
 
 
 # Any: django-stubs cannot type the managers of an abstract base's subclasses.

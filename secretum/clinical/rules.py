@@ -16,7 +16,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from secretum.clinical import codes, labs
+from secretum.clinical import codes, labs, medications
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,20 @@ SPECS: dict[str, tuple[FieldSpec, ...]] = {
         FieldSpec("reaction", gettext_lazy("Reaction"), 200, False),
         FieldSpec("severity", gettext_lazy("Severity"), 16, choices=SEVERITIES),
     ),
+    # The first four are those of a medication recorded before issue 15 (still valid alone).
     "medication": (
-        FieldSpec("drug", gettext_lazy("Drug"), 200),
+        FieldSpec("drug", gettext_lazy("Product or substance"), 200),
         FieldSpec("dose", gettext_lazy("Dose"), 100),
         FieldSpec("frequency", gettext_lazy("Frequency"), 100),
-        FieldSpec("duration", gettext_lazy("Duration"), 100),
+        FieldSpec("duration", gettext_lazy("Duration"), 100, False),
+        FieldSpec("cnk", gettext_lazy("CNK code"), 9, False),
+        FieldSpec("atc", gettext_lazy("ATC code"), 9, False),
+        FieldSpec("strength", gettext_lazy("Strength"), 40, False),
+        FieldSpec("route", gettext_lazy("Route"), 16, False, choices=medications.ROUTES),
+        FieldSpec("start", gettext_lazy("Start"), 10, False, is_date=True),
+        FieldSpec("stop", gettext_lazy("Stop"), 10, False, is_date=True),
+        FieldSpec("quantity", gettext_lazy("Number of packages"), 2, False),
+        FieldSpec("not_before", gettext_lazy("Deliver from"), 10, False, is_date=True),
     ),
     "observation": (
         FieldSpec("code", gettext_lazy("Observation"), 16, choices=OBSERVATION_CODES),
@@ -203,6 +212,8 @@ def clean_entry(kind: str, data: dict[str, object]) -> dict[str, str | None]:
         out["value"], out["unit"] = check_observation(out["code"] or "", out["value"] or "")
     if kind == "lab":
         out = labs.clean_result(out)
+    if kind == "medication":
+        out = medications.clean_medication(out)
     if kind == "problem":
         coded = codes.check(out["system"] or "", out["code"] or "")
         out["code"] = coded.code

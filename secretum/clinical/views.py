@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
-from secretum.clinical import codes, rules, services
-from secretum.clinical.forms import EntryForm
+from secretum.clinical import codes, prescriptions, rules, services
+from secretum.clinical.forms import EntryForm, PrescriberForm
 from secretum.patients import services as patients
 
 TITLES = {
@@ -136,3 +136,55 @@ def icd10_codes(request: HttpRequest) -> HttpResponse:
     own list, no patient data, so nothing to audit."""
     found = codes.suggest(request.GET.get("q", "")[:100])
     return JsonResponse({"codes": [{"code": c.code, "title": c.title} for c in found]})
+
+
+# --- medications and prescriptions (issue 15) --------------------------------------------------
+
+
+@requires(Permission.CLINICAL_WRITE)
+@require_POST
+def stop_medication(request: HttpRequest, uid: UUID) -> HttpResponse:
+    actor = Actor.from_request(request)
+    try:
+        patient_uid = prescriptions.stop_medication(actor, uid)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        patient_uid = services.entry_patient(actor, "medication", uid)
+    else:
+        messages.success(request, _("Medication stopped today; the earlier version is kept."))
+    return redirect("patients:detail", uid=patient_uid)
+
+
+@requires(Permission.CLINICAL_SIGN)
+@require_POST
+def renew_medication(request: HttpRequest, uid: UUID) -> HttpResponse:
+    actor = Actor.from_request(request)
+    try:
+        _entry, patient_uid = prescriptions.renew_medication(actor, uid)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        patient_uid = services.entry_patient(actor, "medication", uid)
+    else:
+        messages.success(request, _("Medication renewed from today."))
+    return redirect("patients:detail", uid=patient_uid)
+
+
+@requires(Permission.CLINICAL_SIGN)
+@require_http_methods(["GET", "POST"])
+def prescriber(request: HttpRequest) -> HttpResponse:
+    """The acting practitioner's own RIZIV/INAMI number, printed on their prescriptions."""
+    actor = Actor.from_request(request)
+    form = PrescriberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            prescriptions.set_prescriber_number(actor, form.cleaned_data["riziv"])
+        except ValidationError as exc:
+            form.add_error("riziv", exc)
+        else:
+            messages.success(request, _("Your RIZIV/INAMI number is saved."))
+            return redirect("clinical:prescriber")
+    return render(
+        request,
+        "clinical/prescriber.html",
+        {"form": form, "current": prescriptions.prescriber_number(actor.user)},
+    )

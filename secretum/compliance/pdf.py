@@ -51,8 +51,8 @@ class _Document(Document):
         self.set_xy(self.l_margin, self.t_margin)
 
 
-def _new(orientation: str, title: str) -> _Document:
-    pdf = _Document(orientation, title)
+def _new(orientation: str, title: str, paper: str | tuple[float, float] = "A4") -> _Document:
+    pdf = _Document(orientation, title, paper)
     pdf.set_compression(False)
     return pdf
 

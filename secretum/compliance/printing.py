@@ -1,7 +1,8 @@
-"""Printed patient documents (P1, C3): a patient summary to print, holding medical data only for
-the roles that may read it, footed "confidential — destroy by shredding after use" and
-watermarked with the user and the time. Every print leaves a print log row and its audit event,
-in the same transaction; the register's P1 and C3 evidence reads them."""
+"""Printed patient documents (P1, C3): a patient summary, and a prescription (issue 15), to
+print, holding medical data only for the roles that may read it, footed "confidential —
+destroy by shredding after use" and watermarked with the user and the time. Every print leaves
+a print log row and its audit event, in the same transaction; the register's P1 and C3 evidence
+reads them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from secretum.access.actor import AccessDenied, Actor
 from secretum.access.guard import guarded
 from secretum.access.policy import Permission
 from secretum.audit.models import Action
+from secretum.clinical import prescriptions
 from secretum.clinical import services as clinical
+from secretum.clinical.services import _entry_patient_ref
 from secretum.compliance.models import PrintLog
 from secretum.compliance.people import acting_user, display_name
 from secretum.lib.practice import practice_name
@@ -76,3 +79,44 @@ def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
         event.resource_ref = str(log.uid)
         event.detail["pages"] = pages
         return PrintedDocument(f"patient-summary-{now:%Y%m%d-%H%M}.pdf", data)
+
+
+def print_prescription(actor: Actor, medication_uid: Any, *, with_niss: bool) -> PrintedDocument:
+    """A medication printed as a prescription (issue 15) on the Belgian paper layout, by a
+    practitioner with a RIZIV/INAMI number (refused otherwise, with a clear message), on a
+    basis for this patient (C1). Footed and watermarked (P1); logged like the summary: one
+    print event naming the print log row, in the same transaction. ``with_niss``: print the
+    patient's national number (the prescriber's choice, recorded in the event)."""
+    with guarded(
+        actor,
+        Permission.CLINICAL_SIGN,
+        Action.PRINT,
+        "clinical.Medication",
+        patient_ref=_entry_patient_ref("medication", medication_uid),
+        detail={"document": "prescription", "scope": str(PrintLog.Scope.MEDICAL)},
+    ) as event:
+        if acting_user(actor) is None:
+            raise AccessDenied("a print is made by a person")
+        prescription = prescriptions.access_prescription(actor, medication_uid)
+        now = timezone.now()
+        from secretum.compliance import prescription_pdf  # fpdf, only when printing
+
+        data, pages = prescription_pdf.prescription_pdf(
+            prescription,
+            practice=practice_name(),
+            printed_by=f"{display_name(actor.user)} ({actor.user.username})",
+            printed_at=now,
+            with_niss=with_niss,
+        )
+        log = PrintLog.objects.create(
+            printed_at=now,
+            user=actor.user,
+            role=str(actor.role or ""),
+            patient_ref=prescription.patient.uid,
+            document="prescription",
+            scope=PrintLog.Scope.MEDICAL,
+            pages=pages,
+        )
+        event.resource_ref = str(log.uid)
+        event.detail.update({"pages": pages, "medication": str(medication_uid), "niss": with_niss})
+        return PrintedDocument(f"prescription-{now:%Y%m%d-%H%M}.pdf", data)

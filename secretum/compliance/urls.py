@@ -18,4 +18,9 @@ urlpatterns = [
     path("reports/public-key/", views.public_key, name="public_key"),
     path("reports/<uuid:uid>/<slug:part>/", views.report_file, name="report_file"),
     path("print/<uuid:patient>/", views.print_patient, name="print_patient"),
+    path(
+        "print/prescription/<uuid:medication>/",
+        views.print_prescription,
+        name="print_prescription",
+    ),
 ]

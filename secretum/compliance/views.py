@@ -271,3 +271,20 @@ def print_patient(request: HttpRequest, patient: UUID) -> HttpResponse:
     response = HttpResponse(printed.data, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{printed.filename}"'
     return response
+
+
+@requires(Permission.CLINICAL_SIGN)
+@require_POST
+def print_prescription(request: HttpRequest, medication: UUID) -> HttpResponse:
+    """A medication printed as a prescription (issue 15); without a RIZIV/INAMI number, the
+    prescriber's page with the reason."""
+    try:
+        printed = printing.print_prescription(
+            Actor.from_request(request), medication, with_niss=request.POST.get("niss") == "on"
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("clinical:prescriber")
+    response = HttpResponse(printed.data, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{printed.filename}"'
+    return response

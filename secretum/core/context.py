@@ -27,6 +27,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "can_export_clinical": allows(role, Permission.CLINICAL_EXPORT),
         "can_send_mail": writes and allows(role, Permission.MAIL_SEND),  # M1, M3
         "can_correspondents": allows(role, Permission.CORRESPONDENTS_MANAGE),
+        "can_prescribe": writes and allows(role, Permission.CLINICAL_SIGN),
         "can_agenda": allows(role, Permission.APPOINTMENT_READ),
         "can_audit": allows(role, Permission.AUDIT_READ),
         "can_manage_users": allows(role, Permission.USERS_MANAGE),

@@ -27,11 +27,17 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from secretum.clinical import codes, labs
+from django.utils import timezone
+
+from secretum.clinical import codes, labs, medications
 
 BE_PATIENT = "https://www.ehealth.fgov.be/standards/fhir/core/StructureDefinition/be-patient"
 SSIN = "https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/ssin"
 LOINC = "http://loinc.org"
+# Medications (issue 15). CNK: the HL7 Belgium medication guide's preferred identifier of its
+# NamingSystem be-ns-cnk-codes (hl7.fhir.be.medication); ATC: WHO's own URI, as HL7 lists it.
+CNK = "https://www.ehealth.fgov.be/standards/fhir/medication/NamingSystem/cnk-codes"
+ATC = "http://www.whocc.no/atc"
 UCUM = "http://unitsofmeasure.org"
 ICD10 = codes.URIS[codes.ICD10]
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -198,16 +204,37 @@ class _Builder:
         return resource
 
     def medication(self, e: Any) -> dict[str, Any]:
+        """A medication: its product in words, coded by CNK and ATC when known; "active" while
+        taken, "completed" once its stop date is past; the period from its start to its stop;
+        the posology in words, and its route. A row recorded before these fields existed has
+        the product and the posology only."""
         v = e.values
-        return {
+        coding = [
+            {"system": system, "code": v[name]}
+            for name, system in (("cnk", CNK), ("atc", ATC))
+            if v.get(name)
+        ]
+        product: dict[str, Any] = {"text": " ".join(x for x in (v["drug"], v.get("strength")) if x)}
+        if coding:
+            product["coding"] = coding
+        dosage: dict[str, Any] = {
+            "text": ", ".join(x for x in (v["dose"], v["frequency"], v.get("duration")) if x)
+        }
+        if v.get("route"):
+            dosage["route"] = {"text": v["route"]}
+        resource: dict[str, Any] = {
             "resourceType": "MedicationStatement",
-            "status": "active",
-            "medicationCodeableConcept": {"text": v["drug"]},
+            "status": "active" if medications.is_active(v, timezone.localdate()) else "completed",
+            "medicationCodeableConcept": product,
             "subject": self.subject,
             "dateAsserted": _when(e.recorded_at),
             "informationSource": self.author(e),
-            "dosage": [{"text": f"{v['dose']}, {v['frequency']}, {v['duration']}"}],
+            "dosage": [dosage],
         }
+        period = {k: v[name] for k, name in (("start", "start"), ("end", "stop")) if v.get(name)}
+        if period:
+            resource["effectivePeriod"] = period
+        return resource
 
     def observation(self, e: Any) -> dict[str, Any]:
         v = e.values

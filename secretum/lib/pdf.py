@@ -77,14 +77,17 @@ class _TreeBuilder(StructureTreeBuilder):
 
 
 class Document(FPDF):
-    """An A4 document with the embedded Unicode font, its title, language, page footer and
-    structure tree. Draw text inside ``element(..., content=True)`` (``paragraph`` and ``table``
-    do): text drawn outside any element is invisible to a screen reader."""
+    """An A4 document (or ``paper``: a prescription is A5) with the embedded Unicode font, its
+    title, language, page footer and structure tree. Draw text inside
+    ``element(..., content=True)`` (``paragraph`` and ``table`` do): text drawn outside any
+    element is invisible to a screen reader."""
 
     footer_text = ""
 
-    def __init__(self, orientation: str, title: str) -> None:
-        super().__init__(orientation=orientation, format="A4")
+    def __init__(
+        self, orientation: str, title: str, paper: str | tuple[float, float] = "A4"
+    ) -> None:
+        super().__init__(orientation=orientation, format=paper)
         self.add_font(FAMILY, "", FONTS / "DejaVuSans.ttf")
         self.add_font(FAMILY, "B", FONTS / "DejaVuSans-Bold.ttf")
         self.set_font(FAMILY, size=10)

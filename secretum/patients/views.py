@@ -22,6 +22,7 @@ from secretum.access.policy import Permission
 from secretum.access.relationships import policy
 from secretum.clinical import services as clinical
 from secretum.clinical.labs import latest_results
+from secretum.clinical.medications import split_active
 from secretum.clinical.trends import trends
 from secretum.patients import archive, services
 from secretum.patients.forms import ArchiveReasonForm, PatientForm, SearchForm
@@ -146,6 +147,8 @@ def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:
                 patient=chart.patient,
                 chart=chart,
                 problems=clinical.problem_list(chart.entries["problem"]),
+                # issue 15: the active medications, and the stopped ones apart
+                medications=split_active(chart.entries["medication"], timezone.localdate()),
                 labs=latest_results(chart.entries["lab"]),
                 trends=trends(chart.entries["observation"], chart.entries["lab"]),
             )

@@ -77,7 +77,7 @@ from secretum.audit import services as audit
 from secretum.audit.models import NO_CARE as NO_CARE_PROBLEM
 from secretum.audit.models import AuditEvent
 from secretum.breaches import services as breaches
-from secretum.clinical import records
+from secretum.clinical import prescriptions, records
 from secretum.clinical import services as clinical
 from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
@@ -202,6 +202,15 @@ ENTRIES: dict[str, dict[str, str]] = {
         "dose": "Quzdose",
         "frequency": "Quzfrequency",
         "duration": "Quzduration",
+        # Issue 15: codes, strength, route, dates, packages (a date as the chart shows it too).
+        "cnk": "7345612",
+        "atc": "N02BE51",
+        "strength": "Quzstrength",
+        "route": "rectal",
+        "start": "2019-03-05",
+        "stop": "2099-07-13",
+        "quantity": "3",
+        "not_before": "2019-03-08",
     },
     "observation": {"code": "height", "value": "171.3"},  # corrected to 173.9: the history
     "lab": {
@@ -229,6 +238,7 @@ CORRECTED_HEIGHT = "173.9"
 ENUMERATED = {
     "sex", "severity", "code:observation", "unit", "dose:vaccination", "site:vaccination",
     "system:problem", "status:problem", "code:problem", "loinc:lab",
+    "route:medication", "quantity:medication",
 }  # fmt: skip
 # The patient access report (GDPR art. 15) names its patient to the auditor: the name and the
 # birth date, nothing else of the record (audit.services.patient_access_report). The auditor
@@ -315,6 +325,8 @@ def build_world() -> World:
         doctor, "observation", entries["observation"], {"code": "height", "value": CORRECTED_HEIGHT}
     )
     entries["observation"] = corrected.uid
+    for persona in PRACTITIONERS:  # issue 15: each may print a prescription, on a basis
+        prescriptions.set_prescriber_number(actor_for(users[persona]), RIZIV)
     # D4: a scan attached to the record, stored as the upload stores one once clamd passed it
     # (the matrix runs no clamd: tests/documents/ prove the scan). A stand-in for the audit
     # event: store names there the record version it counted.
@@ -376,6 +388,9 @@ def build_world() -> World:
                 if name not in ENUMERATED and f"{name}:{kind}" not in ENUMERATED
             },
             "problem.onset": ["1999-04-17", "17/04/1999"],
+            "medication.start": ["2019-03-05", "05/03/2019"],
+            "medication.stop": ["2099-07-13", "13/07/2099"],
+            "medication.not_before": ["2019-03-08", "08/03/2019"],
             "observation.value": [CORRECTED_HEIGHT],
             "observation.value (earlier version)": [ENTRIES["observation"]["value"]],
             "document.title": [DOCUMENT_TITLE],
@@ -456,6 +471,9 @@ PATIENT = "patients.Patient"
 CHART = "clinical.Chart"
 APPOINTMENT = "scheduling.Appointment"
 ENTRY = "clinical.{Kind}"  # the kind of the URL's entry
+MED = "clinical.Medication"
+PRESCRIBER = "clinical.Prescriber"
+RIZIV = "12345625004"  # fictitious, with its check digits
 DOC = "documents.Document"
 UNFILED = "documents.UnfiledDocument"
 TRAY = frozenset({(M, "unfiled.title"), (M, "unfiled.content")})  # no one's record yet (D4)
@@ -683,6 +701,22 @@ URLS: dict[tuple[str, str], Row] = {
     # Issue 15: ICD-10 suggestions for the problem form, the classification's own list: no
     # patient data, nothing audited; for those who record problems.
     ("GET", "clinical:icd10"): row(CLINICIANS, gives(), data=lambda w, k: {"q": "asthma"}),
+    # Issue 15: a medication stopped by any carer; renewed and printed by a practitioner, who
+    # sets their own RIZIV/INAMI number (not patient data: no basis needed).
+    ("POST", "clinical:stop"): row(
+        CARING, gives(MOVED, Ev("update", MED)),
+        GLASS, gives(MOVED, Ev("update", MED, purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("update", MED).denied(NO_CARE_PROBLEM)),
+    ),
+    ("POST", "clinical:renew"): row(
+        CARE, gives(MOVED, Ev("create", MED)),
+        GLASS, gives(MOVED, Ev("create", MED, purpose=BTG)),
+        NO_CARE, gives(REFUSED, Ev("create", MED).denied(NO_CARE_PROBLEM)),
+    ),
+    ("GET", "clinical:prescriber"): row(PRACTITIONERS, gives()),
+    ("POST", "clinical:prescriber"): row(
+        PRACTITIONERS, gives(MOVED, Ev("update", PRESCRIBER)), data=lambda w, k: {"riziv": RIZIV},
+    ),
     ("GET", "clinical:history"): row(
         CARING, gives(OK, Ev("read", ENTRY), shows={M}),
         GLASS, gives(OK, Ev("read", ENTRY, purpose=BTG), shows={M}),
@@ -877,6 +911,13 @@ URLS: dict[tuple[str, str], Row] = {
         # identity-only summary, as the secretary's (C1, C3).
         NO_CARE, gives(OK, Ev("read", PATIENT),
                        Ev("print", PATIENT), shows={I}),
+    ),
+    # Issue 15: a prescription printed (P1, C3) by a practitioner on a basis, logged as a print.
+    ("POST", "compliance:print_prescription"): row(
+        CARE, gives(OK, Ev("read", MED), Ev("print", MED), shows={I, M}),
+        GLASS, gives(OK, Ev("read", MED, purpose=BTG), Ev("print", MED, purpose=BTG),
+                     shows={I, M}),
+        NO_CARE, gives(REFUSED, Ev("print", MED).denied(NO_CARE_PROBLEM)),
     ),
     # The maintenance log (K1, E3, K2): the manager and the IT maintainer write, the auditor reads.
     ("GET", "maintenance:log"): row(
@@ -1448,6 +1489,39 @@ SERVICES: dict[str, Service] = {
         Ev("read", CERTIFICATE), (MANAGER, AUDITOR),
         (MANAGER, AUDITOR), gives(NOT_FOUND, Ev("read", CERTIFICATE, outcome="failure")),
     ),
+    # Issue 15: prescriptions.
+    "clinical.prescriptions.stop_medication": service(
+        lambda w, a: prescriptions.stop_medication(a, w.entries["medication"]),
+        Ev("update", MED), CLINICIANS,
+        GLASS, _under_glass(Ev("update", MED)),
+        NO_CARE, _no_basis(Ev("update", MED)),
+    ),
+    "clinical.prescriptions.renew_medication": service(
+        lambda w, a: prescriptions.renew_medication(a, w.entries["medication"]),
+        Ev("create", MED), PRACTITIONERS,
+        CARE, gives(RETURNS, Ev("create", MED), shows={M}),
+        GLASS, _under_glass(Ev("create", MED), shows={M}),
+        NO_CARE, _no_basis(Ev("create", MED)),
+    ),
+    "clinical.prescriptions.access_prescription": service(
+        lambda w, a: prescriptions.access_prescription(a, w.entries["medication"]),
+        Ev("read", MED), PRACTITIONERS,
+        CARE, gives(RETURNS, Ev("read", MED), shows={I, M}),
+        GLASS, _under_glass(Ev("read", MED), shows={I, M}),
+        NO_CARE, _no_basis(Ev("read", MED)),
+    ),
+    "clinical.prescriptions.set_prescriber_number": service(
+        lambda w, a: prescriptions.set_prescriber_number(a, RIZIV),
+        Ev("update", PRESCRIBER), PRACTITIONERS,
+    ),
+    "compliance.printing.print_prescription": service(
+        lambda w, a: printing.print_prescription(a, w.entries["medication"], with_niss=True),
+        Ev("print", MED), PRACTITIONERS,
+        CARE, gives(RETURNS, Ev("read", MED), Ev("print", MED), shows={I, M}),
+        GLASS, gives(RETURNS, Ev("read", MED, purpose=BTG), Ev("print", MED, purpose=BTG),
+                     shows={I, M}),
+        NO_CARE, _no_basis(Ev("print", MED)),
+    ),
     "compliance.printing.print_patient_summary": service(
         lambda w, a: printing.print_patient_summary(a, w.patient),
         Ev("print", PATIENT), FRONT_DESK,
@@ -1539,6 +1613,8 @@ class UrlCase:
                 return w.letter
             if name.startswith("maintenance:"):
                 return w.maintenance
+            if key == "medication" or name in ("clinical:stop", "clinical:renew"):
+                return w.entries["medication"]
             if name.startswith("clinical:"):
                 return w.entries[self.kind]
             if name == "mail:verify":
@@ -1817,5 +1893,6 @@ def test_every_class_and_field_is_planted(world: World, db: Any) -> None:
     enumerated = {
         "allergy.severity", "observation.code", "vaccination.dose", "vaccination.site",
         "problem.system", "problem.status", "problem.code", "lab.loinc", "lab.unit",
+        "medication.route", "medication.quantity",
     }  # fmt: skip
     assert medical - ENUMERATED - enumerated <= set(world.planted[M])

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from secretum.access.policy import Role
 from secretum.audit.models import AuditEvent
+from secretum.clinical import prescriptions
 from secretum.clinical import services as clinical
 from secretum.letters import services as letters
 from secretum.lib.dates import add_years
@@ -33,6 +34,7 @@ class World:
     patient: Any
     observation: Any
     appointment: Any
+    medication: Any
 
 
 @pytest.fixture
@@ -45,7 +47,19 @@ def world(db: Any) -> World:
     )
     start = timezone.now() + dt.timedelta(days=1)
     appt = scheduling.book_appointment(actor, patient.uid, doctor.pk, start, 15)
-    return World(doctor, make_user(Role.SECRETARY), make_user(Role.AUDITOR), patient, obs, appt)
+    med = clinical.record_entry(actor, patient.uid, "medication", MEDICATION)
+    return World(
+        doctor, make_user(Role.SECRETARY), make_user(Role.AUDITOR), patient, obs, appt, med
+    )
+
+
+MEDICATION = {"drug": "Fictitious", "dose": "1", "frequency": "daily", "cnk": "1234567"}
+
+
+def _prescriber(w: World) -> str:
+    """Issue 15: the world's medication, its practitioner's RIZIV/INAMI number set first."""
+    prescriptions.set_prescriber_number(actor_for(w.practitioner), "12345625004")
+    return str(w.medication.uid)
 
 
 def _archived(w: World) -> str:
@@ -146,6 +160,30 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
     ("history", "practitioner",
      lambda w: ("get", f"/clinical/observation/{w.observation.uid}/history/", {}),
      [("read", "clinical.Observation", "success", P)]),
+    # Issue 15: a medication stopped, renewed, printed as a prescription (P1); the prescriber's
+    # number, no patient's data.
+    ("stop medication", "practitioner",
+     lambda w: ("post", f"/clinical/medication/{w.medication.uid}/stop/", {}),
+     [("update", "clinical.Medication", "success", P)]),
+    ("renew medication", "practitioner",
+     lambda w: ("post", f"/clinical/medication/{w.medication.uid}/renew/", {}),
+     [("create", "clinical.Medication", "success", P)]),
+    ("prescriber form", "practitioner", lambda w: ("get", "/clinical/prescriber/", {}), []),
+    ("prescriber number", "practitioner",
+     lambda w: ("post", "/clinical/prescriber/", {"riziv": "12345625004"}),
+     [("update", "clinical.Prescriber", "success", E)]),
+    ("print prescription", "practitioner",
+     lambda w: ("post", f"/compliance/print/prescription/{_prescriber(w)}/", {}),
+     [("read", "clinical.Medication", "success", P),
+      ("print", "clinical.Medication", "success", P)]),
+    # Refused inside the print: both failures recorded once the print's transaction is undone.
+    ("print prescription without a number", "practitioner",
+     lambda w: ("post", f"/compliance/print/prescription/{w.medication.uid}/", {}),
+     [("print", "clinical.Medication", "failure", P),
+      ("read", "clinical.Medication", "failure", P)]),
+    ("secretary refused a renewal", "secretary",
+     lambda w: ("post", f"/clinical/medication/{w.medication.uid}/renew/", {}),
+     [("update", "page", "denied", E)]),
     # D1: a refusal by the middleware is an event too (issue 8: it used to leave nothing).
     ("secretary refused a chart entry", "secretary",
      lambda w: ("get", f"/clinical/observation/{w.observation.uid}/history/", {}),
@@ -294,6 +332,7 @@ def test_every_patient_url_is_covered() -> None:
         "patients:search", "patients:register", "patients:detail", "patients:edit",
         "patients:archive_open", "patients:restore",
         "clinical:new", "clinical:correct", "clinical:retract", "clinical:history",
+        "clinical:stop", "clinical:renew", "clinical:prescriber",
         "scheduling:agenda", "scheduling:book", "scheduling:cancel",
         "audit:log", "audit:export", "audit:report", "audit:report_pdf", "audit:alerts",
         "audit:report_search", "exchange:patient_copy",

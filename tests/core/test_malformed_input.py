@@ -506,6 +506,12 @@ class World:
         }
 
     @cached_property
+    def medication(self) -> str:
+        """Issue 15: a medication to stop, renew and print as a prescription."""
+        drug = {"drug": "Fictitious", "dose": "1", "frequency": "daily", "cnk": "1234567"}
+        return str(clinical.record_entry(self.doctor, self.patient, "medication", drug).uid)
+
+    @cached_property
     def breach(self) -> str:
         at = timezone.now() - dt.timedelta(hours=1)
         return breaches.report_breach(self.manager, aware_at=at, what_happened="Fictitious.")
@@ -560,6 +566,8 @@ class World:
             return ["pdf", "pdf-sig", "html", "html-sig"]
         if name == "grant":
             return [self.grant]
+        if name == "medication" or "medication/<uuid:uid>" in route:
+            return [self.medication]
         if name != "uid":
             return []
         if endpoint.app == "scheduling":

@@ -119,6 +119,7 @@ PAGES = {
     "accounts:charter", "breaches:help", "breaches:breach_report",
     # the practitioner
     "clinical:new", "clinical:correct", "clinical:history", "documents:attach", "access:glass",
+    "clinical:prescriber",
     "documents:unfiled", "documents:unfiled_file", "exchange:patient_copy",
     "letters:list", "letters:letter",
     "accounts:confirm", "accounts:enrol_factor", "accounts:recovery_codes",
@@ -313,6 +314,11 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
     _confirm_if_asked(page, PRACTITIONER)
     _check(page, source, "add a second factor", found)
     _go(page, "/accounts/recovery-codes/", source, found, "practitioner")
+    # Issue 15: the prescriber's RIZIV/INAMI number, a mistyped one refused.
+    _go(page, "/clinical/prescriber/", source, found, "practitioner")
+    page.fill("input[name=riziv]", "12345626004")
+    _submit(page, "[data-testid=prescriber-form] button[type=submit]")
+    _check(page, source, "prescriber number, refused", found)
     # The patient's copy (E7): its form, and the page with the passphrase shown once.
     _go(page, f"/exchange/{uid}/copy/", source, found, "practitioner")
     _submit(page, "[data-testid=copy-make]")
