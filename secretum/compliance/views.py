@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,6 +24,8 @@ from secretum.compliance import declarations, documents, forms, printing
 from secretum.compliance import register as measures  # the view "register" is below
 from secretum.compliance import reports as signed  # the view "reports" is below
 from secretum.compliance.uploads import SealedUploadHandler
+from secretum.crypto.sealing import PDF_TYPE
+from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
 
 
 def _fail(request: HttpRequest, exc: ValidationError) -> None:
@@ -265,9 +268,23 @@ def public_key(request: HttpRequest) -> HttpResponse:
 
 
 @requires(Permission.PATIENT_IDENTITY_READ)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def print_patient(request: HttpRequest, patient: UUID) -> HttpResponse:
-    printed = printing.print_patient_summary(Actor.from_request(request), patient)
-    response = HttpResponse(printed.data, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{printed.filename}"'
-    return response
+    """A summary to print, encrypted by default (E7, M3): GET asks how it leaves, POST makes it,
+    its print event naming the encryption (a print stays a print, P1)."""
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
+    back = reverse("patients:detail", args=[patient])
+    if not form.is_valid():
+        return choice_page(
+            request,
+            form,
+            title=_("Print a summary"),
+            about=_("The summary is a PDF to print: it leaves encrypted unless you say why not."),
+            back=back,
+        )
+    delivery = form.chosen()
+    printed = printing.print_patient_summary(
+        Actor.from_request(request), patient, delivery=delivery
+    )
+    sealed = delivery.seal(printed.data, printed.filename, PDF_TYPE)
+    return deliver(request, delivery, sealed, back=back)
