@@ -19,6 +19,7 @@ Three ways, as issue 14 asks:
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from secretum.crypto import age
 REASON_MIN, REASON_MAX = 10, 200
 AGE_TYPE = "application/octet-stream"
 PDF_TYPE = "application/pdf"
+# The file's end: the last trailer's dictionary, its startxref and the end-of-file marker.
+_TRAILER = re.compile(rb"trailer\s*<<(.*)>>\s*startxref\s*\d+\s*%%EOF\s*", re.DOTALL)
 # fpdf2 logs, at DEBUG, every string it encrypts, in clear (fpdf/encryption.py): a document's
 # title, its alternative texts. A log is no place for what a PDF was encrypted to keep: that
 # logger stays silent below WARNING, whatever level the instance logs at.
@@ -80,7 +83,8 @@ def pdf_encrypted(data: bytes) -> bool:
     file, names an ``/Encrypt`` dictionary (ISO 32000-1 §7.5.5). A PDF's encryption keeps the
     file's structure in clear but every string and stream, the metadata too, under AES-256."""
     trailer = data.rfind(b"trailer")
-    return data.startswith(b"%PDF-") and trailer > 0 and b"/Encrypt " in data[trailer:]
+    found = _TRAILER.fullmatch(data, trailer) if trailer > 0 else None
+    return data.startswith(b"%PDF-") and found is not None and b"/Encrypt " in found.group(1)
 
 
 @dataclass(frozen=True)
