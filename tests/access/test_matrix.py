@@ -839,7 +839,8 @@ URLS: dict[tuple[str, str], Row] = {
     ("GET", "retention:certificate"): row(
         (MANAGER, AUDITOR), gives(GONE, Ev("read", CERTIFICATE, outcome="failure"))
     ),
-    ("GET", "retention:text"): row(
+    ("GET", "retention:text"): row((MANAGER, AUDITOR), gives()),  # how it leaves (E7)
+    ("POST", "retention:text"): row(
         (MANAGER, AUDITOR), gives(GONE, Ev("read", CERTIFICATE, outcome="failure"))
     ),
     ("GET", "retention:signature"): row(

@@ -150,7 +150,8 @@ NOT_PAGES = {
     "compliance:public_key": "a PEM file download",
     "compliance:report_file": "the signed report, its signature: file downloads (the PDF tagged)",
     "clinical:icd10": "JSON: the ICD-10 suggestions the problem form's code field offers",
-    "retention:text": "a destruction certificate, a text file download",
+    # Shown only once a record is destroyed (below); the same template as compliance:print_patient.
+    "retention:text": "how a destruction certificate leaves (E7): exchange/deliver.html",
     "retention:signature": "a destruction certificate's signature, a text file download",
     # Shown only once a record is destroyed; the demo's are all within retention, and the walk
     # goes over the same patients in each language: destroying one would end the second walk.
