@@ -58,6 +58,11 @@ class Kind(StrEnum):
     CSV = "csv"
     JSON = "json"
     TEXT = "text"
+    OTHER = "other"  # an image, a document as it was attached
+
+    @classmethod
+    def of(cls, content_type: str) -> Kind:
+        return cls.PDF if content_type == PDF_TYPE else cls.OTHER
 
 
 def checked_reason(reason: str | None) -> str:

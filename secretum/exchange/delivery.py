@@ -24,6 +24,7 @@ from collections.abc import Callable
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
 from secretum.crypto.sealing import (
@@ -112,7 +113,10 @@ def deliver(request: HttpRequest, delivery: Delivery, sealed: Sealed, *, back: s
         )
     else:
         response = HttpResponse(sealed.data, content_type=sealed.content_type)
-        response["Content-Disposition"] = f'attachment; filename="{sealed.filename}"'
+        # A name as the user wrote it (a document's title): quoted or encoded (RFC 6266), never
+        # a header of its own; the browser keeps the type it is told (nosniff).
+        response["Content-Disposition"] = content_disposition_header(True, sealed.filename) or ""
+        response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"  # the passphrase, the file: on this answer only
     return response
 

@@ -676,10 +676,13 @@ URLS: dict[tuple[str, str], Row] = {
         GLASS, gives(OK, Ev("read", DOC, purpose=BTG), shows={M}),
         NO_CARE, gives(REFUSED, Ev("read", DOC).denied(NO_CARE_PROBLEM)),
     ),
-    ("GET", "documents:download"): row(
+    # E7, M3: GET asks how the file leaves (nothing read); POST hands it out, in clear here.
+    ("GET", "documents:download"): row(CLINICIANS, gives()),
+    ("POST", "documents:download"): row(
         CARING, gives(OK, Ev("export", DOC), shows={M}),
         GLASS, gives(OK, Ev("export", DOC, purpose=BTG), shows={M}),
         NO_CARE, gives(REFUSED, Ev("export", DOC).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: IN_CLEAR,
     ),
     # The patient's copy (GDPR art. 15/20; L1, E7): the practitioner's, within a basis; the
     # answer carries the record encrypted only (no planted value in clear), one export event.

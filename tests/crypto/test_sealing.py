@@ -33,6 +33,10 @@ def _open(data: bytes, identity: age.ScryptIdentity | age.X25519Identity) -> byt
     return b"".join(age.decrypt(io.BytesIO(data), identity))
 
 
+def test_a_file_is_a_pdf_by_its_type_only() -> None:
+    assert Kind.of("application/pdf") is Kind.PDF and Kind.of("image/png") is Kind.OTHER
+
+
 def test_by_default_a_new_passphrase_each_time_and_never_in_a_repr() -> None:
     first, second = Delivery.choose(), Delivery.choose()
     assert first.mode is Mode.PASSPHRASE and first.passphrase != second.passphrase

@@ -144,7 +144,7 @@ NOT_PAGES = {
     "accounts:oidc_start": "a redirect to the identity provider",
     "accounts:oidc_link": "a redirect to the identity provider",
     "documents:show": "the patient's document itself (PDF or image), served inline in a sandbox",
-    "documents:download": "a file download",
+    "documents:download": "how a document leaves (E7): exchange/deliver.html, as print_patient",
     "documents:unfiled_show": "a scan of the unfiled tray itself, served inline in a sandbox",
     "compliance:document": "an evidence document, a file download",
     "compliance:public_key": "a PEM file download",
