@@ -757,8 +757,10 @@ URLS: dict[tuple[str, str], Row] = {
     ("POST", "compliance:review"): row(MANAGER, gives(MOVED)),
     ("POST", "compliance:withdraw"): row(MANAGER, gives(MOVED)),
     ("POST", "compliance:attach"): row(MANAGER, gives(BAD)),
-    ("GET", "compliance:document"): row(
+    ("GET", "compliance:document"): row((MANAGER, AUDITOR), gives()),  # how it leaves (E7)
+    ("POST", "compliance:document"): row(
         (MANAGER, AUDITOR), gives(OK, Ev("read", "compliance.EvidenceDocument")),
+        data=lambda w, k: IN_CLEAR,
     ),
     ("GET", "compliance:access_review"): row(MANAGER, gives()),
     ("POST", "compliance:access_review"): row(MANAGER, gives()),
@@ -767,7 +769,11 @@ URLS: dict[tuple[str, str], Row] = {
         (MANAGER, AUDITOR), gives(MOVED, Ev("export", "compliance.Report")),
     ),
     ("GET", "compliance:public_key"): row((MANAGER, AUDITOR), gives()),
-    ("GET", "compliance:report_file"): row((MANAGER, AUDITOR), gives()),
+    ("GET", "compliance:report_file"): row((MANAGER, AUDITOR), gives()),  # how it leaves (E7)
+    ("POST", "compliance:report_file"): row(
+        (MANAGER, AUDITOR), gives(OK, Ev("export", "compliance.Report")),
+        data=lambda w, k: IN_CLEAR,
+    ),
     # A printed summary (P1, C3): the identity, and the medical summary for who may read it.
     # GET asks how it leaves (E7, M3), nothing read; POST makes it, in clear here (see above).
     ("GET", "compliance:print_patient"): row(FRONT_DESK, gives()),

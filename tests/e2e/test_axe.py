@@ -146,7 +146,7 @@ NOT_PAGES = {
     "documents:show": "the patient's document itself (PDF or image), served inline in a sandbox",
     "documents:download": "how a document leaves (E7): exchange/deliver.html, as print_patient",
     "documents:unfiled_show": "a scan of the unfiled tray itself, served inline in a sandbox",
-    "compliance:document": "an evidence document, a file download",
+    "compliance:document": "how an evidence document leaves (E7): exchange/deliver.html",
     "compliance:public_key": "a PEM file download",
     "compliance:report_file": "the signed report, its signature: file downloads (the PDF tagged)",
     "clinical:icd10": "JSON: the ICD-10 suggestions the problem form's code field offers",
