@@ -128,9 +128,9 @@ def choice_page(
     title: str,
     about: str,
     back: str,
-    status: int = 200,
 ) -> HttpResponse:
-    """The page that asks how a file leaves, before it is made."""
+    """The page that asks how a file leaves, before it is made (400 when what was posted is
+    refused: its errors are on the page)."""
     return render(
         request,
         "exchange/deliver.html",
