@@ -9,12 +9,13 @@ import subprocess
 PDFTOTEXT = shutil.which("pdftotext")
 
 
-def pdf_text(data: bytes, *, lines: bool = False) -> str:
+def pdf_text(data: bytes, *, lines: bool = False, password: str | None = None) -> str:
     """The text of every page in drawing order (``-raw``), whitespace runs folded to one space;
-    ``lines``: line by line, as printed."""
+    ``lines``: line by line, as printed; ``password``: the user password of an encrypted PDF."""
     assert PDFTOTEXT, "pdftotext is missing: `make system-deps` installs poppler-utils"
+    opened = ["-upw", password] if password is not None else []
     done = subprocess.run(
-        [PDFTOTEXT, "-raw", "-enc", "UTF-8", "-", "-"],
+        [PDFTOTEXT, "-raw", "-enc", "UTF-8", *opened, "-", "-"],
         input=data,
         capture_output=True,
         timeout=60,

@@ -7,10 +7,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from secretum.audit.services import AccessReport
+from secretum.crypto.sealing import Delivery
 from secretum.lib.pdf import FAMILY, Document
 
 
-def report_pdf(report: AccessReport, practice: str) -> bytes:
+def report_pdf(report: AccessReport, practice: str, delivery: Delivery | None = None) -> bytes:
+    """The report; under a passphrase, with the PDF's own AES-256 (E7, M3)."""
     pdf = Document("landscape", _("Access report"))
     pdf.footer_text = _("Secretum access report, generated %(at)s") % {
         "at": timezone.localtime(report.generated_at).strftime("%d/%m/%Y %H:%M")
@@ -60,4 +62,6 @@ def report_pdf(report: AccessReport, practice: str) -> bytes:
                     item.outcome,
                 ]
             )
+    if delivery is not None:
+        delivery.protect_pdf(pdf)
     return bytes(pdf.output())

@@ -31,6 +31,7 @@ from secretum.audit.vocabulary import (
     PURPOSE_LABELS,
     RESOURCE_LABELS,
 )
+from secretum.crypto.sealing import Delivery, Kind
 from secretum.lib import niss as niss_lib
 from secretum.patients.services import open_patient, patient_ref_for_niss, reveal_identity
 
@@ -134,9 +135,12 @@ class Export:
     count: int
 
 
-def export_events(actor: Actor, f: EventFilter, fmt: str) -> Export:
+def export_events(
+    actor: Actor, f: EventFilter, fmt: str, *, delivery: Delivery | None = None
+) -> Export:
     """The filtered log as FHIR R4 AuditEvent (NDJSON) or CSV. The export is itself an event,
-    written before the first line leaves; it covers the events up to the one before it."""
+    written before the first line leaves; it covers the events up to the one before it, and
+    names how the file leaves (``delivery``, E7, M3: never the passphrase)."""
     if fmt not in ("ndjson", "csv"):
         raise ValueError("unknown export format")
     patient_ref = resolve_patient(f.patient)
@@ -146,7 +150,11 @@ def export_events(actor: Actor, f: EventFilter, fmt: str) -> Export:
         Action.EXPORT,
         "audit.AuditEvent",
         patient_ref=patient_ref if patient_ref != "?" else "",
-        detail={"format": fmt, "filters": f.used()},
+        detail={
+            "format": fmt,
+            "filters": f.used(),
+            **(delivery.audit_detail(Kind(fmt if fmt == "csv" else "json")) if delivery else {}),
+        },
     ) as event:
         upto = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
         qs = _filtered(f, patient_ref).filter(seq__lte=upto).order_by("seq")
@@ -212,9 +220,12 @@ def _attribution(e: AuditEvent, people: dict[int, tuple[str, str]]) -> tuple[str
     return (f"{full} ({username})" if full else username), role, False
 
 
-def patient_access_report(actor: Actor, patient: str, *, printed: bool = False) -> AccessReport:
+def patient_access_report(
+    actor: Actor, patient: str, *, printed: bool = False, delivery: Delivery | None = None
+) -> AccessReport:
     """Who accessed this patient's record, what, when and why: every event naming the patient,
-    oldest first. Shows the patient's name and birth date, nothing else of the record."""
+    oldest first. Shows the patient's name and birth date, nothing else of the record. Printed,
+    the event names how the PDF leaves (``delivery``, E7, M3: never the passphrase)."""
     patient_ref = resolve_patient(patient)
     if patient_ref in ("", "?"):
         raise Http404("No such patient.")
@@ -225,7 +236,10 @@ def patient_access_report(actor: Actor, patient: str, *, printed: bool = False) 
         "audit.AccessReport",
         patient_ref=patient_ref,
         resource_ref=patient_ref,
-        detail={"format": "pdf" if printed else "page"},
+        detail={
+            "format": "pdf" if printed else "page",
+            **(delivery.audit_detail(Kind.PDF) if printed and delivery else {}),
+        },
     ) as event:
         record, key = open_patient(patient_ref)
         # The report names the patient (name, birth date) and shows nothing else of the record

@@ -8,9 +8,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,6 +19,8 @@ from secretum.access.decorators import requires
 from secretum.access.policy import Permission
 from secretum.audit import services
 from secretum.audit.forms import EventFilterForm, ReportForm
+from secretum.crypto.sealing import PDF_TYPE as PDF
+from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
 from secretum.lib.practice import practice_name
 
 
@@ -39,6 +41,7 @@ def log(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "can_export": actor.may(Permission.AUDIT_EXPORT),
+            "delivery_form": DeliveryForm(),
             "action_labels": services.ACTION_LABELS,
         },
     )
@@ -46,14 +49,26 @@ def log(request: HttpRequest) -> HttpResponse:
 
 @requires(Permission.AUDIT_EXPORT)
 @require_POST
-def export(request: HttpRequest) -> HttpResponseBase:
+def export(request: HttpRequest) -> HttpResponse:
+    """The filtered log as a file, encrypted by default (E7, M3: it names patients and users).
+    The file is made whole before it leaves, the one export event naming its encryption."""
     form = EventFilterForm(request.POST)
+    delivery_form = DeliveryForm(request.POST)
     fmt = request.POST.get("format", "")
-    if not form.is_valid() or fmt not in ("ndjson", "csv"):
-        return render(request, "audit/log.html", {"form": form, "page": None}, status=400)
-    result = services.export_events(Actor.from_request(request), form.event_filter(), fmt)
-    response = StreamingHttpResponse(result.lines, content_type=result.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{result.filename}"'
+    if not (form.is_valid() and delivery_form.is_valid()) or fmt not in ("ndjson", "csv"):
+        context = {"form": form, "page": None, "can_export": True, "delivery_form": delivery_form}
+        return render(request, "audit/log.html", context, status=400)
+    delivery = delivery_form.chosen()
+    result = services.export_events(
+        Actor.from_request(request), form.event_filter(), fmt, delivery=delivery
+    )
+    pieces = (line.encode() for line in result.lines)
+    response = deliver(
+        request,
+        delivery,
+        delivery.seal(pieces, result.filename, result.content_type),
+        back=reverse("audit:log"),
+    )
     response["X-Secretum-Events"] = str(result.count)
     return response
 
@@ -82,16 +97,30 @@ def report(request: HttpRequest, patient: UUID) -> HttpResponse:
 
 
 @requires(Permission.AUDIT_READ)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def report_pdf(request: HttpRequest, patient: UUID) -> HttpResponse:
+    """The report as a PDF, encrypted by default (E7, M3): GET asks how it leaves, POST makes
+    it, one print event naming its encryption."""
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
+    back = reverse("audit:report", args=[patient])
+    if not form.is_valid():
+        return choice_page(
+            request,
+            form,
+            title=_("Access report as PDF"),
+            about=_("The report names the patient: it leaves encrypted unless you say why not."),
+            back=back,
+        )
     # Imported here: fpdf costs every `secretum` command that loads the URLs (system checks do)
     # 0.4 s of CPU, for a page an auditor prints now and then.
     from secretum.audit import pdf
 
-    found = services.patient_access_report(Actor.from_request(request), str(patient), printed=True)
-    response = HttpResponse(pdf.report_pdf(found, practice_name()), content_type="application/pdf")
-    response["Content-Disposition"] = 'attachment; filename="access-report.pdf"'
-    return response
+    delivery = form.chosen()
+    found = services.patient_access_report(
+        Actor.from_request(request), str(patient), printed=True, delivery=delivery
+    )
+    data = pdf.report_pdf(found, practice_name(), delivery)
+    return deliver(request, delivery, delivery.seal(data, "access-report.pdf", PDF), back=back)
 
 
 @requires(Permission.AUDIT_READ)

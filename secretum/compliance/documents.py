@@ -32,6 +32,7 @@ from secretum.compliance.catalogue import measure_or_404
 from secretum.compliance.models import EvidenceDocument, Record
 from secretum.compliance.people import acting_user, display_names
 from secretum.crypto import keyring
+from secretum.crypto.sealing import Delivery, Kind
 
 DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
 # Served with their own type; anything else is served as bytes to download, never rendered.
@@ -190,13 +191,16 @@ class OpenedDocument:
     data: bytes
 
 
-def open_document(actor: Actor, uid: Any) -> OpenedDocument:
+def open_document(actor: Actor, uid: Any, *, delivery: Delivery | None = None) -> OpenedDocument:
+    """One evidence document; downloaded, its read event names how it leaves (``delivery``,
+    E7, M3: never the passphrase)."""
     with guarded(
         actor,
         Permission.COMPLIANCE_READ,
         Action.READ,
         "compliance.EvidenceDocument",
         resource_ref=uid,
+        detail=delivery.audit_detail(Kind.OTHER) if delivery else None,
     ):
         try:
             row = EvidenceDocument.objects.get(uid=uid)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from secretum.compliance import catalogue
+from secretum.crypto.sealing import Delivery
 from secretum.lib.pdf import FAMILY, Document
 
 if TYPE_CHECKING:
@@ -196,8 +197,10 @@ def patient_summary_pdf(
     practice: str,
     printed_by: str,
     printed_at: dt.datetime,
+    delivery: Delivery | None = None,
 ) -> tuple[bytes, int]:
-    """The summary and its number of pages. ``entries`` is empty for an identity-only print."""
+    """The summary and its number of pages. ``entries`` is empty for an identity-only print.
+    Under a passphrase, the PDF carries its own AES-256 (E7, M3)."""
     utc = printed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     pdf = printed_document(_("Patient summary"), printed_by=printed_by, printed_at=printed_at)
     pdf.add_page()
@@ -234,5 +237,7 @@ def patient_summary_pdf(
                 pdf.paragraph("-", size=10)
     pdf.ln(4)
     pdf.paragraph(_("Printed %(at)s by %(who)s.") % {"at": utc, "who": printed_by}, size=8)
+    if delivery is not None:
+        delivery.protect_pdf(pdf)
     data = bytes(pdf.output())
     return data, pdf.pages_count

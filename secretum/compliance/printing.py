@@ -21,6 +21,7 @@ from secretum.clinical import services as clinical
 from secretum.clinical.services import _entry_patient_ref
 from secretum.compliance.models import PrintLog
 from secretum.compliance.people import acting_user, display_name
+from secretum.crypto.sealing import Delivery, Kind
 from secretum.lib.practice import practice_name
 from secretum.patients import services as patients
 
@@ -31,11 +32,14 @@ class PrintedDocument:
     data: bytes
 
 
-def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
+def print_patient_summary(
+    actor: Actor, patient_uid: Any, *, delivery: Delivery | None = None
+) -> PrintedDocument:
     """A patient summary to print: the identity, and for those who may read medical data the
     current problems, allergies and medications (C3). Footed "confidential — destroy by
     shredding after use" and watermarked with the user and the time (P1). Logged: one print
-    event naming the print log row, in the same transaction."""
+    event naming the print log row, in the same transaction, and how the PDF leaves
+    (``delivery``, E7, M3: its encryption, never the passphrase)."""
     # C1, C3: medical data only for a role that reads them, on a basis for this patient (a care
     # relationship, the shared record, a break-the-glass access); the identity otherwise.
     medical = actor.may(Permission.CLINICAL_READ) and (
@@ -48,7 +52,11 @@ def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
         Action.PRINT,
         "clinical.Chart" if medical else "patients.Patient",
         patient_ref=patient_uid,
-        detail={"document": "patient-summary", "scope": str(scope)},
+        detail={
+            "document": "patient-summary",
+            "scope": str(scope),
+            **(delivery.audit_detail(Kind.PDF) if delivery else {}),
+        },
     ) as event:
         if acting_user(actor) is None:
             raise AccessDenied("a print is made by a person")
@@ -66,6 +74,7 @@ def print_patient_summary(actor: Actor, patient_uid: Any) -> PrintedDocument:
             practice=practice_name(),
             printed_by=f"{display_name(actor.user)} ({actor.user.username})",
             printed_at=now,
+            delivery=delivery,
         )
         log = PrintLog.objects.create(
             printed_at=now,

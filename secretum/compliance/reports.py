@@ -27,6 +27,7 @@ from secretum.compliance import catalogue, signing
 from secretum.compliance.models import ReportExport
 from secretum.compliance.people import acting_user, display_name, display_names, system_name
 from secretum.compliance.register import Register, build_register
+from secretum.crypto.sealing import Delivery, Kind
 from secretum.lib.practice import practice_name
 
 REPORT_PARTS = {
@@ -131,12 +132,36 @@ class ReportFile:
     data: bytes
 
 
-def report_file(actor: Actor, uid: Any, part: str) -> ReportFile:
-    require(
+# A signature holds nothing personal: it leaves in clear, as the public key (E7, M3).
+SIGNATURES = ("pdf-sig", "html-sig")
+
+
+def report_file(
+    actor: Actor, uid: Any, part: str, *, delivery: Delivery | None = None
+) -> ReportFile:
+    """One part of a signed report. The report names the staff who issued it and own the
+    measures: handed out with a ``delivery``, an export event names how it leaves (E7, M3:
+    never the passphrase); the signature covers the plain bytes, which an age file keeps."""
+    if delivery is None:
+        require(
+            actor,
+            Permission.COMPLIANCE_READ,
+            EventDraft(Action.READ, "compliance.Report", resource_ref=str(uid or "")),
+        )
+        return _report_file(uid, part)
+    kind = Kind.PDF if part == "pdf" else Kind.OTHER
+    with guarded(
         actor,
         Permission.COMPLIANCE_READ,
-        EventDraft(Action.READ, "compliance.Report", resource_ref=str(uid or "")),
-    )
+        Action.EXPORT,
+        "compliance.Report",
+        resource_ref=str(uid or ""),
+        detail={"part": part, **delivery.audit_detail(kind)},
+    ):
+        return _report_file(uid, part)
+
+
+def _report_file(uid: Any, part: str) -> ReportFile:
     if part not in REPORT_PARTS:
         raise Http404("No such part of a report.")
     try:

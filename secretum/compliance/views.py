@@ -9,8 +9,9 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,6 +24,8 @@ from secretum.compliance import declarations, documents, forms, printing
 from secretum.compliance import register as measures  # the view "register" is below
 from secretum.compliance import reports as signed  # the view "reports" is below
 from secretum.compliance.uploads import SealedUploadHandler
+from secretum.crypto.sealing import PDF_TYPE
+from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
 
 
 def _fail(request: HttpRequest, exc: ValidationError) -> None:
@@ -204,10 +207,24 @@ def _attach(request: HttpRequest, measure: str) -> HttpResponse:
 
 
 @requires(Permission.COMPLIANCE_READ)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def document(request: HttpRequest, uid: UUID) -> HttpResponse:
-    found = documents.open_document(Actor.from_request(request), uid)
-    return _attachment(found.data, found.content_type, found.name.replace('"', ""))
+    """An evidence document (a contract, an audit report: it may name anyone), encrypted by
+    default (E7, M3): GET asks how it leaves, POST hands it out, its read event naming how."""
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
+    back = reverse("compliance:register")
+    if not form.is_valid():
+        return choice_page(
+            request,
+            form,
+            title=_("Download a document"),
+            about=_("The document may name people: it leaves encrypted unless you say why not."),
+            back=back,
+        )
+    delivery = form.chosen()
+    found = documents.open_document(Actor.from_request(request), uid, delivery=delivery)
+    sealed = delivery.seal(found.data, found.name, found.content_type)
+    return deliver(request, delivery, sealed, back=back)
 
 
 # --- the yearly access review (C2) -----------------------------------------------------------
@@ -248,10 +265,30 @@ def reports(request: HttpRequest) -> HttpResponse:
 
 
 @requires(Permission.COMPLIANCE_READ)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def report_file(request: HttpRequest, uid: UUID, part: str) -> HttpResponse:
-    found = signed.report_file(Actor.from_request(request), uid, part)
-    return _attachment(found.data, found.content_type, found.filename)
+    """A signature leaves as it is; the report itself (it names staff) encrypted by default
+    (E7, M3): GET asks how it leaves, POST hands it out, an export event naming how."""
+    actor = Actor.from_request(request)
+    if part in signed.SIGNATURES or part not in signed.REPORT_PARTS:
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        found = signed.report_file(actor, uid, part)
+        return _attachment(found.data, found.content_type, found.filename)
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
+    back = reverse("compliance:reports")
+    if not form.is_valid():
+        return choice_page(
+            request,
+            form,
+            title=_("Download the signed report"),
+            about=_("The report names people: it leaves encrypted unless you say why not."),
+            back=back,
+        )
+    delivery = form.chosen()
+    found = signed.report_file(actor, uid, part, delivery=delivery)
+    sealed = delivery.seal(found.data, found.filename, found.content_type)
+    return deliver(request, delivery, sealed, back=back)
 
 
 @requires(Permission.COMPLIANCE_READ)
@@ -265,12 +302,26 @@ def public_key(request: HttpRequest) -> HttpResponse:
 
 
 @requires(Permission.PATIENT_IDENTITY_READ)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def print_patient(request: HttpRequest, patient: UUID) -> HttpResponse:
-    printed = printing.print_patient_summary(Actor.from_request(request), patient)
-    response = HttpResponse(printed.data, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{printed.filename}"'
-    return response
+    """A summary to print, encrypted by default (E7, M3): GET asks how it leaves, POST makes it,
+    its print event naming the encryption (a print stays a print, P1)."""
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
+    back = reverse("patients:detail", args=[patient])
+    if not form.is_valid():
+        return choice_page(
+            request,
+            form,
+            title=_("Print a summary"),
+            about=_("The summary is a PDF to print: it leaves encrypted unless you say why not."),
+            back=back,
+        )
+    delivery = form.chosen()
+    printed = printing.print_patient_summary(
+        Actor.from_request(request), patient, delivery=delivery
+    )
+    sealed = delivery.seal(printed.data, printed.filename, PDF_TYPE)
+    return deliver(request, delivery, sealed, back=back)
 
 
 @requires(Permission.CLINICAL_SIGN)

@@ -268,7 +268,7 @@ def _read_header(source: BinaryIO) -> tuple[list[Stanza], bytes, bytes]:
     if first != VERSION_LINE:
         raise AgeError("not an age file (version line)")
     covered = [first]
-    stanzas = []
+    stanzas: list[Stanza] = []
     size = len(first) + 1
     line = _line(source)
     while line.startswith(b"-> "):

@@ -38,6 +38,7 @@ from secretum.audit.log import record_tampered
 from secretum.audit.models import INFECTED, Action
 from secretum.crypto.fields import uid_text
 from secretum.crypto.keyring import DecryptionError
+from secretum.crypto.sealing import Delivery, Kind
 from secretum.documents import integrity, types
 from secretum.documents.models import Document
 from secretum.lib import clamav
@@ -301,8 +302,11 @@ def _document(uid: Any) -> Document:
         raise Http404("No such document.") from None
 
 
-def open_document(actor: Actor, uid: Any, *, download: bool = False) -> OpenedDocument:
-    """One document's content, to show (a read) or to download (an export): audited either way.
+def open_document(
+    actor: Actor, uid: Any, *, download: bool = False, delivery: Delivery | None = None
+) -> OpenedDocument:
+    """One document's content, to show (a read) or to download (an export): audited either way,
+    a download's event naming how the file leaves (``delivery``, E7, M3: never the passphrase).
     A quarantined document is never served."""
     row = _document(uid)
     patient_uid = str(row.patient.uid)
@@ -314,6 +318,7 @@ def open_document(actor: Actor, uid: Any, *, download: bool = False) -> OpenedDo
             RESOURCE,
             patient_ref=patient_uid,
             resource_ref=uid,
+            detail=delivery.audit_detail(Kind.of(row.content_type)) if delivery else None,
         ) as event:
             _patient, key = open_patient(patient_uid)
             if not integrity.intact(row, patient_uid):  # changed, moved or copied here

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -21,6 +22,7 @@ from secretum.access.policy import Permission
 from secretum.documents import services, tray, types
 from secretum.documents.forms import DocumentForm, FileScanForm
 from secretum.documents.uploads import MemoryOnlyUploadHandler
+from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
 from secretum.patients import services as patients
 
 # The served file is a document of its own, never part of Secretum's pages: no script, no form,
@@ -117,9 +119,26 @@ def show(request: HttpRequest, uid: UUID) -> HttpResponse:
 
 
 @requires(Permission.CLINICAL_READ)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def download(request: HttpRequest, uid: UUID) -> HttpResponse:
-    return _served(request, uid, download=True)
+    """The document as a file, encrypted by default (E7, M3: it is medical): GET asks how it
+    leaves, POST hands it out, one export event naming how."""
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
+    back = reverse("home")
+    if not form.is_valid():
+        return choice_page(
+            request,
+            form,
+            title=_("Download a document"),
+            about=_("The document is medical: it leaves encrypted unless you say why not."),
+            back=back,
+        )
+    delivery = form.chosen()
+    found = services.open_document(
+        Actor.from_request(request), uid, download=True, delivery=delivery
+    )
+    sealed = delivery.seal(found.data, found.filename, found.content_type)
+    return deliver(request, delivery, sealed, back=back)
 
 
 # The unfiled tray (D4): the intake's scans that named no patient, filed here by a clinician.

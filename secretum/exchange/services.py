@@ -22,6 +22,9 @@ from django.utils.translation import gettext as _
 from secretum.access.actor import Actor
 from secretum.clinical.services import access_chart
 from secretum.crypto import age
+
+# The rules of every file that leaves (crypto/sealing.py), the patient's copy's as the others'.
+from secretum.crypto.sealing import checked_reason, recipient_of
 from secretum.exchange import fhir, kmehr
 from secretum.exchange.kmehr import export as sumehr
 from secretum.lib import niss as niss_lib
@@ -29,7 +32,6 @@ from secretum.patients.services import patient_ref_for_niss
 
 FORMAT = "fhir-r4"
 FORMATS = (FORMAT, kmehr.FORMAT)  # the FHIR R4 Bundle; the KMEHR SumEHR 2.0 (issue 14)
-REASON_MIN, REASON_MAX = 10, 200
 
 
 @dataclass(frozen=True)
@@ -41,23 +43,6 @@ class Exported:
     # The record was altered outside Secretum (as the chart says it, patients/integrity.py): the
     # copy may lack entries or show an earlier state; whoever hands it out must know.
     altered: bool = False
-
-
-def checked_reason(reason: str | None) -> str:
-    text = " ".join(str(reason or "").split())
-    if not REASON_MIN <= len(text) <= REASON_MAX or not text.isprintable():
-        raise ValidationError(
-            _("A plain copy needs its reason, in %(min)d to %(max)d characters.")
-            % {"min": REASON_MIN, "max": REASON_MAX}
-        )
-    return text
-
-
-def recipient_of(text: str) -> age.X25519Recipient:
-    try:
-        return age.X25519Recipient.parse(text)
-    except age.AgeError:
-        raise ValidationError(_("This is not an age public key (it starts with “age1”).")) from None
 
 
 def patient_for_niss(number: str) -> str:

@@ -1,8 +1,10 @@
 """The patient's copy (GDPR art. 15/20; L1, E7, M3): from the chart, a practitioner in care
-downloads the record as FHIR R4, encrypted with age. The passphrase is made for this copy, shown
-on the page that answers the POST and nowhere else: never stored, never in the audit log. The
-file comes with that page (a data: link of a few kilobytes), so no copy waits on the server and
-nothing links the file to a second request."""
+downloads the record as FHIR R4, encrypted with age, the choice of every file that leaves
+(``exchange.delivery``: a passphrase, an age key, or in clear with a reason, as the command line
+offers). The passphrase is made for this copy, shown on the page that answers the POST and
+nowhere else: never stored, never in the audit log. The file comes with that page (a data: link
+of a few kilobytes), so no copy waits on the server and nothing links the file to a second
+request."""
 
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from django.views.decorators.http import require_http_methods
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
+from secretum.crypto.sealing import Mode
 from secretum.exchange import services
-from secretum.exchange.forms import CopyForm
+from secretum.exchange.delivery import DeliveryForm
 from secretum.patients import services as patients
 
 
@@ -28,18 +31,21 @@ from secretum.patients import services as patients
 @require_http_methods(["GET", "POST"])
 def patient_copy(request: HttpRequest, patient: UUID) -> HttpResponse:
     actor = Actor.from_request(request)
-    form = CopyForm(request.POST or None)
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
     context: dict[str, object] = {"form": form}
     if request.method == "POST" and form.is_valid():
         out = io.BytesIO()  # one patient's bundle: kilobytes, bounded by the chart's limit
-        name = f"patient-{timezone.localdate():%Y%m%d}-{str(patient)[:8]}.fhir.json.age"
+        mode, key = form.cleaned_data["delivery"], form.cleaned_data["delivery_key"]
+        plain = form.cleaned_data["delivery_reason"] if mode == Mode.PLAIN else None
+        name = f"patient-{timezone.localdate():%Y%m%d}-{str(patient)[:8]}.fhir.json"
+        name += "" if plain is not None else ".age"
         try:
             done = services.export_patient(
-                actor, patient, out, recipient=form.cleaned_data["recipient"],
-                detail={"file": name, "for": "patient's copy"},
+                actor, patient, out, recipient=key if mode == Mode.RECIPIENT else "",
+                plain_reason=plain, detail={"file": name, "for": "patient's copy"},
             )  # fmt: skip
         except ValidationError as exc:
-            form.add_error("recipient", exc)
+            form.add_error(None, exc)
         else:
             data = base64.b64encode(out.getvalue()).decode()
             context.update(

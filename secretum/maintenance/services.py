@@ -33,6 +33,7 @@ from secretum.access.policy import Permission, Role
 from secretum.audit.models import Action
 from secretum.compliance.people import acting_user, display_name, display_names, system_name
 from secretum.crypto import keyring
+from secretum.crypto.sealing import Delivery, Kind
 from secretum.lib.dates import check_recent
 from secretum.maintenance.entries import (
     TEXT_LIMITS,
@@ -325,15 +326,16 @@ class Export:
     count: int
 
 
-def export_log(actor: Actor) -> Export:
+def export_log(actor: Actor, *, delivery: Delivery | None = None) -> Export:
     """The whole log as CSV (UTF-8, RFC 4180), oldest entry first: for the auditor, whatever
-    spreadsheet or tool they use. The export is itself an audited event."""
+    spreadsheet or tool they use. The export is itself an audited event, which names how the file
+    leaves (``delivery``, E7, M3: never the passphrase)."""
     with guarded(
         actor,
         Permission.MAINTENANCE_LOG_READ,
         Action.EXPORT,
         RESOURCE,
-        detail={"format": "csv"},
+        detail={"format": "csv", **(delivery.audit_detail(Kind.CSV) if delivery else {})},
     ) as event:
         views = _views(list(MaintenanceEntry.objects.order_by("id")))
         event.detail["entries"] = len(views)

@@ -38,6 +38,7 @@ from secretum.accounts.services import practice_settings
 from secretum.audit.log import record_tampered
 from secretum.audit.models import Action, AuditEvent, Outcome
 from secretum.crypto import keyring, rows
+from secretum.crypto.sealing import Delivery, Kind
 from secretum.patients import integrity, queries
 from secretum.patients.models import Patient, SearchToken
 from secretum.retention import certificates, contact
@@ -325,9 +326,15 @@ def certificates_list(actor: Actor) -> list[tuple[DestructionCertificate, Any]]:
         return [(c, certificates.readability(c)) for c in found.order_by("-approved_at")]
 
 
-def access_certificate(actor: Actor, uid: Any) -> tuple[DestructionCertificate, Any, Any]:
-    """One certificate, its signature checked, and when no copy remains readable."""
-    with guarded(actor, Permission.RETENTION_READ, Action.READ, CERTIFICATE, resource_ref=uid):
+def access_certificate(
+    actor: Actor, uid: Any, *, delivery: Delivery | None = None
+) -> tuple[DestructionCertificate, Any, Any]:
+    """One certificate, its signature checked, and when no copy remains readable. Downloaded,
+    the read event names how its text leaves (``delivery``, E7, M3: never the passphrase)."""
+    detail = {"file": "certificate", **delivery.audit_detail(Kind.TEXT)} if delivery else None
+    with guarded(
+        actor, Permission.RETENTION_READ, Action.READ, CERTIFICATE, resource_ref=uid, detail=detail
+    ):
         try:
             found = DestructionCertificate.objects.get(uid=uid)
         except (DestructionCertificate.DoesNotExist, ValidationError):

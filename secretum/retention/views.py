@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -18,6 +19,7 @@ from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
 from secretum.accounts.web import sudo
+from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
 from secretum.retention import services
 from secretum.retention.forms import DestroyForm, ErasureRequestForm
 
@@ -101,10 +103,29 @@ def _file(body: str, name: str) -> HttpResponse:
 
 
 @requires(Permission.RETENTION_READ)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def certificate_text(request: HttpRequest, uid: UUID) -> HttpResponse:
-    found, _verification, _readable = services.access_certificate(Actor.from_request(request), uid)
-    return _file(found.text, f"destruction-{found.uid}.txt")
+    """The certificate's text, encrypted by default (E7, M3: it names staff and the destroyed
+    record's reference): GET asks how it leaves, POST hands it out, its read event naming how.
+    Its signature (below) holds nothing personal: it leaves in clear."""
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
+    back = reverse("retention:certificate", args=[uid])
+    if not form.is_valid():
+        return choice_page(
+            request,
+            form,
+            title=_("Download the certificate"),
+            about=_("The certificate names people: it leaves encrypted unless you say why not."),
+            back=back,
+        )
+    delivery = form.chosen()
+    found, _verification, _readable = services.access_certificate(
+        Actor.from_request(request), uid, delivery=delivery
+    )
+    sealed = delivery.seal(
+        found.text.encode(), f"destruction-{found.uid}.txt", "text/plain; charset=utf-8"
+    )
+    return deliver(request, delivery, sealed, back=back)
 
 
 @requires(Permission.RETENTION_READ)

@@ -246,6 +246,7 @@ ENUMERATED = {
 # here for the cells that show it, and reported (issue 10).
 NAMES_THE_PATIENT = frozenset({(I, "family_name"), (I, "given_name"), (I, "birth_date")})
 GLASS_REASON = "Fictitious: unconscious in the waiting room."
+IN_CLEAR = {"delivery": "plain", "delivery_reason": "Fictitious: read by the access matrix."}
 DOCUMENT_TITLE = "Quzdoctitle.png"  # a document's name and content are medical (D4)
 DOCUMENT_TEXT = "Quzdoccontent"
 UNFILED_TITLE = "Quzscantitle.png"  # a scan of the unfiled tray: medical too (D4)
@@ -738,10 +739,13 @@ URLS: dict[tuple[str, str], Row] = {
         GLASS, gives(OK, Ev("read", DOC, purpose=BTG), shows={M}),
         NO_CARE, gives(REFUSED, Ev("read", DOC).denied(NO_CARE_PROBLEM)),
     ),
-    ("GET", "documents:download"): row(
+    # E7, M3: GET asks how the file leaves (nothing read); POST hands it out, in clear here.
+    ("GET", "documents:download"): row(CLINICIANS, gives()),
+    ("POST", "documents:download"): row(
         CARING, gives(OK, Ev("export", DOC), shows={M}),
         GLASS, gives(OK, Ev("export", DOC, purpose=BTG), shows={M}),
         NO_CARE, gives(REFUSED, Ev("export", DOC).denied(NO_CARE_PROBLEM)),
+        data=lambda w, k: IN_CLEAR,
     ),
     # The patient's copy (GDPR art. 15/20; L1, E7): the practitioner's, within a basis; the
     # answer carries the record encrypted only (no planted value in clear), one export event.
@@ -864,9 +868,11 @@ URLS: dict[tuple[str, str], Row] = {
         AUDITOR, gives(OK, Ev("search", "audit.AuditEvent")),
         data=lambda w, k: {"patient": w.patient},
     ),
+    # E7, M3: a file leaves encrypted by default; in clear here, so that the table reads in it
+    # what each persona may see (the encryption itself: tests/exchange/test_delivery.py).
     ("POST", "audit:export"): row(
         AUDITOR, gives(OK, Ev("export", "audit.AuditEvent")),
-        data=lambda w, k: {"patient": w.patient, "format": "csv"},
+        data=lambda w, k: {"patient": w.patient, "format": "csv", **IN_CLEAR},
     ),
     ("GET", "audit:report_search"): row(AUDITOR, gives()),
     ("POST", "audit:report_search"): row(
@@ -876,8 +882,10 @@ URLS: dict[tuple[str, str], Row] = {
     ("GET", "audit:report"): row(
         AUDITOR, gives(OK, Ev("read", "audit.AccessReport"), also=NAMES_THE_PATIENT, shows={I}),
     ),
-    ("GET", "audit:report_pdf"): row(
+    ("GET", "audit:report_pdf"): row(AUDITOR, gives()),  # how it leaves (E7): nothing read
+    ("POST", "audit:report_pdf"): row(
         AUDITOR, gives(OK, Ev("print", "audit.AccessReport"), also=NAMES_THE_PATIENT, shows={I}),
+        data=lambda w, k: IN_CLEAR,
     ),
     ("GET", "audit:alerts"): row(AUDITOR, gives(OK, Ev("search", "audit.Alert"))),
     # The measures register (L3) and the yearly access review (C2).
@@ -889,8 +897,10 @@ URLS: dict[tuple[str, str], Row] = {
     ("POST", "compliance:review"): row(MANAGER, gives(MOVED)),
     ("POST", "compliance:withdraw"): row(MANAGER, gives(MOVED)),
     ("POST", "compliance:attach"): row(MANAGER, gives(BAD)),
-    ("GET", "compliance:document"): row(
+    ("GET", "compliance:document"): row((MANAGER, AUDITOR), gives()),  # how it leaves (E7)
+    ("POST", "compliance:document"): row(
         (MANAGER, AUDITOR), gives(OK, Ev("read", "compliance.EvidenceDocument")),
+        data=lambda w, k: IN_CLEAR,
     ),
     ("GET", "compliance:access_review"): row(MANAGER, gives()),
     ("POST", "compliance:access_review"): row(MANAGER, gives()),
@@ -899,8 +909,14 @@ URLS: dict[tuple[str, str], Row] = {
         (MANAGER, AUDITOR), gives(MOVED, Ev("export", "compliance.Report")),
     ),
     ("GET", "compliance:public_key"): row((MANAGER, AUDITOR), gives()),
-    ("GET", "compliance:report_file"): row((MANAGER, AUDITOR), gives()),
+    ("GET", "compliance:report_file"): row((MANAGER, AUDITOR), gives()),  # how it leaves (E7)
+    ("POST", "compliance:report_file"): row(
+        (MANAGER, AUDITOR), gives(OK, Ev("export", "compliance.Report")),
+        data=lambda w, k: IN_CLEAR,
+    ),
     # A printed summary (P1, C3): the identity, and the medical summary for who may read it.
+    # GET asks how it leaves (E7, M3), nothing read; POST makes it, in clear here (see above).
+    ("GET", "compliance:print_patient"): row(FRONT_DESK, gives()),
     ("POST", "compliance:print_patient"): row(
         CARING, gives(OK, Ev("read", CHART), Ev("print", CHART), shows={I, M}),
         # The print event's purpose is not checked: it says "care" where the chart it prints was
@@ -911,6 +927,7 @@ URLS: dict[tuple[str, str], Row] = {
         # identity-only summary, as the secretary's (C1, C3).
         NO_CARE, gives(OK, Ev("read", PATIENT),
                        Ev("print", PATIENT), shows={I}),
+        data=lambda w, k: IN_CLEAR,
     ),
     # Issue 15: a prescription printed (P1, C3) by a practitioner on a basis, logged as a print.
     ("POST", "compliance:print_prescription"): row(
@@ -938,8 +955,10 @@ URLS: dict[tuple[str, str], Row] = {
         TECHNICIAN, gives(REFUSED, Ev("maintenance", MAINTENANCE_LOG).denied()),
         data=lambda w, k: {**_intervention(), "reason": "Fictitious correction."},
     ),
-    ("GET", "maintenance:export"): row(
-        (MANAGER, AUDITOR, MAINTAINER), gives(OK, Ev("export", MAINTENANCE_LOG))
+    ("GET", "maintenance:export"): row((MANAGER, AUDITOR, MAINTAINER), gives()),
+    ("POST", "maintenance:export"): row(
+        (MANAGER, AUDITOR, MAINTAINER), gives(OK, Ev("export", MAINTENANCE_LOG)),
+        data=lambda w, k: IN_CLEAR,
     ),
     # K2: the outside technicians' maintenance windows, the manager's (opening: an account, its
     # link, the window; closing the technician's early: the account disabled, the window).
@@ -976,7 +995,8 @@ URLS: dict[tuple[str, str], Row] = {
     ("GET", "retention:certificate"): row(
         (MANAGER, AUDITOR), gives(GONE, Ev("read", CERTIFICATE, outcome="failure"))
     ),
-    ("GET", "retention:text"): row(
+    ("GET", "retention:text"): row((MANAGER, AUDITOR), gives()),  # how it leaves (E7)
+    ("POST", "retention:text"): row(
         (MANAGER, AUDITOR), gives(GONE, Ev("read", CERTIFICATE, outcome="failure"))
     ),
     ("GET", "retention:signature"): row(

@@ -262,7 +262,11 @@ CASES: list[tuple[str, str, Request, list[tuple[str, ...]]]] = [
      [("export", "audit.AuditEvent", "success", P)]),
     ("access report", "auditor", lambda w: ("get", f"/audit/report/{w.patient.uid}/", {}),
      [("read", "audit.AccessReport", "success", P)]),
-    ("access report pdf", "auditor", lambda w: ("get", f"/audit/report/{w.patient.uid}/pdf/", {}),
+    # E7, M3: asked how it leaves (nothing read), then made, one print event naming that.
+    ("access report pdf asked", "auditor",
+     lambda w: ("get", f"/audit/report/{w.patient.uid}/pdf/", {}), []),
+    ("access report pdf", "auditor",
+     lambda w: ("post", f"/audit/report/{w.patient.uid}/pdf/", {}),
      [("print", "audit.AccessReport", "success", P)]),
     ("alerts", "auditor", lambda w: ("get", "/audit/alerts/", {}),
      [("search", "audit.Alert", "success", E)]),

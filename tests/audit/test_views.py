@@ -20,6 +20,8 @@ from tests.conftest import actor_for, client_for, events, identity, make_user
 from tests.pdf import pdf_text
 
 AUDIT_URLS = ["/audit/", "/audit/report/", "/audit/alerts/"]
+# The file in clear, to read it here; encrypted by default: tests/exchange/test_delivery.py (E7).
+PLAIN = {"delivery": "plain", "delivery_reason": "Fictitious test of the file in clear."}
 
 
 @pytest.fixture
@@ -92,11 +94,11 @@ def test_ndjson_export_is_fhir_audit_event_and_is_audited(
     a, _ = two_patients
     client = client_for(auditor)
     before = AuditEvent.objects.count()
-    response = client.post("/audit/export/", {"patient": a.uid, "format": "ndjson"})
+    response = client.post("/audit/export/", {"patient": a.uid, "format": "ndjson", **PLAIN})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/fhir+ndjson"
     assert response["Content-Disposition"].startswith('attachment; filename="audit-')
-    lines = b"".join(response.streaming_content).decode().splitlines()
+    lines = response.content.decode().splitlines()
     resources = [json.loads(line) for line in lines]
     assert len(resources) == len(events(patient_ref=a.uid, seq__lte=before))
     for r in resources:
@@ -111,14 +113,15 @@ def test_ndjson_export_is_fhir_audit_event_and_is_audited(
     )
     detail = json.loads(export.detail)
     assert detail["format"] == "ndjson" and detail["events"] == len(resources)
+    assert detail["encryption"] == "none" and detail["plain_reason"] == PLAIN["delivery_reason"]
 
 
 def test_csv_export_has_one_row_per_event_and_defuses_formulas(
     auditor: Any, two_patients: tuple[Any, Any]
 ) -> None:
     record_event(Actor(user=None, role=None, source="=HYPERLINK(1)"), "read", "session")
-    response = client_for(auditor).post("/audit/export/", {"format": "csv"})
-    text = b"".join(response.streaming_content).decode()
+    response = client_for(auditor).post("/audit/export/", {"format": "csv", **PLAIN})
+    text = response.content.decode()
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["seq", "recorded_utc", "user"]
     assert len(rows) - 1 == AuditEvent.objects.count() - 1  # all but the export itself
@@ -138,7 +141,7 @@ def test_access_report_lists_who_what_when_why_as_page_and_pdf(
     report_event = events(resource="audit.AccessReport")[-1]
     assert (report_event.action, report_event.patient_ref) == ("read", a.uid)
 
-    pdf = client.get(f"/audit/report/{a.uid}/pdf/")
+    pdf = client.post(f"/audit/report/{a.uid}/pdf/", PLAIN)
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
     printed = events(resource="audit.AccessReport")[-1]

@@ -82,8 +82,12 @@ def test_a_manager_cannot_print_patient_documents(manager: Any, chart: Any) -> N
 
 def test_the_print_page_answers_a_pdf_to_a_post_only(practitioner: Any, chart: Any) -> None:
     client = client_for(practitioner)
-    assert client.get(f"/compliance/print/{chart.uid}/").status_code == 405
-    response = client.post(f"/compliance/print/{chart.uid}/")
+    # GET asks how the file leaves (E7, M3; tests/exchange/test_delivery.py) and prints nothing.
+    assert b"%PDF" not in client.get(f"/compliance/print/{chart.uid}/").content
+    response = client.post(
+        f"/compliance/print/{chart.uid}/",
+        {"delivery": "plain", "delivery_reason": "Fictitious test of the file in clear."},
+    )
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
     assert (

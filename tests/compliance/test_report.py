@@ -3,6 +3,7 @@ signatures that an auditor checks with `secretum compliance verify-report`."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -111,10 +112,20 @@ def test_the_report_pages(manager: Any) -> None:
     page = client.get("/compliance/reports/").content.decode()
     uid = re.search(r'id="report-([0-9a-f-]{36})"', page)
     assert uid is not None
-    response = client.get(f"/compliance/reports/{uid.group(1)}/pdf/")
+    url = f"/compliance/reports/{uid.group(1)}"
+    # E7, M3: the report (it names staff) leaves encrypted by default, in clear with a reason
+    # kept by its export event; a signature leaves as it is, and only to a GET.
+    assert b'data-testid="delivery"' in client.get(f"{url}/pdf/").content
+    assert b'data-testid="delivered-passphrase"' in client.post(f"{url}/html/").content
+    reason = "Copie pour l'inspection, au format papier (fictif)."
+    response = client.post(f"{url}/pdf/", {"delivery": "plain", "delivery_reason": reason})
     assert response["Content-Type"] == "application/pdf"
     assert "attachment" in response["Content-Disposition"]
-    assert client.get(f"/compliance/reports/{uid.group(1)}/nothing/").status_code == 404
+    exports = events(action="export", resource="compliance.Report")
+    assert [json.loads(e.detail).get("encryption") for e in exports[-2:]] == ["age-scrypt", "none"]
+    assert client.get(f"{url}/pdf-sig/")["Content-Type"].startswith("text/plain")
+    assert client.post(f"{url}/pdf-sig/").status_code == 405
+    assert client.get(f"{url}/nothing/").status_code == 404
     key = client.get("/compliance/reports/public-key/")
     assert key.content.startswith(b"-----BEGIN PUBLIC KEY-----")
     printable = client.get("/compliance/report/").content.decode()

@@ -94,7 +94,13 @@ def test_attaching_and_downloading_a_document(manager: Any) -> None:
     assert response.status_code == 302
     detail = register.measure_detail(actor_for(manager), "E2")
     uid = detail.documents[0].uid
-    got = client.get(f"/compliance/documents/{uid}/")
+    # E7, M3: asked how it leaves; by default under a passphrase, as an age file (a PDF given
+    # as bytes cannot carry its own encryption); in clear with a reason.
+    assert b'data-testid="delivery"' in client.get(f"/compliance/documents/{uid}/").content
+    secret = client.post(f"/compliance/documents/{uid}/").content.decode()
+    assert 'download="attestation.pdf.age"' in secret and "fictitious" not in secret
+    reason = {"delivery": "plain", "delivery_reason": "Remis à l'auditeur externe (fictif)."}
+    got = client.post(f"/compliance/documents/{uid}/", reason)
     assert got.content == b"%PDF-1.4 fictitious"
     assert got["Content-Disposition"] == 'attachment; filename="attestation.pdf"'
 

@@ -58,9 +58,22 @@ def test_the_served_file_is_sandboxed_and_never_sniffed(
     assert shown["Content-Disposition"].startswith("inline;")
     assert "filename*=utf-8''" in shown["Content-Disposition"]
     assert shown["Cache-Control"] == "no-store"
-    download = client.get(f"/documents/{uid}/download/")
+    # E7, M3: asked how it leaves; by default an age file under a passphrase shown once.
+    assert b'data-testid="delivery"' in client.get(f"/documents/{uid}/download/").content
+    secret = client.post(f"/documents/{uid}/download/").content.decode()
+    assert 'data-testid="delivered-passphrase"' in secret and samples.png() not in secret.encode()
+    reason = {"delivery": "plain", "delivery_reason": "Copie remise au patient (fictif)."}
+    download = client.post(f"/documents/{uid}/download/", reason)
     assert download["Content-Disposition"].startswith("attachment;")
-    assert [e.action for e in events(resource="documents.Document")][-2:] == ["read", "export"]
+    assert download.content == samples.png() and download["X-Content-Type-Options"] == "nosniff"
+    exports = [e for e in events(resource="documents.Document") if e.action == "export"]
+    assert [e.action for e in events(resource="documents.Document")][-3:] == [
+        "read",
+        "export",
+        "export",
+    ]
+    assert '"encryption":"age-scrypt"' in exports[0].detail.replace(" ", "")
+    assert "Copie remise" in exports[1].detail
 
 
 def test_the_secretary_gets_no_document_and_no_list(

@@ -8,6 +8,8 @@ translated). All patients are the demo's fictitious ones (N3).
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import PRACTITIONER, DemoPatient, sign_in
 from tests.e2e.test_browser import open_chart, patient_uid
+from tests.pdf import pdf_text
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +53,9 @@ def test_auditor_filters_the_log_by_patient_and_exports_it(
     # The national number was posted, never put in the URL (H2).
     assert patient.niss_digits not in page.url
 
+    # In clear, said why (E7, M3: encrypted by default, as the access report's PDF below).
+    page.check("input[name=delivery][value=plain]")
+    page.fill("input[name=delivery_reason]", "Contrôle interne du DPO (fictif).")
     csv_text = _download(page, "[data-testid=export-csv]").decode()
     header, *lines = csv_text.strip().splitlines()
     assert header.startswith("seq,recorded_utc,user,role")
@@ -77,8 +83,20 @@ def test_access_report_page_and_pdf(page: Any, demo_patients: tuple[DemoPatient,
     assert lines.count() >= 2
     expect(page.locator("[data-testid=report-lines]")).to_contain_text("Martin")
     assert patient.niss_digits not in page.url
-    pdf = _download(page, "[data-testid=report-pdf]")
-    assert pdf.startswith(b"%PDF-")
+    # E7, M3, end to end: the link asks how the file leaves; by default, under a passphrase shown
+    # once on the answer, the PDF with it; poppler opens it with the passphrase only.
+    with page.expect_navigation():
+        page.click("[data-testid=report-pdf]")
+    expect(page.locator("input[name=delivery][value=passphrase]")).to_be_checked()
+    with page.expect_navigation():
+        page.click("[data-testid=deliver]")
+    passphrase = page.locator("[data-testid=delivered-passphrase]").inner_text().strip()
+    assert re.fullmatch(r"([a-z0-9]{4}-){5}[a-z0-9]{4}", passphrase)
+    pdf = _download(page, "[data-testid=delivered-download]")
+    assert pdf.startswith(b"%PDF-") and patient.family_name.encode() not in pdf
+    with pytest.raises(subprocess.CalledProcessError):
+        pdf_text(pdf)
+    assert patient.family_name.upper() in pdf_text(pdf, password=passphrase).upper()
 
 
 def test_alerts_page_and_nobody_else_reaches_the_audit(page: Any) -> None:

@@ -122,15 +122,18 @@ PAGES = {
     "clinical:prescriber",
     "documents:unfiled", "documents:unfiled_file", "exchange:patient_copy",
     "letters:list", "letters:letter",
+    "compliance:print_patient",
     "accounts:confirm", "accounts:enrol_factor", "accounts:recovery_codes",
     # the manager
     "accounts:users", "accounts:permissions", "accounts:settings", "access:policy",
     "compliance:register", "compliance:measure", "compliance:report", "compliance:reports",
     "compliance:access_review", "breaches:breaches", "breaches:breach", "breaches:breach_drafts",
     "maintenance:log", "maintenance:new", "maintenance:correct", "maintenance:windows",
+    "maintenance:export",
     "retention:due", "retention:certificates", "retention:erasure",
     # the auditor
     "audit:log", "audit:report_search", "audit:report", "audit:alerts", "access:reviews",
+    "audit:report_pdf",
 }  # fmt: skip
 
 # The lock screen: on a server whose sessions lock after 6 idle seconds.
@@ -151,16 +154,15 @@ NOT_PAGES = {
     "accounts:oidc_start": "a redirect to the identity provider",
     "accounts:oidc_link": "a redirect to the identity provider",
     "documents:show": "the patient's document itself (PDF or image), served inline in a sandbox",
-    "documents:download": "a file download",
+    "documents:download": "how a document leaves (E7): exchange/deliver.html, as print_patient",
     "mail:send_letter": "mail:send_document's templates (choose, confirm, sent), checked there",
     "documents:unfiled_show": "a scan of the unfiled tray itself, served inline in a sandbox",
-    "audit:report_pdf": "a PDF (tagged: tests/lib/test_pdf_tags.py)",
-    "compliance:document": "an evidence document, a file download",
+    "compliance:document": "how an evidence document leaves (E7): exchange/deliver.html",
     "compliance:public_key": "a PEM file download",
     "compliance:report_file": "the signed report, its signature: file downloads (the PDF tagged)",
-    "maintenance:export": "a CSV file download",
     "clinical:icd10": "JSON: the ICD-10 suggestions the problem form's code field offers",
-    "retention:text": "a destruction certificate, a text file download",
+    # Shown only once a record is destroyed (below); the same template as compliance:print_patient.
+    "retention:text": "how a destruction certificate leaves (E7): exchange/deliver.html",
     "retention:signature": "a destruction certificate's signature, a text file download",
     # Shown only once a record is destroyed; the demo's are all within retention, and the walk
     # goes over the same patients in each language: destroying one would end the second walk.
@@ -323,6 +325,14 @@ def _practitioner(page: Any, source: str, found: dict[str, list[str]], patient: 
     _go(page, f"/exchange/{uid}/copy/", source, found, "practitioner")
     _submit(page, "[data-testid=copy-make]")
     _check(page, source, "the patient's copy, made", found)
+    # A file leaving (E7, M3): the question, a plain copy refused (no reason), the passphrase page.
+    _go(page, f"/compliance/print/{uid}/", source, found, "practitioner")
+    page.check("input[name=delivery][value=plain]")
+    _submit(page, "[data-testid=deliver]")
+    _check(page, source, "a file in clear without a reason, refused", found)
+    page.check("input[name=delivery][value=passphrase]")
+    _submit(page, "[data-testid=deliver]")
+    _check(page, source, "an encrypted file, its passphrase", found)
     page.context.clear_cookies()
     return uid
 
@@ -374,7 +384,7 @@ def _manager(page: Any, source: str, found: dict[str, list[str]]) -> None:
     _go(page, "/maintenance/access/", source, found, "manager")
     _submit(page, "[data-testid=open-window]")
     _check(page, source, "maintenance access, refused", found)
-    for path in ("/records/due/", "/records/certificates/"):  # J2
+    for path in ("/records/due/", "/records/certificates/", "/maintenance/export.csv"):  # J2, E7
         _go(page, path, source, found, "manager")
     page.context.clear_cookies()
 
@@ -436,7 +446,10 @@ def _archive(page: Any, source: str, found: dict[str, list[str]], uid: str) -> N
 
 def _auditor(page: Any, source: str, found: dict[str, list[str]], uid: str) -> None:
     sign_in(page, AUDITOR)
-    for path in ("/audit/", "/audit/report/", f"/audit/report/{uid}/", "/audit/alerts/"):
+    for path in (
+        "/audit/", "/audit/report/", f"/audit/report/{uid}/", f"/audit/report/{uid}/pdf/",
+        "/audit/alerts/",
+    ):  # fmt: skip
         _go(page, path, source, found, "auditor")
     page.goto("/audit/report/")
     _submit(page, "main form button[type=submit]")

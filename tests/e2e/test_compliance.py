@@ -9,6 +9,7 @@ translated). Every person and patient is the demo's fictitious one (N3).
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from secretum.compliance import signing
+from secretum.crypto import age
 from tests.compliance.test_catalogue import EXPECTED_IDS
 from tests.e2e.conftest import PRACTITIONER, DemoPatient, sign_in
 from tests.e2e.test_browser import open_chart
@@ -98,8 +100,17 @@ def test_manager_walks_the_register(page: Any) -> None:
         page.click("[data-testid=reports-link]")
     with page.expect_navigation():
         page.click("[data-testid=issue-report]")
-    pdf = _download(page, "[data-testid=report-pdf] >> nth=0")
-    sig = _download(page, "[data-testid=report-pdf-sig] >> nth=0").decode()
+    sig = _download(page, "[data-testid=report-pdf-sig] >> nth=0").decode()  # in clear
+    # The report names staff (E7, M3): by default an age file under a passphrase shown once;
+    # the signature covers the PDF inside.
+    with page.expect_navigation():
+        page.click("[data-testid=report-pdf] >> nth=0")
+    with page.expect_navigation():
+        page.click("[data-testid=deliver]")
+    passphrase = page.locator("[data-testid=delivered-passphrase]").inner_text().strip()
+    sealed = _download(page, "[data-testid=delivered-download]")
+    pdf = b"".join(age.decrypt(io.BytesIO(sealed), age.ScryptIdentity(passphrase)))
+    page.goto("/compliance/reports/")
     public = _download(page, "[data-testid=public-key]")
     assert signing.verify(pdf, sig, public).ok
     assert not signing.verify(pdf[:-10], sig, public).ok
@@ -145,18 +156,14 @@ def test_practitioner_prints_a_watermarked_summary(
 ) -> None:
     sign_in(page, PRACTITIONER)
     open_chart(page, demo_patients[2])
-    form = page.locator("form:has([data-testid=print-summary])")
-    expect(form.locator("[data-testid=print-summary]")).to_be_visible()
-    # The form posts to a new tab, where Chromium shows the PDF; the same request, made here, lets
-    # the test read the document.
-    response = page.request.post(
-        form.get_attribute("action"),
-        form={"csrfmiddlewaretoken": form.locator("input[name=csrfmiddlewaretoken]").input_value()},
-        headers={"Referer": page.url},
-    )
-    assert response.status == 200
-    assert response.headers["content-type"] == "application/pdf"
-    body = response.body()
+    with page.expect_navigation():
+        page.click("[data-testid=print-summary]")
+    # E7, M3: encrypted by default; in clear here, said why, to read the document.
+    page.check("input[name=delivery][value=plain]")
+    page.fill("input[name=delivery_reason]", "Transfert aux urgences, sur papier (fictif).")
+    with page.expect_download() as info:
+        page.click("[data-testid=deliver]")
+    body = Path(info.value.path()).read_bytes()
     assert body.startswith(b"%PDF")
     # Diagonal, the watermark's letters are read back with spaces of their own between them.
     text = "".join(pdf_text(body).split())

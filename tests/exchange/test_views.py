@@ -52,14 +52,36 @@ def test_for_the_patients_key_and_a_wrong_key_said_clearly(
     client = client_for(practitioner)
     identity = age.X25519Identity.generate()
     page = client.post(
-        f"/exchange/{full_chart.uid}/copy/", {"recipient": identity.recipient().encode()}
+        f"/exchange/{full_chart.uid}/copy/",
+        {"delivery": "recipient", "delivery_key": identity.recipient().encode()},
     ).content.decode()
     assert 'data-testid="copy-passphrase"' not in page
     bundle = json.loads(b"".join(age.decrypt(io.BytesIO(_download(page)), identity)))
     assert bundle["type"] == "collection"
-    wrong = client.post(f"/exchange/{full_chart.uid}/copy/", {"recipient": "not-a-key"})
+    wrong = client.post(
+        f"/exchange/{full_chart.uid}/copy/", {"delivery": "recipient", "delivery_key": "not-a-key"}
+    )
     assert wrong.status_code == 200 and "not an age public key" in wrong.content.decode()
     assert len(events(action="export")) == 1
+
+
+def test_in_clear_only_with_a_reason_as_on_the_command_line(
+    practitioner: Any, full_chart: Any
+) -> None:
+    """E7, M3: the web as the command line: a plain copy needs its reason, which the event keeps."""
+    client = client_for(practitioner)
+    url = f"/exchange/{full_chart.uid}/copy/"
+    refused = client.post(url, {"delivery": "plain", "delivery_reason": "short"})
+    assert "base64," not in refused.content.decode() and not events(action="export")
+    reason = "Le patient demande une copie lisible sur sa clé USB (fictif)."
+    page = client.post(url, {"delivery": "plain", "delivery_reason": reason}).content.decode()
+    assert 'data-testid="copy-passphrase"' not in page and 'download="patient-' in page
+    bundle = json.loads(_download(page))
+    assert bundle["entry"][0]["resource"]["identifier"][0]["value"] == full_chart.niss
+    (event,) = events(action="export")
+    detail = json.loads(event.detail)
+    assert (detail["encryption"], detail["plain_reason"]) == ("none", reason)
+    assert detail["file"].endswith(".fhir.json")
 
 
 def test_refused_to_the_secretary_and_to_a_practitioner_without_care(full_chart: Any) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import re
 from typing import Any
 
+from secretum.crypto import age
 from secretum.patients.models import Patient
 from secretum.retention.models import DestructionCertificate, ErasureRequest
-from tests.conftest import client_for
+from tests.conftest import client_for, events
 from tests.maintenance.test_windows import sudo_client
 
 
@@ -45,9 +50,22 @@ def test_a_destroyed_patients_pages_answer_not_found(
     page = client.get(answer["Location"])
     assert page.status_code == 200 and b"Signature valid" in page.content
     assert b"Rotate the key" in page.content
-    assert client.get(f"/records/certificates/{certificate.uid}/certificate.txt").content == (
-        certificate.text.encode()
-    )
+    # E7, M3: the text leaves encrypted by default (an age file under a passphrase shown once),
+    # in clear with a reason, which its read event keeps.
+    url = f"/records/certificates/{certificate.uid}/certificate.txt"
+    assert b'data-testid="delivery"' in client.get(url).content
+    secret = client.post(url).content.decode()
+    passphrase = re.search(r'delivered-passphrase"><code>([a-z0-9-]+)<', secret)
+    link = re.search(r"base64,([A-Za-z0-9+/=]+)", secret)
+    assert passphrase and link and certificate.text not in secret
+    sealed = io.BytesIO(base64.b64decode(link.group(1)))
+    opened = b"".join(age.decrypt(sealed, age.ScryptIdentity(passphrase.group(1))))
+    assert opened == certificate.text.encode()
+    reason = "Copie pour le registre des destructions (fictif)."
+    plain = client.post(url, {"delivery": "plain", "delivery_reason": reason})
+    assert plain.content == certificate.text.encode()
+    read = events(action="read", resource="retention.DestructionCertificate")[-1]
+    assert json.loads(read.detail)["plain_reason"] == reason
     doctor = client_for(practitioner)
     for url in (f"/patients/{old_record}/", f"/patients/{old_record}/edit/"):
         assert doctor.get(url).status_code == 404, url
