@@ -302,6 +302,12 @@ def _document(uid: Any) -> Document:
         raise Http404("No such document.") from None
 
 
+def shown_inline(uid: Any) -> bool:
+    """Whether the browser may show this document (its type among the ones it renders safely);
+    reads no content (the type is in clear, bound to the content by its seal)."""
+    return _document(uid).content_type in types.ALLOWED
+
+
 def open_document(
     actor: Actor, uid: Any, *, download: bool = False, delivery: Delivery | None = None
 ) -> OpenedDocument:

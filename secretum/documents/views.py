@@ -114,7 +114,11 @@ def _sandboxed(found: services.OpenedDocument, *, download: bool) -> HttpRespons
 @requires(Permission.CLINICAL_READ)
 @require_GET
 def show(request: HttpRequest, uid: UUID) -> HttpResponse:
-    """The document in the browser's own viewer (PDF, images), sandboxed."""
+    """The document in the browser's own viewer (PDF, images), sandboxed. One the browser must
+    not show (a message kept as received, XML) is a file: it leaves as every download does,
+    encrypted by default (E7), so "show" asks how, as the download does."""
+    if not services.shown_inline(uid):
+        return redirect("documents:download", uid)
     return _served(request, uid, download=False)
 
 

@@ -3,6 +3,8 @@ what the transport delivered).
 
 - M4: a mail server is set, its CA file (when named) readable, and the last message handed over
   went through a verified TLS session (the transport refuses any other, mail/transport.py).
+- M3: every message sent to a correspondent was encrypted (S/MIME or age), read from the record of
+  what the transport delivered; a passphrase, when one was made, went to the sender alone.
 - M5: the practice has named its mail provider and where it keeps the mail; met only in the EU
   (the practice declares the rest: its contract, the provider's guarantees).
 """
@@ -68,4 +70,27 @@ def mail_provider() -> Evidence:
         )
     return met(
         _("The mail provider %(provider)s keeps the mail in the EU.") % {"provider": provider}
+    )
+
+
+@evidence("M3", proof=Proof.LIVE)
+def sent_encrypted() -> Evidence:
+    from secretum.mail.models import Delivery
+
+    sent = Delivery.objects.exclude(purpose=Delivery.Purpose.VERIFICATION)
+    clear = sent.filter(encryption__in=["", "none"])
+    if clear.exists():
+        return not_met(
+            _("%(n)d document(s) went out by mail unencrypted.") % {"n": clear.count()},
+            _("Every sending is encrypted (mail/envelope.py): find how this one went around it."),
+        )
+    by_kind = sorted(sent.values_list("encryption", flat=True).distinct())
+    return met(
+        _(
+            "Documents sent by mail are encrypted before they leave: S/MIME for a correspondent's "
+            "certificate, else age for their key or under a passphrase given by another channel; "
+            "%(n)d sent so far."
+        )
+        % {"n": sent.count()},
+        *by_kind,
     )

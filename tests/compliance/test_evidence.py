@@ -451,6 +451,38 @@ def _drill_passed(world: World) -> None:
     )
 
 
+def _file_in_clear_without_reason(world: World) -> None:
+    """E7: the log holds a file that left in clear with no reason (a path around the rule)."""
+    from secretum.access.actor import Actor
+    from secretum.audit.log import record_event
+
+    record_event(Actor.system(), "export", "clinical.Chart", detail={"encryption": "none"})
+
+
+def _file_in_clear_with_reason(world: World) -> None:
+    """E7: one file encrypted, one in clear with its reason: both as the rule allows."""
+    from secretum.access.actor import Actor
+    from secretum.audit.log import record_event
+
+    record_event(Actor.system(), "export", "clinical.Chart", detail={"encryption": "age-scrypt"})
+    record_event(
+        Actor.system(), "print", "patients.Patient",
+        detail={"encryption": "none", "plain_reason": "Printed for the patient at the desk."},
+    )  # fmt: skip
+
+
+def _sent(world: World, encryption: str) -> None:
+    """M3: a document the transport handed over, encrypted as given."""
+    from secretum.mail.models import Correspondent, Delivery
+
+    row = Correspondent.objects.create(name="Dr Fictif", kind="lab", email="m3@lab.example")
+    Delivery.objects.create(
+        correspondent=row, purpose="document", encryption=encryption, transport="smtp",
+        server="smtp.cabinet-fictif.example:587", tls_version="TLSv1.3",
+        cipher="TLS_AES_256_GCM_SHA384",
+    )  # fmt: skip
+
+
 def _archive_ran(world: World) -> None:
     """J1: the daily run of the archive, today."""
     from secretum.patients import archive
@@ -535,6 +567,8 @@ CASES: dict[str, tuple[Case, Case]] = {
     "K1": (_intervention, _nothing),
     "K2": (_maintenance_window, _window_left_open),
     "L3": (_subcontractor_audit, _nothing),
+    "E7": (_file_in_clear_with_reason, _file_in_clear_without_reason),
+    "M3": (lambda w: _sent(w, "smime"), lambda w: _sent(w, "none")),
     "M4": (_mail_server, _mail_ca_missing),
     "M5": (lambda w: _mail_provider(w, "EU"), lambda w: _mail_provider(w, "non-EU")),
     "N1": (_nothing, lambda w: setattr(w.settings, "SECURE_REFERRER_POLICY", "unsafe-url")),

@@ -286,18 +286,25 @@ def test_the_command_imports_and_refuses_in_one_sentence(
 
 
 def test_the_kept_original_is_downloaded_never_shown(practitioner: Any, scanner: str) -> None:
-    """The original message (XML from outside) is saved by the browser, even from the "show"
-    link of the chart, sandboxed and never sniffed: never rendered as a page of ours."""
+    """The original message (XML from outside) is never rendered as a page of ours: the chart's
+    "show" link asks how it leaves, as any download (E7: encrypted by default); in clear, with a
+    reason, it is saved by the browser, sandboxed and never sniffed."""
     from tests.conftest import client_for
 
     report = importer.import_sumehr(
         actor_for(practitioner), FIXTURE.read_bytes(), source_name="other.xml"
     )
     client = client_for(practitioner)
-    for url in (f"/documents/{report.document}/", f"/documents/{report.document}/download/"):
-        served = client.get(url)
-        assert served.status_code == 200 and served.content == FIXTURE.read_bytes()
-        assert served["Content-Disposition"].startswith("attachment;")
-        assert ".xml" in served["Content-Disposition"]
-        assert served["Content-Security-Policy"].startswith("sandbox;")
-        assert served["X-Content-Type-Options"] == "nosniff"
+    shown = client.get(f"/documents/{report.document}/")
+    assert shown.status_code == 302
+    assert shown["Location"].endswith(f"/documents/{report.document}/download/")
+    asked = client.get(shown["Location"])
+    assert asked.status_code == 200 and FIXTURE.read_bytes() not in asked.content
+    served = client.post(
+        f"/documents/{report.document}/download/",
+        {"delivery": "plain", "delivery_reason": "Sent to the hospital on a USB key, fictitious."},
+    )
+    assert served.status_code == 200 and served.content == FIXTURE.read_bytes()
+    assert served["Content-Disposition"].startswith("attachment;")
+    assert ".xml" in served["Content-Disposition"]
+    assert served["X-Content-Type-Options"] == "nosniff"
