@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.instances import INIT_SETTINGS, fresh
+
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +120,9 @@ def serving(
     settings: Mapping[str, str] | None = None,
     trust: Path | None = None,
 ) -> Iterator[Served]:
-    """`secretum init`, then `secretum serve OPTIONS` on free ports, in ``folder``; yields once
+    """An instance as `secretum init` makes it (a copy of the session's template,
+    tests/instances.py, unless ``settings`` name the database or the keys: then `init` itself),
+    then `secretum serve OPTIONS` on free ports, in ``folder``; yields once
     /healthz answers 200 and stops the server (SIGTERM, then SIGKILL after 60 s) on the way out.
 
     ``settings`` are SECRETUM_* variables; none of the caller's own reach the instance.
@@ -128,9 +132,13 @@ def serving(
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(SECRETUM_HOME=str(folder / "var"), PYTHONPATH=str(ROOT), **(settings or {}))
-    init = secretum(env, "init")
-    if init.returncode != 0:
-        raise RuntimeError(f"`secretum init` failed:\n{init.stdout}\n{init.stderr}")
+    if INIT_SETTINGS.isdisjoint(env):  # the instance `init` makes: a copy of the template's
+        witness = env.get("SECRETUM_AUDIT_WITNESS")
+        fresh(folder / "var", Path(witness) if witness else None)
+    else:
+        init = secretum(env, "init")
+        if init.returncode != 0:
+            raise RuntimeError(f"`secretum init` failed:\n{init.stdout}\n{init.stderr}")
     port, http_port = free_port(), free_port() if redirect else 0
     log = folder / "serve.log"
     with log.open("wb") as out:

@@ -381,7 +381,9 @@ def test_a_distributed_flood_is_recorded_under_one_name(
 def test_serve_and_check_refuse_a_setting_that_is_not_a_network(tmp_path: Any) -> None:
     """F1: a typo in the networks stops the server before it serves anyone, naming the entry."""
     import os
+    from pathlib import Path
 
+    from tests.instances import fresh
     from tests.serving import ROOT, secretum
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
@@ -389,7 +391,7 @@ def test_serve_and_check_refuse_a_setting_that_is_not_a_network(tmp_path: Any) -
     env.update(SECRETUM_HOME=str(tmp_path / "var"), PYTHONPATH=str(ROOT))
     # D2: the witness on another file system than the instance's (`check` warns otherwise).
     env["SECRETUM_AUDIT_WITNESS"] = str(witness_elsewhere(str(tmp_path)))
-    assert secretum(env, "init").returncode == 0
+    fresh(tmp_path / "var", Path(env["SECRETUM_AUDIT_WITNESS"]))  # as `init` leaves it
     bad = {**env, "SECRETUM_ALLOWED_NETWORKS": "192.168.1.5/24"}
     said = (
         "SECRETUM_ALLOWED_NETWORKS: '192.168.1.5/24' has bits set after its prefix; did you "

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.instances import fresh
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,7 +69,7 @@ def test_serve_checkpoints_periodically_and_at_shutdown(tmp_path: Path) -> None:
         PYTHONPATH=str(ROOT),
     )
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    assert _run(env, "init").returncode == 0
+    fresh(tmp_path / "var", witness)  # as `secretum init` leaves it (tests/instances.py)
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -126,7 +128,7 @@ def test_serve_refuses_a_checkpoint_interval_beyond_five_minutes(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
     env.update(SECRETUM_HOME=str(tmp_path / "var"), PYTHONPATH=str(ROOT))
-    assert _run(env, "init").returncode == 0
+    fresh(tmp_path / "var")
     env["SECRETUM_AUDIT_CHECKPOINT_INTERVAL"] = interval
     result = _run(env, "serve", "--port", "0", "--http-port", "0")
     assert result.returncode != 0 and "at least every 5 minutes" in result.stderr
@@ -141,7 +143,7 @@ def test_serve_restarts_a_dead_signer_and_outlives_a_sigterm_to_every_process(
     home = tmp_path / "var"
     env.update(SECRETUM_HOME=str(home), PYTHONPATH=str(ROOT))
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    assert _run(env, "init").returncode == 0
+    fresh(home)
     heartbeat = home / "run" / "audit-signer.alive"
     command = ["serve", "--port", str(_free_port()), "--http-port", "0", "--workers", "1"]
     server = subprocess.Popen(

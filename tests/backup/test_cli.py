@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.test_cli import run
+from tests.instances import initialised
 
 
 def _files(folder: Path) -> dict[str, str]:
@@ -33,9 +34,9 @@ def _files(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("backup") / "var"
-    assert run(home, "init").returncode == 0
-    assert run(home, "demo", "--patients", "6", "--seed", "5").returncode == 0
+    home = initialised(
+        tmp_path_factory.mktemp("backup") / "var", ("--patients", "6", "--seed", "5")
+    )
     assert run(home, "audit", "checkpoint").returncode == 0  # a witness line to back up
     return home
 
@@ -240,8 +241,7 @@ def test_restore_refuses_and_changes_nothing(
 
 def test_a_killed_backup_leaves_no_file_that_looks_complete(tmp_path: Path) -> None:
     """A backup killed with SIGKILL midway: only a hidden partial file, which verify refuses."""
-    home = tmp_path / "var"
-    assert run(home, "init").returncode == 0
+    home = initialised(tmp_path / "var")
     with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:  # 150 MB that do not compress
         db.execute("CREATE TABLE filler (data BLOB)")
         for _ in range(150):
@@ -282,8 +282,7 @@ def test_a_backup_taken_while_writes_run_restores_row_for_row(tmp_path: Path) ->
     while the backup runs; the restored instance is the database at one instant: the audit log
     is a prefix of the live one, row for row, every restored row is in the live database, and
     every restored record matches its seals (no half-written transaction)."""
-    home = tmp_path / "var"
-    assert run(home, "init").returncode == 0
+    home = initialised(tmp_path / "var")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETUM_")}
     env["SECRETUM_HOME"] = str(home)
     writer = subprocess.Popen(
@@ -405,8 +404,7 @@ def test_a_lost_machine_comes_back_from_its_recovery_sheet_and_its_backup(tmp_pa
     home, safe = tmp_path / "old" / "var", tmp_path / "safe"
     safe.mkdir()
     passphrase = {"SECRETUM_RECOVERY_PASSPHRASE": "orbit lantern meadow copper violin harbour"}
-    assert run(home, "init").returncode == 0
-    assert run(home, "demo", "--patients", "3", "--seed", "4").returncode == 0
+    initialised(home, ("--patients", "3", "--seed", "4"))
     made = run(home, "keys", "backup", "--passphrase", "--out", str(safe), **passphrase)
     assert made.returncode == 0, made.stderr
     backup = run(home, "backup", "create", "--to", str(tmp_path / "disk"))
@@ -430,9 +428,7 @@ def test_a_lost_machine_comes_back_from_its_recovery_sheet_and_its_backup(tmp_pa
 def test_a_drill_names_records_altered_before_the_backup(tmp_path: Path, alteration: str) -> None:
     """I3: a backup is only as good as what it holds: a drill of a database where someone moved
     a sealed value to another patient, or changed a row past its record seal, fails and says so."""
-    home = tmp_path / "var"
-    assert run(home, "init").returncode == 0
-    assert run(home, "demo", "--patients", "2", "--seed", "9").returncode == 0
+    home = initialised(tmp_path / "var", ("--patients", "2", "--seed", "9"))
     with sqlite3.connect(home / "data" / "secretum.sqlite3") as db:
         (first, a), (second, _b) = db.execute(
             "SELECT id, family_name FROM patients_patient ORDER BY id"

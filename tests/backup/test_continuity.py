@@ -33,6 +33,7 @@ from secretum.patients import services as patients
 from secretum.patients.models import Patient
 from tests.conftest import SecureClient, actor_for, client_for, events, identity
 from tests.core.test_cli import run
+from tests.instances import initialised
 
 # --- the copy as served: read-only everywhere (Django's test client, SECRETUM_READ_ONLY) ------
 
@@ -247,9 +248,9 @@ def _accesses_on(copy: Path) -> str:
 
 @pytest.fixture(scope="module")
 def main_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("continuity") / "var"
-    assert run(home, "init").returncode == 0
-    assert run(home, "demo", "--patients", "3", "--seed", "7").returncode == 0
+    home = initialised(
+        tmp_path_factory.mktemp("continuity") / "var", ("--patients", "3", "--seed", "7")
+    )
     return home
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from secretum import decommission
 from secretum.lib import openfiles
 from tests.audit.elsewhere import witness_elsewhere
+from tests.instances import INIT_SETTINGS, fresh
 
 
 def run(
@@ -54,9 +55,13 @@ def _files(folder: Path) -> dict[str, str]:
 
 def _instance(tmp_path: Path, **env: str) -> tuple[Path, str]:
     home = tmp_path / "var"
-    assert run(home, "init", cwd=tmp_path, **env).returncode == 0
-    made = run(home, "demo", "--patients", "3", "--seed", "4", cwd=tmp_path, **env)
-    assert made.returncode == 0, made.stderr
+    demo = ("--patients", "3", "--seed", "4")
+    if INIT_SETTINGS.isdisjoint(env):  # as `init` and `demo` leave it: a copy (tests/instances.py)
+        fresh(home, witness_elsewhere(str(home)), demo=demo)
+    else:
+        assert run(home, "init", cwd=tmp_path, **env).returncode == 0
+        made = run(home, "demo", *demo, cwd=tmp_path, **env)
+        assert made.returncode == 0, made.stderr
     refused = run(home, "decommission", cwd=tmp_path, **env)  # names the instance, destroys none
     assert refused.returncode != 0 and "Nothing was destroyed" in refused.stderr
     instance_id = refused.stdout.split("Type the instance id (")[1].split(")")[0]
@@ -300,8 +305,7 @@ def test_a_folder_that_is_a_link_is_removed_never_followed(tmp_path: Path) -> No
 def test_a_key_file_kept_elsewhere_is_the_one_destroyed(tmp_path: Path) -> None:
     """K3: with the key file named by SECRETUM_KEY_FILE (a container's secret mount, kept out of
     the instance folder), that file is the one overwritten and removed."""
-    home = tmp_path / "var"
-    assert run(home, "init", cwd=tmp_path).returncode == 0
+    home = fresh(tmp_path / "var", witness_elsewhere(str(tmp_path / "var")))
     elsewhere = tmp_path / "secrets"
     elsewhere.mkdir(mode=0o700)
     (home / "secretum.key").rename(elsewhere / "secretum.key")

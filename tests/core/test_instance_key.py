@@ -28,6 +28,7 @@ from django.conf import settings
 
 from secretum import init, instance
 from secretum.lib import dburl
+from tests import instances
 from tests.audit.elsewhere import witness_elsewhere
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,11 +106,10 @@ def put_key_file(home: Path, source: Path) -> None:
 def practice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An instance with fictitious patients, never changed: tests work on copies of it."""
     home = tmp_path_factory.mktemp("practice") / "var"
-    made = secretum(home, "init")
-    assert made.returncode == 0, made.stderr
-    filled = secretum(home, "demo", "--patients", "2", "--seed", "9")
-    assert filled.returncode == 0, filled.stderr
-    return home
+    # As `init` then `demo` leave it: a copy of the session's template (tests/instances.py).
+    return instances.fresh(
+        home, witness_elsewhere(str(home)), demo=("--patients", "2", "--seed", "9")
+    )
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from secretum.core import health
 from secretum.crypto import checks, evidence, keyring, layout, providers
 from secretum.instance import InstanceError
 from tests.core.test_instance_key import one_sentence, secretum
+from tests.instances import initialised
 
 
 @pytest.fixture(autouse=True)
@@ -319,8 +320,7 @@ def test_separate_as_a_command(
 def test_an_instance_made_before_is_refused_until_separated(tmp_path: Path) -> None:
     """E10, O2: every command but `check` refuses the key file beside the database, naming the
     one command that mends it; after it the instance serves its data as before."""
-    home = tmp_path / "var"
-    assert secretum(home, "init").returncode == 0
+    home = initialised(tmp_path / "var")
     (home / "data" / "secretum.sqlite3").rename(home / "secretum.sqlite3")
     line = one_sentence(secretum(home, "records", "verify"))
     assert "sits in the database's folder" in line and "run 'secretum upgrade'" in line
@@ -331,8 +331,7 @@ def test_an_instance_made_before_is_refused_until_separated(tmp_path: Path) -> N
 
 
 def test_a_group_readable_key_file_and_a_key_in_the_environment(tmp_path: Path) -> None:
-    home = tmp_path / "var"
-    assert secretum(home, "init").returncode == 0
+    home = initialised(tmp_path / "var")
     key = home / "secretum.key"
     key.chmod(0o640)
     assert "is readable by others; run 'chmod 600'" in one_sentence(

@@ -18,6 +18,7 @@ from secretum.crypto import custody, recovery_io
 from secretum.crypto.custody import RecoveryError
 from tests.audit.elsewhere import witness_elsewhere
 from tests.crypto.test_custody import FAST, PASSPHRASE
+from tests.instances import initialised
 
 pytestmark = pytest.mark.django_db
 
@@ -247,7 +248,7 @@ def test_a_lost_key_file_is_recovered_with_the_real_command(tmp_path: Path) -> N
     command refuses; recover; the instance works again and its database accepts the key."""
     home, out = tmp_path / "var", tmp_path / "safe"
     out.mkdir()
-    assert _run(home, "init").returncode == 0
+    initialised(home)  # as `secretum init` leaves it (tests/instances.py)
     key = (home / "secretum.key").read_text()
     made = _run(home, "keys", "backup", "--passphrase", "--out", str(out),
                 SECRETUM_RECOVERY_PASSPHRASE=PASSPHRASE)  # fmt: skip
@@ -294,8 +295,8 @@ def test_another_instances_key_file_recovered_here_is_refused_by_every_command(
     is not this database's, and Secretum refuses to run with it (binding, O2)."""
     mine, theirs, out = tmp_path / "mine", tmp_path / "theirs", tmp_path / "out"
     out.mkdir()
-    for home in (mine, theirs):
-        assert _run(home, "init").returncode == 0
+    initialised(mine)
+    assert _run(theirs, "init").returncode == 0  # keys of its own, not the template's
     made = _run(theirs, "keys", "backup", "--shares", "2-of-2", "--out", str(out))
     assert made.returncode == 0, made.stderr
     shares = sorted(str(p) for p in out.glob("*.txt"))

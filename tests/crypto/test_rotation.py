@@ -47,6 +47,7 @@ from tests.conftest import TEST_TOTP_SECRET, actor_for, identity, make_user
 from tests.core.test_instance_key import ROOT, SECRETUM, secretum
 from tests.crypto.test_custody import FAST, PASSPHRASE
 from tests.crypto.test_recovery_cli import Pipe, _backup
+from tests.instances import initialised
 
 CLEAN = Verdict(clean=True)
 
@@ -387,10 +388,7 @@ def test_a_blob_written_under_the_old_version_after_the_first_pass_is_caught(
 def test_a_real_rotation_killed_with_sigkill_resumes(tmp_path: Path) -> None:
     """E10 end to end, on a real instance: `secretum keys rotate` killed (SIGKILL) after its
     first batch; every record still verifies; run again, it resumes and retires version 1."""
-    home = tmp_path / "var"
-    assert secretum(home, "init").returncode == 0
-    demo = secretum(home, "demo", "--patients", "12", "--seed", "5")
-    assert demo.returncode == 0, demo.stderr
+    home = initialised(tmp_path / "var", ("--patients", "12", "--seed", "5"))
     command = [*SECRETUM, "keys", "rotate", "--batch", "2", "--pause", "0.5"]
     with subprocess.Popen(
         command, env=environment(home), cwd=ROOT, stdout=subprocess.PIPE, text=True

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.instances import INIT_SETTINGS, demo_output, fresh
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -132,7 +134,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running_server(folder: Path, **extra_env: str) -> Iterator[Server]:
-    """`secretum init`, `secretum demo --print`, then `secretum serve` on a free port."""
+    """`secretum init`, `secretum demo --print`, then `secretum serve` on a free port. The first
+    two as a copy of the session's template instance that they made (tests/instances.py)."""
     env = os.environ.copy()
     env["SECRETUM_HOME"] = str(folder / "var")
     env.pop("SECRETUM_DATABASE_URL", None)
@@ -143,9 +146,15 @@ def running_server(folder: Path, **extra_env: str) -> Iterator[Server]:
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )
 
-    _run(["init"], env, folder)
-    demo = _run(["demo", "--patients", "8", "--seed", "5", "--print"], env, folder)
-    patients = parse_demo_output(demo.stdout)
+    demo = ("--patients", "8", "--seed", "5", "--print")
+    if INIT_SETTINGS.isdisjoint(env):  # as `init` then `demo` leave it: a copy (tests/instances.py)
+        witness = env.get("SECRETUM_AUDIT_WITNESS")
+        fresh(folder / "var", Path(witness) if witness else None, demo=demo)
+        printed = demo_output(demo)
+    else:
+        _run(["init"], env, folder)
+        printed = _run(["demo", *demo], env, folder).stdout
+    patients = parse_demo_output(printed)
     if len(patients) != 8:
         raise RuntimeError(f"`secretum demo --print` listed {len(patients)} patients, not 8")
 

@@ -13,17 +13,17 @@ import pytest
 
 from tests.core.test_cli import run
 from tests.exchange.conftest import age_keypair, run_age
+from tests.instances import demo_output, initialised
 
 REASON = "Fictitious: the patient asked for a copy at the desk."
 
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    home = tmp_path_factory.mktemp("export") / "var"
-    assert run(home, "init").returncode == 0
-    demo = run(home, "demo", "--patients", "2", "--seed", "7", "--print")
-    assert demo.returncode == 0, demo.stderr
-    return home, demo.stdout.splitlines()[0].split("\t")[2]
+    # As `init` then `demo` leave it: a copy of the session's template (tests/instances.py).
+    demo = ("--patients", "2", "--seed", "7", "--print")
+    home = initialised(tmp_path_factory.mktemp("export") / "var", demo)
+    return home, demo_output(demo).splitlines()[0].split("\t")[2]
 
 
 def _export(home: Path, *args: str) -> tuple[int, str, str]:

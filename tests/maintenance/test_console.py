@@ -21,6 +21,7 @@ from secretum.maintenance import console
 from secretum.maintenance.models import MaintenanceEntry
 from tests.conftest import events
 from tests.core.test_cli import run
+from tests.instances import initialised
 
 REASON = "Fictitious: checking the search index after the upgrade"
 
@@ -42,11 +43,9 @@ def _console_events(home: Path) -> list[tuple[str, str, str, dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An instance that holds (fictitious) patients."""
-    home = tmp_path_factory.mktemp("console") / "var"
-    assert run(home, "init").returncode == 0
-    result = run(home, "demo", "--patients", "2", "--seed", "5")
-    assert result.returncode == 0, result.stderr
-    return home
+    return initialised(
+        tmp_path_factory.mktemp("console") / "var", ("--patients", "2", "--seed", "5")
+    )
 
 
 @pytest.mark.parametrize("command", ["shell", "dbshell"])
@@ -152,8 +151,7 @@ def test_dbshell_with_a_reason_is_recorded_and_passes_on_the_clients_arguments(h
 
 
 def test_an_instance_without_patients_opens_its_console_unrecorded(tmp_path: Path) -> None:
-    home = tmp_path / "var"
-    assert run(home, "init").returncode == 0
+    home = initialised(tmp_path / "var")
     result = run(home, "shell", "-c", "print('Xylo-console-ran')")
     assert result.returncode == 0 and "Xylo-console-ran" in result.stdout
     assert _console_events(home) == []

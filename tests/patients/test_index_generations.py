@@ -31,6 +31,7 @@ from tests.conftest import actor_for, identity
 from tests.core.test_instance_key import ROOT, SECRETUM, secretum
 from tests.crypto import test_rotation
 from tests.crypto.test_rotation import environment
+from tests.instances import initialised
 
 FAMILY = "Lambrechtsova"
 
@@ -231,10 +232,7 @@ def test_a_real_index_rotation_killed_with_sigkill_resumes(tmp_path: Path) -> No
     """E10 end to end: `secretum keys rotate --index-key` killed (SIGKILL) after its first
     batch; every patient is still found by national number under the two generations; run
     again, it resumes and retires generation 1."""
-    home_dir = tmp_path / "var"
-    assert secretum(home_dir, "init").returncode == 0
-    demo = secretum(home_dir, "demo", "--patients", "12", "--seed", "5")
-    assert demo.returncode == 0, demo.stderr
+    home_dir = initialised(tmp_path / "var", ("--patients", "12", "--seed", "5"))
     command = [*SECRETUM, "keys", "rotate", "--index-key", "--batch", "2", "--pause", "0.5"]
     with subprocess.Popen(
         command, env=environment(home_dir), cwd=ROOT, stdout=subprocess.PIPE, text=True
