@@ -8,7 +8,7 @@ SECRETUM_HOME ?= $(CURDIR)/var
 DEMO_PATIENTS ?= 50
 DEMO_SEED ?= 2026
 
-.PHONY: help venv sbom system-deps demo serve test lint typecheck unit e2e test-postgresql bench clean
+.PHONY: help venv sbom system-deps demo serve test lint typecheck unit unit-core unit-e2e coverage e2e test-postgresql bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -82,12 +82,28 @@ test-postgresql: venv ## the test suite on PostgreSQL, when SECRETUM_TEST_DATABA
 	  env -u SECRETUM_HOME SECRETUM_DATABASE_URL="$$SECRETUM_TEST_DATABASE_URL" $(BIN)/pytest -m "not e2e"; \
 	else echo "SECRETUM_TEST_DATABASE_URL is not set: PostgreSQL tests skipped."; fi
 
-# The two runs side by side: each is one pytest process that mostly keeps one core busy (the rest is
-# waiting on the processes it starts), so on two cores together they take about as long as the
-# SQLite run alone. --output-sync prints each run's output whole when it ends, never interleaved;
-# make fails if either run fails.
+# `make test` runs the SQLite suite in two parts: the browser tests (which mostly wait, on
+# Chromium and on the idle lock's timers) apart from the rest, each measuring coverage into a data
+# file of its own; the two are combined and judged once at the end, as `make unit` judges its one.
+unit-core: venv system-deps
+	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL COVERAGE_FILE=.coverage.core $(BIN)/pytest \
+	  -m "not e2e" --cov=secretum --cov-branch --cov-report=
+
+unit-e2e: venv system-deps
+	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL COVERAGE_FILE=.coverage.e2e $(BIN)/pytest \
+	  -m e2e --cov=secretum --cov-branch --cov-report=
+
+coverage: venv ## combine the two SQLite parts' coverage and judge it (after make test's runs)
+	$(BIN)/coverage combine .coverage.core .coverage.e2e
+	$(BIN)/coverage report --skip-covered --fail-under=$(COVERAGE_MIN)
+
+# The three runs side by side: each is one pytest process that keeps a core busy part of the time
+# (the rest is waiting on the processes and the browser it starts), so on two cores the browser
+# tests fit in the others' gaps. --output-sync prints each run's output whole when it ends, never
+# interleaved; make fails if any run fails, and then judges the coverage.
 test: lint typecheck ## everything: lint, types, then the tests on SQLite and PostgreSQL side by side
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit test-postgresql
+	$(MAKE) --no-print-directory -j3 --output-sync=target unit-core unit-e2e test-postgresql
+	$(MAKE) --no-print-directory coverage
 
 bench: venv ## the performance benchmarks (print figures; see bench/README.md)
 	$(BIN)/python bench/chart_search.py

@@ -41,11 +41,14 @@ def test_every_program_a_test_looks_for_is_installed_by_system_deps() -> None:
 
 def test_unit_tests_install_the_system_deps_first() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    (unit,) = re.findall(r"^unit: ([^#]*)##", makefile, re.M)
-    assert unit.split() == ["venv", "system-deps"]
-    # `make test` runs both suites (side by side, in one sub-make).
-    (recipe,) = re.findall(r"^test: [^\n]*\n\t([^\n]*)", makefile, re.M)
-    assert recipe.split()[-2:] == ["unit", "test-postgresql"]
+    for target in ("unit", "unit-core", "unit-e2e"):
+        (needs,) = re.findall(rf"^{target}: ([^#\n]*)", makefile, re.M)
+        assert needs.split() == ["venv", "system-deps"], target
+    # `make test` runs the SQLite suite's two parts and PostgreSQL's side by side, in one
+    # sub-make, then judges the SQLite coverage combined.
+    (recipe,) = re.findall(r"^test: [^\n]*\n\t([^\n]*)\n\t([^\n]*)", makefile, re.M)
+    assert recipe[0].split()[-3:] == ["unit-core", "unit-e2e", "test-postgresql"]
+    assert recipe[1].split()[-1] == "coverage"
 
 
 def _system_deps(tmp_path: Path, programs: list[str]) -> subprocess.CompletedProcess[str]:
