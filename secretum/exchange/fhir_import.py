@@ -106,9 +106,11 @@ def import_patient(
     report: Report,
     detail: dict[str, Any],
     accounts: dict[str, Any],
+    problems: list[str] | None = None,
 ) -> None:
-    """One patient and their resources, all or nothing; the outcome goes into ``report``."""
-    problems: list[str] = []
+    """One patient and their resources, all or nothing; the outcome goes into ``report``.
+    ``problems``: what could not be read among their resources (lines of a bulk file)."""
+    problems = list(problems or [])
     try:
         identity = fhir_read.identity(patient)
     except Unreadable as exc:
@@ -309,17 +311,18 @@ def import_bulk(actor: Any, folder: Path, secrets: Secrets, detail: dict[str, An
                 continue
             pid = str(found.get("id", ""))
             own: list[dict[str, Any]] = []
+            unread: list[str] = []
             for source in others:
                 while source.next is not None:
                     line, item = source.next
-                    if not isinstance(item, dict):
-                        report.skip(f"{source.name} line {line}", item)
+                    if not isinstance(item, dict):  # among this patient's: theirs, unread
+                        unread.append(f"{source.name} line {line}: {item}")
                     elif _subject(item) == pid:
                         own.append(item)
                     else:
                         break
                     source.advance()
-            import_patient(actor, where, found, own, authors, report, detail, accounts)
+            import_patient(actor, where, found, own, authors, report, detail, accounts, unread)
         for source in others:  # what no patient read before claimed
             while source.next is not None:
                 line, item = source.next

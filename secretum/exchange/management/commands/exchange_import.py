@@ -45,8 +45,8 @@ class Command(BaseCommand):
         )  # fmt: skip
         try:
             reason = services.checked_reason(options["reason"])
-        except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages)) from None
+        except ValidationError:
+            raise CommandError("--reason: why, in 10 to 200 characters.") from None
         if not path.exists():
             raise CommandError(f"{path}: no such file or folder.")
         secrets = importing.Secrets(passphrase=_ask)
