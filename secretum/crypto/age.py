@@ -237,7 +237,9 @@ class Encrypting:
         self._counter = 0
 
     def _seal(self, chunk: bytes, last: bool) -> None:
-        self.written += self._out.write(self._aead.encrypt(_nonce(self._counter, last), chunk, None))
+        self.written += self._out.write(
+            self._aead.encrypt(_nonce(self._counter, last), chunk, None)
+        )
         self._counter += 1
 
     def write(self, piece: bytes) -> None:

@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -166,7 +166,9 @@ def export_practice(
             streams.append(stream)
             hashing = _Hashing(stream)
             outputs[rtype] = _Output(
-                url, hashing, None if target is None else age.Encrypting(hashing, target)
+                url,
+                hashing,
+                None if target is None else age.Encrypting(cast(BinaryIO, hashing), target),
             )
         return outputs[rtype]
 
@@ -193,9 +195,7 @@ def export_practice(
                     output(resource["resourceType"]).write(line.encode() + b"\n")
                 if progress is not None:
                     progress(done.patients, total)
-            event.detail.update(
-                patients=done.patients, archived=done.archived, entries=entries
-            )
+            event.detail.update(patients=done.patients, archived=done.archived, entries=entries)
         for out in outputs.values():
             if out.encrypting is not None:
                 out.encrypting.close()

@@ -85,7 +85,9 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[bytes | object]:
                 elif line.strip():
                     yield line
     except age.AgeError as exc:
-        raise ImportRefused(f"a file does not decrypt whole ({exc}): altered or truncated") from None
+        raise ImportRefused(
+            f"a file does not decrypt whole ({exc}): altered or truncated"
+        ) from None
     if buffer.strip() and not skipping:
         yield buffer
 
@@ -174,7 +176,9 @@ def import_bundle(actor: Any, path: Path, secrets: Secrets, detail: dict[str, An
                 if len(data) > MAX_BUNDLE:
                     raise ImportRefused(f"a Bundle over {MAX_BUNDLE >> 20} MiB is refused")
         except age.AgeError as exc:
-            raise ImportRefused(f"cannot be decrypted whole ({exc}): altered or truncated") from None
+            raise ImportRefused(
+                f"cannot be decrypted whole ({exc}): altered or truncated"
+            ) from None
     try:
         bundle = _parse(bytes(data))
     except Unreadable as exc:

@@ -23,7 +23,6 @@ from secretum.crypto import age
 from secretum.exchange import fhir_import
 from secretum.exchange.report import Format, ImportRefused, Report, Secrets
 
-
 PEEK = 4096
 
 
@@ -83,4 +82,14 @@ def importer(fmt: Format) -> Importer:
         raise ImportRefused(REFUSED.get(fmt, REFUSED[Format.UNKNOWN]))
     return IMPORTERS[fmt]
 
-__all__ = ["IMPORTERS", "REFUSED", "Format", "ImportRefused", "Report", "Secrets", "detect", "importer"]
+
+__all__ = [
+    "IMPORTERS",
+    "REFUSED",
+    "Format",
+    "ImportRefused",
+    "Report",
+    "Secrets",
+    "detect",
+    "importer",
+]

@@ -29,9 +29,7 @@ def write_folder(folder: Path, files: dict[str, list[Any]], *, raw: bool = False
     outputs, hashes = [], {}
     for rtype, lines in files.items():
         name = f"{rtype}.ndjson"
-        data = b"".join(
-            (line if raw else json.dumps(line).encode()) + b"\n" for line in lines
-        )
+        data = b"".join((line if raw else json.dumps(line).encode()) + b"\n" for line in lines)
         (folder / name).write_bytes(data)
         outputs.append({"type": rtype, "url": name, "count": len(lines)})
         hashes[name] = hashlib.sha256(data).hexdigest()

@@ -4,6 +4,7 @@ event; read back by the import into the same clinical content."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -11,8 +12,8 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from secretum.clinical import services as clinical
 from secretum.crypto import age
 from secretum.exchange import bulk, fhir_import, importing
 from secretum.lib import niss
@@ -51,7 +52,7 @@ def _moved(files: dict[str, list[dict[str, Any]]], number: str) -> dict[str, lis
     return files
 
 
-OTHER = niss.build(__import__("datetime").date(1980, 5, 6), 17)
+OTHER = niss.build(dt.date(1980, 5, 6), 17)
 
 
 def test_a_round_trip_gives_the_same_clinical_content(full_chart: Any, tmp_path: Path) -> None:
@@ -120,11 +121,11 @@ def test_for_a_recipient_key_and_an_archived_record_said_inactive(
 ) -> None:
     """J1: an archived record is exported, its Patient ``active: false``; an X25519 recipient
     opens every file with its identity."""
-    from secretum.patients.models import Patient
     from secretum.patients import integrity
+    from secretum.patients.models import Patient
 
     row = Patient.objects.get(uid=full_chart.uid)
-    row.archived_at = __import__("django.utils.timezone").utils.timezone.now()
+    row.archived_at = timezone.now()
     integrity.stamp(row)
     row.save()
     key = age.X25519Identity.generate()

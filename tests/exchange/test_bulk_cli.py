@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.audit.elsewhere import witness_elsewhere
 from tests.core.test_cli import run
 from tests.exchange import bulkdata
@@ -38,7 +36,9 @@ def _typed(home: Path, typed: str, *args: str) -> subprocess.CompletedProcess[st
         for k, v in os.environ.items()
         if not k.startswith("SECRETUM_") and k != "DJANGO_SETTINGS_MODULE"
     }
-    environ.update(SECRETUM_HOME=str(home), SECRETUM_AUDIT_WITNESS=str(witness_elsewhere(str(home))))
+    environ.update(
+        SECRETUM_HOME=str(home), SECRETUM_AUDIT_WITNESS=str(witness_elsewhere(str(home)))
+    )
     return subprocess.run(
         [sys.executable, "-m", "secretum.cli", *args], env=environ, input=typed,
         capture_output=True, text=True, timeout=300, check=False,

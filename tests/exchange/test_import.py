@@ -139,8 +139,10 @@ def test_malformed_json_and_an_oversized_line_leave_that_patient_out(
     lines = {t: [json.dumps(r).encode() for r in rs] for t, rs in exported.items()}
     lines["Patient"].append(json.dumps(second).encode())
     lines["Condition"].insert(1, b'{"resourceType": "Condition", "subject": ')
-    lines["Observation"].insert(0, b'{"resourceType": "Observation", "x": "' + b"a" * (1 << 20) + b'"}')
-    lines["Observation"].append(b'[1, 2]')
+    lines["Observation"].insert(
+        0, b'{"resourceType": "Observation", "x": "' + b"a" * (1 << 20) + b'"}'
+    )
+    lines["Observation"].append(b"[1, 2]")
     lines["Patient"].append(b'{"resourceType": "Patient", "id": "third"}')
     folder = bulkdata.write_folder(tmp_path / "in", lines, raw=True)
     before = _entries()
@@ -160,7 +162,10 @@ def test_an_unknown_resource_type_is_counted_not_imported(
 ) -> None:
     exported["Basic"] = [{"resourceType": "Basic", "subject": {"reference": "Patient/x"}}]
     exported["Flag"] = [
-        {"resourceType": "Flag", "subject": {"reference": f"Patient/{exported['Patient'][0]['id']}"}}
+        {
+            "resourceType": "Flag",
+            "subject": {"reference": f"Patient/{exported['Patient'][0]['id']}"},
+        }
     ]
     report = _import(bulkdata.write_folder(tmp_path / "in", exported))
     assert report.patients == 1 and report.unsupported == {"Flag": 1}
@@ -176,7 +181,7 @@ def test_a_resource_that_does_not_read_refuses_its_patient(
     before = _entries(), Patient.objects.count()
     report = _import(bulkdata.write_folder(tmp_path / "in", exported))
     assert report.patients == 0 and (_entries(), Patient.objects.count()) == before
-    (where, why), = report.skipped
+    ((_where, why),) = report.skipped
     assert "MedicationStatement/" in why and "is not 'dose, frequency, duration'" in why
     assert "is not a number" in why
 
@@ -184,14 +189,24 @@ def test_a_resource_that_does_not_read_refuses_its_patient(
 def test_an_entry_the_services_refuse_refuses_its_patient_audited(
     exported: dict[str, Any], tmp_path: Path
 ) -> None:
-    """A weight of 4000 kg reads as FHIR but is implausible (N2): the patient is not created,
-    the failure is in the audit log."""
+    """A weight of 4000 kg reads as FHIR but is implausible (N2): refused before the gate, as a
+    typed entry is; a birth date in the future is refused inside it: the patient is not
+    created, and the failure is in the audit log."""
     weight = next(o for o in exported["Observation"] if o["code"]["coding"][0]["code"] == "29463-7")
     weight["valueQuantity"]["value"] = 4000
     before = Patient.objects.count()
     report = _import(bulkdata.write_folder(tmp_path / "in", exported))
     assert report.patients == 0 and Patient.objects.count() == before
     assert "not plausible" in report.skipped[0][1]
+    assert not events(resource="patients.Patient", actor_name="os:tester")
+    weight["valueQuantity"]["value"] = 70
+    exported["Patient"][0]["birthDate"] = "2999-01-01"
+    report = _import(bulkdata.write_folder(tmp_path / "again", exported))
+    assert report.patients == 0 and Patient.objects.count() == before
+    assert "future" in report.skipped[0][1]
+    failed = events(resource="clinical.Chart", outcome="failure")
+    assert len(failed) == 1 and failed[0].actor_name == "os:tester"
+    assert not events(resource="patients.Patient", actor_name="os:tester")
 
 
 def test_a_bundle_in_clear_or_encrypted(practitioner: Any, full_chart: Any, tmp_path: Path) -> None:
@@ -208,7 +223,6 @@ def test_a_bundle_in_clear_or_encrypted(practitioner: Any, full_chart: Any, tmp_
     report = fhir_import.import_bundle(CONSOLE, path, importing.Secrets(), {})
     assert report.patients == 1 and report.entries["problem"] == 3, report.lines()
     encrypted = tmp_path / "patient.json.age"
-    done = services.export_patient(actor_for(practitioner), full_chart.uid, io.BytesIO())
     with encrypted.open("wb") as stream:
         done = services.export_patient(actor_for(practitioner), full_chart.uid, stream)
     assert importing.detect(encrypted) is Format.FHIR_BUNDLE
@@ -233,7 +247,9 @@ def test_a_bundle_in_clear_or_encrypted(practitioner: Any, full_chart: Any, tmp_
         (b'{"resourceType": "Bundle", "entry": []}', "a Bundle of one patient"),
     ],
 )
-def test_a_bundle_that_is_not_one_is_refused(db: Any, tmp_path: Path, content: bytes, why: str) -> None:
+def test_a_bundle_that_is_not_one_is_refused(
+    db: Any, tmp_path: Path, content: bytes, why: str
+) -> None:
     path = tmp_path / "x.json"
     path.write_bytes(content)
     with pytest.raises(ImportRefused, match=why):
@@ -242,14 +258,18 @@ def test_a_bundle_that_is_not_one_is_refused(db: Any, tmp_path: Path, content: b
 
 def test_formats_detected_and_those_not_imported_refused(tmp_path: Path) -> None:
     kmehr = tmp_path / "sumehr.xml"
-    kmehr.write_text('<?xml version="1.0"?>\n<kmehrmessage xmlns="http://www.ehealth.fgov.be/standards/kmehr/schema/v1"/>')
+    kmehr.write_text(
+        '<?xml version="1.0"?>\n<kmehrmessage xmlns="http://www.ehealth.fgov.be/standards/kmehr/schema/v1"/>'
+    )
     other_xml = tmp_path / "other.xml"
     other_xml.write_text("<html/>")
     empty = tmp_path / "empty"
     empty.mkdir()
     ours = tmp_path / "ours"
     ours.mkdir()
-    (ours / "manifest.json").write_text(json.dumps({"extension": {"secretum": {"format": "secretum"}}}))
+    (ours / "manifest.json").write_text(
+        json.dumps({"extension": {"secretum": {"format": "secretum"}}})
+    )
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "manifest.json").write_text("{")
@@ -262,9 +282,56 @@ def test_formats_detected_and_those_not_imported_refused(tmp_path: Path) -> None
     assert importing.detect(empty) is Format.UNKNOWN
     assert importing.detect(ours) is Format.SECRETUM
     assert importing.detect(broken) is Format.FHIR_BULK
-    with pytest.raises(ImportRefused, match="^KMEHR import is not available in this version$"):
+    with pytest.raises(ImportRefused, match=r"^KMEHR import is not available in this version$"):
         importing.importer(Format.KMEHR)
     with pytest.raises(ImportRefused, match="Secretum's own export cannot be imported"):
         importing.importer(Format.SECRETUM)
     with pytest.raises(ImportRefused, match="not recognised"):
         importing.importer(Format.UNKNOWN)
+
+
+def test_a_bundle_too_large_and_files_of_no_format(
+    db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.json"
+    path.write_bytes(b'{"resourceType": "Bundle", "entry": []}' + b" " * 100)
+    monkeypatch.setattr(fhir_import, "MAX_BUNDLE", 64)
+    monkeypatch.setattr(fhir_import, "READ", 16)
+    with pytest.raises(ImportRefused, match="MiB is refused"):
+        fhir_import.import_bundle(CONSOLE, path, importing.Secrets(), {})
+    plain = tmp_path / "plain.json"
+    plain.write_text('{"resourceType": "Patient"}')
+    assert importing.detect(plain) is Format.UNKNOWN
+    listed = tmp_path / "listed"
+    listed.mkdir()
+    (listed / "manifest.json").write_text("[]")
+    assert importing.detect(listed) is Format.FHIR_BULK
+    for manifest in (
+        {"output": {}, "extension": {"secretum": {"sha256": {}}}},
+        {"output": [{"type": "Patient", "url": 1}], "extension": {"secretum": {"sha256": {}}}},
+    ):
+        (listed / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ImportRefused, match="not a Bulk Data manifest"):
+            _import(listed)
+
+
+def test_records_altered_outside_secretum_are_exported_as_they_stand_and_reported(
+    practitioner: Any, full_chart: Any, tmp_path: Path
+) -> None:
+    """An entry moved to another patient's record in the database: neither record reads as
+    Secretum wrote it; both are exported as they stand, counted, and reported (E10)."""
+    from secretum.clinical.models import Problem
+    from secretum.patients import services as patients
+    from tests.conftest import identity
+
+    other = patients.register_patient(actor_for(practitioner), identity())
+    Problem.objects.filter(pk=Problem.objects.first().pk).update(
+        patient=Patient.objects.get(uid=other.uid)
+    )
+    folder = tmp_path / "out"
+    folder.mkdir()
+    done = bulk.export_practice(CONSOLE, folder, plain_reason=REASON)
+    assert done.patients == 2 and done.altered == 2
+    assert done.counts["Condition"] == 2  # the moved one read by neither
+    tampered = [e for e in events(outcome="failure") if "row-altered-outside" in e.detail]
+    assert {e.patient_ref for e in tampered} == {full_chart.uid, other.uid}
