@@ -26,7 +26,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -101,32 +102,26 @@ def _new_file(path: Path) -> BinaryIO:
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
-def _relative(resources: list[dict[str, Any]]) -> None:
-    """A Bundle's ``urn:uuid:`` references as NDJSON's ``Type/id`` ones, in place."""
-    types = {r["id"]: r["resourceType"] for r in resources}
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            ref = value.get("reference")
-            if isinstance(ref, str) and ref.startswith("urn:uuid:"):
-                rid = ref.removeprefix("urn:uuid:")
-                value["reference"] = f"{types.get(rid, 'Practitioner')}/{rid}"
-            for inner in value.values():
-                walk(inner)
-        elif isinstance(value, list):
-            for inner in value:
-                walk(inner)
-
-    walk(resources)
+# A Bundle's reference, as ``json.dumps(..., separators=(",", ":"))`` writes it.
+_URN = re.compile(r'"reference":"urn:uuid:([0-9a-f-]{36})"')
 
 
-def chart_resources(chart: Chart) -> list[dict[str, Any]]:
-    """A chart's resources as the bulk files hold them."""
+def chart_lines(chart: Chart) -> Iterator[tuple[dict[str, Any], str]]:
+    """A chart's resources, each with its NDJSON line: the Bundle's ``urn:uuid:`` references
+    made NDJSON's ``Type/id`` ones (rewritten in the JSON text: walking every resource's tree
+    cost more than the rest of the export)."""
     made = fhir.resources(chart)
-    _relative(made)
     if chart.archived:
         made[0]["active"] = False
-    return made
+    types = {r["id"]: r["resourceType"] for r in made}
+
+    def relative(match: re.Match[str]) -> str:
+        rid = match[1]
+        return f'"reference":"{types.get(rid, "Practitioner")}/{rid}"'
+
+    for resource in made:
+        line = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+        yield resource, _URN.sub(relative, line)
 
 
 def export_practice(
@@ -186,12 +181,11 @@ def export_practice(
                 done.altered += chart.altered
                 for kind, rows in chart.entries.items():
                     entries[kind] = entries.get(kind, 0) + len(rows)
-                for resource in chart_resources(chart):
+                for resource, line in chart_lines(chart):
                     if resource["resourceType"] == "Practitioner":
                         if resource["id"] in authors:
                             continue
                         authors.add(resource["id"])
-                    line = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
                     output(resource["resourceType"]).write(line.encode() + b"\n")
                 if progress is not None:
                     progress(done.patients, total)
