@@ -318,8 +318,9 @@ def test_a_bundle_too_large_and_files_of_no_format(
 def test_records_altered_outside_secretum_are_exported_as_they_stand_and_reported(
     practitioner: Any, full_chart: Any, tmp_path: Path
 ) -> None:
-    """An entry moved to another patient's record in the database: neither record reads as
-    Secretum wrote it; both are exported as they stand, counted, and reported (E10)."""
+    """An entry moved to another patient's record in the database, a record's seal broken:
+    none reads as Secretum wrote it; each is exported as it stands, counted, and reported
+    (E10)."""
     from secretum.clinical.models import Problem
     from secretum.patients import services as patients
     from tests.conftest import identity
@@ -328,10 +329,12 @@ def test_records_altered_outside_secretum_are_exported_as_they_stand_and_reporte
     Problem.objects.filter(pk=Problem.objects.first().pk).update(
         patient=Patient.objects.get(uid=other.uid)
     )
+    third = patients.register_patient(actor_for(practitioner), identity())
+    Patient.objects.filter(uid=third.uid).update(record_seal=b"\0" * 32)  # its seal broken
     folder = tmp_path / "out"
     folder.mkdir()
     done = bulk.export_practice(CONSOLE, folder, plain_reason=REASON)
-    assert done.patients == 2 and done.altered == 2
+    assert done.patients == 3 and done.altered == 3
     assert done.counts["Condition"] == 2  # the moved one read by neither
     tampered = [e for e in events(outcome="failure") if "row-altered-outside" in e.detail]
-    assert {e.patient_ref for e in tampered} == {full_chart.uid, other.uid}
+    assert {e.patient_ref for e in tampered} == {full_chart.uid, other.uid, third.uid}
