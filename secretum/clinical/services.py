@@ -460,13 +460,17 @@ def import_record(
         uid = register_patient(actor, identity).uid
         event.patient_ref = event.resource_ref = uid
         patient, key = writable_patient(uid)
+        rows: dict[Any, list[Any]] = {}
         for entry, values in cleaned:
-            row = _model(entry.kind)(patient=patient, author=entry.author)
+            model = _model(entry.kind)
+            row = model(patient=patient, author=entry.author)
             if entry.recorded_at is not None:
                 row.recorded_at = entry.recorded_at
-            row.seal(key, **values)
+            row.seal(key, **values)  # the seal binds the row's uid, made with it, not its pk
             integrity.stamp(row, uid)
-            row.save()
+            rows.setdefault(model, []).append(row)
+        for model, made in rows.items():  # one INSERT a kind: a practice is many patients
+            model.objects.bulk_create(made)
         event.detail[records.VERSION_KEY] = records.count_entries_write(patient)
         counts: dict[str, int] = {}
         for entry in entries:
