@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -135,12 +136,24 @@ def main() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     home = Path(made.stdout.strip().splitlines()[-1])
-    env_home = {"DJANGO_SETTINGS_MODULE": "secretum.settings"}
-    os.environ.update(env_home)
-    work = Path(tempfile.mkdtemp(prefix="secretum-bulk-bench-"))
-    total = args.patients * args.entries_per
-    print(f"practice: {args.patients} patients, {total} entries "
+    try:
+        measure(home, args.patients * args.entries_per, args.patients, started)
+    finally:  # the practice and the exports are fictitious, and large: nothing is left behind
+        shutil.rmtree(home.parent, ignore_errors=True)
+
+
+def measure(home: Path, total: int, patients: int, started: float) -> None:
+    print(f"practice: {patients} patients, {total} entries "
           f"(filled in {time.perf_counter() - started:.1f} s)")  # fmt: skip
+    os.environ["DJANGO_SETTINGS_MODULE"] = "secretum.settings"
+    work = Path(tempfile.mkdtemp(prefix="secretum-bulk-bench-"))
+    try:
+        _measure(home, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(home: Path, work: Path) -> None:
     sys.path.insert(0, str(REPO))
     from secretum.crypto import age  # the standard library and cryptography only
 
