@@ -86,6 +86,17 @@ USAGE = """usage: secretum COMMAND [options]
                              KMEHR SumEHR 2.0 (sumehr), encrypted with age:
                              for the recipient's key, else under a passphrase shown once;
                              --plain writes it in clear; the reason is audited (L1, E7, M3)
+  export --format fhir --out DIR --reason R [--recipient AGE_KEY | --plain]
+                             the whole practice as FHIR Bulk Data NDJSON in a new folder: one
+                             age file per resource type and manifest.json (their SHA-256)
+  import PATH --reason R [--identity FILE] [--as USERNAME]
+                             a FHIR Bundle (.json, .json.age) or a Bulk Data folder: new
+                             patients with their entries, all or nothing per patient; a known
+                             national number is reported, never overwritten; asks the
+                             passphrase of an encrypted input (or --identity, an age key);
+                             a KMEHR SumEHR (.xml, .xml.age) with --as, the practitioner who
+                             authors its entries: hostile XML refused, what is not understood
+                             kept as the original document
   shell --reason R           Django's shell; dbshell --reason R, the database's own client (and
                              dumpdata, loaddata): on an instance with patients, only with a
                              reason (10-200 characters), recorded in the audit log and the
@@ -139,6 +150,8 @@ ALIASES.update({("backup", w): "backup_" + w.replace("-", "_") for w in ("create
 ALIASES.update({("backup", "drill-check"): "backup_drill_check", ("restore",): "backup_restore"})
 # A patient's record in FHIR R4, encrypted (L1, L2, E7, M3): `secretum export --format fhir`.
 ALIASES.update({("export",): "exchange_export"})
+# Records coming in (L1, L2): `secretum import PATH` detects the format (exchange/importing.py).
+ALIASES.update({("import",): "exchange_import"})
 # Upgrades (I3, I1, D2): `secretum upgrade`, a verified backup first, a rollback on failure.
 ALIASES.update({("upgrade",): "instance_upgrade"})
 # Commands a third party runs on files alone, without an instance: no key file, no database.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -18,7 +19,7 @@ from django.utils.translation import gettext as _
 from secretum.access import care
 from secretum.access.actor import Actor
 from secretum.access.fields import FieldReader
-from secretum.access.guard import guarded
+from secretum.access.guard import EventDraft, guarded
 from secretum.access.models import CareRelationship
 from secretum.access.policy import Permission
 from secretum.audit.log import record_tampered
@@ -34,6 +35,9 @@ from secretum.patients.models import Patient
 from secretum.patients.services import (
     PatientIdentity,
     open_patient,
+    patient_key,
+    register_patient,
+    report_unreadable,
     reveal_identity,
     writable_patient,
 )
@@ -190,11 +194,11 @@ def _current_query() -> tuple[str, dict[str, Loader], Loader]:
     return " UNION ALL ".join(parts), loaders, Loader(user, _AUTHOR_FIELDS)
 
 
-def _current(patient: Patient) -> dict[str, list[Any]]:
+def _current(patient: Patient, limit: int = CHART_LIMIT) -> dict[str, list[Any]]:
     """The current entries of each kind, newest first, as many as the chart shows (one query)."""
     sql, loaders, author_of = _current_query()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [patient.pk, False, CHART_LIMIT] * len(MODELS))
+        cursor.execute(sql, [patient.pk, False, limit] * len(MODELS))
         fetched = cursor.fetchall()
     current: dict[str, list[Any]] = {kind: [] for kind in MODELS}
     authors: dict[Any, Any] = {}
@@ -385,3 +389,91 @@ def entry_history(actor: Actor, kind: str, uid: Any) -> tuple[list[Entry], str]:
             versions.append(_reveal(kind, row, reader))
             row = row.supersedes
         return versions, patient_uid
+
+
+# --- the whole practice: a bulk export, an import (L1, L2) -----------------------------------
+
+# A bulk export reads every current entry, not the chart page's newest hundred of each kind.
+EXPORT_LIMIT = 1_000_000
+
+
+def practice_size() -> int:
+    return Patient.objects.count()
+
+
+def practice_charts(event: EventDraft, batch: int = 200) -> Iterator[Chart]:
+    """Every patient's chart, ``batch`` patients read at a time, inside the caller's one guarded
+    practice export (CLINICAL_EXPORT, one "export" event): no patient row is locked (a long read
+    would hold every lock until it ends), archived records included (J1: the practice's copy is
+    the whole record; the chart says ``archived``). A chart altered outside Secretum is reported
+    as the chart page reports it, and read as it stands."""
+    last = 0
+    while True:
+        rows = list(Patient.objects.filter(pk__gt=last).order_by("pk")[:batch])
+        if not rows:
+            return
+        for patient in rows:
+            last = patient.pk
+            key = patient_key(patient)
+            if not records.intact(patient):
+                report_unreadable(patient)
+            reader = event.reader(key)
+            identity = reveal_identity(patient, reader)
+            current = _current(patient, EXPORT_LIMIT)
+            entries: dict[str, list[Entry]] = {kind: [] for kind in current}
+            unreadable = False
+            for kind, found in current.items():
+                for row in found:
+                    try:
+                        entries[kind].append(_reveal(kind, row, reader))
+                    except DecryptionError:  # moved here from another record: left out
+                        unreadable = True
+            altered = unreadable or _entries_altered(patient, current) or identity.altered
+            if altered:
+                record_tampered("clinical.Chart", str(patient.uid), patient_ref=str(patient.uid))
+            yield Chart(identity, entries, altered, archived=patient.archived_at is not None)
+
+
+@dataclass(frozen=True)
+class ImportedEntry:
+    """An entry read from another system: its kind, its values (checked here as a typed one is),
+    when it was recorded there, and the account named after its author there."""
+
+    kind: str
+    values: dict[str, Any]
+    recorded_at: dt.datetime | None
+    author: Any
+
+
+def import_record(
+    actor: Actor, identity: dict[str, Any], entries: list[ImportedEntry], detail: dict[str, Any]
+) -> str:
+    """A new patient and their entries, all or nothing (L1, L2): the patient is registered as
+    ``register_patient`` does (its own audit event), then every entry is written under the
+    account named after its original author, with the date it was recorded at the source (the
+    audit event says when it was imported, and by whom); one "create" event counts them. Any
+    entry refused (``rules.clean_entry``) refuses the whole patient: nothing is kept of them."""
+    cleaned = [(e, rules.clean_entry(e.kind, e.values)) for e in entries]
+    with guarded(
+        actor, Permission.CLINICAL_WRITE, Action.CREATE, "clinical.Chart", detail=detail
+    ) as event:
+        uid = register_patient(actor, identity).uid
+        event.patient_ref = event.resource_ref = uid
+        patient, key = writable_patient(uid)
+        rows: dict[Any, list[Any]] = {}
+        for entry, values in cleaned:
+            model = _model(entry.kind)
+            row = model(patient=patient, author=entry.author)
+            if entry.recorded_at is not None:
+                row.recorded_at = entry.recorded_at
+            row.seal(key, **values)  # the seal binds the row's uid, made with it, not its pk
+            integrity.stamp(row, uid)
+            rows.setdefault(model, []).append(row)
+        for model, made in rows.items():  # one INSERT a kind: a practice is many patients
+            model.objects.bulk_create(made)
+        event.detail[records.VERSION_KEY] = records.count_entries_write(patient)
+        counts: dict[str, int] = {}
+        for entry in entries:
+            counts[entry.kind] = counts.get(entry.kind, 0) + 1
+        event.detail["entries"] = counts
+        return uid

@@ -221,36 +221,50 @@ def _nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def _rechunk(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
-    """Plaintext pieces of any size -> (64 KiB chunk, is it the last): one chunk of lookahead,
-    so that the last one is known (an empty last chunk only for an empty file, age.md)."""
-    buffer = bytearray()
-    pending: bytes | None = None
-    for piece in chunks:
-        buffer += piece
-        while len(buffer) > CHUNK or (pending is None and len(buffer) >= CHUNK):
-            if pending is not None:
-                yield pending, False
-            pending, buffer = bytes(buffer[:CHUNK]), buffer[CHUNK:]
-    if pending is not None and buffer:
-        yield pending, False
-        pending = None
-    yield (pending if pending is not None else bytes(buffer)), True
+class Encrypting:
+    """An age file for ``recipient`` written to ``out`` piece by piece: ``write`` as often as
+    needed, then ``close`` (the bytes written). A chunk is sealed once more bytes follow it, so
+    the last one is known at ``close`` (an empty last chunk only for an empty file, age.md):
+    at most one chunk and a piece are held. Several files can be written at once (a bulk
+    export's one file per resource type)."""
+
+    def __init__(self, out: BinaryIO, recipient: ScryptRecipient | X25519Recipient) -> None:
+        file_key = os.urandom(FILE_KEY)
+        header = VERSION_LINE + b"\n" + recipient.wrap(file_key).encode() + b"---"
+        self._out = out
+        self.written = out.write(header + b" " + _b64(_header_mac(file_key, header)) + b"\n")
+        nonce = os.urandom(16)
+        self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+        self.written += out.write(nonce)
+        self._buffer = bytearray()
+        self._counter = 0
+
+    def _seal(self, chunk: bytes, last: bool) -> None:
+        self.written += self._out.write(
+            self._aead.encrypt(_nonce(self._counter, last), chunk, None)
+        )
+        self._counter += 1
+
+    def write(self, piece: bytes) -> None:
+        self._buffer += piece
+        while len(self._buffer) > CHUNK:
+            self._seal(bytes(self._buffer[:CHUNK]), last=False)
+            del self._buffer[:CHUNK]
+
+    def close(self) -> int:
+        self._seal(bytes(self._buffer), last=True)
+        self._buffer.clear()
+        return self.written
 
 
 def encrypt(
     chunks: Iterable[bytes], out: BinaryIO, recipient: ScryptRecipient | X25519Recipient
 ) -> int:
     """Write ``chunks`` to ``out`` as an age file for ``recipient``; the bytes written."""
-    file_key = os.urandom(FILE_KEY)
-    header = VERSION_LINE + b"\n" + recipient.wrap(file_key).encode() + b"---"
-    written = out.write(header + b" " + _b64(_header_mac(file_key, header)) + b"\n")
-    nonce = os.urandom(16)
-    aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
-    written += out.write(nonce)
-    for counter, (chunk, last) in enumerate(_rechunk(chunks)):
-        written += out.write(aead.encrypt(_nonce(counter, last), chunk, None))
-    return written
+    writer = Encrypting(out, recipient)
+    for piece in chunks:
+        writer.write(piece)
+    return writer.close()
 
 
 def _line(source: BinaryIO) -> bytes:

@@ -272,7 +272,9 @@ def test_the_command_imports_and_refuses_in_one_sentence(
     path = tmp_path / "other.xml"
     path.write_bytes(FIXTURE.read_bytes())
     out = io.StringIO()
-    call_command("exchange_import_kmehr", str(path), "--as", practitioner.username, stdout=out)
+    call_command(
+        "exchange_import", str(path), "--reason", REASON, "--as", practitioner.username, stdout=out
+    )
     said = out.getvalue()
     assert "from Cabinet Fictif des Tilleuls" in said and "problem: 2 new" in said
     assert "kept in the original attached" in said
@@ -280,9 +282,11 @@ def test_the_command_imports_and_refuses_in_one_sentence(
     assert event.actor_name.startswith("os:")
     path.write_bytes(HOSTILE["xxe"][0])
     with pytest.raises(CommandError, match=r"DTD.*Nothing was imported"):
-        call_command("exchange_import_kmehr", str(path), "--as", practitioner.username)
+        call_command(
+            "exchange_import", str(path), "--reason", REASON, "--as", practitioner.username
+        )
     with pytest.raises(CommandError, match="no active account"):
-        call_command("exchange_import_kmehr", str(path), "--as", "nobody")
+        call_command("exchange_import", str(path), "--reason", REASON, "--as", "nobody")
 
 
 def test_the_kept_original_is_downloaded_never_shown(practitioner: Any, scanner: str) -> None:

@@ -23,7 +23,7 @@ from secretum.exchange.kmehr import q as qualified
 from secretum.maintenance.console import ConsoleActor
 from tests.conftest import actor_for, events, make_user
 from tests.documents import conftest as documents_conftest
-from tests.exchange.test_kmehr import FIXTURE, for_patient
+from tests.exchange.test_kmehr import FIXTURE, REASON, for_patient
 
 clamd_socket = documents_conftest.clamd_socket
 scanner = documents_conftest.scanner
@@ -218,25 +218,40 @@ def test_the_command_says_what_it_found(
     path = tmp_path / "same.xml"
     path.write_bytes(for_patient(patient))
     call_command(
-        "exchange_import_kmehr", str(path), "--as", practitioner.username, stdout=io.StringIO()
+        "exchange_import",
+        str(path),
+        "--reason",
+        REASON,
+        "--as",
+        practitioner.username,
+        stdout=io.StringIO(),
     )
     out = io.StringIO()
-    call_command("exchange_import_kmehr", str(path), "--as", practitioner.username, stdout=out)
+    call_command(
+        "exchange_import", str(path), "--reason", REASON, "--as", practitioner.username, stdout=out
+    )
     said = out.getvalue()
     assert "4 already in the record" in said and "Warning: the record's identity differs" in said
     assert "family_name, given_name" in said
-    with pytest.raises(CommandError, match="cannot be read"):
+    with pytest.raises(CommandError, match="no such file"):
         call_command(
-            "exchange_import_kmehr", str(tmp_path / "none.xml"), "--as", practitioner.username
+            "exchange_import",
+            str(tmp_path / "none.xml"),
+            "--reason",
+            REASON,
+            "--as",
+            practitioner.username,
         )
     secretary = make_user(Role.SECRETARY)
     with pytest.raises(CommandError, match="refused"):
-        call_command("exchange_import_kmehr", str(path), "--as", secretary.username)
+        call_command("exchange_import", str(path), "--reason", REASON, "--as", secretary.username)
     problem = "<item>" + cd("CD-ITEM", "problem") + "<content>" + cd("ICD", "I10")
     understood = SUMEHR.replace("</transaction>", problem + "</content></item></transaction>")
     path.write_bytes(_message(f"<folder>{PATIENT}{understood}</folder>"))
     out = io.StringIO()
-    call_command("exchange_import_kmehr", str(path), "--as", practitioner.username, stdout=out)
+    call_command(
+        "exchange_import", str(path), "--reason", REASON, "--as", practitioner.username, stdout=out
+    )
     assert "problem: 1 new" in out.getvalue() and "Not understood" not in out.getvalue()
 
 
@@ -290,3 +305,54 @@ def test_unknown_format_and_a_patient_without_national_number(practitioner: Any)
             plain_reason="Fictitious reason here",
             format=kmehr.FORMAT,
         )
+
+
+def test_secretum_import_takes_a_kmehr_file_encrypted_or_not_and_needs_its_author(
+    practitioner: Any, patient: Any, scanner: str, tmp_path: Any, monkeypatch: Any, settings: Any
+) -> None:
+    """`secretum import` detects a SumEHR (.xml, .xml.age): its entries need a practitioner
+    named with --as; --as names nobody for another format; an encrypted message is opened
+    with the passphrase asked; one that does not open, or cannot be read, changes nothing."""
+    from secretum.crypto import age
+    from secretum.exchange import importing
+
+    plain = tmp_path / "sumehr.xml"
+    plain.write_bytes(for_patient(patient))
+    with pytest.raises(CommandError, match="under a practitioner's account"):
+        call_command("exchange_import", str(plain), "--reason", REASON)
+    bundle = tmp_path / "b.json"
+    bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+    with pytest.raises(CommandError, match="--as names the author of a KMEHR"):
+        call_command("exchange_import", str(bundle), "--reason", REASON, "--as", "x")
+    sealed = tmp_path / "sumehr.xml.age"
+    with sealed.open("wb") as out:
+        age.encrypt([for_patient(patient)], out, age.ScryptRecipient("quz-pass", work_factor=10))
+    monkeypatch.setattr(
+        "secretum.exchange.management.commands.exchange_import._ask", lambda: "wrong"
+    )
+    with pytest.raises(CommandError, match="cannot be opened"):
+        call_command(
+            "exchange_import", str(sealed), "--reason", REASON, "--as", practitioner.username
+        )
+    monkeypatch.setattr(
+        "secretum.exchange.management.commands.exchange_import._ask", lambda: "quz-pass"
+    )
+    out = io.StringIO()
+    call_command(
+        "exchange_import", str(sealed), "--reason", REASON, "--as", practitioner.username,
+        stdout=out,
+    )  # fmt: skip
+    assert "Imported (kmehr)" in out.getvalue() and "found by national number" in out.getvalue()
+    folder = tmp_path / "folder.xml"
+    folder.mkdir()
+    actor = ConsoleActor(
+        user=practitioner, role=Role.PRACTITIONER, source="console", purpose=Purpose.CARE,
+        os_user="quz",
+    )  # fmt: skip
+    with pytest.raises(importing.ImportRefused, match="cannot be read"):
+        importing.import_kmehr(actor, folder, importing.Secrets(), {})
+    settings.SECRETUM_KMEHR_MAX_BYTES = 100_000
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"<kmehrmessage>" + b" " * 300_000)
+    with pytest.raises(importing.ImportRefused, match="it was not read"):
+        importing.import_kmehr(actor, big, importing.Secrets(), {})

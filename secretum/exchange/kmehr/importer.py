@@ -51,6 +51,27 @@ class ImportReport:
     document: str = ""  # the attached original's reference, when something was kept
 
 
+def report_lines(source: str, report: ImportReport) -> list[str]:
+    """What the console says of one SumEHR imported: the patient, the entries, what was kept."""
+    said = "registered from the message" if report.created else "found by national number"
+    out = [f"Imported {source} from {report.sender}: patient {report.patient_uid} ({said})."]
+    out += [f"  {kind}: {count} new" for kind, count in sorted(report.imported.items())]
+    if report.already:
+        out.append(f"  {report.already} already in the record, not added again")
+    out += [f"  note: {line}" for line in report.notes]
+    if report.mismatch:
+        out.append(
+            "Warning: the record's identity differs from the message's in "
+            f"{', '.join(report.mismatch)}; the record's was kept, check the patient."
+        )
+    if report.kept:
+        out.append(
+            f"Not understood, kept in the original attached to the patient ({report.document}):"
+        )
+        out += [f"  - {line}" for line in report.kept]
+    return out
+
+
 def _need_author(actor: Actor) -> None:
     if actor.user is None:
         raise ValidationError(

@@ -1,6 +1,8 @@
-"""`secretum export --format fhir|sumehr --patient NATIONAL_NUMBER --out PATH --reason TEXT
-[--recipient AGE_PUBLIC_KEY | --plain]`: one patient's record as a FHIR R4 Bundle, or its
-summary as a KMEHR SumEHR 2.0 (issue 14), encrypted with age by default (L1, L2, E7, M3).
+"""`secretum export --format fhir|sumehr [--patient NATIONAL_NUMBER] --out PATH --reason TEXT
+[--recipient AGE_PUBLIC_KEY | --plain]`: one patient's record as a FHIR R4 Bundle, or its summary
+as a KMEHR SumEHR 2.0 (issue 14); without ``--patient`` (FHIR only) the whole practice as FHIR
+Bulk Data NDJSON in the folder ``--out`` (one file per resource type and a manifest,
+``exchange/bulk.py``), its progress on stderr. Encrypted with age by default (L1, L2, E7, M3).
 
 Who acts: the person at the server's console, as for `secretum shell` (G1): no account of
 Secretum and no care relationship, so the operating system's user is recorded (``os:NAME``,
@@ -18,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from secretum.access.actor import Purpose
-from secretum.exchange import kmehr, services
+from secretum.exchange import bulk, kmehr, services
 from secretum.maintenance.console import ConsoleActor
 
 # The option's words, to the services' formats.
@@ -37,12 +39,17 @@ def _os_user() -> str:
 
 
 class Command(BaseCommand):
-    help = "Export one patient's record (FHIR R4) or SumEHR (KMEHR), encrypted unless --plain."
+    help = (
+        "Export one patient's record (FHIR R4) or SumEHR (KMEHR), or the whole practice as FHIR "
+        "R4 (without --patient), encrypted with age unless --plain."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--format", choices=list(FORMATS), required=True)
-        parser.add_argument("--patient", required=True, metavar="NATIONAL_NUMBER")
-        parser.add_argument("--out", required=True, metavar="PATH", help="a new file")
+        parser.add_argument("--patient", metavar="NATIONAL_NUMBER", help="else: every patient")
+        parser.add_argument(
+            "--out", required=True, metavar="PATH", help="a new file; a new folder for a bulk"
+        )
         parser.add_argument("--reason", required=True, help="why, in 10 to 200 characters")
         how = parser.add_mutually_exclusive_group()
         how.add_argument("--recipient", default="", metavar="AGE_PUBLIC_KEY")
@@ -56,6 +63,13 @@ class Command(BaseCommand):
             os_user=_os_user(),
         )  # fmt: skip
         reason = options["reason"]
+        if not options["patient"]:
+            if options["format"] != "fhir":
+                raise CommandError(
+                    "A SumEHR is one patient's summary: give --patient NATIONAL_NUMBER."
+                )
+            self._bulk(actor, out, options)
+            return
         try:
             reason = services.checked_reason(reason)
             patient = services.patient_for_niss(options["patient"])
@@ -80,6 +94,58 @@ class Command(BaseCommand):
                 raise CommandError(" ".join(exc.messages)) from None
             raise
         self._report(out, done, FORMATS[options["format"]])
+
+    def _bulk(self, actor: ConsoleActor, out: Path, options: dict[str, Any]) -> None:
+        try:
+            reason = services.checked_reason(options["reason"])
+            out.mkdir(mode=0o700)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        except FileExistsError:
+            raise CommandError(f"--out {out}: it exists; give the name of a new folder.") from None
+        except OSError as exc:
+            raise CommandError(f"--out {out}: cannot be made ({exc.strerror}).") from None
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 100 == 0:
+                self.stderr.write(f"{done}/{total} patients")
+
+        try:
+            done = bulk.export_practice(
+                actor, out, recipient=options["recipient"],
+                plain_reason=reason if options["plain"] else None,
+                detail={"reason": reason, "uid": os.getuid(), "folder": out.name},
+                progress=progress,
+            )  # fmt: skip
+        except BaseException as exc:
+            for path in out.iterdir():  # nothing half-written is left behind
+                path.unlink()
+            out.rmdir()
+            if isinstance(exc, ValidationError):
+                raise CommandError(" ".join(exc.messages)) from None
+            raise
+        counts = ", ".join(f"{n} {rtype}" for rtype, n in done.counts.items())
+        self.stdout.write(
+            f"Wrote {out}/ ({done.written} bytes): FHIR Bulk Data NDJSON, {done.patients} "
+            f"patients ({done.archived} archived, exported with active false): {counts}."
+        )
+        if done.altered:
+            self.stdout.write(
+                f"Warning: {done.altered} records were altered outside Secretum; they are "
+                "exported as they stand ('secretum records verify' names what)."
+            )
+        if done.encryption == "none":
+            self.stdout.write("In clear, as asked: the export and its reason are in the audit log.")
+            return
+        if done.passphrase:
+            self.stdout.write(f"Passphrase (shown this once, not kept): {done.passphrase}")
+            self.stdout.write("Give it to the recipient by another channel than the files.")
+        else:
+            self.stdout.write("Encrypted for the recipient's age key given with --recipient.")
+        self.stdout.write(
+            f"To open it: secretum import {out}, or each file with age -d FILE.ndjson.age; "
+            "manifest.json (in clear: no patient data) lists the files and their SHA-256."
+        )
 
     def _report(self, out: Path, done: services.Exported, kind: str) -> None:
         count = sum(done.entries.values())
