@@ -194,11 +194,11 @@ def _current_query() -> tuple[str, dict[str, Loader], Loader]:
     return " UNION ALL ".join(parts), loaders, Loader(user, _AUTHOR_FIELDS)
 
 
-def _current(patient: Patient, limit: int = CHART_LIMIT) -> dict[str, list[Any]]:
+def _current(patient: Patient, limit: int | None = None) -> dict[str, list[Any]]:
     """The current entries of each kind, newest first, as many as the chart shows (one query)."""
     sql, loaders, author_of = _current_query()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [patient.pk, False, limit] * len(MODELS))
+        cursor.execute(sql, [patient.pk, False, limit or CHART_LIMIT] * len(MODELS))
         fetched = cursor.fetchall()
     current: dict[str, list[Any]] = {kind: [] for kind in MODELS}
     authors: dict[Any, Any] = {}
