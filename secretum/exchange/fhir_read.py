@@ -171,13 +171,34 @@ def allergy(r: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+# The product's codes a MedicationStatement may carry, to the medication's fields (fhir.py).
+_PRODUCT_CODES = {fhir.CNK: "cnk", fhir.ATC: "atc"}
+
+
 def medication(r: dict[str, Any]) -> dict[str, Any]:
-    drug = _text(_obj(r.get("medicationCodeableConcept"), "medication").get("text"), "drug")
+    """A medication as exchange/fhir.py writes it: the product in words (its strength within
+    them), its CNK and ATC codes, the posology "dose, frequency[, duration]", the route, the
+    period from start to stop. A code of another system is left out (the product's words stay)."""
+    product = _obj(r.get("medicationCodeableConcept"), "medication")
+    values: dict[str, Any] = {"drug": _text(product.get("text"), "drug")}
+    for coding in product.get("coding") or []:
+        found = _obj(coding, "medication.coding")
+        name = _PRODUCT_CODES.get(str(found.get("system")))
+        if name:
+            values[name] = _text(found.get("code"), f"medication.coding {name}")
     dosage = _obj(_list(r.get("dosage"), "MedicationStatement.dosage")[0], "dosage")
     parts = _text(dosage.get("text"), "MedicationStatement.dosage.text").rsplit(", ", 2)
-    if len(parts) != 3:
-        raise Unreadable("MedicationStatement.dosage.text is not 'dose, frequency, duration'")
-    return {"drug": drug, "dose": parts[0], "frequency": parts[1], "duration": parts[2]}
+    if len(parts) < 2:
+        raise Unreadable("MedicationStatement.dosage.text is not 'dose, frequency[, duration]'")
+    values.update(dose=parts[0], frequency=parts[1], duration=parts[2] if len(parts) == 3 else "")
+    if dosage.get("route") is not None:
+        values["route"] = _text(_obj(dosage["route"], "dosage.route").get("text"), "route")
+    if r.get("effectivePeriod") is not None:
+        period = _obj(r["effectivePeriod"], "MedicationStatement.effectivePeriod")
+        for key, name in (("start", "start"), ("end", "stop")):
+            if period.get(key) is not None:
+                values[name] = _text(period[key], f"effectivePeriod.{key}")
+    return values
 
 
 def _category(r: dict[str, Any]) -> str:

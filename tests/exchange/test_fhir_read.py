@@ -102,6 +102,34 @@ def test_others_shapes_of_the_same_content_read() -> None:
     assert note_entry(encounter, note, {"a": "Dr A"}).values == {"reason": "Visit"}
 
 
+def test_a_prescription_reads_back_as_it_was_written() -> None:
+    """Issue 15's medication fields (CNK, ATC, route, period, no duration) survive a round trip
+    through FHIR; a code of another system and one part of posology are told apart."""
+    written = {
+        "drug": "Quzpril 5 mg",
+        "cnk": "1234567",
+        "atc": "C09AA05",
+        "dose": "1 comprimé",
+        "frequency": "1x/jour",
+        "duration": "",
+        "route": "oral",
+        "start": "2026-01-05",
+        "stop": "2026-04-05",
+    }
+    resource = _with(
+        MEDICATION,
+        medicationCodeableConcept={"text": "Quzpril 5 mg", "coding": [
+            {"system": fhir.CNK, "code": "1234567"}, {"system": fhir.ATC, "code": "C09AA05"},
+            {"system": "http://snomed.info/sct", "code": "318860005"},
+        ]},
+        dosage=[{"text": "1 comprimé, 1x/jour", "route": {"text": "oral"}}],
+        effectivePeriod={"start": "2026-01-05", "end": "2026-04-05"},
+    )  # fmt: skip
+    assert entry(resource, {}).values == written
+    with pytest.raises(Unreadable, match="is not 'dose, frequency"):
+        entry(_with(MEDICATION, dosage=[{"text": "once"}]), {})
+
+
 def test_a_patient_from_outside() -> None:
     full = _with(
         PATIENT, gender="unknown", address=[{"city": "Testville"}],
