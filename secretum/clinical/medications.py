@@ -93,6 +93,17 @@ def is_active(values: dict[str, Any], today: dt.date) -> bool:
     return not stop or dt.date.fromisoformat(stop) > today
 
 
+def last_day(stop: str | None) -> str | None:
+    """The last day a medication is taken (FHIR's period end, KMEHR's endmoment, both inclusive),
+    from Secretum's stop date, the first day without it."""
+    return (dt.date.fromisoformat(stop) - dt.timedelta(days=1)).isoformat() if stop else None
+
+
+def stop_after(last: str) -> str:
+    """Secretum's stop date from the last day taken: the day after. ValueError if no date."""
+    return (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
+
+
 def split_active(entries: Iterable[Any], today: dt.date) -> tuple[list[Any], list[Any]]:
     """The chart's active medications and the stopped ones, each in the order given."""
     active: list[Any] = []

@@ -32,6 +32,7 @@ from secretum.clinical.services import (
     _open_entry,
     _reveal,
 )
+from secretum.patients import integrity as records
 from secretum.patients.services import PatientIdentity, reveal_identity
 
 KIND = "medication"
@@ -162,6 +163,12 @@ def access_prescription(actor: Actor, uid: Any) -> Prescription:
             )
         row, key = _open_entry(KIND, uid)
         _current(row)
+        # What a physician signs must be what they recorded: a row, or the record's set of
+        # entries, altered outside Secretum is refused (reported by _open_entry), never printed.
+        if not integrity.intact(row, str(row.patient.uid)) or not records.entries_intact(
+            row.patient
+        ):
+            raise records.altered_error()
         reader = event.reader(key)
         return Prescription(
             patient=reveal_identity(row.patient, reader),

@@ -118,7 +118,8 @@ def access_chart(actor: Actor, patient_uid: Any, *, export: dict[str, Any] | Non
         patient, key = open_patient(patient_uid)
         reader = event.reader(key)
         identity = reveal_identity(patient, reader)
-        current = _current(patient)
+        # The chart page shows the newest of each kind; a copy that leaves holds every one.
+        current = _current(patient, None if export is None else EXPORT_LIMIT)
         entries: dict[str, list[Entry]] = {}
         unreadable = False
         for kind, rows in current.items():

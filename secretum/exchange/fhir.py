@@ -217,8 +217,9 @@ class _Builder:
         product: dict[str, Any] = {"text": " ".join(x for x in (v["drug"], v.get("strength")) if x)}
         if coding:
             product["coding"] = coding
+        # Always three parts, the duration perhaps empty: the import splits at the last two.
         dosage: dict[str, Any] = {
-            "text": ", ".join(x for x in (v["dose"], v["frequency"], v.get("duration")) if x)
+            "text": ", ".join((v["dose"], v["frequency"], v.get("duration") or ""))
         }
         if v.get("route"):
             dosage["route"] = {"text": v["route"]}
@@ -231,7 +232,9 @@ class _Builder:
             "informationSource": self.author(e),
             "dosage": [dosage],
         }
-        period = {k: v[name] for k, name in (("start", "start"), ("end", "stop")) if v.get(name)}
+        # FHIR's period end is the last day taken; Secretum's stop, the first day without it.
+        period = {"start": v.get("start"), "end": medications.last_day(v.get("stop"))}
+        period = {k: day for k, day in period.items() if day}
         if period:
             resource["effectivePeriod"] = period
         return resource

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from secretum.clinical import codes
+from secretum.clinical import codes, medications
 from secretum.exchange import fhir
 
 
@@ -131,9 +131,17 @@ def _status(concept: Any, what: str) -> str:
 
 
 def _number_text(value: Any, what: str) -> str:
+    """A measured value as text. Bounded: a number from outside such as 1e9999999 would be
+    written out digit by digit; no clinical value needs more than 15 digits either side."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
         raise Unreadable(f"{what} is not a number")
-    return f"{Decimal(str(value)).normalize():f}"
+    try:
+        number = Decimal(str(value)).normalize()
+    except ArithmeticError:
+        raise Unreadable(f"{what} is not a number") from None
+    if not number.is_finite() or abs(number.adjusted()) > 15:
+        raise Unreadable(f"{what} is out of range")
+    return f"{number:f}"
 
 
 def _quantity(value: Any, what: str) -> str:
@@ -195,9 +203,14 @@ def medication(r: dict[str, Any]) -> dict[str, Any]:
         values["route"] = _text(_obj(dosage["route"], "dosage.route").get("text"), "route")
     if r.get("effectivePeriod") is not None:
         period = _obj(r["effectivePeriod"], "MedicationStatement.effectivePeriod")
-        for key, name in (("start", "start"), ("end", "stop")):
-            if period.get(key) is not None:
-                values[name] = _text(period[key], f"effectivePeriod.{key}")
+        if period.get("start") is not None:
+            values["start"] = _text(period["start"], "effectivePeriod.start")
+        if period.get("end") is not None:  # the last day taken: Secretum stops the day after
+            end = _text(period["end"], "effectivePeriod.end")
+            try:
+                values["stop"] = medications.stop_after(end[:10])
+            except ValueError:
+                raise Unreadable("MedicationStatement.effectivePeriod.end is not a date") from None
     return values
 
 

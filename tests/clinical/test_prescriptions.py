@@ -305,6 +305,25 @@ def test_a_riziv_number_altered_in_the_database_is_not_printed(
         printing.print_prescription(actor_for(practitioner), entry.uid, with_niss=False)
 
 
+def test_a_medication_altered_in_the_database_is_never_printed(
+    practitioner: Any, patient: Any
+) -> None:
+    """What a physician signs is what they recorded: a medication whose row was changed outside
+    Secretum (its seal broken), or a record whose set of entries was (a row deleted), is
+    refused, the alteration reported; nothing is printed."""
+    _set_riziv(practitioner)
+    entry = _prescribe(practitioner, patient)
+    other = _prescribe(practitioner, patient, drug="Quzamol")
+    Medication.objects.filter(uid=entry.uid).update(row_seal=b"\x00" * 32)
+    with pytest.raises(ValidationError, match="altered outside Secretum"):
+        printing.print_prescription(actor_for(practitioner), entry.uid, with_niss=False)
+    Medication.objects.filter(uid=entry.uid).delete()
+    with pytest.raises(ValidationError, match="altered outside Secretum"):
+        printing.print_prescription(actor_for(practitioner), other.uid, with_niss=False)
+    assert not PrintLog.objects.exists()
+    assert [e.outcome for e in events(action="print")] == ["failure", "failure"]
+
+
 # --- the printed prescription (P1, C3) ----------------------------------------------------------
 
 
@@ -432,8 +451,12 @@ def test_fhir_codes_the_product_by_cnk_and_atc_with_its_period(
         ],
     }
     assert taken["status"] == "active"
-    assert taken["effectivePeriod"] == {"start": PRODUCT["start"], "end": PRODUCT["stop"]}
-    assert taken["dosage"] == [{"text": "1 comprimé, 1x/jour", "route": {"text": "oral"}}]
+    # FHIR's end is the last day taken; Secretum's stop, the first day without.
+    assert taken["effectivePeriod"] == {
+        "start": PRODUCT["start"],
+        "end": medications.last_day(PRODUCT["stop"]),
+    }
+    assert taken["dosage"] == [{"text": "1 comprimé, 1x/jour, ", "route": {"text": "oral"}}]
     assert ended["status"] == "completed"
     # A medication of before issue 15: the product and the posology in words, as before.
     assert old["medicationCodeableConcept"] == {"text": "Paracétamol 1 g"}

@@ -114,7 +114,7 @@ def test_a_prescription_reads_back_as_it_was_written() -> None:
         "duration": "",
         "route": "oral",
         "start": "2026-01-05",
-        "stop": "2026-04-05",
+        "stop": "2026-04-06",  # the day after FHIR's end, the last day taken
     }
     resource = _with(
         MEDICATION,
@@ -122,12 +122,23 @@ def test_a_prescription_reads_back_as_it_was_written() -> None:
             {"system": fhir.CNK, "code": "1234567"}, {"system": fhir.ATC, "code": "C09AA05"},
             {"system": "http://snomed.info/sct", "code": "318860005"},
         ]},
-        dosage=[{"text": "1 comprimé, 1x/jour", "route": {"text": "oral"}}],
+        dosage=[{"text": "1 comprimé, 1x/jour, ", "route": {"text": "oral"}}],
         effectivePeriod={"start": "2026-01-05", "end": "2026-04-05"},
     )  # fmt: skip
     assert entry(resource, {}).values == written
     with pytest.raises(Unreadable, match="is not 'dose, frequency"):
         entry(_with(MEDICATION, dosage=[{"text": "once"}]), {})
+    with pytest.raises(Unreadable, match=r"effectivePeriod\.end is not a date"):
+        entry(_with(MEDICATION, effectivePeriod={"end": "soon"}), {})
+    crushed = _with(MEDICATION, dosage=[{"text": "1 co, écrasé, 2x/j, "}])
+    assert entry(crushed, {}).values["dose"] == "1 co, écrasé"  # a comma in the dose kept
+    two = entry(_with(MEDICATION, dosage=[{"text": "1 co, 2x/j"}]), {}).values
+    assert (two["dose"], two["frequency"], two["duration"]) == ("1 co", "2x/j", "")
+    for value in (Decimal("1e9999999"), float("inf")):
+        with pytest.raises(Unreadable, match=r"out of range|not a number"):
+            entry(_with(VITAL, valueQuantity={"value": value}), {})
+    with pytest.raises(Unreadable, match="out of range"):
+        entry(_with(VITAL, valueQuantity={"value": Decimal("1e30")}), {})
 
 
 def test_a_patient_from_outside() -> None:

@@ -100,11 +100,14 @@ def test_medication_read_as_far_as_the_message_goes(monkeypatch: pytest.MonkeyPa
     body += "<beginmoment><date>2026-01-02</date></beginmoment>"
     body += "<endmoment><date>2026-03-04</date></endmoment>"
     values = mapping.map_item(item(body), SENDER).values
+    # endmoment is the last day taken: Secretum stops the day after.
     assert (values["cnk"], values["start"], values["stop"]) == (
         "0999999",
         "2026-01-02",
-        "2026-03-04",
+        "2026-03-05",
     )
+    wrong = body.replace("2026-03-04", "mars")
+    assert mapping.map_item(item(wrong), SENDER).values["stop"] == "mars"  # the rules refuse it
 
 
 def test_vaccine_given_by_its_author_else_the_sender() -> None:
@@ -267,6 +270,8 @@ def test_export_of_an_older_problem_a_cnk_and_from_the_console(db: Any, settings
         entries={
             "problem": [entry(code="K86", label="Old", onset=None, system=None, status=None)],
             "medication": [entry(drug="Quz", dose="1", frequency="2", duration="3", cnk="0999999",
+                                 start="2026-01-01", stop="2027-02-01"),
+                           entry(drug="Stopped", dose="1", frequency="2", duration="",
                                  start="2026-01-01", stop="2026-02-01")],
         },
     )  # fmt: skip
@@ -285,7 +290,9 @@ def test_export_of_an_older_problem_a_cnk_and_from_the_console(db: Any, settings
     assert root.find("k:folder/k:patient/k:sex/k:cd", ns).text == "undefined"
     assert root.find("k:folder/k:patient/k:birthdate", ns) is None
     assert root.find(".//k:intendedcd", ns).text == "0999999"
-    assert root.find(".//k:endmoment/k:date", ns).text == "2026-02-01"
+    # The last day taken (Secretum's stop is the first day without); a stopped one left out.
+    assert root.find(".//k:endmoment/k:date", ns).text == "2027-01-31"
+    assert b"Stopped" not in xml
     problem = root.find("k:folder/k:transaction/k:item", ns)
     assert problem.find("k:content/k:cd", ns) is None  # no system: its label as text only
 

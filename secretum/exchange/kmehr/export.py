@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from secretum.clinical import codes
+from secretum.clinical import codes, medications
 from secretum.exchange import kmehr
 
 KINDS = ("problem", "allergy", "medication", "vaccination")
@@ -122,9 +122,10 @@ class _Items:
             _add(product, "intendedcd", v["cnk"], S="CD-DRUG-CNK", SV=SV["CD-DRUG-CNK"])
         _add(product, "intendedname", v["drug"])
         _moment(item, "beginmoment", v.get("start"))
-        _moment(item, "endmoment", v.get("stop"))
+        # KMEHR's endmoment is the last day taken; Secretum's stop, the first day without it.
+        _moment(item, "endmoment", medications.last_day(v.get("stop")))
         cd(_add(item, "lifecycle"), "CD-LIFECYCLE", "active")
-        posology = "; ".join((v["dose"], v["frequency"], v["duration"]))
+        posology = "; ".join((v["dose"], v["frequency"], v.get("duration") or ""))
         _text(_add(item, "posology"), posology, self.lang)
 
     def vaccination(self, v: dict[str, Any]) -> None:
@@ -171,8 +172,11 @@ def message(
     _add(transaction, "isvalidated", "true")
     items = _Items(transaction, lang)
     written = {}
+    today = timezone.localdate(at)
     for kind in KINDS:
         entries = chart.entries.get(kind, [])
+        if kind == "medication":  # the summary's medication is what the patient takes now
+            entries = medications.split_active(entries, today)[0]
         for entry in entries:
             getattr(items, kind)(entry.values)
         written[kind] = len(entries)

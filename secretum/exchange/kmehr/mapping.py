@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from secretum.clinical import codes, rules
+from secretum.clinical import codes, medications, rules
 from secretum.exchange import kmehr
 from secretum.exchange.kmehr import q
 from secretum.exchange.kmehr.parse import codes_of, text
@@ -150,7 +150,7 @@ def medication_values(item: ET.Element) -> Mapped:
     posology = text(item.find(f"{q('posology')}/{q('text')}"))
     parts = [p.strip() for p in posology.split(";")]
     note = ""
-    if len(parts) == 3 and all(parts):
+    if len(parts) == 3 and parts[0] and parts[1]:  # our own: a duration may be empty
         dose, frequency, duration = parts
     else:
         dose, frequency, duration = posology or PLACEHOLDER, PLACEHOLDER, PLACEHOLDER
@@ -169,9 +169,14 @@ def medication_values(item: ET.Element) -> Mapped:
     )
     if "cnk" in fields and cnk:
         values["cnk"] = cnk[0]
-    for name, tag in (("start", "beginmoment"), ("stop", "endmoment")):
-        if name in fields and _date(item, tag):
-            values[name] = _date(item, tag)
+    if "start" in fields and _date(item, "beginmoment"):
+        values["start"] = _date(item, "beginmoment")
+    end = _date(item, "endmoment")
+    if "stop" in fields and end:  # the last day taken, to the day after (Secretum's stop)
+        try:
+            values["stop"] = medications.stop_after(end)
+        except ValueError:
+            values["stop"] = end  # not a date: the entry's rules say so, the item is kept
     return Mapped("medication", values, note)
 
 
