@@ -130,8 +130,8 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     # history, a certificate's reason); its kind, language, status and dates administrative.
     "letters.Letter": {
         "id": A, "uid": A, "patient": A, "author": A, "recorded_at": A, "kind": A, "language": P,
-        "status": A, "finalised_at": A, "supersedes": A, "superseded_at": A, "content": M,
-        "row_seal": S,
+        "status": A, "finalised_at": A, "finalised_by": A, "supersedes": A, "superseded_at": A,
+        "content": M, "row_seal": S,
     },
     # The scan intake's unfiled tray (D4): sealed under the key file until filed to a patient.
     "documents.UnfiledDocument": {

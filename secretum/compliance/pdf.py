@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from secretum.clinical import medications
 from secretum.compliance import catalogue
 from secretum.crypto.sealing import Delivery
 from secretum.lib.pdf import FAMILY, Document
@@ -231,6 +232,8 @@ def patient_summary_pdf(
             pdf.ln(3)
             pdf.paragraph(heading, size=12, style="B", height=7, tag="H2")
             items = entries.get(kind) or []
+            if kind == "medication":  # what the patient takes now, never a stopped one
+                items = medications.split_active(items, timezone.localdate())[0]
             if items:
                 pdf.items(["- " + shown(item.values) for item in items])
             else:

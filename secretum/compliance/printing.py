@@ -21,7 +21,7 @@ from secretum.clinical import services as clinical
 from secretum.clinical.services import _entry_patient_ref
 from secretum.compliance.models import PrintLog
 from secretum.compliance.people import acting_user, display_name
-from secretum.crypto.sealing import Delivery, Kind
+from secretum.crypto.sealing import PAPER, Delivery, Kind
 from secretum.lib.practice import practice_name
 from secretum.patients import services as patients
 
@@ -102,7 +102,7 @@ def print_prescription(actor: Actor, medication_uid: Any, *, with_niss: bool) ->
         Action.PRINT,
         "clinical.Medication",
         patient_ref=_entry_patient_ref("medication", medication_uid),
-        detail={"document": "prescription", "scope": str(PrintLog.Scope.MEDICAL)},
+        detail={"document": "prescription", "scope": str(PrintLog.Scope.MEDICAL), **PAPER},
     ) as event:
         if acting_user(actor) is None:
             raise AccessDenied("a print is made by a person")

@@ -44,6 +44,11 @@ _TRAILER = re.compile(rb"trailer\s*<<(.*)>>\s*startxref\s*\d+\s*%%EOF\s*", re.DO
 # logger stays silent below WARNING, whatever level the instance logs at.
 logging.getLogger("fpdf.encryption").setLevel(logging.WARNING)
 
+# A print to paper (a prescription, a letter, a certificate) is shown to be printed, not handed
+# out as a file: its print event says so in the delivery's own words, so that the register's E7
+# counts it among the copies in clear, with this reason (docs/exchange.md).
+PAPER = {"encryption": "none", "plain_reason": "printed to paper, signed and handed over"}
+
 
 class Mode(StrEnum):
     PASSPHRASE = "passphrase"  # noqa: S105 (a name of a way to deliver, not a password)

@@ -1,14 +1,14 @@
-"""Each letter of a record authenticated under the key file, and counted in the set of the
-record's entries (issue 15; E10, G3), as a clinical entry is (clinical/integrity.py).
+"""Each letter of a record authenticated under the key file, and counted in the set of the record's
+entries (issue 15; E10, G3), as a clinical entry is (clinical/integrity.py).
 
 A letter's ``row_seal`` is HMAC-SHA256 (RFC 2104) under the key file's index key, domain
 ``row:letters.Letter``, over the patient's uid, the letter's uid, author, time of recording,
 kind, language, status, time of finalising, the version it supersedes, whether and when it was
-superseded, and the SHA-256 of its content's ciphertext: a finalised letter turned back into a
-draft in the database (to edit it in place), given another kind, dated back or moved to another
-patient no longer matches. The set of a record's letters is in the record's ``entries_digest``
-(kind ``letter``), which the record seal covers (patients/integrity.py).
-"""
+superseded, the SHA-256 of its content's ciphertext and who finalised it (its signatory): a
+finalised letter turned back into a draft in the database (to edit it in place), given another
+kind, dated back or moved to another patient no longer matches. The set of a record's letters is
+in the record's ``entries_digest`` (kind ``letter``), which the record seal covers
+(patients/integrity.py)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def seal_of(row: Any, patient_uid: str) -> bytes:
             row.supersedes_id,
             _when(row.superseded_at),
             None if content is None else hashlib.sha256(content).hexdigest(),
+            row.finalised_by_id,
         ]
     )
     return keyring.secret_digest(DOMAIN, canonical)

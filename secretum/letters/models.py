@@ -39,6 +39,11 @@ class Letter(SealedModel):
     language = models.CharField(max_length=2)  # fr, nl, en: the letter's, chosen per letter
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.DRAFT)
     finalised_at = models.DateTimeField(null=True)
+    # Who signed it: the practitioner who finalised it (clinical:record:sign), whoever drafted
+    # it; printed as the letter's signatory (letters/pdf.py), covered by the row seal.
+    finalised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
     supersedes = models.OneToOneField(
         "self", null=True, on_delete=models.PROTECT, related_name="superseded_by"
     )

@@ -29,9 +29,11 @@ from secretum.access.guard import guarded
 from secretum.access.policy import Permission
 from secretum.audit.log import record_tampered
 from secretum.audit.models import Action
+from secretum.clinical import medications
 from secretum.clinical import services as clinical
 from secretum.compliance.models import PrintLog
 from secretum.compliance.people import acting_user, display_name
+from secretum.crypto.sealing import PAPER
 from secretum.letters import integrity, kinds, pdf
 from secretum.letters.models import Letter
 from secretum.lib.practice import practice_name
@@ -160,7 +162,12 @@ def _filled(actor: Actor, patient_uid: Any, kind: str) -> dict[str, str]:
         ],
         "medication": [
             " - ".join(str(v.get(k) or "") for k in ("drug", "dose", "frequency", "duration"))
-            for v in (e.values for e in entries.get("medication", []))
+            for v in (
+                e.values
+                for e in medications.split_active(
+                    entries.get("medication", []), timezone.localdate()
+                )[0]
+            )  # what the patient takes now, never a stopped one
         ],
         "allergies": [
             f"{v.get('substance') or ''}" + (f" ({v['reaction']})" if v.get("reaction") else "")
@@ -285,7 +292,7 @@ def finalise_letter(actor: Actor, uid: Any) -> LetterView:
             earlier.superseded_at = now
             integrity.stamp(earlier, str(row.patient.uid))
             earlier.save(update_fields=["superseded_at", "row_seal"])
-        row.status, row.finalised_at = Letter.Status.FINAL, now
+        row.status, row.finalised_at, row.finalised_by = Letter.Status.FINAL, now, actor.user
         _save(row, key, None, event)
         return LetterView(_info(row), reveal_identity(row.patient, reader), content)
 
@@ -324,6 +331,8 @@ def _finalised(actor: Actor, uid: Any, event: Any) -> tuple[Letter, PatientIdent
     row, key = _open(uid)
     if row.status != Letter.Status.FINAL:
         raise ValidationError(_("Only a finalised letter is printed or sent."))
+    if row.superseded_at is not None:
+        raise ValidationError(_("This letter was replaced by a correction: print or send that."))
     if not integrity.intact(row, str(row.patient.uid)):
         raise records.altered_error()
     if acting_user(actor) is None:
@@ -336,7 +345,9 @@ def _render(
     actor: Actor, row: Letter, identity: PatientIdentity, content: dict, copy: str, now: Any
 ) -> tuple[bytes, int]:
     who = f"{display_name(actor.user)} ({actor.user.username})"
-    sheet = pdf.Sheet(practice_name(), display_name(row.author), who, now, row.language)
+    # The signatory is who finalised it (a practitioner), not who drafted it (perhaps a nurse).
+    signatory = row.finalised_by or row.author
+    sheet = pdf.Sheet(practice_name(), display_name(signatory), who, now, row.language)
     return pdf.letter_pdf(row.kind, content, identity, sheet, copy=copy)
 
 
@@ -353,7 +364,7 @@ def print_letter(actor: Actor, uid: Any, copy: str = pdf.EMPLOYER) -> PrintedLet
         Action.PRINT,
         RESOURCE,
         patient_ref=_patient_ref(uid),
-        detail={"letter": str(uid)},
+        detail={"letter": str(uid), **PAPER},
     ) as event:
         row, identity, content = _finalised(actor, uid, event)
         copy = copy if row.kind == kinds.SICK_LEAVE else ""

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
+from secretum.access import care
 from secretum.access.actor import AccessDenied, Actor
 from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Role
@@ -130,6 +131,33 @@ def test_finalising_needs_the_required_fields(practitioner: Any, patient: Any) -
         services.create_letter(actor, patient.uid, "prescription", "fr")
     with pytest.raises(ValidationError, match="French, Dutch or English"):
         services.create_letter(actor, patient.uid, "report", "de")
+
+
+def test_a_certificate_a_nurse_drafted_is_signed_by_the_practitioner_who_finalised_it(
+    practitioner: Any, patient: Any
+) -> None:
+    """Finalising is signing (clinical:record:sign): a nurse may draft, never finalise; the
+    printed letter names who finalised it, not who drafted it; a replaced letter is not printed
+    again (its correction is)."""
+    nurse = make_user(Role.NURSE)
+    nurse.first_name, nurse.last_name = "Quzinette", "Drafter"
+    nurse.save()
+    care.declare_care(actor_for(nurse), patient.uid)
+    practitioner.first_name, practitioner.last_name = "Quzimir", "Signer"
+    practitioner.save()
+    drafted = services.create_letter(actor_for(nurse), patient.uid, "report", "fr")
+    services.update_letter(
+        actor_for(nurse), drafted.info.uid, {"subject": "Bilan", "body": "Rien à signaler."}
+    )
+    with pytest.raises(AccessDenied):
+        services.finalise_letter(actor_for(nurse), drafted.info.uid)
+    services.finalise_letter(actor_for(practitioner), drafted.info.uid)
+    text = pdf_text(services.print_letter(actor_for(practitioner), drafted.info.uid).data)
+    assert "Quzimir Signer" in text and "Quzinette" not in text
+    correction = services.correct_letter(actor_for(practitioner), drafted.info.uid)
+    services.finalise_letter(actor_for(practitioner), correction.info.uid)
+    with pytest.raises(ValidationError, match="replaced by a correction"):
+        services.print_letter(actor_for(practitioner), drafted.info.uid)
 
 
 def test_the_employer_certificate_never_carries_the_diagnosis(
