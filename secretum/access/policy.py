@@ -79,6 +79,10 @@ class Permission(StrEnum):
     ERASURE_REQUEST = "retention:erasure:request"  # record a GDPR art. 17 request's basis (J2)
     # A patient's data key rotated (E10): the instance's owner at the command line only, no role.
     KEYS_ROTATE = "crypto:keys:rotate"
+    # The whole practice leaving or coming in (L1, L2: `secretum export` without --patient,
+    # `secretum import` of FHIR): every record at once, past any care relationship, so the
+    # instance's owner at the command line only, no role.
+    PRACTICE_MOVE = "exchange:practice:move"
 
 
 # J1: what an archived record refuses. Its reads need an archive grant (a practitioner's stated

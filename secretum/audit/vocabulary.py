@@ -85,6 +85,9 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "documents.Document": _("document"),
     "documents.UnfiledDocument": _("unfiled scanned document"),
     "letters.Letter": _("letter or certificate"),
+    # L1, L2: the whole practice exported (secretum export), records imported (secretum import).
+    "clinical.Practice": _("the practice's records"),
+    "exchange.Import": _("records imported"),
     # M1, M3, M4: the directory of correspondents, a document sent by mail, what the transport
     # handed over.
     "mail.Correspondent": _("correspondent"),

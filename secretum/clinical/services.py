@@ -453,10 +453,11 @@ def import_record(
     ``register_patient`` does (its own audit event), then every entry is written under the
     account named after its original author, with the date it was recorded at the source (the
     audit event says when it was imported, and by whom); one "create" event counts them. Any
-    entry refused (``rules.clean_entry``) refuses the whole patient: nothing is kept of them."""
+    entry refused (``rules.clean_entry``) refuses the whole patient: nothing is kept of them.
+    The instance's owner's, at the console (``PRACTICE_MOVE``): no role imports records."""
     cleaned = [(e, rules.clean_entry(e.kind, e.values)) for e in entries]
     with guarded(
-        actor, Permission.CLINICAL_WRITE, Action.CREATE, "clinical.Chart", detail=detail
+        actor, Permission.PRACTICE_MOVE, Action.CREATE, "clinical.Chart", detail=detail
     ) as event:
         uid = register_patient(actor, identity).uid
         event.patient_ref = event.resource_ref = uid

@@ -170,7 +170,7 @@ def export_practice(
     started = timezone.now()
     try:
         with guarded(
-            actor, Permission.CLINICAL_EXPORT, Action.EXPORT, "clinical.Practice", detail=what
+            actor, Permission.PRACTICE_MOVE, Action.EXPORT, "clinical.Practice", detail=what
         ) as event:
             total = practice_size()
             authors: set[str] = set()

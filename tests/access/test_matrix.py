@@ -46,6 +46,7 @@ import inspect
 import io
 import json
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -83,8 +84,10 @@ from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
 from secretum.documents import intake, tray
 from secretum.documents import services as medical_documents
+from secretum.exchange import bulk, fhir_import
 from secretum.exchange import services as exchange
 from secretum.exchange.kmehr import importer as kmehr_import
+from secretum.exchange.report import Format, Report, Secrets
 from secretum.letters import services as letters
 from secretum.lib import clamav, niss
 from secretum.mail import services as mail
@@ -1123,6 +1126,27 @@ def _without_server(call: Callable[[], Any]) -> str:
     raise AssertionError("sent without a mail server")
 
 
+FHIR_PATIENT = {
+    "resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1971-03-14",
+    "name": [{"use": "official", "family": "Zorbatova", "given": ["Quilline"]}],
+}  # fmt: skip
+
+
+def _bundle_file() -> Path:
+    """One fictitious patient's FHIR Bundle, in clear, as a file to import."""
+    path = Path(tempfile.mkdtemp()) / "bundle.json"
+    entry = {"fullUrl": "urn:uuid:p1", "resource": FHIR_PATIENT}
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [entry]}))
+    return path
+
+
+def _bulk_folder() -> Path:
+    """The same patient as a Bulk Data folder in clear: its NDJSON and its manifest."""
+    from tests.exchange.bulkdata import write_folder
+
+    return write_folder(Path(tempfile.mkdtemp()) / "bulk", {"Patient": [FHIR_PATIENT]})
+
+
 def _in_days(n: int, hour: int) -> dt.datetime:
     return (timezone.localtime() + dt.timedelta(days=n)).replace(hour=hour, minute=0)
 
@@ -1381,6 +1405,37 @@ SERVICES: dict[str, Service] = {
         CARING, gives(RETURNS, Ev("read", DOC), shows={M}),
         GLASS, _under_glass(Ev("read", DOC), shows={M}),
         NO_CARE, _no_basis(Ev("read", DOC)),
+    ),
+    "mail.services.letter_source": service(
+        lambda w, a: mail.letter_source(a, w.letter),
+        Ev("export", LETTER), CLINICIANS,
+        CARING, gives(RETURNS, Ev("export", LETTER), shows={I, M}),
+        GLASS, _under_glass(Ev("export", LETTER), shows={I, M}),
+        NO_CARE, _no_basis(Ev("export", LETTER)),
+    ),
+    # L1, L2: the whole practice out, records in: the instance's owner at the console, no role
+    # (PRACTICE_MOVE); each call is refused at the gate before it writes or reads a record.
+    "exchange.bulk.export_practice": service(
+        lambda w, a: bulk.export_practice(a, Path(tempfile.mkdtemp())),
+        Ev("export", "clinical.Practice"), (),
+    ),
+    "clinical.services.import_record": service(
+        lambda w, a: clinical.import_record(a, NEW_PATIENT, [], {}),
+        Ev("create", CHART), (),
+    ),
+    "exchange.fhir_import.import_patient": service(
+        lambda w, a: fhir_import.import_patient(
+            a, "here", FHIR_PATIENT, [], {}, Report(Format.FHIR_BUNDLE), {}, {}
+        ),
+        Ev("create", CHART), (),
+    ),
+    "exchange.fhir_import.import_bundle": service(
+        lambda w, a: fhir_import.import_bundle(a, _bundle_file(), Secrets(), {}),
+        Ev("create", CHART), (),
+    ),
+    "exchange.fhir_import.import_bulk": service(
+        lambda w, a: fhir_import.import_bulk(a, _bulk_folder(), Secrets(), {}),
+        Ev("create", CHART), (),
     ),
     "mail.services.review_sending": service(
         lambda w, a: mail.review_sending(a, "document", w.medical_document, w.correspondent),
