@@ -150,6 +150,9 @@ def test_a_draft_over_64_kib_is_refused(doctor: Any, patient: Any) -> None:
     client = _signed_in(doctor)
     big = _send(client, _draft(_entry_page(patient), text="x" * (drafts.MAX_BYTES + 1)))
     assert big.status_code == 413 and _kept(client) is None
+    # A body far larger than any draft is refused before it is parsed at all.
+    huge = _send(client, _draft(_entry_page(patient), text="x" * (drafts.MAX_BYTES + 8192)))
+    assert huge.status_code == 413 and _kept(client) is None
     many = _send(client, _draft(_entry_page(patient)) | {"fields": [["a", "b"]] * 201})
     assert many.status_code == 400 and _kept(client) is None
 
