@@ -20,7 +20,8 @@ from secretum.access.policy import Permission
 from secretum.audit import services
 from secretum.audit.forms import EventFilterForm, ReportForm
 from secretum.crypto.sealing import PDF_TYPE as PDF
-from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
+from secretum.crypto.sealing import Delivery, Sealed
+from secretum.exchange.delivery import DeliveryForm, deliver, hand_out
 from secretum.lib.practice import practice_name
 
 
@@ -101,26 +102,23 @@ def report(request: HttpRequest, patient: UUID) -> HttpResponse:
 def report_pdf(request: HttpRequest, patient: UUID) -> HttpResponse:
     """The report as a PDF, encrypted by default (E7, M3): GET asks how it leaves, POST makes
     it, one print event naming its encryption."""
-    form = DeliveryForm(request.POST if request.method == "POST" else None)
-    back = reverse("audit:report", args=[patient])
-    if not form.is_valid():
-        return choice_page(
-            request,
-            form,
-            title=_("Access report as PDF"),
-            about=_("The report names the patient: it leaves encrypted unless you say why not."),
-            back=back,
-        )
-    # Imported here: fpdf costs every `secretum` command that loads the URLs (system checks do)
-    # 0.4 s of CPU, for a page an auditor prints now and then.
-    from secretum.audit import pdf
 
-    delivery = form.chosen()
-    found = services.patient_access_report(
-        Actor.from_request(request), str(patient), printed=True, delivery=delivery
-    )
-    data = pdf.report_pdf(found, practice_name(), delivery)
-    return deliver(request, delivery, delivery.seal(data, "access-report.pdf", PDF), back=back)
+    def make(delivery: Delivery) -> Sealed:
+        # Imported here: fpdf costs every `secretum` command that loads the URLs (system checks
+        # do) 0.4 s of CPU, for a page an auditor prints now and then.
+        from secretum.audit import pdf
+
+        found = services.patient_access_report(
+            Actor.from_request(request), str(patient), printed=True, delivery=delivery
+        )
+        data = pdf.report_pdf(found, practice_name(), delivery)
+        return delivery.seal(data, "access-report.pdf", PDF)
+
+    return hand_out(
+        request, make, title=_("Access report as PDF"),
+        about=_("The report names the patient: it leaves encrypted unless you say why not."),
+        back=reverse("audit:report", args=[patient]),
+    )  # fmt: skip
 
 
 @requires(Permission.AUDIT_READ)

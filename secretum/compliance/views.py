@@ -24,8 +24,8 @@ from secretum.compliance import declarations, documents, forms, printing
 from secretum.compliance import register as measures  # the view "register" is below
 from secretum.compliance import reports as signed  # the view "reports" is below
 from secretum.compliance.uploads import SealedUploadHandler
-from secretum.crypto.sealing import PDF_TYPE
-from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
+from secretum.crypto.sealing import PDF_TYPE, Delivery, Sealed
+from secretum.exchange.delivery import hand_out
 
 
 def _fail(request: HttpRequest, exc: ValidationError) -> None:
@@ -211,20 +211,16 @@ def _attach(request: HttpRequest, measure: str) -> HttpResponse:
 def document(request: HttpRequest, uid: UUID) -> HttpResponse:
     """An evidence document (a contract, an audit report: it may name anyone), encrypted by
     default (E7, M3): GET asks how it leaves, POST hands it out, its read event naming how."""
-    form = DeliveryForm(request.POST if request.method == "POST" else None)
-    back = reverse("compliance:register")
-    if not form.is_valid():
-        return choice_page(
-            request,
-            form,
-            title=_("Download a document"),
-            about=_("The document may name people: it leaves encrypted unless you say why not."),
-            back=back,
-        )
-    delivery = form.chosen()
-    found = documents.open_document(Actor.from_request(request), uid, delivery=delivery)
-    sealed = delivery.seal(found.data, found.name, found.content_type)
-    return deliver(request, delivery, sealed, back=back)
+
+    def make(delivery: Delivery) -> Sealed:
+        found = documents.open_document(Actor.from_request(request), uid, delivery=delivery)
+        return delivery.seal(found.data, found.name, found.content_type)
+
+    return hand_out(
+        request, make, title=_("Download a document"),
+        about=_("The document may name people: it leaves encrypted unless you say why not."),
+        back=reverse("compliance:register"),
+    )  # fmt: skip
 
 
 # --- the yearly access review (C2) -----------------------------------------------------------
@@ -275,20 +271,16 @@ def report_file(request: HttpRequest, uid: UUID, part: str) -> HttpResponse:
             return HttpResponseNotAllowed(["GET"])
         found = signed.report_file(actor, uid, part)
         return _attachment(found.data, found.content_type, found.filename)
-    form = DeliveryForm(request.POST if request.method == "POST" else None)
-    back = reverse("compliance:reports")
-    if not form.is_valid():
-        return choice_page(
-            request,
-            form,
-            title=_("Download the signed report"),
-            about=_("The report names people: it leaves encrypted unless you say why not."),
-            back=back,
-        )
-    delivery = form.chosen()
-    found = signed.report_file(actor, uid, part, delivery=delivery)
-    sealed = delivery.seal(found.data, found.filename, found.content_type)
-    return deliver(request, delivery, sealed, back=back)
+
+    def make(delivery: Delivery) -> Sealed:
+        found = signed.report_file(actor, uid, part, delivery=delivery)
+        return delivery.seal(found.data, found.filename, found.content_type)
+
+    return hand_out(
+        request, make, title=_("Download the signed report"),
+        about=_("The report names people: it leaves encrypted unless you say why not."),
+        back=reverse("compliance:reports"),
+    )  # fmt: skip
 
 
 @requires(Permission.COMPLIANCE_READ)
@@ -306,22 +298,18 @@ def public_key(request: HttpRequest) -> HttpResponse:
 def print_patient(request: HttpRequest, patient: UUID) -> HttpResponse:
     """A summary to print, encrypted by default (E7, M3): GET asks how it leaves, POST makes it,
     its print event naming the encryption (a print stays a print, P1)."""
-    form = DeliveryForm(request.POST if request.method == "POST" else None)
-    back = reverse("patients:detail", args=[patient])
-    if not form.is_valid():
-        return choice_page(
-            request,
-            form,
-            title=_("Print a summary"),
-            about=_("The summary is a PDF to print: it leaves encrypted unless you say why not."),
-            back=back,
+
+    def make(delivery: Delivery) -> Sealed:
+        printed = printing.print_patient_summary(
+            Actor.from_request(request), patient, delivery=delivery
         )
-    delivery = form.chosen()
-    printed = printing.print_patient_summary(
-        Actor.from_request(request), patient, delivery=delivery
-    )
-    sealed = delivery.seal(printed.data, printed.filename, PDF_TYPE)
-    return deliver(request, delivery, sealed, back=back)
+        return delivery.seal(printed.data, printed.filename, PDF_TYPE)
+
+    return hand_out(
+        request, make, title=_("Print a summary"),
+        about=_("The summary is a PDF to print: it leaves encrypted unless you say why not."),
+        back=reverse("patients:detail", args=[patient]),
+    )  # fmt: skip
 
 
 @requires(Permission.CLINICAL_SIGN)

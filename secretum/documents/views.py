@@ -19,10 +19,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
+from secretum.crypto.sealing import Delivery, Sealed
 from secretum.documents import services, tray, types
 from secretum.documents.forms import DocumentForm, FileScanForm
 from secretum.documents.uploads import MemoryOnlyUploadHandler
-from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
+from secretum.exchange.delivery import hand_out
 from secretum.patients import services as patients
 
 # The served file is a document of its own, never part of Secretum's pages: no script, no form,
@@ -127,22 +128,18 @@ def show(request: HttpRequest, uid: UUID) -> HttpResponse:
 def download(request: HttpRequest, uid: UUID) -> HttpResponse:
     """The document as a file, encrypted by default (E7, M3: it is medical): GET asks how it
     leaves, POST hands it out, one export event naming how."""
-    form = DeliveryForm(request.POST if request.method == "POST" else None)
-    back = reverse("home")
-    if not form.is_valid():
-        return choice_page(
-            request,
-            form,
-            title=_("Download a document"),
-            about=_("The document is medical: it leaves encrypted unless you say why not."),
-            back=back,
+
+    def make(delivery: Delivery) -> Sealed:
+        found = services.open_document(
+            Actor.from_request(request), uid, download=True, delivery=delivery
         )
-    delivery = form.chosen()
-    found = services.open_document(
-        Actor.from_request(request), uid, download=True, delivery=delivery
-    )
-    sealed = delivery.seal(found.data, found.filename, found.content_type)
-    return deliver(request, delivery, sealed, back=back)
+        return delivery.seal(found.data, found.filename, found.content_type)
+
+    return hand_out(
+        request, make, title=_("Download a document"),
+        about=_("The document is medical: it leaves encrypted unless you say why not."),
+        back=reverse("home"),
+    )  # fmt: skip
 
 
 # The unfiled tray (D4): the intake's scans that named no patient, filed here by a clinician.

@@ -10,8 +10,9 @@ the file as a ``data:`` link, ``Cache-Control: no-store``: replaying the request
 file under another passphrase (and another event), and nothing on the server links the file to
 a second request. For a recipient's key or in clear, the answer is the file itself.
 
-For any other view (the prescriptions and letters to come): ``deliver(request, delivery,
-delivery.seal(data, filename, content_type), back=...)``; a PDF made with ``lib.pdf.Document``
+A download page is ``hand_out(request, make, title=..., about=..., back=...)``: ``make`` takes the
+delivery chosen to the service and returns ``delivery.seal(data, filename, content_type)``; a PDF
+made with ``lib.pdf.Document``
 gets the PDF's own encryption by ``delivery.protect_pdf(document)`` before its output, else it
 leaves under a passphrase as an age file.
 """
@@ -137,3 +138,22 @@ def choice_page(
         {"form": form, "title": title, "about": about, "back": back},
         status=400 if form.is_bound else 200,
     )
+
+
+def hand_out(
+    request: HttpRequest,
+    make: Callable[[Delivery], Sealed],
+    *,
+    title: str,
+    about: str,
+    back: str,
+) -> HttpResponse:
+    """A download page whole: a GET, or a POST whose choice is refused, asks how the file
+    leaves (``choice_page``); a valid POST makes the file with the delivery chosen (``make``:
+    the service's call, whose one audit event names how, then ``delivery.seal``) and answers
+    with it (``deliver``)."""
+    form = DeliveryForm(request.POST if request.method == "POST" else None)
+    if not form.is_valid():
+        return choice_page(request, form, title=title, about=about, back=back)
+    delivery = form.chosen()
+    return deliver(request, delivery, make(delivery), back=back)

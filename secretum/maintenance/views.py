@@ -23,7 +23,8 @@ from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
 from secretum.accounts.web import sudo
-from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
+from secretum.crypto.sealing import Delivery, Sealed
+from secretum.exchange.delivery import hand_out
 from secretum.maintenance import forms, services, windows
 
 
@@ -96,21 +97,20 @@ def correct_entry(request: HttpRequest, uid: UUID) -> HttpResponse:
 def export(request: HttpRequest) -> HttpResponse:
     """The log as CSV, encrypted by default (E7, M3: it names people): GET asks how it leaves,
     POST makes it, one export event naming its encryption."""
-    form = DeliveryForm(request.POST if request.method == "POST" else None)
-    back = reverse("maintenance:log")
-    if not form.is_valid():
-        return choice_page(
-            request,
-            form,
-            title=_("Export the maintenance log"),
-            about=_("The log names people: it leaves encrypted unless you say why not."),
-            back=back,
-        )
-    delivery = form.chosen()
-    result = services.export_log(Actor.from_request(request), delivery=delivery)
-    sealed = delivery.seal(result.text.encode(), result.filename, "text/csv; charset=utf-8")
-    response = deliver(request, delivery, sealed, back=back)
-    response["X-Secretum-Entries"] = str(result.count)
+    count: list[int] = []
+
+    def make(delivery: Delivery) -> Sealed:
+        result = services.export_log(Actor.from_request(request), delivery=delivery)
+        count.append(result.count)
+        return delivery.seal(result.text.encode(), result.filename, "text/csv; charset=utf-8")
+
+    response = hand_out(
+        request, make, title=_("Export the maintenance log"),
+        about=_("The log names people: it leaves encrypted unless you say why not."),
+        back=reverse("maintenance:log"),
+    )  # fmt: skip
+    if count:
+        response["X-Secretum-Entries"] = str(count[0])
     return response
 
 

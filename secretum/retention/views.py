@@ -19,7 +19,8 @@ from secretum.access.actor import Actor
 from secretum.access.decorators import requires
 from secretum.access.policy import Permission
 from secretum.accounts.web import sudo
-from secretum.exchange.delivery import DeliveryForm, choice_page, deliver
+from secretum.crypto.sealing import Delivery, Sealed
+from secretum.exchange.delivery import hand_out
 from secretum.retention import services
 from secretum.retention.forms import DestroyForm, ErasureRequestForm
 
@@ -108,24 +109,20 @@ def certificate_text(request: HttpRequest, uid: UUID) -> HttpResponse:
     """The certificate's text, encrypted by default (E7, M3: it names staff and the destroyed
     record's reference): GET asks how it leaves, POST hands it out, its read event naming how.
     Its signature (below) holds nothing personal: it leaves in clear."""
-    form = DeliveryForm(request.POST if request.method == "POST" else None)
-    back = reverse("retention:certificate", args=[uid])
-    if not form.is_valid():
-        return choice_page(
-            request,
-            form,
-            title=_("Download the certificate"),
-            about=_("The certificate names people: it leaves encrypted unless you say why not."),
-            back=back,
+
+    def make(delivery: Delivery) -> Sealed:
+        found, _verification, _readable = services.access_certificate(
+            Actor.from_request(request), uid, delivery=delivery
         )
-    delivery = form.chosen()
-    found, _verification, _readable = services.access_certificate(
-        Actor.from_request(request), uid, delivery=delivery
-    )
-    sealed = delivery.seal(
-        found.text.encode(), f"destruction-{found.uid}.txt", "text/plain; charset=utf-8"
-    )
-    return deliver(request, delivery, sealed, back=back)
+        return delivery.seal(
+            found.text.encode(), f"destruction-{found.uid}.txt", "text/plain; charset=utf-8"
+        )
+
+    return hand_out(
+        request, make, title=_("Download the certificate"),
+        about=_("The certificate names people: it leaves encrypted unless you say why not."),
+        back=reverse("retention:certificate", args=[uid]),
+    )  # fmt: skip
 
 
 @requires(Permission.RETENTION_READ)
