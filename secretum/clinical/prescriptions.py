@@ -29,8 +29,10 @@ from secretum.clinical.services import (
     Entry,
     _count_write,
     _entry_patient_ref,
+    _new_row,
     _open_entry,
     _reveal,
+    _supersede_row,
 )
 from secretum.patients import integrity as records
 from secretum.patients.services import PatientIdentity, reveal_identity
@@ -54,19 +56,6 @@ class Prescription:
 def _current(row: Any) -> None:
     if row.superseded_at is not None or row.retracted:
         raise ValidationError(_("Only the current version of a medication can be used."))
-
-
-def _supersede(actor: Actor, row: Any, key: Any, values: dict[str, Any]) -> Any:
-    """A new version of ``row`` holding ``values`` (the earlier version kept, as a correction)."""
-    patient_uid = str(row.patient.uid)
-    row.superseded_at = timezone.now()
-    integrity.stamp(row, patient_uid)
-    row.save(update_fields=["superseded_at", "row_seal"])
-    new = Medication(patient=row.patient, author=actor.user, supersedes=row)
-    new.seal(key, **values)
-    integrity.stamp(new, patient_uid)
-    new.save()
-    return new
 
 
 def _stop_on(values: dict[str, Any], today: dt.date) -> str:
@@ -94,7 +83,7 @@ def stop_medication(actor: Actor, uid: Any) -> str:
         if not medications.is_active(values, today):
             raise ValidationError(_("This medication is already stopped."))
         values = rules.clean_entry(KIND, {**values, "stop": _stop_on(values, today)})
-        new = _supersede(actor, row, key, values)
+        new = _supersede_row(actor, row, key, values)
         _count_write(actor, row.patient, event)
         event.detail.update({"stop": values["stop"], "new_version": str(new.uid)})
         return str(row.patient.uid)
@@ -127,15 +116,11 @@ def renew_medication(actor: Actor, uid: Any) -> tuple[Entry, str]:
         renewed = rules.clean_entry(KIND, renewed)
         if medications.is_active(values, today):
             stopped = rules.clean_entry(KIND, {**values, "stop": _stop_on(values, today)})
-            event.detail["stopped_version"] = str(_supersede(actor, row, key, stopped).uid)
-        patient_uid = str(row.patient.uid)
-        new = Medication(patient=row.patient, author=actor.user)
-        new.seal(key, **renewed)
-        integrity.stamp(new, patient_uid)
-        new.save()
+            event.detail["stopped_version"] = str(_supersede_row(actor, row, key, stopped).uid)
+        new = _new_row(actor, row.patient, key, Medication, renewed)
         _count_write(actor, row.patient, event)
         event.resource_ref = str(new.uid)
-        return _reveal(KIND, new, reader), patient_uid
+        return _reveal(KIND, new, reader), str(row.patient.uid)
 
 
 def access_prescription(actor: Actor, uid: Any) -> Prescription:

@@ -245,6 +245,26 @@ def _count_write(actor: Actor, patient: Patient, event: Any) -> None:
         care.record_contact(actor.user, patient.pk, CareRelationship.Origin.CONSULTATION)
 
 
+def _new_row(actor: Actor, patient: Patient, key: DataKey, model: Any, values: dict[str, Any],
+             **fields: Any) -> Any:  # fmt: skip
+    """One new entry row of ``model``, sealed and stamped, written by ``actor``. No gate: the
+    caller's guarded block is the write's (the record counted by ``_count_write``)."""
+    row = model(patient=patient, author=actor.user, **fields)
+    row.seal(key, **values)
+    integrity.stamp(row, str(patient.uid))
+    row.save()
+    return row
+
+
+def _supersede_row(actor: Actor, old: Any, key: DataKey, values: dict[str, Any]) -> Any:
+    """A new version of ``old`` (current, locked for this write) holding ``values``; the earlier
+    one marked superseded and kept, both sealed. No gate, as ``_new_row``."""
+    old.superseded_at = timezone.now()
+    integrity.stamp(old, str(old.patient.uid))
+    old.save(update_fields=["superseded_at", "row_seal"])
+    return _new_row(actor, old.patient, key, type(old), values, supersedes=old)
+
+
 def record_entry(actor: Actor, patient_uid: Any, kind: str, data: dict[str, Any]) -> Entry:
     model = _model(kind)
     values = rules.clean_entry(kind, data)
@@ -252,10 +272,7 @@ def record_entry(actor: Actor, patient_uid: Any, kind: str, data: dict[str, Any]
         actor, Permission.CLINICAL_WRITE, Action.CREATE, _resource(kind), patient_ref=patient_uid
     ) as event:
         patient, key = _writable(patient_uid)
-        row = model(patient=patient, author=actor.user)
-        row.seal(key, **values)
-        integrity.stamp(row, str(patient.uid))
-        row.save()
+        row = _new_row(actor, patient, key, model, values)
         _count_write(actor, patient, event)
         event.resource_ref = str(row.uid)
         return _reveal(kind, row, event.reader(key))
@@ -334,14 +351,7 @@ def correct_entry(actor: Actor, kind: str, uid: Any, data: dict[str, Any]) -> tu
         old, key = _open_entry(kind, uid, write=True)
         if old.superseded_at is not None or old.retracted:
             raise ValidationError(_("Only the current version of an entry can be corrected."))
-        patient_uid = str(old.patient.uid)
-        old.superseded_at = timezone.now()
-        integrity.stamp(old, patient_uid)
-        old.save(update_fields=["superseded_at", "row_seal"])
-        new = type(old)(patient=old.patient, author=actor.user, supersedes=old)
-        new.seal(key, **values)
-        integrity.stamp(new, patient_uid)
-        new.save()
+        new = _supersede_row(actor, old, key, values)
         _count_write(actor, old.patient, event)
         event.detail["new_version"] = str(new.uid)
         return _reveal(kind, new, event.reader(key)), str(old.patient.uid)
