@@ -97,15 +97,12 @@ def _attach(request: HttpRequest, patient: UUID, handler: MemoryOnlyUploadHandle
     )
 
 
-def _served(request: HttpRequest, uid: UUID, *, download: bool) -> HttpResponse:
-    return _sandboxed(services.open_document(Actor.from_request(request), uid, download=download),
-                      download=download)  # fmt: skip
-
-
-def _sandboxed(found: services.OpenedDocument, *, download: bool) -> HttpResponse:
+def _sandboxed(found: services.OpenedDocument) -> HttpResponse:
+    """A document in the browser's own viewer, sandboxed, never sniffed. Only a type the viewer
+    shows safely comes here (``show`` sends any other to the download's question); a type outside
+    them would still be saved, not shown."""
     response = HttpResponse(found.data, content_type=found.content_type)
-    # A message kept as received (XML, exchange/kmehr) is never shown by the browser: saved.
-    attached = download or found.content_type not in types.ALLOWED
+    attached = found.content_type not in types.ALLOWED
     response["Content-Disposition"] = content_disposition_header(attached, found.filename) or ""
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = DOCUMENT_CSP
@@ -120,7 +117,7 @@ def show(request: HttpRequest, uid: UUID) -> HttpResponse:
     encrypted by default (E7), so "show" asks how, as the download does."""
     if not services.shown_inline(uid):
         return redirect("documents:download", uid)
-    return _served(request, uid, download=False)
+    return _sandboxed(services.open_document(Actor.from_request(request), uid))
 
 
 @requires(Permission.CLINICAL_READ)
@@ -158,7 +155,7 @@ def unfiled(request: HttpRequest) -> HttpResponse:
 @require_GET
 def unfiled_show(request: HttpRequest, uid: UUID) -> HttpResponse:
     """A scan of the tray in the browser's own viewer, sandboxed like a patient's documents."""
-    return _sandboxed(tray.open_unfiled(Actor.from_request(request), uid), download=False)
+    return _sandboxed(tray.open_unfiled(Actor.from_request(request), uid))
 
 
 @requires(Permission.CLINICAL_WRITE)
