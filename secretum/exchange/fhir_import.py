@@ -163,9 +163,10 @@ def import_patient(
         report.entries[e.kind] = report.entries.get(e.kind, 0) + 1
 
 
-def import_bundle(actor: Any, path: Path, secrets: Secrets, detail: dict[str, Any]) -> Report:
-    """One patient's Bundle, in clear or age."""
-    report = Report(Format.FHIR_BUNDLE)
+def read_whole(path: Path, secrets: Secrets, limit: int) -> bytes:
+    """A file from outside, in clear or age (told by its first bytes, never its name), read
+    whole but never more than ``limit`` + 1 bytes: the caller refuses a longer one in its own
+    words. ImportRefused when it cannot be decrypted whole (altered, truncated, wrong secret)."""
     with path.open("rb") as stream:
         encrypted = stream.read(len(age.VERSION_LINE)) == age.VERSION_LINE
         stream.seek(0)
@@ -173,14 +174,23 @@ def import_bundle(actor: Any, path: Path, secrets: Secrets, detail: dict[str, An
         try:
             for chunk in _chunks(stream, secrets, encrypted):
                 data += chunk
-                if len(data) > MAX_BUNDLE:
-                    raise ImportRefused(f"a Bundle over {MAX_BUNDLE >> 20} MiB is refused")
+                if len(data) > limit:
+                    break
         except age.AgeError as exc:
             raise ImportRefused(
                 f"cannot be decrypted whole ({exc}): altered or truncated"
             ) from None
+    return bytes(data)
+
+
+def import_bundle(actor: Any, path: Path, secrets: Secrets, detail: dict[str, Any]) -> Report:
+    """One patient's Bundle, in clear or age."""
+    report = Report(Format.FHIR_BUNDLE)
+    data = read_whole(path, secrets, MAX_BUNDLE)
+    if len(data) > MAX_BUNDLE:
+        raise ImportRefused(f"a Bundle over {MAX_BUNDLE >> 20} MiB is refused")
     try:
-        bundle = _parse(bytes(data))
+        bundle = _parse(data)
     except Unreadable as exc:
         raise ImportRefused(f"{path.name}: {exc}") from None
     if bundle["resourceType"] != "Bundle" or not isinstance(bundle.get("entry"), list):

@@ -59,8 +59,9 @@ def detect(path: Path) -> Format:
 
 def import_kmehr(actor: Any, path: Path, secrets: Secrets, detail: dict[str, Any]) -> Report:
     """A SumEHR made by another package (exchange/kmehr): one patient, its entries authored by
-    the practitioner the console names (``secretum import --as``); an ``.xml.age`` file opened
-    first. Refused whole (ImportRefused, nothing written) as the importer refuses it."""
+    the practitioner the console names (``secretum import --as``); an age file opened first
+    (``fhir_import.read_whole``). Refused whole (ImportRefused, nothing written) as the importer
+    refuses it."""
     from django.conf import settings
     from django.core.exceptions import ValidationError
 
@@ -72,20 +73,12 @@ def import_kmehr(actor: Any, path: Path, secrets: Secrets, detail: dict[str, Any
             "a KMEHR import records its entries under a practitioner's account: name the "
             "practitioner with --as USERNAME"
         )
-    limit = settings.SECRETUM_KMEHR_MAX_BYTES
     try:
-        with path.open("rb") as stream:
-            pieces = age.decrypt(stream, secrets.opener()) if path.name.endswith(".age") else None
-            data = bytearray()
-            for piece in pieces or iter(lambda: stream.read(1 << 16), b""):
-                data += piece
-                if len(data) > limit:  # never more than the cap in memory
-                    break
-        found = sumehr.import_sumehr(actor, bytes(data), source_name=path.name)
+        # At most the cap + 1 bytes: the importer refuses a longer message in its own words.
+        data = fhir_import.read_whole(path, secrets, settings.SECRETUM_KMEHR_MAX_BYTES)
+        found = sumehr.import_sumehr(actor, data, source_name=path.name)
     except OSError as exc:
         raise ImportRefused(f"cannot be read ({exc.strerror})") from None
-    except age.AgeError as exc:
-        raise ImportRefused(f"cannot be opened ({exc})") from None
     except ValidationError as exc:
         raise ImportRefused(f"{' '.join(exc.messages)} Nothing was imported.") from None
     except AccessDenied as exc:

@@ -337,7 +337,7 @@ def test_secretum_import_takes_a_kmehr_file_encrypted_or_not_and_needs_its_autho
     monkeypatch.setattr(
         "secretum.exchange.management.commands.exchange_import._ask", lambda: "wrong"
     )
-    with pytest.raises(CommandError, match="cannot be opened"):
+    with pytest.raises(CommandError, match="cannot be decrypted"):
         call_command(
             "exchange_import", str(sealed), "--reason", REASON, "--as", practitioner.username
         )
