@@ -127,6 +127,12 @@ class Delivery:
             return cls(Mode.PLAIN, reason=checked_reason(plain_reason))
         return cls(Mode.PASSPHRASE, passphrase=age.generate_passphrase())
 
+    @property
+    def target(self) -> age.ScryptRecipient | age.X25519Recipient:
+        """Whom an age file of this delivery is for (a delivery in clear makes none): the
+        recipient's key, else the passphrase."""
+        return self.recipient or age.ScryptRecipient(self.passphrase)
+
     def encryption(self, kind: Kind) -> str:
         if self.mode is Mode.PLAIN:
             return "none"
@@ -166,9 +172,8 @@ class Delivery:
             if pdf_encrypted(whole):
                 return Sealed(whole, filename, content_type)
             pieces = [whole]
-        target = self.recipient or age.ScryptRecipient(self.passphrase)
         out = BytesIO()
-        age.encrypt(pieces, out, target)
+        age.encrypt(pieces, out, self.target)
         return Sealed(out.getvalue(), f"{filename}.age", AGE_TYPE)
 
     def seal_pdf(self, document: FPDF, filename: str) -> Sealed:

@@ -32,9 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from secretum.access.actor import Actor
 from secretum.access.guard import guarded
@@ -42,7 +40,8 @@ from secretum.access.policy import Permission
 from secretum.audit.models import Action
 from secretum.clinical.services import Chart, practice_charts, practice_size
 from secretum.crypto import age
-from secretum.exchange import fhir, services
+from secretum.crypto.sealing import Delivery, Kind, Mode
+from secretum.exchange import fhir
 
 FORMAT = "fhir-r4-ndjson"
 MANIFEST = "manifest.json"
@@ -138,19 +137,10 @@ def export_practice(
     NDJSON and its manifest: encrypted for ``recipient`` (an age public key) when given, else
     under a new passphrase returned once; in clear only with ``plain_reason``. ``progress``
     is told (patients done, total) after each patient."""
-    key = services.recipient_of(recipient) if recipient else None
-    reason = services.checked_reason(plain_reason) if plain_reason is not None else None
-    if reason is not None and key is not None:
-        raise ValidationError(_("A plain copy has no recipient key."))
-    passphrase = age.generate_passphrase() if key is None and reason is None else None
-    encryption = "none" if reason is not None else "age-x25519" if key else "age-scrypt"
-    target = None if reason is not None else key or age.ScryptRecipient(passphrase or "")
-    what: dict[str, Any] = {**(detail or {}), "format": FORMAT, "encryption": encryption}
-    if key is not None:
-        what["recipient"] = key.encode()
-    if reason is not None:
-        what["plain_reason"] = reason
-    done = BulkExported(0, encryption, passphrase)
+    delivery = Delivery.choose(recipient=recipient, plain_reason=plain_reason)
+    target = None if delivery.mode is Mode.PLAIN else delivery.target
+    what = {**(detail or {}), "format": FORMAT, **delivery.audit_detail(Kind.JSON)}
+    done = BulkExported(0, delivery.encryption(Kind.JSON), delivery.passphrase or None)
     outputs: dict[str, _Output] = {}
     streams: list[BinaryIO] = []
 

@@ -24,7 +24,7 @@ from secretum.clinical.services import access_chart
 from secretum.crypto import age
 
 # The rules of every file that leaves (crypto/sealing.py), the patient's copy's as the others'.
-from secretum.crypto.sealing import checked_reason, recipient_of
+from secretum.crypto.sealing import Delivery, Kind, Mode
 from secretum.exchange import fhir, kmehr
 from secretum.exchange.kmehr import export as sumehr
 from secretum.lib import niss as niss_lib
@@ -72,17 +72,8 @@ def export_patient(
     clear only with ``plain_reason`` (10-200 characters), which the audit event records."""
     if format not in FORMATS:
         raise ValidationError(_("Unknown export format."))
-    key = recipient_of(recipient) if recipient else None
-    reason = checked_reason(plain_reason) if plain_reason is not None else None
-    if reason is not None and key is not None:
-        raise ValidationError(_("A plain copy has no recipient key."))
-    passphrase = age.generate_passphrase() if key is None and reason is None else None
-    encryption = "none" if reason is not None else "age-x25519" if key else "age-scrypt"
-    what: dict[str, Any] = {**(detail or {}), "format": format, "encryption": encryption}
-    if key is not None:
-        what["recipient"] = key.encode()  # a public key: who can open it
-    if reason is not None:
-        what["plain_reason"] = reason
+    delivery = Delivery.choose(recipient=recipient, plain_reason=plain_reason)
+    what = {**(detail or {}), "format": format, **delivery.audit_detail(Kind.JSON)}
     chart = access_chart(actor, patient_uid, export=what)
     entries = {kind: len(rows) for kind, rows in chart.entries.items()}
     if format == kmehr.FORMAT:
@@ -95,9 +86,9 @@ def export_patient(
         pieces: Any = iter([xml])
     else:
         pieces = fhir.bundle_json(chart, timezone.now())
-    if reason is not None:
+    if delivery.mode is Mode.PLAIN:
         written = sum(out.write(piece) for piece in pieces)
     else:
-        target = key or age.ScryptRecipient(passphrase or "")
-        written = age.encrypt(pieces, out, target)
-    return Exported(written, encryption, passphrase, entries, chart.altered)
+        written = age.encrypt(pieces, out, delivery.target)
+    encryption = delivery.encryption(Kind.JSON)
+    return Exported(written, encryption, delivery.passphrase or None, entries, chart.altered)

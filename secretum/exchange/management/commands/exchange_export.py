@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from secretum.access.actor import Purpose
+from secretum.crypto import sealing
 from secretum.exchange import bulk, kmehr, services
 from secretum.maintenance.console import ConsoleActor
 
@@ -71,7 +72,7 @@ class Command(BaseCommand):
             self._bulk(actor, out, options)
             return
         try:
-            reason = services.checked_reason(reason)
+            reason = sealing.checked_reason(reason)
             patient = services.patient_for_niss(options["patient"])
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except ValidationError as exc:
@@ -97,7 +98,7 @@ class Command(BaseCommand):
 
     def _bulk(self, actor: ConsoleActor, out: Path, options: dict[str, Any]) -> None:
         try:
-            reason = services.checked_reason(options["reason"])
+            reason = sealing.checked_reason(options["reason"])
             out.mkdir(mode=0o700)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None

@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from secretum.access.actor import Purpose, role_of
-from secretum.crypto import age
-from secretum.exchange import importing, services
+from secretum.crypto import age, sealing
+from secretum.exchange import importing
 from secretum.exchange.management.commands.exchange_export import _os_user
 from secretum.maintenance.console import ConsoleActor
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             os_user=_os_user(),
         )  # fmt: skip
         try:
-            reason = services.checked_reason(options["reason"])
+            reason = sealing.checked_reason(options["reason"])
         except ValidationError:
             raise CommandError("--reason: why, in 10 to 200 characters.") from None
         if not path.exists():
