@@ -10,7 +10,9 @@ one audit event per patient). Then, each as the person at the console runs it, i
 its own whose peak resident memory is read when it ends (``os.wait4``, ``ru_maxrss``):
 
 1. ``secretum export --format fhir --out DIR --plain`` and the same for an age X25519 recipient;
-2. ``secretum import DIR`` of each into a fresh instance (``--identity`` for the encrypted one).
+2. ``secretum import DIR`` of each into a fresh instance (``--identity`` for the encrypted one);
+3. Secretum's own export (``--format secretum``, for the age recipient) and ``secretum import DIR
+   --home NEW`` making a new instance of it (its time includes the new database's migrations).
 
 MB/s is the size of the NDJSON files over the command's whole time, Python's and Django's start
 included (about a second, printed as "start" beside them). The issue's figures:
@@ -177,6 +179,23 @@ def _measure(home: Path, work: Path) -> None:
         ok = said.splitlines()[0] if said else "(failed)"
         print(f"{'import ' + label:<22} {seconds:>8.1f} {mb:>8.1f} {mb / seconds:>7.2f} "
               f"{peak / 1024:>9.0f}   {ok}")  # fmt: skip
+    # Secretum's own export (a practice's move, L1, L2): every row, the audit log, the keys.
+    out = work / "export-secretum"
+    seconds, peak, said = timed(
+        home, "export", "--format", "secretum", "--out", str(out), "--reason", REASON, *recipient
+    )
+    mb = sum(p.stat().st_size for p in out.glob("*.age")) / 1e6
+    rows = said.split(" rows in ")[0].rsplit(" ", 1)[-1] if " rows in " in said else "?"
+    print(f"{'export secretum':<22} {seconds:>8.1f} {mb:>8.1f} {mb / seconds:>7.2f} "
+          f"{peak / 1024:>9.0f}   {rows} rows")  # fmt: skip
+    fingerprint = said.split("--expect-key ")[1].split()[0] if "--expect-key " in said else ""
+    seconds, peak, said = timed(
+        work, "import", str(out), "--home", str(work / "import-secretum"), "--reason", REASON,
+        "--identity", str(work / "identity.txt"), "--expect-key", fingerprint, "--json",
+    )  # fmt: skip
+    ok = said.splitlines()[-1] if said else "(failed)"
+    print(f"{'import secretum':<22} {seconds:>8.1f} {mb:>8.1f} {mb / seconds:>7.2f} "
+          f"{peak / 1024:>9.0f}   {ok}")  # fmt: skip
 
 
 if __name__ == "__main__":

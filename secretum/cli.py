@@ -89,6 +89,13 @@ USAGE = """usage: secretum COMMAND [options]
   export --format fhir --out DIR --reason R [--recipient AGE_KEY | --plain]
                              the whole practice as FHIR Bulk Data NDJSON in a new folder: one
                              age file per resource type and manifest.json (their SHA-256)
+  export --format secretum --out DIR --reason R [--recipient AGE_KEY]
+                             the whole practice to move it (L1, L2): every row with its
+                             history, documents, accounts, settings, the audit log as its own
+                             signed file, the keys; age-encrypted, a signed manifest
+  export --format secretum --test --reason R
+                             the same into a scratch folder, imported into a scratch instance
+                             and compared: the register's L1/L2 evidence records it
   import PATH --reason R [--identity FILE] [--as USERNAME]
                              a FHIR Bundle (.json, .json.age) or a Bulk Data folder: new
                              patients with their entries, all or nothing per patient; a known
@@ -97,6 +104,10 @@ USAGE = """usage: secretum COMMAND [options]
                              a KMEHR SumEHR (.xml, .xml.age) with --as, the practitioner who
                              authors its entries: hostile XML refused, what is not understood
                              kept as the original document
+  import DIR --home NEWDIR --reason R [--identity FILE] [--expect-key FINGERPRINT]
+                             a new instance made of Secretum's own export (SECRETUM_DATABASE_URL:
+                             a new, empty PostgreSQL database): signature and hashes checked
+                             first, every row loaded in one transaction, the audit log verified
   shell --reason R           Django's shell; dbshell --reason R, the database's own client (and
                              dumpdata, loaddata): on an instance with patients, only with a
                              reason (10-200 characters), recorded in the audit log and the
@@ -203,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
             return continuity.serve_copy(argv[1:])
         if argv[0] == "restore":
             return _restore(argv[1:])
+        if argv[0] == "import" and any(a.split("=")[0] == "--home" for a in argv):
+            # L1, L2: Secretum's own export makes a new instance, as a restore does.
+            from secretum.exchange import practice_import
+
+            return practice_import.main(argv[1:])
         if argv[:2] == ["keys", "separate"]:
             from secretum.crypto import layout
 

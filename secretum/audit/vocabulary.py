@@ -88,6 +88,8 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     # L1, L2: the whole practice exported (secretum export), records imported (secretum import).
     "clinical.Practice": _("the practice's records"),
     "exchange.Import": _("records imported"),
+    "exchange.PracticeImport": _("the practice imported from another installation"),
+    "exchange.ExportTest": _("the practice export test"),
     # M1, M3, M4: the directory of correspondents, a document sent by mail, what the transport
     # handed over.
     "mail.Correspondent": _("correspondent"),

@@ -13,11 +13,12 @@ docs/exchange.md.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from secretum.compliance.evidence import Evidence, Proof, evidence, met, not_met
+from secretum.compliance.evidence import Evidence, Proof, day, evidence, met, not_met
 
 WINDOW_DAYS = 365
 PLAIN = "none"
@@ -56,3 +57,44 @@ def files_leave_encrypted() -> Evidence:
         "log."
     ) % {"encrypted": encrypted, "plain": kinds[PLAIN]}
     return met(summary, *(f"{how}: {n}" for how, n in sorted(kinds.items()) if n))
+
+
+TEST_DAYS = 365  # a practice's ability to leave, tested at least once a year
+
+
+@evidence("L1", "L2", proof=Proof.LIVE)
+def practice_can_leave() -> Evidence:
+    """L1, L2: the practice could leave today, whole, in a format another installation reads: the
+    latest export test (``secretum export --format secretum --test``, exchange/moving.py) passed
+    within TEST_DAYS days."""
+    from secretum.audit.models import AuditEvent, Outcome
+    from secretum.exchange.moving import RESOURCE
+
+    action = _(
+        "Run the export test: 'secretum export --format secretum --test --reason TEXT' (the "
+        "whole practice exported, imported into a scratch instance and compared)."
+    )
+    latest = AuditEvent.objects.filter(resource=RESOURCE).order_by("-seq").first()
+    if latest is None:
+        return not_met(_("No export test has been run."), action)
+    found = json.loads(latest.detail or "{}")
+    if latest.outcome != Outcome.SUCCESS:
+        return not_met(
+            _("The latest export test, on %(at)s, failed: %(problem)s")
+            % {"at": day(latest.at), "problem": str(found.get("problem", ""))[:200]},
+            action,
+        )
+    if timezone.now() - latest.at > dt.timedelta(days=TEST_DAYS):
+        return not_met(
+            _("The latest export test passed on %(at)s, more than %(days)d days ago.")
+            % {"at": day(latest.at), "days": TEST_DAYS},
+            action,
+        )
+    return met(
+        _(
+            "Export test passed on %(at)s: %(patients)d patients and %(rows)d rows exported in "
+            "Secretum's own format, imported into a "
+            "scratch instance and found whole."
+        )
+        % {"at": day(latest.at), "patients": found.get("patients", 0), "rows": found.get("rows", 0)}
+    )

@@ -90,7 +90,11 @@ def import_kmehr(actor: Any, path: Path, secrets: Secrets, detail: dict[str, Any
 
 # Formats this version cannot import, and what the console is told.
 REFUSED = {
-    Format.SECRETUM: "Secretum's own export cannot be imported by this version",
+    Format.SECRETUM: (
+        "Secretum's own export makes a new instance, it is not added to this one: secretum "
+        "import PATH --home NEW_FOLDER (with SECRETUM_DATABASE_URL, a new, empty PostgreSQL "
+        "database)"
+    ),
     Format.UNKNOWN: (
         "the format is not recognised: give a FHIR Bundle (.json or .json.age), a Bulk Data "
         "folder with its manifest.json, or a KMEHR XML message"

@@ -84,7 +84,7 @@ from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
 from secretum.documents import intake, tray
 from secretum.documents import services as medical_documents
-from secretum.exchange import bulk, fhir_import
+from secretum.exchange import bulk, fhir_import, moving, practice
 from secretum.exchange import services as exchange
 from secretum.exchange.kmehr import importer as kmehr_import
 from secretum.exchange.report import Format, Report, Secrets
@@ -1418,6 +1418,13 @@ SERVICES: dict[str, Service] = {
     "exchange.bulk.export_practice": service(
         lambda w, a: bulk.export_practice(a, Path(tempfile.mkdtemp())),
         Ev("export", "clinical.Practice"), (),
+    ),
+    "exchange.practice.export_practice": service(
+        lambda w, a: practice.export_practice(a, Path(tempfile.mkdtemp())),
+        Ev("export", "clinical.Practice"), (),
+    ),
+    "exchange.moving.export_test": service(
+        lambda w, a: moving.export_test(a, {}), Ev("export", "clinical.Practice"), ()
     ),
     "clinical.services.import_record": service(
         lambda w, a: clinical.import_record(a, NEW_PATIENT, [], {}),

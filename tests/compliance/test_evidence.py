@@ -471,6 +471,21 @@ def _file_in_clear_with_reason(world: World) -> None:
     )  # fmt: skip
 
 
+def _export_test(world: World, outcome: str) -> None:
+    """L1, L2: the latest export test (exchange/moving.py), as it records itself."""
+    from secretum.access.actor import Actor
+    from secretum.audit.log import record_event
+    from secretum.exchange import evidence as exchange
+
+    if outcome == "stale":  # passed, longer ago than the register accepts
+        world.monkeypatch.setattr(exchange, "TEST_DAYS", -1)
+        outcome = "success"
+    found = {"patients": 3, "rows": 120} if outcome == "success" else {"problem": "it failed"}
+    record_event(
+        Actor.system(), "maintenance", "exchange.ExportTest", outcome=outcome, detail=found
+    )
+
+
 def _sent(world: World, encryption: str) -> None:
     """M3: a document the transport handed over, encrypted as given."""
     from secretum.mail.models import Correspondent, Delivery
@@ -566,6 +581,8 @@ CASES: dict[str, tuple[Case, Case]] = {
     "J2": (_nothing, _kept_past_the_law),
     "K1": (_intervention, _nothing),
     "K2": (_maintenance_window, _window_left_open),
+    "L1": (lambda w: _export_test(w, "success"), lambda w: _export_test(w, "failure")),
+    "L2": (lambda w: _export_test(w, "success"), lambda w: _export_test(w, "stale")),
     "L3": (_subcontractor_audit, _nothing),
     "E7": (_file_in_clear_with_reason, _file_in_clear_without_reason),
     "M3": (lambda w: _sent(w, "smime"), lambda w: _sent(w, "none")),

@@ -283,7 +283,7 @@ def test_formats_detected_and_those_not_imported_refused(tmp_path: Path) -> None
     assert importing.detect(ours) is Format.SECRETUM
     assert importing.detect(broken) is Format.FHIR_BULK
     assert importing.importer(Format.KMEHR) is importing.import_kmehr
-    with pytest.raises(ImportRefused, match="Secretum's own export cannot be imported"):
+    with pytest.raises(ImportRefused, match="Secretum's own export makes a new instance"):
         importing.importer(Format.SECRETUM)
     with pytest.raises(ImportRefused, match="not recognised"):
         importing.importer(Format.UNKNOWN)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from secretum.access.actor import Purpose
+from secretum.backup.progress import Progress
 from secretum.crypto import sealing
-from secretum.exchange import bulk, kmehr, services
+from secretum.exchange import bulk, kmehr, moving, practice, services
 from secretum.maintenance.console import ConsoleActor
 
-# The option's words, to the services' formats.
-FORMATS = {"fhir": services.FORMAT, "sumehr": kmehr.FORMAT}
+# The option's words, to the services' formats; "secretum": the practice's own (practice.py).
+FORMATS = {"fhir": services.FORMAT, "sumehr": kmehr.FORMAT, "secretum": practice.FORMAT}
 NAMES = {
     services.FORMAT: ("FHIR R4 Bundle", "entries", "json"),
     kmehr.FORMAT: ("KMEHR SumEHR 2.0", "items", "xml"),
@@ -49,8 +51,13 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=list(FORMATS), required=True)
         parser.add_argument("--patient", metavar="NATIONAL_NUMBER", help="else: every patient")
         parser.add_argument(
-            "--out", required=True, metavar="PATH", help="a new file; a new folder for a bulk"
+            "--out", metavar="PATH", help="a new file; a new folder for a bulk or secretum"
         )
+        parser.add_argument(
+            "--test", action="store_true",
+            help="secretum: export into a scratch folder, import it into a scratch instance, "
+            "compare, record the result (L1, L2)",
+        )  # fmt: skip
         parser.add_argument("--reason", required=True, help="why, in 10 to 200 characters")
         how = parser.add_mutually_exclusive_group()
         how.add_argument("--recipient", default="", metavar="AGE_PUBLIC_KEY")
@@ -58,12 +65,19 @@ class Command(BaseCommand):
 
     @no_translations  # the command line speaks English, as every other command does
     def handle(self, *args: Any, **options: Any) -> None:
-        out = Path(options["out"])
         actor = ConsoleActor(
             user=None, role=None, source="console", purpose=Purpose.MAINTENANCE,
             os_user=_os_user(),
         )  # fmt: skip
         reason = options["reason"]
+        if options["format"] == "secretum":
+            self._practice(actor, options)
+            return
+        if options["test"]:
+            raise CommandError("--test is the practice export's: --format secretum --test.")
+        if not options["out"]:
+            raise CommandError("--out PATH: where to write the export.")
+        out = Path(options["out"])
         if not options["patient"]:
             if options["format"] != "fhir":
                 raise CommandError(
@@ -166,3 +180,65 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Encrypted for the recipient's age key given with --recipient.")
         self.stdout.write(f"To open it: age -d {out} > patient.{ext}")
+
+    def _practice(self, actor: ConsoleActor, options: dict[str, Any]) -> None:
+        """L1, L2: Secretum's own export (practice.py), or its test (moving.py)."""
+        if options["patient"] or options["plain"]:
+            raise CommandError(
+                "--format secretum is the whole practice with its keys: never one patient, never "
+                "in clear (give --recipient AGE_PUBLIC_KEY, or a passphrase is made)."
+            )
+        try:
+            reason = sealing.checked_reason(options["reason"])
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        detail = {"reason": reason, "uid": os.getuid()}
+        if options["test"]:
+            if options["out"] or options["recipient"]:
+                raise CommandError("--test writes into a scratch folder: no --out, --recipient.")
+            tested = moving.export_test(actor, detail, progress=self.stderr.isatty())
+            if not tested.ok:
+                raise CommandError(f"The export test failed: {tested.problem}")
+            self.stdout.write(tested.summary())
+            return
+        if not options["out"]:
+            raise CommandError("--out DIR: the new folder to write the practice into.")
+        out = Path(options["out"])
+        try:
+            out.mkdir(mode=0o700)
+        except FileExistsError:
+            raise CommandError(f"--out {out}: it exists; give the name of a new folder.") from None
+        except OSError as exc:
+            raise CommandError(f"--out {out}: cannot be made ({exc.strerror}).") from None
+        bar = Progress("export", 0, self.stderr, unit="rows")
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar(done - bar.done)
+
+        try:
+            done = practice.export_practice(
+                actor, out, recipient=options["recipient"],
+                detail={**detail, "folder": out.name}, progress=progress,
+            )  # fmt: skip
+        except BaseException as exc:
+            shutil.rmtree(out, ignore_errors=True)  # nothing half-written is left behind
+            if isinstance(exc, ValidationError):
+                raise CommandError(" ".join(exc.messages)) from None
+            raise
+        bar.end()
+        tables = sum(1 for n in done.rows.values() if n)
+        self.stdout.write(
+            f"Wrote {out}/ ({done.written} bytes): Secretum's own export, {done.patients} "
+            f"patients, {sum(done.rows.values())} rows in {tables} tables, the audit log apart."
+        )
+        self.stdout.write(f"Manifest signed by {done.fingerprint} (this instance's audit key).")
+        if done.passphrase:
+            self.stdout.write(f"Passphrase (shown this once, not kept): {done.passphrase}")
+            self.stdout.write("Give it by another channel than the folder: it opens the keys.")
+        else:
+            self.stdout.write("Encrypted for the recipient's age key given with --recipient.")
+        self.stdout.write(
+            f"To make the new instance: secretum import {out} --home NEW_FOLDER --reason TEXT "
+            f"--expect-key {done.fingerprint}"
+        )
