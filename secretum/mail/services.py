@@ -323,9 +323,12 @@ def send(
     transport: transports.Transport | None = None,
 ) -> Sent:
     """Send one thing of a patient to a verified correspondent, encrypted (M3), over the
-    verified-TLS transport (M4): one audited ``send``. Refused (audited) for an unverified
-    correspondent, a certificate no longer valid, or a transport that cannot verify its server;
-    nothing is sent then."""
+    verified-TLS transport (M4): the decision's ``send`` event commits ("pending"), the
+    transport talks to the server outside any transaction, and its outcome is a second event
+    (``_hand_over``). Refused at the decision (audited, nothing attempted) for an unverified
+    correspondent, a certificate no longer valid or no mail server; refused by the transport
+    (a server that fails verification, that refuses the message): the outcome's "failure"
+    event, TransportRefused for the sender."""
     detail = {"source": source, source: str(uid), "correspondent": str(correspondent_uid)}
     _may_send(actor, Action.SEND, detail)
     found = SOURCES[source](actor, uid)
