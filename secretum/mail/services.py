@@ -6,10 +6,17 @@ Every read and write passes the gate (``access.guard.guarded``) and leaves its a
   adding a correspondent, sending and confirming the one-time code that verifies their address;
 - sending (``exchange:mail:send``: practitioners, within a basis for the patient, C1): the
   document is read through its source (a patient's document: ``documents.services``, audited
-  there), encrypted (mail/envelope.py), handed to the transport (mail/transport.py), and the
-  send is **one** ``send`` event naming the correspondent, the source and its document, the
-  encryption and the TLS session; never the passphrase, the document's name or its content. A
-  refusal of the transport is a "failure" event and nothing was sent.
+  there), encrypted (mail/envelope.py) and handed to the transport (mail/transport.py) in three
+  steps. The decision commits first: one ``send`` event on the message naming the
+  correspondent, the source and its document, the encryption and ``"delivery": "pending"``.
+  Then the SMTP conversation, outside any transaction (``_hand_over``): a slow or hanging server
+  holds no database lock, other users write on. Then its outcome, in a short transaction of its
+  own: a ``send`` event on the delivery (``mail.Delivery``) with the TLS session and the
+  server's queue id, and the Delivery row; or a "failure" event with the transport's reason
+  (certificate, no STARTTLS, connection refused, refused…), and the sender told. Never the
+  passphrase, the document's name or its content. A message is reported sent only once the
+  server accepted it; one the server took while its outcome could not be written keeps its
+  "pending" event.
 
 Sources: a callable ``(actor, uid) -> Attachment`` reading one thing of a patient, audited by
 itself. ``SOURCES["document"]`` reads a patient's document, ``SOURCES["letter"]`` a finalised letter
@@ -24,10 +31,12 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import transaction
 from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
@@ -36,7 +45,8 @@ from django.utils.translation import gettext as _
 from secretum.access.actor import Actor
 from secretum.access.guard import EventDraft, guarded, require
 from secretum.access.policy import Permission
-from secretum.audit.models import Action
+from secretum.audit.log import record_event
+from secretum.audit.models import Action, Outcome
 from secretum.documents import services as documents
 from secretum.letters import services as letters
 from secretum.mail import envelope, keys
@@ -47,6 +57,8 @@ from secretum.patients import services as patients
 
 RESOURCE = "mail.Correspondent"
 MESSAGE = "mail.Message"
+DELIVERY = "mail.Delivery"
+PENDING = "pending"  # the decision's event: handed to the transport next, its outcome to follow
 NAME_MAX = 200
 # M1: the one-time code: 8 characters of 31 (about 40 bits), valid a day, five tries.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -132,42 +144,84 @@ def add_correspondent(
         return row
 
 
-def _record_delivery(
-    row: Correspondent, purpose: str, encryption: str, receipt: transports.Receipt
-) -> None:
-    Delivery.objects.create(
-        correspondent=row,
-        purpose=purpose,
-        encryption=encryption,
-        transport=receipt.transport,
-        server=receipt.server,
-        tls_version=receipt.tls_version,
-        cipher=receipt.cipher,
-        at=receipt.at,
-    )
+def _hand_over(
+    actor: Actor,
+    carrier: transports.Transport,
+    message: EmailMessage,
+    row: Correspondent,
+    *,
+    purpose: str,
+    encryption: str,
+    reference: str = "",
+    patient_ref: str = "",
+    then: Callable[[transports.Receipt], None] | None = None,
+) -> transports.Receipt:
+    """The SMTP conversation, outside any transaction, once the decision committed (M4); then
+    its outcome in a short transaction of its own: a ``send`` event on the delivery and the
+    Delivery row (and ``then(receipt)``, what the caller keeps once the message left), or a
+    "failure" event with the transport's reason and TransportRefused raised for the sender."""
+    detail: dict[str, Any] = {"purpose": purpose, "correspondent": str(row.uid)}
+    try:
+        receipt = carrier.send(message)
+    except transports.TransportRefused as refused:
+        detail.update(delivery="failed", reason=refused.reason)
+        record_event(
+            actor, Action.SEND, DELIVERY, outcome=Outcome.FAILURE, patient_ref=patient_ref,
+            resource_ref=reference, detail=detail,
+        )  # fmt: skip
+        raise
+    detail.update(delivery="sent", server=receipt.server, tls=receipt.tls_version)
+    if receipt.queue_id:
+        detail["queue_id"] = receipt.queue_id
+    with transaction.atomic():
+        record_event(
+            actor, Action.SEND, DELIVERY, patient_ref=patient_ref, resource_ref=reference,
+            detail=detail,
+        )  # fmt: skip
+        Delivery.objects.create(
+            correspondent=row,
+            purpose=purpose,
+            encryption=encryption,
+            transport=receipt.transport,
+            server=receipt.server,
+            tls_version=receipt.tls_version,
+            cipher=receipt.cipher,
+            at=receipt.at,
+        )
+        if then is not None:
+            then(receipt)
+    return receipt
 
 
 def send_verification(
     actor: Actor, uid: Any, *, transport: transports.Transport | None = None
 ) -> None:
     """M1: a one-time code to the correspondent's address, over the verified-TLS transport; the
-    address is verified when the code is typed back (``confirm_verification``). A new code
-    replaces the previous one; the address is unverified until then."""
+    address is verified when the code is typed back (``confirm_verification``). The decision
+    commits, the code leaves outside any transaction, and only once it left does its hash
+    replace the previous code and the address become unverified until it comes back: a code
+    the server refused changes nothing of the correspondent."""
     with guarded(
         actor, Permission.CORRESPONDENTS_MANAGE, Action.SEND, RESOURCE, resource_ref=uid
     ) as event:
-        event.detail["purpose"] = Delivery.Purpose.VERIFICATION
+        event.detail.update(purpose=Delivery.Purpose.VERIFICATION, delivery=PENDING)
         row = _correspondent(uid)
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         carrier = transport or transports.configured()
-        receipt = carrier.send(envelope.verification(row.email, code))
-        event.detail.update(server=receipt.server, tls=receipt.tls_version)
-        row.code_hash = _hash(row.uid, code)
-        row.code_sent_at = receipt.at
-        row.code_attempts = 0
-        row.verified_at = None
-        row.save(update_fields=["code_hash", "code_sent_at", "code_attempts", "verified_at"])
-        _record_delivery(row, Delivery.Purpose.VERIFICATION, "none", receipt)
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+    def keep_code(receipt: transports.Receipt) -> None:
+        Correspondent.objects.filter(pk=row.pk).update(
+            code_hash=_hash(row.uid, code),
+            code_sent_at=receipt.at,
+            code_attempts=0,
+            verified_at=None,
+        )
+
+    _hand_over(
+        actor, carrier, envelope.verification(row.email, code), row,
+        purpose=Delivery.Purpose.VERIFICATION, encryption="none", reference=str(row.uid),
+        then=keep_code,
+    )  # fmt: skip
 
 
 class WrongCode(ValidationError):
@@ -269,9 +323,12 @@ def send(
     transport: transports.Transport | None = None,
 ) -> Sent:
     """Send one thing of a patient to a verified correspondent, encrypted (M3), over the
-    verified-TLS transport (M4): one audited ``send``. Refused (audited) for an unverified
-    correspondent, a certificate no longer valid, or a transport that cannot verify its server;
-    nothing is sent then."""
+    verified-TLS transport (M4): the decision's ``send`` event commits ("pending"), the
+    transport talks to the server outside any transaction, and its outcome is a second event
+    (``_hand_over``). Refused at the decision (audited, nothing attempted) for an unverified
+    correspondent, a certificate no longer valid or no mail server; refused by the transport
+    (a server that fails verification, that refuses the message): the outcome's "failure"
+    event, TransportRefused for the sender."""
     detail = {"source": source, source: str(uid), "correspondent": str(correspondent_uid)}
     _may_send(actor, Action.SEND, detail)
     found = SOURCES[source](actor, uid)
@@ -282,14 +339,15 @@ def send(
         row = _verified(correspondent_uid)
         event.detail.update(correspondent_name=row.name, to=row.email)
         how = encryption_for(row)
+        carrier = transport or transports.configured()
         if how == envelope.SMIME:
             sealed = envelope.smime(found, keys.load_certificate(row.certificate), row.email)
         else:
             sealed = envelope.age_file(found, row.email, row.age_recipient)
-        event.detail.update(encryption=how, reference=sealed.reference)
-        carrier = transport or transports.configured()
-        receipt = carrier.send(sealed.message)
-        event.detail.update(server=receipt.server, tls=receipt.tls_version)
+        event.detail.update(encryption=how, reference=sealed.reference, delivery=PENDING)
         event.resource_ref = sealed.reference
-        _record_delivery(row, Delivery.Purpose.DOCUMENT, how, receipt)
-        return Sent(row, how, sealed.reference, sealed.passphrase)
+    _hand_over(
+        event.actor or actor, carrier, sealed.message, row, purpose=Delivery.Purpose.DOCUMENT,
+        encryption=how, reference=sealed.reference, patient_ref=str(found.patient_uid),
+    )  # fmt: skip
+    return Sent(row, how, sealed.reference, sealed.passphrase)

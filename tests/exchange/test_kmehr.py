@@ -119,6 +119,47 @@ def test_reimported_gives_the_same_entries(
     assert strip(mine["vaccination"]) == strip(theirs["vaccination"])
 
 
+# A medication with every field a prescription records (docs/prescriptions.md), still taken.
+FULL_MEDICATION = {
+    "drug": "Quzpril", "strength": "5 mg", "cnk": "0999999", "atc": "C09AA05",
+    "route": "sublingual", "dose": "1 tablet", "frequency": "daily", "duration": "",
+    "start": "2026-11-01", "stop": "2099-06-01", "quantity": "3", "not_before": "2026-11-15",
+}  # fmt: skip
+
+
+def test_a_medication_with_every_field_goes_and_comes_back(
+    practitioner: Any, patient: Any, scanner: str
+) -> None:
+    """L1, L2: nothing a medication records is lost on the way to another practice and back:
+    the strength on the product's name and as a local code, the ATC code as CD-ATC, the route
+    in words for the patient and as a local code, the packages and the "deliver from" date;
+    read back as another patient, the same values, field for field."""
+    clinical.record_entry(actor_for(practitioner), patient.uid, "medication", FULL_MEDICATION)
+    xml = _sumehr(practitioner, patient.uid)
+    item = ET.fromstring(xml).find("k:folder/k:transaction/k:item", NS)  # noqa: S314
+    assert item.find("k:content/k:medicinalproduct/k:intendedname", NS).text == "Quzpril 5 mg"
+    assert item.find("k:content/k:cd[@S='CD-ATC']", NS).attrib["SV"] == "1.0"
+    assert item.find("k:content/k:cd[@S='CD-ATC']", NS).text == "C09AA05"
+    assert item.find("k:quantity/k:decimal", NS).text == "3"
+    assert item.find("k:deliverydate", NS).text == "2026-11-15"
+    assert item.find("k:endmoment/k:date", NS).text == "2099-05-31"  # the last day taken
+    assert item.find("k:instructionforpatient", NS).text  # the route in the reader's words
+    assert item.find("k:route", NS) is None  # no CD-DRUG-ROUTE code (docs/exchange.md)
+    assert {(c.get("SL"), c.text) for c in item.findall("k:cd[@S='LOCAL']", NS)} == {
+        (kmehr.LOCAL_STRENGTH, "5 mg"),
+        (kmehr.LOCAL_ROUTE, "sublingual"),
+    }
+    other = niss.build(patient.birth_date, 613)
+    copy = xml.replace(patient.niss.encode(), other.encode())
+    report = importer.import_sumehr(actor_for(practitioner), copy, source_name="s.xml")
+    assert report.created and report.imported == {"medication": 1} and not report.kept
+    assert not report.notes  # our own posology, split back
+    (mine,) = _current(practitioner, patient.uid)["medication"]
+    (theirs,) = _current(practitioner, report.patient_uid)["medication"]
+    assert theirs == mine
+    assert {k: v for k, v in theirs.items() if v} == {k: v for k, v in FULL_MEDICATION.items() if v}
+
+
 def test_a_sumehr_of_another_package_imports_with_its_report(
     practitioner: Any, scanner: str
 ) -> None:

@@ -17,6 +17,7 @@ from secretum.access.actor import Purpose
 from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Role
 from secretum.audit.models import INFECTED
+from secretum.clinical import rules
 from secretum.exchange import kmehr, services
 from secretum.exchange.kmehr import export, importer, mapping, parse
 from secretum.exchange.kmehr import q as qualified
@@ -87,15 +88,14 @@ def test_allergy_by_product_name_and_its_refusals() -> None:
     assert "no substance" in kept(cd("CD-ITEM", "adr") + "<content/>")
 
 
-def test_medication_read_as_far_as_the_message_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_medication_read_as_far_as_the_message_goes() -> None:
     assert "lifecycle is stopped" in kept(
         cd("CD-ITEM", "medication") + product("Quz") + life("stopped")
     )
     assert "no product" in kept(cd("CD-ITEM", "medication") + "<content/>")
     by_text = mapping.map_item(item(cd("CD-ITEM", "medication") + text("Quzol")), SENDER)
     assert by_text.values["drug"] == "Quzol" and by_text.values["dose"] == mapping.PLACEHOLDER
-    # Once the medication has a CNK, a start and a stop, the same function reads them.
-    monkeypatch.setattr(mapping, "_fields", lambda kind: {"drug", "cnk", "start", "stop"})
+    # The CNK, the start and the stop, as another package writes them.
     body = cd("CD-ITEM", "medication") + product("Quzpril", "0999999")
     body += "<beginmoment><date>2026-01-02</date></beginmoment>"
     body += "<endmoment><date>2026-03-04</date></endmoment>"
@@ -108,6 +108,41 @@ def test_medication_read_as_far_as_the_message_goes(monkeypatch: pytest.MonkeyPa
     )
     wrong = body.replace("2026-03-04", "mars")
     assert mapping.map_item(item(wrong), SENDER).values["stop"] == "mars"  # the rules refuse it
+
+
+def test_medication_atc_strength_route_packages_and_delivery_date() -> None:
+    """L1, L2: what a prescription records beyond the product, read back: the ATC code from the
+    content's CD-ATC, the strength and route from our local codes (the strength taken off the
+    name where we wrote it, left on a name that does not end with it), the packages from the
+    quantity's decimal, the "deliver from" date from deliverydate."""
+    body = cd("CD-ITEM", "medication") + local(kmehr.LOCAL_STRENGTH, "5 mg")
+    body += local(kmehr.LOCAL_ROUTE, "sublingual") + product("Quzpril 5 mg", "0999999")
+    body += "<content>" + cd("CD-ATC", "C09AA05") + "</content>"
+    body += "<quantity><decimal>2.0</decimal></quantity>"
+    body += "<posology><text L='fr'>1; daily; </text></posology>"
+    body += "<instructionforpatient L='fr'>sublinguale</instructionforpatient>"
+    body += "<deliverydate>2026-12-01</deliverydate>"
+    values = mapping.map_item(item(body), SENDER).values
+    assert values == {
+        "drug": "Quzpril",
+        "strength": "5 mg",
+        "route": "sublingual",
+        "cnk": "0999999",
+        "atc": "C09AA05",
+        "quantity": "2",
+        "not_before": "2026-12-01",
+        "dose": "1",
+        "frequency": "daily",
+    }
+    # Another name: the strength stays a field, the name as written.
+    other = body.replace("Quzpril 5 mg", "Quzpril comprimés")
+    assert mapping.map_item(item(other), SENDER).values["drug"] == "Quzpril comprimés"
+    # A quantity that is not a whole number is passed as written: the rules refuse it.
+    half = mapping.map_item(item(body.replace("2.0", ".5")), SENDER)
+    assert half.values["quantity"] == ".5"
+    with pytest.raises(ValidationError, match="whole number"):
+        rules.clean_entry("medication", half.values)
+    assert mapping.map_item(item(body.replace("2.0", "two")), SENDER).values["quantity"] == "two"
 
 
 def test_vaccine_given_by_its_author_else_the_sender() -> None:

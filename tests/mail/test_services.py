@@ -5,32 +5,38 @@ address, a secretary, a server that fails verification are refused and audited."
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import io
 import json
 import re
+from dataclasses import dataclass, field
 from email import policy as email_policy
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs7
 from django.core.exceptions import ValidationError
+from django.db import connection, connections
 from django.utils import timezone
 
-from secretum.access.actor import AccessDenied
+from secretum.access.actor import AccessDenied, Actor
 from secretum.access.guard import NoCareRelationship
 from secretum.access.policy import Role
-from secretum.audit.models import AuditEvent
+from secretum.audit.log import record_event
+from secretum.audit.models import Action, AuditEvent
 from secretum.crypto import age
 from secretum.mail import services
+from secretum.mail import transport as transports
 from secretum.mail.models import Correspondent, Delivery
-from secretum.mail.transport import TransportRefused
+from secretum.mail.transport import SmtpTransport, TransportRefused
 from tests import certificates
 from tests.conftest import actor_for, make_user
 from tests.mail.conftest import (
     CORRESPONDENT,
     DOCUMENT_TITLE,
+    Inbox,
     Recipient,
     Server,
     smime_recipient,
@@ -130,23 +136,30 @@ def test_age_key_message_decrypts_with_the_identity(
     assert b"".join(age.decrypt(io.BytesIO(data), identity)) == document.data
 
 
-def test_the_send_is_one_audited_event_naming_correspondent_and_document(
+def test_the_send_is_the_decision_then_the_delivery_each_audited(
     mail_settings: Server, practitioner: Any, patient: Any, document: Any
 ) -> None:
+    """M1, M4: the decision (correspondent, document, encryption: delivery pending), then what
+    the transport did (the TLS session), two events naming the same message."""
     actor = actor_for(practitioner)
     row = _verified(actor, mail_settings)
     before = AuditEvent.objects.count()
-    services.send(actor, "document", document.uid, row.uid)
+    sent = services.send(actor, "document", document.uid, row.uid)
     new = list(AuditEvent.objects.order_by("seq")[before:])
     assert [(e.action, e.resource, e.outcome) for e in new] == [
         ("read", "documents.Document", "success"),
         ("send", "mail.Message", "success"),
+        ("send", "mail.Delivery", "success"),
     ]
-    detail = json.loads(new[1].detail)
-    assert detail["correspondent"] == str(row.uid) and detail["document"] == document.uid
-    assert detail["to"] == CORRESPONDENT and detail["encryption"] == "age-scrypt"
-    assert detail["tls"].startswith("TLS") and new[1].patient_ref == str(patient.uid)
-    assert DOCUMENT_TITLE not in new[1].detail  # the document's name is medical
+    decided, delivered = json.loads(new[1].detail), json.loads(new[2].detail)
+    assert decided["correspondent"] == str(row.uid) and decided["document"] == document.uid
+    assert decided["to"] == CORRESPONDENT and decided["encryption"] == "age-scrypt"
+    assert decided["delivery"] == "pending" and new[1].patient_ref == str(patient.uid)
+    assert delivered["delivery"] == "sent" and delivered["tls"].startswith("TLS")
+    assert delivered["correspondent"] == str(row.uid) and "queue_id" not in delivered  # "250 OK"
+    assert new[1].resource_ref == new[2].resource_ref == sent.reference
+    assert new[2].patient_ref == str(patient.uid)
+    assert DOCUMENT_TITLE not in new[1].detail + new[2].detail  # the document's name is medical
     delivery = Delivery.objects.get(purpose="document")
     assert delivery.tls_version.startswith("TLS") and delivery.correspondent == row
 
@@ -257,8 +270,11 @@ def test_a_server_that_fails_verification_sends_nothing_and_the_failure_is_audit
     with pytest.raises(TransportRefused, match="could not be verified"):
         services.send(actor, "document", document.uid, row.uid)
     assert rogue.inbox.messages == []
-    failed = AuditEvent.objects.filter(action="send", resource="mail.Message").get()
-    assert failed.outcome == "failure" and json.loads(failed.detail)["error"] == "TransportRefused"
+    decided = AuditEvent.objects.filter(action="send", resource="mail.Message").get()
+    assert json.loads(decided.detail)["delivery"] == "pending"
+    failed = AuditEvent.objects.get(action="send", resource="mail.Delivery", outcome="failure")
+    assert failed.resource_ref == decided.resource_ref
+    assert json.loads(failed.detail)["reason"] == "certificate"
     assert not Delivery.objects.filter(purpose="document").exists()
 
 
@@ -266,8 +282,12 @@ def test_no_mail_server_set_is_a_clear_refusal(settings: Any, practitioner: Any)
     settings.SECRETUM_SMTP_HOST = ""
     actor = actor_for(practitioner)
     row = services.add_correspondent(actor, name="Dr Nomail", kind="lab", email=CORRESPONDENT)
-    with pytest.raises(TransportRefused, match="No mail server"):
+    with pytest.raises(TransportRefused, match="No mail server") as refused:
         services.send_verification(actor, row.uid)
+    assert refused.value.reason == "no-server"
+    # Refused at the decision, before any conversation: one failure event, no delivery.
+    (event,) = AuditEvent.objects.filter(action="send")
+    assert event.outcome == "failure" and event.resource == "mail.Correspondent"
 
 
 @pytest.mark.parametrize(
@@ -363,3 +383,110 @@ def test_a_certificate_sent_by_mail_is_the_employers_copy_encrypted(
     text = pdf_text(opened)
     assert "Certificat d'incapacité de travail" in text and DIAGNOSIS not in text
     assert DIAGNOSIS not in _everything_audited()
+
+
+class _Rejecting(Inbox):
+    """A server that takes the envelope and refuses the content (a content filter)."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "554 5.7.1 Fictitious policy rejection"
+
+
+class _Watching(Inbox):
+    """A server whose handler, on its own thread and database connection, writes to the audit
+    log while the client waits for its answer: it can only if no transaction of the sender
+    holds the writer's lock (SQLite) or the log's head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wrote: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.wrote.append(await asyncio.to_thread(self._write))
+        return await super().handle_DATA(server, session, envelope) + " queued as QZ42"
+
+    @staticmethod
+    def _write() -> str:
+        try:
+            connection = connections["default"]
+            if connection.vendor == "sqlite":  # fail fast, not after the 20 s busy timeout
+                connection.ensure_connection()
+                connection.cursor().execute("PRAGMA busy_timeout = 2000")
+            record_event(Actor.system(), Action.READ, "mail.Delivery", detail={"probe": 1})
+            return "ok"
+        except Exception as exc:  # reported on the test's thread
+            return type(exc).__name__
+        finally:
+            connections.close_all()  # this thread's own connection
+
+
+@dataclass
+class _InTransaction:
+    """The practice's transport, noting whether the sending thread is in a transaction while
+    it talks to the server."""
+
+    inner: SmtpTransport
+    seen: list[bool] = field(default_factory=list)
+    name: str = "smtp"
+
+    def send(self, message: Any) -> Any:
+        self.seen.append(connection.in_atomic_block)
+        return self.inner.send(message)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_is_open_while_the_server_talks(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    """M4: the decision commits before the SMTP conversation and the outcome after it, each in
+    its own short transaction: while the server holds its answer, another connection writes to
+    the audit log, and the sending thread is in no transaction (a slow server blocks no one)."""
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings)
+    watching = _Watching()
+    mail_settings.controller.handler = watching
+    mail_settings.controller.server.event_handler = watching
+    probe = _InTransaction(transports.SmtpTransport.from_settings())
+    services.send(actor, "document", document.uid, row.uid, transport=probe)
+    assert probe.seen == [False] and watching.wrote == ["ok"] and len(watching.messages) == 1
+    probe_event = AuditEvent.objects.get(action="read", resource="mail.Delivery")
+    decided = AuditEvent.objects.get(action="send", resource="mail.Message")
+    delivered = AuditEvent.objects.get(
+        action="send", resource="mail.Delivery", resource_ref=decided.resource_ref
+    )
+    # In this order: the decision committed, the handler's write, then the outcome.
+    assert decided.seq < probe_event.seq < delivered.seq
+    assert json.loads(delivered.detail)["queue_id"] == "QZ42"
+    services.send_verification(actor, row.uid, transport=probe)
+    assert probe.seen == [False, False] and watching.wrote == ["ok", "ok"]
+
+
+def test_a_message_the_server_refuses_is_recorded_failed_and_said(
+    mail_settings: Server, practitioner: Any, patient: Any, document: Any
+) -> None:
+    """The server refuses the content: the sender is told, the delivery's event is a failure
+    with the reason, no Delivery row; the decision's event stays "pending" (it was decided and
+    attempted, never reported sent)."""
+    actor = actor_for(practitioner)
+    row = _verified(actor, mail_settings)
+    rejecting = _Rejecting()
+    mail_settings.controller.handler = rejecting
+    mail_settings.controller.server.event_handler = rejecting
+    with pytest.raises(TransportRefused, match="refused the message"):
+        services.send(actor, "document", document.uid, row.uid)
+    assert rejecting.messages == []
+    failed = AuditEvent.objects.get(action="send", resource="mail.Delivery", outcome="failure")
+    detail = json.loads(failed.detail)
+    assert failed.outcome == "failure" and detail == {
+        "purpose": "document", "correspondent": str(row.uid), "delivery": "failed",
+        "reason": "refused",
+    }  # fmt: skip
+    assert failed.patient_ref == str(patient.uid)
+    assert not Delivery.objects.filter(purpose="document").exists()
+    # A new code refused by the server changes nothing: the address stays verified, the old
+    # code's state as it was.
+    before = Correspondent.objects.values().get(pk=row.pk)
+    with pytest.raises(TransportRefused, match="refused the message"):
+        services.send_verification(actor, row.uid)
+    assert Correspondent.objects.values().get(pk=row.pk) == before
+    assert Delivery.objects.filter(purpose="verification").count() == 1  # the first code only

@@ -4,6 +4,7 @@ offers no STARTTLS."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult
 
+from secretum.mail import transport
 from secretum.mail.transport import SmtpTransport, TransportRefused
 from tests import certificates
 from tests.mail.conftest import Inbox, Server, start_smtp
@@ -57,9 +59,9 @@ def test_implicit_tls_to_an_unknown_ca_is_refused(smtp_server: Callable[..., Ser
 def test_an_unknown_ca_is_refused_and_nothing_is_sent(smtp_server: Callable[..., Server]) -> None:
     """M4, attack: a server whose certificate another CA issued (a man in the middle)."""
     server = smtp_server("starttls", issuer=certificates.authority("Attacker CA"))
-    with pytest.raises(TransportRefused, match="could not be verified"):
+    with pytest.raises(TransportRefused, match="could not be verified") as refused:
         SmtpTransport("127.0.0.1", server.port, ca_file=server.ca_file).send(_message())
-    assert server.inbox.messages == []
+    assert server.inbox.messages == [] and refused.value.reason == transport.CERTIFICATE
 
 
 def test_the_system_cas_do_not_trust_a_private_server(smtp_server: Callable[..., Server]) -> None:
@@ -81,21 +83,23 @@ def test_a_wrong_host_name_is_refused(smtp_server: Callable[..., Server]) -> Non
 def test_a_server_without_starttls_is_refused(smtp_server: Callable[..., Server]) -> None:
     """M4, attack: STARTTLS stripped (a server offering none): nothing in clear."""
     server = smtp_server("plain")
-    with pytest.raises(TransportRefused, match="does not offer STARTTLS"):
+    with pytest.raises(TransportRefused, match="does not offer STARTTLS") as refused:
         SmtpTransport("127.0.0.1", server.port, ca_file=server.ca_file).send(_message())
-    assert server.inbox.messages == []
+    assert server.inbox.messages == [] and refused.value.reason == transport.NO_STARTTLS
 
 
 def test_an_unreadable_ca_file_is_refused(tmp_path: object) -> None:
-    with pytest.raises(TransportRefused, match="cannot be read"):
+    with pytest.raises(TransportRefused, match="cannot be read") as refused:
         SmtpTransport("127.0.0.1", 1, ca_file="/nonexistent/ca.pem").send(_message())
+    assert refused.value.reason == transport.CA_FILE
 
 
 def test_no_server_listening_is_a_clear_refusal(test_ca: object) -> None:
     from tests.mail.conftest import _free_port
 
-    with pytest.raises(TransportRefused, match="could not be reached"):
+    with pytest.raises(TransportRefused, match="could not be reached") as refused:
         SmtpTransport("127.0.0.1", _free_port()).send(_message())
+    assert refused.value.reason == transport.CONNECTION_REFUSED
 
 
 class _Refusing(Inbox):
@@ -109,8 +113,52 @@ def test_a_refused_recipient_is_a_clear_refusal(smtp_server: Callable[..., Serve
     server = smtp_server("starttls")
     server.controller.handler = _Refusing()
     server.controller.server.event_handler = server.controller.handler
-    with pytest.raises(TransportRefused, match="refused the message"):
+    with pytest.raises(TransportRefused, match="refused the message") as refused:
         SmtpTransport("127.0.0.1", server.port, ca_file=server.ca_file).send(_message())
+    assert refused.value.reason == transport.REFUSED and server.inbox.messages == []
+
+
+class _Queuing(Inbox):
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await super().handle_DATA(server, session, envelope)
+        return "250 2.0.0 Ok: queued as 4QzFict1"
+
+
+class _Hanging(Inbox):
+    """Takes the message and never answers within the client's patience."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(3)
+        return "250 OK"
+
+
+def _handled_by(server: Server, handler: Inbox) -> None:
+    server.controller.handler = handler
+    server.controller.server.event_handler = handler
+    server.inbox = handler
+
+
+def test_the_server_queue_id_is_kept(smtp_server: Callable[..., Server]) -> None:
+    """M4: the id the server gives the accepted message (its answer to DATA), for the audit
+    event; a server that names none gives "" (``queue_id``)."""
+    server = smtp_server("starttls")
+    _handled_by(server, _Queuing())
+    receipt = SmtpTransport("127.0.0.1", server.port, ca_file=server.ca_file).send(_message())
+    assert receipt.queue_id == "4QzFict1" and len(server.inbox.messages) == 1
+    assert transport.queue_id(b"OK") == "" and transport.queue_id(b"queued as <a.b@c>") == "a.b@c"
+
+
+def test_a_server_that_hangs_after_the_message_is_said_as_such(
+    smtp_server: Callable[..., Server],
+) -> None:
+    """The connection broke before the server confirmed: "it may not have been sent", never
+    "sent" nor "nothing was sent" (reason INTERRUPTED)."""
+    server = smtp_server("starttls")
+    _handled_by(server, _Hanging())
+    carrier = SmtpTransport("127.0.0.1", server.port, ca_file=server.ca_file, timeout=1)
+    with pytest.raises(TransportRefused, match="may not have been sent") as refused:
+        carrier.send(_message())
+    assert refused.value.reason == transport.INTERRUPTED
 
 
 def test_login_happens_inside_tls(

@@ -128,6 +128,11 @@ def test_a_refused_server_is_said_and_nothing_sent(
     )
     assert sent.status_code == 400 and "could not be verified" in sent.content.decode()
     assert len(mail_settings.inbox.messages) == 1
+    # M4: the decision, then the delivery's failure with its reason; never reported sent.
+    (decided,) = events(action="send", resource="mail.Message")
+    failed = events(action="send", resource="mail.Delivery", outcome="failure")
+    assert '"pending"' in decided.detail and len(failed) == 1
+    assert '"certificate"' in failed[0].detail and "Document sent" not in sent.content.decode()
 
 
 def test_a_bad_certificate_is_said_on_the_form(practitioner: Any) -> None:

@@ -18,6 +18,8 @@ LOCAL_STATUS = "SECRETUM-PROBLEM-STATUS"  # resolved, beside the lifecycle "inac
 LOCAL_SEVERITY = "SECRETUM-SEVERITY"  # mild, moderate, severe
 LOCAL_DOSE = "SECRETUM-VACCINE-DOSE"  # 1…5, booster
 LOCAL_SITE = "SECRETUM-VACCINE-SITE"  # left-arm…
+LOCAL_STRENGTH = "SECRETUM-STRENGTH"  # 5 mg: also written at the end of the product's name
+LOCAL_ROUTE = "SECRETUM-DRUG-ROUTE"  # oral…: Secretum's words, not the CD-DRUG-ROUTE codes
 _HEAD = 4096
 
 

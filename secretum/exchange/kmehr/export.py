@@ -15,7 +15,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from secretum.clinical import codes, medications
 from secretum.exchange import kmehr
@@ -30,6 +30,7 @@ SV = {
     "CD-HCPARTY": "1.14",
     "CD-SEX": "1.1",
     "CD-DRUG-CNK": "01-2016",
+    "CD-ATC": "1.0",
     "ICPC": "2",
     "ICD": "10",
 }
@@ -116,17 +117,40 @@ class _Items:
         cd(_add(item, "lifecycle"), "CD-LIFECYCLE", "active")
 
     def medication(self, v: dict[str, Any]) -> None:
+        """The product, its codes, dates and posology where KMEHR has a place for them (L1, L2).
+
+        The strength is part of the product's name for any reader ("Quzpril 5 mg", as a SAM
+        product name reads) and a local code for ours, which takes it off the name again. The
+        route is not a CD-DRUG-ROUTE code: that table (CBIP/BCFI, 00001 auric., 00002 derm. …)
+        is published "for illustrative purposes only and subject to change", and no list of it
+        was at hand to map Secretum's twelve words honestly; it is written as a local code and,
+        for a human reader, in words as the instruction for the patient. The packages and the
+        "deliver from" date are the prescription's quantity and deliverydate."""
         item = self.item("medication")
+        if v.get("strength"):
+            cd(item, "", v["strength"], local=kmehr.LOCAL_STRENGTH)
+        if v.get("route"):
+            cd(item, "", v["route"], local=kmehr.LOCAL_ROUTE)
         product = _add(_add(item, "content"), "medicinalproduct")
-        if v.get("cnk"):  # once the medication records one (issue 14's medication fields)
+        if v.get("cnk"):
             _add(product, "intendedcd", v["cnk"], S="CD-DRUG-CNK", SV=SV["CD-DRUG-CNK"])
-        _add(product, "intendedname", v["drug"])
+        _add(product, "intendedname", " ".join(filter(None, (v["drug"], v.get("strength")))))
+        if v.get("atc"):  # the substance, WHO ATC level 5
+            cd(_add(item, "content"), "CD-ATC", v["atc"])
         _moment(item, "beginmoment", v.get("start"))
         # KMEHR's endmoment is the last day taken; Secretum's stop, the first day without it.
         _moment(item, "endmoment", medications.last_day(v.get("stop")))
         cd(_add(item, "lifecycle"), "CD-LIFECYCLE", "active")
+        if v.get("quantity"):  # the number of packages
+            _add(_add(item, "quantity"), "decimal", v["quantity"])
         posology = "; ".join((v["dose"], v["frequency"], v.get("duration") or ""))
         _text(_add(item, "posology"), posology, self.lang)
+        if v.get("route"):
+            with translation.override(self.lang):
+                route = str(dict(medications.ROUTES)[v["route"]])
+            _add(item, "instructionforpatient", route, L=self.lang)
+        if v.get("not_before"):
+            _add(item, "deliverydate", v["not_before"])
 
     def vaccination(self, v: dict[str, Any]) -> None:
         item = self.item("vaccine")

@@ -50,10 +50,6 @@ class NotMapped(Exception):
     """The item is kept in the original message; the message says why."""
 
 
-def _fields(kind: str) -> set[str]:
-    return {spec.name for spec in rules.SPECS[kind]}
-
-
 def _lifecycle(item: ET.Element) -> str:
     element = item.find(q("lifecycle"))
     found = codes_of(element, "CD-LIFECYCLE") if element is not None else []
@@ -131,10 +127,13 @@ def allergy_values(item: ET.Element) -> Mapped:
 
 
 def medication_values(item: ET.Element) -> Mapped:
-    """A medication item to a medication entry. The CNK code (``intendedcd S=CD-DRUG-CNK``) and
-    the start and end are read whenever the entry has fields for them (issue 14's medication
-    fields); the posology, when it is our own "dose; frequency; duration", to those three, else
-    whole into the dose."""
+    """A medication item to a medication entry (L1, L2): the product's name, its CNK code
+    (``intendedcd S=CD-DRUG-CNK``), the ATC code (``content/cd S=CD-ATC``), the start and end,
+    the packages (``quantity/decimal``) and the "deliver from" date (``deliverydate``); the
+    strength and route from our own local codes (export.py says why), the strength taken off
+    the end of the name where we wrote it; the posology, when it is our own "dose; frequency;
+    duration", to those three, else whole into the dose. A value the entry's rules refuse keeps
+    the item in the original message, with the rules' reason."""
     lifecycle = _lifecycle(item) or "active"
     if lifecycle != "active":
         raise NotMapped(_("a medication whose lifecycle is %(value)s") % {"value": lifecycle})
@@ -147,6 +146,9 @@ def medication_values(item: ET.Element) -> Mapped:
     drug = name or _content_text(item)
     if not drug:
         raise NotMapped(_("a medication with no product named"))
+    strength = _local(item, kmehr.LOCAL_STRENGTH)
+    if strength and drug.endswith(f" {strength}"):
+        drug = drug.removesuffix(f" {strength}")
     posology = text(item.find(f"{q('posology')}/{q('text')}"))
     parts = [p.strip() for p in posology.split(";")]
     note = ""
@@ -160,24 +162,37 @@ def medication_values(item: ET.Element) -> Mapped:
         "dose": dose,
         "frequency": frequency,
         "duration": duration,
+        "strength": strength,
+        "route": _local(item, kmehr.LOCAL_ROUTE),
+        "start": _date(item, "beginmoment"),
+        "not_before": text(item.find(q("deliverydate"))),
+        "quantity": _packages(text(item.find(f"{q('quantity')}/{q('decimal')}"))),
     }
-    fields = _fields("medication")
-    cnk = (
-        [text(c) for c in product.findall(q("intendedcd")) if c.get("S") == "CD-DRUG-CNK"]
-        if product is not None
-        else []
-    )
-    if "cnk" in fields and cnk:
-        values["cnk"] = cnk[0]
-    if "start" in fields and _date(item, "beginmoment"):
-        values["start"] = _date(item, "beginmoment")
+    if product is not None:
+        cnk = [text(c) for c in product.findall(q("intendedcd")) if c.get("S") == "CD-DRUG-CNK"]
+        values["cnk"] = cnk[0] if cnk else ""
+    for content in _contents(item):
+        atc = codes_of(content, "CD-ATC")
+        if atc:
+            values["atc"] = atc[0]
+            break
     end = _date(item, "endmoment")
-    if "stop" in fields and end:  # the last day taken, to the day after (Secretum's stop)
+    if end:  # the last day taken, to the day after (Secretum's stop)
         try:
             values["stop"] = medications.stop_after(end)
         except ValueError:
             values["stop"] = end  # not a date: the entry's rules say so, the item is kept
-    return Mapped("medication", values, note)
+    return Mapped("medication", {k: v for k, v in values.items() if v}, note)
+
+
+def _packages(decimal: str) -> str:
+    """A KMEHR decimal ("2", "2.0") as Secretum's whole number of packages, else as written
+    (the entry's rules refuse what is not a whole number from 1 to 99)."""
+    try:
+        number = float(decimal)
+    except ValueError:
+        return decimal
+    return str(int(number)) if number.is_integer() else decimal
 
 
 def vaccination_values(item: ET.Element, sender: str) -> Mapped:
