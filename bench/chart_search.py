@@ -192,8 +192,8 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
             return {"drug": drug, "dose": dose, "frequency": freq, "duration": duration}
         if kind == "problem":
             code, label = rng.choice(demo.PROBLEMS)
-            onset = dt.date(2000, 1, 1) + dt.timedelta(days=rng.randrange(0, 9000))
-            onset = onset if rng.random() < 0.5 else ""
+            day = dt.date(2000, 1, 1) + dt.timedelta(days=rng.randrange(0, 9000))
+            onset: dt.date | str = day if rng.random() < 0.5 else ""
             # ICPC-2 codes (demo.PROBLEMS), the code system named since issue 15.
             return {"system": "icpc-2", "code": code, "label": label, "onset": onset}
         substance, reaction = rng.choice(demo.ALLERGENS)

@@ -611,7 +611,7 @@ def process_tree(root: int) -> list[tuple[int, int, str]]:
 
 def memory(server: cs.Server) -> list[tuple[str, int, float, float]]:
     """(role, pid, VmRSS MB, VmHWM MB) of every process serving ``server``."""
-    rows = []
+    rows: list[tuple[str, int, float, float]] = []
     if server.proc is None:
         return rows
     tree = process_tree(server.proc.pid)
