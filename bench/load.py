@@ -624,8 +624,8 @@ def memory(server: cs.Server) -> list[tuple[str, int, float, float]]:
         if "VmRSS" not in status:
             continue
         role = "front" if depth == 0 else ("worker" if depth >= 2 else "child")
-        if "gunicorn" in command and depth == 1:
-            role = "arbiter"
+        if depth == 1 and "secretum.lib.workers" in command:
+            role = "arbiter"  # gunicorn's, started by the front (secretum/lib/workers.py)
         rss = int(status["VmRSS"].split()[0]) / 1024
         hwm = int(status.get("VmHWM", status["VmRSS"]).split()[0]) / 1024
         rows.append((role, pid, rss, hwm))
