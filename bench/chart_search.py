@@ -189,7 +189,12 @@ def build_instance(home: Path, patients: int, entries: int, seed: int, label: st
         if kind == "problem":
             code, label = rng.choice(demo.PROBLEMS)
             onset = dt.date(2000, 1, 1) + dt.timedelta(days=rng.randrange(0, 9000))
-            return {"code": code, "label": label, "onset": onset if rng.random() < 0.5 else ""}
+            return {
+                "system": "icpc-2",  # the demo's problems are ICPC-2 codes (issue 15)
+                "code": code,
+                "label": label,
+                "onset": onset if rng.random() < 0.5 else "",
+            }
         substance, reaction = rng.choice(demo.ALLERGENS)
         return {
             "substance": substance,
