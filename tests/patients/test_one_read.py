@@ -140,6 +140,11 @@ def test_an_archived_record_is_refused_unopened_then_read_once_on_a_grant(
     (read,) = new
     assert (read.resource, read.purpose, read.outcome) == ("clinical.Chart", "archive", "success")
     assert len(unwraps) == 1
+    # The same grant opens the identity and appointments alone (no medical record asked).
+    shown, booked = scheduling.access_identity(actor_for(practitioner), record)
+    assert shown.family_name == "Quelmardine" and [a.duration_minutes for a in booked] == [20]
+    (read,) = events(resource="patients.Patient", action="read", outcome="success")
+    assert read.purpose == "archive" and '"grant":' in read.detail
 
 
 def test_the_gate_asks_every_permission_of_the_read(auditor: Any, record: str) -> None:
