@@ -11,6 +11,11 @@ relationship, the practice's shared record, or a break-the-glass access running
 archived record (J1) is read by anyone only on an archive grant (``ArchivedRecord`` otherwise:
 identity, medical record and appointments alike) and written by no one until restored.
 
+A page that reads several parts of one record (the chart: identity, medical record, documents,
+appointments) opens it in one call: ``also`` names the other permissions it needs, each checked
+as the first is, the archive and the basis decided over all of them; one event names what was
+read (issue 17: one patient opened, one key unwrapped, one event per page).
+
 A denied call leaves a "denied" event; a call that fails leaves a "failure" event; a call that
 succeeds leaves one "success" event committed in the same transaction as its data. A change that
 turns out to change nothing (``event.unchanged()``: the same role given again) writes no event:
@@ -26,7 +31,7 @@ service without the read-only middleware in front of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -50,6 +55,8 @@ CHANGES = frozenset(
 # I5: the only actions the gate lets through on a continuity copy: nothing is changed, sent,
 # granted or reviewed there (the copy's data are thrown away; only its audit log comes back).
 READS = frozenset({Action.READ, Action.SEARCH, Action.PRINT, Action.EXPORT})
+# J1: the permissions an archived record answers differently (on a grant, or not at all).
+_ARCHIVED_ASKS = ARCHIVE_READS | ARCHIVE_WRITES
 
 
 class NoCareRelationship(AccessDenied):
@@ -122,26 +129,31 @@ def _record(actor: Actor, draft: EventDraft, outcome: Outcome) -> None:
     )
 
 
-def require(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
-    """The role's permission, then, for a patient's medical record, a basis (C1): the actor as
-    the audit event records it (its purpose is break-the-glass under a grant). On a continuity
-    copy (I5), any action but a read is refused first, whatever the role."""
+def require(
+    actor: Actor, permission: Permission, draft: EventDraft, also: Iterable[Permission] = ()
+) -> Actor:
+    """The role's permission (and each of ``also``), then, for a patient's medical record, a
+    basis (C1): the actor as the audit event records it (its purpose is break-the-glass under a
+    grant). On a continuity copy (I5), any action but a read is refused first, whatever the
+    role."""
     if settings.SECRETUM_READ_ONLY and draft.action not in READS:
         draft.detail["problem"] = READ_ONLY
         _record(actor, draft, Outcome.DENIED)
         raise ReadOnlyCopy()
-    if not actor.may(permission):
+    needs = (permission, *also)
+    lacking = next((p for p in needs if not actor.may(p)), None)
+    if lacking is not None:
         _record(actor, draft, Outcome.DENIED)
-        raise AccessDenied(f"{actor.role} lacks {permission}")
+        raise AccessDenied(f"{actor.role} lacks {lacking}")
     if (
-        permission in ARCHIVE_READS | ARCHIVE_WRITES
+        not _ARCHIVED_ASKS.isdisjoint(needs)
         and actor.user is not None  # the system: the owner's commands (J2 destroys archives)
         and relationships.valid_ref(draft.patient_ref)
         and relationships.archived(draft.patient_ref)
     ):
-        return _archived(actor, permission, draft)
+        return _archived(actor, frozenset(needs), draft)
     if (
-        permission not in relationships.CARE_PERMISSIONS
+        relationships.CARE_PERMISSIONS.isdisjoint(needs)
         or actor.user is None  # the system itself: the instance's owner at the command line
         or not relationships.valid_ref(draft.patient_ref)  # no such patient: the service's 404
     ):
@@ -159,20 +171,17 @@ def require(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
     return actor
 
 
-def _archived(actor: Actor, permission: Permission, draft: EventDraft) -> Actor:
+def _archived(actor: Actor, needs: frozenset[Permission], draft: EventDraft) -> Actor:
     """J1: an archived record is read on an archive grant only, whatever else the user holds
     (a care relationship, the shared record); it is never written until restored."""
-    basis = (
-        None
-        if permission in ARCHIVE_WRITES
-        else relationships.archive_basis(actor.user, draft.patient_ref)
-    )
+    write = not needs.isdisjoint(ARCHIVE_WRITES)
+    basis = None if write else relationships.archive_basis(actor.user, draft.patient_ref)
     if basis is None:
         draft.detail["problem"] = ARCHIVED
         _record(actor, draft, Outcome.DENIED)
-        raise ArchivedRecord(draft.patient_ref, write=permission in ARCHIVE_WRITES)
+        raise ArchivedRecord(draft.patient_ref, write=write)
     draft.detail["grant"] = basis.grant
-    if permission in relationships.CARE_PERMISSIONS:
+    if not needs.isdisjoint(relationships.CARE_PERMISSIONS):
         draft.basis = basis  # the medical record opens on it, as on an emergency access
     return replace(actor, purpose=basis.purpose)
 
@@ -187,11 +196,12 @@ def guarded(
     patient_ref: Any = "",
     resource_ref: Any = "",
     detail: dict[str, Any] | None = None,
+    also: Iterable[Permission] = (),
 ) -> Iterator[EventDraft]:
     draft = EventDraft(
         action, resource, str(patient_ref or ""), str(resource_ref or ""), dict(detail or {})
     )
-    actor = draft.actor = require(actor, permission, draft)
+    actor = draft.actor = require(actor, permission, draft, also)
     try:
         with transaction.atomic():
             yield draft

@@ -41,6 +41,7 @@ from secretum.patients.services import (
     reveal_identity,
     writable_patient,
 )
+from secretum.scheduling import services as scheduling
 
 CHART_LIMIT = 100  # entries of each kind on the chart page
 
@@ -70,6 +71,9 @@ class Chart:
     documents: list[Any] = field(default_factory=list)
     # J1: an archived record, opened on an archive grant (its end and reason above).
     archived: bool = False
+    # The patient's appointments, read within the chart's own read when the page asks for them
+    # (``access_chart(appointments=True)``); empty otherwise.
+    appointments: list[Any] = field(default_factory=list)
 
 
 def _model(kind: str) -> Any:
@@ -102,10 +106,20 @@ def _resource(kind: str) -> str:
     return MODELS[kind]._meta.label
 
 
-def access_chart(actor: Actor, patient_uid: Any, *, export: dict[str, Any] | None = None) -> Chart:
+def access_chart(
+    actor: Actor,
+    patient_uid: Any,
+    *,
+    export: dict[str, Any] | None = None,
+    appointments: bool = False,
+) -> Chart:
     """The chart, read for the page; or, with ``export`` (what leaves and how, for the audit
     event), read to leave Secretum (L1, E7): the CLINICAL_EXPORT permission on the same basis,
-    one "export" event naming what left and how many entries of each kind."""
+    one "export" event naming what left and how many entries of each kind.
+
+    ``appointments``: the page's appointments too, in the same read (issue 17): the patient
+    opened and its key unwrapped once, APPOINTMENT_READ asked by the same gate, one "read" event
+    whose ``sections`` name what the page read."""
     with guarded(
         actor,
         Permission.CLINICAL_READ if export is None else Permission.CLINICAL_EXPORT,
@@ -113,7 +127,8 @@ def access_chart(actor: Actor, patient_uid: Any, *, export: dict[str, Any] | Non
         "clinical.Chart",
         patient_ref=patient_uid,
         resource_ref=patient_uid,
-        detail=export,
+        detail={"sections": list(_SECTIONS)} if export is None else export,
+        also=(Permission.APPOINTMENT_READ,) if appointments else (),
     ) as event:
         patient, key = open_patient(patient_uid)
         reader = event.reader(key)
@@ -151,7 +166,16 @@ def access_chart(actor: Actor, patient_uid: Any, *, export: dict[str, Any] | Non
             emergency.reason if emergency else "",
             listed.documents,
             archived=patient.archived_at is not None,
+            appointments=(
+                scheduling.appointments_of(patient, identity.display_name, event)
+                if appointments
+                else []
+            ),
         )
+
+
+# What a chart read for the page reads, as its event names it (the appointments add theirs).
+_SECTIONS = ("identity", "entries", "documents")
 
 
 # The names an entry's author is shown by (``User.__str__``), loaded with each entry.

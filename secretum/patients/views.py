@@ -63,7 +63,7 @@ def register(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, uid: UUID) -> HttpResponse:
     actor = Actor.from_request(request)
     context: dict[str, object] = {}
-    # One transaction for the page: its two audited reads commit (and wait for the disk) once.
+    # One transaction for the page: its audited reads (one, or a refusal and one) commit once.
     with transaction.atomic():
         try:
             _fill_detail(actor, uid, context)
@@ -137,15 +137,19 @@ def restore(request: HttpRequest, uid: UUID) -> HttpResponse:
 
 
 def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:
+    """The page's one read of the record (issue 17): the chart with its appointments, or, for
+    whoever may not open the medical record, the identity with them; one event either way."""
     if actor.may(Permission.CLINICAL_READ):
         try:
-            chart = clinical.access_chart(actor, uid)
+            chart = clinical.access_chart(actor, uid, appointments=True)
         except NoCareRelationship:  # C1: the identity, and the ways into the record
-            context.update(patient=services.access_patient(actor, uid), care_needed=True)
+            context["patient"], context["appointments"] = scheduling.access_identity(actor, uid)
+            context["care_needed"] = True
         else:
             context.update(
                 patient=chart.patient,
                 chart=chart,
+                appointments=chart.appointments,
                 problems=clinical.problem_list(chart.entries["problem"]),
                 # issue 15: the active medications, and the stopped ones apart
                 medications=split_active(chart.entries["medication"], timezone.localdate()),
@@ -153,8 +157,7 @@ def _fill_detail(actor: Actor, uid: UUID, context: dict[str, object]) -> None:
                 trends=trends(chart.entries["observation"], chart.entries["lab"]),
             )
     else:
-        context["patient"] = services.access_patient(actor, uid)
-    context["appointments"] = scheduling.patient_appointments(actor, uid)
+        context["patient"], context["appointments"] = scheduling.access_identity(actor, uid)
 
 
 @requires(Permission.PATIENT_IDENTITY_WRITE)

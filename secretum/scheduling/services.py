@@ -19,8 +19,10 @@ from secretum.access.policy import CARE_ROLES, Permission
 from secretum.accounts.integrity import checked
 from secretum.audit.models import Action
 from secretum.lib.dates import add_years, shown
+from secretum.patients.models import Patient
 from secretum.patients.services import (
     NAME_FIELDS,
+    PatientIdentity,
     open_patient,
     patient_key,
     reveal_identity,
@@ -28,6 +30,7 @@ from secretum.patients.services import (
 from secretum.scheduling.models import Appointment
 
 RESOURCE = "scheduling.Appointment"
+PATIENT_PAGE = 20  # the latest appointments a patient's page lists
 DURATIONS = (10, 15, 20, 30, 45, 60)
 # N2: the days a practice's agenda covers; outside them a date is a typing error (and near
 # year 1 or 9999, the date arithmetic of a page or a booking would overflow).
@@ -193,12 +196,51 @@ def patient_appointments(actor: Actor, patient_uid: Any) -> list[AppointmentView
     ) as event:
         patient, key = open_patient(patient_uid)
         name = reveal_identity(patient, event.reader(key), NAME_FIELDS).display_name
-        rows = (
-            Appointment.objects.filter(patient=patient)
-            .select_related("patient", "practitioner")
-            .order_by("-starts_at")[:20]
-        )
-        return [_view(a, name) for a in rows]
+        return _appointments(patient, name)
+
+
+def appointments_of(patient: Patient, name: str, event: EventDraft) -> list[AppointmentView]:
+    """The appointments of a patient a page's read has already opened (issue 17: one opening,
+    one key unwrapped, one event per page): no gate here, and no second opening. The caller's
+    guarded read asked ``Permission.APPOINTMENT_READ`` among its own (``guarded(also=...)``);
+    its event names this section among those it read."""
+    event.detail.setdefault("sections", []).append("appointments")
+    return _appointments(patient, name)
+
+
+def _appointments(patient: Patient, name: str) -> list[AppointmentView]:
+    """The patient's latest appointments, newest first; ``name``: theirs, already decrypted."""
+    rows = (
+        Appointment.objects.filter(patient=patient)
+        .select_related("practitioner")
+        .order_by("-starts_at")[:PATIENT_PAGE]
+    )
+    out = []
+    for a in rows:
+        a.patient = patient  # the row the caller opened (and checked): not loaded again
+        out.append(_view(a, name))
+    return out
+
+
+def access_identity(
+    actor: Actor, patient_uid: Any
+) -> tuple[PatientIdentity, list[AppointmentView]]:
+    """A patient's page for whoever reads identities and appointments, not the medical record
+    (the front desk; a practitioner without a basis, C1): the identity and the appointments in
+    one read, one event ("read", patients.Patient) naming both sections (issue 17)."""
+    with guarded(
+        actor,
+        Permission.PATIENT_IDENTITY_READ,
+        Action.READ,
+        "patients.Patient",
+        patient_ref=patient_uid,
+        resource_ref=patient_uid,
+        detail={"sections": ["identity"]},
+        also=(Permission.APPOINTMENT_READ,),
+    ) as event:
+        patient, key = open_patient(patient_uid)
+        identity = reveal_identity(patient, event.reader(key))
+        return identity, appointments_of(patient, identity.display_name, event)
 
 
 def cancel_appointment(actor: Actor, uid: Any) -> None:

@@ -653,14 +653,14 @@ URLS: dict[tuple[str, str], Row] = {
         FRONT_DESK, gives(MOVED, Ev("create", PATIENT)), data=lambda w, k: _identity_form(),
     ),
     ("GET", "patients:detail"): row(
-        # The chart lists the record's documents (D4) within its own read.
-        CARING, gives(OK, Ev("read", CHART), Ev("search", APPOINTMENT), shows={A, I, M}),
-        GLASS, gives(OK, Ev("read", CHART, purpose=BTG), Ev("search", APPOINTMENT),
-                     shows={A, I, M}),
+        # The chart lists the record's documents (D4) and appointments within its own read
+        # (issue 17: one event per page).
+        CARING, gives(OK, Ev("read", CHART), shows={A, I, M}),
+        GLASS, gives(OK, Ev("read", CHART, purpose=BTG), shows={A, I, M}),
         # C1: the identity, and the ways into the record; the refusal says why.
         NO_CARE, gives(OK, Ev("read", CHART).denied(NO_CARE_PROBLEM), Ev("read", PATIENT),
-                       Ev("search", APPOINTMENT), shows={A, I}),
-        SECRETARY, gives(OK, Ev("read", PATIENT), Ev("search", APPOINTMENT), shows={A, I}),
+                       shows={A, I}),
+        SECRETARY, gives(OK, Ev("read", PATIENT), shows={A, I}),
     ),
     ("GET", "patients:edit"): row(FRONT_DESK, gives(OK, Ev("read", PATIENT), shows={I})),
     # J1: the world's patient is active: opening it "from the archive" or restoring it is
@@ -1477,6 +1477,12 @@ SERVICES: dict[str, Service] = {
         lambda w, a: scheduling.patient_appointments(a, w.patient),
         Ev("search", APPOINTMENT), FRONT_DESK,
         FRONT_DESK, gives(RETURNS, Ev("search", APPOINTMENT), shows={A, I}),
+    ),
+    # A patient's page without the medical record: the identity and its appointments, one read.
+    "scheduling.services.access_identity": service(
+        lambda w, a: scheduling.access_identity(a, w.patient),
+        Ev("read", PATIENT), FRONT_DESK,
+        FRONT_DESK, gives(RETURNS, Ev("read", PATIENT), shows={A, I}),
     ),
     "scheduling.services.cancel_appointment": service(
         lambda w, a: scheduling.cancel_appointment(a, w.appointment),

@@ -50,12 +50,11 @@ def test_reading_a_chart_through_the_web_leaves_one_event(practitioner: Any) -> 
     response = client.get(f"/patients/{created.uid}/")
     assert response.status_code == 200
     new = events(seq__gt=before)
-    # The chart (identity + clinical data) and the patient's appointments.
-    assert [(e.action, e.resource) for e in new] == [
-        ("read", "clinical.Chart"),
-        ("search", "scheduling.Appointment"),
-    ]
+    # The chart (identity, clinical data, documents) and the patient's appointments: one read
+    # (issue 17), naming its sections.
+    assert [(e.action, e.resource) for e in new] == [("read", "clinical.Chart")]
     chart_event = new[0]
+    assert '"sections":["identity","entries","documents","appointments"]' in chart_event.detail
     assert chart_event.patient_ref == created.uid
     assert chart_event.actor == practitioner and chart_event.role == "practitioner"
     assert chart_event.request_id and chart_event.source == "127.0.0.1"

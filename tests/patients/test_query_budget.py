@@ -7,18 +7,24 @@ budget is raised on purpose, in the same commit. bench/ measures the time."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from secretum.clinical import services as clinical
+from secretum.clinical.models import MODELS
 from secretum.patients import services as patients
+from secretum.scheduling import services as scheduling
 from tests.conftest import actor_for, client_for, identity
 
 # Every statement sent, SAVEPOINTs of the test's own transaction included (measured, then fixed).
-CHART_BUDGET = 25  # 22, the documents attached to the record (D4): one query, and
-# whether the record is archived (J1): one query at each of the page's two gated reads
+# Issue 17: 25 before the page became one read (the patient opened and the audit event written
+# once, not again for its appointments: 6 statements fewer).
+CHART_BUDGET = 19
+IDENTITY_BUDGET = 13  # the same page for the front desk: the identity and the appointments
 SEARCH_BUDGET = 10
 
 ENTRIES = {
@@ -34,6 +40,12 @@ def _queries(request: Any) -> tuple[Any, list[str]]:
     with CaptureQueriesContext(connection) as captured:
         response = request()
     return response, [q["sql"] for q in captured.captured_queries]
+
+
+def _open_page(client: Any, uid: str) -> list[str]:
+    response, sql = _queries(lambda: client.get(f"/patients/{uid}/"))
+    assert response.status_code == 200 and b'data-testid="chart"' not in response.content
+    return sql
 
 
 def _open_chart(client: Any, uid: str) -> list[str]:
@@ -66,6 +78,28 @@ def test_a_chart_open_makes_the_same_few_queries_however_long_the_chart(
     long = _open_chart(client, uid)
     assert len(empty) == len(short) == len(long), "\n".join(long)
     assert len(long) <= CHART_BUDGET, "\n".join(long)
+    # One query reads every kind of entry (and one the record's seal over them): no statement
+    # reads one kind alone. The patient's row is read once, with its key (issue 17).
+    tables = [model._meta.db_table for model in MODELS.values()]
+    reading = [q for q in long if any(t in q for t in tables)]
+    assert len(reading) == 2 and all(t in q for q in reading for t in tables), reading
+    rows = [q for q in long if 'FROM "patients_patient"' in q and '"wrapped_key"' in q]
+    assert len(rows) == 1, rows
+
+
+def test_the_front_desk_page_makes_the_same_few_queries(practitioner: Any, secretary: Any) -> None:
+    """The patient's page without the medical record (the identity and the appointments), read
+    once, within its own budget."""
+    doctor = actor_for(practitioner)
+    uid = patients.register_patient(doctor, identity()).uid
+    client = client_for(secretary)
+    client.get(f"/patients/{uid}/")  # the session's first request writes its activity
+    empty = _open_page(client, uid)
+    for days in (2, 3, 4):
+        start = timezone.now() + dt.timedelta(days=days)
+        scheduling.book_appointment(doctor, uid, practitioner.pk, start, 15)
+    booked = _open_page(client, uid)
+    assert len(empty) == len(booked) <= IDENTITY_BUDGET, "\n".join(booked)
 
 
 def _search(client: Any, query: str) -> tuple[Any, list[str]]:
