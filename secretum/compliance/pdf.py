@@ -1,4 +1,5 @@
-"""PDF documents of the register: the signed report (L3) and printed patient summaries (P1, C3).
+"""PDF documents of the register: the signed report (L3) and printed patient summaries (P1, C3);
+the PDF of the patient's copy (GDPR art. 15; L1), which leaves with its FHIR file.
 
 Every name printed as written (``lib.pdf``: an embedded Unicode font). Streams are left
 uncompressed: these documents are small, and an auditor can read them with any tool.
@@ -6,18 +7,22 @@ uncompressed: these documents are small, and an auditor can read them with any t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
-from secretum.clinical import medications
+from secretum.clinical import medications, rules
+from secretum.clinical.rules import FieldSpec
+from secretum.clinical.services import Chart, problem_list
 from secretum.compliance import catalogue
 from secretum.crypto.sealing import Delivery
 from secretum.lib.pdf import FAMILY, Document
+from secretum.patients.forms import SEXES
 
 if TYPE_CHECKING:
     from secretum.compliance.evidence import Evidence
@@ -191,6 +196,20 @@ def printed_document(title: str, *, printed_by: str, printed_at: dt.datetime) ->
     return pdf
 
 
+def _identity(pdf: _Document, identity: PatientIdentity) -> None:
+    """Who the document is about, as every printed patient document names them."""
+    born = identity.birth_date.strftime("%d/%m/%Y") if identity.birth_date else "-"
+    for text in (
+        identity.display_name,
+        _("Born %(born)s") % {"born": born},
+        _("National number: %(niss)s") % {"niss": identity.niss_display or "-"},
+        f"{identity.street} {identity.postal_code} {identity.city}".strip(),
+        _("Health insurer: %(insurer)s %(number)s")
+        % {"insurer": identity.insurer or "-", "number": identity.insurer_number},
+    ):
+        pdf.paragraph(text, size=10)
+
+
 def patient_summary_pdf(
     identity: PatientIdentity,
     entries: dict[str, list[Any]],
@@ -207,16 +226,7 @@ def patient_summary_pdf(
     pdf.add_page()
     pdf.paragraph(practice, size=9)
     pdf.paragraph(_("Patient summary"), size=15, style="B", height=8, tag="H1")
-    born = identity.birth_date.strftime("%d/%m/%Y") if identity.birth_date else "-"
-    for text in (
-        identity.display_name,
-        _("Born %(born)s") % {"born": born},
-        _("National number: %(niss)s") % {"niss": identity.niss_display or "-"},
-        f"{identity.street} {identity.postal_code} {identity.city}".strip(),
-        _("Health insurer: %(insurer)s %(number)s")
-        % {"insurer": identity.insurer or "-", "number": identity.insurer_number},
-    ):
-        pdf.paragraph(text, size=10)
+    _identity(pdf, identity)
     sections = (
         ("allergy", _("Allergies"), lambda v: f"{v.get('substance')} - {v.get('reaction') or ''} "
          f"({v.get('severity') or ''})"),
@@ -244,3 +254,122 @@ def patient_summary_pdf(
         delivery.protect_pdf(pdf)
     data = bytes(pdf.output())
     return data, pdf.pages_count
+
+
+# --- the patient's copy (GDPR art. 15; L1, E7) -------------------------------------------------
+
+# The chart's kinds in the order a reader looks for them. Every field the FHIR copy carries
+# (exchange/fhir.py) and none it leaves out: a medication's number of packages and its delivery
+# date belong to its prescription (issue 15), not to the record.
+_COPY_SECTIONS = (
+    ("problem", gettext_lazy("Problems")),
+    ("allergy", gettext_lazy("Allergies")),
+    ("medication", gettext_lazy("Medications")),
+    ("observation", gettext_lazy("Observations")),
+    ("lab", gettext_lazy("Lab results")),
+    ("vaccination", gettext_lazy("Vaccinations")),
+    ("encounter", gettext_lazy("Consultation notes")),
+)
+_NOT_COPIED = {"medication": {"quantity", "not_before"}, "lab": {"unit"}}
+_FLAGS = {"high": gettext_lazy("high"), "low": gettext_lazy("low")}
+# A form's label said to its writer ("if not you") reads, for the patient, as the chart's.
+_LABELS = {("vaccination", "given_by"): gettext_lazy("Given by")}
+
+
+def _copied_value(spec: FieldSpec, values: dict[str, Any]) -> str:
+    """One field as the patient reads it: a choice by its label, a date as a day, a measure
+    with its unit (and a lab result with its flag)."""
+    text = str(values[spec.name])
+    if spec.choices:
+        text = str(dict(spec.choices).get(text, text))
+    elif spec.is_date:
+        with contextlib.suppress(ValueError):
+            text = dt.date.fromisoformat(text).strftime("%d/%m/%Y")
+    elif spec.name == "value":
+        text = " ".join(str(x) for x in (text, values.get("unit")) if x)
+        if values.get("flag") in _FLAGS:
+            text += f" ({_FLAGS[str(values['flag'])]})"
+    return text
+
+
+def _copied_entries(pdf: _Document, entries: list[Any]) -> None:
+    """The entries of one kind, a list: each item says when the entry was recorded and by whom
+    (in bold), then each field it holds, one a line."""
+    with pdf.element("L"):
+        for entry in entries:
+            day = timezone.localtime(entry.recorded_at).strftime("%d/%m/%Y")
+            lines = [
+                f"{_LABELS.get((entry.kind, spec.name), spec.label)}: "
+                + _copied_value(spec, entry.values)
+                for spec in rules.SPECS[entry.kind]
+                if entry.values.get(spec.name) and spec.name not in _NOT_COPIED.get(entry.kind, ())
+            ]
+            with pdf.element("LI"), pdf.element("LBody"):
+                pdf.ln(1)
+                pdf.paragraph(
+                    _("%(day)s, recorded by %(author)s") % {"day": day, "author": entry.author},
+                    style="B",
+                )
+                pdf.paragraph("\n".join(lines))
+
+
+def patient_copy_pdf(
+    chart: Chart, *, practice: str, made_by: str, made_at: dt.datetime, delivery: Delivery
+) -> bytes:
+    """The patient's copy (GDPR art. 15) as a person reads it, beside its FHIR file: the
+    identity, then every current entry of the chart, each with its day and author, in the
+    language of the translation active when called. It says on its first page and at the foot
+    of every page that it is the patient's own copy, and, for a record altered outside
+    Secretum, that it may lack entries. Not a print (P1): no watermark, no shredding footer,
+    no print log; it leaves as the copy's FHIR file does (``delivery``: under a passphrase, the
+    PDF's own AES-256), its one audit event the export's (exchange/services.py)."""
+    title = _("The patient's copy of the medical record")
+    pdf = _new("portrait", title)
+    made = _local(made_at)
+    pdf.footer_text = _("The patient's copy (GDPR art. 15) - %(practice)s - made %(at)s") % {
+        "practice": practice,
+        "at": made,
+    }
+    pdf.add_page()
+    pdf.paragraph(practice, size=9)
+    pdf.paragraph(title, size=15, style="B", height=8, tag="H1")
+    pdf.paragraph(
+        _(
+            "The patient's own copy of the record, under article 15 of the GDPR (right of "
+            "access): every entry the record holds on %(at)s, made by %(who)s. The same record "
+            "comes as a FHIR R4 file, for other software."
+        )
+        % {"at": made, "who": made_by},
+        size=9,
+    )
+    if chart.altered:
+        pdf.paragraph(
+            _(
+                "This record was altered outside Secretum: this copy may lack entries or show "
+                "an earlier state."
+            ),
+            style="B",
+        )
+    pdf.ln(2)
+    pdf.paragraph(_("Identity"), size=12, style="B", height=7, tag="H2")
+    who = chart.patient
+    _identity(pdf, who)
+    for label, value in (
+        (_("Sex"), dict(SEXES).get(who.sex) if who.sex else None),
+        (_("Phone"), who.phone),
+        (_("E-mail"), who.email),
+    ):  # what the FHIR Patient holds beyond the printed summary's identity
+        if value:
+            pdf.paragraph(f"{label}: {value}", size=10)
+    for kind, heading in _COPY_SECTIONS:
+        pdf.ln(3)
+        pdf.paragraph(str(heading), size=12, style="B", height=7, tag="H2")
+        entries = chart.entries.get(kind) or []
+        if kind == "problem":  # active first, as the chart lists them
+            entries = problem_list(entries)
+        if entries:
+            _copied_entries(pdf, entries)
+        else:
+            pdf.paragraph(_("None recorded."), size=10)
+    delivery.protect_pdf(pdf)
+    return bytes(pdf.output())

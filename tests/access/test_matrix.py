@@ -82,6 +82,7 @@ from secretum.clinical import prescriptions, records
 from secretum.clinical import services as clinical
 from secretum.clinical.models import MODELS
 from secretum.compliance import documents, printing, reports
+from secretum.crypto.sealing import Delivery
 from secretum.documents import intake, tray
 from secretum.documents import services as medical_documents
 from secretum.exchange import bulk, fhir_import, moving, practice
@@ -1303,6 +1304,17 @@ SERVICES: dict[str, Service] = {
         lambda w, a: exchange.export_patient(a, w.patient, io.BytesIO()),
         Ev("export", CHART), (CARE,),
         GLASS, _under_glass(Ev("export", CHART)),
+        NO_CARE, _no_basis(Ev("export", CHART)),
+    ),
+    # The chart's copy (GDPR art. 15): the PDF beside the Bundle, one export event for both;
+    # in clear here, so that what it returns is read (the page's row: encrypted).
+    "exchange.services.patient_copy": service(
+        lambda w, a: exchange.patient_copy(
+            a, w.patient, Delivery.choose(plain_reason="read by the access matrix"), language="en"
+        ),
+        Ev("export", CHART), (CARE,),
+        CARE, gives(RETURNS, Ev("export", CHART), shows={I, M}),
+        GLASS, _under_glass(Ev("export", CHART), shows={I, M}),
         NO_CARE, _no_basis(Ev("export", CHART)),
     ),
     # A SumEHR from another package (issue 14): a clinician's write; the file is read after the
