@@ -104,7 +104,7 @@ USAGE = """usage: secretum COMMAND [options]
                              a KMEHR SumEHR (.xml, .xml.age) with --as, the practitioner who
                              authors its entries: hostile XML refused, what is not understood
                              kept as the original document
-  import DIR --home NEWDIR --reason R [--identity FILE] [--expect-key FINGERPRINT]
+  import DIR --home NEWDIR --reason R --expect-key FINGERPRINT [--identity FILE]
                              a new instance made of Secretum's own export (SECRETUM_DATABASE_URL:
                              a new, empty PostgreSQL database): signature and hashes checked
                              first, every row loaded in one transaction, the audit log verified

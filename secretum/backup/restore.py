@@ -240,12 +240,18 @@ def restore(
             raise BackupError(f"The restored instance fails its checks: {opened.summary}.")
         return opened
     except BaseException:
-        if made:
-            shutil.rmtree(home, ignore_errors=True)
-        else:
-            for child in home.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        undo(home, made)
         raise
+
+
+def undo(home: Path, made: bool) -> None:
+    """What a failed restore or import wrote into ``home`` removed: the folder when it made
+    it, else everything in it (it was empty)."""
+    if made:
+        shutil.rmtree(home, ignore_errors=True)
+    else:
+        for child in home.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ The folder::
                     signing key's fingerprint and public key
     manifest.sig    Ed25519 (RFC 8032) signature of manifest.json by the instance's audit
                     checkpoint key: the new instance's owner compares its fingerprint with
-                    the old instance's (``secretum audit verify`` prints it)
+                    the old instance's (``secretum init`` and the export print it)
     records.age     every table but the audit log's, one JSON line per row (age-encrypted)
     audit.age       the audit log (events, checkpoints, heads...): its own file, signed apart
     audit.sig       Ed25519 signature of the audit file's content (SHA-256, counts, last event)
@@ -113,7 +113,7 @@ def schema() -> dict[str, list[str]]:
 class PracticeExported:
     written: int
     encryption: str
-    passphrase: str | None  # generated: shown once, never kept
+    passphrase: str | None = field(repr=False)  # generated: shown once, never kept
     rows: dict[str, int] = field(default_factory=dict)  # per table (model label)
     fingerprint: str = ""  # of the key that signed the manifest
 

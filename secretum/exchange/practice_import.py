@@ -6,9 +6,10 @@ is not the one the environment names, and nothing is read from that one. The ste
 refusing with one sentence and leaving nothing behind (the new folder removed, a PostgreSQL
 database emptied again):
 
-1. the manifest's signature, under the key the manifest names; with ``--expect-key`` that key
-   must be the one given (the old instance's checkpoint key: ``secretum audit verify`` prints
-   its fingerprint). Then every file's size and SHA-256, before anything is decrypted;
+1. the manifest's signature, under the key the manifest names, which must be the one
+   ``--expect-key`` gives (always required: the old instance's checkpoint key, whose fingerprint
+   the export and ``secretum init`` print). Then every file's size and SHA-256, before anything is
+   decrypted, and again as each is decrypted;
 2. a new folder (or an empty one) and, with ``SECRETUM_DATABASE_URL``, an empty PostgreSQL
    database; the key file and the configuration from ``instance.age``;
 3. the schema: the export names every migration applied; this version of Secretum must have
@@ -30,13 +31,12 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -109,18 +109,18 @@ def read_manifest(folder: Path, expect_key: str = "") -> Manifest:
             f"{practice.MANIFEST} does not match its signature: altered after the export"
         ) from None
     fingerprint = audit_keys.fingerprint(public)
-    if expect_key and audit_keys.normalise_fingerprint(expect_key) != fingerprint:
+    if not expect_key:
+        # Whoever holds the passphrase or the recipient's public key can make files for it and
+        # sign a manifest with a key of their own: only the old instance's key says who made it.
+        raise ImportRefused(
+            "give --expect-key FINGERPRINT, the old instance's audit key (the export printed it; "
+            "'secretum init' printed it when the old instance was made): without it, anyone who "
+            "holds the passphrase or the recipient's public key could have made this folder"
+        )
+    if audit_keys.normalise_fingerprint(expect_key) != fingerprint:
         raise ImportRefused(
             f"the export is signed by {fingerprint}, not by the key --expect-key names: it was "
             "not made by that instance"
-        )
-    if data.get("encryption") == "age-x25519" and not expect_key:
-        # Anyone who knows the recipient's public key can make files for it: only the signing
-        # key says which instance made them.
-        raise ImportRefused(
-            "an export made for an age key proves nothing of who made it without the old "
-            "instance's key: give --expect-key FINGERPRINT (the export printed it; 'secretum "
-            "audit verify' on the old instance prints it too)"
         )
     if data.get("format") != practice.FORMAT or data.get("version") != practice.VERSION:
         raise ImportRefused(
@@ -149,17 +149,41 @@ def check_files(folder: Path, manifest: Manifest, tick: Callable[[int], None]) -
             raise ImportRefused(f"{name}: its SHA-256 is not the manifest's (altered or swapped)")
 
 
-def _decrypted(path: Path, secrets: Secrets) -> Iterator[bytes]:
+class _Hashed:
+    """A file read through, hashed as it is read: what is decrypted is what was checked."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.sha256 = stream, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self.stream.read(n)
+        self.sha256.update(data)
+        return data
+
+    def readline(self, n: int = -1) -> bytes:
+        data: bytes = self.stream.readline(n)
+        self.sha256.update(data)
+        return data
+
+
+def _decrypted(path: Path, secrets: Secrets, manifest: Manifest) -> Iterator[bytes]:
+    """The file's content, and at its end its bytes checked again against the manifest (the
+    file may have been swapped since ``check_files``: on a shared drive, by whoever writes there):
+    a mismatch refuses the whole import, rows loaded so far rolled back."""
     with path.open("rb") as stream:
+        hashed = _Hashed(stream)
         try:
-            yield from age.decrypt(stream, secrets.opener())
+            yield from age.decrypt(cast(BinaryIO, hashed), secrets.opener())
         except age.AgeError as exc:
             raise ImportRefused(f"{path.name} cannot be decrypted ({exc})") from None
+        hashed.read()  # nothing may follow the end of the age payload unread
+        if hashed.sha256.hexdigest() != manifest.data["files"][path.name].get("sha256"):
+            raise ImportRefused(f"{path.name} was changed while it was being imported")
 
 
-def _lines(path: Path, secrets: Secrets, digest: Any = None) -> Iterator[bytes]:
+def _lines(path: Path, secrets: Secrets, manifest: Manifest, digest: Any = None) -> Iterator[bytes]:
     rest = b""
-    for chunk in _decrypted(path, secrets):
+    for chunk in _decrypted(path, secrets, manifest):
         if digest is not None:
             digest.update(chunk)
         rest += chunk
@@ -198,7 +222,7 @@ def import_practice(
 ) -> PracticeImported:
     """A new instance in ``home`` made of the export in ``folder``. Django is set up here, on
     the new instance: call it once per process, before anything else of Django."""
-    from secretum.backup.restore import _empty_or_new, _pg_is_empty, child_env
+    from secretum.backup.restore import _empty_or_new, _pg_is_empty, child_env, undo
 
     started = time.monotonic()
     home = home.resolve()
@@ -215,7 +239,7 @@ def import_practice(
     conf, url, password_file = _pg_conf()
     if conf is not None and not _pg_is_empty(conf):
         raise ImportRefused(f"the database {conf['NAME']} is not empty: give a new one")
-    instance = _open_instance(folder, secrets)
+    instance = _open_instance(folder, secrets, manifest)
     made = not home.exists()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     loaded = False
@@ -238,21 +262,19 @@ def import_practice(
         done.seconds = time.monotonic() - started
         return done
     except BaseException:
-        if loaded and conf is not None:
-            from django.db import connection
+        try:
+            if loaded and conf is not None:
+                from django.db import connection
 
-            connection.close()
-            _empty_pg(conf)
-        if made:
-            shutil.rmtree(home, ignore_errors=True)
-        else:
-            for child in home.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+                connection.close()
+                _empty_pg(conf)
+        finally:  # the keys never stay behind, even when the database cannot be emptied
+            undo(home, made)
         raise
 
 
-def _open_instance(folder: Path, secrets: Secrets) -> dict[str, Any]:
-    data = b"".join(_decrypted(folder / practice.INSTANCE, secrets))
+def _open_instance(folder: Path, secrets: Secrets, manifest: Manifest) -> dict[str, Any]:
+    data = b"".join(_decrypted(folder / practice.INSTANCE, secrets, manifest))
     try:
         found = json.loads(data)
         if not isinstance(found["key_file"], str) or not isinstance(found["config"], str):
@@ -304,9 +326,9 @@ def _load(
     bar = Progress("import", total, unit="rows") if progress else None
     with transaction.atomic():
         _clear_what_migrate_wrote()
-        _insert_file(folder / practice.RECORDS, secrets, done, bar)
+        _insert_file(folder / practice.RECORDS, secrets, manifest, done, bar)
         digest = hashlib.sha256()
-        _insert_file(folder / practice.AUDIT, secrets, done, bar, digest)
+        _insert_file(folder / practice.AUDIT, secrets, manifest, done, bar, digest)
         _check_counts(manifest, done, digest.hexdigest(), folder)
         if connection.vendor == "postgresql":
             from django.core.management.color import no_style
@@ -356,7 +378,12 @@ def _clear_what_migrate_wrote() -> None:
 
 
 def _insert_file(
-    path: Path, secrets: Secrets, done: PracticeImported, bar: Any, digest: Any = None
+    path: Path,
+    secrets: Secrets,
+    manifest: Manifest,
+    done: PracticeImported,
+    bar: Any,
+    digest: Any = None,
 ) -> None:
     from django.apps import apps
     from django.db import connection
@@ -376,7 +403,7 @@ def _insert_file(
                 model._base_manager._insert(part, fields=fields, using=connection.alias, raw=True)
             batch.clear()
 
-    for number, line in enumerate(_lines(path, secrets, digest), 1):
+    for number, line in enumerate(_lines(path, secrets, manifest, digest), 1):
         if not line:
             continue
         try:
@@ -513,7 +540,7 @@ def main(argv: list[str]) -> int:
         "--expect-key",
         default="",
         metavar="FINGERPRINT",
-        help="the old instance's audit key (secretum audit verify prints it)",
+        help="the old instance's audit key (the export and secretum init print it): required",
     )
     parser.add_argument("--json", action="store_true", help="the result as one JSON line")
     args = parser.parse_args(argv)

@@ -164,7 +164,9 @@ def _hand_over(
     try:
         receipt = carrier.send(message)
     except transports.TransportRefused as refused:
-        detail.update(delivery="failed", reason=refused.reason)
+        # A connection lost while the message was handed over: it may have left (docs/mail.md).
+        unknown = refused.reason == transports.INTERRUPTED
+        detail.update(delivery="unknown" if unknown else "failed", reason=refused.reason)
         record_event(
             actor, Action.SEND, DELIVERY, outcome=Outcome.FAILURE, patient_ref=patient_ref,
             resource_ref=reference, detail=detail,

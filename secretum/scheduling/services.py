@@ -204,6 +204,8 @@ def appointments_of(patient: Patient, name: str, event: EventDraft) -> list[Appo
     one key unwrapped, one event per page): no gate here, and no second opening. The caller's
     guarded read asked ``Permission.APPOINTMENT_READ`` among its own (``guarded(also=...)``);
     its event names this section among those it read."""
+    if event.actor is None or not event.actor.may(Permission.APPOINTMENT_READ):
+        raise RuntimeError("appointments are read inside a guarded read that asked for them")
     event.detail.setdefault("sections", []).append("appointments")
     return _appointments(patient, name)
 

@@ -117,6 +117,7 @@ def test_a_practice_moves_from_sqlite_to_postgresql(tmp_path: Path) -> None:
     done = run(source, "export", "--format", "secretum", "--out", str(out), "--reason", REASON)
     assert done.returncode == 0, done.stderr
     passphrase = done.stdout.split("not kept): ")[1].split()[0]
+    fingerprint = done.stdout.split("--expect-key ")[1].split()[0]
     server = _server()
     name = f"hmove_{secrets.token_hex(3)}"
     where = f"{server['HOST'] or '127.0.0.1'}:{server['PORT'] or 5432}"
@@ -126,6 +127,9 @@ def test_a_practice_moves_from_sqlite_to_postgresql(tmp_path: Path) -> None:
     try:
         target = tmp_path / "hosted"
         args = ("import", str(out), "--home", str(target), "--reason", REASON)
+        done = _typed(tmp_path, passphrase + "\n", *args)
+        assert done.returncode == 1 and "give --expect-key" in done.stderr  # even under one
+        args = (*args, "--expect-key", fingerprint)
         done = _typed(tmp_path, "a-wrong-passphrase\n", *args, "--json")
         assert done.returncode == 1 and "cannot be decrypted" in done.stderr
         assert not target.exists()
@@ -151,7 +155,8 @@ def test_a_practice_moves_from_sqlite_to_postgresql(tmp_path: Path) -> None:
         # Read back from PostgreSQL, every value is the one SQLite held.
         assert rows(again, second) == rows(out, passphrase)
         done = _typed_env(tmp_path, passphrase + "\n", environ, "import", str(out), "--home",
-                          str(tmp_path / "twice"), "--reason", REASON)  # fmt: skip
+                          str(tmp_path / "twice"), "--reason", REASON,
+                          "--expect-key", fingerprint)  # fmt: skip
         assert done.returncode == 1 and "is not empty" in done.stderr
         assert run(target, "records", "verify", **environ).returncode == 0
     finally:
@@ -256,8 +261,10 @@ def test_an_attacker_holding_the_folder_changes_nothing_unseen(
     _resign(folder, forged, stranger)
     with pytest.raises(ImportRefused, match="not by the key --expect-key names"):
         _import(folder, home, key, fingerprint)
+    forged["encryption"] = "age-scrypt"  # what the forger says changes nothing
+    _resign(folder, forged, stranger)
     with pytest.raises(ImportRefused, match="give --expect-key"):
-        _import(folder, home, key)  # an export for an age key: the fingerprint is required
+        _import(folder, home, key)  # the old instance's key is always required
     (folder / practice.MANIFEST).write_bytes(original)
     (folder / practice.SIGNATURE).write_bytes(
         practice.sign(checkpoints.signing_key(), practice.MANIFEST_DOMAIN, original)
@@ -288,6 +295,24 @@ def test_an_attacker_holding_the_folder_changes_nothing_unseen(
     with pytest.raises(ImportRefused, match="give the folder"):
         _import(folder / "nothing", home, key, fingerprint)
     assert not home.exists()
+
+
+def test_a_file_swapped_after_its_check_is_refused(
+    exported: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """The files are hashed again as they are decrypted: one swapped on a shared drive between
+    the check and the reading (a valid age file for the same key) is refused."""
+    folder, key, fingerprint = exported
+    identity = age.X25519Identity.parse(key.read_text().strip())
+    manifest = practice_import.read_manifest(folder, fingerprint)
+    practice_import.check_files(folder, manifest, lambda n: None)
+    path = folder / practice.INSTANCE
+    plain = b"".join(age.decrypt(io.BytesIO(path.read_bytes()), identity))
+    again = io.BytesIO()
+    age.encrypt(iter([plain]), again, identity.recipient())  # the same content, new bytes
+    path.write_bytes(again.getvalue())
+    with pytest.raises(ImportRefused, match="changed while it was being imported"):
+        practice_import._open_instance(folder, Secrets(identity=identity), manifest)
 
 
 def _pem() -> tuple[Any, Any]:
