@@ -98,8 +98,10 @@ def test_manager_walks_the_register(page: Any) -> None:
     page.goto("/compliance/")
     with page.expect_navigation():
         page.click("[data-testid=reports-link]")
-    with page.expect_navigation():
-        page.click("[data-testid=issue-report]")
+    # Issuing reads every measure's evidence and signs a PDF: seconds on a loaded machine (the
+    # CI runs three test jobs on two cores), more than a click's usual ten.
+    with page.expect_navigation(timeout=60_000):
+        page.click("[data-testid=issue-report]", no_wait_after=True)
     sig = _download(page, "[data-testid=report-pdf-sig] >> nth=0").decode()  # in clear
     # The report names staff (E7, M3): by default an age file under a passphrase shown once;
     # the signature covers the PDF inside.
