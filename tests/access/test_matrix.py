@@ -1912,6 +1912,8 @@ def test_every_url_has_a_row() -> None:
 SERVICE_MODULES = (
     "patients.services", "clinical.services", "clinical.records", "scheduling.services",
     "access.care", "audit.services", "compliance.printing", "documents.services",
+    # L1, L2: the whole practice's rows, read past the patients' services (as ciphertext).
+    "exchange.practice", "exchange.moving",
 )  # fmt: skip
 PATIENT_PACKAGES = ("secretum.patients", "secretum.clinical", "secretum.scheduling")
 NOT_SERVICES = ("views", "forms", "models", "urls", "apps", "admin")
