@@ -193,17 +193,20 @@ def export_practice(
     done = PracticeExported(0, delivery.encryption(Kind.JSON), delivery.passphrase or None)
     streams: list[BinaryIO] = []
     files: dict[str, _File] = {}
-    for name in FILES:
-        stream = _new_file(folder / name)
-        streams.append(stream)
-        hashing = _Hashing(stream)
-        files[name] = _File(name, hashing, age.Encrypting(cast(BinaryIO, hashing), delivery.target))
     started = timezone.now()
     tables = exported_models()
     try:
         with guarded(
             actor, Permission.PRACTICE_MOVE, Action.EXPORT, "clinical.Practice", detail=what
         ) as event:
+            # The files are made once the gate has let the actor through: a refusal writes nothing
+            # and derives no key.
+            for name in FILES:
+                stream = _new_file(folder / name)
+                streams.append(stream)
+                hashing = _Hashing(stream)
+                encrypting = age.Encrypting(cast(BinaryIO, hashing), delivery.target)
+                files[name] = _File(name, hashing, encrypting)
             if connection.vendor == "postgresql" and not connection.savepoint_ids:
                 # One instant of every table (the transaction's first statement; a caller's own
                 # transaction, around this one, chose its isolation already).

@@ -419,6 +419,19 @@ def test_a_kek_in_a_token_stays_there(
         practice.export_practice(_console(), tmp_path)
 
 
+def test_a_refused_actor_leaves_nothing_behind(tmp_path: Path, db: Any) -> None:
+    """The gate comes first: a practitioner (who may not move the practice) gets no file, not
+    even an empty one, and costs the server no key derivation."""
+    from django.core.exceptions import PermissionDenied
+
+    from secretum.access.actor import Actor
+
+    user = make_user(Role.PRACTITIONER)
+    with pytest.raises(PermissionDenied):
+        practice.export_practice(Actor.for_user(user, source="127.0.0.1"), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_signature_domain_is_its_own() -> None:
     """A checkpoint signature (the same key) is never a manifest's, nor the audit file's."""
     key = Ed25519PrivateKey.generate()
