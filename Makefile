@@ -77,17 +77,24 @@ unit: venv system-deps ## the test suite on SQLite (browser tests included), wit
 	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL $(BIN)/pytest --cov=secretum --cov-branch \
 	  --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN)
 
-test-postgresql: venv ## the test suite on PostgreSQL, when SECRETUM_TEST_DATABASE_URL is set
+# Only what depends on the session's engine (--engine-only, tests/conftest.py): the tests that open
+# its database, and those marked postgresql. The others (code without a database, instances of
+# their own on SQLite started as subprocesses) would run here exactly as in the SQLite run.
+test-postgresql: venv ## the tests that depend on the database engine, on PostgreSQL (SECRETUM_TEST_DATABASE_URL)
 	@if [ -n "$$SECRETUM_TEST_DATABASE_URL" ]; then \
-	  env -u SECRETUM_HOME SECRETUM_DATABASE_URL="$$SECRETUM_TEST_DATABASE_URL" $(BIN)/pytest -m "not e2e"; \
+	  env -u SECRETUM_HOME SECRETUM_DATABASE_URL="$$SECRETUM_TEST_DATABASE_URL" $(BIN)/pytest \
+	    -m "not e2e" --engine-only; \
 	else echo "SECRETUM_TEST_DATABASE_URL is not set: PostgreSQL tests skipped."; fi
 
 # `make test` runs the SQLite suite in two parts: the browser tests (which mostly wait, on
 # Chromium and on the idle lock's timers) apart from the rest, each measuring coverage into a data
 # file of its own; the two are combined and judged once at the end, as `make unit` judges its one.
+# The tests marked postgresql make databases of their own on the PostgreSQL server, whatever the
+# session's engine: when a server is named, the PostgreSQL run has them and this one does not.
+CORE_MARKS := not e2e$(if $(SECRETUM_TEST_DATABASE_URL), and not postgresql)
 unit-core: venv system-deps
 	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL COVERAGE_FILE=.coverage.core $(BIN)/pytest \
-	  -m "not e2e" --cov=secretum --cov-branch --cov-report=
+	  -m "$(CORE_MARKS)" --cov=secretum --cov-branch --cov-report=
 
 unit-e2e: venv system-deps
 	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL COVERAGE_FILE=.coverage.e2e $(BIN)/pytest \

@@ -17,6 +17,35 @@ from secretum.patients import services as patients
 
 _counter = itertools.count(1)
 
+# pytest-django's fixtures that open the session's database.
+_DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine-only",
+        action="store_true",
+        help="only the tests whose outcome depends on the session's database engine: those that "
+        "open it, and those marked postgresql (make test-postgresql; the rest, instances of "
+        "their own on SQLite and code without a database, run the same in the SQLite run)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--engine-only"):
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        opens = _DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        marked = item.get_closest_marker("django_db") or item.get_closest_marker("postgresql")
+        (keep if opens or marked else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
 
 class SecureClient(Client):
     """Every request over HTTPS, as `secretum serve` only speaks HTTPS."""

@@ -84,3 +84,32 @@ def test_system_deps_names_each_missing_package_and_the_command_to_run(tmp_path:
 def test_system_deps_is_silent_when_everything_is_there(tmp_path: Path) -> None:
     done = _system_deps(tmp_path, list(_test_programs()))
     assert (done.returncode, done.stdout) == (0, ""), done.stderr
+
+
+def _collected(*args: str) -> set[str]:
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "pytest"), "--collect-only", "-q", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {line for line in done.stdout.splitlines() if "::" in line}
+
+
+def test_the_postgresql_run_keeps_every_test_that_depends_on_the_engine() -> None:
+    """`--engine-only` (the PostgreSQL run of `make test`) drops only what runs the same on any
+    engine: a test that opens the session's database, or makes a PostgreSQL database of its own
+    (marked postgresql), stays; code without a database, or an instance of its own on SQLite
+    started as a subprocess, goes."""
+    files = ["tests/exchange/test_practice.py", "tests/lib/test_niss.py"]
+    every = _collected(*files)
+    kept = _collected("--engine-only", *files)
+    practice = "tests/exchange/test_practice.py::"
+    assert practice + "test_a_refused_actor_leaves_nothing_behind" in kept  # opens the database
+    assert practice + "test_a_practice_moves_from_sqlite_to_postgresql" in kept  # postgresql
+    assert practice + "test_the_signature_domain_is_its_own" not in kept  # no database
+    assert practice + "test_a_practice_moves_whole_and_exported_again_is_the_same" not in kept
+    assert not any(t.startswith("tests/lib/test_niss.py") for t in kept)
+    assert kept < every

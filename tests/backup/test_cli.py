@@ -329,6 +329,7 @@ def test_a_backup_taken_while_writes_run_restores_row_for_row(tmp_path: Path) ->
     assert records.returncode == 0, records.stderr
 
 
+@pytest.mark.postgresql
 def test_backup_drill_and_restore_on_postgresql(tmp_path: Path) -> None:
     """I1, I3 on PostgreSQL: pg_dump of an exported snapshot, restored with pg_restore into a
     scratch database (the drill) and into a new, empty one (`secretum restore`); a database

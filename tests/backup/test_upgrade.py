@@ -373,6 +373,7 @@ def postgres_url() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.postgresql
 def test_upgrade_and_rollback_on_postgresql(
     previous: Path, tmp_path: Path, postgres_url: str
 ) -> None:

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from secretum import decommission
 from secretum.lib import openfiles
 from tests.audit.elsewhere import witness_elsewhere
@@ -227,6 +229,7 @@ def test_holders_name_the_process_and_the_file(tmp_path: Path) -> None:
         mine.close()
 
 
+@pytest.mark.postgresql
 def test_decommission_on_postgresql_drops_the_schema(tmp_path: Path) -> None:
     """K3 on PostgreSQL: every table dropped (the server's disks named as the DBA's part),
     the folder destroyed as on SQLite."""

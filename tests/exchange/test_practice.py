@@ -105,6 +105,7 @@ def test_a_practice_moves_whole_and_exported_again_is_the_same(tmp_path: Path) -
     assert any(b"exchange.PracticeImport" in e and b"os:" in e for e in events)
 
 
+@pytest.mark.postgresql
 def test_a_practice_moves_from_sqlite_to_postgresql(tmp_path: Path) -> None:
     """L1: a practice outgrows its server: SQLite to a hosting provider's PostgreSQL, under a
     passphrase typed at the console; a database in use is refused, and left as it was."""
