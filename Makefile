@@ -8,7 +8,7 @@ SECRETUM_HOME ?= $(CURDIR)/var
 DEMO_PATIENTS ?= 50
 DEMO_SEED ?= 2026
 
-.PHONY: help venv sbom system-deps demo serve test lint typecheck unit unit-core unit-e2e coverage e2e test-postgresql bench clean
+.PHONY: help venv sbom system-deps demo serve test lint typecheck unit unit-core unit-core-1 unit-core-2 unit-e2e coverage e2e test-postgresql bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -83,33 +83,46 @@ unit: venv system-deps ## the test suite on SQLite (browser tests included), wit
 test-postgresql: venv ## the tests that depend on the database engine, on PostgreSQL (SECRETUM_TEST_DATABASE_URL)
 	@if [ -n "$$SECRETUM_TEST_DATABASE_URL" ]; then \
 	  env -u SECRETUM_HOME SECRETUM_DATABASE_URL="$$SECRETUM_TEST_DATABASE_URL" $(BIN)/pytest \
-	    -m "not e2e" --engine-only; \
+	    -m "not e2e" --engine-only $(DURATIONS); \
 	else echo "SECRETUM_TEST_DATABASE_URL is not set: PostgreSQL tests skipped."; fi
 
-# `make test` runs the SQLite suite in two parts: the browser tests (which mostly wait, on
-# Chromium and on the idle lock's timers) apart from the rest, each measuring coverage into a data
-# file of its own; the two are combined and judged once at the end, as `make unit` judges its one.
+# `make test` runs the SQLite suite in three parts: the browser tests (which mostly wait, on
+# Chromium and on the idle lock's timers) apart, and the rest in two halves (which mostly wait
+# too: on the instances, servers, daemons and fsyncs their tests start); each measures coverage
+# into a data file of its own; they are combined and judged once at the end, as `make unit` judges
+# its one. The first half is CORE_FIRST's folders, the second every other test (nothing is left
+# out when a folder is added).
 # The tests marked postgresql make databases of their own on the PostgreSQL server, whatever the
 # session's engine: when a server is named, the PostgreSQL run has them and this one does not.
 CORE_MARKS := not e2e$(if $(SECRETUM_TEST_DATABASE_URL), and not postgresql)
-unit-core: venv system-deps
-	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL COVERAGE_FILE=.coverage.core $(BIN)/pytest \
-	  -m "$(CORE_MARKS)" --cov=secretum --cov-branch --cov-report=
+CORE_FIRST := tests/access tests/accounts tests/audit tests/backup tests/breaches
+# The slowest tests of each run are printed with its outcome: where the time went, when it grows.
+DURATIONS := --durations=15
+unit-core: unit-core-1 unit-core-2
+
+unit-core-1: venv system-deps
+	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL COVERAGE_FILE=.coverage.core1 $(BIN)/pytest \
+	  -m "$(CORE_MARKS)" --cov=secretum --cov-branch --cov-report= $(DURATIONS) $(CORE_FIRST)
+
+unit-core-2: venv system-deps
+	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL COVERAGE_FILE=.coverage.core2 $(BIN)/pytest \
+	  -m "$(CORE_MARKS)" --cov=secretum --cov-branch --cov-report= $(DURATIONS) \
+	  $(addprefix --ignore=,$(CORE_FIRST))
 
 unit-e2e: venv system-deps
 	env -u SECRETUM_HOME -u SECRETUM_DATABASE_URL COVERAGE_FILE=.coverage.e2e $(BIN)/pytest \
-	  -m e2e --cov=secretum --cov-branch --cov-report=
+	  -m e2e --cov=secretum --cov-branch --cov-report= $(DURATIONS)
 
-coverage: venv ## combine the two SQLite parts' coverage and judge it (after make test's runs)
-	$(BIN)/coverage combine .coverage.core .coverage.e2e
+coverage: venv ## combine the SQLite parts' coverage and judge it (after make test's runs)
+	$(BIN)/coverage combine .coverage.core1 .coverage.core2 .coverage.e2e
 	$(BIN)/coverage report --skip-covered --fail-under=$(COVERAGE_MIN)
 
-# The three runs side by side: each is one pytest process that keeps a core busy part of the time
-# (the rest is waiting on the processes and the browser it starts), so on two cores the browser
-# tests fit in the others' gaps. --output-sync prints each run's output whole when it ends, never
-# interleaved; make fails if any run fails, and then judges the coverage.
+# The four runs side by side: each is one pytest process that keeps a core busy part of the time
+# (the rest is waiting), so on two cores each fits in the others' gaps. --output-sync prints each
+# run's output whole when it ends, never interleaved; make fails if any run fails, and then
+# judges the coverage.
 test: lint typecheck ## everything: lint, types, then the tests on SQLite and PostgreSQL side by side
-	$(MAKE) --no-print-directory -j3 --output-sync=target unit-core unit-e2e test-postgresql
+	$(MAKE) --no-print-directory -j4 --output-sync=target unit-core-1 unit-core-2 unit-e2e test-postgresql
 	$(MAKE) --no-print-directory coverage
 
 bench: venv ## the performance benchmarks (print figures; see bench/README.md)

@@ -41,14 +41,17 @@ def test_every_program_a_test_looks_for_is_installed_by_system_deps() -> None:
 
 def test_unit_tests_install_the_system_deps_first() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("unit", "unit-core", "unit-e2e"):
+    for target in ("unit", "unit-core-1", "unit-core-2", "unit-e2e"):
         (needs,) = re.findall(rf"^{target}: ([^#\n]*)", makefile, re.M)
         assert needs.split() == ["venv", "system-deps"], target
-    # `make test` runs the SQLite suite's two parts and PostgreSQL's side by side, in one
+    # `make test` runs the SQLite suite's three parts and PostgreSQL's side by side, in one
     # sub-make, then judges the SQLite coverage combined.
     (recipe,) = re.findall(r"^test: [^\n]*\n\t([^\n]*)\n\t([^\n]*)", makefile, re.M)
-    assert recipe[0].split()[-3:] == ["unit-core", "unit-e2e", "test-postgresql"]
+    parts = ["unit-core-1", "unit-core-2", "unit-e2e", "test-postgresql"]
+    assert recipe[0].split()[-4:] == parts
     assert recipe[1].split()[-1] == "coverage"
+    (combined,) = re.findall(r"^\t\$\(BIN\)/coverage combine (.*)$", makefile, re.M)
+    assert combined.split() == [".coverage.core1", ".coverage.core2", ".coverage.e2e"]
 
 
 def _system_deps(tmp_path: Path, programs: list[str]) -> subprocess.CompletedProcess[str]:
