@@ -92,9 +92,9 @@ test-postgresql: venv ## the tests that depend on the database engine, on Postgr
 # into a data file of its own; they are combined and judged once at the end, as `make unit` judges
 # its one. The first half is CORE_FIRST's folders, the second every other test (nothing is left
 # out when a folder is added).
-# The tests marked postgresql make databases of their own on the PostgreSQL server, whatever the
-# session's engine: when a server is named, the PostgreSQL run has them and this one does not.
-CORE_MARKS := not e2e$(if $(SECRETUM_TEST_DATABASE_URL), and not postgresql)
+# The tests marked postgresql, which make databases of their own on the PostgreSQL server, run in
+# both: here their processes' coverage counts (the PostgreSQL run measures none).
+CORE_MARKS := not e2e
 CORE_FIRST := tests/access tests/accounts tests/audit tests/backup tests/breaches
 # The slowest tests of each run are printed with its outcome: where the time went, when it grows.
 DURATIONS := --durations=15

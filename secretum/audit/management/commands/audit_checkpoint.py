@@ -5,7 +5,9 @@ it alone reads the signing key; it signs at start, every interval, and once more
 closes its standard input, after the web workers have ended (D2: a SIGTERM sent to every process
 of the service at once is ignored, so the last checkpoint covers the workers' last events). It
 beats every few seconds (``audit.signer``), which ``/healthz`` reads; serve restarts it if it
-dies. Run by hand with ``--every`` alone, SIGTERM or SIGINT stops it.
+dies. On PostgreSQL, where several nodes may serve one practice, only the signer elected through
+the database signs (``audit.election``); the others beat and stand by. Run by hand with
+``--every`` alone, SIGTERM or SIGINT stops it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.db import connections
 
 from secretum.audit import signer
 from secretum.audit.checkpoints import Checkpoint, CheckpointError, create_checkpoint, signing_key
+from secretum.audit.election import Election
 from secretum.audit.log import record_integrity_failure
 from secretum.lib.periodic import until_signalled
 
@@ -69,17 +72,35 @@ class Command(BaseCommand):
             stopped = until_closed(sys.stdin.fileno())
         else:
             stopped = until_signalled()
+        election = Election()
+        self._leading: bool | None = None
         signer.beat()
-        self._once(False, fail=False)
+        self._if_leading(election)
         due = time.monotonic() + every
         while not stopped(max(0.0, min(signer.BEAT_EVERY, due - time.monotonic()))):
             signer.beat()
-            if time.monotonic() >= due:
-                self._once(False, fail=False)
+            if time.monotonic() >= due or not self._leading:
+                # A standby asks at each beat: it takes over within seconds of the leader's end.
+                self._if_leading(election)
                 due = time.monotonic() + every
-        self._once(False, fail=False)  # at shutdown
+        self._if_leading(election)  # at shutdown
+        election.resign()
         signer.stop_beating()
         connections.close_all()
+
+    def _if_leading(self, election: Election) -> None:
+        """Sign if this signer is the elected one (election.py); say when that changes."""
+        leading = election.holds()
+        if leading != self._leading and election.contested:
+            said = (
+                "audit signer: elected, signing checkpoints"
+                if leading
+                else "audit signer: standing by (the signer of another node signs)"
+            )
+            print(said, file=sys.stderr, flush=True)
+        self._leading = leading
+        if leading:
+            self._once(False, fail=False)
 
     def _signed_note(self, checkpoint: Checkpoint) -> None:
         """D2: the checkpoint, signed anew as a C2SP note by the same key."""

@@ -1,0 +1,109 @@
+"""One checkpoint signer at a time, elected through PostgreSQL (D2, issue 17: several nodes
+serve one practice, each starts a signer; secretum/audit/election.py).
+
+An attacker's or an accident's ways to get two signers, or none: a second node started beside
+the first, the leader killed without a goodbye (SIGKILL, a node powered off), the leader's
+database session cut under it. Each is tried on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from secretum.audit.election import SIGNER_LOCK, Election
+from tests.audit.elsewhere import witness_elsewhere
+from tests.core.test_instance_key import ROOT, Postgres, postgres, secretum
+
+__all__ = ["postgres"]  # the module's PostgreSQL practice (tests/core/test_instance_key.py)
+
+
+def _until(condition: Any, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time given"
+        time.sleep(0.1)
+
+
+def test_one_candidate_leads_until_its_session_ends(db: Any) -> None:
+    """On SQLite (one server) the signer always leads. On PostgreSQL the first to ask leads, the
+    second stands by however often it asks; the leader asking again keeps it (and stacks
+    nothing); its session cut by the server, it leads no more, and the other takes over."""
+    first, second = Election(), Election()
+    if connection.vendor != "postgresql":
+        assert not first.contested and first.holds() and second.holds()
+        return
+    try:
+        assert first.holds() and not second.holds()
+        assert first.holds() and not second.holds()
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objid = %s",
+                [SIGNER_LOCK],
+            )
+        assert not first.holds()  # its connection is gone: it knows it leads no more
+        _until(second.holds)
+        assert not first.holds()
+        second.resign()
+        assert first.holds()
+    finally:
+        first.resign()
+        second.resign()
+
+
+def _signer(pg: Postgres, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SECRETUM_") and k not in ("DJANGO_SETTINGS_MODULE", "PYTEST_VERSION")
+    }
+    env.update(
+        SECRETUM_HOME=str(pg.home),
+        SECRETUM_AUDIT_WITNESS=str(witness_elsewhere(str(pg.home))),
+        **pg.env(),
+    )
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "secretum.cli", "audit", "checkpoint", "--every", "1"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.mark.postgresql
+def test_two_nodes_one_signer_and_the_other_takes_over(postgres: Postgres, tmp_path: Path) -> None:
+    """Two signers of one practice (two nodes sharing its key material and its PostgreSQL): one
+    is elected, the other stands by and signs nothing; the leader killed with SIGKILL, the other
+    is elected within seconds and signs; the log verifies."""
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    nodes = [_signer(postgres, logs[0])]
+    try:
+        _until(lambda: "elected" in logs[0].read_text())
+        nodes.append(_signer(postgres, logs[1]))
+        _until(lambda: "standing by" in logs[1].read_text())
+        time.sleep(2.5)  # beats of both: the standby still stands by, and signs nothing
+        assert "elected" not in logs[1].read_text()
+        assert "audit checkpoint:" not in logs[1].read_text()
+        nodes[0].send_signal(signal.SIGKILL)
+        nodes[0].wait(timeout=10)
+        _until(lambda: "elected" in logs[1].read_text())
+        made = secretum(postgres.home, "demo", "--patients", "1", "--seed", "31", **postgres.env())
+        assert made.returncode == 0, made.stderr
+        _until(lambda: "audit checkpoint:" in logs[1].read_text())
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.send_signal(signal.SIGTERM)
+                node.wait(timeout=30)
+    verified = secretum(postgres.home, "audit", "verify", **postgres.env())
+    assert verified.returncode == 0, verified.stderr
