@@ -289,7 +289,7 @@ def create_checkpoint(*, force: bool = False, restored_from: str = "") -> tuple[
     the witness holds is superseded, the log is checked against the database's own checkpoints
     only, and a re-anchoring naming the backup is signed into the witness before the checkpoint.
     """
-    from secretum.audit.scan import PARALLEL_FROM, earliest, mac_scan, read_leaves, scan_rows
+    from secretum.audit.scan import PARALLEL_FROM, earliest, mac_scan, read_tree, scan_rows
 
     key = signing_key()
     public = key.public_key()
@@ -328,13 +328,12 @@ def create_checkpoint(*, force: bool = False, restored_from: str = "") -> tuple[
     if base_size == 0 and size >= PARALLEL_FROM:
         # A whole log to read (first checkpoint, or the frontier was lost): all cores, and the
         # tree a level at a time.
-        leaves, problem, seq = read_leaves(size, 0)
+        tree, problem, seq = read_tree(size, 0)
         problem, seq = earliest(0, problem, seq, entries.mac_key())
         if not problem:
             problem, seq = mac_scan(0, size, entries.mac_key())
         if problem:
             raise CheckpointError(f"event {seq} {problem}")
-        tree = merkle.levels(leaves)
         for c in sorted(expected.values(), key=lambda c: c.tree_size):
             if c.tree_size and merkle.prefix_root(tree, c.tree_size).hex() != c.root_hash:
                 _compare_failed(c)

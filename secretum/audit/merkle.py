@@ -8,12 +8,23 @@ from Secretum and nothing from Django.
     node hash   MTH(D[n]) = SHA-256(0x01 || MTH(D[0:k]) || MTH(D[k:n])), k the largest power of
                 two smaller than n
     empty tree  MTH({})   = SHA-256("")
+
+A large tree (``secretum audit verify`` of a whole log) is kept as packed levels, each one bytes
+object of 32-byte hashes end to end, hashed with C-level loops (``map`` over hashlib's methods,
+each node's hash copied from one that already took in the prefix): a million nodes cost a
+million hashes, not also a million Python objects. The leaves may be cut into parts on
+multiples of a power of two, each part's lower levels built by a process of its own, and the
+parts placed side by side (``place_levels``): the result is the same RFC 9162 tree.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
+import mmap
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 LEAF_PREFIX = b"\x00"  # RFC 9162 section 2.1.1
 NODE_PREFIX = b"\x01"
@@ -151,7 +162,97 @@ def levels(leaves: list[bytes]) -> list[list[bytes]]:
     return out
 
 
-def frontier_of(tree_levels: list[list[bytes]], size: int) -> list[bytes]:
+# --- packed levels: a million hashes without a million objects --------------------------------
+
+
+class Level(Protocol):
+    """A level of the tree as the functions below read it: a list of hashes, or ``Packed``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> bytes: ...
+
+
+HASH_SIZE = 32
+# The C methods of a hash object: ``map`` calls them without a Python frame per node.
+_hash_type = type(_sha256())
+_copy, _update, _digest = _hash_type.copy, _hash_type.update, _hash_type.digest
+# A hash with its prefix already taken in: copying one is cheaper than starting a new hash.
+_NODE_START = _sha256(NODE_PREFIX)
+_BATCH = 8192  # nodes hashed at a time (that many hash objects alive at once)
+
+
+class Packed:
+    """A level of the tree as one bytes object, its 32-byte hashes end to end: what a worker
+    process hands back in one piece, and what ``frontier_of``, ``prefix_root`` and
+    ``path_from_levels`` read like a list of hashes."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data) // HASH_SIZE
+
+    def __getitem__(self, index: int) -> bytes:
+        if not 0 <= index < len(self):
+            raise IndexError("node outside the level")
+        return self.data[index * HASH_SIZE : (index + 1) * HASH_SIZE]
+
+
+def leaf_hashes(entries: Iterable[bytes]) -> bytes:
+    """MTH({d}) of each entry, packed end to end; the loop runs in C (no bytecode per entry)."""
+    return b"".join(map(_digest, map(_sha256, map(LEAF_PREFIX.__add__, entries))))
+
+
+def node_level(level: bytes) -> bytes:
+    """The level above a packed level: neighbours paired and hashed, an odd last node carried
+    up unchanged (see ``levels``)."""
+    pair = 2 * HASH_SIZE
+    whole = len(level) // pair * pair
+    out = []
+    for start in range(0, whole, _BATCH * pair):
+        end = min(whole, start + _BATCH * pair)
+        nodes = list(map(_copy, itertools.repeat(_NODE_START, (end - start) // pair)))
+        pairs = map(
+            level.__getitem__,
+            map(slice, range(start, end, pair), range(start + pair, end + 1, pair)),
+        )
+        collections.deque(map(_update, nodes, pairs), 0)  # runs the updates, keeps nothing
+        out.append(b"".join(map(_digest, nodes)))
+    return b"".join(out) + level[whole:]
+
+
+def packed_levels(leaves: bytes, height: int | None = None) -> list[bytes]:
+    """The packed levels of the tree of ``leaves`` (packed leaf hashes), leaves first: up to the
+    root, or exactly ``height + 1`` levels (those of a part of the leaves that starts on a
+    multiple of 2**height, which a caller joins with its neighbours' to build the whole)."""
+    out = [leaves]
+    while len(out[-1]) > HASH_SIZE if height is None else len(out) <= height:
+        out.append(node_level(out[-1]))
+    return out
+
+
+def level_sizes(n: int, height: int) -> list[int]:
+    """How many nodes levels 0..height of the tree of n leaves hold: ceil(n / 2**h) (an odd
+    last node carried up counts)."""
+    return [-(-n >> h) for h in range(height + 1)]
+
+
+def place_levels(
+    out: bytearray | mmap.mmap, offsets: Sequence[int], first: int, part: Sequence[bytes]
+) -> None:
+    """Write the levels of a part of the leaves (``packed_levels(part, height)``, the part
+    starting at leaf ``first``, a multiple of 2**height) where the whole tree's levels lie in
+    ``out``, level h from ``offsets[h]`` (sized by ``level_sizes``): each part's nodes land
+    where the whole tree's are, so that the parts, placed, make the whole tree's levels."""
+    for h, level in enumerate(part):
+        start = offsets[h] + (first >> h) * HASH_SIZE
+        out[start : start + len(level)] = level
+
+
+def frontier_of(tree_levels: Sequence[Level], size: int) -> list[bytes]:
     """The roots of the perfect subtrees that make up the first ``size`` leaves, largest first."""
     if size > len(tree_levels[0]):
         raise ValueError("size beyond the tree")
@@ -164,7 +265,7 @@ def frontier_of(tree_levels: list[list[bytes]], size: int) -> list[bytes]:
     return nodes
 
 
-def prefix_root(tree_levels: list[list[bytes]], size: int) -> bytes:
+def prefix_root(tree_levels: Sequence[Level], size: int) -> bytes:
     """The root of the tree of the first ``size`` leaves, from the levels of a larger tree."""
     if size == 0:
         return EMPTY_ROOT
@@ -175,7 +276,7 @@ def prefix_root(tree_levels: list[list[bytes]], size: int) -> bytes:
     return node
 
 
-def path_from_levels(tree_levels: list[list[bytes]], index: int) -> list[bytes]:
+def path_from_levels(tree_levels: Sequence[Level], index: int) -> list[bytes]:
     """The audit path of leaf ``index`` in the whole tree, read off its levels."""
     if not 0 <= index < len(tree_levels[0]):
         raise ValueError("leaf index outside the tree")

@@ -15,13 +15,18 @@ Verification reads every event once, in sequence order, and checks, naming the f
 7. the log's length and root against the witness's tree heads, one per commit (D2: no blind
    window), and, given a fingerprint kept outside the instance, the checkpoint key against it.
 
-A million events take a few seconds: the database puts each event's entry together and joins
-5,000 of them into one value, Python hashes them with one-shot calls and compares them in bulk,
-two processes share the log, and the tree is built a level at a time.
+A million events are to take under two seconds on two idle cores (D2, issue 17;
+``bench/audit_bench.py``): the database puts each event's entry together and joins 5,000 of them
+into one value, Python hashes them in C-level loops and compares them in bulk, and two processes
+share the log, each building the lower levels of the tree over its part (``scan.read_tree``),
+while the parent counts the events (for duplicated numbers); the parent then hashes the few
+nodes above and reads the root of every checkpoint's and tree head's size off the levels, each
+size once.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +42,7 @@ from secretum.audit.scan import (
     earliest,
     entry_select,
     mac_scan,
-    read_leaves,
+    read_tree,
 )
 
 
@@ -56,13 +61,21 @@ class VerifyResult:
     key_checked: str = ""  # the expected fingerprint the checkpoint key matched, if one was given
 
 
-def _log_shape() -> tuple[int, int, int]:
+def _last_seq() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_auditevent")
+        return int(cur.fetchone()[0])
+
+
+def _log_shape(high: int) -> tuple[int, int]:
+    """How many events are numbered up to ``high``, and the lowest number: a full count, which
+    the parent process takes while the workers read the log."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT COUNT(*), COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM audit_auditevent"
+            "SELECT COUNT(*), COALESCE(MIN(seq), 1) FROM audit_auditevent WHERE seq <= %s", [high]
         )
-        count, low, high = cur.fetchone()
-    return int(count), int(low), int(high)
+        count, low = cur.fetchone()
+    return int(count), int(low)
 
 
 def _duplicate() -> int | None:
@@ -91,7 +104,10 @@ def verify_log(*, workers: int | None = None, expect_key: str | None = None) -> 
     forged = [c for c in in_db + witness.checkpoints if not c.valid_under(public)]
     signed = [c for c in in_db + witness.checkpoints if c.valid_under(public)]
 
-    count, low, high = _log_shape()
+    high = _last_seq()
+    shape: list[tuple[int, int]] = []
+    tree, problem, bad = read_tree(high, workers, meanwhile=lambda: shape.append(_log_shape(high)))
+    count, low = shape[0]
     if low < 1:
         return VerifyResult(
             False, 0, f"event {low} was inserted (sequence numbers start at 1)", low
@@ -101,21 +117,25 @@ def verify_log(*, workers: int | None = None, expect_key: str | None = None) -> 
         return VerifyResult(False, 0, f"event {dup} appears twice (an event was inserted)", dup)
 
     key = entries.mac_key()
-    leaves, problem, bad = read_leaves(high, workers)
     if problem:
         problem, bad = earliest(0, problem, bad, key)
         return VerifyResult(False, bad - 1, f"event {bad} {problem}", bad)
-    size = len(leaves)
+    size = len(tree[0])
+
+    @functools.cache
+    def root_of(n: int) -> str:
+        """The root of the first n events (the database's and the witness's copy of a
+        checkpoint, and tree heads of the same size, share one)."""
+        return merkle.prefix_root(tree, n).hex()
 
     # Events covered by a matching signed checkpoint need no MAC check: the signed root already
     # binds them. Where a checkpoint does not match, the MACs name the event; where none covers
     # them (the newest events), the MACs are all there is.
-    tree = merkle.levels(leaves) if leaves else [[]]
     good: Checkpoint | None = None
     for c in sorted(signed, key=lambda c: (c.tree_size, c.where)):
         if c.tree_size > size:
             break
-        if merkle.prefix_root(tree, c.tree_size).hex() != c.root_hash:
+        if root_of(c.tree_size) != c.root_hash:
             first = (good.tree_size if good else 0) + 1
             mac_problem, mac_seq = mac_scan(first - 1, c.tree_size, key)
             if mac_problem:
@@ -159,7 +179,7 @@ def verify_log(*, workers: int | None = None, expect_key: str | None = None) -> 
     if head is not None:
         tail_heads.append(head)
     for h in tail_heads:
-        if h.tree_size and merkle.prefix_root(tree, h.tree_size).hex() != h.root_hash:
+        if h.tree_size and root_of(h.tree_size) != h.root_hash:
             return VerifyResult(
                 False,
                 tail,

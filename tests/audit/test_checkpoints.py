@@ -156,6 +156,26 @@ def test_the_whole_log_path_signs_the_same_root(db: Any, whole_log_reads: None) 
     assert new and checkpoint.root_hash == _full_root()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_whole_log_path_in_two_processes_signs_the_same_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Out of a transaction the whole log is read by two processes, each building the subtrees
+    of its part (here of 4 events: 21 events in parts 1-12 and 13-21)."""
+    from secretum.audit import scan
+
+    monkeypatch.setattr(scan, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(scan, "SPLIT_BLOCKS", 2)
+    _events(21)
+    assert scan.split(21, 2) == ([0, 12, 21], 2)
+    checkpoint, new = create_checkpoint()
+    assert new and checkpoint.tree_size == 21 and checkpoint.root_hash == _full_root()
+    frontier = json.loads(AuditCheckpoint.objects.get().frontier)
+    assert merkle.TreeBuilder(21, [bytes.fromhex(h) for h in frontier]).root().hex() == (
+        checkpoint.root_hash
+    )
+
+
 def test_the_whole_log_path_refuses_a_changed_event(db: Any, whole_log_reads: None) -> None:
     from tests.audit.conftest import as_owner
 

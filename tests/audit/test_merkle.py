@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import pytest
 
@@ -80,3 +81,65 @@ def test_positions_outside_the_tree_are_refused() -> None:
         assert not merkle.verify_inclusion(index, 5, leaves[0], [], merkle.root(leaves))
     with pytest.raises(ValueError, match="beyond the tree"):
         merkle.frontier_of(tree, 6)
+
+
+# --- packed levels, and a tree built in parts by two processes (D2: `audit verify`) -----------
+
+
+@pytest.mark.parametrize("batch", [3, 8192])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 8, 13, 64, 100])
+def test_packed_levels_are_the_rfc_tree(
+    n: int, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Levels hashed a batch of nodes at a time (here also 3, so that pairs cross batches)."""
+    monkeypatch.setattr(merkle, "_BATCH", batch)
+    data = [f"event {i}".encode() for i in range(n)]
+    leaves = [merkle.leaf_hash(d) for d in data]
+    assert merkle.leaf_hashes(data) == b"".join(leaves)
+    packed = [merkle.Packed(level) for level in merkle.packed_levels(b"".join(leaves))]
+    if n:
+        assert [[*level] for level in packed] == merkle.levels(leaves)
+    for size in range(n + 1):
+        assert merkle.prefix_root(packed, size) == _reference(data[:size])
+    for i in range(n):
+        assert merkle.path_from_levels(packed, i) == merkle.inclusion_path(i, leaves)
+
+
+def test_a_packed_level_refuses_a_node_it_does_not_hold() -> None:
+    level = merkle.Packed(b"".join(merkle.leaf_hash(bytes([i])) for i in range(3)))
+    assert len(level) == 3 and level[2] == merkle.leaf_hash(b"\x02")
+    for index in (-1, 3):
+        with pytest.raises(IndexError):
+            level[index]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 65, 97, 200, 257])
+def test_a_tree_joined_from_parts_is_the_whole_tree(
+    n: int, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parts of `audit verify`'s workers (scan.split: every bound a multiple of 2**height),
+    each placed where the whole tree's nodes lie, give the same levels, so every prefix root,
+    including those of checkpoints whose size falls inside a part's subtree, is the RFC 9162
+    root of that prefix."""
+    from secretum.audit import scan
+
+    monkeypatch.setattr(scan, "SPLIT_BLOCKS", 2)
+    data = [f"event {i}".encode() for i in range(n)]
+    leaves = merkle.leaf_hashes(data)
+    bounds, height = scan.split(n, workers)
+    assert bounds[0] == 0 and bounds[-1] == n and bounds == sorted(bounds)
+    assert all(b % (1 << height) == 0 for b in bounds[:-1])
+    if n >= 64:
+        assert height >= 3  # subtrees of 8 leaves and more: sizes fall inside them
+    offsets = [0, *itertools.accumulate(32 * k for k in merkle.level_sizes(n, height))]
+    out = bytearray(b"\xff" * offsets[-1])  # not a hash: a node left unwritten shows
+    for lo, hi in itertools.pairwise(bounds):
+        part = merkle.packed_levels(leaves[32 * lo : 32 * hi], height)
+        merkle.place_levels(out, offsets, lo, part)
+    lower = [bytes(out[offsets[h] : offsets[h + 1]]) for h in range(height + 1)]
+    joined = lower[:-1] + merkle.packed_levels(lower[-1])
+    assert joined == merkle.packed_levels(leaves)
+    tree = [merkle.Packed(level) for level in joined]
+    for size in range(n + 1):
+        assert merkle.prefix_root(tree, size) == _reference(data[:size])

@@ -251,6 +251,73 @@ def test_two_processes_give_the_same_answers(monkeypatch: pytest.MonkeyPatch) ->
     _fails(25, "event 25 is not authentic")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_joining_their_subtrees_name_the_same_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each worker builds the subtrees of its part of the log and the parent joins them: here
+    37 events in parts 1-16 and 17-37 of subtrees of 8 events, checkpoints of 13 and 27 events
+    ending inside one. What one process finds, two find: an event changed in the second part,
+    rehashed without the key, rewritten with the key past the checkpoints (the tree heads) and
+    under one."""
+    from secretum.audit import scan
+
+    monkeypatch.setattr(scan, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(scan, "SPLIT_BLOCKS", 2)
+    _more(13)
+    create_checkpoint()
+    _more(14)
+    create_checkpoint()
+    _more(10)
+    assert scan.split(37, 2) == ([0, 16, 37], 3)
+
+    def both(seq: int | None, words: str) -> None:
+        one, two = verify_log(workers=1), verify_log(workers=2)
+        assert (two.ok, two.bad_seq, two.problem) == (one.ok, one.bad_seq, one.problem)
+        assert two.bad_seq == seq and words in two.problem, two.problem
+
+    one, two = verify_log(workers=1), verify_log(workers=2)
+    assert two.ok and two.checked == 37 and two.covered == one.covered
+    assert two.covered is not None and two.covered.tree_size == 27 and two.unsigned == 10
+    as_owner("UPDATE audit_auditevent SET role = %s WHERE seq = %s", ["auditor", 30])
+    both(30, "event 30 was changed")
+    rehash(30)
+    both(30, "event 30 is not authentic")
+    rehash(30, with_mac_key=True)  # past every checkpoint: the witness's tree heads see it
+    both(None, "the first 30 events do not match the tree head witnessed")
+    as_owner("UPDATE audit_auditevent SET role = %s WHERE seq = %s", ["auditor", 20])
+    rehash(20, with_mac_key=True)
+    both(14, "events 14 to 27 do not match the checkpoint")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_places_its_part_and_names_its_first_bad_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker's whole job, run here in this process (the pool runs it forked): the levels of
+    its part written where the whole tree's lie, its connection closed after; or the first bad
+    event of its part."""
+    import itertools
+
+    from secretum.audit import merkle, scan
+
+    monkeypatch.setattr(scan, "_shared", [])
+    monkeypatch.setattr(scan, "SPLIT_BLOCKS", 2)
+    _more(21)
+    bounds, height = scan.split(21, 2)
+    offsets = [0, *itertools.accumulate(32 * n for n in merkle.level_sizes(21, height))]
+    shared = bytearray(offsets[-1])
+    scan._adopt(shared)  # a bytearray stands in for the shared mapping
+    for low, high in itertools.pairwise(bounds):
+        assert scan._scan_range(low, high, height, offsets) == ("", 0)
+    whole, problem, _ = scan.read_tree(21, 1)
+    assert not problem
+    placed = [bytes(shared[offsets[h] : offsets[h + 1]]) for h in range(height + 1)]
+    assert placed == [level.data for level in whole[: height + 1]]
+    as_owner("UPDATE audit_auditevent SET role = %s WHERE seq = %s", ["auditor", 15])
+    assert scan._scan_range(bounds[1], 21, height, offsets) == (scan.CHANGED, 15)
+
+
 # --- more of what an owner of the database may do, and what verification says ---------------
 
 
