@@ -95,7 +95,7 @@ test-postgresql: venv ## the tests that depend on the database engine, on Postgr
 # The tests marked postgresql, which make databases of their own on the PostgreSQL server, run in
 # both: here their processes' coverage counts (the PostgreSQL run measures none).
 CORE_MARKS := not e2e
-CORE_FIRST := tests/access tests/accounts tests/audit tests/backup tests/breaches
+CORE_FIRST := tests/access tests/accounts tests/audit tests/backup tests/breaches tests/crypto
 # The slowest tests of each run are printed with its outcome: where the time went, when it grows.
 DURATIONS := --durations=15
 unit-core: unit-core-1 unit-core-2
