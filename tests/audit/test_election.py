@@ -20,7 +20,7 @@ from django.db import connection
 
 from secretum.audit.election import SIGNER_LOCK, Election
 from tests.audit.elsewhere import witness_elsewhere
-from tests.core.test_instance_key import ROOT, Postgres, postgres, secretum
+from tests.core.test_instance_key import ROOT, Postgres, _admin, _server, postgres, secretum
 
 __all__ = ["postgres"]  # the module's PostgreSQL practice (tests/core/test_instance_key.py)
 
@@ -39,6 +39,8 @@ def test_one_candidate_leads_until_its_session_ends(db: Any) -> None:
     first, second = Election(), Election()
     if connection.vendor != "postgresql":
         assert not first.contested and first.holds() and second.holds()
+        first.resign()  # nothing to give back: it holds no connection of its own
+        assert first.holds()
         return
     try:
         assert first.holds() and not second.holds()
@@ -80,11 +82,22 @@ def _signer(pg: Postgres, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _cut_the_leaders_session() -> None:
+    """The server ends the session that holds the signer's lock (a network cut, a restart)."""
+    with _admin(_server()) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND objid = %s",
+            [SIGNER_LOCK],
+        )
+
+
 @pytest.mark.postgresql
 def test_two_nodes_one_signer_and_the_other_takes_over(postgres: Postgres, tmp_path: Path) -> None:
     """Two signers of one practice (two nodes sharing its key material and its PostgreSQL): one
-    is elected, the other stands by and signs nothing; the leader killed with SIGKILL, the other
-    is elected within seconds and signs; the log verifies."""
+    is elected, the other stands by and signs nothing; the leader's session cut by the server,
+    it stands by and the other is elected; that one killed with SIGKILL, the first is elected
+    again within seconds and signs; the log verifies."""
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     nodes = [_signer(postgres, logs[0])]
     try:
@@ -94,12 +107,15 @@ def test_two_nodes_one_signer_and_the_other_takes_over(postgres: Postgres, tmp_p
         time.sleep(2.5)  # beats of both: the standby still stands by, and signs nothing
         assert "elected" not in logs[1].read_text()
         assert "audit checkpoint:" not in logs[1].read_text()
-        nodes[0].send_signal(signal.SIGKILL)
-        nodes[0].wait(timeout=10)
+        _cut_the_leaders_session()
+        _until(lambda: "standing by" in logs[0].read_text())
         _until(lambda: "elected" in logs[1].read_text())
+        nodes[1].send_signal(signal.SIGKILL)
+        nodes[1].wait(timeout=10)
+        _until(lambda: logs[0].read_text().count("elected") == 2)
         made = secretum(postgres.home, "demo", "--patients", "1", "--seed", "31", **postgres.env())
         assert made.returncode == 0, made.stderr
-        _until(lambda: "audit checkpoint:" in logs[1].read_text())
+        _until(lambda: "audit checkpoint:" in logs[0].read_text())
     finally:
         for node in nodes:
             if node.poll() is None:
