@@ -7,7 +7,6 @@ database session cut under it. Each is tried on a real PostgreSQL server."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,8 +18,15 @@ import pytest
 from django.db import connection
 
 from secretum.audit.election import SIGNER_LOCK, Election
-from tests.audit.elsewhere import witness_elsewhere
-from tests.core.test_instance_key import ROOT, Postgres, _admin, _server, postgres, secretum
+from tests.core.test_instance_key import (
+    ROOT,
+    Postgres,
+    _admin,
+    _server,
+    environment,
+    postgres,
+    secretum,
+)
 
 __all__ = ["postgres"]  # the module's PostgreSQL practice (tests/core/test_instance_key.py)
 
@@ -62,20 +68,10 @@ def test_one_candidate_leads_until_its_session_ends(db: Any) -> None:
 
 
 def _signer(pg: Postgres, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SECRETUM_") and k not in ("DJANGO_SETTINGS_MODULE", "PYTEST_VERSION")
-    }
-    env.update(
-        SECRETUM_HOME=str(pg.home),
-        SECRETUM_AUDIT_WITNESS=str(witness_elsewhere(str(pg.home))),
-        **pg.env(),
-    )
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "secretum.cli", "audit", "checkpoint", "--every", "1"],
-            env=env,
+            env=environment(pg.home, **pg.env()),
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

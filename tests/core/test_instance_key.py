@@ -38,7 +38,9 @@ SECRETUM = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "secre
 WATCHED = ("patients_patient", "audit_auditevent", "accounts_user", "clinical_encounter")
 
 
-def secretum(home: Path, *args: str, timeout: int = 120, **env: str) -> subprocess.CompletedProcess:
+def environment(home: Path, **env: str) -> dict[str, str]:
+    """The environment of a `secretum` process of the instance at ``home``: none of the test
+    run's SECRETUM_* settings, ``env`` added."""
     environ = {
         k: v
         for k, v in os.environ.items()
@@ -49,9 +51,13 @@ def secretum(home: Path, *args: str, timeout: int = 120, **env: str) -> subproce
         SECRETUM_HOME=str(home), SECRETUM_AUDIT_WITNESS=str(witness_elsewhere(str(home)))
     )
     environ.update(env)
+    return environ
+
+
+def secretum(home: Path, *args: str, timeout: int = 120, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*SECRETUM, *args],
-        env=environ,
+        env=environment(home, **env),
         cwd=ROOT,
         capture_output=True,
         text=True,
