@@ -76,6 +76,30 @@ def refusals_survive() -> Iterator[None]:
                 record_event(*args, **kwargs)
 
 
+# The events recorded while a read is in its snapshot (``deferred``), appended when it ends.
+_DEFERRED: ContextVar[list[tuple[tuple[Any, ...], dict[str, Any]]] | None] = ContextVar(
+    "secretum_audit_deferred", default=None
+)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Around a read that takes no write lock (``access.guard``, SQLite): an event recorded inside
+    (a row found altered, a refusal) is appended when the block ends, however it ends, in a
+    transaction of its own, before the read's own event. The read cannot write it itself: its
+    snapshot may be older than the log's last event."""
+    queued: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    token = _DEFERRED.set(queued)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+        if queued:
+            with transaction.atomic():
+                for args, kwargs in queued:
+                    record_event(*args, **kwargs)
+
+
 # Events this process appended: the command line signs a checkpoint at its end if any (D2).
 _written = [0]
 
@@ -109,6 +133,21 @@ def record_event(
         raise ValueError(f"unknown audit action {action!r}")
     if settings.SECRETUM_BENCHMARK_BASELINE:
         return None
+    call = (
+        (actor, action, resource),
+        {
+            "outcome": outcome,
+            "patient_ref": patient_ref,
+            "resource_ref": resource_ref,
+            "detail": detail,
+            "on_behalf_of": on_behalf_of,
+            "purpose": purpose,
+        },
+    )
+    queue = _DEFERRED.get()
+    if queue is not None:  # inside a read's snapshot: appended when it ends (``deferred``)
+        queue.append(call)
+        return None
     clean = entries.clean
     user = actor.user
     texts = {
@@ -133,21 +172,7 @@ def record_event(
     _append(event)
     watched = _WATCHED.get()
     if watched is not None and event.outcome != Outcome.SUCCESS:
-        watched.append(
-            (
-                (actor, action, resource),
-                {
-                    "outcome": outcome,
-                    "patient_ref": patient_ref,
-                    "resource_ref": resource_ref,
-                    "detail": detail,
-                    "on_behalf_of": on_behalf_of,
-                    "purpose": purpose,
-                },
-                event.pk,
-                event.leaf_hash,
-            )
-        )
+        watched.append((*call, event.pk, event.leaf_hash))
     return event
 
 
