@@ -157,12 +157,16 @@ def book_appointment(
 
 def _with_names(rows: list[Appointment], event: EventDraft) -> list[AppointmentView]:
     names: dict[int, str] = {}
+    # Issue 17: the practitioners of the day in one query, not one user row built per appointment.
+    ids = {a.practitioner_id for a in rows}
+    staff = {u.pk: u for u in get_user_model().objects.filter(pk__in=ids)} if ids else {}
     out = []
     for a in rows:
         if a.patient_id not in names:
             # The row came with the appointment (select_related): no second query.
             reader = event.reader(patient_key(a.patient))
             names[a.patient_id] = reveal_identity(a.patient, reader, NAME_FIELDS).display_name
+        a.practitioner = staff[a.practitioner_id]
         out.append(_view(a, names[a.patient_id]))
     return out
 
@@ -179,7 +183,7 @@ def agenda(actor: Actor, day: dt.date) -> list[AppointmentView]:
                 starts_at__lt=start + dt.timedelta(days=1),
                 patient__archived_at__isnull=True,  # J1: an archived patient is in no list
             )
-            .select_related("patient", "practitioner")
+            .select_related("patient")
             .order_by("starts_at")
         )
         return _with_names(rows, event)

@@ -111,11 +111,19 @@ def isoday(value: str | None) -> str:
 
 
 @register.filter(expects_localtime=True)
+def clock(value: dt.datetime | None) -> str:
+    """``{{ value|clock }}``: as ``{{ value|time:"H:i" }}``, in the current time zone."""
+    if not isinstance(value, dt.datetime):
+        return ""
+    return f"{value.hour:02d}:{value.minute:02d}"
+
+
+@register.filter(expects_localtime=True)
 def moment(value: dt.datetime | None) -> str:
     """``{{ value|moment }}``: as ``{{ value|date:"d/m/Y H:i" }}``, in the current time zone."""
     if not isinstance(value, dt.datetime):
         return ""
-    return f"{day(value)} {value.hour:02d}:{value.minute:02d}"
+    return f"{day(value)} {clock(value)}"
 
 
 # Stands for the uid in a route reversed once per page (any UUID: only its place matters).
