@@ -1,0 +1,66 @@
+"""``{% fixed %}`` (issue 17): the navigation and the other parts every page repeats are rendered
+once per role's links and language, then given again. Each test tries to make a page show what
+another user, another role or another language was given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.template import Context, Template, TemplateSyntaxError
+from django.utils import translation
+
+from secretum.access.policy import Role
+from secretum.core.templatetags import fragments
+from tests.conftest import client_for, make_user
+
+AUDIT_LINK = 'href="/audit/"'
+USERS_LINK = 'href="/accounts/users/"'
+
+
+def _page(client: Any) -> str:
+    return client.get("/patients/").content.decode()
+
+
+def test_each_role_sees_its_own_links_whichever_page_was_made_first(db: Any) -> None:
+    auditor, secretary = make_user(Role.AUDITOR), make_user(Role.SECRETARY)
+    for _ in range(2):  # the second round is served from what the first one kept
+        assert AUDIT_LINK in client_for(auditor).get("/audit/").content.decode()
+        page = _page(client_for(secretary))
+        assert AUDIT_LINK not in page and USERS_LINK not in page
+
+
+def test_a_role_changed_shows_its_links_at_the_next_page(db: Any) -> None:
+    """C2: the links follow the role held at this request, never a rendering made for the role
+    held before."""
+    user = make_user(Role.SECRETARY)
+    client = client_for(user)
+    assert USERS_LINK not in _page(client)
+    user.give_role(Role.MANAGER)
+    user.save()
+    assert USERS_LINK in client.get("/accounts/users/").content.decode()
+    user.give_role(Role.SECRETARY)
+    user.save()
+    assert USERS_LINK not in _page(client)
+
+
+def test_each_language_has_its_own_links(db: Any) -> None:
+    client = client_for(make_user(Role.SECRETARY))
+    with translation.override("en"):
+        assert ">New patient</a>" in _page(client)
+    client.cookies["django_language"] = "fr"
+    page = client.get("/patients/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert 'lang="fr"' in page and ">New patient</a>" not in page
+
+
+def test_only_what_is_named_decides_and_what_is_kept_stays_bounded() -> None:
+    template = Template('{% load fragments %}{% fixed "test" n %}[{{ n }}]{% endfixed %}')
+    for n in range(fragments._MOST + 50):
+        assert template.render(Context({"n": n})) == f"[{n}]"
+    assert len(fragments._KEPT) <= fragments._MOST
+
+
+@pytest.mark.parametrize("tag", ["{% fixed %}", "{% fixed nav %}", "{% fixed \"nav' %}"])
+def test_a_fragment_without_a_quoted_name_is_a_template_error(tag: str) -> None:
+    with pytest.raises(TemplateSyntaxError, match="quoted name"):
+        Template("{% load fragments %}" + tag + "{% endfixed %}")
