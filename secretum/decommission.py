@@ -480,7 +480,7 @@ def destroy(
                 step(f"recovery file {path}", shredded(path))
     # 4. The database.
     if database is not None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in ("", "-wal", "-shm", "-journal", "-writers"):  # -writers: lib/sqlite3
             path = Path(f"{database}{suffix}")
             if path.exists():
                 step(f"database file {path}", shredded(path))

@@ -49,8 +49,9 @@ def separate(inst: Instance) -> Path:
             f"The database {legacy} is in use: stop 'secretum serve' and every other Secretum "
             "command first; nothing was moved."
         )
-    for extra in (wal, legacy.with_name(legacy.name + "-shm")):
-        extra.unlink(missing_ok=True)  # empty, with no connection open: SQLite makes them again
+    for suffix in ("-shm", "-writers"):  # -writers: the writers' queue (lib/sqlite3), empty
+        legacy.with_name(legacy.name + suffix).unlink(missing_ok=True)
+    wal.unlink(missing_ok=True)  # empty, with no connection open: SQLite makes them again
     target.parent.mkdir(mode=0o700, exist_ok=True)
     os.rename(legacy, target)
     for folder in (inst.home, target.parent):

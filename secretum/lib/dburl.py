@@ -17,7 +17,7 @@ class DatabaseUrlError(ValueError):
 
 def sqlite_config(path: Path) -> dict[str, Any]:
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": "secretum.lib.sqlite3",  # Django's, writers queued in turn (issue 17)
         "NAME": str(path),
         # Keep each worker thread's connection: opening SQLite and running the PRAGMAs for
         # every request cost about a tenth of a chart opening (bench/README.md).

@@ -1,0 +1,84 @@
+"""Django's SQLite backend, with the writers of every process queued in turn (issue 17).
+
+SQLite has one write lock. A transaction that finds it taken (``BEGIN IMMEDIATE``) is made to
+wait by SQLite's busy handler, which does not wait for the lock to be released: it sleeps 1, 2,
+5, 10, 15, 20, 25… ms and tries again. Under many users at once, writers who missed the lock
+twice slept longer than the writes they waited for took, the processor stood idle while requests
+queued, and throughput stopped growing well before the processor was busy.
+
+Here a write transaction first takes an exclusive ``flock`` on a file beside the database (one
+open file per connection, so that two threads of one process queue as two processes do), which
+the kernel hands to the next waiter the moment it is released; then SQLite's lock, which is
+then free. It is released when the transaction commits or rolls back, or the connection closes.
+Reads never take it (WAL: readers do not wait), nor does a database in memory. SQLite's own
+lock stays the only guarantee of one writer at a time: the queue only decides who asks next,
+and a writer outside it (another program, a statement outside a transaction) is still made to
+wait by SQLite as before.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from typing import Any
+
+from django.db.backends.sqlite3 import base
+
+# The transaction modes that take the write lock at BEGIN.
+_WRITES = frozenset({"IMMEDIATE", "EXCLUSIVE"})
+
+
+# django-stubs types the backend's public surface only; these are its private hooks.
+_SQLite: Any = base.DatabaseWrapper
+
+
+class DatabaseWrapper(_SQLite):
+    _queue_fd = -1
+    _queued = False
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        name = str(self.settings_dict["NAME"])
+        if not self.is_in_memory_db() and not name.startswith("file:"):
+            self._queue_fd = os.open(
+                name + "-writers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+        return connection
+
+    def _start_transaction_under_autocommit(self) -> None:
+        took = self._queue_fd >= 0 and not self._queued and self.transaction_mode in _WRITES
+        if took:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+            self._queued = True
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            if took:  # a BEGIN refused; never the turn of a transaction already open
+                self._leave()
+            raise
+
+    def _commit(self) -> Any:
+        try:
+            return super()._commit()
+        finally:
+            self._leave()
+
+    def _rollback(self) -> Any:
+        try:
+            return super()._rollback()
+        finally:
+            self._leave()
+
+    def _close(self) -> Any:
+        try:
+            return super()._close()
+        finally:
+            self._leave()
+            if self._queue_fd >= 0:
+                os.close(self._queue_fd)
+                self._queue_fd = -1
+
+    def _leave(self) -> None:
+        if self._queued:
+            self._queued = False
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
