@@ -63,3 +63,50 @@ def test_uid_url_makes_the_links_url_makes(prefix: str, rf: RequestFactory) -> N
             _render("{% uid_url 'patients:detail' u %}", u="../../admin", request=request)
     finally:
         set_script_prefix("/")
+
+
+# What ``clinical/entry_links.html`` was, included once per entry before issue 17: the reference
+# the tag must match, byte for byte.
+_ENTRY_LINKS_TEMPLATE = (
+    '{% load i18n secretum %}{% entry_name e as named %}<span class="entry-links">'
+    "{% if e.corrected %}<a href=\"{% uid_url 'clinical:history' e.kind e.uid %}\" "
+    'title="{% translate \'History\' %}">{% translate "corrected" %}'
+    '<span class="visually-hidden">: {{ named }}</span></a>{% endif %}'
+    "{% if can_write_clinical and not chart.archived %} "
+    '<a href="{% uid_url \'clinical:correct\' e.kind e.uid %}">{% translate "correct" %}'
+    '<span class="visually-hidden">: {{ named }}</span></a>{% endif %}</span>'
+)
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "nl"])
+def test_entry_links_make_what_the_included_template_made(language: str, rf: Any) -> None:
+    """Every combination (corrected or not, a writer or not, an archived chart or none), in each
+    language, and an entry whose text carries markup: the same bytes as the template, so the
+    entry's name is escaped where the template escaped it."""
+    from types import SimpleNamespace
+
+    from django.utils import translation
+
+    hostile = '<img src=x onerror="alert(1)"> & Arachide'
+    with translation.override(language):
+        for corrected in (False, True):
+            entry = SimpleNamespace(
+                kind="allergy",
+                uid=uuid.uuid4(),
+                corrected=corrected,
+                values={"substance": hostile, "severity": "severe"},
+                recorded_at=MOMENTS[0],
+            )
+            for writer in (False, True):
+                for chart in (
+                    None,
+                    SimpleNamespace(archived=False),
+                    SimpleNamespace(archived=True),
+                ):
+                    context = {"e": entry, "can_write_clinical": writer, "chart": chart}
+                    theirs = Template(_ENTRY_LINKS_TEMPLATE).render(
+                        Context({**context, "request": rf.get("/")})
+                    )
+                    ours = _render("{% entry_links e %}", request=rf.get("/"), **context)
+                    assert ours == theirs
+                    assert "<img" not in ours

@@ -13,6 +13,9 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 from secretum.access.forms import CATEGORIES
 from secretum.audit.vocabulary import VOCABULARIES
@@ -176,3 +179,26 @@ def entry_name(entry: Any) -> str:
         break
     when = moment(timezone.localtime(entry.recorded_at)) if entry.recorded_at else ""
     return ", ".join(part for part in (main, when) if part and part != "—")
+
+
+@register.simple_tag(takes_context=True)
+def entry_links(context: Any, entry: Any) -> SafeString:
+    """``{% entry_links e %}``: the links after a clinical entry of the chart, "corrected" (to its
+    history) and "correct", each naming the entry for a screen reader (WCAG 2.4.4). Issue 17: one
+    call per entry, where an included template per entry cost a chart of twenty entries about
+    0.8 ms; the markup is the one the template made."""
+    named = escape(entry_name(entry))
+    links = []
+    if entry.corrected:
+        history = uid_url(context, "clinical:history", entry.kind, entry.uid)
+        links.append(
+            f'<a href="{history}" title="{escape(gettext("History"))}">'
+            f'{escape(gettext("corrected"))}<span class="visually-hidden">: {named}</span></a>'
+        )
+    if context.get("can_write_clinical") and not getattr(context.get("chart"), "archived", False):
+        correct = uid_url(context, "clinical:correct", entry.kind, entry.uid)
+        links.append(
+            f' <a href="{correct}">{escape(gettext("correct"))}'
+            f'<span class="visually-hidden">: {named}</span></a>'
+        )
+    return mark_safe(f'<span class="entry-links">{"".join(links)}</span>')  # noqa: S308  (escaped)
