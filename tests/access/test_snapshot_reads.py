@@ -42,6 +42,16 @@ def _in_thread(work: Any, failures: list[BaseException]) -> threading.Thread:
     return thread
 
 
+def _identity_read(practitioner: Any, patient: Any) -> Any:
+    return guarded(
+        actor_for(practitioner),
+        Permission.PATIENT_IDENTITY_READ,
+        Action.READ,
+        "patients.Patient",
+        patient_ref=patient.uid,
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_read_holds_no_write_lock_while_it_reads(practitioner: Any, patient: Any) -> None:
     """Another request writes (an entry and its event) while a chart is being read, without
@@ -102,13 +112,7 @@ def test_a_read_that_writes_is_refused_and_leaves_nothing(practitioner: Any, pat
     the last commit): it fails every time instead, its write rolled back, the failure audited."""
     with (
         pytest.raises(RuntimeError, match="wrote to the database"),
-        guarded(
-            actor_for(practitioner),
-            Permission.PATIENT_IDENTITY_READ,
-            Action.READ,
-            "patients.Patient",
-            patient_ref=patient.uid,
-        ),
+        _identity_read(practitioner, patient),
     ):
         UserSession.objects.create(
             user=practitioner, device="slipped in", source="", last_activity_at=timezone.now()
@@ -125,13 +129,7 @@ def test_an_event_recorded_inside_a_read_is_kept_even_when_the_read_fails(
     in that order: the report, appended when the snapshot ended, then the read's failure."""
     with (
         pytest.raises(ValueError),
-        guarded(
-            actor_for(practitioner),
-            Permission.PATIENT_IDENTITY_READ,
-            Action.READ,
-            "patients.Patient",
-            patient_ref=patient.uid,
-        ),
+        _identity_read(practitioner, patient),
     ):
         record_tampered("patients.Patient", str(patient.uid), patient_ref=str(patient.uid))
         raise ValueError("refused after the report")
