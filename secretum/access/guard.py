@@ -234,31 +234,19 @@ def guarded(
 
 
 def _reads_apart(draft: EventDraft) -> bool:
-    """A read or a search on SQLite, in no caller's transaction: read in a snapshot, event
-    after. (A test case's own wrapping transaction is not a caller's: Django marks it, and its
-    ``atomic(durable=True)`` looks past it the same way.)"""
+    """A read or a search on SQLite (``lib/sqlite3``'s snapshot), in no caller's transaction:
+    read in a snapshot, event after. (A test case's own wrapping transaction is not a caller's:
+    Django marks it, and its ``atomic(durable=True)`` looks past it the same way.)"""
     return (
         draft.action in SNAPSHOT_READS
-        and connection.vendor == "sqlite"
+        and hasattr(connection, "snapshot")
         and all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
     )
 
 
 @contextmanager
 def _snapshot() -> Iterator[None]:
-    """A read-only transaction on SQLite: ``BEGIN DEFERRED`` (every statement inside sees the
-    same committed state; no write lock is taken), refused at its end if anything was written.
-    The events recorded inside are appended when it ends (``audit.log.deferred``)."""
-    connection.ensure_connection()
-    sqlite = connection.connection
-    before = sqlite.total_changes
-    mode = connection.transaction_mode  # type: ignore[attr-defined]  # the sqlite3 backend's
-    connection.transaction_mode = "DEFERRED"  # type: ignore[attr-defined]
-    try:
-        with deferred(), transaction.atomic():
-            connection.transaction_mode = mode  # type: ignore[attr-defined]  # BEGIN was sent
-            yield
-            if sqlite.total_changes != before:
-                raise RuntimeError("a read or a search wrote to the database")
-    finally:
-        connection.transaction_mode = mode  # type: ignore[attr-defined]
+    """The read in a snapshot (``lib/sqlite3``: no write lock; refused if it wrote); the events
+    recorded inside are appended when it ends (``audit.log.deferred``)."""
+    with deferred(), connection.snapshot():  # type: ignore[attr-defined]  # lib/sqlite3's
+        yield

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.db import transaction
 from django.db.backends.sqlite3 import base
 
 # The transaction modes that take the write lock at BEGIN.
@@ -33,6 +36,7 @@ _SQLite: Any = base.DatabaseWrapper
 
 
 class DatabaseWrapper(_SQLite):
+    transaction_mode: str | None  # Django's: the mode of BEGIN ("IMMEDIATE", dburl.py)
     _queue_fd = -1
     _queued = False
 
@@ -77,6 +81,24 @@ class DatabaseWrapper(_SQLite):
             if self._queue_fd >= 0:
                 os.close(self._queue_fd)
                 self._queue_fd = -1
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read-only transaction (``access.guard``, issue 17): ``BEGIN DEFERRED``, so every
+        statement inside sees the same committed state and no write lock (nor turn in the queue)
+        is taken; refused at its end if anything was written, which would otherwise fail only
+        now and then (the snapshot older than another writer's commit)."""
+        self.ensure_connection()
+        before = self.connection.total_changes
+        mode, self.transaction_mode = self.transaction_mode, "DEFERRED"
+        try:
+            with transaction.atomic(using=self.alias):
+                self.transaction_mode = mode  # BEGIN DEFERRED was sent
+                yield
+                if self.connection.total_changes != before:
+                    raise RuntimeError("a read or a search wrote to the database")
+        finally:
+            self.transaction_mode = mode
 
     def _leave(self) -> None:
         if self._queued:
