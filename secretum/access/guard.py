@@ -23,15 +23,17 @@ there is nothing to account for. Only a change may end so: a read, a search, a p
 or a medical record opened on a basis is always recorded (D1), and the block that asks for it
 anyway fails, audited as a failure.
 
-On SQLite a read or a search reads in a snapshot of its own (a deferred transaction: readers
-never wait for a writer, WAL), and its event is appended just after, in a write transaction of a
-few statements; the page is shown only once that event is committed. The one write lock of the
-database is then held for the append alone, not for the whole reading, decrypting and checking of
-a chart (issue 17: under many users, every chart open used to queue behind every other one). A
-read or search whose block writes anything is refused (RuntimeError): its write would otherwise
-fail now and then, whenever another request committed first. Inside a transaction a caller already
-holds, and on PostgreSQL (one snapshot per statement, the append's own lock taken at its end),
-the event commits with the block as before.
+A read or a search reads in a transaction of its own, and its event is appended just after, in
+a write transaction of a few statements; the page is shown only once that event is committed. On
+SQLite that transaction is a snapshot (``lib/sqlite3``: a deferred transaction, readers never
+wait for a writer, WAL), so the one write lock of the database is held for the append alone, not
+for the whole reading, decrypting and checking of a chart (issue 17: under many users, every
+chart open used to queue behind every other one); a read or search whose block writes anything is
+refused there (RuntimeError): its write would otherwise fail now and then, whenever another
+request committed first. On every engine, an event recorded during the read (a row found altered,
+D1) is appended when the read ends, however it ends: a read that then fails no longer takes the
+auditor's "tampered" report back with it. Inside a transaction a caller already holds, the read
+and its event commit, or roll back, with the caller's work.
 
 On a continuity copy (I5, ``SECRETUM_READ_ONLY``: ``secretum serve --read-only --from-backup``)
 the gate lets only the actions of ``READS`` through, whoever asks, the system included: a write
@@ -65,7 +67,7 @@ CHANGES = frozenset(
 # I5: the only actions the gate lets through on a continuity copy: nothing is changed, sent,
 # granted or reviewed there (the copy's data are thrown away; only its audit log comes back).
 READS = frozenset({Action.READ, Action.SEARCH, Action.PRINT, Action.EXPORT})
-# Issue 17: the actions read in a snapshot of their own on SQLite, their event appended after it.
+# Issue 17, D1: the actions read in a transaction of their own, their event appended after it.
 SNAPSHOT_READS = frozenset({Action.READ, Action.SEARCH})
 # J1: the permissions an archived record answers differently (on a grant, or not at all).
 _ARCHIVED_ASKS = ARCHIVE_READS | ARCHIVE_WRITES
@@ -234,19 +236,18 @@ def guarded(
 
 
 def _reads_apart(draft: EventDraft) -> bool:
-    """A read or a search on SQLite (``lib/sqlite3``'s snapshot), in no caller's transaction:
-    read in a snapshot, event after. (A test case's own wrapping transaction is not a caller's:
-    Django marks it, and its ``atomic(durable=True)`` looks past it the same way.)"""
-    return (
-        draft.action in SNAPSHOT_READS
-        and hasattr(connection, "snapshot")
-        and all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+    """A read or a search in no caller's transaction: read apart, event after. (A test case's
+    own wrapping transaction is not a caller's: Django marks it, and its ``atomic(durable=True)``
+    looks past it the same way.)"""
+    return draft.action in SNAPSHOT_READS and all(
+        getattr(block, "_from_testcase", False) for block in connection.atomic_blocks
     )
 
 
 @contextmanager
 def _snapshot() -> Iterator[None]:
-    """The read in a snapshot (``lib/sqlite3``: no write lock; refused if it wrote); the events
+    """The read in a transaction of its own: the SQLite backend's snapshot (``lib/sqlite3``: no
+    write lock; refused if it wrote) where the backend offers one, else a plain one. The events
     recorded inside are appended when it ends (``audit.log.deferred``)."""
-    with deferred(), connection.snapshot():  # type: ignore[attr-defined]  # lib/sqlite3's
+    with deferred(), getattr(connection, "snapshot", transaction.atomic)():
         yield

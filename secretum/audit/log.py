@@ -84,10 +84,11 @@ _DEFERRED: ContextVar[list[tuple[tuple[Any, ...], dict[str, Any]]] | None] = Con
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Around a read that takes no write lock (``access.guard``, SQLite): an event recorded inside
-    (a row found altered, a refusal) is appended when the block ends, however it ends, in a
-    transaction of its own, before the read's own event. The read cannot write it itself: its
-    snapshot may be older than the log's last event."""
+    """Around a read in a transaction of its own (``access.guard``): an event recorded inside (a
+    row found altered, a refusal) is appended when the block ends, however it ends, in a
+    transaction of its own, before the read's own event. The read cannot write it itself: on
+    SQLite its snapshot may be older than the log's last event, and on every engine its failure
+    would take the event back with it (D1)."""
     queued: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     token = _DEFERRED.set(queued)
     try:

@@ -1,7 +1,7 @@
-"""A read on SQLite reads in a snapshot and appends its event after it (issue 17, D1, D2): the
-one write lock is held for the append alone. Each test tries to break what that must keep: no
-read without its event, no event lost or out of order, no record seen half written, no write
-slipped into a read."""
+"""A read reads in a transaction of its own and appends its event after it (issue 17, D1, D2): on
+SQLite a snapshot, so that the one write lock is held for the append alone. Each test tries to
+break what that must keep: no read without its event, no event lost or out of order, no record
+seen half written, no write slipped into a read."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from secretum.audit.models import TAMPERED, Action
 from secretum.clinical import services as clinical
 from tests.conftest import actor_for, events
 
-pytestmark = pytest.mark.skipif(
+sqlite_only = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="SQLite's one write lock (PostgreSQL: one per row)"
 )
 
@@ -52,6 +52,7 @@ def _identity_read(practitioner: Any, patient: Any) -> Any:
     )
 
 
+@sqlite_only
 @pytest.mark.django_db(transaction=True)
 def test_a_read_holds_no_write_lock_while_it_reads(practitioner: Any, patient: Any) -> None:
     """Another request writes (an entry and its event) while a chart is being read, without
@@ -73,6 +74,7 @@ def test_a_read_holds_no_write_lock_while_it_reads(practitioner: Any, patient: A
     call_command("audit_verify")
 
 
+@sqlite_only
 @pytest.mark.django_db(transaction=True)
 def test_reads_racing_writes_never_see_a_record_half_written(
     practitioner: Any, patient: Any
@@ -107,6 +109,7 @@ def test_reads_racing_writes_never_see_a_record_half_written(
     call_command("audit_verify")
 
 
+@sqlite_only
 def test_a_read_that_writes_is_refused_and_leaves_nothing(practitioner: Any, patient: Any) -> None:
     """A read's block that writes would fail now and then under load (its snapshot older than
     the last commit): it fails every time instead, its write rolled back, the failure audited."""
@@ -126,7 +129,8 @@ def test_an_event_recorded_inside_a_read_is_kept_even_when_the_read_fails(
     practitioner: Any, patient: Any
 ) -> None:
     """A row found altered during a read is reported; the read then fails. Both are in the log,
-    in that order: the report, appended when the snapshot ended, then the read's failure."""
+    in that order, on every engine: the report, appended when the read's transaction ended (the
+    failure rolled it back), then the read's failure."""
     with (
         pytest.raises(ValueError),
         _identity_read(practitioner, patient),

@@ -153,17 +153,14 @@ def test_a_value_planted_in_the_baselines_plain_format_is_refused(
 ) -> None:
     """E10: the benchmark baseline's plain format (a 0x00 marker, then the text) planted in a
     sealed column is refused on a real instance, never read as the patient's name; the refusal
-    is audited. On SQLite the report of the altered row (the auditor's "tampered" alert) comes
-    first, no longer taken back by the failed read (issue 17, access/guard.py); on PostgreSQL the
-    read's transaction still takes it back (left, see the closing note of 1 December 2026)."""
+    is audited. The report of the altered row (the auditor's "tampered" alert) comes first, not
+    taken back by the failed read (D1, access/guard.py), on SQLite and PostgreSQL alike."""
     Patient.objects.filter(uid=patient.uid).update(family_name=b"\x00Mallory")
     with pytest.raises(keyring.DecryptionError, match="unknown sealed-value format"):
         patients.access_patient(actor_for(practitioner), patient.uid)
     failed = AuditEvent.objects.filter(patient_ref=str(patient.uid), outcome="failure")
     details = [e.detail for e in failed.order_by("seq")]
-    assert details[-1] == '{"error":"DecryptionError"}'
-    if connection.vendor == "sqlite":
-        assert details == ['{"problem":"row-altered-outside-secretum"}', details[-1]]
+    assert details == ['{"problem":"row-altered-outside-secretum"}', '{"error":"DecryptionError"}']
 
 
 def test_a_data_key_in_another_format_opens_nothing(practitioner: Any, patient: Any) -> None:
