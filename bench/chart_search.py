@@ -387,15 +387,19 @@ def reuse(folder: Path, args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def build_all(
-    root: Path, args: argparse.Namespace, databases: dict[str, str] | None = None
+    root: Path,
+    args: argparse.Namespace,
+    databases: dict[str, str] | None = None,
+    labels: tuple[str, ...] = INSTANCES,
 ) -> dict[str, dict[str, Any]]:
     """Both instances, filled in parallel (one core each): init, demo accounts, bulk fill.
-    ``databases`` maps an instance to its PostgreSQL URL (bench/load.py); default SQLite."""
+    ``databases`` maps an instance to its PostgreSQL URL (bench/load.py); default SQLite.
+    ``labels``: the instances to build (bench/twonode.py builds the secured one only)."""
     urls = databases or {}
     figures: dict[str, dict[str, Any]] = {}
     running: dict[str, tuple[subprocess.Popen[bytes], float]] = {}
     try:
-        for label in INSTANCES:
+        for label in labels:
             folder = root / label
             reused = reuse(folder, args)
             if reused is not None:

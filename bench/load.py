@@ -163,11 +163,17 @@ def make_accounts(home: Path, count: int, panel: int, seed: int) -> None:
 
 
 def prepare_accounts(
-    root: Path, count: int, panel: int, seed: int, urls: dict[str, str]
+    root: Path,
+    count: int,
+    panel: int,
+    seed: int,
+    urls: dict[str, str],
+    labels: tuple[str, ...] = cs.INSTANCES,
 ) -> dict[str, dict[str, Any]]:
-    """The accounts of both instances, made in parallel (one child process each)."""
+    """The accounts of both instances (or of ``labels``), made in parallel (one child process
+    each)."""
     running = {}
-    for label in cs.INSTANCES:
+    for label in labels:
         home = root / label / "var"
         env = cs.instance_env(home, label == "baseline", urls.get(label, ""))
         # fmt: off
@@ -180,9 +186,7 @@ def prepare_accounts(
     for label, proc in running.items():
         if proc.wait() != 0:
             raise SystemExit(f"{label}: making the load accounts failed (exit {proc.returncode})")
-    return {
-        label: json.loads((root / label / "accounts.json").read_text()) for label in cs.INSTANCES
-    }
+    return {label: json.loads((root / label / "accounts.json").read_text()) for label in labels}
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -533,9 +537,15 @@ def p(values: list[float], q: float) -> float:
 
 
 async def run_mix(
-    label: str, users: list[User], servers: list[cs.Server], seconds: float, paced: bool
+    label: str,
+    users: list[User],
+    servers: list[cs.Server],
+    seconds: float,
+    paced: bool,
+    rec: Recorder | None = None,
 ) -> Phase:
-    rec = Recorder()
+    """``rec``: a recorder of the caller's (bench/twonode.py's keeps each request's time)."""
+    rec = Recorder() if rec is None else rec
     meter = cs.CpuMeter([os.getpid()] + [s.proc.pid for s in servers if s.proc])
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     rss: dict[str, float] = {}

@@ -106,3 +106,22 @@ def test_check_stays_silent_when_the_database_cannot_be_reached(logged: None) ->
     with connection.execute_wrapper(unreachable):
         found = audit_checks()
     assert not [p for p in found if p.id == "secretum.E103"]
+
+
+def test_each_engines_statements_guard_both_tables_against_every_rewrite() -> None:
+    """Whatever engine this run is on, the statements of both engines (SQLite, PostgreSQL) are
+    complete: every audit table refuses UPDATE and DELETE, and on PostgreSQL TRUNCATE too, and
+    the attacker's drop statements (the tests' part to play) name every trigger installed."""
+    from secretum.audit.db import AUDIT_TABLES, drop_trigger_statements, trigger_statements
+
+    for vendor in ("sqlite", "postgresql"):
+        installed = trigger_statements(vendor)
+        dropped = drop_trigger_statements(vendor)
+        for table in AUDIT_TABLES:
+            creates = [s for s in installed if s.startswith("CREATE TRIGGER") and table in s]
+            verbs = " ".join(creates)
+            assert "UPDATE" in verbs and "DELETE" in verbs, (vendor, table)
+            assert ("TRUNCATE" in verbs) == (vendor == "postgresql"), (vendor, table)
+            names = {s.split()[5 if vendor == "sqlite" else 2] for s in creates}
+            assert {d.split()[4] for d in dropped if d.split()[4] in names} == names
+    assert "RAISE EXCEPTION 'audit records are append-only" in trigger_statements("postgresql")[0]

@@ -506,3 +506,22 @@ def test_the_first_bad_event_is_named_even_when_a_later_one_fails_first(log: int
     rehash(2)
     as_owner("UPDATE audit_auditevent SET resource = %s WHERE seq = %s", ["x", 6])
     _fails(2, "event 2 is not authentic")
+
+
+def test_the_postgresql_entry_is_put_together_by_pg_catalog_alone() -> None:
+    """D2: on PostgreSQL the entry each leaf hash is recomputed from is put together by
+    schema-qualified functions only, so that a function of the same name that a database role
+    planted earlier on the search path cannot stand in for them and forge what is hashed. (The
+    aggregates that only count, and coalesce, a keyword, are not looked up that way; FROM opens
+    a subquery.)"""
+    import re
+
+    from secretum.audit.scan import _bulk_select, entry_select
+
+    for sql, first in (entry_select("postgresql"), _bulk_select("postgresql")):
+        called = re.findall(r"([\w.]+)\s*\(", sql)
+        assert {"pg_catalog.concat_ws", "pg_catalog.to_char", "pg_catalog.chr"} <= set(called)
+        unqualified = {name for name in called if not name.startswith("pg_catalog.")}
+        assert unqualified <= {"COUNT", "MIN", "MAX", "coalesce", "FROM"}, unqualified
+        assert first == entry_select("postgresql")[1]
+    assert "printf(" in entry_select("sqlite")[0]

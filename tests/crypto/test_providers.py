@@ -17,7 +17,7 @@ import pytest
 
 from secretum import init, instance
 from secretum.core import health
-from secretum.crypto import checks, evidence, keyring, layout, providers
+from secretum.crypto import checks, evidence, keyring, layout, providers, token
 from secretum.instance import InstanceError
 from tests.core.test_instance_key import one_sentence, secretum
 from tests.instances import initialised
@@ -109,7 +109,9 @@ def test_a_malformed_list_of_token_versions_is_refused(
         instance.Instance(tmp_path, key_text=_key_text(**changes)).read_keys()
 
 
-def test_a_key_file_with_its_kek_in_the_token_reads_without_one(tmp_path: Path) -> None:
+def test_a_key_file_with_its_kek_in_the_token_reads_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = _key_text(
         kek=None,
         kek_version=2,
@@ -121,6 +123,15 @@ def test_a_key_file_with_its_kek_in_the_token_reads_without_one(tmp_path: Path) 
     assert "kek" not in given.read_keys()
     versions = given.read_key_versions()
     assert versions.in_token == {2} and versions.keks == {} and versions.versions == [2]
+    # O2: `secretum check` says where the KEK is, and claims no copy in memory it does not hold.
+    for name in (token.MODULE_VARIABLE, token.TOKEN_VARIABLE, token.PIN_FILE_VARIABLE):
+        monkeypatch.delenv(name, raising=False)
+    lines = providers.describe(given, versions)
+    assert lines[0].startswith("Key provider: the environment (SECRETUM_KEY)")
+    assert lines[1:] == [
+        "  PKCS#11 token not named holds KEK version 2: the KEK never leaves it (AES-256-GCM "
+        "inside the token)."
+    ]
 
 
 # --- where the key file may not be --------------------------------------------------------------
