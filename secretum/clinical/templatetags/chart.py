@@ -1,0 +1,154 @@
+"""The chart's most numerous sections, made in one pass each (issue 17): consultation notes and
+observations are three entries in four of a record, and the template's loop spent a context
+pushed and popped, a dozen lookups and several filters on each; a medication was an included
+template of its own (a context, twenty conditions, three forms). The markup is the templates',
+byte for byte (tests/clinical/test_chart_tags.py renders both)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django import template
+from django.template.defaultfilters import linebreaksbr
+from django.template.defaulttags import CsrfTokenNode
+from django.utils import timezone
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, gettext_noop
+
+from secretum.core.templatetags.secretum import (
+    entry_links,
+    entry_name,
+    entry_value,
+    isoday,
+    label,
+    moment,
+    uid_url,
+)
+
+register = template.Library()
+
+# The parts of a consultation note (SOAP), each shown when it holds something.
+_SOAP = (("subjective", "S"), ("objective", "O"), ("assessment", "A"), ("plan", "P"))
+
+
+def _shown(value: Any) -> str:
+    """A value as ``{{ value }}`` shows it: escaped, nothing for a field the entry lacks."""
+    return conditional_escape("" if value is None else value)
+
+
+def _when(entry: Any) -> str:
+    return moment(timezone.localtime(entry.recorded_at)) if entry.recorded_at else ""
+
+
+@register.simple_tag(takes_context=True)
+def encounter_notes(context: template.Context, entries: Iterable[Any]) -> SafeString:
+    """``{% encounter_notes chart.entries.encounter %}``: each note, its SOAP parts and links."""
+    notes = []
+    for e in entries:
+        values = e.values
+        parts = "".join(
+            "\n      "
+            + (
+                f"<p><b>{letter}</b> {linebreaksbr(values[name], autoescape=True)}</p>"
+                if values.get(name)
+                else ""
+            )
+            for name, letter in _SOAP
+        )
+        notes.append(
+            f'\n    <div class="note"><h3>{_when(e)} · {_shown(e.author)} · '
+            f"{_shown(values.get('reason', ''))}</h3>{parts}\n      {entry_links(context, e)}"
+            "\n    </div>\n    "
+        )
+    if not notes:
+        return mark_safe(  # noqa: S308  (a translation of ours, escaped)
+            f'<p class="hint">{escape(gettext("No consultation recorded."))}</p>'
+        )
+    return mark_safe("".join(notes))  # noqa: S308  (every value above escaped)
+
+
+@register.simple_tag(takes_context=True)
+def observation_rows(context: template.Context, entries: Iterable[Any]) -> SafeString:
+    """``{% observation_rows chart.entries.observation %}``: a row for each observation."""
+    rows = [
+        f"<tr><td>{_when(e)}</td><td>{escape(label(e.values.get('code'), 'observation'))}</td>"
+        f"<td>{_shown(e.values.get('value', ''))} {_shown(e.values.get('unit', ''))}</td>"
+        f"<td>{entry_links(context, e)}</td></tr>"
+        for e in entries
+    ]
+    return mark_safe(  # noqa: S308  (every value above escaped)
+        "".join(rows) or '<tr><td class="hint" colspan="4">—</td></tr>'
+    )
+
+
+@register.simple_tag(takes_context=True)
+def medication_items(
+    context: template.Context, entries: Iterable[Any], *, active: bool
+) -> SafeString:
+    """``{% medication_items medications.0 active=True %}``: an item for each medication, with
+    its links; an active one on a chart not archived also offers to stop it (a writer), to renew
+    it and print its prescription (a prescriber)."""
+    csrf = CsrfTokenNode().render(context)
+    offers = active and not getattr(context.get("chart"), "archived", False)
+    writer, prescriber = context.get("can_write_clinical"), context.get("can_prescribe")
+    words = {w: escape(gettext(w)) for w in _MEDICATION_WORDS}
+    items = []
+    for e in entries:
+        v = e.values
+        named = _shown(entry_name(e))
+        hidden = f'<span class="visually-hidden">: {named}</span>'
+        text = [f'<li data-testid="medication"><strong>{_shown(v.get("drug", ""))}</strong>']
+        if v.get("strength"):
+            text.append(f" {_shown(v['strength'])}")
+        text.append(f" · {_shown(v.get('dose', ''))} · {_shown(v.get('frequency', ''))}")
+        if v.get("route"):
+            text.append(f" · {_shown(entry_value('medication', 'route', v))}")
+        if v.get("duration"):
+            text.append(f" · {_shown(v['duration'])}")
+        if v.get("start"):
+            text.append(f" · {words['from']} {_shown(isoday(v['start']))}")
+        if v.get("stop"):
+            text.append(f" · {words['stops on']} {_shown(isoday(v['stop']))}")
+        if v.get("cnk"):
+            text.append(f" <small>CNK {_shown(v['cnk'])}</small>")
+        if v.get("atc"):
+            text.append(f" <small>ATC {_shown(v['atc'])}</small>")
+        text.append(f" {entry_links(context, e)}\n")
+        if offers:
+            text.append('<span class="entry-links">\n')
+            if writer:
+                text.append(
+                    f'<form method="post" action="{uid_url(context, "clinical:stop", e.uid)}" '
+                    f'class="inline">{csrf}<button type="submit" class="link" '
+                    f'data-testid="stop-medication">{words["stop"]}{hidden}</button></form>'
+                )
+            text.append("\n")
+            if prescriber:
+                text.append(
+                    f'<form method="post" action="{uid_url(context, "clinical:renew", e.uid)}" '
+                    f'class="inline">{csrf}<button type="submit" class="link" '
+                    f'data-testid="renew-medication">{words["renew"]}{hidden}</button></form>\n'
+                    '<form method="post" action="'
+                    f'{uid_url(context, "compliance:print_prescription", e.uid)}" class="inline" '
+                    f'target="_blank">{csrf}<label><input type="checkbox" name="niss"> '
+                    f'{words["with the national number"]}{hidden}</label> <button type="submit" '
+                    f'class="link" data-testid="print-prescription">'
+                    f"{words['print the prescription']}{hidden}</button></form>"
+                )
+            text.append("\n</span>")
+        text.append("</li>\n")
+        items.append("".join(text))
+    return mark_safe("".join(items))  # noqa: S308  (every value above escaped, links reversed)
+
+
+# The words of a medication's line and its offers (translated once a call, not once an item).
+_MEDICATION_WORDS = (
+    gettext_noop("from"),
+    gettext_noop("stops on"),
+    gettext_noop("stop"),
+    gettext_noop("renew"),
+    gettext_noop("with the national number"),
+    gettext_noop("print the prescription"),
+)

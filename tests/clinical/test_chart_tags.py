@@ -1,0 +1,184 @@
+"""The chart's notes and observations made by a tag each (issue 17): the same bytes as the
+template loops they replace, in every language, for every combination a chart shows (parts
+present or not, lines, a writer or not, a corrected entry, an archived chart, none at all), and
+the patient's own words escaped wherever the loop escaped them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.template import Context, Template
+from django.utils import timezone, translation
+
+# The loops of patients/detail.html before issue 17: the reference the tags must match.
+_NOTES_LOOP = """{% load i18n secretum %}
+    {% for e in chart.entries.encounter %}
+    <div class="note"><h3>{{ e.recorded_at|moment }} · {{ e.author }} · {{ e.values.reason }}</h3>
+      {% if e.values.subjective %}<p><b>S</b> {{ e.values.subjective|linebreaksbr }}</p>{% endif %}
+      {% if e.values.objective %}<p><b>O</b> {{ e.values.objective|linebreaksbr }}</p>{% endif %}
+      {% if e.values.assessment %}<p><b>A</b> {{ e.values.assessment|linebreaksbr }}</p>{% endif %}
+      {% if e.values.plan %}<p><b>P</b> {{ e.values.plan|linebreaksbr }}</p>{% endif %}
+      {% entry_links e %}
+    </div>
+    {% empty %}<p class="hint">{% translate "No consultation recorded." %}</p>{% endfor %}"""
+_OBSERVATIONS_LOOP = (
+    "{% load i18n secretum %}{% for e in chart.entries.observation %}<tr><td>"
+    '{{ e.recorded_at|moment }}</td><td>{{ e.values.code|label:"observation" }}</td><td>'
+    "{{ e.values.value }} {{ e.values.unit }}</td><td>{% entry_links e %}</td></tr>{% empty %}"
+    '<tr><td class="hint" colspan="4">—</td></tr>{% endfor %}'
+)
+# clinical/medication.html, included for each medication before issue 17.
+_MEDICATION_INCLUDED = (
+    "{% load i18n secretum %}{% entry_name e as named %}"
+    '<li data-testid="medication"><strong>{{ e.values.drug }}</strong>{% if e.values.strength %}'
+    " {{ e.values.strength }}{% endif %}"
+    " · {{ e.values.dose }} · {{ e.values.frequency }}{% if e.values.route %}"
+    ' · {% entry_value "medication" "route" e.values %}{% endif %}'
+    "{% if e.values.duration %} · {{ e.values.duration }}{% endif %}"
+    '{% if e.values.start %} · {% translate "from" %}'
+    " {{ e.values.start|isoday }}{% endif %}{% if e.values.stop %}"
+    ' · {% translate "stops on" %} {{ e.values.stop|isoday }}{% endif %}'
+    "{% if e.values.cnk %} <small>CNK {{ e.values.cnk }}</small>{% endif %}"
+    "{% if e.values.atc %} <small>ATC {{ e.values.atc }}</small>{% endif %}"
+    " {% entry_links e %}\n"
+    '{% if active and not chart.archived %}<span class="entry-links">\n'
+    "{% if can_write_clinical %}"
+    '<form method="post" action="{% uid_url \'clinical:stop\' e.uid %}'
+    '" class="inline">{% csrf_token %}'
+    '<button type="submit" class="link" data-testid="stop-medication">{% translate "stop" %}'
+    '<span class="visually-hidden">: {{ named }}</span></button></form>{% endif %}\n'
+    "{% if can_prescribe %}"
+    '<form method="post" action="{% uid_url \'clinical:renew\' e.uid %}'
+    '" class="inline">{% csrf_token %}'
+    '<button type="submit" class="link" data-testid="renew-medication">{% translate "renew" %}'
+    '<span class="visually-hidden">: {{ named }}</span></button></form>\n'
+    '<form method="post" action="{% uid_url \'compliance:print_prescription\' e.uid %}'
+    '" class="inline" target="_blank">{% csrf_token %}'
+    '<label><input type="checkbox" name="niss"> {% translate "with the national number" %}'
+    '<span class="visually-hidden">: {{ named }}</span></label> '
+    '<button type="submit" class="link" data-testid="print-prescription">'
+    '{% translate "print the prescription" %}'
+    '<span class="visually-hidden">: {{ named }}</span></button></form>{% endif %}\n'
+    "</span>{% endif %}</li>\n"
+)
+_MEDICATIONS_LOOP = (
+    "{% load i18n secretum %}<ul>{% for e in medications.0 %}{% include medication with "
+    'active=True %}{% empty %}<li class="hint">—</li>{% endfor %}</ul><ul>'
+    "{% for e in medications.1 %}{% include medication with active=False %}{% endfor %}</ul>"
+)
+_MEDICATIONS_TAG = (
+    "{% load chart %}<ul>{% medication_items medications.0 active=True %}"
+    '{% if not medications.0 %}<li class="hint">—</li>{% endif %}</ul>'
+    "<ul>{% medication_items medications.1 active=False %}</ul>"
+)
+_NOTES_TAG = "{% load chart %}\n    {% encounter_notes chart.entries.encounter %}"
+_OBSERVATIONS_TAG = "{% load chart %}{% observation_rows chart.entries.observation %}"
+
+HOSTILE = '<script>alert("x")</script> & <b>gras</b>'
+WHEN = dt.datetime(2026, 3, 29, 0, 59, 59, tzinfo=dt.UTC)  # the night summer time starts
+
+
+def _entry(kind: str, values: dict[str, Any], *, corrected: bool = False) -> Any:
+    return SimpleNamespace(
+        kind=kind,
+        uid=uuid.uuid4(),
+        corrected=corrected,
+        values=values,
+        recorded_at=WHEN,
+        author=f"Dr Éloïse {HOSTILE}",
+    )
+
+
+NOTES = [
+    _entry(
+        "encounter",
+        {
+            "reason": f"Toux {HOSTILE}",
+            "subjective": "depuis 3 jours\nla nuit surtout\r\n<i>fièvre</i>",
+            "objective": "",
+            "assessment": "bronchite",
+            "plan": "repos\n\nrevoir dans 1 semaine",
+        },
+        corrected=True,
+    ),
+    _entry("encounter", {"reason": "Contrôle", "subjective": "", "plan": "—"}),
+    _entry("encounter", {}),  # a note whose parts are all missing
+]
+MEDICATIONS = [
+    _entry(
+        "medication",
+        {
+            "drug": f"Amlodipine {HOSTILE}",
+            "strength": "5 mg",
+            "dose": "1 comprimé",
+            "frequency": "1x/jour",
+            "route": "oral",
+            "duration": "3 mois",
+            "start": "2026-11-20",
+            "stop": "2027-02-18",
+            "cnk": "1234567",
+            "atc": "C08CA01",
+        },
+        corrected=True,
+    ),
+    _entry("medication", {"drug": "Paracétamol", "dose": "1 g", "frequency": HOSTILE}),
+    _entry("medication", {"drug": "Oméprazole", "route": HOSTILE, "stop": "pas une date"}),
+]
+OBSERVATIONS = [
+    _entry("observation", {"code": "weight", "value": "70.5", "unit": "kg"}),
+    _entry("observation", {"code": "unknown-code", "value": HOSTILE}, corrected=True),
+    _entry("observation", {"value": "12"}),
+    _entry("observation", {"code": HOSTILE, "value": "1", "unit": HOSTILE}),  # shown as stored
+]
+
+
+def _both(loop: str, tag: str, context: dict[str, Any], rf: Any) -> tuple[str, str]:
+    made = [Template(t).render(Context({**context, "request": rf.get("/")})) for t in (loop, tag)]
+    return made[0], made[1]
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "nl"])
+@pytest.mark.parametrize("zone", ["Europe/Brussels", "UTC"])
+def test_the_tags_make_what_the_loops_made(language: str, zone: str, rf: Any) -> None:
+    with translation.override(language), timezone.override(zone):
+        medication = Template(_MEDICATION_INCLUDED)
+        for writer, prescriber in itertools.product((False, True), repeat=2):
+            for archived in (False, True):
+                for notes, observations, medications in (
+                    (NOTES, OBSERVATIONS, (MEDICATIONS[:2], MEDICATIONS[2:])),
+                    ([], [], ([], [])),
+                    ([], [], ([], MEDICATIONS)),
+                ):
+                    chart = SimpleNamespace(
+                        archived=archived,
+                        entries={"encounter": notes, "observation": observations},
+                    )
+                    context = {
+                        "chart": chart,
+                        "can_write_clinical": writer,
+                        "can_prescribe": prescriber,
+                        "medications": medications,
+                        "medication": medication,
+                        "csrf_token": "a-token-of-the-session",
+                    }
+                    for loop, tag in (
+                        (_NOTES_LOOP, _NOTES_TAG),
+                        (_OBSERVATIONS_LOOP, _OBSERVATIONS_TAG),
+                        (_MEDICATIONS_LOOP, _MEDICATIONS_TAG),
+                    ):
+                        theirs, ours = _both(loop, tag, context, rf)
+                        assert ours == theirs
+                        assert "<script>" not in ours and "<i>" not in ours
+
+
+def test_a_note_keeps_its_lines_and_escapes_its_words(rf: Any) -> None:
+    chart = SimpleNamespace(archived=False, entries={"encounter": NOTES[:1]})
+    made = Template(_NOTES_TAG).render(Context({"chart": chart, "request": rf.get("/")}))
+    assert "<p><b>S</b> depuis 3 jours<br>la nuit surtout<br>&lt;i&gt;fièvre&lt;/i&gt;</p>" in made
+    assert "<b>O</b>" not in made  # an empty part is not shown
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;gras" in made
