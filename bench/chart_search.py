@@ -473,17 +473,20 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(default_factory=Path)
     database_url: str = ""  # PostgreSQL (bench/load.py); empty: the home's SQLite
+    workers: int = 2  # gunicorn's processes and threads (bench/load.py --workers, --threads)
+    threads: int = 4
 
     def start(self) -> None:
         self.port = free_port()
         self.log = self.home.parent / "server.log"
         env = instance_env(self.home, self.label == "baseline", self.database_url)
         # The serving path of `secretum serve` (which refuses the baseline setting): the TLS front
-        # (G4) and gunicorn's workers behind it, 2 × 4 threads. The same for both instances: only
-        # encryption and audit differ.
+        # (G4) and gunicorn's workers behind it, 2 × 4 threads unless told. The same for both
+        # instances: only encryption and audit differ.
         command = [
             *(sys.executable, "-m", "secretum.lib.front", "--home", str(self.home)),
-            *("--port", str(self.port), "--workers", "2", "--threads", "4"),
+            *("--port", str(self.port)),
+            *("--workers", str(self.workers), "--threads", str(self.threads)),
         ]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(

@@ -750,7 +750,11 @@ def run_engine(engine: str, args: argparse.Namespace) -> EngineResult:
         }
         for label in cs.INSTANCES:
             servers[label] = cs.Server(
-                label, root / label / "var", database_url=urls.get(label, "")
+                label,
+                root / label / "var",
+                database_url=urls.get(label, ""),
+                workers=args.workers,
+                threads=args.threads,
             )
             servers[label].start()
         for server in servers.values():
@@ -789,7 +793,8 @@ def report(results: list[EngineResult], args: argparse.Namespace) -> None:
     )
     print(
         f"  {args.patients} patients / {args.entries} entries · each user's panel "
-        f"{args.panel} patients · servers: TLS front + gunicorn 2 workers × 4 threads"
+        f"{args.panel} patients · servers: TLS front + gunicorn {args.workers} workers × "
+        f"{args.threads} threads"
     )
     print(
         "  mix: one action every 3–10 s per user among "
@@ -905,6 +910,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-users", type=int, default=64, help="saturation's last step")
     parser.add_argument("--step-seconds", type=float, default=20.0, help="each saturation step")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes a server")
+    parser.add_argument("--threads", type=int, default=4, help="threads a gunicorn process")
     parser.add_argument(
         "--workdir", type=Path, help="keep the SQLite instances here (reused when present)"
     )
