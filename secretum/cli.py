@@ -198,6 +198,9 @@ def _command_name(argv: list[str]) -> tuple[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from secretum.lib import supervise
+
+    supervise.end_with_parent()  # a periodic task or the signer, started by serve: ends with it
     if not argv or argv[0] in ("help", "-h", "--help"):
         print(USAGE)
         return 0

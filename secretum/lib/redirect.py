@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from http import HTTPStatus
 
-from secretum.lib import http1
+from secretum.lib import http1, supervise
 from secretum.lib.http1 import Refusal
 from secretum.lib.incoming import ClientGone, Incoming, read_request_head
 from secretum.lib.limits import CLOSE_TIMEOUT, Limits, Slots
@@ -139,6 +139,7 @@ async def serve(host: str, port: int, redirector: Redirector) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    supervise.end_with_parent()  # started by serve: ends with it
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from secretum.lib import logs
+from secretum.lib import logs, supervise
 from secretum.lib.http1 import MAX_REQUEST_LINE
 
 SOCKET_NAME = "workers.sock"
@@ -127,6 +127,7 @@ def start(
             "--graceful-timeout",
             str(graceful_timeout),
         ],
+        env=supervise.child_env(),
         process_group=0,
     )
 
@@ -145,6 +146,7 @@ def stop(pool: subprocess.Popen[bytes], timeout: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     from gunicorn.app.base import BaseApplication
 
+    supervise.end_with_parent()  # started by serve's front: ends with it (a graceful stop)
     parser = argparse.ArgumentParser(description="the worker pool behind secretum's front")
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)

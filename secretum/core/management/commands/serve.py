@@ -32,6 +32,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from secretum.accounts.management.commands.accounts_disable_inactive import DAY
+from secretum.lib import supervise
 from secretum.lib.supervise import Supervised
 from secretum.maintenance.management.commands.maintenance_close_expired import MINUTE
 
@@ -154,7 +155,7 @@ class Command(BaseCommand):
                     "--max-connections",
                     str(limits.max_connections),
                 ],
-                env=os.environ.copy(),
+                env=supervise.child_env(),
                 process_group=0,  # stopped by serve, in order, not by a terminal's Ctrl-C
             )
         # D2: the audit checkpoint signer, a process of its own (the only one that reads the
@@ -165,7 +166,7 @@ class Command(BaseCommand):
         periodic = [
             subprocess.Popen(  # noqa: S603  (our own module, fixed arguments)
                 [sys.executable, "-m", "secretum.cli", *words, "--every", str(every)],
-                env=os.environ.copy(),
+                env=supervise.child_env(),
                 process_group=0,
             )
             for words, every in periodic_tasks()
@@ -215,7 +216,7 @@ def _start_signer() -> subprocess.Popen[bytes]:
             str(settings.SECRETUM_AUDIT_CHECKPOINT_INTERVAL),
             "--until-closed",
         ],
-        env=os.environ.copy(),
+        env=supervise.child_env(),
         stdin=subprocess.PIPE,
         process_group=0,
     )
