@@ -93,7 +93,7 @@ def medication_items(
     csrf = CsrfTokenNode().render(context)
     offers = active and not getattr(context.get("chart"), "archived", False)
     writer, prescriber = context.get("can_write_clinical"), context.get("can_prescribe")
-    words = {w: escape(gettext(w)) for w in _MEDICATION_WORDS}
+    words = {key: escape(gettext(text)) for key, text in _MEDICATION_WORDS.items()}
     items = []
     for e in entries:
         v = e.values
@@ -103,18 +103,11 @@ def medication_items(
         if v.get("strength"):
             text.append(f" {_shown(v['strength'])}")
         text.append(f" · {_shown(v.get('dose', ''))} · {_shown(v.get('frequency', ''))}")
-        if v.get("route"):
-            text.append(f" · {_shown(entry_value('medication', 'route', v))}")
-        if v.get("duration"):
-            text.append(f" · {_shown(v['duration'])}")
-        if v.get("start"):
-            text.append(f" · {words['from']} {_shown(isoday(v['start']))}")
-        if v.get("stop"):
-            text.append(f" · {words['stops on']} {_shown(isoday(v['stop']))}")
-        if v.get("cnk"):
-            text.append(f" <small>CNK {_shown(v['cnk'])}</small>")
-        if v.get("atc"):
-            text.append(f" <small>ATC {_shown(v['atc'])}</small>")
+        text.extend(
+            shape.format(_shown(_medication_value(v, name)), **words)
+            for name, shape in _MEDICATION_PARTS
+            if v.get(name)
+        )
         text.append(f" {entry_links(context, e)}\n")
         if offers:
             text.append('<span class="entry-links">\n')
@@ -133,9 +126,9 @@ def medication_items(
                     '<form method="post" action="'
                     f'{uid_url(context, "compliance:print_prescription", e.uid)}" class="inline" '
                     f'target="_blank">{csrf}<label><input type="checkbox" name="niss"> '
-                    f'{words["with the national number"]}{hidden}</label> <button type="submit" '
+                    f'{words["niss"]}{hidden}</label> <button type="submit" '
                     f'class="link" data-testid="print-prescription">'
-                    f"{words['print the prescription']}{hidden}</button></form>"
+                    f"{words['print']}{hidden}</button></form>"
                 )
             text.append("\n</span>")
         text.append("</li>\n")
@@ -144,11 +137,30 @@ def medication_items(
 
 
 # The words of a medication's line and its offers (translated once a call, not once an item).
-_MEDICATION_WORDS = (
-    gettext_noop("from"),
-    gettext_noop("stops on"),
-    gettext_noop("stop"),
-    gettext_noop("renew"),
-    gettext_noop("with the national number"),
-    gettext_noop("print the prescription"),
+_MEDICATION_WORDS = {
+    "since": gettext_noop("from"),
+    "until": gettext_noop("stops on"),
+    "stop": gettext_noop("stop"),
+    "renew": gettext_noop("renew"),
+    "niss": gettext_noop("with the national number"),
+    "print": gettext_noop("print the prescription"),
+}
+# The line after the dose and frequency: each part shown when the medication has it ({0}: its
+# value, escaped; the names: _MEDICATION_WORDS, translated).
+_MEDICATION_PARTS = (
+    ("route", " · {0}"),
+    ("duration", " · {0}"),
+    ("start", " · {since} {0}"),
+    ("stop", " · {until} {0}"),
+    ("cnk", " <small>CNK {0}</small>"),
+    ("atc", " <small>ATC {0}</small>"),
 )
+
+
+def _medication_value(values: dict[str, Any], name: str) -> str:
+    """A part of the line as a person reads it: the route by its label, dates as dates."""
+    if name == "route":
+        return entry_value("medication", name, values)
+    if name in ("start", "stop"):
+        return isoday(values[name])
+    return str(values[name])
