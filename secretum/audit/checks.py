@@ -80,14 +80,18 @@ def witness_beside_database() -> Path | None:
 def _database_paths() -> list[Path]:
     if connection.vendor == "sqlite":
         return [Path(str(connection.settings_dict["NAME"]))]
-    host = str(connection.settings_dict.get("HOST") or "")
-    if host not in _LOCAL_HOSTS and not host.startswith("/"):
-        return []  # another host: another file system
-    # Readable by a superuser or a member of pg_read_all_settings; hidden from other roles.
+    # Readable by a superuser or a member of pg_read_all_settings; hidden from other roles. A
+    # server on another host has another file system, whatever its folder is called.
     with connection.cursor() as cur:
         cur.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
         row = cur.fetchone()
-    return [Path(row[0])] if row else []
+    here = on_this_machine(str(connection.settings_dict.get("HOST") or ""))
+    return [Path(row[0])] if row and here else []
+
+
+def on_this_machine(host: str) -> bool:
+    """A database HOST setting that names this machine: none, the loopback, or a socket folder."""
+    return host in _LOCAL_HOSTS or host.startswith("/")
 
 
 def _expected_key(paths: keys.AuditKeyPaths) -> list[Any]:

@@ -48,6 +48,17 @@ def test_a_remote_postgresql_is_elsewhere(db: Any, settings: Any, monkeypatch: A
     assert witness_beside_database() is None
 
 
+def test_only_a_local_host_or_socket_folder_is_this_machine() -> None:
+    """D2: a PostgreSQL server named by another host's name or address is never judged by a
+    folder of this machine that happens to bear its data directory's name."""
+    from secretum.audit.checks import on_this_machine
+
+    for host in ("", "localhost", "127.0.0.1", "::1", "/var/run/postgresql"):
+        assert on_this_machine(host), host
+    for host in ("db.cabinet-fictif.example", "10.0.0.5", "localhost.example", "var/run"):
+        assert not on_this_machine(host), host
+
+
 def test_a_witness_on_another_file_system_is_fine(db: Any, settings: Any) -> None:
     settings.SECRETUM_AUDIT_WITNESS = witness_elsewhere("fine")
     assert witness_beside_database() is None  # the test database is in memory, or elsewhere
