@@ -335,19 +335,20 @@ async def drive(
 
 
 def check_writes(path: Path) -> None:
-    """In the surviving node's environment: every acknowledged write is in the database, opened
-    with this node's keys. A consultation note by its reference, an observation by its value
-    (each user's own, for its patient, since the run began: as many as acknowledged)."""
+    """In the surviving node's environment: every acknowledged write is in the database, read as
+    its author reads it (the service layer: the gate, the audit event, the record's integrity
+    check, decryption with this node's keys). A consultation note by its reference, an
+    observation by its value (each user's own, for its patient, since the run began: as many as
+    acknowledged)."""
     import django
 
     django.setup()
-    from secretum.clinical.models import Encounter, Observation
-    from secretum.patients.models import Patient
-    from secretum.patients.services import patient_key
+    from secretum.access.actor import Actor
+    from secretum.accounts.models import User
+    from secretum.clinical.services import access_chart
 
     plan = json.loads(path.read_text())
-    kinds: dict[str, tuple[Any, str]] = {"encounter": (Encounter, "objective")}
-    kinds["observation"] = (Observation, "value")
+    fields = {"encounter": "objective", "observation": "value"}
     since = dt.datetime.fromisoformat(plan["since"])
     found: dict[tuple[str, str, str], collections.Counter[str]] = {}
     result: dict[str, Any] = {}
@@ -356,13 +357,13 @@ def check_writes(path: Path) -> None:
         for write in plan[group]:
             ident = (write["user"], write["patient"], write["kind"])
             if ident not in found:
-                patient = Patient.objects.get(uid=write["patient"])
-                key = patient_key(patient)
-                model, name = kinds[write["kind"]]
-                rows = model.objects.filter(
-                    patient=patient, author__username=write["user"], recorded_at__gte=since
+                author = User.objects.get(username=write["user"])
+                chart = access_chart(Actor.for_user(author, source="bench"), write["patient"])
+                found[ident] = collections.Counter(
+                    entry.values.get(fields[write["kind"]]) or ""
+                    for entry in chart.entries.get(write["kind"], [])
+                    if entry.author == str(author) and entry.recorded_at >= since
                 )
-                found[ident] = collections.Counter(row.unseal(key, name) or "" for row in rows)
             if found[ident][write["text"]] > 0:
                 found[ident][write["text"]] -= 1
             else:
