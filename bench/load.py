@@ -68,6 +68,7 @@ GOAL_P95_MS = 50.0
 GOAL_RPS = 150.0
 GOAL_RSS_MB = 150.0
 GOAL_RATIO = 1.3
+GOAL_APPEND_P95_MS = 0.5  # PostgreSQL, under the mix
 SATURATION_P95_MS = 250.0
 # What a person does, and how often (weights): mostly charts and searches.
 ACTIONS = (("search", 30), ("chart", 35), ("entry", 20), ("agenda", 15))
@@ -526,6 +527,7 @@ class Phase:
     others: float | None  # CPU share of other processes (chart_search.CpuMeter)
     client_cpu: float  # this client's CPU seconds per wall second
     rss: dict[str, float] = field(default_factory=dict)  # server label → largest VmRSS seen, MB
+    appends: dict[str, float] = field(default_factory=dict)  # audit_bench.py's probe, if run
 
     @property
     def rps(self) -> float:
@@ -683,6 +685,29 @@ def drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def start_probe(server: cs.Server, args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
+    """Audit appends beside the mix, on the same log (``audit_bench.py --probe-seconds``): the
+    issue's append figure under many users. One every ``--probe-every`` s, for the mix's length
+    less 20 s (the users start within its first 10 s)."""
+    if not args.probe_every:
+        return None
+    command = [
+        *(sys.executable, str(REPO / "bench" / "audit_bench.py"), "--reuse", str(server.home)),
+        *("--database-url", server.database_url, "--probe-every", str(args.probe_every)),
+        *("--probe-seconds", str(max(1.0, args.seconds - 20))),
+    ]
+    env = cs.instance_env(server.home, False, server.database_url)
+    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE)
+
+
+def probe_figures(prober: subprocess.Popen[bytes]) -> dict[str, float]:
+    out, _ = prober.communicate(timeout=600)
+    if prober.returncode:
+        print(f"    the audit append probe failed (exit {prober.returncode})", flush=True)
+        return {}
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
 async def drive(
     servers: dict[str, cs.Server],
     manifests: dict[str, list[dict[str, Any]]],
@@ -712,7 +737,10 @@ async def drive(
     mix = {}
     for label in cs.INSTANCES:
         print(f"  [{label}] mix: {args.users} users, {args.seconds:.0f} s…", flush=True)
+        prober = start_probe(servers[label], args) if label == "secured" else None
         mix[label] = await run_mix(label, pools[label][: args.users], every, args.seconds, True)
+        if prober is not None:
+            mix[label].appends = await asyncio.to_thread(probe_figures, prober)
         print(f"    {mix[label].rec.requests()} requests ({machine(mix[label])})", flush=True)
     saturation: dict[str, list[Phase]] = {}
     if args.saturation:
@@ -837,6 +865,17 @@ def report(results: list[EngineResult], args: argparse.Namespace) -> None:
                 goals.append((text, p(s, 95) <= GOAL_P95_MS))
                 text = f"{title}, {users} users: {name} ratio p50 / p95 {r50:.2f} / {r95:.2f}"
                 goals.append((text, max(r50, r95) <= GOAL_RATIO))
+        appends = result.mix["secured"].appends
+        if appends:
+            print(
+                f"  audit append (record_event in its transaction) beside the secured mix, "
+                f"{appends['appends']:.0f} appends by audit_bench.py's probe: p50 "
+                f"{appends['p50']:.3f}, p95 {appends['p95']:.3f}, p99 {appends['p99']:.3f}, "
+                f"max {appends['max']:.3f} ms"
+            )
+            if result.engine == "postgresql":
+                text = f"{title}: audit append p95 under the mix {appends['p95']:.3f} ms"
+                goals.append((text, appends["p95"] <= GOAL_APPEND_P95_MS))
         for label, rec in (("secured", s_rec), ("baseline", b_rec)):
             print(
                 f"  {label}: {sum(rec.errors.values())} errors, "
@@ -909,6 +948,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-users", type=int, default=64, help="saturation's last step")
     parser.add_argument("--step-seconds", type=float, default=20.0, help="each saturation step")
+    parser.add_argument(
+        "--probe-every",
+        type=float,
+        default=0.5,
+        help="seconds between the audit appends timed beside the secured mix (0: none)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes a server")
     parser.add_argument("--threads", type=int, default=4, help="threads a gunicorn process")
