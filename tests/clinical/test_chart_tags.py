@@ -182,3 +182,57 @@ def test_a_note_keeps_its_lines_and_escapes_its_words(rf: Any) -> None:
     assert "<p><b>S</b> depuis 3 jours<br>la nuit surtout<br>&lt;i&gt;fièvre&lt;/i&gt;</p>" in made
     assert "<b>O</b>" not in made  # an empty part is not shown
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;gras" in made
+
+
+# The lines and dots of clinical/trends.html before issue 17 (`t` a trend of clinical/trends.py).
+_TREND_LOOP = (
+    "{% load secretum %}"
+    '{% for line in t.lines %}<polyline class="trend-line trend-line-{{ line.name }}" '
+    'points="{{ line.points }}"/>\n    {% for d in line.dots %}<circle class="trend-dot '
+    'trend-dot-{{ line.name }}" cx="{{ d.x }}" cy="{{ d.y }}" r="3.5"><title>{% if t.timed %}'
+    "{{ d.when|moment }}{% else %}{{ d.when|day }}{% endif %} — {{ d.text }} {{ t.unit }}"
+    "</title></circle>{% endfor %}{% endfor %}"
+)
+_TREND_TAG = "{% load chart %}{% trend_lines t %}"
+
+
+def _measure(code: str, value: str, days: int) -> Any:
+    return SimpleNamespace(
+        kind="observation",
+        recorded_at=WHEN + dt.timedelta(days=days, hours=days),
+        values={"code": code, "value": value},
+        retracted=False,
+    )
+
+
+def _lab(value: str, unit: str, taken_on: str) -> Any:
+    values = {"loinc": "2345-7", "test": f"Glucose {HOSTILE}", "value": value, "unit": unit}
+    return SimpleNamespace(
+        kind="lab_result",
+        recorded_at=WHEN,
+        values={**values, "taken_on": taken_on, "low": "70", "high": "110"},
+        retracted=False,
+    )
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "nl"])
+@pytest.mark.parametrize("zone", ["Europe/Brussels", "UTC", "America/Montreal"])
+def test_a_trends_lines_and_dots_are_what_the_loop_made(language: str, zone: str) -> None:
+    from secretum.clinical.trends import trends
+
+    measures = [_measure("bp", f"{120 + i}/{80 - i}", i) for i in range(4)] + [
+        _measure("weight", value, i) for i, value in enumerate(("70.5", "71", "69.8"))
+    ]
+    results = [_lab("95", HOSTILE, "2026-02-01"), _lab("104", HOSTILE, "2026-03-29")]
+    drawn = trends(measures, results)
+    assert [len(t.lines) for t in drawn] == [2, 1, 1] and not drawn[-1].timed
+    with translation.override(language), timezone.override(zone):
+        for t in drawn:
+            theirs, ours = (
+                Template(x).render(Context({"t": t})) for x in (_TREND_LOOP, _TREND_TAG)
+            )
+            assert ours == theirs
+            assert "<script>" not in ours
+        assert "&lt;script&gt;" in ours  # the lab's unit, as the patient's record holds it
+    empty = SimpleNamespace(lines=(), unit="", timed=True)
+    assert Template(_TREND_TAG).render(Context({"t": empty})) == ""

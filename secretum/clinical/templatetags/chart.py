@@ -1,8 +1,9 @@
 """The chart's most numerous sections, made in one pass each (issue 17): consultation notes and
-observations are three entries in four of a record, and the template's loop spent a context
-pushed and popped, a dozen lookups and several filters on each; a medication was an included
-template of its own (a context, twenty conditions, three forms). The markup is the templates',
-byte for byte (tests/clinical/test_chart_tags.py renders both)."""
+observations are three entries in four of a record (and each measure is a dot of a trend), and
+the template's loop spent a context pushed and popped, a dozen lookups and several filters on
+each; a medication was an included template of its own (a context, twenty conditions, three
+forms). The markup is the templates', byte for byte (tests/clinical/test_chart_tags.py renders
+both)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, gettext_noop
 
 from secretum.core.templatetags.secretum import (
+    day,
     entry_links,
     entry_name,
     entry_value,
@@ -81,6 +83,27 @@ def observation_rows(context: template.Context, entries: Iterable[Any]) -> SafeS
     return mark_safe(  # noqa: S308  (every value above escaped)
         "".join(rows) or '<tr><td class="hint" colspan="4">—</td></tr>'
     )
+
+
+@register.simple_tag
+def trend_lines(trend: Any) -> SafeString:
+    """``{% trend_lines t %}``: each line of a trend's chart (clinical/trends.py), then a dot for
+    each measure, titled with its moment and its value as recorded."""
+    unit = _shown(trend.unit)
+    shown = moment if trend.timed else day
+    parts = []
+    for line in trend.lines:
+        name = _shown(line.name)
+        parts.append(
+            f'<polyline class="trend-line trend-line-{name}" points="{_shown(line.points)}"/>\n    '
+        )
+        parts.extend(
+            f'<circle class="trend-dot trend-dot-{name}" cx="{_shown(d.x)}" cy="{_shown(d.y)}" '
+            f'r="3.5"><title>{shown(timezone.template_localtime(d.when))} — {_shown(d.text)} {unit}'
+            "</title></circle>"
+            for d in line.dots
+        )
+    return mark_safe("".join(parts))  # noqa: S308  (every value above escaped)
 
 
 @register.simple_tag(takes_context=True)
