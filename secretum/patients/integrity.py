@@ -184,11 +184,15 @@ def count_entries_write(patient: Any) -> int:
     return version
 
 
-# The latest write of a record the audit log holds (the audit table's own name and columns;
-# values are parameters). Raw SQL: the ORM takes longer to build this query than to run it.
+# The events that wrote a record: the condition of the partial index audit_record_writes
+# (patients migration 0006), which the query repeats word for word so that both engines read
+# that index, whose size grows with the record's writes, never with its reads (issue 17).
+RECORD_WRITES = f"outcome = '{Outcome.SUCCESS.value}' AND detail LIKE '%\"{VERSION_KEY}\":%'"
+# The latest write of a record the audit log holds (the audit table's own name and columns; the
+# patient is a parameter). Raw SQL: the ORM takes longer to build this query than to run it.
 _AUDITED_SQL = (
     f"SELECT detail FROM {AuditEvent._meta.db_table} "  # noqa: S608
-    "WHERE patient_ref = %s AND outcome = %s AND detail LIKE %s ORDER BY seq DESC LIMIT 1"
+    f"WHERE patient_ref = %s AND {RECORD_WRITES.replace('%', '%%')} ORDER BY seq DESC LIMIT 1"
 )
 
 
@@ -196,7 +200,7 @@ def audited_version(patient_uid: str) -> int:
     """The latest record version the audit log holds a write of (0 if none): a record whose own
     version is lower was put back from an older copy."""
     with connection.cursor() as cursor:
-        cursor.execute(_AUDITED_SQL, [patient_uid, Outcome.SUCCESS.value, f'%"{VERSION_KEY}":%'])
+        cursor.execute(_AUDITED_SQL, [patient_uid])
         row = cursor.fetchone()
     return int(json.loads(row[0]).get(VERSION_KEY, 0)) if row else 0
 

@@ -22,6 +22,7 @@ from secretum.audit import alerts
 from secretum.audit.models import TAMPERED
 from secretum.clinical import records, services
 from secretum.clinical.models import Allergy, Encounter
+from secretum.patients import integrity
 from secretum.patients import services as patients
 from secretum.patients.models import IDENTITY_FIELDS, Patient
 from tests.conftest import actor_for, client_for, events, identity
@@ -272,3 +273,35 @@ def test_entries_written_at_once_by_two_doctors_keep_the_record_intact(
     assert not chart.altered and len(chart.entries["observation"]) == 8
     assert Patient.objects.get(uid=patient.uid).record_version == 9
     call_command("records_verify")
+
+
+def test_a_record_put_back_is_found_however_often_it_was_read_since(
+    practitioner: Any, patient: Any
+) -> None:
+    """The latest write a record's audit trail holds is found through an index of writes alone
+    (issue 17): reads after it, this patient's and others', neither hide it nor slow the
+    lookup that every chart open makes. The query names the index's condition word for word,
+    and both engines' plans read that index, with no sort and no scan of the patient's reads."""
+    columns = [*IDENTITY_FIELDS, "record_version", "entries_digest", "record_seal"]
+    older = Patient.objects.values_list(*columns).get(uid=patient.uid)
+    _entry(practitioner, patient.uid)
+    other = patients.register_patient(actor_for(practitioner), identity()).uid
+    for _ in range(30):
+        services.access_chart(actor_for(practitioner), patient.uid)
+        _entry(practitioner, other, "encounter", NOTE)
+    written = Patient.objects.get(uid=patient.uid).record_version
+    assert integrity.audited_version(str(patient.uid)) == written > older[-3]
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SET LOCAL enable_seqscan = off")
+        explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+        cur.execute(explain + integrity._AUDITED_SQL, [str(patient.uid)])
+        plan = " ".join(str(row) for row in cur.fetchall())
+    assert "audit_record_writes" in plan and "TEMP B-TREE" not in plan and "Sort" not in plan
+    assignments = ", ".join(f"{c} = %s" for c in columns)
+    _sql(
+        f"UPDATE patients_patient SET {assignments} WHERE id = %s",  # noqa: S608  (our columns)
+        *older,
+        _pk(Patient, patient.uid),
+    )
+    _assert_altered(practitioner, patient.uid, identity_too=True)
