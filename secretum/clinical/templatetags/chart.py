@@ -99,7 +99,7 @@ def trend_lines(trend: Any) -> SafeString:
         )
         parts.extend(
             f'<circle class="trend-dot trend-dot-{name}" cx="{_shown(d.x)}" cy="{_shown(d.y)}" '
-            f'r="3.5"><title>{shown(timezone.template_localtime(d.when))} — {_shown(d.text)} {unit}'
+            f'r="3.5"><title>{shown(timezone.localtime(d.when))} — {_shown(d.text)} {unit}'
             "</title></circle>"
             for d in line.dots
         )
