@@ -80,13 +80,15 @@ def witness_beside_database() -> Path | None:
 def _database_paths() -> list[Path]:
     if connection.vendor == "sqlite":
         return [Path(str(connection.settings_dict["NAME"]))]
-    # Readable by a superuser or a member of pg_read_all_settings; hidden from other roles. A
-    # server on another host has another file system, whatever its folder is called.
+    # A server on another host has another file system, whatever its folder is called: it is
+    # not asked (nor is the question logged on a server that refuses it).
+    if not on_this_machine(str(connection.settings_dict.get("HOST") or "")):
+        return []
+    # Readable by a superuser or a member of pg_read_all_settings; hidden from other roles.
     with connection.cursor() as cur:
         cur.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
         row = cur.fetchone()
-    here = on_this_machine(str(connection.settings_dict.get("HOST") or ""))
-    return [Path(row[0])] if row and here else []
+    return [Path(row[0])] if row else []
 
 
 def on_this_machine(host: str) -> bool:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from secretum.audit.checks import audit_checks, witness_beside_database
 from tests.audit.elsewhere import witness_elsewhere
@@ -45,7 +46,10 @@ def test_a_remote_postgresql_is_elsewhere(db: Any, settings: Any, monkeypatch: A
         return  # PostgreSQL only
     settings.SECRETUM_AUDIT_WITNESS = Path("/tmp/secretum-witness-test/witness.log")  # noqa: S108
     monkeypatch.setitem(connection.settings_dict, "HOST", "db.cabinet-fictif.example")
-    assert witness_beside_database() is None
+    # Not even asked where its data lives: another host's folder names say nothing here.
+    with CaptureQueriesContext(connection) as asked:
+        assert witness_beside_database() is None
+    assert not [q for q in asked.captured_queries if "data_directory" in q["sql"]]
 
 
 def test_only_a_local_host_or_socket_folder_is_this_machine() -> None:
