@@ -873,6 +873,12 @@ def report(results: list[EngineResult], args: argparse.Namespace) -> None:
                 f"{appends['p50']:.3f}, p95 {appends['p95']:.3f}, p99 {appends['p99']:.3f}, "
                 f"max {appends['max']:.3f} ms"
             )
+            if "lock_p95" in appends:
+                print(
+                    f"    of which taking the log's lock and its last number p50 "
+                    f"{appends['lock_p50']:.3f}, p95 {appends['lock_p95']:.3f} ms; the INSERT "
+                    f"p50 {appends['insert_p50']:.3f}, p95 {appends['insert_p95']:.3f} ms"
+                )
             if result.engine == "postgresql":
                 text = f"{title}: audit append p95 under the mix {appends['p95']:.3f} ms"
                 goals.append((text, appends["p95"] <= GOAL_APPEND_P95_MS))
