@@ -13,6 +13,7 @@ import calendar
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.db.models import Q
@@ -23,6 +24,7 @@ from secretum.access.models import AccessPolicy, CareRelationship, GlassBreak
 from secretum.access.policy import Permission
 from secretum.audit.log import record_tampered
 from secretum.crypto.rows import intact, label_of
+from secretum.lib.rawrows import Select, exists, value
 
 # The permissions that open a medical record: held by role, used only within a basis.
 CARE_PERMISSIONS = frozenset(
@@ -45,6 +47,32 @@ class Basis:
     reason: str = ""
 
 
+# Read on every opening of a record: written once, not composed by the ORM each time (issue 17).
+_POLICY = Select(AccessPolicy, "ORDER BY id LIMIT 1")
+
+
+@cache
+def _reads() -> tuple[Any, Select, str]:
+    """The patient model, the running relationships of a patient's uid and a practitioner, and
+    whether a uid's record is archived. The patients app stands above access: its model and
+    table are named through the relationship's own key, once every app is loaded."""
+    patient = CareRelationship._meta.get_field("patient").related_model
+    patients, relationships = patient._meta.db_table, CareRelationship._meta.db_table
+    running = Select(
+        CareRelationship,
+        f"JOIN {patients} ON {patients}.id = {relationships}.patient_id "
+        f"WHERE {patients}.uid = %s AND {relationships}.practitioner_id = %s "
+        f"AND {relationships}.ended_at IS NULL ORDER BY {relationships}.id",
+    )
+    archived = f"SELECT 1 FROM {patients} WHERE uid = %s AND archived_at IS NOT NULL LIMIT 1"  # noqa: S608
+    return patient, running, archived
+
+
+def _patient_uid(patient_ref: Any) -> Any:
+    """The patient's uid as a query parameter; ValidationError when it is none."""
+    return value(_reads()[0], "uid", patient_ref)
+
+
 def _checked(row: Any) -> bool:
     if intact(row):
         return True
@@ -55,7 +83,7 @@ def _checked(row: Any) -> bool:
 def policy() -> AccessPolicy:
     """The practice's access policy; the defaults when none was saved, or when the saved one
     was altered outside Secretum (reported)."""
-    row = AccessPolicy.objects.order_by("pk").first()
+    row = _POLICY.first()
     if row is None or not _checked(row):
         return AccessPolicy()
     return row
@@ -82,8 +110,8 @@ def valid_ref(patient_ref: Any) -> bool:
 def current_relationship(user: Any, patient_ref: Any, months: int | None = None) -> Any:
     """The user's running care relationship with this patient, or None."""
     since = months_before(timezone.now(), months or policy().relationship_months)
-    for row in CareRelationship.objects.filter(
-        patient__uid=patient_ref, practitioner=user, ended_at__isnull=True
+    for row in _reads()[1].rows(
+        _patient_uid(patient_ref), value(CareRelationship, "practitioner", user)
     ):
         if row.last_contact_at >= since and _checked(row):
             return row
@@ -123,10 +151,7 @@ def archived(patient_ref: Any) -> bool:
     """The patient's record is in the archive (J1). The column says so; the record seal covers it
     (patients/integrity.py), so the column cleared in the database is an alteration that the
     record's opening reports and refuses (patients/services.py ``open_patient``)."""
-    from django.apps import apps  # the patients app stands above access: its model by name
-
-    model = apps.get_model("patients", "Patient")
-    return model.objects.filter(uid=patient_ref, archived_at__isnull=False).exists()
+    return exists(_reads()[2], _patient_uid(patient_ref))
 
 
 def archive_basis(user: Any, patient_ref: Any) -> Basis | None:

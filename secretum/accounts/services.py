@@ -36,6 +36,7 @@ from secretum.audit.log import record_event
 from secretum.audit.models import Outcome
 from secretum.crypto import keyring
 from secretum.crypto.rows import intact
+from secretum.lib.rawrows import Select
 
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
@@ -94,10 +95,17 @@ def managing(
 # --- practice settings ------------------------------------------------------------------------
 
 
+# Read on every request of a signed-in session: written once, not composed by the ORM each time
+# (issue 17).
+_SETTINGS = Select(PracticeSettings, "WHERE id = 1")
+
+
 def practice_settings() -> PracticeSettings:
     """The practice's settings; if their row was altered outside Secretum, the defaults (idle
     lock 15 minutes, 10-hour lifetime, archive after 5 years), reported to the auditor."""
-    found, _created = PracticeSettings.objects.get_or_create(pk=1)
+    found = _SETTINGS.first()
+    if found is None:  # the first request of a new practice: saved with the defaults
+        found, _created = PracticeSettings.objects.get_or_create(pk=1)
     if not integrity.checked(found):
         return PracticeSettings(pk=1)
     return found

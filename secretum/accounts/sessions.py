@@ -23,11 +23,19 @@ from django.utils import timezone
 
 from secretum.accounts.models import SessionData, UserSession
 from secretum.crypto import keyring
+from secretum.lib.rawrows import Select, exists, value
 
 log = logging.getLogger(__name__)
 
 # The session data key that names the session's record (accounts.flow sets it at login).
 RECORD = "sx_record"
+
+# Read on every request of a session: written once, not composed by the ORM each time (issue 17).
+_ROW = Select(SessionData, "WHERE session_key = %s AND expire_date > %s")
+_LIVE = (
+    f"SELECT 1 FROM {UserSession._meta.db_table} "  # noqa: S608  (our table; values apart)
+    "WHERE id = %s AND user_id = %s AND ended_at IS NULL LIMIT 1"
+)
 
 
 def digest(session_key: str) -> str:
@@ -41,9 +49,8 @@ class SessionStore(db.SessionStore):
         return SessionData
 
     def _get_session_from_db(self) -> Any:
-        found = self.model.objects.filter(
-            session_key=digest(self.session_key or ""), expire_date__gt=timezone.now()
-        ).first()
+        now = value(SessionData, "expire_date", timezone.now())
+        found = _ROW.first(digest(self.session_key or ""), now)
         if found is None:
             self._session_key = None
         return found
@@ -102,7 +109,7 @@ def is_live(record_id: Any, user: Any) -> bool:
     identifier (unlock, sudo, password change, language switch…)."""
     if not isinstance(record_id, int):
         return False
-    return bool(UserSession.objects.filter(pk=record_id, user=user, ended_at__isnull=True).exists())
+    return exists(_LIVE, record_id, value(UserSession, "user", user))
 
 
 def records(**filters: Any) -> Any:

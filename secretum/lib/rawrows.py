@@ -68,3 +68,56 @@ class Loader:
         for slot, value in zip(self._slots, read, strict=True):
             row[slot] = value
         return self._model.from_db(connection.alias, self._attnames, row)
+
+
+class Select:
+    """One hand-written read of ``model``: its columns (``names``, by default every concrete
+    field) from its table, then ``rest`` (a join, the WHERE clause and what follows it, every
+    value a ``%s`` parameter). Composed at its first use, on the backend in use then; each call
+    runs it with its own values, prepared as the ORM prepares them (``value``)."""
+
+    __slots__ = ("_model", "_names", "_ready", "_rest")
+
+    def __init__(self, model: Any, rest: str, names: Sequence[str] | None = None) -> None:
+        self._model, self._rest, self._names = model, rest, names
+        self._ready: tuple[str, Loader] | None = None
+
+    @property
+    def sql(self) -> str:
+        return self._composed()[0]
+
+    def _composed(self) -> tuple[str, Loader]:
+        if self._ready is None:
+            table = connection.ops.quote_name(self._model._meta.db_table)
+            listed = ", ".join(columns(self._model, self._names))
+            sql = f"SELECT {listed} FROM {table} {self._rest}"  # noqa: S608  (ours, values apart)
+            self._ready = (sql, Loader(self._model, self._names))
+        return self._ready
+
+    def rows(self, *params: Any) -> list[Any]:
+        sql, load = self._composed()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [load(row) for row in cursor.fetchall()]
+
+    def first(self, *params: Any) -> Any:
+        """The first row's instance, or None (``rest`` says which is first, and limits)."""
+        found = self.rows(*params)
+        return found[0] if found else None
+
+
+def value(model: Any, name: str, given: Any) -> Any:
+    """``given`` as a query parameter for ``model``'s field ``name``, as the ORM prepares it (a
+    UUID as SQLite stores it, a model instance as its key). ValidationError when the field
+    refuses it (a malformed UUID), as a queryset's filter would."""
+    field = model._meta.get_field(name)
+    if hasattr(given, "_meta"):
+        given = given.pk
+    return field.get_db_prep_value(given, connection)
+
+
+def exists(sql: str, *params: Any) -> bool:
+    """Whether ``sql`` (a ``SELECT 1 … LIMIT 1`` of ours) finds a row."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None

@@ -308,6 +308,20 @@ def test_an_authenticated_session_without_a_record_serves_nothing(doctor: Any) -
     assert client.get("/")["Location"].startswith("/accounts/login/")
 
 
+@pytest.mark.parametrize("change", [{"role": Role.MANAGER}, {"is_active": False}])
+def test_a_user_row_changed_in_the_database_ends_its_signed_in_sessions(
+    doctor: Any, patient_uid: Any, change: dict[str, Any]
+) -> None:
+    """B1, C1: the user is read afresh at every request (its one query written by hand since
+    issue 17, never cached): a role raised in the database (the row's seal no longer holds) or
+    an account disabled there serves no further request of a session already signed in."""
+    client = sign_in(doctor)
+    assert _reads_chart(client, patient_uid)
+    type(doctor).objects.filter(pk=doctor.pk).update(**change)
+    assert client.get(f"/patients/{patient_uid}/")["Location"].startswith("/accounts/login/")
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
 # --- 3. the lock applies to every pending login at once (B3) ----------------------------------
 
 

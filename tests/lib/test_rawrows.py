@@ -1,0 +1,71 @@
+"""The hand-written reads of the pages read most (lib/rawrows.py, issue 17) load what the ORM
+loads: the same instances, field by field, converted the same way on either engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from secretum.access.models import CareRelationship
+from secretum.accounts.models import SessionData, User
+from secretum.lib.rawrows import Select, exists, value
+from secretum.patients.models import Patient
+from tests.conftest import actor_for
+from tests.conftest import identity as fictitious_identity
+
+
+def _fields(row: Any) -> dict[str, Any]:
+    return {f.attname: getattr(row, f.attname) for f in type(row)._meta.concrete_fields}
+
+
+def test_a_row_read_by_hand_is_the_row_the_orm_reads(practitioner: Any) -> None:
+    """Every kind of column a user holds (moments made aware, booleans from SQLite's 0 and 1,
+    bytes of its seal, empty and filled text) comes back as the ORM gives it."""
+    by_pk = Select(User, "WHERE id = %s")
+    read = by_pk.first(value(User, "id", practitioner.pk))
+    orm = User.objects.get(pk=practitioner.pk)
+    assert type(read) is User and read.pk == orm.pk
+    assert _fields(read) == _fields(orm)
+    assert read.last_login is None or read.last_login.tzinfo is not None
+    assert read._state.adding is False and read._state.db == connection.alias
+    assert by_pk.first(value(User, "id", practitioner.pk + 1000)) is None
+
+
+def test_values_are_prepared_as_the_orm_prepares_them(practitioner: Any) -> None:
+    """A UUID as the engine stores it, a model instance as its key, a moment as the engine
+    compares it; a malformed UUID refused as a queryset's filter refuses it."""
+    from secretum.patients import services as patients
+
+    uid = patients.register_patient(actor_for(practitioner), fictitious_identity()).uid
+    as_stored = value(Patient, "uid", str(uid))
+    sql = "SELECT 1 FROM patients_patient WHERE uid = %s LIMIT 1"
+    assert exists(sql, as_stored) and exists(sql, value(Patient, "uid", uid))
+    assert not exists(sql, value(Patient, "uid", uuid.uuid4()))
+    assert value(CareRelationship, "practitioner", practitioner) == practitioner.pk
+    with pytest.raises(ValidationError):
+        value(Patient, "uid", "not-a-uid")
+    with pytest.raises(ValidationError):
+        Patient.objects.filter(uid="not-a-uid").exists()
+
+
+def test_a_read_is_composed_once_and_its_values_stay_parameters(practitioner: Any) -> None:
+    """The SQL is the same text at every call (composed at the first); what a call is given
+    never becomes part of it: a key that reads as SQL finds its own row, and only it."""
+    hostile = "x' OR '1'='1"
+    later = timezone.now() + dt.timedelta(hours=1)
+    SessionData.objects.create(session_key=hostile, session_data="", expire_date=later)
+    read = Select(SessionData, "WHERE session_key = %s AND expire_date > %s")
+    now = value(SessionData, "expire_date", timezone.now())
+    with CaptureQueriesContext(connection) as seen:
+        assert read.first(hostile, now).session_key == hostile
+        assert read.first("x", now) is None
+        assert read.rows(hostile, value(SessionData, "expire_date", later)) == []
+    assert read.sql.startswith("SELECT ") and hostile not in read.sql
+    assert len({q["sql"].split(" WHERE ")[0] for q in seen.captured_queries}) == 1
