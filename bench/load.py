@@ -528,6 +528,7 @@ class Phase:
     client_cpu: float  # this client's CPU seconds per wall second
     rss: dict[str, float] = field(default_factory=dict)  # server label → largest VmRSS seen, MB
     appends: dict[str, float] = field(default_factory=dict)  # audit_bench.py's probe, if run
+    cpu: dict[str, float] = field(default_factory=dict)  # role → CPU seconds during the phase
 
     @property
     def rps(self) -> float:
@@ -551,6 +552,7 @@ async def run_mix(
     meter = cs.CpuMeter([os.getpid()] + [s.proc.pid for s in servers if s.proc])
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     rss: dict[str, float] = {}
+    roles_before = cpu_by_role(servers)
     started = time.monotonic()
     sampler = asyncio.create_task(sample_memory(servers, rss))
     await asyncio.gather(*(u.act(rec, started + seconds, paced) for u in users))
@@ -558,7 +560,47 @@ async def run_mix(
     sampler.cancel()
     after = resource.getrusage(resource.RUSAGE_SELF)
     spent = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
-    return Phase(label, len(users), rec, wall, os.getloadavg(), meter.others(), spent / wall, rss)
+    roles = {k: v - roles_before.get(k, 0.0) for k, v in cpu_by_role(servers).items()}
+    roles["client"] = spent
+    phase = Phase(label, len(users), rec, wall, os.getloadavg(), meter.others(), spent / wall, rss)
+    phase.cpu = roles
+    return phase
+
+
+def cpu_by_role(servers: list[cs.Server]) -> dict[str, float]:
+    """CPU seconds so far (user + system, /proc) of each kind of process serving ``servers``:
+    the TLS front, gunicorn's arbiter, the workers (SQLite runs inside them), the instance's
+    other children (its audit signer, its periodic tasks), and the PostgreSQL server's
+    processes, every one of them on this machine (no other database works here meanwhile)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    spent: dict[str, float] = {}
+
+    def add(role: str, pid: int) -> None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = Path(f"/proc/{pid}/stat").read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            spent[role] = spent.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+
+    for server in servers:
+        for role, pid, _command in roles_of(server):
+            add(role, pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    add("database", int(entry.name))
+    return spent
+
+
+def cpu_per_request(phase: Phase) -> str:
+    """Where a request's time went in ``phase``: CPU milliseconds per request of each role."""
+    done = phase.rec.requests()
+    if not done or not phase.cpu:
+        return ""
+    order = ("front", "worker", "database", "arbiter", "child", "client")
+    cells = [f"{role}s {phase.cpu[role] / done * 1000:.1f}" for role in order if role in phase.cpu]
+    total = sum(phase.cpu.values()) / done * 1000
+    return f"CPU ms a request: {', '.join(cells)}; all {total:.1f}"
 
 
 async def sample_memory(servers: list[cs.Server], peaks: dict[str, float]) -> None:
@@ -597,6 +639,7 @@ async def saturate(
             f"({machine(phase)})",
             flush=True,
         )
+        print(f"          {cpu_per_request(phase)}", flush=True)
         if p(every, 95) > SATURATION_P95_MS or n == len(users):
             return steps
         n *= 2
@@ -624,10 +667,7 @@ def process_tree(root: int) -> list[tuple[int, int, str]]:
 def memory(server: cs.Server) -> list[tuple[str, int, float, float]]:
     """(role, pid, VmRSS MB, VmHWM MB) of every process serving ``server``."""
     rows: list[tuple[str, int, float, float]] = []
-    if server.proc is None:
-        return rows
-    tree = process_tree(server.proc.pid)
-    for pid, depth, command in tree:
+    for role, pid, _command in roles_of(server):
         status = {}
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -635,13 +675,24 @@ def memory(server: cs.Server) -> list[tuple[str, int, float, float]]:
                 status[key] = value.strip()
         if "VmRSS" not in status:
             continue
-        role = "front" if depth == 0 else ("worker" if depth >= 2 else "child")
-        if depth == 1 and "secretum.lib.workers" in command:
-            role = "arbiter"  # gunicorn's, started by the front (secretum/lib/workers.py)
         rss = int(status["VmRSS"].split()[0]) / 1024
         hwm = int(status.get("VmHWM", status["VmRSS"]).split()[0]) / 1024
         rows.append((role, pid, rss, hwm))
     return rows
+
+
+def roles_of(server: cs.Server) -> list[tuple[str, int, str]]:
+    """(role, pid, command) of every process serving ``server``: its front, gunicorn's arbiter
+    (started by the front, secretum/lib/workers.py), the workers, and its other children."""
+    if server.proc is None:
+        return []
+    found = []
+    for pid, depth, command in process_tree(server.proc.pid):
+        role = "front" if depth == 0 else ("worker" if depth >= 2 else "child")
+        if depth == 1 and "secretum.lib.workers" in command:
+            role = "arbiter"
+        found.append((role, pid, command))
+    return found
 
 
 def server_log_findings(server: cs.Server, since: int) -> tuple[int, int, str]:
@@ -844,6 +895,7 @@ def report(results: list[EngineResult], args: argparse.Namespace) -> None:
                 f"  mix, {label}: {phase.users} users, {phase.seconds:.0f} s, "
                 f"{phase.rec.requests()} requests, {phase.rps:.1f} req/s ({machine(phase)})"
             )
+            print(f"    {cpu_per_request(phase)}")
         head = f"  {'operation':<20}{'n':>6}  {'secured p50':>11}{'p95':>7}{'p99':>7}{'err':>5}"
         print(
             head
@@ -909,12 +961,15 @@ def report(results: list[EngineResult], args: argparse.Namespace) -> None:
                     f"    {step.users:>5}{step.rps:>8.1f}{p(every, 50):>7.1f}{p(every, 95):>7.1f}"
                     f"{p(every, 99):>7.1f}{sum(step.rec.errors.values()):>5}  {machine(step)}"
                 )
-            held = [s.rps for s in steps if p(s.rec.every(), 95) <= SATURATION_P95_MS]
-            best = max(held) if held else 0.0
+            held = [s for s in steps if p(s.rec.every(), 95) <= SATURATION_P95_MS]
+            top = max(held, key=lambda s: s.rps) if held else None
+            best = top.rps if top else 0.0
             print(
                 f"    sustained: {best:.1f} req/s "
                 f"(the best step with p95 ≤ {SATURATION_P95_MS:.0f} ms)"
             )
+            if top is not None:
+                print(f"    where the time goes at that step: {cpu_per_request(top)}")
             if label == "secured":
                 goals.append((f"{title}: saturation, sustained {best:.1f} req/s", best >= GOAL_RPS))
         print("  resident memory per server process after the runs (VmRSS now / VmHWM peak, MB):")
