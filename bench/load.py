@@ -597,8 +597,19 @@ def cpu_per_request(phase: Phase) -> str:
     done = phase.rec.requests()
     if not done or not phase.cpu:
         return ""
-    order = ("front", "worker", "database", "arbiter", "child", "client")
-    cells = [f"{role}s {phase.cpu[role] / done * 1000:.1f}" for role in order if role in phase.cpu]
+    names = {
+        "front": "TLS front",
+        "worker": "workers",
+        "database": "PostgreSQL",
+        "arbiter": "arbiter",
+        "child": "signer and tasks",
+        "client": "this client",
+    }
+    cells = [
+        f"{name} {phase.cpu[role] / done * 1000:.1f}"
+        for role, name in names.items()
+        if role in phase.cpu
+    ]
     total = sum(phase.cpu.values()) / done * 1000
     return f"CPU ms a request: {', '.join(cells)}; all {total:.1f}"
 
