@@ -29,7 +29,7 @@ from secretum.clinical.models import MODELS, ClinicalEntry
 from secretum.crypto.fields import SealedField, uid_text
 from secretum.crypto.keyring import DataKey, DecryptionError
 from secretum.documents import services as documents
-from secretum.lib.rawrows import Loader, columns
+from secretum.lib.rawrows import AUTHOR_FIELDS, Loader, columns
 from secretum.patients import integrity as records
 from secretum.patients.models import Patient
 from secretum.patients.services import (
@@ -178,10 +178,6 @@ def access_chart(
 _SECTIONS = ("identity", "entries", "documents")
 
 
-# The names an entry's author is shown by (``User.__str__``), loaded with each entry.
-_AUTHOR_FIELDS = ("id", "first_name", "last_name", "username")
-
-
 # The problem list's order (issue 15): active first (a problem recorded before problems had a
 # status counts as active), then inactive, then resolved; each group newest first, as read.
 _PROBLEM_ORDER = {"active": 0, "inactive": 1, "resolved": 2}
@@ -199,7 +195,7 @@ def _current_query() -> tuple[str, dict[str, Loader], Loader]:
     the database to run."""
     quote = connection.ops.quote_name
     user = get_user_model()
-    author = columns(user, _AUTHOR_FIELDS, "u")
+    author = columns(user, AUTHOR_FIELDS, "u")
     width = max(len(model._meta.concrete_fields) for model in MODELS.values())
     # The kinds have more or fewer sealed fields: the others' places hold a NULL of their type
     # (PostgreSQL would take an untyped NULL for text).
@@ -216,7 +212,7 @@ def _current_query() -> tuple[str, dict[str, Loader], Loader]:
             f"ORDER BY e.recorded_at DESC, e.id DESC LIMIT %s) AS {kind}"
         )
     loaders = {kind: Loader(model) for kind, model in MODELS.items()}
-    return " UNION ALL ".join(parts), loaders, Loader(user, _AUTHOR_FIELDS)
+    return " UNION ALL ".join(parts), loaders, Loader(user, AUTHOR_FIELDS)
 
 
 def _current(patient: Patient, limit: int | None = None) -> dict[str, list[Any]]:
@@ -227,7 +223,7 @@ def _current(patient: Patient, limit: int | None = None) -> dict[str, list[Any]]
         fetched = cursor.fetchall()
     current: dict[str, list[Any]] = {kind: [] for kind in MODELS}
     authors: dict[Any, Any] = {}
-    names = len(_AUTHOR_FIELDS)
+    names = len(AUTHOR_FIELDS)
     for values in fetched:
         kind = values[0]
         author = authors.get(values[1])

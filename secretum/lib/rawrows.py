@@ -16,6 +16,10 @@ from typing import Any
 from django.db import connection
 from django.db.models import DEFERRED
 
+# What a page shows of a user who wrote or sees something (``User.__str__``: the full name, or
+# the user name), and no more: never the password's hash, the roles' dates or the seal.
+AUTHOR_FIELDS = ("id", "first_name", "last_name", "username")
+
 
 def columns(model: Any, names: Sequence[str] | None = None, alias: str = "") -> list[str]:
     """The quoted columns of ``names`` (by default every concrete field), in the model's order,
@@ -72,33 +76,65 @@ class Loader:
 
 class Select:
     """One hand-written read of ``model``: its columns (``names``, by default every concrete
-    field) from its table, then ``rest`` (a join, the WHERE clause and what follows it, every
-    value a ``%s`` parameter). Composed at its first use, on the backend in use then; each call
+    field) from its table, then ``rest`` (the WHERE clause and what follows it, every value a
+    ``%s`` parameter; columns named with the table's name where a join makes them ambiguous).
+    ``related``: the foreign key of that name read in the same query (a LEFT JOIN on its table,
+    ``related_names`` of its columns, by default all), as ``select_related`` reads it; None
+    where the key is empty. Composed at its first use, on the backend in use then; each call
     runs it with its own values, prepared as the ORM prepares them (``value``)."""
 
-    __slots__ = ("_model", "_names", "_ready", "_rest")
+    __slots__ = ("_model", "_names", "_ready", "_related", "_related_names", "_rest")
 
-    def __init__(self, model: Any, rest: str, names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        rest: str,
+        names: Sequence[str] | None = None,
+        *,
+        related: str = "",
+        related_names: Sequence[str] | None = None,
+    ) -> None:
         self._model, self._rest, self._names = model, rest, names
-        self._ready: tuple[str, Loader] | None = None
+        self._related, self._related_names = related, related_names
+        self._ready: tuple[str, Loader, Loader | None] | None = None
 
     @property
     def sql(self) -> str:
         return self._composed()[0]
 
-    def _composed(self) -> tuple[str, Loader]:
+    def _composed(self) -> tuple[str, Loader, Loader | None]:
         if self._ready is None:
-            table = connection.ops.quote_name(self._model._meta.db_table)
-            listed = ", ".join(columns(self._model, self._names))
-            sql = f"SELECT {listed} FROM {table} {self._rest}"  # noqa: S608  (ours, values apart)
-            self._ready = (sql, Loader(self._model, self._names))
+            quote = connection.ops.quote_name
+            table = quote(self._model._meta.db_table)
+            listed, join, other = columns(self._model, self._names), "", None
+            if self._related:
+                key = self._model._meta.get_field(self._related)
+                target = key.related_model
+                listed += columns(target, self._related_names, "r")
+                join = (
+                    f"LEFT JOIN {quote(target._meta.db_table)} r "
+                    f"ON r.{quote(key.target_field.column)} = {table}.{quote(key.column)} "
+                )
+                other = Loader(target, self._related_names)
+            sql = f"SELECT {', '.join(listed)} FROM {table} {join}{self._rest}"  # noqa: S608
+            self._ready = (sql, Loader(self._model, self._names), other)
         return self._ready
 
     def rows(self, *params: Any) -> list[Any]:
-        sql, load = self._composed()
+        sql, load, other = self._composed()
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return [load(row) for row in cursor.fetchall()]
+            fetched = cursor.fetchall()
+        if other is None:
+            return [load(row) for row in fetched]
+        found, width = [], load.fields
+        for values in fetched:
+            row = load(values[:width])
+            joined = values[width:]
+            # No row joined (an empty key): every column NULL, the key's own among them.
+            setattr(row, self._related, None if all(v is None for v in joined) else other(joined))
+            found.append(row)
+        return found
 
     def first(self, *params: Any) -> Any:
         """The first row's instance, or None (``rest`` says which is first, and limits)."""

@@ -19,6 +19,7 @@ from secretum.access.policy import CARE_ROLES, Permission
 from secretum.accounts.integrity import checked
 from secretum.audit.models import Action
 from secretum.lib.dates import add_years, shown
+from secretum.lib.rawrows import AUTHOR_FIELDS, Select
 from secretum.patients.models import Patient
 from secretum.patients.services import (
     NAME_FIELDS,
@@ -214,15 +215,21 @@ def appointments_of(patient: Patient, name: str, event: EventDraft) -> list[Appo
     return _appointments(patient, name)
 
 
+# A patient's latest appointments with their practitioners' names, in SQL written once (issue
+# 17: the ORM took longer to compose the query than SQLite to run it).
+_LATEST = Select(
+    Appointment,
+    f"WHERE {Appointment._meta.db_table}.patient_id = %s "
+    f"ORDER BY {Appointment._meta.db_table}.starts_at DESC LIMIT %s",
+    related="practitioner",
+    related_names=AUTHOR_FIELDS,
+)
+
+
 def _appointments(patient: Patient, name: str) -> list[AppointmentView]:
     """The patient's latest appointments, newest first; ``name``: theirs, already decrypted."""
-    rows = (
-        Appointment.objects.filter(patient=patient)
-        .select_related("practitioner")
-        .order_by("-starts_at")[:PATIENT_PAGE]
-    )
     out = []
-    for a in rows:
+    for a in _LATEST.rows(patient.pk, PATIENT_PAGE):
         a.patient = patient  # the row the caller opened (and checked): not loaded again
         out.append(_view(a, name))
     return out

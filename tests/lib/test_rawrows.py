@@ -69,3 +69,31 @@ def test_a_read_is_composed_once_and_its_values_stay_parameters(practitioner: An
         assert read.rows(hostile, value(SessionData, "expire_date", later)) == []
     assert read.sql.startswith("SELECT ") and hostile not in read.sql
     assert len({q["sql"].split(" WHERE ")[0] for q in seen.captured_queries}) == 1
+
+
+def test_a_related_row_comes_with_its_row_or_none_when_its_key_is_empty(practitioner: Any) -> None:
+    """``related`` reads a foreign key's row in the same query, as ``select_related`` does: the
+    columns asked, the others deferred; None for an empty key (a LEFT JOIN finding nothing)."""
+    from secretum.accounts.models import UserSession
+
+    later = timezone.now() + dt.timedelta(hours=1)
+    record = UserSession.objects.create(
+        user=practitioner, device="fictitious", source="::1", last_activity_at=timezone.now()
+    )
+    SessionData.objects.create(session_key="a", session_data="", expire_date=later, record=record)
+    SessionData.objects.create(session_key="b", session_data="", expire_date=later)
+    read = Select(
+        SessionData,
+        f"WHERE {SessionData._meta.db_table}.session_key IN (%s, %s) ORDER BY 1",
+        related="record",
+        related_names=("id", "user", "device"),
+    )
+    with CaptureQueriesContext(connection) as seen:
+        first, second = read.rows("a", "b")
+        assert first.record.pk == record.pk and first.record_id == record.pk
+        assert first.record.device == "fictitious" and first.record.user_id == practitioner.pk
+        assert second.record is None and second.record_id is None
+    assert len(seen.captured_queries) == 1
+    assert first.record.get_deferred_fields() >= {"source", "ended_at"}
+    orm = SessionData.objects.select_related("record").get(session_key="a")
+    assert _fields(first) == _fields(orm) and first.record.device == orm.record.device
