@@ -64,3 +64,38 @@ def test_only_what_is_named_decides_and_what_is_kept_stays_bounded() -> None:
 def test_a_fragment_without_a_quoted_name_is_a_template_error(tag: str) -> None:
     with pytest.raises(TemplateSyntaxError, match="quoted name"):
         Template("{% load fragments %}" + tag + "{% endfixed %}")
+
+
+def test_each_chart_links_to_its_own_record_whichever_chart_was_made_first(db: Any) -> None:
+    """A record's actions are kept once with a stand-in uid: every chart, the first one and the
+    ones given from what it kept, links to its own patient only, and to no stand-in."""
+    from django.urls import reverse
+
+    from secretum.patients import services as patients
+    from tests.conftest import actor_for, identity
+
+    doctor = make_user(Role.PRACTITIONER)
+    uids = [patients.register_patient(actor_for(doctor), identity()).uid for _ in range(3)]
+    client = client_for(doctor)
+    for round_ in range(2):
+        for uid in uids:
+            page = client.get(f"/patients/{uid}/").content.decode()
+            for other in uids:
+                links = [
+                    reverse("patients:edit", args=[other]),
+                    reverse("clinical:new", args=[other, "encounter"]),
+                    reverse("letters:list", args=[other]),
+                ]
+                assert all((link in page) == (other == uid) for link in links), round_
+            assert fragments._UID_SLOT not in page
+
+
+def test_a_fragment_given_no_uid_shows_nothing() -> None:
+    template = Template(
+        '{% load fragments %}{% fixed "test-uid" uid=u %}<a href="/p/{{ uid }}/">{% endfixed %}'
+    )
+    good = "5f0c2b1e-8c1d-4a8e-9a57-0b8e7c3f4d21"
+    assert template.render(Context({"u": good})) == f'<a href="/p/{good}/">'
+    for hostile in ('"><script>alert(1)</script>', "", None):
+        with pytest.raises(ValueError):
+            template.render(Context({"u": hostile}))

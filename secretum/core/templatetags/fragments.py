@@ -8,10 +8,15 @@ user, the request, a token or a patient (the rendering is kept, the context is n
 values named are resolved at each request, so a role changed at the last request gives another
 key, never the old links. Reversing a dozen routes and translating a few dozen sentences on
 every page cost about 0.4 ms of a 10 ms page.
+
+``{% fixed "name" a b uid=patient.uid %}``: the same for links to one record (a chart's actions),
+rendered once with a stand-in uid in ``uid``, then given with the page's own uid in its place;
+the uid is checked to be one. The fragment's text may follow from the uid only through ``uid``.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import template
@@ -25,15 +30,22 @@ register = template.Library()
 # three languages: a handful of keys; the bound only keeps a mistake from growing it for ever.
 _KEPT: dict[tuple[Any, ...], SafeString] = {}
 _MOST = 512
+# Stands for the record's uid in a fragment's kept text (any UUID: only its place matters).
+_UID_SLOT = str(uuid.UUID(int=0))
 
 
 class FixedNode(template.Node):
     def __init__(
-        self, name: str, values: list[template.base.FilterExpression], nodelist: Any
+        self,
+        name: str,
+        values: list[template.base.FilterExpression],
+        nodelist: Any,
+        uid: template.base.FilterExpression | None = None,
     ) -> None:
         self.name = name
         self.values = values
         self.nodelist = nodelist
+        self.uid = uid
 
     def render(self, context: template.Context) -> SafeString:
         key = (
@@ -43,12 +55,16 @@ class FixedNode(template.Node):
             get_urlconf(),
             *(value.resolve(context) for value in self.values),
         )
+        # Checked before anything is given: a value that is no uid never reaches the page.
+        uid = None if self.uid is None else str(uuid.UUID(str(self.uid.resolve(context))))
         kept = _KEPT.get(key)
         if kept is None:
             if len(_KEPT) >= _MOST:
                 _KEPT.clear()
-            kept = _KEPT[key] = SafeString(self.nodelist.render(context))
-        return kept
+            slot = {} if self.uid is None else {"uid": _UID_SLOT}
+            with context.push(**slot):
+                kept = _KEPT[key] = SafeString(self.nodelist.render(context))
+        return kept if uid is None else SafeString(kept.replace(_UID_SLOT, uid))
 
 
 @register.tag
@@ -56,6 +72,10 @@ def fixed(parser: template.base.Parser, token: template.base.Token) -> FixedNode
     bits = token.split_contents()
     if len(bits) < 2 or bits[1][0] not in "\"'" or bits[1][-1] != bits[1][0]:
         raise template.TemplateSyntaxError('{% fixed "name" value … %}: a quoted name first')
+    uid = None
+    if bits[-1].startswith("uid="):
+        uid = parser.compile_filter(bits.pop()[len("uid=") :])
     nodelist = parser.parse(("endfixed",))
     parser.delete_first_token()
-    return FixedNode(bits[1][1:-1], [parser.compile_filter(bit) for bit in bits[2:]], nodelist)
+    values = [parser.compile_filter(bit) for bit in bits[2:]]
+    return FixedNode(bits[1][1:-1], values, nodelist, uid)
