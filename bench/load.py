@@ -552,7 +552,7 @@ async def run_mix(
     meter = cs.CpuMeter([os.getpid()] + [s.proc.pid for s in servers if s.proc])
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     rss: dict[str, float] = {}
-    roles_before = cpu_by_role(servers)
+    roles_before = cpu_sample(servers)
     started = time.monotonic()
     sampler = asyncio.create_task(sample_memory(servers, rss))
     await asyncio.gather(*(u.act(rec, started + seconds, paced) for u in users))
@@ -560,35 +560,58 @@ async def run_mix(
     sampler.cancel()
     after = resource.getrusage(resource.RUSAGE_SELF)
     spent = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
-    roles = {k: v - roles_before.get(k, 0.0) for k, v in cpu_by_role(servers).items()}
+    roles = cpu_spent(roles_before, cpu_sample(servers))
     roles["client"] = spent
     phase = Phase(label, len(users), rec, wall, os.getloadavg(), meter.others(), spent / wall, rss)
     phase.cpu = roles
     return phase
 
 
-def cpu_by_role(servers: list[cs.Server]) -> dict[str, float]:
-    """CPU seconds so far (user + system, /proc) of each kind of process serving ``servers``:
-    the TLS front, gunicorn's arbiter, the workers (SQLite runs inside them), the instance's
-    other children (its audit signer, its periodic tasks), and the PostgreSQL server's
-    processes, every one of them on this machine (no other database works here meanwhile)."""
+def cpu_sample(servers: list[cs.Server]) -> dict[tuple[str, int], float]:
+    """CPU seconds so far (user + system, /proc) of each process serving ``servers``, by (role,
+    pid): the TLS front, gunicorn's arbiter, the workers (SQLite works inside them), the
+    instance's other children (its audit signer, its periodic tasks), and the PostgreSQL
+    server's processes, every one of them on this machine (no other database works here
+    meanwhile); ("ended", postmaster) holds the time of PostgreSQL's processes that have ended
+    (a connection's, closed at the end of its request), which the postmaster collected."""
     tick = os.sysconf("SC_CLK_TCK")
-    spent: dict[str, float] = {}
+    spent: dict[tuple[str, int], float] = {}
 
-    def add(role: str, pid: int) -> None:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            text = Path(f"/proc/{pid}/stat").read_text()
-            fields = text[text.rindex(")") + 2 :].split()
-            spent[role] = spent.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    def stat(pid: int) -> list[str]:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return text[text.rindex(")") + 2 :].split()
 
     for server in servers:
         for role, pid, _command in roles_of(server):
-            add(role, pid)
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat(pid)
+                spent[(role, pid)] = (int(fields[11]) + int(fields[12])) / tick
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "postgres":
-                    add("database", int(entry.name))
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            pid, fields = int(entry.name), stat(int(entry.name))
+            spent[("database", pid)] = (int(fields[11]) + int(fields[12])) / tick
+            if Path(f"/proc/{fields[1]}/comm").read_text().strip() != "postgres":
+                spent[("ended", pid)] = (int(fields[13]) + int(fields[14])) / tick
+    return spent
+
+
+def cpu_spent(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+) -> dict[str, float]:
+    """CPU seconds of each role between two samples: a process's difference; all of a process
+    that started meanwhile; for a PostgreSQL process that ended meanwhile, what the postmaster
+    collected of it, less what it had spent before."""
+    spent: dict[str, float] = {}
+    for key, now in after.items():
+        role = "database" if key[0] == "ended" else key[0]
+        spent[role] = spent.get(role, 0.0) + now - before.get(key, 0.0)
+    for (role, pid), then in before.items():
+        if role == "database" and (role, pid) not in after:
+            spent[role] = spent.get(role, 0.0) - then
     return spent
 
 
