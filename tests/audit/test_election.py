@@ -20,6 +20,7 @@ from django.db import connection
 from secretum.audit.election import SIGNER_LOCK, Election
 from tests.core.test_instance_key import (
     ROOT,
+    SECRETUM,
     Postgres,
     _admin,
     _server,
@@ -109,9 +110,21 @@ def test_two_nodes_one_signer_and_the_other_takes_over(postgres: Postgres, tmp_p
         nodes[1].send_signal(signal.SIGKILL)
         nodes[1].wait(timeout=10)
         _until(lambda: logs[0].read_text().count("elected") == 2)
-        made = secretum(postgres.home, "demo", "--patients", "1", "--seed", "31", **postgres.env())
-        assert made.returncode == 0, made.stderr
-        _until(lambda: "audit checkpoint:" in logs[0].read_text())
+        # Events for the elected signer to sign: a command signs its own when it ends, so the
+        # signer's checkpoint is looked for while the command still writes them (a practice of
+        # ten patients made: a few seconds of events, the signer asking every second).
+        writer = subprocess.Popen(
+            [*SECRETUM, "demo", "--patients", "10", "--seed", "31"],
+            env=environment(postgres.home, **postgres.env()),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _until(lambda: "audit checkpoint:" in logs[0].read_text(), 90)
+        finally:
+            _, said = writer.communicate(timeout=180)
+        assert writer.returncode == 0, said
     finally:
         for node in nodes:
             if node.poll() is None:
