@@ -95,17 +95,14 @@ def managing(
 # --- practice settings ------------------------------------------------------------------------
 
 
-# Read on every request of a signed-in session: written once, not composed by the ORM each time
-# (issue 17).
-_SETTINGS = Select(PracticeSettings, "WHERE id = 1")
+_SETTINGS = Select(PracticeSettings, "WHERE id = 1")  # every request reads it (issue 17)
 
 
 def practice_settings() -> PracticeSettings:
-    """The practice's settings; if their row was altered outside Secretum, the defaults (idle
-    lock 15 minutes, 10-hour lifetime, archive after 5 years), reported to the auditor."""
-    found = _SETTINGS.first()
-    if found is None:  # the first request of a new practice: saved with the defaults
-        found, _created = PracticeSettings.objects.get_or_create(pk=1)
+    """The practice's settings (at a new practice's first request, saved with the defaults); if
+    their row was altered outside Secretum, the defaults (idle lock 15 minutes, 10-hour lifetime,
+    archive after 5 years), reported to the auditor."""
+    found = _SETTINGS.first() or PracticeSettings.objects.get_or_create(pk=1)[0]
     if not integrity.checked(found):
         return PracticeSettings(pk=1)
     return found
