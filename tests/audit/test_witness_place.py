@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from secretum.audit import checks
 from secretum.audit.checks import audit_checks, witness_beside_database
 from tests.audit.elsewhere import witness_elsewhere
 
@@ -42,14 +45,21 @@ def test_a_witness_on_the_database_file_system_is_beside_it(
 
 
 def test_a_remote_postgresql_is_elsewhere(db: Any, settings: Any, monkeypatch: Any) -> None:
-    if connection.vendor == "sqlite":
-        return  # PostgreSQL only
     settings.SECRETUM_AUDIT_WITNESS = Path("/tmp/secretum-witness-test/witness.log")  # noqa: S108
-    monkeypatch.setitem(connection.settings_dict, "HOST", "db.cabinet-fictif.example")
-    # Not even asked where its data lives: another host's folder names say nothing here.
-    with CaptureQueriesContext(connection) as asked:
-        assert witness_beside_database() is None
-    assert not [q for q in asked.captured_queries if "data_directory" in q["sql"]]
+    if connection.vendor == "postgresql":
+        monkeypatch.setitem(connection.settings_dict, "HOST", "db.cabinet-fictif.example")
+        # Not even asked where its data lives: another host's folder names say nothing here.
+        with CaptureQueriesContext(connection) as asked:
+            assert witness_beside_database() is None
+        assert not [q for q in asked.captured_queries if "data_directory" in q["sql"]]
+    # On either engine: a PostgreSQL server named by another host is never asked at all.
+    remote = SimpleNamespace(
+        vendor="postgresql",
+        settings_dict={"HOST": "10.0.0.5"},
+        cursor=lambda: pytest.fail("a remote server was asked for its data folder"),
+    )
+    monkeypatch.setattr(checks, "connection", remote)
+    assert witness_beside_database() is None
 
 
 def test_only_a_local_host_or_socket_folder_is_this_machine() -> None:
