@@ -7,12 +7,12 @@ event stays with the services that call them."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.db import connection
 
-from secretum.lib.rawrows import Loader, columns
+from secretum.lib.rawrows import Select, value
 from secretum.patients.models import Patient, SearchToken
 
 # What a list of patients reads of each row: all but the moments it was created and changed,
@@ -22,25 +22,22 @@ _LISTED = tuple(
 )
 
 
-@cache
-def _patients(names: tuple[str, ...] | None = None) -> tuple[str, Loader]:
-    table = connection.ops.quote_name(Patient._meta.db_table)
-    select = f"SELECT {', '.join(columns(Patient, names))} FROM {table} WHERE "  # noqa: S608
-    return select, Loader(Patient, names)
+_BY_UID = Select(Patient, "WHERE uid = %s")
+_BY_UID_LOCKED = Select(Patient, "WHERE uid = %s FOR UPDATE")
 
 
 def by_uid(uid: Any, *, lock: bool = False) -> Any:
     """The patient with this uid, or None; ``lock``: locked until the transaction ends where the
     database locks rows (``select_for_update``). ValidationError for a malformed uid."""
-    select, load = _patients()
-    value = Patient._meta.get_field("uid").get_db_prep_value(uid, connection)
-    sql = select + f"{connection.ops.quote_name('uid')} = %s"
-    if lock and connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value])
-        found = cursor.fetchone()
-    return None if found is None else load(found)
+    locked = lock and connection.features.has_select_for_update
+    return (_BY_UID_LOCKED if locked else _BY_UID).first(value(Patient, "uid", uid))
+
+
+@lru_cache(maxsize=64)  # one per number of candidates: a search lists a bounded few
+def _listed(count: int) -> Select:
+    """The active patients among ``count`` primary keys, as a list reads them."""
+    keys = ", ".join(["%s"] * count)
+    return Select(Patient, f"WHERE archived_at IS NULL AND id IN ({keys})", _LISTED)
 
 
 def by_ids(ids: Iterable[int]) -> list[Any]:
@@ -48,17 +45,7 @@ def by_ids(ids: Iterable[int]) -> list[Any]:
     only, without their moments of creation and change. An archived patient is never listed
     (J1)."""
     wanted = list(ids)
-    if not wanted:
-        return []
-    select, load = _patients(_LISTED)
-    quote = connection.ops.quote_name
-    sql = (
-        select
-        + f"{quote('archived_at')} IS NULL AND {quote('id')} IN ({', '.join(['%s'] * len(wanted))})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, wanted)
-        return [load(values) for values in cursor.fetchall()]
+    return _listed(len(wanted)).rows(*wanted) if wanted else []
 
 
 @cache
