@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Q
 from django.utils import timezone
@@ -51,11 +51,15 @@ class Basis:
 _POLICY = Select(AccessPolicy, "ORDER BY id LIMIT 1")
 
 
+class _RecordReads(NamedTuple):
+    patient: Any  # the patients app's model (it stands above access: named through the key)
+    running: Select  # the running relationships of a patient's uid and a practitioner
+    archived: str  # whether a uid's record is archived
+
+
 @cache
-def _reads() -> tuple[Any, Select, str]:
-    """The patient model, the running relationships of a patient's uid and a practitioner, and
-    whether a uid's record is archived. The patients app stands above access: its model and
-    table are named through the relationship's own key, once every app is loaded."""
+def _record_reads() -> _RecordReads:
+    """The reads of a record's opening, once every app is loaded."""
     patient = CareRelationship._meta.get_field("patient").related_model
     patients, relationships = patient._meta.db_table, CareRelationship._meta.db_table
     running = Select(
@@ -65,12 +69,12 @@ def _reads() -> tuple[Any, Select, str]:
         f"AND {relationships}.ended_at IS NULL ORDER BY {relationships}.id",
     )
     archived = f"SELECT 1 FROM {patients} WHERE uid = %s AND archived_at IS NOT NULL LIMIT 1"  # noqa: S608
-    return patient, running, archived
+    return _RecordReads(patient, running, archived)
 
 
 def _patient_uid(patient_ref: Any) -> Any:
     """The patient's uid as a query parameter; ValidationError when it is none."""
-    return value(_reads()[0], "uid", patient_ref)
+    return value(_record_reads().patient, "uid", patient_ref)
 
 
 def _checked(row: Any) -> bool:
@@ -110,7 +114,7 @@ def valid_ref(patient_ref: Any) -> bool:
 def current_relationship(user: Any, patient_ref: Any, months: int | None = None) -> Any:
     """The user's running care relationship with this patient, or None."""
     since = months_before(timezone.now(), months or policy().relationship_months)
-    for row in _reads()[1].rows(
+    for row in _record_reads().running.rows(
         _patient_uid(patient_ref), value(CareRelationship, "practitioner", user)
     ):
         if row.last_contact_at >= since and _checked(row):
@@ -151,7 +155,7 @@ def archived(patient_ref: Any) -> bool:
     """The patient's record is in the archive (J1). The column says so; the record seal covers it
     (patients/integrity.py), so the column cleared in the database is an alteration that the
     record's opening reports and refuses (patients/services.py ``open_patient``)."""
-    return exists(_reads()[2], _patient_uid(patient_ref))
+    return exists(_record_reads().archived, _patient_uid(patient_ref))
 
 
 def archive_basis(user: Any, patient_ref: Any) -> Basis | None:

@@ -24,8 +24,6 @@ class SealedModelBackend(ModelBackend):
     def get_user(self, user_id: Any) -> Any:
         """The active user of this id whose row is intact (B1, C1), or None."""
         user = _BY_PK.first(value(User, "id", user_id))
-        if user is None or not self.user_can_authenticate(user):
-            return None
-        if not integrity.checked(user):
+        if user is None or not self.user_can_authenticate(user) or not integrity.checked(user):
             return None
         return user
