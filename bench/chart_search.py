@@ -722,6 +722,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command's name (Linux): state (0), ppid (1), …,
+    utime (11), stime (12), cutime (13), cstime (14), in clock ticks."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
 class CpuMeter:
     """The share of the machine's CPU used by *other* processes while measuring: figures taken
     while a test suite or a build runs are not worth keeping (Linux /proc; None elsewhere)."""
@@ -729,11 +736,6 @@ class CpuMeter:
     def __init__(self, roots: list[int]) -> None:
         self.roots = roots
         self.start = self._sample()
-
-    @staticmethod
-    def _stat(pid: str) -> list[str]:
-        text = Path(f"/proc/{pid}/stat").read_text()
-        return text[text.rindex(")") + 2 :].split()  # state, ppid, …, utime (11), stime (12)
 
     def _sample(self) -> tuple[int, int, int] | None:
         try:
@@ -743,7 +745,7 @@ class CpuMeter:
             for entry in Path("/proc").iterdir():
                 if entry.name.isdigit():
                     try:
-                        fields = self._stat(entry.name)
+                        fields = proc_stat(entry.name)
                     except (OSError, ValueError):
                         continue  # ended meanwhile
                     children.setdefault(int(fields[1]), []).append(int(entry.name))

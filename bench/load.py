@@ -573,14 +573,10 @@ def cpu_sample(servers: list[cs.Server]) -> dict[tuple[str, int], float]:
     instance's other children (its audit signer, its periodic tasks), and the PostgreSQL
     server's processes, every one of them on this machine (no other database works here
     meanwhile); ("ended", postmaster) holds the time of PostgreSQL's processes that have ended
-    (a connection's, closed at the end of its request), which the postmaster collected."""
+    (a connection's, replaced by Django after CONN_MAX_AGE), which the postmaster collected."""
     tick = os.sysconf("SC_CLK_TCK")
     spent: dict[tuple[str, int], float] = {}
-
-    def stat(pid: int) -> list[str]:
-        text = Path(f"/proc/{pid}/stat").read_text()
-        return text[text.rindex(")") + 2 :].split()
-
+    stat = cs.proc_stat
     for server in servers:
         for role, pid, _command in roles_of(server):
             with contextlib.suppress(OSError, ValueError, IndexError):
@@ -685,8 +681,7 @@ def process_tree(root: int) -> list[tuple[int, int, str]]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, ValueError, IndexError):
-                text = (entry / "stat").read_text()
-                ppid = int(text[text.rindex(")") + 2 :].split()[1])
+                ppid = int(cs.proc_stat(entry.name)[1])
                 children.setdefault(ppid, []).append(int(entry.name))
     out, todo = [], [(root, 0)]
     while todo:
