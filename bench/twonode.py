@@ -2,8 +2,9 @@
 
 Issue 17's scale-out path: stateless serving nodes over one PostgreSQL. This builds one secured
 practice of ``chart_search.py`` (database ``bench_twonode``, dropped at the end) with the load
-accounts of ``load.py``, gives a second node a home holding the installation's key material
-(``KEY_FILES``: no command makes one), serves both with ``secretum serve`` (TLS front, gunicorn
+accounts of ``load.py``, gives a second node a home as a provider makes one (``secretum node
+export`` on the first, ``secretum node join`` on the second: the installation's key material, a
+TLS pair of its own), serves both with ``secretum serve`` (TLS front, gunicorn
 2 × 4 threads, audit signer, periodic tasks) behind Debian's HAProxy (installed when missing).
 ``load.py``'s users (``User``, ``Client``, ``log_in_all``, ``run_mix``) log in once and run:
 
@@ -48,14 +49,6 @@ REPO = cs.REPO
 LABEL = "secured"
 DATABASE = "bench_twonode"
 HAPROXY = Path("/usr/sbin/haproxy")
-# All a node's home needs (PostgreSQL holds the data): the key file (KEKs, index keys, Django's
-# secret key: a session or CSRF token made on one node holds on the other), the audit keys (the
-# MAC key every worker uses, the signing key any elected signer uses) and the TLS pair of the
-# node's front. `secretum init` makes new ones; no command copies them to a second node.
-KEY_FILES = (
-    "secretum.key audit/checkpoint-signing.key audit/checkpoint-signing.pub audit/event-mac.key "
-    "tls/cert.pem tls/key.pem"
-).split()
 VERIFY = ("-m", "secretum.cli", "audit", "verify")
 SIGNERS_SQL = (
     "SELECT pid FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted "
@@ -123,13 +116,21 @@ class Node(cs.Server):
         return self.log.read_text(errors="replace").count(text) if self.log.exists() else 0
 
 
-def second_home(first: Path, home: Path) -> None:
-    """A node's home: the installation's key files, copied with their owner-only modes."""
-    home.mkdir(mode=0o700, parents=True)
-    for name in KEY_FILES:
-        target = home / name
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        shutil.copy2(first / name, target)
+def second_home(first: Path, home: Path, url: str) -> None:
+    """A node's home, made as a provider makes one: the installation's key material exported by
+    the first node under a passphrase shown once, taken by the second (its own TLS pair)."""
+    material, secret = first.parent / "node-material.age", first.parent / "node-material.pass"
+    made = child(first, url, "-m", "secretum.cli", "node", "export", "--out", str(material))
+    if made.returncode != 0:
+        raise SystemExit(f"secretum node export failed:\n{made.stdout}{made.stderr}")
+    secret.write_text(made.stdout.split("Passphrase, shown once: ")[1].split()[0])
+    secret.chmod(0o600)
+    joined = child(home, url, "-m", "secretum.cli", "node", "join", str(material),
+                   "--passphrase-file", str(secret))  # fmt: skip
+    material.unlink()
+    secret.unlink()
+    if joined.returncode != 0:
+        raise SystemExit(f"secretum node join failed:\n{joined.stdout}{joined.stderr}")
 
 
 def ensure_haproxy() -> None:
@@ -155,10 +156,12 @@ def haproxy_config(root: Path, ports: dict[str, int], nodes: list[Node]) -> str:
     Re-encrypting keeps health data encrypted on the provider's network too (H3). Only a request
     never sent is retried elsewhere (HAProxy's default `retry-on conn-failure`): a POST in
     flight on the dead node fails, and is never sent twice."""
-    home, pem = nodes[0].home, root / "haproxy.pem"
+    home, pem, trusted = nodes[0].home, root / "haproxy.pem", root / "nodes.pem"
     pem.write_bytes((home / "tls/cert.pem").read_bytes() + (home / "tls/key.pem").read_bytes())
     pem.chmod(0o600)
-    check = f"ssl verify required ca-file {home / 'tls/cert.pem'} verifyhost localhost"
+    # Each node's own certificate (``secretum node join`` makes one per node).
+    trusted.write_bytes(b"".join((n.home / "tls/cert.pem").read_bytes() for n in nodes))
+    check = f"ssl verify required ca-file {trusted} verifyhost localhost"
     check += " ssl-min-ver TLSv1.2 check inter 500ms fastinter 250ms downinter 1s fall 2 rise 2"
     out = f"""global
     maxconn 4000
@@ -501,7 +504,7 @@ def run(args: argparse.Namespace) -> None:
         load.prepare_accounts(root, args.users, args.panel, args.seed, {LABEL: url}, (LABEL,))
         first = root / LABEL / "var"
         homes = [first, root / "node2" / "var"]
-        second_home(first, homes[1])
+        second_home(first, homes[1], url)
         nodes = [Node(f"node{i + 1}", home, database_url=url) for i, home in enumerate(homes)]
         for node in nodes:
             node.start()

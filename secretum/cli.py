@@ -58,6 +58,12 @@ USAGE = """usage: secretum COMMAND [options]
                              it once a day)
   maintenance close-expired  close the outside technicians' maintenance windows whose end has
                              come (serve does it every minute)
+  node export --out FILE [--recipient AGE_KEY]   this installation's key material for another
+                             serving node over the same PostgreSQL, in an age file under a
+                             passphrase shown once (or for the recipient's key); audited
+  node join FILE [--home DIR]   on the other node: its home made from that material (or its
+                             key material replaced by a newer copy after a rotation), its own
+                             TLS pair; the database must hold that installation (E10, O2)
   backup create [--to DIR]   an encrypted, signed backup, taken while the server serves (I1, I4)
   backup verify FILE         check a backup's signature and every part's SHA-256; with
                              --restore-drill, restore it into a scratch folder and check it (I3)
@@ -156,6 +162,9 @@ ALIASES.update({("maintenance", "close-expired"): "maintenance_close_expired"})
 ALIASES.update(
     {("keys", w): "keys_" + w.replace("-", "_") for w in ("backup", "test-recovery", "rotate")}
 )
+# A serving node's key material (E10, O2): `secretum node export` (`node join` runs before
+# Django, like `keys recover`: the node has no instance yet).
+ALIASES.update({("node", "export"): "node_export"})
 # Backups (I1, I3, I4): `secretum backup create`, `backup verify FILE`, `restore FILE ...`.
 ALIASES.update({("backup", w): "backup_" + w.replace("-", "_") for w in ("create", "verify")})
 ALIASES.update({("backup", "drill-check"): "backup_drill_check", ("restore",): "backup_restore"})
@@ -236,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
             from secretum.crypto import recovery_io
 
             return recovery_io.recover(argv[2:])
+        if argv[:2] == ["node", "join"]:
+            # Before Django, as recover: the node has no instance until the material is taken.
+            from secretum.crypto import node_material
+
+            return node_material.join(argv[2:])
         return _run(*_command_name(argv))
     except KeyboardInterrupt:
         return 130

@@ -40,12 +40,12 @@ def create(home: Path) -> Instance:
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     write_private(inst.key_file, json.dumps(keys, indent=2).encode())
-    _create_tls(inst)
+    create_tls(inst)
     audit_keys.create(home)  # the audit log's signing and MAC keys, apart from the database (D2)
     return inst
 
 
-def _create_tls(inst: Instance) -> None:
+def create_tls(inst: Instance) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -169,6 +169,12 @@ FIELDS: dict[str, dict[str, DataClass]] = {
     "crypto.KeyFingerprint": {
         "id": A, "scheme": P, "fingerprint": P, "origin": P, "recorded_at": A,
     },
+    # The serving nodes of the installation (E10, O2): where each runs, the key file it reads
+    # and that file's KEK versions; never a key (crypto/nodes.py).
+    "crypto.ServingNode": {
+        "id": A, "name": A, "host": A, "key_file": A, "kek_versions": P, "started_at": A,
+        "seen_at": A,
+    },
     # The key file's recovery material (O2, I2): ids, scheme and dates; never a key or a share.
     "crypto.RecoveryMaterial": {
         "id": A, "material": P, "scheme": P, "instance": P, "made_at": A, "made_by": A,

@@ -74,6 +74,20 @@ def _mismatch(using: str, why: str) -> KeyMismatch:
     )
 
 
+def _behind(using: str, why: str) -> KeyMismatch:
+    """The installation's own key file (its fingerprint is the recorded one) without the keys
+    the database uses now: a serving node's copy made before a rotation on another node (issue
+    17, ``secretum.crypto.nodes``), an old copy put back, or values altered in the database."""
+    return KeyMismatch(
+        f"The key file {settings.INSTANCE.key_file} is the one of the installation in the "
+        f"database at {database_name(using)}, but {why}: an older copy of it (a key rotation "
+        "made on another node since), or values altered in the database",
+        "give this node the current key material ('secretum node export' on a node that "
+        "serves, 'secretum node join FILE' here) or put back the current key file; if every "
+        "node's key file is current, run 'secretum records verify' on one of them",
+    )
+
+
 def _tables(using: str) -> set[str]:
     return set(connections[using].introspection.table_names())
 
@@ -167,13 +181,12 @@ def require_key_belongs(using: str = DEFAULT_DB_ALIAS, *, record: bool = False) 
     tables = _tables(using)
     has_table = KeyFingerprint._meta.db_table in tables
     row = KeyFingerprint.objects.using(using).filter(pk=1).first() if has_table else None
-    if row is not None and not _same(row, mine):
+    if row is not None and not same_fingerprint(row, mine):
         raise _mismatch(using, "fingerprint mismatch")
     opened, tried = sample_opens(using, tables)
     if opened < tried:
-        raise _mismatch(
-            using, f"{tried - opened} of {tried} sampled encrypted values do not open under it"
-        )
+        why = f"{tried - opened} of {tried} sampled encrypted values do not open under it"
+        raise _mismatch(using, why) if row is None else _behind(using, why)
     if row is not None or not has_table or not record:
         return None
     held = installation_table(using, tables)
@@ -188,7 +201,9 @@ def require_key_belongs(using: str = DEFAULT_DB_ALIAS, *, record: bool = False) 
             "recorded_at": timezone.now(),
         },
     )
-    if not created and not _same(row, mine):  # another process recorded another key meanwhile
+    if not created and not same_fingerprint(
+        row, mine
+    ):  # another process recorded another key meanwhile
         raise _mismatch(using, "fingerprint mismatch")
     if not created or origin != KeyFingerprint.Origin.ADOPTED:
         return None
@@ -199,7 +214,8 @@ def require_key_belongs(using: str = DEFAULT_DB_ALIAS, *, record: bool = False) 
     )
 
 
-def _same(row: KeyFingerprint, mine: str) -> bool:
+def same_fingerprint(row: KeyFingerprint, mine: str) -> bool:
+    """The recorded fingerprint is ``mine`` (compared in constant time)."""
     return row.scheme == keyring.FINGERPRINT_SCHEME and hmac.compare_digest(row.fingerprint, mine)
 
 

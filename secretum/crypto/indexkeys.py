@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
-from secretum.crypto import rotation
+from secretum.crypto import nodes, rotation
 
 COINCIDENCE_MIN = 2.0
 COINCIDENCE_MAX = 16.0
@@ -73,7 +73,9 @@ def _b64(key: bytes) -> str:
 
 def start(bits: Mapping[str, int]) -> Started:
     """A new current generation (a fresh key, ``bits`` per kind) in the key file, every older one
-    kept; a key file already holding several is a rebuild under way, resumed as it is."""
+    kept; a key file already holding several is a rebuild under way, resumed as it is. Refused
+    while another node serves with a copy of the key file, which would lack the new key."""
+    nodes.refuse_rotation_beside_others("search index key")
     generations = settings.INSTANCE.read_key_versions().index
     current = generations[0]
     if len(generations) > 1:

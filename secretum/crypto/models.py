@@ -51,3 +51,19 @@ class RecoveryMaterial(models.Model):
 
     def __str__(self) -> str:
         return f"RecoveryMaterial {self.material} ({self.scheme})"
+
+
+class ServingNode(models.Model):
+    """A ``secretum serve`` of this installation, as it last announced itself (E10, O2;
+    ``secretum.crypto.nodes``): where it runs, which key file it reads and the key-encryption
+    key versions that file holds. Never a key."""
+
+    name = models.CharField(max_length=300, unique=True)  # host:instance folder
+    host = models.CharField(max_length=255)
+    key_file = models.CharField(max_length=1000)  # its path, or "environment" (SECRETUM_KEY)
+    kek_versions = models.JSONField(default=list)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"ServingNode {self.name}"

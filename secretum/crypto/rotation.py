@@ -52,7 +52,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils.module_loading import autodiscover_modules
 
-from secretum.crypto import keyring, rows, token
+from secretum.crypto import keyring, nodes, rows, token
 from secretum.instance import KEY_VARIABLE, InstanceError, replace_private
 
 # The audit log's resource for the key file's KEK versions (events written by the command).
@@ -154,6 +154,8 @@ def start(now: dt.datetime | None = None, to_token: bool = False) -> Started:
             "provider has none. Rotate on the key file (SECRETUM_KEY_FILE), then give its new "
             f"content in {KEY_VARIABLE} to every process."
         )
+    # Another node's copy of the key file would lack the new version (issue 17, ``nodes``).
+    nodes.refuse_rotation_beside_others("key-encryption key")
     versions = settings.INSTANCE.read_key_versions()
     retired = sorted(versions.retired)
     if versions.older:

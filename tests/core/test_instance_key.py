@@ -188,7 +188,7 @@ def test_a_deleted_fingerprint_does_not_let_another_key_in(home: Path, tmp_path:
 
 def _before_fingerprints(conn: sqlite3.Connection) -> None:
     """The database as Secretum left it before issue 9: none of the crypto app's tables."""
-    for table in ("crypto_keyfingerprint", "crypto_recoverymaterial"):
+    for table in ("crypto_keyfingerprint", "crypto_recoverymaterial", "crypto_servingnode"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DELETE FROM django_migrations WHERE app = 'crypto'")
 

@@ -49,6 +49,9 @@ PERIODIC: tuple[tuple[tuple[str, ...], int], ...] = (
     (("keys_rotate_index", "--if-due"), DAY),
     # J1: records without contact for the practice's archive period move to the archive, daily.
     (("records", "archive"), DAY),
+    # E10, O2: this node serves, with these key versions: a rotation on another node of the
+    # installation waits until it stops (``secretum.crypto.nodes``).
+    (("node_announce",), MINUTE),
 )
 
 
