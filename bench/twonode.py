@@ -156,12 +156,10 @@ def haproxy_config(root: Path, ports: dict[str, int], nodes: list[Node]) -> str:
     Re-encrypting keeps health data encrypted on the provider's network too (H3). Only a request
     never sent is retried elsewhere (HAProxy's default `retry-on conn-failure`): a POST in
     flight on the dead node fails, and is never sent twice."""
-    home, pem, trusted = nodes[0].home, root / "haproxy.pem", root / "nodes.pem"
+    home, pem = nodes[0].home, root / "haproxy.pem"
     pem.write_bytes((home / "tls/cert.pem").read_bytes() + (home / "tls/key.pem").read_bytes())
     pem.chmod(0o600)
-    # Each node's own certificate (``secretum node join`` makes one per node).
-    trusted.write_bytes(b"".join((n.home / "tls/cert.pem").read_bytes() for n in nodes))
-    check = f"ssl verify required ca-file {trusted} verifyhost localhost"
+    check = "ssl verify required verifyhost localhost"
     check += " ssl-min-ver TLSv1.2 check inter 500ms fastinter 250ms downinter 1s fall 2 rise 2"
     out = f"""global
     maxconn 4000
@@ -191,7 +189,11 @@ backend {name}
     default-server {check}
 """
         members = nodes[:1] if name == "one" else nodes
-        out += "".join(f"    server {n.label} 127.0.0.1:{n.port}\n" for n in members)
+        # Each node's own certificate (``secretum node join`` makes one per node).
+        out += "".join(
+            f"    server {n.label} 127.0.0.1:{n.port} ca-file {n.home / 'tls/cert.pem'}\n"
+            for n in members
+        )
     return out
 
 
@@ -485,6 +487,7 @@ def report(run: dict[str, Any], args: argparse.Namespace) -> None:
         ("no signer only after the kill, for at most 6 s", all(0 <= z <= 6 for z in zero)),
         ("one signer at the end", bool(samples) and len(samples[-1][1]) == 1),
         ("secretum audit verify passes", all(v.returncode == 0 for v in run["verified"].values())),
+        ("a key rotation on node1 is refused while node2 serves", run["rotation_refused"]),
     ]
     for text, good in checks:
         print(f"  {text:<86}{'PASS' if good else 'MISS'}")
@@ -528,6 +531,10 @@ def run(args: argparse.Namespace) -> None:
                 f"HAProxy does not see both nodes UP:\n{(root / 'haproxy.log').read_text()}"
             )
         print(f"  HAProxy: {ports['one']} → node1, {ports['both']} → node1 + node2", flush=True)
+        # E10, O2: each node announced itself; a rotation on one would leave the other's copy of
+        # the key file behind, so it is refused while both serve (secretum.crypto.nodes).
+        rotate = child(first, url, "-m", "secretum.cli", "keys", "rotate")
+        refused = rotate.returncode != 0 and str(homes[1].resolve()) in rotate.stderr
         thread = threading.Thread(
             target=watch, args=(url, root / "haproxy.sock", samples, stop), daemon=True
         )
@@ -558,6 +565,7 @@ def run(args: argparse.Namespace) -> None:
             build=build,
             haproxy=subprocess.check_output([HAPROXY, "-v"], text=True).splitlines()[0],
             verified=verified,
+            rotation_refused=refused,
             writes=json.loads(checked.stdout.strip().splitlines()[-1]),
         )
         report(result, args)
