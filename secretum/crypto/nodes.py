@@ -23,6 +23,7 @@ import datetime as dt
 import socket
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -82,6 +83,34 @@ def others(now: dt.datetime | None = None) -> list[ServingNode]:
     if shared:
         alive = alive.exclude(shared)
     return list(alive.order_by("seen_at", "name"))
+
+
+def status_line(now: dt.datetime | None = None) -> str:
+    """``secretum check``: the nodes serving now (this one first when it serves), each with its
+    key file's KEK versions, and a copy behind this node's key file named as such."""
+    now = now or timezone.now()
+    mine, current = name(), settings.INSTANCE.read_key_versions().current
+    try:
+        with transaction.atomic():
+            alive = list(ServingNode.objects.filter(seen_at__gte=now - STALE).order_by("name"))
+    except DatabaseError:  # a new release installed, its migrations not applied yet
+        return "Serving nodes: unknown until 'secretum migrate' has run."
+    named = []
+    for node in sorted(alive, key=lambda n: n.name != mine):
+        held = ", ".join(map(str, sorted(node.kek_versions)))
+        said = (
+            "this node"
+            if node.name == mine
+            else f"seen {int((now - node.seen_at).total_seconds())} s ago"
+        )
+        behind = "" if current in node.kek_versions else f"; behind: lacks KEK version {current}"
+        named.append(f"{node.name} ({said}; KEK versions {held}{behind})")
+    if not named:
+        minutes = int(STALE.total_seconds() // 60)
+        return (
+            f"Serving nodes: none announced in the last {minutes} minutes (serve announces itself)."
+        )
+    return f"Serving nodes ({len(named)}): " + "; ".join(named) + "."
 
 
 class OtherNodesServe(InstanceError):

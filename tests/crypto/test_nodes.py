@@ -339,3 +339,28 @@ def test_a_node_left_with_the_copy_made_before_a_rotation_is_told_how_to_catch_u
     said = str(refused.value)
     assert "is the one of the installation in the database" in said
     assert "an older copy of it" in said and "'secretum node join FILE' here" in said
+
+
+def test_check_names_the_serving_nodes_and_a_copy_left_behind(
+    home: Any, db: Any, quick: None
+) -> None:
+    """`secretum check` says which nodes serve, this one first, and names a copy of the key
+    file that lacks this node's current KEK version."""
+    from django.db import connection
+
+    assert "none announced in the last 3 minutes" in nodes.status_line()
+    nodes.announce()
+    _other()
+    said = nodes.status_line()
+    assert said.startswith(f"Serving nodes (2): {nodes.name()} (this node; KEK versions 1)")
+    assert f"{OTHER} (seen 0 s ago; KEK versions 1)" in said and "behind" not in said
+    ServingNode.objects.filter(name=OTHER).delete()
+    _rotate()
+    nodes.announce()
+    _other()
+    assert f"{OTHER} (seen 0 s ago; KEK versions 1; behind: lacks KEK version 2)" in (
+        nodes.status_line()
+    )
+    with connection.cursor() as cursor:  # a release installed, not migrated yet
+        cursor.execute("DROP TABLE crypto_servingnode")
+    assert nodes.status_line() == "Serving nodes: unknown until 'secretum migrate' has run."
