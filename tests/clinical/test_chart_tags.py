@@ -236,3 +236,60 @@ def test_a_trends_lines_and_dots_are_what_the_loop_made(language: str, zone: str
         assert "&lt;script&gt;" in ours  # the lab's unit, as the patient's record holds it
     empty = SimpleNamespace(lines=(), unit="", timed=True)
     assert Template(_TREND_TAG).render(Context({"t": empty})) == ""
+
+
+# clinical/trends.html, included by patients/detail.html before issue 17 (its comment aside).
+_TRENDS_INCLUDED = (
+    "{% load i18n secretum chart %}\n"
+    '{% if trends %}<div class="trends" data-testid="trends">\n'
+    '{% for t in trends %}<figure class="trend trend-{{ t.code }}">\n'
+    '  <figcaption id="trend-{{ t.code }}-caption">{{ t.label }} ({{ t.unit }}){% if'
+    ' t.lines|length > 1 %}: {% for line in t.lines %}<span class="trend-key'
+    ' trend-key-{{ line.name }}">{{ line.label }}</span>{% if not forloop.last %} ·'
+    " {% endif %}{% endfor %}{% endif %}</figcaption>\n"
+    '  <svg viewBox="0 0 {{ t.width }} {{ t.height }}" role="img"'
+    ' aria-labelledby="trend-{{ t.code }}-caption trend-{{ t.code }}-desc"'
+    ' focusable="false">\n'
+    '    <desc id="trend-{{ t.code }}-desc">{% blocktranslate trimmed with'
+    " first=t.first|day last=t.last|day low=t.low high=t.high unit=t.unit"
+    " latest=t.latest %}From {{ first }} to {{ last }}: between {{ low }} and {{"
+    " high }} {{ unit }}; latest {{ latest }} {{ unit }}.{% endblocktranslate"
+    " %}</desc>\n"
+    '    {% for tick in t.ticks %}<line class="trend-grid" x1="{{ t.left }}" x2="{{'
+    ' t.right_edge }}" y1="{{ tick.at }}" y2="{{ tick.at }}"/><text'
+    ' class="trend-tick" x="{{ t.left|add:\'-6\' }}" y="{{ tick.at }}"'
+    ' text-anchor="end" dominant-baseline="middle">{{ tick.label }}</text>{% endfor'
+    " %}\n"
+    '    <text class="trend-date" x="{{ t.left }}" y="{{ t.date_row }}"'
+    ' text-anchor="start">{{ t.first|day }}</text><text class="trend-date" x="{{'
+    ' t.right_edge }}" y="{{ t.date_row }}" text-anchor="end">{{ t.last|day'
+    " }}</text>\n"
+    "    {% trend_lines t %}\n"
+    "  </svg>\n"
+    "</figure>{% endfor %}\n"
+    "</div>{% endif %}\n"
+)
+_TRENDS_TAG = "{% load chart %}{% trend_figures trends %}"
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "nl"])
+@pytest.mark.parametrize("zone", ["Europe/Brussels", "UTC", "America/Montreal"])
+def test_a_charts_trends_are_what_the_included_template_made(language: str, zone: str) -> None:
+    """Every figure (two lines and their key, one line, a lab's trend by day), none at all, and
+    the patient's own words (a lab's unit) escaped where the template escaped them."""
+    from secretum.clinical.trends import trends
+
+    measures = [_measure("bp", f"{120 + i}/{80 - i}", i) for i in range(4)] + [
+        _measure("weight", value, i) for i, value in enumerate(("70.5", "71", "69.8"))
+    ]
+    results = [_lab("95", HOSTILE, "2026-02-01"), _lab("104", HOSTILE, "2026-03-29")]
+    with translation.override(language), timezone.override(zone):
+        for drawn in (trends(measures, results), trends(measures[:1]), []):
+            theirs, ours = (
+                Template(x).render(Context({"trends": drawn}))
+                for x in (_TRENDS_INCLUDED, _TRENDS_TAG)
+            )
+            assert ours == theirs
+            assert "<script>" not in ours
+        made = Template(_TRENDS_TAG).render(Context({"trends": trends(measures, results)}))
+    assert made.count("<figure") == 3 and "&lt;script&gt;" in made
