@@ -58,9 +58,9 @@ class ServingNode(models.Model):
     ``secretum.crypto.nodes``): where it runs, which key file it reads and the key-encryption
     key versions that file holds. Never a key."""
 
-    name = models.CharField(max_length=300, unique=True)  # host:instance folder
+    name = models.TextField(unique=True)  # host:instance folder (a path has no set length)
     host = models.CharField(max_length=255)
-    key_file = models.CharField(max_length=1000)  # its path, or "environment" (SECRETUM_KEY)
+    key_file = models.TextField()  # its path, or "environment" (SECRETUM_KEY)
     kek_versions = models.JSONField(default=list)
     started_at = models.DateTimeField()
     seen_at = models.DateTimeField()

@@ -14,9 +14,9 @@ class Migration(migrations.Migration):
             name='ServingNode',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=300, unique=True)),
+                ('name', models.TextField(unique=True)),
                 ('host', models.CharField(max_length=255)),
-                ('key_file', models.CharField(max_length=1000)),
+                ('key_file', models.TextField()),
                 ('kek_versions', models.JSONField(default=list)),
                 ('started_at', models.DateTimeField()),
                 ('seen_at', models.DateTimeField()),
