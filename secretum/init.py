@@ -53,7 +53,11 @@ def create_tls(inst: Instance) -> None:
 
     inst.tls_cert.parent.mkdir(mode=0o700, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Secretum (self-signed)")])
+    # A name of its own (its key's identifier): a balancer that trusts several serving nodes'
+    # self-signed certificates in one file finds each node's by its name (README, nodes).
+    own = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    common = f"Secretum (self-signed) {own.digest.hex()[:16]}"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -74,6 +78,10 @@ def create_tls(inst: Instance) -> None:
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(own, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(own), critical=False
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )

@@ -23,14 +23,17 @@ from tests.certificates import Issued, authority, install, server
 NETWORK_HOST = "secretum.cabinet-fictif.example"
 
 
-def served_by(context: ssl.SSLContext) -> bytes:
+def served_by(
+    context: ssl.SSLContext, trusting: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+) -> bytes:
     """The certificate a client is shown by a server with ``context`` (a real handshake, in
-    memory)."""
+    memory), the client trusting nothing, or verifying it with ``trusting``."""
     client_in, client_out, server_in, server_out = (ssl.MemoryBIO() for _ in range(4))
-    trusting_nothing = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    trusting_nothing.check_hostname = False
-    trusting_nothing.verify_mode = ssl.CERT_NONE
-    client = trusting_nothing.wrap_bio(client_in, client_out, server_hostname="127.0.0.1")
+    if trusting is None:
+        trusting = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        trusting.check_hostname = False
+        trusting.verify_mode = ssl.CERT_NONE
+    client = trusting.wrap_bio(client_in, client_out, server_hostname=host)
     peer = context.wrap_bio(server_in, server_out, server_side=True)
     for _ in range(10):
         for side in (client, peer):
@@ -58,6 +61,29 @@ def test_the_certificate_init_makes_is_self_signed_and_an_issued_one_is_not(ca: 
     forged = server(Issued(ca.key, server(None).cert))
     assert forged.cert.issuer == forged.cert.subject
     assert not certificates.is_self_signed(forged.cert)
+
+
+def test_several_nodes_self_signed_certificates_are_told_apart_in_one_trust_file(
+    tmp_path: Path,
+) -> None:
+    """Issue 17: a balancer trusts every serving node's self-signed certificate from one file
+    (HAProxy's ca-file, OpenSSL as here); each node's certificate has a name and a key
+    identifier of its own, so each node's handshake is verified against its own entry, never
+    refused for its neighbour's."""
+    from secretum import init, instance
+
+    nodes = []
+    for name in ("node-a", "node-b"):
+        inst = instance.Instance(tmp_path / name)
+        inst.home.mkdir()
+        init.create_tls(inst)
+        nodes.append(inst)
+    trusting_both = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and checks the name
+    trusting_both.load_verify_locations(cadata="".join(inst.tls_cert.read_text() for inst in nodes))
+    for inst in nodes:
+        shown = served_by(tls_context(inst.tls_cert, inst.tls_key), trusting_both, "localhost")
+        assert shown == ssl.PEM_cert_to_DER_cert(inst.tls_cert.read_text())
+        assert certificates.is_self_signed(certificates.read_leaf(inst.tls_cert))
 
 
 def test_what_inspect_tells_of_a_certificate(tmp_path: Path, ca: Issued) -> None:
