@@ -7,6 +7,7 @@ both)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -92,6 +93,11 @@ _TREND_DESC = gettext_noop(
 )
 
 
+def _local_day(value: dt.datetime) -> str:
+    """As ``{{ value|day }}`` shows a trend's moment: the day it is in the current time zone."""
+    return day(timezone.localtime(value))
+
+
 def _caption_keys(trend: Any) -> str:
     if len(trend.lines) < 2:
         return ""
@@ -103,10 +109,7 @@ def _caption_keys(trend: Any) -> str:
 
 def _trend_figure(t: Any) -> str:
     code, unit = _shown(t.code), _shown(t.unit)
-    first, last = (
-        day(timezone.template_localtime(t.first)),
-        day(timezone.template_localtime(t.last)),
-    )
+    first, last = _local_day(t.first), _local_day(t.last)
     said = {"first": first, "last": last, "low": _shown(t.low), "high": _shown(t.high)}
     desc = gettext(_TREND_DESC) % {**said, "unit": unit, "latest": _shown(t.latest)}
     grid = "".join(
