@@ -82,6 +82,7 @@ RESOURCE_LABELS: dict[str, str | Promise] = {
     "backup.BackupRecord": _("backup record"),
     "backup.Upgrade": _("software upgrade"),
     "crypto.RecoveryMaterial": _("recovery material of the key file"),
+    "crypto.ServingNode": _("serving node"),
     "documents.Document": _("document"),
     "documents.UnfiledDocument": _("unfiled scanned document"),
     "letters.Letter": _("letter or certificate"),

@@ -30,6 +30,8 @@ from django.utils import timezone
 from secretum.crypto.models import ServingNode
 from secretum.instance import InstanceError
 
+# The audit log's resource for a node that begins or ends serving (events by the command).
+RESOURCE = "crypto.ServingNode"
 # Three announcements missed: a node killed without withdrawing is no longer counted.
 STALE = dt.timedelta(minutes=3)
 ENVIRONMENT = "environment"
@@ -45,12 +47,13 @@ def name() -> str:
     return f"{socket.gethostname()}:{settings.INSTANCE.home.resolve()}"
 
 
-def announce(now: dt.datetime | None = None) -> ServingNode:
+def announce(now: dt.datetime | None = None) -> tuple[ServingNode, bool]:
     """Record that this node serves, and what its key file holds now (read afresh: a rotation
-    or a new copy is told at the next announcement)."""
+    or a new copy is told at the next announcement); True with the row when the node has just
+    begun serving."""
     now = now or timezone.now()
     versions = settings.INSTANCE.read_key_versions().versions
-    node, _created = ServingNode.objects.update_or_create(
+    return ServingNode.objects.update_or_create(
         name=name(),
         defaults={
             "host": socket.gethostname(),
@@ -66,12 +69,14 @@ def announce(now: dt.datetime | None = None) -> ServingNode:
             "seen_at": now,
         },
     )
+
+
+def withdraw() -> ServingNode | None:
+    """This node stops serving: a rotation no longer waits for it. The row it had, if any."""
+    node = ServingNode.objects.filter(name=name()).first()
+    if node is not None:
+        ServingNode.objects.filter(pk=node.pk).delete()
     return node
-
-
-def withdraw() -> None:
-    """This node stops serving: a rotation no longer waits for it."""
-    ServingNode.objects.filter(name=name()).delete()
 
 
 def others(now: dt.datetime | None = None) -> list[ServingNode]:

@@ -109,23 +109,37 @@ def test_a_key_given_in_the_environment_is_never_taken_for_a_shared_file(
     assert [n.name for n in nodes.others()] == [OTHER]
 
 
+def _node_events() -> list[tuple[str, dict[str, str]]]:
+    found = AuditEvent.objects.filter(resource=nodes.RESOURCE).order_by("seq")
+    return [(e.action, json.loads(e.detail)) for e in found]
+
+
 def test_a_node_announces_its_key_versions_and_withdraws_when_serve_stops_it(
     home: Any, db: Any, quick: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """E10, O2, D1: a node's announcements keep its key file's versions current; its beginning
+    and its end of serving are an audit event each, naming the node and its key file's versions,
+    never a key; the announcements between them are none."""
     call_command("node_announce")  # once (serve: every minute)
     node = ServingNode.objects.get()
     assert node.name == nodes.name() and node.kek_versions == [1]
     assert node.key_file == str(home.key_file.resolve())
+    mine = {"node": nodes.name(), "key_file": node.key_file, "kek_versions": "1"}
+    assert _node_events() == [(Action.CREATE, mine)]
     _rotate()
     later = timezone.now() + dt.timedelta(minutes=1)
     nodes.announce(later)
+    call_command("node_announce")
     node.refresh_from_db()
-    assert node.kek_versions == [2, 1] or node.kek_versions == [1, 2]
-    assert node.seen_at == later and node.started_at < later
+    assert sorted(node.kek_versions) == [1, 2] and node.started_at < later
+    assert len(_node_events()) == 1
     ran: list[int] = []
     monkeypatch.setattr(node_announce, "run_every", lambda every, once, name: ran.append(every))
     call_command("node_announce", every=60)  # serve stopped it: it withdraws
     assert ran == [60] and not ServingNode.objects.exists()
+    assert _node_events()[1] == (Action.DELETE, {**mine, "kek_versions": "1,2"})
+    call_command("node_announce", every=60)  # withdrawn already: nothing to record
+    assert len(_node_events()) == 2
 
 
 # The key material (``node_material``)
