@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             return recovery_io.recover(argv[2:])
         if argv[:2] == ["node", "join"]:
             # Before Django, as recover: the node has no instance until the material is taken.
-            from secretum.crypto import node_material
+            from secretum import node_material
 
             return node_material.join(argv[2:])
         return _run(*_command_name(argv))

@@ -76,6 +76,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "secretum.cli",
             "secretum.init",  # what `secretum init` writes: the instance and its audit keys
             "secretum.decommission",  # K3: erases what init wrote, run before Django starts
+            # A serving node's key material (issue 17): the key file and the audit keys, a TLS
+            # pair as init makes one; `secretum node join` runs before Django starts.
+            "secretum.node_material",
             "secretum.settings",
             "secretum.urls",
             "secretum.wsgi",

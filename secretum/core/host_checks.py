@@ -20,7 +20,7 @@ from django.core.checks import Error, Warning, register
 
 from secretum.access import networks
 from secretum.core import updates
-from secretum.crypto import inventory, nodes
+from secretum.crypto import inventory
 from secretum.lib import certificates, clamav, firewall
 from secretum.lib.networks import too_broad
 
@@ -225,7 +225,6 @@ def status() -> list[str]:
     lines.append(antivirus_line(settings.SECRETUM_CLAMD_SOCKET))
     lines.append(_database_line(found))
     lines.extend(inventory.lines())  # algorithms, key versions, their uses, last rotation (O1)
-    lines.append(nodes.status_line())  # the serving nodes and their copies of the key file
     return lines
 
 

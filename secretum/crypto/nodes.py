@@ -2,7 +2,7 @@
 
 A hosting provider runs several ``secretum serve`` nodes over one PostgreSQL, each with a home of
 its own that holds a copy of the installation's key material (``secretum node export`` on one,
-``secretum node join`` on the other: ``secretum.crypto.node_material``). Each copy is a file of
+``secretum node join`` on the other: ``secretum.node_material``). Each copy is a file of
 its own: a rotation on one node writes a new key-encryption key, or a new search index key, into
 that node's key file only. The others would then meet data keys wrapped under a version their
 copy lacks (every chart a rotation re-wrapped refused on them) and search tokens under a key they
@@ -90,32 +90,33 @@ def others(now: dt.datetime | None = None) -> list[ServingNode]:
     return list(alive.order_by("seen_at", "name"))
 
 
-def status_line(now: dt.datetime | None = None) -> str:
+def status_lines(now: dt.datetime | None = None) -> list[str]:
     """``secretum check``: the nodes serving now (this one first when it serves), each with its
-    key file's KEK versions, and a copy behind this node's key file named as such."""
+    key file's KEK versions, and a copy behind this node's key file named as such. Nothing when
+    the key file cannot be read (its own check names what is wrong with it)."""
     now = now or timezone.now()
-    mine, current = name(), settings.INSTANCE.read_key_versions().current
+    try:
+        current = settings.INSTANCE.read_key_versions().current
+    except InstanceError:
+        return []
     try:
         with transaction.atomic():
             alive = list(ServingNode.objects.filter(seen_at__gte=now - STALE).order_by("name"))
-    except DatabaseError:  # a new release installed, its migrations not applied yet
-        return "Serving nodes: unknown until 'secretum migrate' has run."
-    named = []
+    except DatabaseError as exc:  # unreachable, or a new release whose migrations wait
+        return [f"Serving nodes: unknown, the database did not tell ({exc})."]
+    mine, named = name(), []
     for node in sorted(alive, key=lambda n: n.name != mine):
         held = ", ".join(map(str, sorted(node.kek_versions)))
-        said = (
-            "this node"
-            if node.name == mine
-            else f"seen {int((now - node.seen_at).total_seconds())} s ago"
-        )
+        seen = int((now - node.seen_at).total_seconds())
+        said = "this node" if node.name == mine else f"seen {seen} s ago"
         behind = "" if current in node.kek_versions else f"; behind: lacks KEK version {current}"
         named.append(f"{node.name} ({said}; KEK versions {held}{behind})")
     if not named:
         minutes = int(STALE.total_seconds() // 60)
-        return (
+        return [
             f"Serving nodes: none announced in the last {minutes} minutes (serve announces itself)."
-        )
-    return f"Serving nodes ({len(named)}): " + "; ".join(named) + "."
+        ]
+    return [f"Serving nodes ({len(named)}): " + "; ".join(named) + "."]
 
 
 class OtherNodesServe(InstanceError):

@@ -9,6 +9,7 @@ a rotation started while another node reads a copy that would lack the new key.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import io
 import json
@@ -18,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from secretum import node_material
 from secretum.audit.models import Action, AuditEvent
-from secretum.crypto import age, indexkeys, node_material, nodes, rotation
+from secretum.crypto import age, indexkeys, nodes, rotation
 from secretum.crypto.management.commands import node_announce
 from secretum.crypto.models import KeyFingerprint, ServingNode
 from tests.core.test_instance_key import one_sentence, secretum
@@ -356,25 +358,35 @@ def test_a_node_left_with_the_copy_made_before_a_rotation_is_told_how_to_catch_u
 
 
 def test_check_names_the_serving_nodes_and_a_copy_left_behind(
-    home: Any, db: Any, quick: None
+    home: Any, db: Any, quick: None, settings: Any, tmp_path: Path
 ) -> None:
     """`secretum check` says which nodes serve, this one first, and names a copy of the key
-    file that lacks this node's current KEK version."""
+    file that lacks this node's current KEK version; it says when it cannot tell."""
     from django.db import connection
 
-    assert "none announced in the last 3 minutes" in nodes.status_line()
+    from secretum import instance
+
+    assert nodes.status_lines() == [
+        "Serving nodes: none announced in the last 3 minutes (serve announces itself)."
+    ]
     nodes.announce()
     _other()
-    said = nodes.status_line()
+    [said] = nodes.status_lines()
     assert said.startswith(f"Serving nodes (2): {nodes.name()} (this node; KEK versions 1)")
     assert f"{OTHER} (seen 0 s ago; KEK versions 1)" in said and "behind" not in said
     ServingNode.objects.filter(name=OTHER).delete()
     _rotate()
     nodes.announce()
     _other()
-    assert f"{OTHER} (seen 0 s ago; KEK versions 1; behind: lacks KEK version 2)" in (
-        nodes.status_line()
-    )
+    [said] = nodes.status_lines()
+    assert f"{OTHER} (seen 0 s ago; KEK versions 1; behind: lacks KEK version 2)" in said
+    out = io.StringIO()
+    with contextlib.suppress(CommandError):  # this test's instance has warnings of its own
+        call_command("secretum_check", stdout=out, stderr=io.StringIO())
+    assert f"{OTHER} (seen" in out.getvalue()
     with connection.cursor() as cursor:  # a release installed, not migrated yet
         cursor.execute("DROP TABLE crypto_servingnode")
-    assert nodes.status_line() == "Serving nodes: unknown until 'secretum migrate' has run."
+    [said] = nodes.status_lines()
+    assert said.startswith("Serving nodes: unknown, the database did not tell (")
+    settings.INSTANCE = instance.Instance(tmp_path / "no-instance")  # the key file's check tells
+    assert nodes.status_lines() == []

@@ -5,6 +5,8 @@ from typing import Any
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 
+from secretum.crypto import nodes
+
 
 class Command(BaseCommand):
     help = "Configuration and security self-check; exits non-zero on any unsafe setting."
@@ -16,6 +18,8 @@ class Command(BaseCommand):
 
         found = checks.run_checks(include_deployment_checks=True)
         for line in status():  # version, age, certificate, networks, vulnerabilities (G2, F1)
+            self.stdout.write(line)
+        for line in nodes.status_lines():  # the serving nodes and their copies of the key file
             self.stdout.write(line)
         problems = [m for m in found if m.level >= checks.WARNING and not m.is_silenced()]
         pending = upgrade.pending()

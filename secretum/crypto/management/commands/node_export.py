@@ -1,5 +1,5 @@
 """`secretum node export --out FILE [--recipient AGE_KEY]`: this installation's key material for
-another serving node (issue 17, E10, O2, D2; ``secretum.crypto.node_material``), in an age file
+another serving node (issue 17, E10, O2, D2; ``secretum.node_material``), in an age file
 under a new passphrase shown once, or for the recipient's age key. Recorded with its audit event
 (D1): who made it and how it is encrypted, never a key. ``secretum node join FILE`` takes it on
 the other node."""
@@ -14,10 +14,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from secretum import node_material
 from secretum.access.actor import Actor
 from secretum.audit.log import record_event
 from secretum.audit.models import Action
-from secretum.crypto import age, node_material, nodes, recovery_io, rotation
+from secretum.crypto import age, nodes, recovery_io, rotation
 from secretum.instance import write_private
 
 

@@ -14,7 +14,8 @@ material belongs to, by the key file's fingerprint (``secretum.crypto.binding``)
 holds this installation's key file already, join replaces its key material with the newer copy
 (after a rotation elsewhere: ``secretum.crypto.nodes``), never with an older one.
 
-Like ``secretum keys recover``, join runs before Django: the node has no instance yet.
+Like ``secretum keys recover``, join runs before Django: the node has no instance yet. This module
+stands with ``secretum.init`` (above the audit log, whose keys it carries, and above crypto).
 """
 
 from __future__ import annotations
