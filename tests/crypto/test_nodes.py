@@ -125,6 +125,7 @@ def test_a_node_announces_its_key_versions_and_withdraws_when_serve_stops_it(
     call_command("node_announce")  # once (serve: every minute)
     node = ServingNode.objects.get()
     assert node.name == nodes.name() and node.kek_versions == [1]
+    assert str(node) == f"ServingNode {nodes.name()}"  # as the admin and a shell name it
     assert node.key_file == str(home.key_file.resolve())
     mine = {"node": nodes.name(), "key_file": node.key_file, "kek_versions": "1"}
     assert _node_events() == [(Action.CREATE, mine)]
