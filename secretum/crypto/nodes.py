@@ -24,7 +24,6 @@ import socket
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from secretum.crypto.models import ServingNode
@@ -33,7 +32,8 @@ from secretum.instance import InstanceError
 # The audit log's resource for a node that begins or ends serving (events by the command).
 RESOURCE = "crypto.ServingNode"
 # Three announcements missed: a node killed without withdrawing is no longer counted.
-STALE = dt.timedelta(minutes=3)
+STALE_MINUTES = 3
+STALE = dt.timedelta(minutes=STALE_MINUTES)
 ENVIRONMENT = "environment"
 
 
@@ -52,22 +52,14 @@ def announce(now: dt.datetime | None = None) -> tuple[ServingNode, bool]:
     or a new copy is told at the next announcement); True with the row when the node has just
     begun serving."""
     now = now or timezone.now()
-    versions = settings.INSTANCE.read_key_versions().versions
+    said = {
+        "host": socket.gethostname(),
+        "key_file": _key_file(),
+        "kek_versions": settings.INSTANCE.read_key_versions().versions,
+        "seen_at": now,
+    }
     return ServingNode.objects.update_or_create(
-        name=name(),
-        defaults={
-            "host": socket.gethostname(),
-            "key_file": _key_file(),
-            "kek_versions": versions,
-            "seen_at": now,
-        },
-        create_defaults={
-            "host": socket.gethostname(),
-            "key_file": _key_file(),
-            "kek_versions": versions,
-            "started_at": now,
-            "seen_at": now,
-        },
+        name=name(), defaults=said, create_defaults={**said, "started_at": now}
     )
 
 
@@ -83,11 +75,14 @@ def others(now: dt.datetime | None = None) -> list[ServingNode]:
     """The other nodes serving now with a key file of their own, oldest announcement first."""
     now = now or timezone.now()
     key_file = _key_file()
-    shared = Q(host=socket.gethostname(), key_file=key_file) if key_file != ENVIRONMENT else Q()
     alive = ServingNode.objects.filter(seen_at__gte=now - STALE).exclude(name=name())
-    if shared:
-        alive = alive.exclude(shared)
+    if key_file != ENVIRONMENT:  # the same file read on this host: one copy, shared
+        alive = alive.exclude(host=socket.gethostname(), key_file=key_file)
     return list(alive.order_by("seen_at", "name"))
+
+
+def _seen(node: ServingNode, now: dt.datetime) -> str:
+    return f"seen {int((now - node.seen_at).total_seconds())} s ago"
 
 
 def status_lines(now: dt.datetime | None = None) -> list[str]:
@@ -107,14 +102,13 @@ def status_lines(now: dt.datetime | None = None) -> list[str]:
     mine, named = name(), []
     for node in sorted(alive, key=lambda n: n.name != mine):
         held = ", ".join(map(str, sorted(node.kek_versions)))
-        seen = int((now - node.seen_at).total_seconds())
-        said = "this node" if node.name == mine else f"seen {seen} s ago"
+        said = "this node" if node.name == mine else _seen(node, now)
         behind = "" if current in node.kek_versions else f"; behind: lacks KEK version {current}"
         named.append(f"{node.name} ({said}; KEK versions {held}{behind})")
     if not named:
-        minutes = int(STALE.total_seconds() // 60)
         return [
-            f"Serving nodes: none announced in the last {minutes} minutes (serve announces itself)."
+            f"Serving nodes: none announced in the last {STALE_MINUTES} minutes (serve announces "
+            "itself)."
         ]
     return [f"Serving nodes ({len(named)}): " + "; ".join(named) + "."]
 
@@ -130,14 +124,12 @@ def refuse_rotation_beside_others(what: str, now: dt.datetime | None = None) -> 
     serving = others(now)
     if not serving:
         return
-    named = "; ".join(
-        f"{node.name} (seen {int((now - node.seen_at).total_seconds())} s ago)" for node in serving
-    )
+    named = "; ".join(f"{node.name} ({_seen(node, now)})" for node in serving)
     raise OtherNodesServe(
         f"{len(serving)} other serving node(s) of this installation read a copy of the key file: "
         f"{named}. A rotation of the {what} here would leave them unable to read what it "
         "changes. Stop them (a stopped node leaves this list at once, one that died after "
-        f"{int(STALE.total_seconds() // 60)} minutes), rotate here, then give each the new key "
+        f"{STALE_MINUTES} minutes), rotate here, then give each the new key "
         "material ('secretum node export' here, 'secretum node join FILE' there) before "
         "starting it again."
     )
