@@ -154,19 +154,10 @@ def check_database(material: Material) -> str:
 
     if not apps.ready:  # the command line; a test's process has it set up already
         django.setup()
-    from django.db import DEFAULT_DB_ALIAS, connections
-    from django.db.utils import DatabaseError
-
     from secretum.crypto import binding
-    from secretum.crypto.models import KeyFingerprint
 
     where = binding.database_name()
-    config = connections[DEFAULT_DB_ALIAS].settings_dict
-    new_file = str(config["ENGINE"]).endswith("sqlite3") and not Path(config["NAME"]).exists()
-    try:
-        row = None if new_file else KeyFingerprint.objects.filter(pk=1).first()
-    except DatabaseError:
-        row = None  # no table: no installation
+    row = binding.recorded_fingerprint()
     if row is None:
         raise NodeMaterialError(
             f"the database at {where} holds no Secretum installation: the nodes of an "
@@ -179,16 +170,14 @@ def check_database(material: Material) -> str:
     return where
 
 
-def write_home(material: Material, inst: Instance, refresh: bool) -> None:
-    """The key file and the audit keys, owner-only (replaced atomically on a refresh), and a TLS
-    pair of the node's own where there is none."""
+def write_home(material: Material, inst: Instance) -> None:
+    """The key file and the audit keys, owner-only (a file there already replaced atomically:
+    a refresh), and a TLS pair of the node's own where there is none."""
     from secretum import init
 
     inst.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    put = replace_private if refresh else write_private
-    put(inst.key_file, material.files[KEY_FILE])
-    for name in _audit_files(Path()):
-        target = inst.home / name
+    targets = {KEY_FILE: inst.key_file} | {n: inst.home / n for n in _audit_files(Path())}
+    for name, target in targets.items():
         target.parent.mkdir(mode=0o700, exist_ok=True)
         (replace_private if target.exists() else write_private)(target, material.files[name])
     if not inst.tls_cert.exists():
@@ -223,18 +212,17 @@ def join(argv: list[str], environ: dict[str, str] | None = None) -> int:
         )
     home = Path(args.home).resolve() if args.home else home_from_env(env)
     created = not home.exists()
-    located = env.get(KEY_FILE_VARIABLE, "").strip()
-    inst = Instance(home, key_path=Path(located).absolute() if located else None)
+    env["SECRETUM_HOME"] = str(home)  # this node's instance, for from_env and for Django next
+    inst = Instance.from_env(env)  # its key file: the home's own, or SECRETUM_KEY_FILE's
     try:
         data = Path(args.file).read_bytes()
     except OSError:
         raise NodeMaterialError(f"the node material {args.file} cannot be read.") from None
     material = opened(data, _identity(args))
     refresh = check_home(material, inst)
-    env["SECRETUM_HOME"] = str(home)  # the settings Django reads next name this node
     where = check_database(material)
     try:
-        write_home(material, inst, refresh)
+        write_home(material, inst)
     except BaseException:
         if created:
             shutil.rmtree(home, ignore_errors=True)

@@ -106,12 +106,26 @@ def installation_table(using: str = DEFAULT_DB_ALIAS, tables: set[str] | None = 
     return None
 
 
+def _new_sqlite_file(using: str) -> bool:
+    """A SQLite database whose file does not exist yet: nothing in it, and nothing created by
+    looking (connecting would create it)."""
+    config = connections[using].settings_dict
+    return str(config["ENGINE"]).endswith("sqlite3") and not Path(str(config["NAME"])).exists()
+
+
+def recorded_fingerprint(using: str = DEFAULT_DB_ALIAS) -> KeyFingerprint | None:
+    """The key file's fingerprint the database recorded, or None where it holds none (a new
+    SQLite file, a database without the table or without the row): ``secretum node join``."""
+    if _new_sqlite_file(using) or KeyFingerprint._meta.db_table not in _tables(using):
+        return None
+    return KeyFingerprint.objects.using(using).filter(pk=1).first()
+
+
 def refuse_installed_database(using: str = DEFAULT_DB_ALIAS) -> None:
     """``secretum init``: refuse a database that already holds an installation (H3, O2), before
     any key is written. Its data are sealed under its own key file; a new one would open none."""
-    config = connections[using].settings_dict
-    if str(config["ENGINE"]).endswith("sqlite3") and not Path(str(config["NAME"])).exists():
-        return  # a new SQLite file: nothing in it, and nothing created by looking
+    if _new_sqlite_file(using):
+        return
     table = installation_table(using)
     if table is not None:
         raise InstanceError(
