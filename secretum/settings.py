@@ -145,6 +145,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "secretum.core.context.navigation",
             ],
+            # issue 17: {% url %} reverses a route without arguments once per process.
+            "builtins": ["secretum.core.templatetags.routes"],
         },
     },
 ]

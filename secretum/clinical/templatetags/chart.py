@@ -199,18 +199,18 @@ def medication_items(
             text.append('<span class="entry-links">\n')
             if writer:
                 text.append(
-                    f'<form method="post" action="{uid_url(context, "clinical:stop", e.uid)}" '
+                    f'<form method="post" action="{uid_url("clinical:stop", e.uid)}" '
                     f'class="inline">{csrf}<button type="submit" class="link" '
                     f'data-testid="stop-medication">{words["stop"]}{hidden}</button></form>'
                 )
             text.append("\n")
             if prescriber:
                 text.append(
-                    f'<form method="post" action="{uid_url(context, "clinical:renew", e.uid)}" '
+                    f'<form method="post" action="{uid_url("clinical:renew", e.uid)}" '
                     f'class="inline">{csrf}<button type="submit" class="link" '
                     f'data-testid="renew-medication">{words["renew"]}{hidden}</button></form>\n'
                     '<form method="post" action="'
-                    f'{uid_url(context, "compliance:print_prescription", e.uid)}" class="inline" '
+                    f'{uid_url("compliance:print_prescription", e.uid)}" class="inline" '
                     f'target="_blank">{csrf}<label><input type="checkbox" name="niss"> '
                     f'{words["niss"]}{hidden}</label> <button type="submit" '
                     f'class="link" data-testid="print-prescription">'

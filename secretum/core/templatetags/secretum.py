@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import escape
@@ -22,6 +21,7 @@ from secretum.audit.vocabulary import VOCABULARIES
 from secretum.breaches.entries import FIELD_LABELS, PEOPLE_CATEGORIES, RECORD_CATEGORIES
 from secretum.breaches.models import Breach
 from secretum.clinical.rules import OBSERVATION_CODES, SEVERITIES, SPECS
+from secretum.core.templatetags import routes
 from secretum.patients.forms import SEXES
 
 register = template.Library()
@@ -129,26 +129,19 @@ def moment(value: dt.datetime | None) -> str:
     return f"{day(value)} {clock(value)}"
 
 
-# Stands for the uid in a route reversed once per page (any UUID: only its place matters).
+# Stands for the uid in a route reversed once per process (any UUID: only its place matters).
 _UID_SLOT = str(uuid.UUID(int=0))
 
 
-@register.simple_tag(takes_context=True)
-def uid_url(context: Any, name: str, *args: Any) -> str:
+@register.simple_tag
+def uid_url(name: str, *args: Any) -> str:
     """``{% uid_url 'patients:detail' p.uid %}``: as ``{% url %}`` for a route whose last argument
-    is a uid. The route is reversed once per request for each name and leading arguments, then
-    each uid (checked to be one) takes its place."""
+    is a uid. The route is reversed once per process for each name and leading arguments
+    (``routes.reversed_once``), then each uid (checked to be one) takes its place."""
     *leading, uid = args
     text = str(uuid.UUID(str(uid)))
-    request = context.get("request")
-    if request is None:
-        return reverse(name, args=[*leading, text])
-    shapes = request.__dict__.setdefault("_secretum_uid_urls", {})
-    key = (name, *map(str, leading))
-    shape = shapes.get(key)
-    if shape is None:
-        shape = shapes[key] = reverse(name, args=[*leading, _UID_SLOT])
-    return str(shape).replace(_UID_SLOT, text)
+    shape = routes.reversed_once(name, (*map(str, leading), _UID_SLOT))
+    return shape.replace(_UID_SLOT, text)
 
 
 @register.filter
@@ -190,13 +183,13 @@ def entry_links(context: Any, entry: Any) -> SafeString:
     named = escape(entry_name(entry))
     links = []
     if entry.corrected:
-        history = uid_url(context, "clinical:history", entry.kind, entry.uid)
+        history = uid_url("clinical:history", entry.kind, entry.uid)
         links.append(
             f'<a href="{history}" title="{escape(gettext("History"))}">'
             f'{escape(gettext("corrected"))}<span class="visually-hidden">: {named}</span></a>'
         )
     if context.get("can_write_clinical") and not getattr(context.get("chart"), "archived", False):
-        correct = uid_url(context, "clinical:correct", entry.kind, entry.uid)
+        correct = uid_url("clinical:correct", entry.kind, entry.uid)
         links.append(
             f' <a href="{correct}">{escape(gettext("correct"))}'
             f'<span class="visually-hidden">: {named}</span></a>'

@@ -27,7 +27,7 @@ def agenda_rows(context: template.Context, appointments: Iterable[Any]) -> SafeS
     rows = []
     for a in appointments:
         if a.status == "booked":
-            action = uid_url(context, "scheduling:cancel", a.uid)
+            action = uid_url("scheduling:cancel", a.uid)
             last = (
                 f'<form method="post" action="{action}" class="inline">{csrf}'
                 f'<button class="link" type="submit">{cancel}</button></form>'
@@ -37,7 +37,7 @@ def agenda_rows(context: template.Context, appointments: Iterable[Any]) -> SafeS
         shown = ' class="cancelled"' if a.status == "cancelled" else ""
         rows.append(
             f"<tr{shown}><td>{clock(timezone.localtime(a.starts_at))} ({a.duration_minutes} min)"
-            f'</td><td><a href="{uid_url(context, "patients:detail", a.patient_uid)}">'
+            f'</td><td><a href="{uid_url("patients:detail", a.patient_uid)}">'
             f"{escape(a.patient_name)}</a></td><td>{escape(a.practitioner)}</td>\n"
             f"<td>{last}</td></tr>\n"
         )
