@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 from django.template import Context, Template
+from django.template.defaultfilters import linebreaksbr
 from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
+
+from secretum.clinical.templatetags import chart as chart_tags
 
 # The loops of patients/detail.html before issue 17: the reference the tags must match.
 _NOTES_LOOP = """{% load i18n secretum %}
@@ -182,6 +186,23 @@ def test_a_note_keeps_its_lines_and_escapes_its_words(rf: Any) -> None:
     assert "<p><b>S</b> depuis 3 jours<br>la nuit surtout<br>&lt;i&gt;fièvre&lt;/i&gt;</p>" in made
     assert "<b>O</b>" not in made  # an empty part is not shown
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;gras" in made
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "one line",
+        "a\nb\r\nc\rd\n\n",
+        "\r\r\n\n\r",
+        "<script>alert(\"x\")</script> & <b>gras</b>\n'quoted'",
+        mark_safe("<i>already safe</i>\r\nnext"),
+        "",
+        42,
+    ],
+)
+def test_a_notes_lines_are_what_linebreaksbr_makes(value: Any) -> None:
+    """Every way a line can end, markup escaped as Django escapes it, a text marked safe kept."""
+    assert chart_tags._lines(value) == linebreaksbr(value, autoescape=True)
 
 
 # The lines and dots of clinical/trends.html before issue 17 (`t` a trend of clinical/trends.py).

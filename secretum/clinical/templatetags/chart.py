@@ -8,15 +8,16 @@ both)."""
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from django import template
-from django.template.defaultfilters import linebreaksbr
 from django.template.defaulttags import CsrfTokenNode
 from django.utils import timezone
 from django.utils.html import conditional_escape, escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeData, SafeString, mark_safe
 from django.utils.translation import gettext, gettext_noop
 
 from secretum.core.templatetags.secretum import (
@@ -41,6 +42,18 @@ def _shown(value: Any) -> str:
     return conditional_escape("" if value is None else value)
 
 
+# Django's linebreaksbr turns "\r\n" and "\r" into "\n" first.
+_NEWLINES = re.compile(r"\r\n|\r")
+
+
+def _lines(value: Any) -> str:
+    """As ``{{ value|linebreaksbr }}``: escaped (unless marked safe), each line break a
+    ``<br>``. Django's filter reaches the same text through lazy wrappers costing about 15 µs a
+    call, 1.4 % of a chart opening's processor time (bench/README.md)."""
+    text = str(value) if isinstance(value, SafeData) else html.escape(str(value))
+    return _NEWLINES.sub("\n", text).replace("\n", "<br>")
+
+
 def _when(entry: Any) -> str:
     return moment(timezone.localtime(entry.recorded_at)) if entry.recorded_at else ""
 
@@ -53,11 +66,7 @@ def encounter_notes(context: template.Context, entries: Iterable[Any]) -> SafeSt
         values = e.values
         parts = "".join(
             "\n      "
-            + (
-                f"<p><b>{letter}</b> {linebreaksbr(values[name], autoescape=True)}</p>"
-                if values.get(name)
-                else ""
-            )
+            + (f"<p><b>{letter}</b> {_lines(values[name])}</p>" if values.get(name) else "")
             for name, letter in _SOAP
         )
         notes.append(
