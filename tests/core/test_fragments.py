@@ -99,3 +99,41 @@ def test_a_fragment_given_no_uid_shows_nothing() -> None:
     for hostile in ('"><script>alert(1)</script>', "", None):
         with pytest.raises(ValueError):
             template.render(Context({"u": hostile}))
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "{% block title %}x{% endblock %}",
+        "{% if n %}<b>{% block title %}x{% endblock %}</b>{% endif %}",
+        '{% fixed "inner" %}{% for i in n %}{% block title %}{% endblock %}{% endfor %}'
+        "{% endfixed %}",
+    ],
+)
+def test_a_block_inside_a_fragment_is_a_template_error(inside: str) -> None:
+    """What a page puts in a block would be kept and given to every other page."""
+    with pytest.raises(TemplateSyntaxError, match="block"):
+        Template('{% load fragments %}{% fixed "test" %}' + inside + "{% endfixed %}")
+
+
+def test_a_page_still_fills_the_blocks_beside_the_fragments() -> None:
+    """The fragments are not walked for blocks; the blocks around them are found as before."""
+    from django.template import Engine
+
+    engine = Engine(
+        loaders=[
+            (
+                "django.template.loaders.locmem.Loader",
+                {
+                    "base": "{% load fragments %}<t>{% block title %}-{% endblock %}</t>"
+                    '{% fixed "f" %}<nav>{% if 1 %}x{% endif %}</nav>{% endfixed %}'
+                    "{% block body %}{% endblock %}",
+                    "page": '{% extends "base" %}{% block title %}T{% endblock %}'
+                    "{% block body %}B{% endblock %}",
+                },
+            )
+        ],
+        libraries={"fragments": "secretum.core.templatetags.fragments"},
+    )
+    for _ in range(2):
+        assert engine.get_template("page").render(Context({})) == "<t>T</t><nav>x</nav>B"
