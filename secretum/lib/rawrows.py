@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import DEFERRED
 
 # What a page shows of a user who wrote or sees something (``User.__str__``: the full name, or
@@ -61,17 +61,19 @@ class Loader:
 
     def __call__(self, values: Sequence[Any]) -> Any:
         read = list(values)
+        # This thread's connection, found once (``connection`` finds it at each use).
+        database = connections[DEFAULT_DB_ALIAS]
         for i, found, column in self._converters:
             value = read[i]
             for convert in found:
-                value = convert(value, column, connection)
+                value = convert(value, column, database)
             read[i] = value
         if self._slots is None:
-            return self._model.from_db(connection.alias, self._attnames, read)
+            return self._model.from_db(database.alias, self._attnames, read)
         row = [DEFERRED] * len(self._attnames)
         for slot, value in zip(self._slots, read, strict=True):
             row[slot] = value
-        return self._model.from_db(connection.alias, self._attnames, row)
+        return self._model.from_db(database.alias, self._attnames, row)
 
 
 class Select:
