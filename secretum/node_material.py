@@ -227,8 +227,8 @@ def join(argv: list[str], environ: dict[str, str] | None = None) -> int:
         if created:
             shutil.rmtree(home, ignore_errors=True)
         raise
-    what = "replaced the key material of" if refresh else "made"
-    print(f"Node home {home}: {what} it from the material made on {material.made_on}")
+    what = "key material renewed" if refresh else "made"
+    print(f"Node home {home}: {what} from the material made on {material.made_on}")
     print(f"  ({material.made_at}), for the installation in the database at {where}:")
     print(f"  key file     {inst.key_file} (KEK versions {material.versions.versions})")
     print(f"  audit keys   {audit_keys.AuditKeyPaths(home).folder}")

@@ -193,16 +193,18 @@ def test_material_for_a_recipient_opens_only_with_its_identity(
 
 
 def test_after_a_rotation_the_node_takes_the_newer_copy_never_an_older_one(
-    home: Any, db: Any, quick: None, tmp_path: Path
+    home: Any, db: Any, quick: None, tmp_path: Path, capsys: Any
 ) -> None:
     old, old_pass = _export(tmp_path)
     node = tmp_path / "node-b"
     _join(old, node, old_pass)
+    assert f"Node home {node}: made from the material" in capsys.readouterr().out
     certificate = (node / "tls/cert.pem").read_bytes()
     _rotate()
     (tmp_path / "new").mkdir()
     new, new_pass = _export(tmp_path / "new")
     assert _join(new, node, new_pass) == 0
+    assert f"Node home {node}: key material renewed from the material" in capsys.readouterr().out
     assert json.loads((node / "secretum.key").read_text())["kek_version"] == 2
     assert (node / "tls/cert.pem").read_bytes() == certificate  # the node's own, kept
     with pytest.raises(node_material.NodeMaterialError, match="older than"):
