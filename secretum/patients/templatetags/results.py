@@ -22,8 +22,8 @@ register = template.Library()
 def result_rows(patients: Iterable[Any]) -> SafeString:
     """``{% result_rows result.patients %}``: one row a patient, its name a link to the chart,
     "altered outside Secretum" beside a record altered: shown, never hidden."""
-    altered = escape(gettext("altered outside Secretum"))
-    altered = f' <strong class="error" data-testid="altered">{altered}</strong>'
+    said = escape(gettext("altered outside Secretum"))
+    altered = f' <strong class="error" data-testid="altered">{said}</strong>'
     rows = [
         f'\n      <tr><td><a href="{uid_url("patients:detail", p.uid)}">'
         f"{conditional_escape(p.display_name)}</a>{altered if p.altered else ''}</td>"
