@@ -37,6 +37,8 @@ RESOURCE = "patients.Patient"
 NAME_PREFIX_MIN = 2
 NAME_PREFIX_MAX = 20
 SEARCH_LIMIT = 50
+# The candidates the index proposes that a search opens, at most (a token is shared, E10).
+SEARCH_CANDIDATES = SEARCH_LIMIT * 2
 NAME_TOKENS = 64  # name tokens per patient, real and random: the count hides the name's length
 NAME_TOKENS_STEP = 32
 # N2: no patient alive was born before this day; an earlier birth date is a typing error.
@@ -387,17 +389,24 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
     with guarded(
         actor, Permission.PATIENT_SEARCH, Action.SEARCH, RESOURCE, detail={"kind": kind}
     ) as event:
+        # The candidates read: the lowest primary keys, one more than are opened, so that a
+        # longer list is known to be cut. One term (or a date, a number): the database chooses
+        # them; several: each term's holders, intersected here.
+        first = SEARCH_CANDIDATES + 1
         if kind == "name":
+            terms = value.split()
             ids: set[int] | None = None
-            for term in value.split():
+            for term in terms:
                 tokens = keyring.blind_indexes("name", term[:NAME_PREFIX_MAX])
-                found = queries.token_holders(SearchToken.Kind.NAME, tokens)
+                found = queries.token_holders(
+                    SearchToken.Kind.NAME, tokens, first if len(terms) == 1 else None
+                )
                 ids = found if ids is None else ids & found
         else:
-            ids = queries.token_holders(kind, keyring.blind_indexes(kind, value))
+            ids = queries.token_holders(kind, keyring.blind_indexes(kind, value), first)
         chosen = sorted(ids or ())
         patients, unreadable = [], 0
-        for row in queries.by_ids(chosen[: SEARCH_LIMIT * 2]):  # active records only (J1)
+        for row in queries.by_ids(chosen[:SEARCH_CANDIDATES]):  # active records only (J1)
             try:
                 identity = reveal_identity(row, event.reader(patient_key(row)), LISTED_FIELDS)
             except keyring.DecryptionError:
@@ -417,7 +426,7 @@ def search_patients(actor: Actor, query: str) -> SearchResult:
         )
         # Candidates the index proposed are more than those confirmed (E10: a token is shared by
         # several patients): the list is cut when either was.
-        truncated = len(patients) > SEARCH_LIMIT or len(chosen) > SEARCH_LIMIT * 2
+        truncated = len(patients) > SEARCH_LIMIT or len(chosen) > SEARCH_CANDIDATES
         event.detail["results"] = min(len(patients), SEARCH_LIMIT)
         if unreadable:
             event.detail["unreadable"] = unreadable

@@ -133,3 +133,46 @@ def test_a_malformed_reference_is_not_found_and_never_reaches_the_database_as_sq
     with pytest.raises(Http404):
         services.open_patient(ref)
     assert Patient.objects.count() == 0
+
+
+def test_the_database_chooses_a_terms_first_holders(practitioner: Any) -> None:
+    """Issue 17: ``first`` gives the lowest primary keys among every holder, as reading all of
+    them and keeping the lowest would; a limit never drops a holder below it."""
+    from secretum.crypto import keyring
+    from secretum.patients import queries
+    from secretum.patients.models import SearchToken
+
+    actor = actor_for(practitioner)
+    for n in range(7):
+        services.register_patient(actor, identity(family_name=f"Quembrail{n}"))
+    tokens = keyring.blind_indexes("name", "quembrail")
+    every = queries.token_holders(SearchToken.Kind.NAME, tokens)
+    assert len(every) == 7
+    for first in (1, 3, 7, 20):
+        chosen = queries.token_holders(SearchToken.Kind.NAME, tokens, first)
+        assert chosen == set(sorted(every)[:first])
+
+
+def test_a_search_cut_at_its_candidates_says_so_and_several_terms_are_all_read(
+    practitioner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More candidates than a search opens: the list is cut and says so, with one term (the
+    database choosing) as with several (each term's holders intersected here, so that a patient
+    matching both is found wherever they rank for each)."""
+    monkeypatch.setattr(services, "SEARCH_LIMIT", 2)
+    monkeypatch.setattr(services, "SEARCH_CANDIDATES", 4)
+    actor = actor_for(practitioner)
+    for n in range(5):
+        services.register_patient(actor, identity(family_name="Quembrail", given_name=f"Ann{n}"))
+    wanted = services.register_patient(
+        actor, identity(family_name="Quembrail", given_name="Odilette")
+    )
+    one = services.search_patients(actor, "quembr")
+    assert len(one.patients) == 2 and one.truncated
+    both = services.search_patients(actor, "quembr odil")
+    assert [p.uid for p in both.patients] == [wanted.uid] and not both.truncated
+    assert services.search_patients(actor, "quembr ann").truncated
+    monkeypatch.setattr(services, "SEARCH_CANDIDATES", 6)
+    monkeypatch.setattr(services, "SEARCH_LIMIT", 6)
+    every = services.search_patients(actor, "quembr")
+    assert len(every.patients) == 6 and not every.truncated
