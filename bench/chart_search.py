@@ -358,7 +358,7 @@ def database_mb(home: Path, database_url: str = "") -> float:
         with psycopg.connect(database_url) as conn:
             row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
         return int(row[0] if row else 0) / 1e6
-    files = [home / "data" / "secretum.sqlite3", home / "secretum.sqlite3-wal"]
+    files = [home / "data" / "secretum.sqlite3", home / "data" / "secretum.sqlite3-wal"]
     return sum(f.stat().st_size for f in files if f.exists()) / 1e6
 
 
