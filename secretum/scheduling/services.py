@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -19,7 +20,7 @@ from secretum.access.policy import CARE_ROLES, Permission
 from secretum.accounts.integrity import checked
 from secretum.audit.models import Action
 from secretum.lib.dates import add_years, shown
-from secretum.lib.rawrows import AUTHOR_FIELDS, Select
+from secretum.lib.rawrows import AUTHOR_FIELDS, Select, value
 from secretum.patients.models import Patient
 from secretum.patients.services import (
     NAME_FIELDS,
@@ -156,11 +157,18 @@ def book_appointment(
         return _view(appt, reveal_identity(patient, event.reader(key), NAME_FIELDS).display_name)
 
 
+@lru_cache(maxsize=64)  # one per number of practitioners: a day has a few
+def _staff(count: int) -> Select:
+    """The names of ``count`` users (``AUTHOR_FIELDS``), as a page shows its practitioners."""
+    keys = ", ".join(["%s"] * count)
+    return Select(get_user_model(), f"WHERE id IN ({keys})", AUTHOR_FIELDS)
+
+
 def _with_names(rows: list[Appointment], event: EventDraft) -> list[AppointmentView]:
     names: dict[int, str] = {}
     # Issue 17: the practitioners of the day in one query, not one user row built per appointment.
-    ids = {a.practitioner_id for a in rows}
-    staff = {u.pk: u for u in get_user_model().objects.filter(pk__in=ids)} if ids else {}
+    ids = sorted({a.practitioner_id for a in rows})
+    staff = {u.pk: u for u in _staff(len(ids)).rows(*ids)} if ids else {}
     out = []
     for a in rows:
         if a.patient_id not in names:
@@ -178,16 +186,21 @@ def agenda(actor: Actor, day: dt.date) -> list[AppointmentView]:
     with guarded(
         actor, Permission.APPOINTMENT_READ, Action.SEARCH, RESOURCE, detail={"kind": "agenda"}
     ) as event:
-        rows = list(
-            Appointment.objects.filter(
-                starts_at__gte=start,
-                starts_at__lt=start + dt.timedelta(days=1),
-                patient__archived_at__isnull=True,  # J1: an archived patient is in no list
-            )
-            .select_related("patient")
-            .order_by("starts_at")
-        )
+        end = start + dt.timedelta(days=1)
+        rows = _DAY.rows(*(value(Appointment, "starts_at", moment) for moment in (start, end)))
         return _with_names(rows, event)
+
+
+# A day's appointments with their patients' rows, in SQL written once (issue 17: the ORM's
+# queryset took a third of the agenda's time to compose and to build its rows). An archived
+# patient's appointments are in no list (J1).
+_DAY = Select(
+    Appointment,
+    f"WHERE {Appointment._meta.db_table}.starts_at >= %s "
+    f"AND {Appointment._meta.db_table}.starts_at < %s AND r.archived_at IS NULL "
+    f"ORDER BY {Appointment._meta.db_table}.starts_at",
+    related="patient",
+)
 
 
 def patient_appointments(actor: Actor, patient_uid: Any) -> list[AppointmentView]:

@@ -21,3 +21,39 @@ def test_appointments_are_read_only_inside_a_read_that_asked_for_them(db: Any) -
     draft = EventDraft("read", "patients.Patient", actor=actor_for(make_user(Role.AUDITOR)))
     with pytest.raises(RuntimeError, match="guarded read"):
         appointments_of(None, "", draft)  # type: ignore[arg-type]
+
+
+def test_a_days_agenda_is_that_local_day_in_order_with_each_practitioners_name(db: Any) -> None:
+    """Issue 17 (the day read by SQL written once): local midnight belongs to its day, the next
+    midnight to the next; the appointments in order of their start, each with its patient and
+    its own practitioner, whatever the time zone's offset on either engine."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from secretum.patients import services as patients
+    from secretum.scheduling import services as scheduling
+    from tests.conftest import identity
+
+    first, second = make_user(Role.PRACTITIONER), make_user(Role.PRACTITIONER)
+    actor = actor_for(first)
+    day = timezone.localdate() + dt.timedelta(days=3)
+    midnight = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    booked = {}
+    for name, who, at in (
+        ("Avant", first, midnight - dt.timedelta(minutes=15)),  # the day before
+        ("Minuit", second, midnight),
+        ("Tard", first, midnight + dt.timedelta(hours=23, minutes=45)),
+        ("Midi", second, midnight + dt.timedelta(hours=12)),
+        ("Lendemain", first, midnight + dt.timedelta(days=1)),  # the next day
+    ):
+        uid = patients.register_patient(actor, identity(family_name=name)).uid
+        scheduling.book_appointment(actor, uid, who.pk, at, 15)
+        booked[name] = (uid, str(who))
+    shown = scheduling.agenda(actor, day)
+    assert [a.patient_name.split()[0] for a in shown] == ["MINUIT", "MIDI", "TARD"]
+    for a in shown:
+        uid, practitioner = booked[a.patient_name.split()[0].capitalize()]
+        assert (a.patient_uid, a.practitioner) == (str(uid), practitioner)
+    assert booked["Tard"][1] != booked["Midi"][1]
+    assert scheduling.agenda(actor, day + dt.timedelta(days=1))[0].patient_name.startswith("LEND")
