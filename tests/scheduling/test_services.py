@@ -50,10 +50,30 @@ def test_a_days_agenda_is_that_local_day_in_order_with_each_practitioners_name(d
         uid = patients.register_patient(actor, identity(family_name=name)).uid
         scheduling.book_appointment(actor, uid, who.pk, at, 15)
         booked[name] = (uid, str(who))
+    again = midnight + dt.timedelta(hours=16)  # a patient seen twice that day: named twice
+    scheduling.book_appointment(actor, booked["Midi"][0], second.pk, again, 15)
     shown = scheduling.agenda(actor, day)
-    assert [a.patient_name.split()[0] for a in shown] == ["MINUIT", "MIDI", "TARD"]
+    assert [a.patient_name.split()[0] for a in shown] == ["MINUIT", "MIDI", "MIDI", "TARD"]
     for a in shown:
         uid, practitioner = booked[a.patient_name.split()[0].capitalize()]
         assert (a.patient_uid, a.practitioner) == (str(uid), practitioner)
     assert booked["Tard"][1] != booked["Midi"][1]
     assert scheduling.agenda(actor, day + dt.timedelta(days=1))[0].patient_name.startswith("LEND")
+
+
+def test_a_duration_not_proposed_is_refused(db: Any) -> None:
+    import datetime as dt
+
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from secretum.patients import services as patients
+    from secretum.scheduling import services as scheduling
+    from tests.conftest import identity
+
+    doctor = make_user(Role.PRACTITIONER)
+    uid = patients.register_patient(actor_for(doctor), identity()).uid
+    later = timezone.now() + dt.timedelta(days=2)
+    with pytest.raises(ValidationError, match="proposed durations"):
+        scheduling.book_appointment(actor_for(doctor), uid, doctor.pk, later, 7)
+    assert scheduling.agenda(actor_for(doctor), timezone.localdate(later)) == []
