@@ -4,4 +4,4 @@ Bump PREVIOUS_RELEASE to the landed commit at each landing (the commit the main 
 at before the merge): the upgrade test then makes its database with that release's code.
 """
 
-PREVIOUS_RELEASE = "51ba012"
+PREVIOUS_RELEASE = "49897dc"
