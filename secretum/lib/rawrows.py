@@ -11,6 +11,7 @@ then the field's: a moment made aware, a UUID parsed, a boolean from SQLite's 0 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -142,6 +143,19 @@ class Select:
         """The first row's instance, or None (``rest`` says which is first, and limits)."""
         found = self.rows(*params)
         return found[0] if found else None
+
+
+@lru_cache(maxsize=256)  # (model, count, names, condition): a page reads a bounded few
+def among(
+    model: Any, count: int, names: tuple[str, ...] | None = None, condition: str = ""
+) -> Select:
+    """The rows of ``model`` whose primary key is one of ``count`` values given to ``rows``
+    (``names``: the columns read, by default all; ``condition``: what the rows must also
+    satisfy, SQL of our own without values), in no particular order."""
+    keys = ", ".join(["%s"] * count)
+    also = f"{condition} AND " if condition else ""
+    column = connection.ops.quote_name(model._meta.pk.column)
+    return Select(model, f"WHERE {also}{column} IN ({keys})", names)
 
 
 def value(model: Any, name: str, given: Any) -> Any:

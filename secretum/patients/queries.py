@@ -7,17 +7,18 @@ event stays with the services that call them."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from django.db import connection
 
-from secretum.lib.rawrows import Select, value
+from secretum.lib.rawrows import Select, among, value
 from secretum.patients.models import Patient, SearchToken
 
-# What a list of patients reads of each row: all but the moments it was created and changed,
-# which a list never shows (and which cost a conversion each). Such rows are never saved.
-_LISTED = tuple(
+# What a list of patients (a search's results, a day's agenda) reads of each row: all but the
+# moments it was created and changed, which a list never shows (and which cost a conversion
+# each). Such rows are never saved.
+LISTED = tuple(
     f.name for f in Patient._meta.concrete_fields if f.name not in ("created_at", "updated_at")
 )
 
@@ -33,19 +34,14 @@ def by_uid(uid: Any, *, lock: bool = False) -> Any:
     return (_BY_UID_LOCKED if locked else _BY_UID).first(value(Patient, "uid", uid))
 
 
-@lru_cache(maxsize=64)  # one per number of candidates: a search lists a bounded few
-def _listed(count: int) -> Select:
-    """The active patients among ``count`` primary keys, as a list reads them."""
-    keys = ", ".join(["%s"] * count)
-    return Select(Patient, f"WHERE archived_at IS NULL AND id IN ({keys})", _LISTED)
-
-
 def by_ids(ids: Iterable[int]) -> list[Any]:
     """The active patients with these primary keys (in no particular order), for a list: read
     only, without their moments of creation and change. An archived patient is never listed
     (J1)."""
     wanted = list(ids)
-    return _listed(len(wanted)).rows(*wanted) if wanted else []
+    if not wanted:
+        return []
+    return among(Patient, len(wanted), LISTED, "archived_at IS NULL").rows(*wanted)
 
 
 @cache

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -20,7 +19,8 @@ from secretum.access.policy import CARE_ROLES, Permission
 from secretum.accounts.integrity import checked
 from secretum.audit.models import Action
 from secretum.lib.dates import add_years, shown
-from secretum.lib.rawrows import AUTHOR_FIELDS, Select, value
+from secretum.lib.rawrows import AUTHOR_FIELDS, Select, among, value
+from secretum.patients import queries
 from secretum.patients.models import Patient
 from secretum.patients.services import (
     NAME_FIELDS,
@@ -157,18 +157,12 @@ def book_appointment(
         return _view(appt, reveal_identity(patient, event.reader(key), NAME_FIELDS).display_name)
 
 
-@lru_cache(maxsize=64)  # one per number of practitioners: a day has a few
-def _staff(count: int) -> Select:
-    """The names of ``count`` users (``AUTHOR_FIELDS``), as a page shows its practitioners."""
-    keys = ", ".join(["%s"] * count)
-    return Select(get_user_model(), f"WHERE id IN ({keys})", AUTHOR_FIELDS)
-
-
 def _with_names(rows: list[Appointment], event: EventDraft) -> list[AppointmentView]:
     names: dict[int, str] = {}
     # Issue 17: the practitioners of the day in one query, not one user row built per appointment.
     ids = sorted({a.practitioner_id for a in rows})
-    staff = {u.pk: u for u in _staff(len(ids)).rows(*ids)} if ids else {}
+    found = among(get_user_model(), len(ids), AUTHOR_FIELDS).rows(*ids) if ids else []
+    staff = {u.pk: u for u in found}
     out = []
     for a in rows:
         if a.patient_id not in names:
@@ -200,6 +194,7 @@ _DAY = Select(
     f"AND {Appointment._meta.db_table}.starts_at < %s AND r.archived_at IS NULL "
     f"ORDER BY {Appointment._meta.db_table}.starts_at",
     related="patient",
+    related_names=queries.LISTED,
 )
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from secretum.access.models import CareRelationship
 from secretum.accounts.models import SessionData, User
-from secretum.lib.rawrows import Select, exists, value
+from secretum.lib.rawrows import Select, among, exists, value
 from secretum.patients.models import Patient
 from tests.conftest import actor_for
 from tests.conftest import identity as fictitious_identity
@@ -97,3 +97,27 @@ def test_a_related_row_comes_with_its_row_or_none_when_its_key_is_empty(practiti
     assert first.record.get_deferred_fields() >= {"source", "ended_at"}
     orm = SessionData.objects.select_related("record").get(session_key="a")
     assert _fields(first) == _fields(orm) and first.record.device == orm.record.device
+
+
+def test_rows_among_keys_are_those_keys_alone_and_meet_the_condition(practitioner: Any) -> None:
+    """``among``: the rows of the keys given and no other, each key a parameter; the columns
+    asked, the others deferred; the condition holds for each row; the read is made once per
+    model, number of keys, columns and condition."""
+    from secretum.patients import services as patients
+
+    actor = actor_for(practitioner)
+    uids = [patients.register_patient(actor, fictitious_identity()).uid for _ in "abc"]
+    kept, archived, other = (Patient.objects.get(uid=uid) for uid in uids)
+    Patient.objects.filter(pk=archived.pk).update(archived_at=timezone.now())
+    read = among(Patient, 3, ("id", "uid"), "archived_at IS NULL")
+    assert read is among(Patient, 3, ("id", "uid"), "archived_at IS NULL")
+    assert read is not among(Patient, 3, ("id", "uid"))
+    rows = read.rows(kept.pk, archived.pk, other.pk + 1000)
+    assert str(kept.pk) not in read.sql.split(" WHERE ")[1].replace("%s", "")
+    assert [(r.pk, r.uid) for r in rows] == [(kept.pk, kept.uid)]
+    assert rows[0].get_deferred_fields() >= {"created_at", "archived_at"}
+    every = among(Patient, 2).rows(kept.pk, archived.pk)
+    assert {r.pk for r in every} == {kept.pk, archived.pk} and other.pk not in {r.pk for r in every}
+    assert _fields(next(r for r in every if r.pk == kept.pk)) == _fields(
+        Patient.objects.get(pk=kept.pk)
+    )
