@@ -55,9 +55,9 @@ def test_each_language_has_its_own_links(db: Any) -> None:
 
 def test_only_what_is_named_decides_and_what_is_kept_stays_bounded() -> None:
     template = Template('{% load fragments %}{% fixed "test" n %}[{{ n }}]{% endfixed %}')
-    for n in range(fragments._MOST + 50):
+    for n in range(fragments._KEPT.most + 50):
         assert template.render(Context({"n": n})) == f"[{n}]"
-    assert len(fragments._KEPT) <= fragments._MOST
+    assert len(fragments._KEPT) <= fragments._KEPT.most
 
 
 @pytest.mark.parametrize("tag", ["{% fixed %}", "{% fixed nav %}", "{% fixed \"nav' %}"])

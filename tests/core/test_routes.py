@@ -86,7 +86,9 @@ def test_the_kept_addresses_are_bounded() -> None:
     kept = dict(routes._KEPT)
     try:
         routes._KEPT.clear()
-        routes._KEPT.update({(str(n), (), None, "/", None): "/x/" for n in range(routes._MOST)})
+        routes._KEPT.update(
+            {(str(n), (), None, "/", None): "/x/" for n in range(routes._KEPT.most)}
+        )
         assert routes.reversed_once("home") == reverse("home")
         assert len(routes._KEPT) == 1
     finally:

@@ -30,12 +30,13 @@ from django.urls import get_script_prefix, get_urlconf
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
+from secretum.lib.kept import Kept
+
 register = template.Library()
 
 # (name, language, script prefix, URLconf, values…) → the rendered text. A few roles and flags,
 # three languages: a handful of keys; the bound only keeps a mistake from growing it for ever.
-_KEPT: dict[tuple[Any, ...], SafeString] = {}
-_MOST = 512
+_KEPT = Kept(most=512)
 # Stands for the record's uid in a fragment's kept text (any UUID: only its place matters).
 _UID_SLOT = str(uuid.UUID(int=0))
 
@@ -65,14 +66,13 @@ class FixedNode(template.Node):
         )
         # Checked before anything is given: a value that is no uid never reaches the page.
         uid = None if self.uid is None else str(uuid.UUID(str(self.uid.resolve(context))))
-        kept = _KEPT.get(key)
-        if kept is None:
-            if len(_KEPT) >= _MOST:
-                _KEPT.clear()
-            slot = {} if self.uid is None else {"uid": _UID_SLOT}
-            with context.push(**slot):
-                kept = _KEPT[key] = SafeString(self.nodelist.render(context))
+        kept = _KEPT.made(key, self._rendered, context)
         return kept if uid is None else SafeString(kept.replace(_UID_SLOT, uid))
+
+    def _rendered(self, context: template.Context) -> SafeString:
+        slot = {} if self.uid is None else {"uid": _UID_SLOT}
+        with context.push(**slot):
+            return SafeString(self.nodelist.render(context))
 
 
 def _walk(nodelist: Any) -> Any:

@@ -15,31 +15,29 @@ stand-in uid, made once, each page's uid put in its place there.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
 from django.template import defaulttags
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import conditional_escape
 
+from secretum.lib.kept import Kept
+
 register = template.Library()
 
 # (name, arguments, application, script prefix, URLconf) → the address. The routes' names are a
 # few hundred; the bound only keeps a mistake from growing it for ever.
-_KEPT: dict[tuple[Any, ...], str] = {}
-_MOST = 1024
+_KEPT = Kept(most=1024)
 
 
 def reversed_once(name: str, args: tuple[str, ...] = (), current_app: str | None = None) -> str:
     """``reverse(name, args=args)``, kept for the process. ``args``: text that is the same for
     every page (a kind of entry, a stand-in uid), never a value read from a request."""
     key = (name, args, current_app, get_script_prefix(), get_urlconf())
-    address = _KEPT.get(key)
-    if address is None:
-        if len(_KEPT) >= _MOST:
-            _KEPT.clear()
-        address = _KEPT[key] = reverse(name, args=args, current_app=current_app)
-    return address
+    return _KEPT.made(key, _reversed, name, args, current_app)
+
+
+def _reversed(name: str, args: tuple[str, ...], current_app: str | None) -> str:
+    return reverse(name, args=args, current_app=current_app)
 
 
 class RouteNode(defaulttags.URLNode):
