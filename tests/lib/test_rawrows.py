@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from secretum.access.models import CareRelationship
 from secretum.accounts.models import SessionData, User
-from secretum.lib.rawrows import Select, among, exists, value
+from secretum.lib.rawrows import AUTHOR_FIELDS, Select, _plain, among, exists, value
 from secretum.patients.models import Patient
 from tests.conftest import actor_for
 from tests.conftest import identity as fictitious_identity
@@ -121,3 +122,59 @@ def test_rows_among_keys_are_those_keys_alone_and_meet_the_condition(practitione
     assert _fields(next(r for r in every if r.pk == kept.pk)) == _fields(
         Patient.objects.get(pk=kept.pk)
     )
+
+
+def test_a_row_made_without_the_constructor_is_the_row_the_constructor_makes(
+    practitioner: Any,
+) -> None:
+    """Where ``Model.__init__`` would only fill the instance's dictionary, a loaded row is made
+    without it: the same values, the same state (saved, this database), the fields not read
+    deferred and loaded when asked, and a save that updates the row rather than adding one."""
+    read = Select(User, "WHERE id = %s").first(value(User, "id", practitioner.pk))
+    partial = Select(User, "WHERE id = %s", AUTHOR_FIELDS).first(practitioner.pk)
+    orm = User.objects.get(pk=practitioner.pk)
+    assert _plain(User) and type(read) is User and _fields(read) == _fields(orm)
+    assert (read._state.adding, read._state.db) == (orm._state.adding, orm._state.db)
+    assert partial.get_deferred_fields() == orm.get_deferred_fields() | (
+        {f.attname for f in User._meta.concrete_fields} - {"id", *AUTHOR_FIELDS}
+    )
+    assert partial.email == orm.email  # loaded when asked, as a deferred field is
+    users = User.objects.count()
+    read.first_name = "Renamed"
+    read.save()
+    assert User.objects.filter(pk=practitioner.pk).values_list("first_name", flat=True)[0] == (
+        "Renamed"
+    )
+    assert User.objects.count() == users
+
+
+def test_a_model_whose_constructor_does_more_is_made_by_it(
+    practitioner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver of ``post_init`` (or ``pre_init``), or a field whose attribute is a data
+    descriptor: the constructor runs, as the ORM runs it."""
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(instance.pk)
+
+    post_init.connect(receiver, sender=User)
+    try:
+        assert not _plain(User)
+        row = Select(User, "WHERE id = %s").first(practitioner.pk)
+        assert seen == [practitioner.pk] and row.pk == practitioner.pk
+    finally:
+        post_init.disconnect(receiver, sender=User)
+    assert _plain(User)
+
+    class Described:
+        def __get__(self, instance: Any, owner: Any = None) -> Any:
+            return instance.__dict__.get("last_name", "") if instance is not None else self
+
+        def __set__(self, instance: Any, given: Any) -> None:
+            instance.__dict__["last_name"] = str(given).upper()
+
+    monkeypatch.setattr(User, "last_name", Described(), raising=False)
+    assert not _plain(User)
+    row = Select(User, "WHERE id = %s", AUTHOR_FIELDS).first(practitioner.pk)
+    assert row.last_name == practitioner.last_name.upper()
