@@ -7,8 +7,9 @@ each value passes through the converters the ORM itself would apply (the databas
 then the field's: a moment made aware, a UUID parsed, a boolean from SQLite's 0 and 1), then
 ``Model.from_db``, as a queryset builds them; or, for a model whose ``__init__`` would only put
 each value in the instance's dictionary (no receiver of its ``pre_init`` or ``post_init``, no
-field whose attribute is a data descriptor), the same instance made without it (issue 17: a day's
-agenda builds 150 instances, and ``Model.__init__`` took a tenth of its time).
+field whose attribute is a data descriptor but a foreign key's own), the same instance made
+without it (issue 17: a chart's entries and a day's agenda are a few hundred instances, and
+``Model.__init__`` took a tenth of their time).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import DEFERRED, signals
 from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 
 # What a page shows of a user who wrote or sees something (``User.__str__``: the full name, or
 # the user name), and no more: never the password's hash, the roles' dates or the seal.
@@ -100,9 +102,17 @@ def _plain(model: Any) -> bool:
     if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
         return False
     return not any(
-        hasattr(type(inspect.getattr_static(model, f.attname, None)), "__set__")
+        _described(inspect.getattr_static(model, f.attname, None))
         for f in model._meta.concrete_fields
     )
+
+
+def _described(attribute: Any) -> bool:
+    """Whether setting a field's value calls a descriptor that does more than store it. A
+    foreign key's own (``ForeignKeyDeferredAttribute``) only forgets a related row cached under
+    an older key before storing: on a new instance nothing is cached, so it only stores."""
+    kind = type(attribute)
+    return kind is not ForeignKeyDeferredAttribute and hasattr(kind, "__set__")
 
 
 class Select:

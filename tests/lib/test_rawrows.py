@@ -148,6 +148,30 @@ def test_a_row_made_without_the_constructor_is_the_row_the_constructor_makes(
     assert User.objects.count() == users
 
 
+def test_a_row_with_foreign_keys_is_made_without_the_constructor_all_the_same(
+    practitioner: Any,
+) -> None:
+    """A foreign key's attribute only forgets a related row cached under an older key: a new
+    row has none, so a row with foreign keys is made without the constructor too. Its related
+    row is read when asked, and forgotten when the key changes, as the ORM's own."""
+    from secretum.accounts.models import UserSession
+
+    later = timezone.now() + dt.timedelta(hours=1)
+    first, second = (
+        UserSession.objects.create(
+            user=practitioner, device=name, source="::1", last_activity_at=timezone.now()
+        )
+        for name in ("first", "second")
+    )
+    SessionData.objects.create(session_key="k", session_data="", expire_date=later, record=first)
+    assert _plain(SessionData)
+    read = Select(SessionData, "WHERE session_key = %s").first("k")
+    orm = SessionData.objects.get(session_key="k")
+    assert _fields(read) == _fields(orm) and read.record.device == "first"
+    read.record_id = second.pk
+    assert read.record.device == "second"
+
+
 def test_a_model_whose_constructor_does_more_is_made_by_it(
     practitioner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
