@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import DEFERRED, signals
+from django.db.models import DEFERRED, Model, signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 
@@ -95,10 +95,14 @@ class Loader:
 
 
 def _plain(model: Any) -> bool:
-    """Whether ``model(*values)`` only puts each value in the instance's dictionary: nothing
-    receives its ``pre_init`` or ``post_init``, and no field's attribute is a data descriptor
-    (whose ``__set__`` the constructor would call). Asked when a read is first composed, after
-    every application has connected its receivers."""
+    """Whether ``model.from_db`` only puts each value in the instance's dictionary: neither it
+    nor the constructor is the model's own, nothing receives its ``pre_init`` or ``post_init``,
+    and no field's attribute is a data descriptor (whose ``__set__`` the constructor would
+    call). Asked when a read is first composed, after every application has connected its
+    receivers."""
+    for name in ("__init__", "from_db"):
+        if inspect.getattr_static(model, name) is not Model.__dict__[name]:
+            return False
     if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
         return False
     return not any(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models import Model
 from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -202,3 +203,32 @@ def test_a_model_whose_constructor_does_more_is_made_by_it(
     assert not _plain(User)
     row = Select(User, "WHERE id = %s", AUTHOR_FIELDS).first(practitioner.pk)
     assert row.last_name == practitioner.last_name.upper()
+
+
+def test_a_model_with_its_own_constructor_or_loading_is_made_by_them(
+    practitioner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that makes its instances itself (its own ``__init__`` or ``from_db``) is never
+    made around it: what it does at each row is done."""
+    made: list[str] = []
+    plain_init = User.__init__
+
+    def counted_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append("init")
+        plain_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(User, "__init__", counted_init)
+    assert not _plain(User)
+    assert Select(User, "WHERE id = %s").first(practitioner.pk).pk == practitioner.pk
+    assert made == ["init"]
+    monkeypatch.undo()
+    assert _plain(User)
+
+    def loaded(cls: Any, db: Any, field_names: Any, values: Any) -> Any:
+        made.append("from_db")
+        return Model.from_db.__func__(cls, db, field_names, values)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(User, "from_db", classmethod(loaded))
+    assert not _plain(User)
+    assert Select(User, "WHERE id = %s").first(practitioner.pk).pk == practitioner.pk
+    assert made == ["init", "from_db"]
