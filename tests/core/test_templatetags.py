@@ -37,6 +37,10 @@ def test_day_and_moment_show_what_the_date_filter_shows(zone: str) -> None:
                 '{{ v|date:"d/m/Y H:i" }}', v=value
             )
 
+        for value in [*MOMENTS, None, "", dt.date(2026, 12, 31)]:
+            # A day without its time, or nothing: no time shown, as the time filter shows none.
+            assert _render("{{ v|clock }}", v=value) == _render('{{ v|time:"H:i" }}', v=value)
+
 
 @pytest.mark.parametrize("prefix", ["/", "/cabinet/"])
 def test_uid_url_makes_the_links_url_makes(prefix: str) -> None:

@@ -48,3 +48,10 @@ def test_only_ascii_digits_make_a_national_number(typed: str) -> None:
     with pytest.raises(niss.NissError, match="digits 0 to 9"):
         niss.clean(typed)
     assert not niss.looks_like(typed)
+
+
+@pytest.mark.parametrize("serial", [0, 999, -1])
+def test_a_serial_outside_1_to_998_builds_no_number(serial: int) -> None:
+    with pytest.raises(niss.NissError, match="between 1 and 998"):
+        niss.build(dt.date(1980, 5, 17), serial)
+    assert niss.clean(niss.build(dt.date(1980, 5, 17), 998)).startswith("800517998")
