@@ -15,7 +15,7 @@ without it (issue 17: a chart's entries and a day's agenda are a few hundred ins
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -198,6 +198,14 @@ def among(
     also = f"{condition} AND " if condition else ""
     column = connection.ops.quote_name(model._meta.pk.column)
     return Select(model, f"WHERE {also}{column} IN ({keys})", names)
+
+
+def rows_among(
+    model: Any, keys: Iterable[Any], names: tuple[str, ...] | None = None, condition: str = ""
+) -> list[Any]:
+    """``among``'s rows for these primary keys; none, and no query, for no key."""
+    wanted = list(keys)
+    return among(model, len(wanted), names, condition).rows(*wanted) if wanted else []
 
 
 def value(model: Any, name: str, given: Any) -> Any:

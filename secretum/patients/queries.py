@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import connection
 
-from secretum.lib.rawrows import Select, among, value
+from secretum.lib.rawrows import Select, rows_among, value
 from secretum.patients.models import Patient, SearchToken
 
 # What a list of patients (a search's results, a day's agenda) reads of each row: all but the
@@ -38,10 +38,7 @@ def by_ids(ids: Iterable[int]) -> list[Any]:
     """The active patients with these primary keys (in no particular order), for a list: read
     only, without their moments of creation and change. An archived patient is never listed
     (J1)."""
-    wanted = list(ids)
-    if not wanted:
-        return []
-    return among(Patient, len(wanted), LISTED, "archived_at IS NULL").rows(*wanted)
+    return rows_among(Patient, ids, LISTED, "archived_at IS NULL")
 
 
 @cache

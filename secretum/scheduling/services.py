@@ -19,7 +19,7 @@ from secretum.access.policy import CARE_ROLES, Permission
 from secretum.accounts.integrity import checked
 from secretum.audit.models import Action
 from secretum.lib.dates import add_years, shown
-from secretum.lib.rawrows import AUTHOR_FIELDS, Select, among, value
+from secretum.lib.rawrows import AUTHOR_FIELDS, Select, rows_among, value
 from secretum.patients import queries
 from secretum.patients.models import Patient
 from secretum.patients.services import (
@@ -161,8 +161,7 @@ def _with_names(rows: list[Appointment], event: EventDraft) -> list[AppointmentV
     names: dict[int, str] = {}
     # Issue 17: the practitioners of the day in one query, not one user row built per appointment.
     ids = sorted({a.practitioner_id for a in rows})
-    found = among(get_user_model(), len(ids), AUTHOR_FIELDS).rows(*ids) if ids else []
-    staff = {u.pk: u for u in found}
+    staff = {u.pk: u for u in rows_among(get_user_model(), ids, AUTHOR_FIELDS)}
     out = []
     for a in rows:
         if a.patient_id not in names:

@@ -17,8 +17,17 @@ from django.utils import timezone
 
 from secretum.access.models import CareRelationship
 from secretum.accounts.models import SessionData, User
-from secretum.lib.rawrows import AUTHOR_FIELDS, Select, _plain, among, exists, value
+from secretum.lib.rawrows import (
+    AUTHOR_FIELDS,
+    Select,
+    _plain,
+    among,
+    exists,
+    rows_among,
+    value,
+)
 from secretum.patients.models import Patient
+from secretum.patients.queries import LISTED
 from tests.conftest import actor_for
 from tests.conftest import identity as fictitious_identity
 
@@ -123,6 +132,11 @@ def test_rows_among_keys_are_those_keys_alone_and_meet_the_condition(practitione
     assert _fields(next(r for r in every if r.pk == kept.pk)) == _fields(
         Patient.objects.get(pk=kept.pk)
     )
+    with CaptureQueriesContext(connection) as seen:
+        assert rows_among(Patient, iter(()), LISTED) == []
+    assert seen.captured_queries == []
+    found = rows_among(Patient, iter([kept.pk, archived.pk]), ("id",), "archived_at IS NULL")
+    assert [r.pk for r in found] == [kept.pk]
 
 
 def test_a_row_made_without_the_constructor_is_the_row_the_constructor_makes(
