@@ -26,6 +26,7 @@ from tests.conftest import actor_for, client_for, identity
 CHART_BUDGET = 19
 IDENTITY_BUDGET = 13  # the same page for the front desk: the identity and the appointments
 SEARCH_BUDGET = 10
+AGENDA_BUDGET = 10  # a day's agenda: its appointments, their patients and practitioners
 
 ENTRIES = {
     "encounter": {"reason": "Contrôle", "plan": "Revoir"},
@@ -122,3 +123,31 @@ def test_a_search_makes_the_same_few_queries_however_many_patients_it_finds(
     _, by_number = _search(client, one.niss)
     assert len(alone) == len(many) == len(by_number), "\n".join(many)
     assert len(many) <= SEARCH_BUDGET, "\n".join(many)
+
+
+def test_a_days_agenda_makes_the_same_few_queries_however_many_appointments(
+    practitioner: Any,
+) -> None:
+    """A day's appointments are read with their patients (the list's columns, the others never
+    asked for after) and their practitioners in a fixed number of statements."""
+    doctor = actor_for(practitioner)
+    client = client_for(practitioner)
+    day = timezone.localdate() + dt.timedelta(days=1)
+    nine = timezone.make_aware(dt.datetime.combine(day, dt.time(9)))
+    path = f"/agenda/?day={day.isoformat()}"
+
+    def book(slot: int) -> None:
+        uid = patients.register_patient(doctor, identity()).uid
+        scheduling.book_appointment(
+            doctor, uid, practitioner.pk, nine + dt.timedelta(minutes=15 * slot), 15
+        )
+
+    client.get(path)  # the session's first request writes its activity
+    book(0)
+    response, one = _queries(lambda: client.get(path))
+    assert response.status_code == 200
+    for slot in range(1, 6):
+        book(slot)
+    response, six = _queries(lambda: client.get(path))
+    assert response.status_code == 200 and response.content.count(b"09:") >= 4
+    assert len(one) == len(six) <= AGENDA_BUDGET, "\n".join(six)
